@@ -1,0 +1,69 @@
+// autoconfig public C++ API: host-tuned float32 kernels generated ahead of time.
+//
+// Every entry point returns a Status instead of throwing, so no exception has
+// to cross into an engine. Shapes and strides are explicit (in elements).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace autoconfig {
+
+enum class Activation : int { None = 0, Relu = 1, Relu6 = 2, GeluTanh = 3, GeluErf = 4 };
+constexpr int kNumActivations = 5;
+const char* activation_name(Activation a);
+
+struct Status {
+  int code = 0;             // 0 = ok
+  std::string message;
+  bool ok() const { return code == 0; }
+  static Status Ok() { return {}; }
+  static Status Error(std::string msg, int code = 1) { return Status{code, std::move(msg)}; }
+};
+
+// C = act(alpha * op(A) op(B) + beta * C_in + bias_col[j] + bias_row[i])
+// op(A) is M x K with element strides (rs_a, cs_a); op(B) is K x N with (rs_b, cs_b):
+// a transpose is only a swap of strides. C is row-major with leading dimension ldc.
+// C_in may alias C (in-place accumulate / residual add) but must not overlap A or B.
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  const float* A = nullptr; int64_t rs_a = 0, cs_a = 1;
+  const float* B = nullptr; int64_t rs_b = 0, cs_b = 1;
+  float* C = nullptr; int64_t ldc = 0;
+  float alpha = 1.0f;
+  const float* c_in = nullptr; int64_t ld_cin = 0; float beta = 0.0f;
+  const float* bias_col = nullptr;   // N values, added to every row
+  const float* bias_row = nullptr;   // M values, added to every column
+  Activation act = Activation::None;
+  int threads = 0;                   // 0: the plan's choice for this shape
+};
+
+// Runs the shape-specialized kernel when the build has one for (M, N, K, act),
+// the generic kernel otherwise.
+Status gemm(const GemmArgs& args);
+
+// Name of the kernel gemm() would run for these arguments, and the thread count it would use.
+struct GemmChoice { std::string kernel; int threads = 1; bool specialized = false; };
+GemmChoice gemm_choice(const GemmArgs& args);
+
+// Build facts: the ISA the kernels were generated for and what the running CPU lacks.
+struct BuildInfo {
+  std::string isa;                        // avx512 | avx2 | generic
+  std::vector<std::string> required;      // cpu features the kernels execute
+  std::string target;                     // host | x86-64-v3 | ...
+};
+const BuildInfo& build_info();
+
+// Features of the running CPU (lower-case cpuid / hwcap names), or the list in
+// AUTOCONFIG_FAKE_CPU_FEATURES when set (tests simulate older CPUs with it).
+std::vector<std::string> cpu_features();
+// Features the kernels need that this CPU (or AUTOCONFIG_FAKE_CPU_FEATURES) lacks.
+std::vector<std::string> missing_cpu_features();
+// Ok when the kernels can run here; otherwise a message naming the missing features.
+Status check_isa();
+
+// JSON text of the HostProfile and of the plans the build was generated from.
+const char* host_profile_json();
+const char* plans_json();
+
+}  // namespace autoconfig

@@ -1,0 +1,223 @@
+// GEMM loops, packing and threading, written once and parameterized by the
+// plan's constants. Only the microkernel (passed in as UKR) is ISA-specific.
+//
+// Included by generated translation units, each compiled with its own ISA
+// flags. Everything here has internal linkage (anonymous namespace) so two TUs
+// built for different ISAs never share an inline function.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/runtime.h"
+
+namespace autoconfig {
+namespace detail {
+namespace {
+
+// What the microkernel does with its accumulators when it stores a tile:
+//   c = alpha * acc + beta * cin            (cin == nullptr: c = alpha * acc)
+//   if final: c = act(c + bias_row[i] + bias_col[j])
+struct TileEpilogue {
+  float alpha;
+  float beta;
+  const float* cin;
+  int64_t ld_cin;
+  const float* bias_col;  // already offset to the tile's first column
+  const float* bias_row;  // already offset to the tile's first row
+  bool final;
+};
+
+// Cache blocking and thread grid of one plan.
+struct GemmBlocking {
+  int64_t kc, mc, nc;  // upper bounds; kc is balanced over K at run time
+  int tm, tn;          // threads along M and along N (0: choose at run time)
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Thread grid tm x tn == t minimising the busiest thread's micro-tiles
+// (the same rule as models/gemm.py: thread_grid()).
+inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int* tm, int* tn) {
+  const int64_t mt = ceil_div(M, mr), nt = ceil_div(N, nr);
+  int64_t best = -1;
+  for (int a = 1; a <= t; ++a) {
+    if (t % a) continue;
+    const int b = t / a;
+    // Busiest thread's tiles, plus its share of packing (B is packed
+    // cooperatively, A by each row group).
+    const int64_t tiles = ceil_div(mt, a) * ceil_div(nt, b);
+    const int64_t cost = tiles * 4 + ceil_div(nt, t) + ceil_div(mt, a);
+    if (best < 0 || cost < best) { best = cost; *tm = a; *tn = b; }
+  }
+}
+
+// Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) as MR-row panels:
+// panel p, row r holds kc consecutive k values at dst + p*MR*KC + r*KC.
+// Row-major A is a memcpy per row; rows past M are zero.
+template <int MR, int KC>
+void pack_a(const float* A, int64_t rs, int64_t cs, int64_t i0, int64_t mc, int64_t p0,
+            int64_t kc, float* dst) {
+  for (int64_t ip = 0; ip < mc; ip += MR) {
+    const int64_t rows = min_i64(MR, mc - ip);
+    float* panel = dst + ip * KC;
+    for (int r = 0; r < MR; ++r) {
+      float* d = panel + r * KC;
+      if (r >= rows) {
+        std::memset(d, 0, sizeof(float) * kc);
+        continue;
+      }
+      const float* s = A + (i0 + ip + r) * rs + p0 * cs;
+      if (cs == 1) {
+        std::memcpy(d, s, sizeof(float) * kc);
+      } else {
+        for (int64_t k = 0; k < kc; ++k) d[k] = s[k * cs];
+      }
+    }
+  }
+}
+
+// Packs k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) as NR-column
+// panels, k-major: panel q holds row k at dst + q*KC*NR + k*NR. Columns past
+// the block are zero.
+template <int NR, int KC>
+void pack_b_panel(const float* B, int64_t rs, int64_t cs, int64_t p0, int64_t kc, int64_t j0,
+                  int64_t cols, float* d) {
+  const float* s = B + p0 * rs + j0 * cs;
+  if (cs == 1 && cols == NR) {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, s + k * rs, sizeof(float) * NR);
+    return;
+  }
+  if (cols < NR) {
+    for (int64_t k = 0; k < kc; ++k) std::memset(d + k * NR + cols, 0, sizeof(float) * (NR - cols));
+  }
+  if (rs == 1) {
+    // Transposed B (column k-contiguous): read along k, write strided.
+    for (int64_t j = 0; j < cols; ++j) {
+      const float* sj = s + j * cs;
+      for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = sj[k];
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = 0; j < cols; ++j) d[k * NR + j] = s[k * rs + j * cs];
+  }
+}
+
+template <int MR, int NR, int KC, int ACT, class UKR>
+struct GemmJob {
+  const GemmArgs* g;
+  GemmBlocking blk;
+  int tm, tn;
+  int64_t kc_step;       // balanced k block (<= KC)
+  int64_t nc;            // columns per jc block
+  float* packed_b[2];    // double-buffered, shared by all threads
+  Barrier* barrier;
+};
+
+template <int MR, int NR, int KC, int ACT, class UKR>
+void gemm_thread(void* ctx, int tid, int nthreads) {
+  auto& job = *static_cast<GemmJob<MR, NR, KC, ACT, UKR>*>(ctx);
+  const GemmArgs& g = *job.g;
+  const int64_t M = g.M, N = g.N, K = g.K;
+  const int ti = tid / job.tn, tj = tid % job.tn;
+
+  // This thread's rows: a contiguous run of MR-row micro-tiles.
+  const int64_t mtiles = ceil_div(M, MR);
+  const int64_t m_lo = min_i64(M, ceil_div(mtiles * ti, job.tm) * MR);
+  const int64_t m_hi = min_i64(M, ceil_div(mtiles * (ti + 1), job.tm) * MR);
+  const int64_t mc_max = round_up(min_i64(job.blk.mc, max_i64(m_hi - m_lo, 1)), MR);
+  float* packed_a = thread_scratch(kScratchPackA, static_cast<size_t>(mc_max * KC));
+
+  int buf = 0;
+  for (int64_t jc = 0; jc < N; jc += job.nc) {
+    const int64_t nc = min_i64(job.nc, N - jc);
+    const int64_t ntiles = ceil_div(nc, NR);
+    const int64_t n_lo = ceil_div(ntiles * tj, job.tn), n_hi = ceil_div(ntiles * (tj + 1), job.tn);
+    for (int64_t pc = 0; pc < K; pc += job.kc_step) {
+      const int64_t kc = min_i64(job.kc_step, K - pc);
+      float* pb = job.packed_b[buf];
+      buf ^= 1;
+      // Cooperative packing of the whole kc x nc block of B.
+      for (int64_t q = tid; q < ntiles; q += nthreads) {
+        pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR),
+                             pb + q * KC * NR);
+      }
+      if (nthreads > 1) job.barrier->wait();
+
+      const bool first = pc == 0, final = pc + kc >= K;
+      TileEpilogue ep;
+      ep.alpha = g.alpha;
+      ep.final = final;
+      for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
+        const int64_t mc = min_i64(mc_max, m_hi - ic);
+        pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
+        for (int64_t q = n_lo; q < n_hi; ++q) {
+          const int64_t j = jc + q * NR;
+          const int ncols = static_cast<int>(min_i64(NR, N - j));
+          const float* bp = pb + q * KC * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t i = ic + ir;
+            const int mrows = static_cast<int>(min_i64(MR, M - i));
+            float* c = g.C + i * g.ldc + j;
+            if (first) {
+              ep.cin = g.c_in ? g.c_in + i * g.ld_cin + j : nullptr;
+              ep.ld_cin = g.ld_cin;
+              ep.beta = g.beta;
+            } else {
+              ep.cin = c;
+              ep.ld_cin = g.ldc;
+              ep.beta = 1.0f;
+            }
+            ep.bias_col = g.bias_col ? g.bias_col + j : nullptr;
+            ep.bias_row = g.bias_row ? g.bias_row + i : nullptr;
+            if (final)
+              UKR::template run<KC, ACT>(kc, packed_a + ir * KC, bp, c, g.ldc, mrows, ncols, ep);
+            else
+              UKR::template run<KC, 0>(kc, packed_a + ir * KC, bp, c, g.ldc, mrows, ncols, ep);
+          }
+        }
+      }
+      // The other buffer is free: every thread passed the barrier after using it.
+    }
+  }
+  // A thread that leaves early must not let the next call's packing overwrite
+  // a buffer still being read; parallel_run's join covers that.
+}
+
+// Runs C = act(alpha*op(A)op(B) + beta*C_in + bias) with microkernel UKR.
+// Preconditions (checked by the dispatcher): M, N, K >= 1, pointers valid.
+template <int MR, int NR, int KC, int ACT, class UKR>
+void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
+  int t = threads < 1 ? 1 : threads;
+  // Never more threads than micro-tiles.
+  const int64_t tiles = ceil_div(g.M, MR) * ceil_div(g.N, NR);
+  if (t > tiles) t = static_cast<int>(tiles);
+  int tm = blk.tm, tn = blk.tn;
+  if (tm * tn != t) choose_grid(g.M, g.N, MR, NR, t, &tm, &tn);
+
+  GemmJob<MR, NR, KC, ACT, UKR> job;
+  job.g = &g;
+  job.blk = blk;
+  job.tm = tm;
+  job.tn = tn;
+  // Equal k blocks no larger than KC, a multiple of 8 where K allows.
+  const int64_t kblocks = ceil_div(g.K, KC);
+  job.kc_step = min_i64(KC, round_up(ceil_div(g.K, kblocks), 8));
+  job.nc = min_i64(round_up(blk.nc, NR), round_up(g.N, NR));
+  // Double-buffered B lets threads pack the next block while others finish
+  // the current one, with a single barrier per block.
+  const int64_t b_floats = ceil_div(job.nc, NR) * NR * KC;
+  float* pb = thread_scratch(kScratchPackB, static_cast<size_t>(2 * b_floats));
+  job.packed_b[0] = pb;
+  job.packed_b[1] = pb + b_floats;
+  Barrier barrier(t);
+  job.barrier = &barrier;
+  parallel_run(t, &gemm_thread<MR, NR, KC, ACT, UKR>, &job);
+}
+
+}  // namespace
+}  // namespace detail
+}  // namespace autoconfig

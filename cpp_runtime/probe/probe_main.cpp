@@ -1,0 +1,207 @@
+// autoconfig_probe: measures what the planner needs to know about this core
+// and prints ONE JSON object on stdout (see python/autoconfig/probe.py):
+//
+// {"arch": "x86_64", "features": [...], "freq_ghz": f,
+//  "fma": {"avx512": {"latency_cycles": f, "per_cycle": f, "gflops": f, ...}, ...},
+//  "bandwidth": [{"bytes": n, "gbps": f}, ...], "logical_cpus": n, "seconds": f}
+//
+//  - core clock: a dependent chain of 1-cycle integer adds (cycles/s); every
+//    other measurement is converted to cycles with it.
+//  - FMA latency: one dependent chain; throughput: many independent chains.
+//    Only variants host_features() supports are run.
+//  - read bandwidth per working-set size: widest vector loads, best of N.
+// The thread is pinned to the CPU it starts on while measuring.
+//
+// Flags: --quick (shorter, fewer sizes; for tests), --no-bandwidth.
+// Build: c++ -O2 -std=c++17 -I../src probe_main.cpp probe_bench.cpp ../src/cpu_features.cpp
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cpu_features.h"
+#include "probe_bench.h"
+
+namespace {
+
+using autoconfig::probe::now_seconds;
+
+volatile float g_sink = 0.0f;
+
+struct Options {
+  bool quick = false;
+  bool bandwidth = true;
+};
+
+struct Timing {
+  double clock_target;   // seconds per timed run, core clock
+  double fma_target;     // seconds per timed run, FMA kernels
+  double bw_target;      // seconds per timed run, bandwidth
+  int repeats;           // best of
+  std::vector<size_t> sizes;
+};
+
+Timing timing_for(const Options& o) {
+  const size_t K = 1024, M = 1024 * 1024;
+  if (o.quick) return {0.010, 0.004, 0.004, 2, {16 * K, 32 * K, 256 * K, 1 * M, 4 * M, 16 * M, 64 * M}};
+  return {0.030, 0.015, 0.020, 3,
+          {16 * K, 32 * K, 256 * K, 1 * M, 4 * M, 16 * M, 64 * M, 256 * M}};
+}
+
+// Runs fn(iters) with iters chosen so one run lasts about `target` seconds;
+// returns the best seconds per iteration over `repeats` runs.
+template <class Fn>
+double best_seconds_per_iter(Fn&& fn, double target, int repeats) {
+  uint64_t iters = 1;
+  double t = 0.0;
+  for (;;) {
+    const double s = now_seconds();
+    fn(iters);
+    t = now_seconds() - s;
+    if (t >= target / 8 || iters >= (uint64_t{1} << 40)) break;
+    iters *= (t < target / 256) ? 16 : 2;
+  }
+  const double per = t / static_cast<double>(iters);
+  iters = std::max<uint64_t>(1, static_cast<uint64_t>(target / std::max(per, 1e-12)));
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < repeats; ++r) {
+    const double s = now_seconds();
+    fn(iters);
+    best = std::min(best, (now_seconds() - s) / static_cast<double>(iters));
+  }
+  return best;
+}
+
+std::string json_str(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void usage(const char* argv0) {
+  std::fprintf(stderr, "usage: %s [--quick] [--no-bandwidth]\n", argv0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      opt.quick = true;
+    } else if (std::strcmp(argv[i], "--no-bandwidth") == 0) {
+      opt.bandwidth = false;
+    } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      usage(argv[0]);
+      return 0;
+    } else {
+      std::fprintf(stderr, "autoconfig_probe: unknown argument '%s'\n", argv[i]);
+      usage(argv[0]);
+      return 2;
+    }
+  }
+  const double t_start = now_seconds();
+  const Timing tm = timing_for(opt);
+
+  // CPUs we may use, then pin to the one we are on.
+  cpu_set_t original;
+  CPU_ZERO(&original);
+  int logical_cpus = 1;
+  const bool have_affinity = sched_getaffinity(0, sizeof(original), &original) == 0;
+  if (have_affinity) logical_cpus = CPU_COUNT(&original);
+  const int cpu = sched_getcpu();
+  bool pinned = false;
+  if (cpu >= 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+  }
+
+  const auto& feats = autoconfig::cpu::host_features();
+
+  // ---- core clock (warm up first so the core leaves any idle state)
+  using autoconfig::probe::add_chain;
+  using autoconfig::probe::kAddsPerIter;
+  best_seconds_per_iter([](uint64_t n) { add_chain(n); }, tm.clock_target, 1);
+  const double add_s = best_seconds_per_iter([](uint64_t n) { add_chain(n); }, tm.clock_target,
+                                             tm.repeats);
+  const double hz = static_cast<double>(kAddsPerIter) / add_s;
+
+  // ---- FMA latency / throughput
+  std::string fma_json;
+  for (const auto& k : autoconfig::probe::available_fma_kernels()) {
+    const double lat_s = best_seconds_per_iter(k.latency, tm.fma_target, tm.repeats);
+    const double thr_s = best_seconds_per_iter(k.throughput, tm.fma_target, tm.repeats);
+    const double latency_cycles = lat_s * hz / static_cast<double>(k.lat_fmas_per_iter);
+    const double fmas_per_s = static_cast<double>(k.thr_fmas_per_iter) / thr_s;
+    const double per_cycle = fmas_per_s / hz;
+    const double gflops = fmas_per_s * k.lanes * 2.0 / 1e9;
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "%s\"%s\": {\"latency_cycles\": %.3f, \"per_cycle\": %.3f, \"gflops\": %.2f, "
+                  "\"lanes\": %d, \"accumulators\": %d%s}",
+                  fma_json.empty() ? "" : ", ", k.key.c_str(), latency_cycles, per_cycle, gflops,
+                  k.lanes, k.accumulators, k.emulated ? ", \"emulated\": true" : "");
+    fma_json += buf;
+  }
+
+  // ---- read bandwidth
+  std::string bw_json;
+  std::string bw_kernel;
+  if (opt.bandwidth && !tm.sizes.empty()) {
+    const auto rk = autoconfig::probe::best_read_kernel();
+    bw_kernel = rk.name;
+    const size_t max_bytes = *std::max_element(tm.sizes.begin(), tm.sizes.end());
+    const size_t align = size_t{2} << 20;  // 2 MiB: lets THP back the buffer
+    const size_t alloc_bytes = (max_bytes + align - 1) / align * align;
+    float* buf = static_cast<float*>(std::aligned_alloc(align, alloc_bytes));
+    if (buf == nullptr) {
+      std::fprintf(stderr, "autoconfig_probe: cannot allocate %zu bytes\n", alloc_bytes);
+      return 1;
+    }
+#if defined(MADV_HUGEPAGE)
+    madvise(buf, alloc_bytes, MADV_HUGEPAGE);
+#endif
+    const size_t nfl = alloc_bytes / sizeof(float);
+    for (size_t i = 0; i < nfl; ++i) buf[i] = 0.5f;
+    for (size_t bytes : tm.sizes) {
+      const size_t n = bytes / sizeof(float);
+      const double s = best_seconds_per_iter(
+          [&](uint64_t reps) { g_sink = g_sink + rk.read(buf, n, reps); }, tm.bw_target,
+          tm.repeats);
+      char line[128];
+      std::snprintf(line, sizeof(line), "%s{\"bytes\": %zu, \"gbps\": %.2f}",
+                    bw_json.empty() ? "" : ", ", bytes, static_cast<double>(bytes) / s / 1e9);
+      bw_json += line;
+    }
+    std::free(buf);
+  }
+
+  if (have_affinity && pinned) sched_setaffinity(0, sizeof(original), &original);
+
+  std::string feat_json;
+  for (const auto& n : feats.names()) {
+    if (!feat_json.empty()) feat_json += ", ";
+    feat_json += json_str(n);
+  }
+
+  std::printf(
+      "{\"arch\": %s, \"features\": [%s], \"freq_ghz\": %.4f, \"fma\": {%s}, "
+      "\"bandwidth\": [%s], \"bandwidth_kernel\": %s, \"logical_cpus\": %d, \"cpu\": %d, "
+      "\"pinned\": %s, \"quick\": %s, \"seconds\": %.3f}\n",
+      json_str(feats.arch).c_str(), feat_json.c_str(), hz / 1e9, fma_json.c_str(),
+      bw_json.c_str(), json_str(bw_kernel).c_str(), logical_cpus, cpu, pinned ? "true" : "false",
+      opt.quick ? "true" : "false", now_seconds() - t_start);
+  return 0;
+}

@@ -1,0 +1,122 @@
+// GEMM entry point: argument checks, degenerate shapes, dispatch to the
+// shape-specialized kernel when the build has one, the generic one otherwise.
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/registry.h"
+#include "autoconfig/detail/runtime.h"
+
+namespace autoconfig {
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::None: return "none";
+    case Activation::Relu: return "relu";
+    case Activation::Relu6: return "relu6";
+    case Activation::GeluTanh: return "gelu_tanh";
+    case Activation::GeluErf: return "gelu_erf";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using detail::GemmKernel;
+
+std::string fmt(const char* f, long long a, long long b = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a, b);
+  return buf;
+}
+
+Status validate(const GemmArgs& g) {
+  if (g.M < 0 || g.N < 0 || g.K < 0)
+    return Status::Error("gemm: M, N, K must be >= 0 (got M=" + std::to_string(g.M) + ", N=" +
+                         std::to_string(g.N) + ", K=" + std::to_string(g.K) + ")");
+  const int act = static_cast<int>(g.act);
+  if (act < 0 || act >= kNumActivations) return Status::Error(fmt("gemm: unknown activation %lld", act));
+  if (g.M == 0 || g.N == 0) return Status::Ok();
+  if (!g.C) return Status::Error("gemm: C is null");
+  if (g.ldc < g.N) return Status::Error(fmt("gemm: ldc=%lld must be >= N=%lld", g.ldc, g.N));
+  if (g.K > 0 && (!g.A || !g.B)) return Status::Error("gemm: A or B is null with K > 0");
+  if (g.c_in && g.ld_cin < g.N) return Status::Error(fmt("gemm: ld_cin=%lld must be >= N=%lld", g.ld_cin, g.N));
+  if (g.threads < 0) return Status::Error(fmt("gemm: threads=%lld must be >= 0", g.threads));
+  return Status::Ok();
+}
+
+const GemmKernel* find_specialized(const GemmArgs& g) {
+  const unsigned bit = 1u << static_cast<int>(g.act);
+  for (int i = 0; i < detail::kGemmSpecializedCount; ++i) {
+    const GemmKernel& k = detail::kGemmSpecialized[i];
+    if (k.M == g.M && k.N == g.N && k.K == g.K && (k.act_mask & bit)) return &k;
+  }
+  return nullptr;
+}
+
+int generic_threads(const GemmArgs& g) {
+  const double flops = 2.0 * g.M * g.N * g.K;
+  const double per_thread = detail::kPeakFlopsPerCore * detail::kMinSecondsPerThread;
+  int t = static_cast<int>(flops / per_thread);
+  const int cpus = detail::available_cpus();
+  if (t > cpus) t = cpus;
+  return t < 1 ? 1 : t;
+}
+
+int threads_for(const GemmArgs& g, const GemmKernel& k) {
+  if (g.threads > 0) return g.threads;
+  if (k.threads > 0) return k.threads;
+  return generic_threads(g);
+}
+
+float apply_activation(float v, Activation a) {
+  switch (a) {
+    case Activation::Relu: return v > 0.f ? v : 0.f;
+    case Activation::Relu6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case Activation::GeluTanh:
+      return 0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case Activation::GeluErf: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+    default: return v;
+  }
+}
+
+// K == 0: the product is empty, only the epilogue remains.
+void epilogue_only(const GemmArgs& g) {
+  for (int64_t i = 0; i < g.M; ++i) {
+    for (int64_t j = 0; j < g.N; ++j) {
+      float v = 0.f;
+      if (g.c_in) v += g.beta * g.c_in[i * g.ld_cin + j];
+      if (g.bias_col) v += g.bias_col[j];
+      if (g.bias_row) v += g.bias_row[i];
+      g.C[i * g.ldc + j] = apply_activation(v, g.act);
+    }
+  }
+}
+
+}  // namespace
+
+GemmChoice gemm_choice(const GemmArgs& g) {
+  GemmChoice c;
+  const GemmKernel* k = find_specialized(g);
+  c.specialized = k != nullptr;
+  if (!k) k = &detail::kGemmGeneric;
+  c.kernel = k->name;
+  c.threads = threads_for(g, *k);
+  return c;
+}
+
+Status gemm(const GemmArgs& g) {
+  Status s = validate(g);
+  if (!s.ok() || g.M == 0 || g.N == 0) return s;
+  if (g.K == 0) {
+    epilogue_only(g);
+    return Status::Ok();
+  }
+  const GemmKernel* k = find_specialized(g);
+  if (!k) k = &detail::kGemmGeneric;
+  k->fn(g, threads_for(g, *k));
+  return Status::Ok();
+}
+
+}  // namespace autoconfig

@@ -1,0 +1,165 @@
+// Thread pool, barrier and per-thread scratch memory.
+#include "autoconfig/detail/runtime.h"
+
+#include <sched.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace autoconfig {
+namespace detail {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Workers sleep on a condition variable between calls. A call publishes a
+// job under the mutex and bumps a generation number; workers with an id below
+// the requested count run it and count down `pending_`.
+class ThreadPool {
+ public:
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  void run(int nthreads, ParallelFn fn, void* ctx) {
+    std::lock_guard<std::mutex> call_lock(call_mu_);
+    grow(nthreads - 1);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = fn;
+      ctx_ = ctx;
+      active_ = nthreads;
+      pending_.store(nthreads - 1, std::memory_order_relaxed);
+      ++generation_;
+    }
+    cv_.notify_all();
+    fn(ctx, 0, nthreads);
+    // Workers finish in microseconds; spin briefly, then yield.
+    int spins = 0;
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      if (++spins < 4096) cpu_relax(); else std::this_thread::yield();
+    }
+  }
+
+ private:
+  void grow(int n) {
+    while (static_cast<int>(workers_.size()) < n) {
+      int id = static_cast<int>(workers_.size()) + 1;
+      workers_.emplace_back([this, id] { loop(id); });
+    }
+  }
+
+  void loop(int id) {
+    uint64_t seen = 0;
+    for (;;) {
+      ParallelFn fn;
+      void* ctx;
+      int active;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        fn = fn_;
+        ctx = ctx_;
+        active = active_;
+      }
+      if (id < active) {
+        fn(ctx, id, active);
+        pending_.fetch_sub(1, std::memory_order_release);
+      }
+    }
+  }
+
+  std::mutex call_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  ParallelFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int active_ = 0;
+  std::atomic<int> pending_{0};
+};
+
+ThreadPool& pool() {
+  static ThreadPool* p = new ThreadPool();  // leaked on purpose: no join at static destruction
+  return *p;
+}
+
+struct AlignedDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+struct ScratchSet {
+  std::unique_ptr<float, AlignedDeleter> buf[kNumScratchSlots];
+  size_t cap[kNumScratchSlots] = {};
+};
+
+}  // namespace
+
+void parallel_run(int nthreads, ParallelFn fn, void* ctx) {
+  if (nthreads <= 1) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  pool().run(nthreads, fn, ctx);
+}
+
+int available_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc ? static_cast<int>(hc) : 1;
+}
+
+void Barrier::wait() {
+  const int phase = phase_.load(std::memory_order_acquire);
+  if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+    count_.store(0, std::memory_order_relaxed);
+    phase_.store(phase + 1, std::memory_order_release);
+    return;
+  }
+  int spins = 0;
+  while (phase_.load(std::memory_order_acquire) == phase) {
+    if (++spins < 8192) cpu_relax(); else std::this_thread::yield();
+  }
+}
+
+float* thread_scratch(int slot, size_t floats) {
+  thread_local ScratchSet set;
+  if (floats > set.cap[slot]) {
+    // Round up to 2 MiB multiples past 2 MiB so growth is rare and huge pages can back it.
+    size_t bytes = (floats * sizeof(float) + 63) & ~size_t(63);
+    if (bytes > (size_t(2) << 20)) bytes = (bytes + (size_t(2) << 20) - 1) & ~((size_t(2) << 20) - 1);
+    void* p = std::aligned_alloc(bytes > (size_t(2) << 20) ? (size_t(2) << 20) : 64, bytes);
+    if (!p) return nullptr;
+    set.buf[slot].reset(static_cast<float*>(p));
+    set.cap[slot] = bytes / sizeof(float);
+  }
+  return set.buf[slot].get();
+}
+
+}  // namespace detail
+}  // namespace autoconfig

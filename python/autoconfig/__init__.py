@@ -1,0 +1,27 @@
+"""autoconfig: host-tuned CPU kernels generated ahead of time.
+
+Runtime API (needs the compiled extension, i.e. an installed wheel):
+    matmul, gemm, host, explain, build_info
+Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
+
+Importing the package checks that this CPU has the ISA the kernels were
+generated for and raises ImportError otherwise (never SIGILL).
+"""
+from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
+
+__version__ = "0.1.0"
+
+_API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
+__all__ = list(_API)
+
+
+def __getattr__(name):
+    # The runtime API imports NumPy; the generator must run without it.
+    if name in _API:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

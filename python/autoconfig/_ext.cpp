@@ -1,0 +1,101 @@
+// nanobind bindings: thin, checked by the Python layer (api.py) first.
+// The GIL is released while a kernel runs.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "autoconfig/autoconfig.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+using In2 = nb::ndarray<const float, nb::ndim<2>, nb::device::cpu>;
+using Out2 = nb::ndarray<float, nb::ndim<2>, nb::device::cpu>;
+using In1 = nb::ndarray<const float, nb::ndim<1>, nb::device::cpu>;
+
+namespace {
+
+void gemm_binding(In2 a, In2 b, Out2 c, std::optional<In2> c_in, std::optional<In1> bias_col,
+                  std::optional<In1> bias_row, float alpha, float beta, int act, int threads) {
+  autoconfig::GemmArgs g;
+  g.M = static_cast<int64_t>(a.shape(0));
+  g.K = static_cast<int64_t>(a.shape(1));
+  g.N = static_cast<int64_t>(b.shape(1));
+  if (static_cast<int64_t>(b.shape(0)) != g.K) throw std::invalid_argument("b: rows must equal a's columns");
+  if (static_cast<int64_t>(c.shape(0)) != g.M || static_cast<int64_t>(c.shape(1)) != g.N)
+    throw std::invalid_argument("out: shape must be (M, N)");
+  if (g.N > 1 && c.stride(1) != 1) throw std::invalid_argument("out: last axis must be contiguous");
+  g.A = a.data();
+  g.rs_a = a.stride(0);
+  g.cs_a = a.stride(1);
+  g.B = b.data();
+  g.rs_b = b.stride(0);
+  g.cs_b = b.stride(1);
+  g.C = c.data();
+  g.ldc = g.M > 1 ? c.stride(0) : g.N;
+  g.alpha = alpha;
+  if (c_in) {
+    if (static_cast<int64_t>(c_in->shape(0)) != g.M || static_cast<int64_t>(c_in->shape(1)) != g.N)
+      throw std::invalid_argument("c_in: shape must be (M, N)");
+    if (g.N > 1 && c_in->stride(1) != 1) throw std::invalid_argument("c_in: last axis must be contiguous");
+    g.c_in = c_in->data();
+    g.ld_cin = g.M > 1 ? c_in->stride(0) : g.N;
+    g.beta = beta;
+  }
+  if (bias_col) {
+    if (static_cast<int64_t>(bias_col->shape(0)) != g.N || (g.N > 1 && bias_col->stride(0) != 1))
+      throw std::invalid_argument("bias: must be a contiguous vector of length N");
+    g.bias_col = bias_col->data();
+  }
+  if (bias_row) {
+    if (static_cast<int64_t>(bias_row->shape(0)) != g.M || (g.M > 1 && bias_row->stride(0) != 1))
+      throw std::invalid_argument("row bias: must be a contiguous vector of length M");
+    g.bias_row = bias_row->data();
+  }
+  g.act = static_cast<autoconfig::Activation>(act);
+  g.threads = threads;
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::gemm(g);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
+  autoconfig::GemmArgs g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.act = static_cast<autoconfig::Activation>(act);
+  g.threads = threads;
+  const auto c = autoconfig::gemm_choice(g);
+  nb::dict d;
+  d["kernel"] = c.kernel;
+  d["threads"] = c.threads;
+  d["specialized"] = c.specialized;
+  return d;
+}
+
+}  // namespace
+
+NB_MODULE(_autoconfig_ext, m) {
+  m.doc() = "autoconfig compiled kernels (generated for this build's target)";
+  m.def("gemm", &gemm_binding, "a"_a, "b"_a, "c"_a, "c_in"_a.none(), "bias_col"_a.none(),
+        "bias_row"_a.none(), "alpha"_a, "beta"_a, "act"_a, "threads"_a);
+  m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
+  m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
+  m.def("isa_error", [] { return autoconfig::check_isa().message; });
+  m.def("cpu_features", [] { return autoconfig::cpu_features(); });
+  m.def("build_isa", [] { return autoconfig::build_info().isa; });
+  m.def("build_target", [] { return autoconfig::build_info().target; });
+  m.def("required_features", [] { return autoconfig::build_info().required; });
+  m.def("host_profile_json", [] { return std::string(autoconfig::host_profile_json()); });
+  m.def("plans_json", [] { return std::string(autoconfig::plans_json()); });
+}

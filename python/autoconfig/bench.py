@@ -1,0 +1,135 @@
+"""`autoconfig bench`: our kernels against numpy (OpenBLAS/MKL) and, when
+installed, PyTorch, in one run, on the spec shapes.
+
+Timing: each sample runs the call enough times to last >= ~10 ms (at least
+once); the best of `repeat` samples is kept (machines here are shared and
+noisy; the best sample is the least disturbed one). Thread counts of every
+library are pinned to the same value.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+
+def pin_threads(n: int) -> None:
+    """Must run before numpy/torch are imported to bind their BLAS pools."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def best_time(fn: Callable[[], object], repeat: int, min_sample_s: float = 0.01) -> float:
+    fn()  # warm up: page faults, pool start, packing buffers
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(min_sample_s / once))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+@dataclass
+class Row:
+    op: str
+    shape: str
+    threads: int
+    kernel: str
+    ours_s: float
+    gflops: float
+    pct_peak: float
+    numpy_s: float
+    torch_s: Optional[float]
+    predicted_s: Optional[float]
+
+    @property
+    def vs_numpy(self) -> float:
+        return self.numpy_s / self.ours_s
+
+    @property
+    def vs_torch(self) -> Optional[float]:
+        return None if self.torch_s is None else self.torch_s / self.ours_s
+
+
+def default_shapes() -> List[Tuple[int, int, int]]:
+    from . import spec
+    shapes = []
+    for s in spec.load_default():
+        if s.op in ("matmul", "gemm"):
+            for sh in s.shapes:
+                if (sh.M, sh.N, sh.K) not in shapes:
+                    shapes.append((sh.M, sh.N, sh.K))
+    return shapes
+
+
+def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int,
+               use_torch: bool = True, seed: int = 0) -> List[Row]:
+    import numpy as np
+    from . import api
+    torch = None
+    if use_torch:
+        try:
+            import torch  # noqa: F811
+            torch.set_num_threads(threads)
+        except ImportError:
+            torch = None
+    peak = api.host().peak_gflops_per_core * threads
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (M, N, K) in shapes:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        b = rng.standard_normal((K, N), dtype=np.float32)
+        out = np.empty((M, N), dtype=np.float32)
+        np_out = np.empty((M, N), dtype=np.float32)
+        ours = best_time(lambda: api.matmul(a, b, out=out, threads=threads), repeat)
+        ref = best_time(lambda: np.matmul(a, b, out=np_out), repeat)
+        tt = None
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            to = torch.empty((M, N), dtype=torch.float32)
+            tt = best_time(lambda: torch.matmul(ta, tb, out=to), repeat)
+        ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
+        pred = ex.plan.predicted_s if ex.specialized else None
+        if pred is not None and ex.plan.value("threads") != threads:
+            from .models import gemm as gm
+            prof = api.host()
+            t = gm.Tile(ex.plan.value("mr"), ex.plan.value("nr"), ex.plan.value("nr") // prof.lanes_f32)
+            pred = gm.estimate(gm.Machine(prof), t, M, N, K, threads).seconds
+        flops = 2.0 * M * N * K
+        rows.append(Row("matmul", f"{M}x{N}x{K}", threads, ex.kernel, ours, flops / ours / 1e9,
+                        100.0 * flops / ours / 1e9 / peak, ref, tt, pred))
+    return rows
+
+
+def format_table(rows: List[Row], markdown: bool, peak_gflops: float) -> str:
+    has_torch = any(r.torch_s is not None for r in rows)
+    head = ["op", "shape (MxNxK)", "thr", "kernel", "ours ms", "GFLOPS", "% peak", "numpy ms", "vs numpy"]
+    if has_torch:
+        head += ["torch ms", "vs torch"]
+    head += ["predicted ms"]
+    body = []
+    for r in rows:
+        cells = [r.op, r.shape, str(r.threads), r.kernel, f"{r.ours_s * 1e3:.3f}", f"{r.gflops:.1f}",
+                 f"{r.pct_peak:.1f}", f"{r.numpy_s * 1e3:.3f}", f"{r.vs_numpy:.2f}x"]
+        if has_torch:
+            cells += ["-" if r.torch_s is None else f"{r.torch_s * 1e3:.3f}",
+                      "-" if r.vs_torch is None else f"{r.vs_torch:.2f}x"]
+        cells += ["-" if r.predicted_s is None else f"{r.predicted_s * 1e3:.3f}"]
+        body.append(cells)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(c) + " |" for c in body]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+        fmt = "  ".join("{:>%d}" % w for w in widths)
+        lines = [fmt.format(*head)] + [fmt.format(*c) for c in body]
+    lines.append("")
+    lines.append(f"peak = measured FMA peak {peak_gflops:.1f} GFLOPS/core x threads; "
+                 "ratios are numpy (or torch) time / ours (>1: ours is faster)")
+    return "\n".join(lines)

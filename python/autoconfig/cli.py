@@ -1,0 +1,136 @@
+"""Command line: autoconfig probe | plan | bench (also python -m autoconfig)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+PKG_DIR = Path(__file__).resolve().parent
+
+
+def _installed_probe() -> Optional[str]:
+    exe = PKG_DIR / "autoconfig_probe"
+    return str(exe) if exe.exists() else None
+
+
+def _build_profile():
+    """The profile this build was planned with, if this is an installed build."""
+    f = PKG_DIR / "_host_profile.json"
+    if f.exists():
+        from .profile import HostProfile
+        return HostProfile.from_json(f.read_text())
+    return None
+
+
+def cmd_probe(args) -> int:
+    from . import probe
+    prof = probe.profile(args.target, probe_exe=None if args.target else _installed_probe(),
+                         quick=args.quick)
+    if args.json:
+        print(prof.to_json())
+    else:
+        print(probe.summary(prof) if hasattr(probe, "summary") else prof.to_json())
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from . import generate, probe, spec
+    from .plan import plans_to_json
+    specs = generate.load_specs(args.spec or [], not args.no_default_specs)
+    if args.target:
+        prof = probe.profile(args.target)
+    else:
+        prof = _build_profile() or probe.profile(None, probe_exe=_installed_probe())
+    generic, specialized = generate.gemm_plans(prof, specs)
+    plans = [generic] + specialized
+    if args.json:
+        print(plans_to_json(plans))
+        return 0
+    print(f"target {prof.name}: isa {prof.isa}, {prof.vector_bits}-bit x {prof.vector_registers} registers, "
+          f"FMA latency {prof.fma_latency_cycles:g} x {prof.fma_per_cycle:g}/cycle, "
+          f"peak {prof.peak_gflops_per_core:.1f} GFLOPS/core, {prof.cores} cores")
+    if args.explain:
+        for p in plans:
+            print()
+            print(p.explain())
+        return 0
+    print(f"{'kernel':<44} {'tile':>7} {'kc':>5} {'mc':>5} {'nc':>5} {'thr':>4} {'predicted us':>13}")
+    for p in plans:
+        pred = "-" if p.predicted_s is None else f"{p.predicted_s * 1e6:.1f}"
+        print(f"{p.kernel:<44} {p.value('mr'):>3}x{p.value('nr'):<3} {p.value('kc'):>5} {p.value('mc'):>5} "
+              f"{p.value('nc'):>5} {p.value('threads'):>4} {pred:>13}")
+    return 0
+
+
+def _parse_shape(text: str):
+    try:
+        parts = [int(x) for x in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected MxNxK with positive integers, got {text!r}")
+    return tuple(parts)
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+    bench.pin_threads(args.threads)   # before numpy / torch create their pools
+    from . import api
+    shapes = args.shape or bench.default_shapes()
+    rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch)
+    print(bench.format_table(rows, args.markdown, api.host().peak_gflops_per_core * args.threads))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="autoconfig", description=(
+        "Ahead-of-time, host-tuned CPU kernels configured by analytical models."))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("probe", help="measure this machine (ISA, caches, FMA peak, bandwidth)")
+    p.add_argument("--json", action="store_true", help="print the HostProfile as JSON")
+    p.add_argument("--target", default=None, help="show a built-in target or JSON file instead of probing")
+    p.add_argument("--quick", action="store_true", help="shorter micro-benchmarks")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("plan", help="plan the kernels of the specs and say why")
+    p.add_argument("--spec", action="append", metavar="PATH", help="extra spec folder (repeatable)")
+    p.add_argument("--no-default-specs", action="store_true", help="skip the embedded specs")
+    p.add_argument("--target", default=None,
+                   help="plan for a built-in target or JSON file (default: this build's profile)")
+    p.add_argument("--json", action="store_true", help="print the plans as JSON")
+    p.add_argument("--explain", action="store_true", help="print every plan's parameters, terms and candidates")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed)")
+    p.add_argument("--threads", type=int, default=1, help="threads for every library (default 1)")
+    p.add_argument("--repeat", type=int, default=5, help="samples per measurement; the best is kept")
+    p.add_argument("--shape", type=_parse_shape, action="append", metavar="MxNxK",
+                   help="shape to time (repeatable; default: the embedded spec shapes)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if installed")
+    p.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 1) is not None and getattr(args, "threads", 1) < 1:
+        print("autoconfig: --threads must be >= 1", file=sys.stderr)
+        return 2
+    from .spec import SpecError
+    try:
+        return args.func(args)
+    except SpecError as e:
+        print(f"autoconfig: spec error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError) as e:
+        print(f"autoconfig: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""C++ emitters: Plan -> readable C++ source text."""

@@ -1,0 +1,88 @@
+"""Emits the C++ for GEMM plans: one header per (ISA, register tile) holding
+the microkernel, one translation unit per plan holding its entry point."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+from ..plan import Plan
+from .common import comment_block, file_header
+from .gemm_ukernel import emit_ukernel, ukernel_name
+from .isa import Isa
+
+ACTIVATIONS = ["none", "relu", "relu6", "gelu_tanh", "gelu_erf"]
+ACT_ENUM = {"none": "None", "relu": "Relu", "relu6": "Relu6", "gelu_tanh": "GeluTanh", "gelu_erf": "GeluErf"}
+
+
+def vmath_header_name(isa: Isa) -> str:
+    return f"f32_vmath_{isa.suffix}.h"
+
+
+def emit_vmath_header(isa: Isa) -> str:
+    inc = "\n".join(f"#include <{h}>" for h in isa.includes)
+    return (file_header(f"{vmath_header_name(isa)}: epilogue math (activations) for {isa.suffix}.")
+            + "#pragma once\n" + inc + "\n\nnamespace autoconfig {\nnamespace detail {\nnamespace {\n"
+            + isa.vector_math() + "\n}  // namespace\n}  // namespace detail\n}  // namespace autoconfig\n")
+
+
+def ukernel_header_name(isa: Isa, mr: int, nr: int) -> str:
+    return ukernel_name(isa, mr, nr) + ".h"
+
+
+def emit_ukernel_header(isa: Isa, mr: int, nr: int) -> str:
+    return (file_header(f"{ukernel_header_name(isa, mr, nr)}: {mr}x{nr} fp32 register-tile microkernel for {isa.suffix}.",
+                        [f"A: MR={mr} row panel, row r at a + r*KC; B: k-major NR={nr} panel, row k at b + k*NR.",
+                         "Epilogue fused into the store: alpha/beta, row and column bias, activation;",
+                         "lane masks on the right edge, a row count on the bottom edge."])
+            + "#pragma once\n#include <cstdint>\n\n#include \"autoconfig/detail/gemm_driver.h\"\n"
+            + f"#include \"{vmath_header_name(isa)}\"\n\n"
+            + "namespace autoconfig {\nnamespace detail {\nnamespace {\n\n"
+            + emit_ukernel(isa, mr, nr)
+            + "\n}  // namespace\n}  // namespace detail\n}  // namespace autoconfig\n")
+
+
+def entry_symbol(plan: Plan) -> str:
+    return plan.kernel
+
+
+def emit_entry(isa: Isa, plan: Plan) -> str:
+    mr, nr = plan.value("mr"), plan.value("nr")
+    kc, mc, nc = plan.value("kc"), plan.value("mc"), plan.value("nc")
+    grid = plan.params.get("grid")
+    tm, tn = (int(x) for x in grid.value.split("x")) if grid else (0, 0)
+    ukr = ukernel_name(isa, mr, nr)
+    body = [
+        "#include <cstdint>",
+        "",
+        "#include \"autoconfig/detail/gemm_driver.h\"",
+        f"#include \"{ukernel_header_name(isa, mr, nr)}\"",
+        "",
+        "namespace autoconfig {",
+        "namespace detail {",
+        "",
+        f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{",
+        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}}};",
+        "  switch (g.act) {",
+    ]
+    for a in plan.activations:
+        body.append(f"    case Activation::{ACT_ENUM[a]}:")
+        body.append(f"      gemm_run<{mr}, {nr}, {kc}, {ACTIVATIONS.index(a)}, {ukr}>(g, kBlocking, threads);")
+        body.append("      return;")
+    body += [
+        "    default:",
+        "      return;  // the dispatcher only routes activations listed in the registry",
+        "  }",
+        "}",
+        "",
+        "}  // namespace detail",
+        "}  // namespace autoconfig",
+    ]
+    title = f"{entry_symbol(plan)}.cpp: fp32 GEMM, " + (
+        "any shape" if plan.shape is None else "M={M} N={N} K={K}".format(**plan.shape))
+    return file_header(title, ["Plan:"] + ["  " + l for l in plan.explain().splitlines()]) + "\n".join(body) + "\n"
+
+
+def act_mask(plan: Plan) -> int:
+    m = 0
+    for a in plan.activations:
+        m |= 1 << ACTIVATIONS.index(a)
+    return m

@@ -1,0 +1,117 @@
+"""Emits the GEMM register-tile microkernel for one ISA and tile mr x nr.
+
+The microkernel multiplies an MR-row panel of packed A (row r at a + r*KC)
+by a k-major packed B panel (row k at b + k*NR) into MR x NR accumulators kept
+in registers, then stores the tile through the fused epilogue
+(alpha/beta, bias, activation) with lane masks on the right edge and a row
+count on the bottom edge.
+"""
+from __future__ import annotations
+
+from .isa import Isa, Portable
+
+
+def ukernel_name(isa: Isa, mr: int, nr: int) -> str:
+    return f"f32_gemm_ukernel_{mr}x{nr}_{isa.suffix}"
+
+
+def emit_ukernel(isa: Isa, mr: int, nr: int) -> str:
+    if isinstance(isa, Portable):
+        return _emit_portable(isa, mr, nr)
+    return _emit_simd(isa, mr, nr)
+
+
+def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
+    if nr % isa.lanes:
+        raise ValueError(f"nr={nr} is not a multiple of the {isa.suffix} vector ({isa.lanes} lanes)")
+    nv = nr // isa.lanes
+    L = isa.lanes
+    name = ukernel_name(isa, mr, nr)
+    acc = [[f"c{i}_{j}" for j in range(nv)] for i in range(mr)]
+    o = []
+    o.append(f"struct {name} {{")
+    o.append(f"  static constexpr int MR = {mr}, NR = {nr};")
+    o.append("  template <int KC, int ACT>")
+    o.append("  static void run(int64_t kc, const float* __restrict a, const float* __restrict b,")
+    o.append("                  float* __restrict c, int64_t ldc, int mrows, int ncols,")
+    o.append("                  const TileEpilogue& ep) {")
+    for i in range(mr):
+        o.append("    " + " ".join(f"{isa.vtype} {acc[i][j]} = {isa.zero()};" for j in range(nv)))
+    # Warm the C tile while the k loop runs: it is read by the epilogue.
+    o.append("    for (int r = 0; r < mrows; ++r) {")
+    for off in range(0, nr, 16):  # every 64-byte line of the row
+        o.append(f"      {isa.prefetch(f'c + r * ldc + {off}')}")
+    if nr % 16:
+        o.append(f"      {isa.prefetch(f'c + r * ldc + {nr - 1}')}")
+    o.append("    }")
+    o.append("#pragma GCC unroll 4")
+    o.append("    for (int64_t k = 0; k < kc; ++k) {")
+    for j in range(nv):
+        o.append(f"      const {isa.vtype} b{j} = {isa.load(f'b + {j * L}')};")
+    for i in range(mr):
+        o.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * KC]')};")
+        o.append("        " + " ".join(f"{acc[i][j]} = {isa.fma('av', f'b{j}', acc[i][j])};" for j in range(nv)) + " }")
+    o.append(f"      a += 1;")
+    o.append(f"      b += {nr};")
+    o.append("    }")
+    # Epilogue: masks for the right edge, row count for the bottom edge.
+    for j in range(nv):
+        o.append("    " + isa.mask_decl(f"m{j}", f"ncols - {j * L}"))
+    o.append(f"    const {isa.vtype} valpha = {isa.set1('ep.alpha')};")
+    o.append(f"    const {isa.vtype} vbeta = {isa.set1('ep.beta')};")
+    for i in range(mr):
+        guard = "" if i == 0 else f"if (mrows > {i}) "
+        o.append(f"    {guard}{{")
+        o.append(f"      float* crow = c + {i} * ldc;")
+        o.append(f"      const float* cin = ep.cin ? ep.cin + {i} * ep.ld_cin : nullptr;")
+        o.append(f"      const {isa.vtype} brow = ep.bias_row ? {isa.set1(f'ep.bias_row[{i}]')} : {isa.zero()};")
+        for j in range(nv):
+            v = f"v{j}"
+            o.append(f"      {isa.vtype} {v} = {isa.mul(acc[i][j], 'valpha')};")
+            o.append(f"      if (cin) {v} = {isa.fma('vbeta', isa.masked_load(f'm{j}', f'cin + {j * L}'), v)};")
+            o.append(f"      if (ep.final) {{")
+            o.append(f"        {v} = {isa.add(v, 'brow')};")
+            o.append(f"        if (ep.bias_col) {v} = {isa.add(v, isa.masked_load(f'm{j}', f'ep.bias_col + {j * L}'))};")
+            o.append(f"        {v} = v_activation<ACT>({v});")
+            o.append(f"      }}")
+            o.append(f"      {isa.masked_store(f'm{j}', f'crow + {j * L}', v)}")
+        o.append("    }")
+    o.append("  }")
+    o.append("};")
+    return "\n".join(o) + "\n"
+
+
+def _emit_portable(isa: Isa, mr: int, nr: int) -> str:
+    name = ukernel_name(isa, mr, nr)
+    return f"""struct {name} {{
+  static constexpr int MR = {mr}, NR = {nr};
+  template <int KC, int ACT>
+  static void run(int64_t kc, const float* __restrict a, const float* __restrict b,
+                  float* __restrict c, int64_t ldc, int mrows, int ncols,
+                  const TileEpilogue& ep) {{
+    float acc[{mr}][{nr}] = {{}};
+    for (int64_t k = 0; k < kc; ++k) {{
+      const float* bk = b + k * {nr};
+      for (int r = 0; r < {mr}; ++r) {{
+        const float av = a[r * KC + k];
+        for (int j = 0; j < {nr}; ++j) acc[r][j] += av * bk[j];
+      }}
+    }}
+    for (int r = 0; r < mrows; ++r) {{
+      float* crow = c + r * ldc;
+      const float* cin = ep.cin ? ep.cin + r * ep.ld_cin : nullptr;
+      const float brow = ep.bias_row ? ep.bias_row[r] : 0.0f;
+      for (int j = 0; j < ncols; ++j) {{
+        float v = acc[r][j] * ep.alpha;
+        if (cin) v += ep.beta * cin[j];
+        if (ep.final) {{
+          v += brow;
+          if (ep.bias_col) v += ep.bias_col[j];
+          v = s_activation<ACT>(v);
+        }}
+        crow[j] = v;
+      }}
+    }}
+  }}
+}};
+"""

@@ -1,0 +1,1 @@
+"""Analytical performance models, one module per operator family."""

@@ -1,0 +1,72 @@
+"""HostProfile: everything the planner may know about a machine.
+
+It is plain data (serializes to JSON) so a profile can be saved in the wheel,
+diffed between hosts, or written by hand as a target file.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Dict, List, Optional
+
+
+@dataclass
+class CacheLevel:
+    level: int                 # 1, 2, 3
+    size_bytes: int            # usable by one core (sysfs size / sharing, sanity-checked)
+    line_bytes: int = 64
+    ways: int = 8
+    shared_by: int = 1         # logical CPUs sharing this cache
+    source: str = "sysfs"      # sysfs | target | default | measured
+
+
+@dataclass
+class HostProfile:
+    name: str                          # "host" or the target's name
+    arch: str                          # x86_64 | aarch64
+    isa: str                           # codegen ISA: avx512 | avx2 | generic (later: neon, sve)
+    features: List[str]                # cpu features the code may use (lower-case, cpuid names)
+    vector_bits: int                   # SIMD register width used by the codegen ISA
+    vector_registers: int              # architectural vector registers of that ISA
+    fma_latency_cycles: float          # dependent-FMA latency
+    fma_per_cycle: float               # vector FMAs issued per cycle (FMA units)
+    freq_ghz: float                    # core clock while running FMAs
+    peak_gflops_per_core: float        # fp32, from the measured FMA rate (or target data)
+    cores: int                         # logical CPUs this process may use
+    caches: List[CacheLevel] = field(default_factory=list)
+    bandwidth_gbps: Dict[str, float] = field(default_factory=dict)  # L1/L2/L3/DRAM read GB/s per core
+    compile_flags: List[str] = field(default_factory=list)          # flags for kernels of this ISA
+    measured: bool = False             # True when micro-benchmarks ran on this machine
+    notes: List[str] = field(default_factory=list)                  # sanity-check decisions, sources
+
+    # -- convenience -----------------------------------------------------
+    @property
+    def lanes_f32(self) -> int:
+        return max(1, self.vector_bits // 32)
+
+    def cache(self, level: int) -> Optional[CacheLevel]:
+        for c in self.caches:
+            if c.level == level:
+                return c
+        return None
+
+    # -- serialization -----------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HostProfile":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"HostProfile: unknown field(s) {unknown}; allowed: {sorted(known)}")
+        d = dict(d)
+        d["caches"] = [c if isinstance(c, CacheLevel) else CacheLevel(**c) for c in d.get("caches", [])]
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "HostProfile":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,58 @@
+"""Independent references for the tests: float64 NumPy, written without the
+code under test."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def activation(x: np.ndarray, name) -> np.ndarray:
+    if name in (None, "none"):
+        return x
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    if name == "relu6":
+        return np.clip(x, 0.0, 6.0)
+    if name == "gelu_tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    if name in ("gelu_erf", "gelu"):
+        return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+    raise ValueError(name)
+
+
+def matmul_ref(a, b, bias=None, activation_name=None, residual=None):
+    y = a.astype(np.float64) @ b.astype(np.float64)
+    if bias is not None:
+        y = y + bias.astype(np.float64)
+    if residual is not None:
+        y = y + residual.astype(np.float64)
+    return activation(y, activation_name)
+
+
+def gemm_ref(a, b, c=None, alpha=1.0, beta=1.0, trans_a=False, trans_b=False):
+    A = a.astype(np.float64).T if trans_a else a.astype(np.float64)
+    B = b.astype(np.float64).T if trans_b else b.astype(np.float64)
+    y = alpha * (A @ B)
+    if c is not None:
+        y = y + beta * np.asarray(c, dtype=np.float64)
+    return y
+
+
+def tolerance(a, b, K: int, scale: float = 1.0):
+    """Error bound that grows with K: K * eps32 * (|A| @ |B|), plus a floor."""
+    eps = np.finfo(np.float32).eps
+    mag = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    return 2.0 * max(K, 1) * eps * mag * scale + 1e-6
+
+
+def assert_close(got, want, tol, what=""):
+    got = np.asarray(got, dtype=np.float64)
+    err = np.abs(got - want)
+    bad = err > tol
+    if bad.any():
+        idx = tuple(np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} entries off; first at {idx}: "
+                             f"got {got[idx]!r}, want {want[idx]!r}, tol {np.broadcast_to(tol, got.shape)[idx]!r}")

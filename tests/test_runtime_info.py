@@ -1,0 +1,63 @@
+"""host(), explain(), build facts and the ISA guard."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_host_profile(ac):
+    h = ac.host()
+    info = ac.build_info()
+    assert h.isa == info["isa"]
+    assert h.vector_bits in (128, 256, 512)
+    assert h.peak_gflops_per_core > 0
+    assert h.cache(1) is not None and h.cache(1).size_bytes >= 8 << 10
+
+
+def test_explain_specialized_and_generic(ac):
+    e = ac.explain("matmul", M=64, N=64, K=64)
+    assert e.specialized and e.kernel.endswith("_m64_n64_k64")
+    assert "mr" in e.plan.params and e.plan.predicted_s > 0
+    text = str(e)
+    assert "shape-specialized" in text and "kc" in text
+    g = ac.explain("matmul", M=61, N=67, K=71, threads=1)
+    assert not g.specialized and g.kernel.endswith("_generic") and g.threads == 1
+    assert any("generic kernel runs with kc=" in n for n in g.notes)
+
+
+def test_every_compiled_plan_is_traceable(ac):
+    from autoconfig.api import plans
+    ps = plans()
+    assert any(p.shape is None for p in ps)
+    for p in ps:
+        for name, param in p.params.items():
+            assert param.why, f"{p.kernel}.{name} has no reason"
+
+
+@pytest.mark.parametrize("fake", ["sse2,sse4_2", "avx2,fma,sse2"])
+def test_isa_guard_refuses_older_cpu(ac, fake):
+    required = ac.build_info()["required_features"]
+    missing = [f for f in required if f not in fake.split(",")]
+    if not missing:
+        pytest.skip(f"this build ({ac.build_info()['isa']}) runs on {fake}")
+    env = dict(os.environ, AUTOCONFIG_FAKE_CPU_FEATURES=fake)
+    r = subprocess.run([sys.executable, "-c", "import autoconfig"], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(__file__))
+    assert r.returncode == 1, r.stderr
+    assert "ImportError" in r.stderr
+    for f in missing:
+        assert f in r.stderr
+    assert "AUTOCONFIG_TARGET" in r.stderr
+
+
+def test_isa_guard_accepts_superset(ac):
+    feats = ",".join(ac.build_info()["required_features"] + ["sse2"])
+    env = dict(os.environ, AUTOCONFIG_FAKE_CPU_FEATURES=feats)
+    r = subprocess.run([sys.executable, "-c", "import autoconfig, numpy as np; "
+                        "print(autoconfig.matmul(np.ones((2,2),np.float32), np.ones((2,2),np.float32))[0,0])"],
+                       env=env, capture_output=True, text=True, cwd=os.path.dirname(__file__))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "2.0"
