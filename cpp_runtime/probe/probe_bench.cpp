@@ -228,7 +228,11 @@ __attribute__((target("avx512f"))) static float read_avx512(const float* p, size
     }
   }
   for (int k = 1; k < 16; ++k) a[0] = _mm512_add_ps(a[0], a[k]);
-  return _mm512_reduce_add_ps(a[0]);
+  alignas(64) float t[16];
+  _mm512_store_ps(t, a[0]);
+  float s = 0;
+  for (float x : t) s += x;
+  return s;
 }
 
 __attribute__((target("avx2"))) static float read_avx2(const float* p, size_t n, uint64_t reps) {
@@ -276,13 +280,14 @@ ReadKernel best_read_kernel() {
 void add_chain(uint64_t iters) {
   if (iters == 0) return;
   uint64_t acc = 0;
+  uint64_t step = 1;  // register operand: no renamer can fold it (see the x86 version)
   __asm__ volatile(
       ".p2align 5\n\t"
       "1:\n\t"
-      AC_R128("add %[acc], %[acc], #1\n\t")
+      AC_R128("add %[acc], %[acc], %[step]\n\t")
       "subs %[n], %[n], #1\n\t"
       "b.ne 1b\n\t"
-      : [acc] "+r"(acc), [n] "+r"(iters)
+      : [acc] "+r"(acc), [n] "+r"(iters), [step] "+r"(step)
       :
       : "cc");
 }

@@ -44,15 +44,20 @@ struct Timing {
   double clock_target;   // seconds per timed run, core clock
   double fma_target;     // seconds per timed run, FMA kernels
   double bw_target;      // seconds per timed run, bandwidth
-  int repeats;           // best of
+  int clock_repeats;     // best of
+  int fma_repeats;
+  int bw_repeats;
   std::vector<size_t> sizes;
 };
 
 Timing timing_for(const Options& o) {
   const size_t K = 1024, M = 1024 * 1024;
-  if (o.quick) return {0.010, 0.004, 0.004, 2, {16 * K, 32 * K, 256 * K, 1 * M, 4 * M, 16 * M, 64 * M}};
-  return {0.030, 0.015, 0.020, 3,
-          {16 * K, 32 * K, 256 * K, 1 * M, 4 * M, 16 * M, 64 * M, 256 * M}};
+  // Same sizes in both modes: the largest one (DRAM) anchors the L3 sanity
+  // check of probe.py, so --quick only shortens the runs.
+  const std::vector<size_t> sizes = {16 * K, 32 * K, 256 * K, 1 * M,
+                                     4 * M,  16 * M, 64 * M,  256 * M};
+  if (o.quick) return {0.008, 0.004, 0.004, 2, 2, 2, sizes};
+  return {0.030, 0.015, 0.025, 3, 5, 3, sizes};
 }
 
 // Runs fn(iters) with iters chosen so one run lasts about `target` seconds;
@@ -130,31 +135,45 @@ int main(int argc, char** argv) {
 
   const auto& feats = autoconfig::cpu::host_features();
 
-  // ---- core clock (warm up first so the core leaves any idle state)
+  // ---- core clock (warm up first so the core leaves any idle state). The
+  // host's clock drifts with load on other cores (turbo budget), so the clock
+  // is measured again right before each FMA measurement and that adjacent
+  // value converts it to cycles; "freq_ghz" is the median of all of them.
   using autoconfig::probe::add_chain;
   using autoconfig::probe::kAddsPerIter;
-  best_seconds_per_iter([](uint64_t n) { add_chain(n); }, tm.clock_target, 1);
-  const double add_s = best_seconds_per_iter([](uint64_t n) { add_chain(n); }, tm.clock_target,
-                                             tm.repeats);
-  const double hz = static_cast<double>(kAddsPerIter) / add_s;
+  auto measure_hz = [&tm](double target) {
+    const double s = best_seconds_per_iter([](uint64_t n) { add_chain(n); }, target,
+                                           tm.clock_repeats);
+    return static_cast<double>(kAddsPerIter) / s;
+  };
+  measure_hz(tm.clock_target / 2);  // warm-up
+  std::vector<double> clocks = {measure_hz(tm.clock_target)};
 
   // ---- FMA latency / throughput
   std::string fma_json;
   for (const auto& k : autoconfig::probe::available_fma_kernels()) {
-    const double lat_s = best_seconds_per_iter(k.latency, tm.fma_target, tm.repeats);
-    const double thr_s = best_seconds_per_iter(k.throughput, tm.fma_target, tm.repeats);
-    const double latency_cycles = lat_s * hz / static_cast<double>(k.lat_fmas_per_iter);
+    const double hz_lat = measure_hz(tm.clock_target / 2);
+    const double lat_s = best_seconds_per_iter(k.latency, tm.fma_target, tm.fma_repeats);
+    const double hz_thr = measure_hz(tm.clock_target / 2);
+    const double thr_s = best_seconds_per_iter(k.throughput, tm.fma_target, tm.fma_repeats);
+    clocks.push_back(hz_lat);
+    clocks.push_back(hz_thr);
+    const double latency_cycles = lat_s * hz_lat / static_cast<double>(k.lat_fmas_per_iter);
     const double fmas_per_s = static_cast<double>(k.thr_fmas_per_iter) / thr_s;
-    const double per_cycle = fmas_per_s / hz;
+    const double per_cycle = fmas_per_s / hz_thr;
     const double gflops = fmas_per_s * k.lanes * 2.0 / 1e9;
     char buf[512];
     std::snprintf(buf, sizeof(buf),
                   "%s\"%s\": {\"latency_cycles\": %.3f, \"per_cycle\": %.3f, \"gflops\": %.2f, "
-                  "\"lanes\": %d, \"accumulators\": %d%s}",
+                  "\"freq_ghz\": %.4f, \"lanes\": %d, \"accumulators\": %d%s}",
                   fma_json.empty() ? "" : ", ", k.key.c_str(), latency_cycles, per_cycle, gflops,
-                  k.lanes, k.accumulators, k.emulated ? ", \"emulated\": true" : "");
+                  0.5 * (hz_lat + hz_thr) / 1e9, k.lanes, k.accumulators,
+                  k.emulated ? ", \"emulated\": true" : "");
     fma_json += buf;
   }
+  std::sort(clocks.begin(), clocks.end());
+  const double hz = clocks.size() % 2 ? clocks[clocks.size() / 2]
+                                      : 0.5 * (clocks[clocks.size() / 2 - 1] + clocks[clocks.size() / 2]);
 
   // ---- read bandwidth
   std::string bw_json;
@@ -179,7 +198,7 @@ int main(int argc, char** argv) {
       const size_t n = bytes / sizeof(float);
       const double s = best_seconds_per_iter(
           [&](uint64_t reps) { g_sink = g_sink + rk.read(buf, n, reps); }, tm.bw_target,
-          tm.repeats);
+          tm.bw_repeats);
       char line[128];
       std::snprintf(line, sizeof(line), "%s{\"bytes\": %zu, \"gbps\": %.2f}",
                     bw_json.empty() ? "" : ", ", bytes, static_cast<double>(bytes) / s / 1e9);

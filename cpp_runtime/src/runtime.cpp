@@ -2,6 +2,7 @@
 #include "autoconfig/detail/runtime.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -155,6 +156,8 @@ float* thread_scratch(int slot, size_t floats) {
     if (bytes > (size_t(2) << 20)) bytes = (bytes + (size_t(2) << 20) - 1) & ~((size_t(2) << 20) - 1);
     void* p = std::aligned_alloc(bytes > (size_t(2) << 20) ? (size_t(2) << 20) : 64, bytes);
     if (!p) return nullptr;
+    // Packed panels are walked with large strides: huge pages spare TLB misses.
+    if (bytes >= (size_t(2) << 20)) madvise(p, bytes, MADV_HUGEPAGE);
     set.buf[slot].reset(static_cast<float*>(p));
     set.cap[slot] = bytes / sizeof(float);
   }

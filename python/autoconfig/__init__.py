@@ -19,7 +19,9 @@ def __getattr__(name):
     # The runtime API imports NumPy; the generator must run without it.
     if name in _API:
         from . import api
-        return getattr(api, name)
+        value = getattr(api, name)
+        globals()[name] = value      # later lookups skip this hook
+        return value
     raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
 
 

@@ -68,6 +68,19 @@ void gemm_binding(In2 a, In2 b, Out2 c, std::optional<In2> c_in, std::optional<I
   if (!s.ok()) throw std::invalid_argument(s.message);
 }
 
+using OutNew = nb::ndarray<nb::numpy, float, nb::ndim<2>>;
+
+// Fast path for the common call: a fresh (M, N) result, no residual. The
+// Python layer has already checked dtypes, ranks and shapes.
+OutNew matmul_new_binding(In2 a, In2 b, std::optional<In1> bias, int act, int threads) {
+  const size_t M = a.shape(0), N = b.shape(1);
+  float* data = new float[M * N > 0 ? M * N : 1];
+  nb::capsule owner(data, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+  OutNew out(data, {M, N}, owner);
+  if (M * N > 0) gemm_binding(a, b, Out2(data, {M, N}), std::nullopt, bias, std::nullopt, 1.0f, 0.0f, act, threads);
+  return out;
+}
+
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
   autoconfig::GemmArgs g;
   g.M = M;
@@ -89,6 +102,7 @@ NB_MODULE(_autoconfig_ext, m) {
   m.doc() = "autoconfig compiled kernels (generated for this build's target)";
   m.def("gemm", &gemm_binding, "a"_a, "b"_a, "c"_a, "c_in"_a.none(), "bias_col"_a.none(),
         "bias_row"_a.none(), "alpha"_a, "beta"_a, "act"_a, "threads"_a);
+  m.def("matmul_new", &matmul_new_binding, "a"_a, "b"_a, "bias"_a.none(), "act"_a, "threads"_a);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

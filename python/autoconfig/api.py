@@ -20,6 +20,8 @@ from .profile import HostProfile
 
 ACTIVATIONS = ("none", "relu", "relu6", "gelu_tanh", "gelu_erf")
 _ACT_ALIASES = {None: "none", "gelu": "gelu_erf"}
+_FAST_ACT = {None: 0, **{n: i for i, n in enumerate(ACTIVATIONS)}, "gelu": 4}
+_ND = np.ndarray
 
 
 def _require_ext():
@@ -30,7 +32,10 @@ def _require_ext():
 
 
 def _activation_code(activation) -> int:
-    name = _ACT_ALIASES.get(activation, activation)
+    try:
+        name = _ACT_ALIASES.get(activation, activation)
+    except TypeError:  # unhashable
+        name = None
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"activation: expected None or one of {', '.join(ACTIVATIONS)} "
                          f"(or 'gelu' = gelu_erf), got {activation!r}")
@@ -40,15 +45,20 @@ def _activation_code(activation) -> int:
 def _threads_arg(threads) -> int:
     if threads is None:
         return 0
+    if type(threads) is int and threads >= 1:   # fast path for the common case
+        return threads
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise ValueError(f"threads: expected None or an integer >= 1, got {threads!r}")
     return int(threads)
 
 
+_F32 = np.dtype(np.float32)
+
+
 def _f32_array(x, name: str, ndim: Optional[int] = None) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray of float32, got {type(x).__name__}")
-    if x.dtype != np.float32:
+    if x.dtype != _F32:
         raise TypeError(f"{name}: expected dtype float32, got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got {x.ndim}-D with shape {x.shape}")
@@ -58,30 +68,32 @@ def _f32_array(x, name: str, ndim: Optional[int] = None) -> np.ndarray:
 def _element_strided(x: np.ndarray) -> np.ndarray:
     """Kernels take strides in elements: a view whose byte strides are not
     multiples of 4 (possible with np.lib.stride_tricks) is copied."""
-    if any(s % x.itemsize for s in x.strides):
-        return np.ascontiguousarray(x)
+    for s in x.strides:
+        if s % 4:
+            return np.ascontiguousarray(x)
     return x
 
 
 def _row_contiguous(x: np.ndarray) -> np.ndarray:
     """Last axis contiguous (what the kernel needs for C-like operands)."""
-    if x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
+    if x.shape[-1] > 1 and x.strides[-1] != 4:
         return np.ascontiguousarray(x)
     return _element_strided(x)
 
 
-def _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, act, threads, out2):
+def _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, act, threads, out2, out_is_new):
     ext = _require_ext()
     if out2.size == 0:
         return
     target = out2
-    # The kernel writes out while reading a and b: never let them overlap.
-    needs_temp = (out2.shape[1] > 1 and out2.strides[1] != 4) or any(s % 4 for s in out2.strides) \
-        or np.may_share_memory(out2, a2) or np.may_share_memory(out2, b2)
-    if needs_temp:
-        target = np.empty(out2.shape, dtype=np.float32)
-        if c_in is not None and np.may_share_memory(c_in, out2):
-            c_in = c_in.copy()
+    if not out_is_new:
+        # The kernel writes out while reading a and b: never let them overlap;
+        # it also needs out's rows contiguous.
+        if (out2.shape[1] > 1 and out2.strides[1] != 4) or out2.strides[0] % 4 \
+                or np.may_share_memory(out2, a2) or np.may_share_memory(out2, b2):
+            target = np.empty(out2.shape, dtype=np.float32)
+            if c_in is not None and np.may_share_memory(c_in, out2):
+                c_in = c_in.copy()
     ext.gemm(_element_strided(a2), _element_strided(b2), target, c_in, bias_col, bias_row,
              float(alpha), float(beta), act, threads)
     if target is not out2:
@@ -97,6 +109,18 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
     'relu', 'relu6', 'gelu_tanh', 'gelu_erf' (alias 'gelu').
     threads: None (the plan's choice for this shape) or a count >= 1.
     """
+    # Fast path: two 2-D float32 arrays, optional bias, fresh result. Checks
+    # here are cheap attribute reads; anything unusual takes the full path.
+    if (out is None and residual is None and type(a) is _ND and type(b) is _ND
+            and a.dtype is _F32 and b.dtype is _F32 and a.ndim == 2 and b.ndim == 2
+            and a.shape[1] == b.shape[0] and _ext is not None
+            and (threads is None or (type(threads) is int and threads > 0))
+            and (bias is None or (type(bias) is _ND and bias.dtype is _F32 and bias.shape == (b.shape[1],)
+                                  and bias.strides[0] == 4))):
+        act = _FAST_ACT.get(activation) if type(activation) in (str, type(None)) else None
+        sa, sb = a.strides, b.strides
+        if act is not None and not (sa[0] % 4 or sa[1] % 4 or sb[0] % 4 or sb[1] % 4):
+            return _ext.matmul_new(a, b, bias, act, threads or 0)
     a = _f32_array(a, "a")
     b = _f32_array(b, "b", 2)
     if a.ndim < 2:
@@ -122,7 +146,8 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
         if residual.shape != out_shape:
             raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
         c_in = _row_contiguous(residual.reshape(M, N))
-    if out is None:
+    out_is_new = out is None
+    if out_is_new:
         out = np.empty(out_shape, dtype=np.float32)
     else:
         out = _f32_array(out, "out")
@@ -133,10 +158,10 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
     out2 = _view_2d(out, M, N)
     if out2 is None:  # leading axes not mergeable in place: compute, then copy in
         tmp = np.empty((M, N), dtype=np.float32)
-        _run_gemm(a2, b, c_in, 1.0, bias_col, None, 1.0, act, t, tmp)
+        _run_gemm(a2, b, c_in, 1.0, bias_col, None, 1.0, act, t, tmp, True)
         out[...] = tmp.reshape(out_shape)
         return out
-    _run_gemm(a2, b, c_in, 1.0, bias_col, None, 1.0, act, t, out2)
+    _run_gemm(a2, b, c_in, 1.0, bias_col, None, 1.0, act, t, out2, out_is_new)
     return out
 
 
@@ -198,7 +223,8 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
             else:
                 bias_col = np.ascontiguousarray(np.broadcast_to(c.reshape(-1) * np.float32(beta), (N,)),
                                                 dtype=np.float32)
-    if out is None:
+    out_is_new = out is None
+    if out_is_new:
         out = np.empty((M, N), dtype=np.float32)
     else:
         out = _f32_array(out, "out", 2)
@@ -206,7 +232,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
             raise ValueError(f"out: expected shape ({M}, {N}), got {out.shape}")
         if not out.flags.writeable:
             raise ValueError("out: array is read-only")
-    _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, 0, t, out)
+    _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, 0, t, out, out_is_new)
     return out
 
 

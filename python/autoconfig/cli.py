@@ -80,8 +80,10 @@ def cmd_bench(args) -> int:
     bench.pin_threads(args.threads)   # before numpy / torch create their pools
     from . import api
     shapes = args.shape or bench.default_shapes()
-    rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch)
-    print(bench.format_table(rows, args.markdown, api.host().peak_gflops_per_core * args.threads))
+    build_peak = api.host().peak_gflops_per_core
+    peak = bench.measured_peak_gflops(api.host().isa) or build_peak
+    rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch, peak_gflops=peak)
+    print(bench.format_table(rows, args.markdown, peak, build_peak))
     return 0
 
 

@@ -30,7 +30,7 @@ def ukernel_header_name(isa: Isa, mr: int, nr: int) -> str:
 
 def emit_ukernel_header(isa: Isa, mr: int, nr: int) -> str:
     return (file_header(f"{ukernel_header_name(isa, mr, nr)}: {mr}x{nr} fp32 register-tile microkernel for {isa.suffix}.",
-                        [f"A: MR={mr} row panel, row r at a + r*KC; B: k-major NR={nr} panel, row k at b + k*NR.",
+                        [f"A: MR={mr} row panel, row r at a + r*KC; B: k-major NR={nr} panel, row k at b + k*ldb.",
                          "Epilogue fused into the store: alpha/beta, row and column bias, activation;",
                          "lane masks on the right edge, a row count on the bottom edge."])
             + "#pragma once\n#include <cstdint>\n\n#include \"autoconfig/detail/gemm_driver.h\"\n"

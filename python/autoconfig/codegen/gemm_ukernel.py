@@ -1,7 +1,8 @@
 """Emits the GEMM register-tile microkernel for one ISA and tile mr x nr.
 
 The microkernel multiplies an MR-row panel of packed A (row r at a + r*KC)
-by a k-major packed B panel (row k at b + k*NR) into MR x NR accumulators kept
+by a k-major B panel (row k at b + k*ldb: ldb = NR when packed, B's row
+stride when read in place) into MR x NR accumulators kept
 in registers, then stores the tile through the fused epilogue
 (alpha/beta, bias, activation) with lane masks on the right edge and a row
 count on the bottom edge.
@@ -9,6 +10,11 @@ count on the bottom edge.
 from __future__ import annotations
 
 from .isa import Isa, Portable
+
+
+# k steps left when the C tile is prefetched into L1: enough to cover a miss
+# to L3 (~100 ns) at a few cycles per step for any tile.
+C_PREFETCH_K = 32
 
 
 def ukernel_name(isa: Isa, mr: int, nr: int) -> str:
@@ -32,12 +38,28 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     o.append(f"struct {name} {{")
     o.append(f"  static constexpr int MR = {mr}, NR = {nr};")
     o.append("  template <int KC, int ACT>")
-    o.append("  static void run(int64_t kc, const float* __restrict a, const float* __restrict b,")
+    o.append("  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,")
     o.append("                  float* __restrict c, int64_t ldc, int mrows, int ncols,")
     o.append("                  const TileEpilogue& ep) {")
     for i in range(mr):
         o.append("    " + " ".join(f"{isa.vtype} {acc[i][j]} = {isa.zero()};" for j in range(nv)))
-    # Warm the C tile while the k loop runs: it is read by the epilogue.
+    # The C tile is read by the epilogue. Prefetching it at the start would
+    # lose it to the A/B streams that fill L1 during the k loop, so it is
+    # fetched into L1 only for the last C_PREFETCH_K steps.
+    o.append(f"    const int64_t k_main = kc > {C_PREFETCH_K} ? kc - {C_PREFETCH_K} : 0;")
+    o.append("    int64_t k = 0;")
+    body = []
+    for j in range(nv):
+        body.append(f"      const {isa.vtype} b{j} = {isa.load_b(f'b + {j * L}')};")
+    for i in range(mr):
+        body.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * KC]')};")
+        body.append("        " + " ".join(f"{acc[i][j]} = {isa.fma('av', f'b{j}', acc[i][j])};" for j in range(nv)) + " }")
+    body.append("      a += 1;")
+    body.append("      b += ldb;")
+    o.append("#pragma GCC unroll 4")
+    o.append("    for (; k < k_main; ++k) {")
+    o += body
+    o.append("    }")
     o.append("    for (int r = 0; r < mrows; ++r) {")
     for off in range(0, nr, 16):  # every 64-byte line of the row
         o.append(f"      {isa.prefetch(f'c + r * ldc + {off}')}")
@@ -45,14 +67,8 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
         o.append(f"      {isa.prefetch(f'c + r * ldc + {nr - 1}')}")
     o.append("    }")
     o.append("#pragma GCC unroll 4")
-    o.append("    for (int64_t k = 0; k < kc; ++k) {")
-    for j in range(nv):
-        o.append(f"      const {isa.vtype} b{j} = {isa.load(f'b + {j * L}')};")
-    for i in range(mr):
-        o.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * KC]')};")
-        o.append("        " + " ".join(f"{acc[i][j]} = {isa.fma('av', f'b{j}', acc[i][j])};" for j in range(nv)) + " }")
-    o.append(f"      a += 1;")
-    o.append(f"      b += {nr};")
+    o.append("    for (; k < kc; ++k) {")
+    o += body
     o.append("    }")
     # Epilogue: masks for the right edge, row count for the bottom edge.
     for j in range(nv):
@@ -86,12 +102,12 @@ def _emit_portable(isa: Isa, mr: int, nr: int) -> str:
     return f"""struct {name} {{
   static constexpr int MR = {mr}, NR = {nr};
   template <int KC, int ACT>
-  static void run(int64_t kc, const float* __restrict a, const float* __restrict b,
+  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                   float* __restrict c, int64_t ldc, int mrows, int ncols,
                   const TileEpilogue& ep) {{
     float acc[{mr}][{nr}] = {{}};
     for (int64_t k = 0; k < kc; ++k) {{
-      const float* bk = b + k * {nr};
+      const float* bk = b + k * ldb;
       for (int r = 0; r < {mr}; ++r) {{
         const float av = a[r * KC + k];
         for (int j = 0; j < {nr}; ++j) acc[r][j] += av * bk[j];

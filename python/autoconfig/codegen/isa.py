@@ -21,6 +21,7 @@ class Isa:
     # The emitters call these; subclasses spell them.
     def zero(self) -> str: raise NotImplementedError
     def load(self, ptr: str) -> str: raise NotImplementedError
+    def load_b(self, ptr: str) -> str: raise NotImplementedError   # B rows: aligned when packed, not in place
     def broadcast(self, ptr_expr: str) -> str: raise NotImplementedError
     def fma(self, a: str, b: str, c: str) -> str: raise NotImplementedError
     def mask_decl(self, name: str, count_expr: str) -> str: raise NotImplementedError
@@ -40,6 +41,7 @@ class Avx512(Isa):
 
     def zero(self): return "_mm512_setzero_ps()"
     def load(self, ptr): return f"_mm512_load_ps({ptr})"
+    def load_b(self, ptr): return f"_mm512_loadu_ps({ptr})"
     def broadcast(self, ptr_expr): return f"_mm512_set1_ps({ptr_expr})"
     def fma(self, a, b, c): return f"_mm512_fmadd_ps({a}, {b}, {c})"
     def mask_decl(self, name, count_expr):
@@ -124,6 +126,7 @@ class Avx2(Isa):
 
     def zero(self): return "_mm256_setzero_ps()"
     def load(self, ptr): return f"_mm256_load_ps({ptr})"
+    def load_b(self, ptr): return f"_mm256_loadu_ps({ptr})"
     def broadcast(self, ptr_expr): return f"_mm256_broadcast_ss(&{ptr_expr})"
     def fma(self, a, b, c): return f"_mm256_fmadd_ps({a}, {b}, {c})"
     def mask_decl(self, name, count_expr):

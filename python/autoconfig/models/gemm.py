@@ -11,10 +11,11 @@ Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
   tile_eff = FMA cycles / (max(FMA cycles, load cycles, FMA latency) per k step
              x (1 + jitter), plus the C-tile load/store per kc block)
   stream_A = A panel bytes read from L2 per B micro-panel / L2 bandwidth (overlaps compute)
+  stream_B = B bytes / bandwidth, when B is read in place (M fits one row of tiles per thread)
   pack     = bytes copied into packed A and B / bandwidth of where they come from
   c_io     = C read+write per kc block / bandwidth of where C lives
   sync     = barriers * SYNC_SECONDS when t > 1
-  total    = max(compute, stream_A) + pack + c_io + sync
+  total    = max(compute, stream_A, stream_B) + pack + c_io + sync
 """
 from __future__ import annotations
 
@@ -152,13 +153,25 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     a_stream = (m_per_thread * K * F32) * math.ceil(ntiles / tn) / m.bandwidth("L2")
     a_bytes, b_bytes, c_bytes = M * K * F32, K * N * F32, M * N * F32
     jc_blocks, k_blocks = math.ceil(N / nc), math.ceil(K / kc)
-    pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
+    # Row-major B with one row of micro-tiles per thread is read in place
+    # (packing would double its traffic for no reuse): same rule as gemm_run().
+    direct_b = mtiles <= tm
+    if direct_b:
+        pack_b = 0.0
+        # Each k step reads an nr-wide row segment; rows are not line-aligned
+        # in general, so a segment touches one line more than it fills.
+        line = m.cache(1).line_bytes
+        touched = (math.ceil(t.nr * F32 / line) + 1) * line / (t.nr * F32)
+        b_stream = (b_bytes * touched / tn) / m.bandwidth(m.level_of(b_bytes))
+    else:
+        pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
+        b_stream = 0.0
     pack_a = 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
     sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
-    total = max(compute, a_stream) + pack_a + pack_b + c_io + sync
-    terms = {"compute": compute, "a_stream": a_stream, "pack_a": pack_a, "pack_b": pack_b,
-             "c_io": c_io, "sync": sync}
+    total = max(compute, a_stream, b_stream) + pack_a + pack_b + c_io + sync
+    terms = {"compute": compute, "a_stream": a_stream, "b_stream": b_stream, "pack_a": pack_a,
+             "pack_b": pack_b, "c_io": c_io, "sync": sync}
     return Estimate(total, terms, kc, mc, nc, threads, (tm, tn))
 
 

@@ -114,6 +114,7 @@ struct GemmJob {
   int64_t kc_step;       // balanced k block (<= KC)
   int64_t nc;            // columns per jc block
   float* packed_b[2];    // double-buffered, shared by all threads
+  bool direct_b;         // read full B panels in place (row-major B, little reuse)
   Barrier* barrier;
 };
 
@@ -130,6 +131,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
   const int64_t m_hi = min_i64(M, ceil_div(mtiles * (ti + 1), job.tm) * MR);
   const int64_t mc_max = round_up(min_i64(job.blk.mc, max_i64(m_hi - m_lo, 1)), MR);
   float* packed_a = thread_scratch(kScratchPackA, static_cast<size_t>(mc_max * KC));
+  float* edge_b = job.direct_b ? thread_scratch(kScratchEdgeB, static_cast<size_t>(KC * NR)) : nullptr;
 
   int buf = 0;
   for (int64_t jc = 0; jc < N; jc += job.nc) {
@@ -140,12 +142,14 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       const int64_t kc = min_i64(job.kc_step, K - pc);
       float* pb = job.packed_b[buf];
       buf ^= 1;
-      // Cooperative packing of the whole kc x nc block of B.
-      for (int64_t q = tid; q < ntiles; q += nthreads) {
-        pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR),
-                             pb + q * KC * NR);
+      if (!job.direct_b) {
+        // Cooperative packing of the whole kc x nc block of B.
+        for (int64_t q = tid; q < ntiles; q += nthreads) {
+          pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR),
+                               pb + q * KC * NR);
+        }
+        if (nthreads > 1) job.barrier->wait();
       }
-      if (nthreads > 1) job.barrier->wait();
 
       const bool first = pc == 0, final = pc + kc >= K;
       TileEpilogue ep;
@@ -157,7 +161,17 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
         for (int64_t q = n_lo; q < n_hi; ++q) {
           const int64_t j = jc + q * NR;
           const int ncols = static_cast<int>(min_i64(NR, N - j));
-          const float* bp = pb + q * KC * NR;
+          const float* bp = job.direct_b ? nullptr : pb + q * KC * NR;
+          int64_t ldb = NR;
+          if (job.direct_b) {
+            if (ncols == NR) {
+              bp = g.B + pc * g.rs_b + j;
+              ldb = g.rs_b;
+            } else {  // a partial panel would read past B's rows: pack it
+              pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, j, ncols, edge_b);
+              bp = edge_b;
+            }
+          }
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t i = ic + ir;
             const int mrows = static_cast<int>(min_i64(MR, M - i));
@@ -174,9 +188,9 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
             ep.bias_col = g.bias_col ? g.bias_col + j : nullptr;
             ep.bias_row = g.bias_row ? g.bias_row + i : nullptr;
             if (final)
-              UKR::template run<KC, ACT>(kc, packed_a + ir * KC, bp, c, g.ldc, mrows, ncols, ep);
+              UKR::template run<KC, ACT>(kc, packed_a + ir * KC, bp, ldb, c, g.ldc, mrows, ncols, ep);
             else
-              UKR::template run<KC, 0>(kc, packed_a + ir * KC, bp, c, g.ldc, mrows, ncols, ep);
+              UKR::template run<KC, 0>(kc, packed_a + ir * KC, bp, ldb, c, g.ldc, mrows, ncols, ep);
           }
         }
       }
@@ -207,12 +221,18 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   const int64_t kblocks = ceil_div(g.K, KC);
   job.kc_step = min_i64(KC, round_up(ceil_div(g.K, kblocks), 8));
   job.nc = min_i64(round_up(blk.nc, NR), round_up(g.N, NR));
-  // Double-buffered B lets threads pack the next block while others finish
-  // the current one, with a single barrier per block.
-  const int64_t b_floats = ceil_div(job.nc, NR) * NR * KC;
-  float* pb = thread_scratch(kScratchPackB, static_cast<size_t>(2 * b_floats));
-  job.packed_b[0] = pb;
-  job.packed_b[1] = pb + b_floats;
+  // Packing B pays only when each B panel is reused by several A panels;
+  // with one row of micro-tiles per thread, row-major B is read in place.
+  job.direct_b = g.cs_b == 1 && ceil_div(g.M, MR) <= tm;
+  job.packed_b[0] = job.packed_b[1] = nullptr;
+  if (!job.direct_b) {
+    // Double-buffered B lets threads pack the next block while others finish
+    // the current one, with a single barrier per block.
+    const int64_t b_floats = ceil_div(job.nc, NR) * NR * KC;
+    float* pb = thread_scratch(kScratchPackB, static_cast<size_t>(2 * b_floats));
+    job.packed_b[0] = pb;
+    job.packed_b[1] = pb + b_floats;
+  }
   Barrier barrier(t);
   job.barrier = &barrier;
   parallel_run(t, &gemm_thread<MR, NR, KC, ACT, UKR>, &job);

@@ -30,7 +30,14 @@ class Barrier {
 
 // Grow-only, 64-byte aligned scratch owned by the calling thread. Slots let a
 // kernel hold several buffers at once. Contents are not preserved on growth.
-enum ScratchSlot : int { kScratchPackA = 0, kScratchPackB = 1, kScratchConv0 = 2, kScratchConv1 = 3, kNumScratchSlots = 4 };
+enum ScratchSlot : int {
+  kScratchPackA = 0,
+  kScratchPackB = 1,
+  kScratchEdgeB = 2,
+  kScratchConv0 = 3,
+  kScratchConv1 = 4,
+  kNumScratchSlots = 5
+};
 float* thread_scratch(int slot, size_t floats);
 
 }  // namespace detail

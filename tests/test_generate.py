@@ -1,0 +1,110 @@
+"""The generator: plans from targets, emitted C++ that compiles for every ISA,
+atomic output (a bad spec leaves the previous output untouched)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from autoconfig import generate, probe
+from autoconfig.models import gemm as gemm_model
+
+REPO = Path(__file__).resolve().parents[1]
+INCLUDE = REPO / "cpp_runtime" / "include"
+CXX = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++")
+
+SPEC = """version: 1
+kernels:
+  - name: tiny
+    op: matmul
+    dtype: float32
+    activations: [none, relu, gelu_erf]
+    shapes:
+      - {M: 5, N: 7, K: 9}
+      - {M: 64, N: 64, K: 64}
+"""
+
+
+def write_spec(folder: Path, text: str = SPEC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.yaml").write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("target", ["x86-64-v4", "x86-64-v3", "generic"])
+def test_plans_differ_by_target_and_trace_to_profile(target):
+    prof = probe.profile(target)
+    m = gemm_model.Machine(prof)
+    plan = gemm_model.plan_shape(prof, 512, 512, 512, isa_suffix="x")
+    mr, nr, kc = plan.value("mr"), plan.value("nr"), plan.value("kc")
+    assert nr % prof.lanes_f32 == 0
+    nv = nr // prof.lanes_f32
+    assert mr * nv + nv + 1 <= prof.vector_registers          # fits the register file
+    l1 = prof.cache(1)
+    assert m.ways_l1(kc * nr * 4) + m.ways_l1(kc * mr * 4) <= l1.ways - 1
+    assert plan.value("mc") * kc * 4 <= prof.cache(2).size_bytes // 2 or plan.value("mc") <= 512
+    assert "vector registers" in plan.params["mr"].why and "L1 ways" in plan.params["kc"].why
+
+
+def test_register_tiles_respect_latency_and_registers():
+    prof = probe.profile("x86-64-v4")
+    m = gemm_model.Machine(prof)
+    for t in gemm_model.register_tiles(m):
+        assert t.mr * t.nv + t.nv + 1 <= prof.vector_registers
+    big = gemm_model.plan_shape(prof, 2048, 2048, 2048, isa_suffix="x")
+    acc = big.value("mr") * big.value("nr") // prof.lanes_f32
+    assert acc >= prof.fma_latency_cycles * prof.fma_per_cycle   # latency hidden on large shapes
+
+
+@pytest.mark.skipif(CXX is None, reason="no C++ compiler")
+@pytest.mark.parametrize("target", ["x86-64-v4", "x86-64-v3", "generic"])
+def test_emitted_sources_compile(tmp_path, target):
+    out = tmp_path / "gen"
+    generate.generate(out, target, [str(write_spec(tmp_path / "specs"))], use_default_specs=False)
+    prof = probe.profile(target)
+    sources = sorted(out.glob("*.cpp"))
+    assert any(s.name.endswith("_generic.cpp") for s in sources)
+    assert any("_m64_n64_k64" in s.name for s in sources)
+    for src in sources:
+        text = src.read_text()
+        assert text.startswith("// "), "generated files start with their plan"
+        flags = prof.compile_flags if src.name != "gemm_registry.cpp" else []
+        r = subprocess.run([CXX, "-std=c++17", "-fsyntax-only", *flags, f"-I{INCLUDE}", f"-I{out / 'include'}",
+                            str(src)], capture_output=True, text=True)
+        assert r.returncode == 0, f"{src.name}:\n{r.stderr[:3000]}"
+
+
+def test_bad_spec_leaves_previous_output(tmp_path):
+    out = tmp_path / "gen"
+    specs = write_spec(tmp_path / "specs")
+    generate.generate(out, "x86-64-v3", [str(specs)], use_default_specs=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (specs / "tiny.yaml").write_text(SPEC.replace("M: 5", "M: -5"))
+    rc = generate.main(["--out", str(out), "--target", "x86-64-v3", "--specs", str(specs), "--no-default-specs"])
+    assert rc == 2
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_regeneration_keeps_unchanged_files(tmp_path):
+    out = tmp_path / "gen"
+    specs = write_spec(tmp_path / "specs")
+    generate.generate(out, "x86-64-v3", [str(specs)], use_default_specs=False)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.cpp")}
+    generate.generate(out, "x86-64-v3", [str(specs)], use_default_specs=False)
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.cpp")}
+    # dropping a shape removes its file
+    (specs / "tiny.yaml").write_text(SPEC.replace("      - {M: 64, N: 64, K: 64}\n", ""))
+    generate.generate(out, "x86-64-v3", [str(specs)], use_default_specs=False)
+    assert not list(out.glob("*_m64_n64_k64.cpp"))
+
+
+def test_cmake_fragment_lists_sources(tmp_path):
+    out = tmp_path / "gen"
+    generate.generate(out, "generic", [str(write_spec(tmp_path / "specs"))], use_default_specs=False)
+    text = (out / "autoconfig_generated.cmake").read_text()
+    assert "AUTOCONFIG_ISA_SOURCES" in text and "gemm_registry.cpp" in text
+    assert "tiny.yaml" in text   # a spec change must re-run the generator

@@ -1,0 +1,436 @@
+"""Tests of autoconfig.probe: sysfs parsing, targets, target files, the L3
+sanity check, the probe program and one real host profile."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG_DIR = ROOT / "python" / "autoconfig"
+KiB, MiB = 1 << 10, 1 << 20
+
+
+def _load_modules():
+    """autoconfig.probe / autoconfig.profile; if the package __init__ cannot be
+    imported (e.g. it needs a compiled extension that is not built), load the
+    two modules from their files under a private package name instead."""
+    if str(ROOT / "python") not in sys.path:
+        sys.path.insert(0, str(ROOT / "python"))
+    try:
+        from autoconfig import probe, profile  # noqa: WPS433
+        return probe, profile
+    except ImportError:
+        name = "_autoconfig_probe_under_test"
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [str(PKG_DIR)]
+        sys.modules[name] = pkg
+        mods = []
+        for mod in ("profile", "probe"):
+            spec = importlib.util.spec_from_file_location(f"{name}.{mod}", PKG_DIR / f"{mod}.py")
+            m = importlib.util.module_from_spec(spec)
+            sys.modules[f"{name}.{mod}"] = m
+            spec.loader.exec_module(m)
+            mods.append(m)
+        return mods[1], mods[0]
+
+
+probe, profile_mod = _load_modules()
+HostProfile, CacheLevel = profile_mod.HostProfile, profile_mod.CacheLevel
+
+AVX512_FEATURES = ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma",
+                   "f16c", "bmi1", "bmi2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+
+
+# --------------------------------------------------------------------------- sysfs
+def _write_index(root: Path, i: int, level, ctype, size, ways, shared, line=64):
+    d = root / f"index{i}"
+    d.mkdir(parents=True)
+    (d / "level").write_text(f"{level}\n")
+    (d / "type").write_text(f"{ctype}\n")
+    (d / "size").write_text(f"{size}\n")
+    (d / "ways_of_associativity").write_text(f"{ways}\n")
+    (d / "shared_cpu_list").write_text(f"{shared}\n")
+    (d / "coherency_line_size").write_text(f"{line}\n")
+
+
+def _fake_vm_sysfs(root: Path) -> Path:
+    """The layout of this project's KVM guest: L3 300 MiB shared by 2 vCPUs."""
+    _write_index(root, 0, 1, "Data", "48K", 12, "0")
+    _write_index(root, 1, 1, "Instruction", "32K", 8, "0")
+    _write_index(root, 2, 2, "Unified", "2048K", 16, "0")
+    _write_index(root, 3, 3, "Unified", "307200K", 20, "0-1")
+    (root / "uevent").write_text("")
+    return root
+
+
+def test_read_sysfs_caches(tmp_path):
+    caches = probe.read_sysfs_caches(_fake_vm_sysfs(tmp_path / "cache"))
+    assert [c.level for c in caches] == [1, 2, 3]          # instruction cache skipped
+    l1, l2, l3 = caches
+    assert (l1.size_bytes, l1.ways, l1.shared_by, l1.line_bytes) == (48 * KiB, 12, 1, 64)
+    assert (l2.size_bytes, l2.ways, l2.shared_by) == (2 * MiB, 16, 1)
+    assert (l3.size_bytes, l3.ways, l3.shared_by) == (150 * MiB, 20, 2)  # per core
+    assert all(c.source == "sysfs" for c in caches)
+
+
+def test_read_sysfs_caches_sharing_lists_and_missing(tmp_path):
+    root = tmp_path / "cache"
+    _write_index(root, 0, 1, "Data", "32K", 8, "0,8")          # SMT pair
+    _write_index(root, 1, 2, "Unified", "1M", 16, "0,8")
+    _write_index(root, 2, 3, "Unified", "32768K", 16, "0-7,16-23")
+    caches = probe.read_sysfs_caches(root)
+    assert [(c.level, c.size_bytes, c.shared_by) for c in caches] == [
+        (1, 16 * KiB, 2), (2, 512 * KiB, 2), (3, 2 * MiB, 16)]
+    assert probe.read_sysfs_caches(tmp_path / "does-not-exist") == []
+
+
+def test_size_and_cpu_list_parsers():
+    assert probe._parse_size("48K") == 48 * KiB
+    assert probe._parse_size("2048K") == 2 * MiB
+    assert probe._parse_size("300M") == 300 * MiB
+    assert probe._parse_size("65536") == 65536
+    assert probe._count_cpu_list("0-3,8,10-11") == 7
+    assert probe._count_cpu_list("5") == 1
+
+
+# --------------------------------------------------------------------------- built-in targets
+@pytest.mark.parametrize("name", probe.BUILTIN_TARGETS)
+def test_builtin_targets_consistent(name):
+    p = probe.profile(name)
+    assert p.name == name and p.measured is False
+    lanes = p.vector_bits // 32
+    assert p.peak_gflops_per_core == pytest.approx(p.freq_ghz * p.fma_per_cycle * lanes * 2)
+    spec = probe.ISA_TABLE[p.isa]
+    assert p.compile_flags == spec["compile_flags"]
+    assert p.vector_bits == spec["vector_bits"]
+    if p.arch == "x86_64":
+        assert p.vector_registers == spec["vector_registers"]
+        assert probe.choose_isa(p.features) == p.isa      # the features imply the ISA
+    assert [c.level for c in p.caches] == [1, 2, 3]
+    assert all(c.source == "target" and c.size_bytes > 0 and c.ways > 0 for c in p.caches)
+    assert p.caches[0].size_bytes < p.caches[1].size_bytes
+    bw = p.bandwidth_gbps
+    assert list(bw) == ["L1", "L2", "L3", "DRAM"]
+    assert bw["L1"] > bw["L2"] > bw["L3"] > bw["DRAM"] > 0
+    assert p.fma_latency_cycles == 4
+    assert HostProfile.from_json(p.to_json()) == p
+
+
+def test_builtin_numbers():
+    v4, v3, g = probe.profile("x86-64-v4"), probe.profile("x86-64-v3"), probe.profile("generic")
+    assert (v4.isa, v4.vector_bits, v4.vector_registers, v4.fma_per_cycle) == ("avx512", 512, 32, 2)
+    assert v4.cache(1).size_bytes == 48 * KiB and v4.cache(1).ways == 12
+    assert v4.cache(2).size_bytes == 2 * MiB
+    assert "-mavx512f" in v4.compile_flags and "-mfma" in v4.compile_flags
+    assert (v3.isa, v3.vector_bits, v3.vector_registers) == ("avx2", 256, 16)
+    assert v3.compile_flags == ["-mavx2", "-mfma", "-mf16c"]
+    assert (g.isa, g.vector_bits, g.vector_registers, g.fma_per_cycle) == ("generic", 128, 16, 1)
+    assert g.compile_flags == []
+    assert (g.cache(1).size_bytes, g.cache(2).size_bytes, g.cache(3).size_bytes) == (
+        32 * KiB, 256 * KiB, 2 * MiB)
+    assert set(probe.BUILTIN_TARGETS) <= set(probe.available_targets())
+    assert "host" in probe.available_targets()
+
+
+def test_unknown_target_lists_builtins():
+    with pytest.raises(ValueError) as e:
+        probe.profile("x86-64-v9")
+    for name in probe.BUILTIN_TARGETS:
+        assert name in str(e.value)
+
+
+# --------------------------------------------------------------------------- target files
+def _write_json(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj) if not isinstance(obj, str) else obj)
+    return path
+
+
+def test_target_file_base_override_merge(tmp_path):
+    f = _write_json(tmp_path / "mybox.json", {
+        "base": "x86-64-v3",
+        "override": {"freq_ghz": 4.0, "cores": 8,
+                     "caches": [{"level": 1, "size_bytes": 49152, "ways": 12},
+                                {"level": 2, "size_bytes": "1M", "ways": 16}],
+                     "bandwidth_gbps": {"DRAM": 30}}})
+    p = probe.profile(str(f))
+    base = probe.profile("x86-64-v3")
+    assert p.name == "mybox" and p.measured is False and p.isa == "avx2"
+    assert p.freq_ghz == 4.0 and p.cores == 8
+    assert p.peak_gflops_per_core == pytest.approx(4.0 * 2 * 8 * 2)      # recomputed
+    assert [(c.level, c.size_bytes, c.ways) for c in p.caches] == [(1, 48 * KiB, 12), (2, MiB, 16)]
+    assert p.bandwidth_gbps == {**base.bandwidth_gbps, "DRAM": 30.0}    # merged per level
+    assert p.compile_flags == base.compile_flags
+    assert any("mybox.json" in n for n in p.notes)
+
+
+def test_target_file_isa_override_derives_fields(tmp_path):
+    f = _write_json(tmp_path / "v4-as-avx2.json",
+                    {"base": "x86-64-v4", "override": {"isa": "avx2", "name": "v4-avx2"}})
+    p = probe.profile(f)
+    assert p.name == "v4-avx2"
+    assert (p.isa, p.vector_bits, p.vector_registers) == ("avx2", 256, 16)
+    assert p.compile_flags == probe.ISA_TABLE["avx2"]["compile_flags"]
+    assert p.peak_gflops_per_core == pytest.approx(2.5 * 2 * 8 * 2)
+    assert p.cache(1).size_bytes == 48 * KiB                          # rest of the base kept
+
+
+def test_target_file_full_profile(tmp_path):
+    d = probe.profile("x86-64-v4").to_dict()
+    d["name"] = "sprbox"
+    d["cores"] = 56
+    p = probe.profile(str(_write_json(tmp_path / "spr.json", d)))
+    assert p.name == "sprbox" and p.cores == 56 and p.measured is False
+    assert p.caches == probe.profile("x86-64-v4").caches
+    assert p.peak_gflops_per_core == d["peak_gflops_per_core"]
+
+
+@pytest.mark.parametrize("content, field", [
+    ({"base": "x86-64-v3", "override": {"freq_ghz": "fast"}}, "freq_ghz"),
+    ({"base": "x86-64-v3", "override": {"cache_size": 5}}, "cache_size"),
+    ({"base": "x86-64-v3", "override": {"isa": "sse9"}}, "isa"),
+    ({"base": "x86-64-v3", "override": {"caches": [{"level": 1}]}}, "caches[0].size_bytes"),
+    ({"base": "x86-64-v3", "override": {"caches": [{"level": 1, "size_bytes": 1, "assoc": 4}]}},
+     "caches[0].assoc"),
+    ({"base": "x86-64-v3", "override": {"bandwidth_gbps": {"L4": 3}}}, "bandwidth_gbps.L4"),
+    ({"base": "x86-64-v3", "override": {"vector_registers": 0}}, "vector_registers"),
+    ({"base": "pentium", "override": {}}, "base"),
+    ({"base": "x86-64-v3", "extra": 1}, "extra"),
+    ({"base": "x86-64-v3", "override": [1, 2]}, "override"),
+    ({"name": "partial", "arch": "x86_64"}, "isa"),                     # full profile, missing field
+    ({**probe.profile("generic").to_dict(), "turbo": True}, "turbo"),   # full profile, unknown field
+])
+def test_target_file_errors_name_file_and_field(tmp_path, content, field):
+    f = _write_json(tmp_path / "bad.json", content)
+    with pytest.raises(ValueError) as e:
+        probe.profile(str(f))
+    msg = str(e.value)
+    assert str(f) in msg and f"'{field}'" in msg, msg
+
+
+def test_target_file_syntax_error_and_missing(tmp_path):
+    f = _write_json(tmp_path / "broken.json", '{"base": "x86-64-v3",')
+    with pytest.raises(ValueError, match="broken.json.*line 1"):
+        probe.profile(str(f))
+    with pytest.raises(ValueError, match="not found"):
+        probe.profile(str(tmp_path / "nope.json"))
+
+
+# --------------------------------------------------------------------------- host profile from measurements
+CURVE_VM = [(16 * KiB, 320.0), (32 * KiB, 318.0), (256 * KiB, 140.0), (1 * MiB, 135.0),
+            (4 * MiB, 30.0), (16 * MiB, 29.5), (64 * MiB, 29.0), (256 * MiB, 18.0)]
+
+
+def _measurements(features=AVX512_FEATURES, curve=CURVE_VM, fma=None):
+    return {
+        "arch": "x86_64", "features": list(features), "freq_ghz": 3.0,
+        "fma": fma if fma is not None else {
+            "avx512": {"latency_cycles": 4.03, "per_cycle": 1.9, "gflops": 182.4},
+            "avx2": {"latency_cycles": 3.96, "per_cycle": 2.02, "gflops": 96.9},
+            "sse": {"latency_cycles": 4.1, "per_cycle": 1.98, "gflops": 47.5}},
+        "bandwidth": [{"bytes": b, "gbps": g} for b, g in curve],
+        "logical_cpus": 2, "seconds": 1.2,
+    }
+
+
+REAL_READ_SYSFS = probe.read_sysfs_caches
+
+
+@pytest.fixture
+def vm_sysfs(tmp_path, monkeypatch):
+    """profile() reads the fake VM tree instead of this host's sysfs."""
+    root = _fake_vm_sysfs(tmp_path / "cache")
+    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
+    return root
+
+
+def test_l3_sanity_replaces_vm_socket_cache(vm_sysfs, monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    p = probe.profile(measurements=_measurements())
+    assert p.name == "host" and p.measured
+    l3 = p.cache(3)
+    # 64 MiB still reads at 29 >= 1.5 x 18 GB/s -> 64 MiB, capped at 32 MiB.
+    assert (l3.size_bytes, l3.source, l3.shared_by, l3.ways) == (32 * MiB, "measured", 2, 20)
+    assert any("L3" in n and "150 MiB" in n and "32 MiB" in n for n in p.notes)
+    assert p.cache(1).size_bytes == 48 * KiB and p.cache(2).size_bytes == 2 * MiB
+    assert p.bandwidth_gbps == {"L1": 320.0, "L2": 135.0, "L3": 29.5, "DRAM": 18.0}
+    assert p.isa == "avx512" and p.vector_bits == 512 and p.vector_registers == 32
+    assert p.compile_flags == ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
+                               "-mavx2", "-mfma", "-mf16c"]
+    assert p.fma_latency_cycles == 4.0 and p.fma_per_cycle == 2.0      # rounded, noted
+    assert p.peak_gflops_per_core == pytest.approx(182.4)              # measured rate kept
+    assert any("latency" in n and "4.030" in n for n in p.notes)
+    assert p.cores == len(os.sched_getaffinity(0))
+
+
+def test_l3_sanity_dram_speed_at_sysfs_size(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    root = tmp_path / "cache"
+    _write_index(root, 0, 1, "Data", "32K", 8, "0")
+    _write_index(root, 1, 2, "Unified", "1M", 16, "0")
+    _write_index(root, 2, 3, "Unified", "16M", 16, "0")          # plausible size ...
+    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
+    curve = [(16 * KiB, 300.0), (256 * KiB, 120.0), (1 * MiB, 100.0), (4 * MiB, 60.0),
+             (16 * MiB, 19.0), (64 * MiB, 18.5), (256 * MiB, 18.0)]
+    p = probe.profile(measurements=_measurements(curve=curve))
+    # ... but 4 MiB (<= half of it) reads at 60 >= 27 GB/s, so it is kept
+    assert p.cache(3).size_bytes == 16 * MiB and p.cache(3).source == "sysfs"
+    # now 4 MiB reads at DRAM speed: replaced by the largest fast size (1 MiB),
+    # which is no larger than L2 -> the L2 size.
+    curve2 = [(16 * KiB, 300.0), (256 * KiB, 120.0), (1 * MiB, 100.0), (4 * MiB, 19.0),
+              (16 * MiB, 18.5), (64 * MiB, 18.2), (256 * MiB, 18.0)]
+    p2 = probe.profile(measurements=_measurements(curve=curve2))
+    assert p2.cache(3).source == "measured" and p2.cache(3).size_bytes == 1 * MiB
+    assert any("DRAM speed" in n for n in p2.notes)
+
+
+def test_missing_caches_and_bandwidth_use_defaults(monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: [])
+    m = _measurements(curve=[])
+    p = probe.profile(measurements=m)
+    assert [(c.level, c.size_bytes, c.ways, c.source) for c in p.caches] == [
+        (1, 32 * KiB, 8, "default"), (2, 1 * MiB, 16, "default"), (3, 2 * MiB, 16, "default")]
+    assert p.bandwidth_gbps == {}
+    assert any("not in sysfs" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("features, isa, fma_key, bits, flags", [
+    (["sse2", "avx", "avx2", "fma", "f16c"], "avx2", "avx2", 256, ["-mavx2", "-mfma", "-mf16c"]),
+    (["sse2", "avx", "avx2"], "generic", "sse", 128, []),                  # no FMA -> not avx2
+    (["sse2", "avx2", "fma", "avx512f"], "avx2", "avx2", 256, ["-mavx2", "-mfma", "-mf16c"]),  # no bw/dq/vl
+])
+def test_isa_choice(vm_sysfs, monkeypatch, features, isa, fma_key, bits, flags):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    m = _measurements(features=features)
+    p = probe.profile(measurements=m)
+    assert (p.isa, p.vector_bits, p.compile_flags) == (isa, bits, flags)
+    assert p.vector_registers == 16
+    assert p.peak_gflops_per_core == pytest.approx(m["fma"][fma_key]["gflops"])
+
+
+def test_profile_override_env(vm_sysfs, tmp_path, monkeypatch):
+    f = _write_json(tmp_path / "fix.json", {"override": {
+        "cores": 1, "caches": [{"level": 1, "size_bytes": 49152, "ways": 12},
+                               {"level": 2, "size_bytes": 2097152, "ways": 16},
+                               {"level": 3, "size_bytes": 4194304, "ways": 16}]}})
+    monkeypatch.setenv("AUTOCONFIG_PROFILE_OVERRIDE", str(f))
+    p = probe.profile(measurements=_measurements())
+    assert p.name == "host" and p.cores == 1 and p.measured
+    assert p.cache(3).size_bytes == 4 * MiB
+    assert any("fix.json" in n for n in p.notes)
+    monkeypatch.setenv("AUTOCONFIG_PROFILE_OVERRIDE", str(_write_json(tmp_path / "b.json",
+                                                                      {"override": {"cores": "x"}})))
+    with pytest.raises(ValueError, match=r"b\.json.*'cores'"):
+        probe.profile(measurements=_measurements())
+
+
+# --------------------------------------------------------------------------- probe program
+def test_run_probe_binary_errors(tmp_path):
+    script = tmp_path / "failing_probe"
+    script.write_text("#!/bin/sh\necho 'boom: no cpu' >&2\nexit 3\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(RuntimeError, match="boom: no cpu"):
+        probe.run_probe_binary(script)
+    with pytest.raises(RuntimeError, match="not found"):
+        probe.run_probe_binary(tmp_path / "missing_probe")
+    garbage = tmp_path / "garbage_probe"
+    garbage.write_text("#!/bin/sh\necho not-json\n")
+    garbage.chmod(garbage.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(RuntimeError, match="invalid JSON"):
+        probe.run_probe_binary(garbage)
+
+
+def test_compile_probe_missing_compiler(tmp_path):
+    with pytest.raises(RuntimeError, match="not found"):
+        probe.compile_probe("no-such-compiler-xyz", tmp_path)
+
+
+def _compiler():
+    cxx = os.environ.get("CXX") or "c++"
+    return cxx if shutil.which(cxx.split()[0]) else None
+
+
+needs_cxx = pytest.mark.skipif(_compiler() is None, reason="no C++ compiler")
+
+
+@pytest.fixture(scope="module")
+def probe_exe(tmp_path_factory):
+    if _compiler() is None:
+        pytest.skip("no C++ compiler")
+    return probe.compile_probe(_compiler(), tmp_path_factory.mktemp("probe"))
+
+
+@needs_cxx
+def test_probe_binary_quick_json(probe_exe):
+    t0 = time.time()
+    m = probe.run_probe_binary(probe_exe, quick=True)
+    assert time.time() - t0 < 3.0 and m["seconds"] < 1.5
+    assert m["arch"] in ("x86_64", "aarch64")
+    assert m["features"] == sorted(m["features"]) and m["features"]
+    assert 0.5 < m["freq_ghz"] < 6.0
+    assert m["logical_cpus"] >= 1
+    for key, v in m["fma"].items():
+        assert 2.0 <= v["latency_cycles"] <= 8.0, (key, v)
+        assert 0.3 <= v["per_cycle"] <= 4.5, (key, v)
+        assert v["gflops"] > 0
+    sizes = [e["bytes"] for e in m["bandwidth"]]
+    assert sizes == sorted(sizes) and sizes[0] == 16 * KiB and len(sizes) >= 6
+    assert all(e["gbps"] > 0.5 for e in m["bandwidth"])
+    assert m["bandwidth"][0]["gbps"] > m["bandwidth"][-1]["gbps"]      # L1 beats DRAM
+    if m["arch"] == "x86_64":
+        assert "sse2" in m["features"] and "sse" in m["fma"]
+
+
+@needs_cxx
+def test_probe_binary_fake_features(probe_exe):
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        pytest.skip("x86-64 feature names")
+    env = dict(os.environ, AUTOCONFIG_FAKE_CPU_FEATURES="sse2,avx,avx2,fma,f16c")
+    out = subprocess.run([str(probe_exe), "--quick", "--no-bandwidth"], capture_output=True,
+                         text=True, env=env, timeout=30, check=True).stdout
+    m = json.loads(out)
+    assert m["features"] == ["avx", "avx2", "f16c", "fma", "sse2"]
+    assert sorted(m["fma"]) == ["avx2", "sse"]                         # no avx512 run
+    assert m["bandwidth"] == []
+
+
+@needs_cxx
+def test_profile_end_to_end_host(monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    t0 = time.time()
+    p = probe.profile(quick=True, cxx=_compiler())
+    elapsed = time.time() - t0
+    assert elapsed < 10.0
+    assert p.name == "host" and p.measured
+    assert 0.5 < p.freq_ghz < 6.0
+    assert 2 <= p.fma_latency_cycles <= 8
+    assert p.peak_gflops_per_core > 1
+    assert [c.level for c in p.caches] == [1, 2, 3]
+    assert p.cache(3).size_bytes <= 64 * MiB               # sanity check applied
+    assert set(p.bandwidth_gbps) == {"L1", "L2", "L3", "DRAM"}
+    assert p.bandwidth_gbps["L1"] > p.bandwidth_gbps["DRAM"]
+    assert p.cores == len(os.sched_getaffinity(0))
+    if p.isa == "avx512":
+        assert p.peak_gflops_per_core > 20
+        assert p.compile_flags[0] == "-mavx512f"
+    assert HostProfile.from_json(p.to_json()) == p
+
+
+def test_main_prints_target(capsys):
+    assert probe.main(["--target", "x86-64-v3", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["name"] == "x86-64-v3" and d["isa"] == "avx2"
+    assert probe.main(["--target", "generic"]) == 0
+    assert "generic" in capsys.readouterr().out
+    assert probe.main(["--target", "bogus"]) == 2
+    assert "x86-64-v4" in capsys.readouterr().err
