@@ -9,7 +9,7 @@ count on the bottom edge.
 """
 from __future__ import annotations
 
-from .isa import Isa, Portable
+from .isa import Isa
 
 
 # k steps left when the C tile is prefetched into L1: enough to cover a miss
@@ -22,8 +22,6 @@ def ukernel_name(isa: Isa, mr: int, nr: int) -> str:
 
 
 def emit_ukernel(isa: Isa, mr: int, nr: int) -> str:
-    if isinstance(isa, Portable):
-        return _emit_portable(isa, mr, nr)
     return _emit_simd(isa, mr, nr)
 
 
@@ -97,37 +95,3 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
-def _emit_portable(isa: Isa, mr: int, nr: int) -> str:
-    name = ukernel_name(isa, mr, nr)
-    return f"""struct {name} {{
-  static constexpr int MR = {mr}, NR = {nr};
-  template <int KC, int ACT>
-  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
-                  float* __restrict c, int64_t ldc, int mrows, int ncols,
-                  const TileEpilogue& ep) {{
-    float acc[{mr}][{nr}] = {{}};
-    for (int64_t k = 0; k < kc; ++k) {{
-      const float* bk = b + k * ldb;
-      for (int r = 0; r < {mr}; ++r) {{
-        const float av = a[r * KC + k];
-        for (int j = 0; j < {nr}; ++j) acc[r][j] += av * bk[j];
-      }}
-    }}
-    for (int r = 0; r < mrows; ++r) {{
-      float* crow = c + r * ldc;
-      const float* cin = ep.cin ? ep.cin + r * ep.ld_cin : nullptr;
-      const float brow = ep.bias_row ? ep.bias_row[r] : 0.0f;
-      for (int j = 0; j < ncols; ++j) {{
-        float v = acc[r][j] * ep.alpha;
-        if (cin) v += ep.beta * cin[j];
-        if (ep.final) {{
-          v += brow;
-          if (ep.bias_col) v += ep.bias_col[j];
-          v = s_activation<ACT>(v);
-        }}
-        crow[j] = v;
-      }}
-    }}
-  }}
-}};
-"""

@@ -207,21 +207,59 @@ static inline __m256 v_activation(__m256 v) {
 
 
 class Portable(Isa):
-    """Plain C++ the compiler vectorizes for whatever baseline it targets."""
+    """GCC/Clang vector extensions: plain C++ the compiler lowers to whatever
+    SIMD the baseline has (SSE2 on x86-64, NEON on AArch64), scalar otherwise."""
 
     def __init__(self, lanes: int = 4):
-        super().__init__("generic", "scalar", lanes, "float", ["cmath"])
+        super().__init__("generic", "scalar", lanes, "vf", ["cmath", "cstring"])
+
+    def zero(self): return "vf{}"
+    def load(self, ptr): return f"vf_load({ptr})"
+    def load_b(self, ptr): return f"vf_load({ptr})"
+    def broadcast(self, ptr_expr): return f"vf_set1({ptr_expr})"
+    def fma(self, a, b, c): return f"({c} + {a} * {b})"
+    def mask_decl(self, name, count_expr): return f"const int {name} = {count_expr};"
+    def masked_load(self, mask, ptr): return f"vf_load_n({ptr}, {mask})"
+    def masked_store(self, mask, ptr, v): return f"vf_store_n({ptr}, {mask}, {v});"
+    def mul(self, a, b): return f"({a} * {b})"
+    def add(self, a, b): return f"({a} + {b})"
+    def set1(self, x): return f"vf_set1({x})"
 
     def vector_math(self) -> str:
-        return r'''
+        L = self.lanes
+        return f'''
+typedef float vf __attribute__((vector_size({4 * L})));
+constexpr int kLanes = {L};
+
+static inline vf vf_load(const float* p) {{ vf v; std::memcpy(&v, p, sizeof v); return v; }}
+static inline vf vf_set1(float x) {{ vf v; for (int i = 0; i < kLanes; ++i) v[i] = x; return v; }}
+// The first `count` lanes (count may be <= 0 or >= kLanes); the rest are zero.
+static inline vf vf_load_n(const float* p, int count) {{
+  vf v{{}};
+  if (count >= kLanes) return vf_load(p);
+  for (int i = 0; i < count; ++i) v[i] = p[i];
+  return v;
+}}
+static inline void vf_store_n(float* p, int count, vf v) {{
+  if (count >= kLanes) {{ std::memcpy(p, &v, sizeof v); return; }}
+  for (int i = 0; i < count; ++i) p[i] = v[i];
+}}
+
 template <int ACT>
-static inline float s_activation(float v) {
+static inline float s_activation(float v) {{
   if (ACT == 1) return v > 0.0f ? v : 0.0f;
   if (ACT == 2) return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
   if (ACT == 3) return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
   if (ACT == 4) return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
   return v;
-}
+}}
+
+template <int ACT>
+static inline vf v_activation(vf v) {{
+  if (ACT == 0) return v;
+  for (int i = 0; i < kLanes; ++i) v[i] = s_activation<ACT>(v[i]);
+  return v;
+}}
 '''
 
 
