@@ -19,7 +19,7 @@ def test_host_profile(ac):
 
 def test_explain_specialized_and_generic(ac):
     e = ac.explain("matmul", M=64, N=64, K=64)
-    assert e.specialized and e.kernel.endswith("_m64_n64_k64")
+    assert e.specialized and "_m64_n64_k64" in e.kernel
     assert "mr" in e.plan.params and e.plan.predicted_s > 0
     text = str(e)
     assert "shape-specialized" in text and "kc" in text

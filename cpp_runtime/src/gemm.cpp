@@ -46,13 +46,22 @@ Status validate(const GemmArgs& g) {
   return Status::Ok();
 }
 
+// The entry planned for this shape and thread count; for threads = 0 the
+// shape's default entry; for an unplanned thread count the default entry too
+// (its tile and blocking still fit the shape; the grid is chosen per call).
 const GemmKernel* find_specialized(const GemmArgs& g) {
   const unsigned bit = 1u << static_cast<int>(g.act);
+  const GemmKernel* fallback = nullptr;
   for (int i = 0; i < detail::kGemmSpecializedCount; ++i) {
     const GemmKernel& k = detail::kGemmSpecialized[i];
-    if (k.M == g.M && k.N == g.N && k.K == g.K && (k.act_mask & bit)) return &k;
+    if (k.M != g.M || k.N != g.N || k.K != g.K || !(k.act_mask & bit)) continue;
+    if (g.threads > 0 && k.threads == g.threads) return &k;
+    if (k.is_default) {
+      if (g.threads <= 0) return &k;
+      fallback = &k;
+    }
   }
-  return nullptr;
+  return fallback;
 }
 
 int generic_threads(const GemmArgs& g) {

@@ -57,11 +57,13 @@ def cmd_plan(args) -> int:
             print()
             print(p.explain())
         return 0
-    print(f"{'kernel':<44} {'tile':>7} {'kc':>5} {'mc':>5} {'nc':>5} {'thr':>4} {'predicted us':>13}")
+    print(f"{'kernel':<46} {'tile':>7} {'kc':>5} {'mc':>5} {'nc':>5} {'threads':>8} {'predicted us':>13}")
     for p in plans:
         pred = "-" if p.predicted_s is None else f"{p.predicted_s * 1e6:.1f}"
-        print(f"{p.kernel:<44} {p.value('mr'):>3}x{p.value('nr'):<3} {p.value('kc'):>5} {p.value('mc'):>5} "
-              f"{p.value('nc'):>5} {p.value('threads'):>4} {pred:>13}")
+        counts = [p.value("threads")] + (p.value("also_threads") if "also_threads" in p.params else [])
+        thr = "any" if counts == [0] else ",".join(str(c) for c in counts)
+        print(f"{p.kernel:<46} {p.value('mr'):>3}x{p.value('nr'):<3} {p.value('kc'):>5} {p.value('mc'):>5} "
+              f"{p.value('nc'):>5} {thr:>8} {pred:>13}")
     return 0
 
 

@@ -65,24 +65,48 @@ def get_profile(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> Ho
 
 
 def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
+    """The generic plan and the shape-specialized ones.
+
+    A shape gets one plan per thread count its spec lists (capped at the
+    profile's cores); plans that come out identical share one kernel, and the
+    registry maps each (shape, threads) to its kernel."""
     isa = isa_for(profile.isa)
     generic = gemm_model.plan_generic(profile, isa_suffix=isa.suffix)
-    # One plan per distinct shape; activations requested by several specs merge.
+    # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
     for s in specs:
         if s.op not in ("matmul", "gemm"):
             continue
         for sh in s.shapes:
             key = (sh.M, sh.N, sh.K)
-            entry = shapes.setdefault(key, {"acts": set(), "specs": [], "op": s.op})
+            entry = shapes.setdefault(key, {"acts": set(), "specs": [], "op": s.op, "threads": set()})
             entry["acts"].update(s.activations)
             entry["specs"].append(s.name)
-    specialized = []
+            entry["threads"].update(min(max(1, profile.cores), t) for t in s.threads)
+    specialized: List[Plan] = []
     for (M, N, K), e in sorted(shapes.items()):
         acts = [a for a in ACTIVATIONS if a in e["acts"]]
-        specialized.append(gemm_model.plan_shape(profile, M, N, K, isa_suffix=isa.suffix,
-                                                 activations=acts, spec_name=",".join(e["specs"]),
-                                                 op=e["op"]))
+        variants: List[Plan] = []
+        per_t = {t: gemm_model.plan_shape(profile, M, N, K, isa_suffix=isa.suffix, activations=acts,
+                                          spec_name=",".join(e["specs"]), op=e["op"], threads=t)
+                 for t in sorted(e["threads"])}
+        fastest = min(per_t, key=lambda t: per_t[t].predicted_s)
+        for t, p in per_t.items():
+            p.params["threads"].value = t
+            p.params["default_threads"] = gemm_model.Param(
+                fastest, "threads=None runs the spec thread count with the least predicted time: "
+                + ", ".join(f"{k}: {v.predicted_s * 1e6:.1f} us" for k, v in per_t.items()))
+            twin = next((v for v in variants if gemm_model.same_kernel(v, p)), None)
+            if twin is not None:
+                twin.notes.append(f"also serves {t} thread(s): the {t}-thread plan has the same tile and blocking")
+                twin.params.setdefault("also_threads", gemm_model.Param([], "thread counts sharing this kernel"))
+                twin.params["also_threads"].value.append(t)
+                continue
+            variants.append(p)
+        if len(variants) > 1:
+            for v in variants:
+                v.kernel += f"_t{v.value('threads')}"
+        specialized += variants
     return generic, specialized
 
 

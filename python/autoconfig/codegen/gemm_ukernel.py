@@ -41,11 +41,17 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     o.append("                  const TileEpilogue& ep) {")
     for i in range(mr):
         o.append("    " + " ".join(f"{isa.vtype} {acc[i][j]} = {isa.zero()};" for j in range(nv)))
-    # The C tile is read by the epilogue. Prefetching it at the start would
-    # lose it to the A/B streams that fill L1 during the k loop, so it is
-    # fetched into L1 only for the last C_PREFETCH_K steps.
+    # The C tile is read by the epilogue. Prefetched into L1 at the start it
+    # would be lost to the A/B streams that fill L1 during the k loop, so it
+    # goes to L2 first and into L1 only for the last C_PREFETCH_K steps.
     o.append(f"    const int64_t k_main = kc > {C_PREFETCH_K} ? kc - {C_PREFETCH_K} : 0;")
     o.append("    int64_t k = 0;")
+    # Start C on its way to L2 now (it may be in DRAM); L2 has the sets to
+    # hold a tall tile even when ldc is a multiple of the L1 way size.
+    o.append("    for (int r = 0; r < mrows; ++r) {")
+    for off in range(0, nr, 16):
+        o.append(f"      {isa.prefetch_l2(f'c + r * ldc + {off}')}")
+    o.append("    }")
     body = []
     for j in range(nv):
         body.append(f"      const {isa.vtype} b{j} = {isa.load_b(f'b + {j * L}')};")

@@ -31,7 +31,12 @@ class Isa:
     def add(self, a: str, b: str) -> str: raise NotImplementedError
     def set1(self, x: str) -> str: raise NotImplementedError
     def prefetch(self, ptr: str) -> str:
+        """Into L1, for writing."""
         return f"__builtin_prefetch({ptr}, 1, 3);"
+
+    def prefetch_l2(self, ptr: str) -> str:
+        """Into L2 (not L1)."""
+        return f"__builtin_prefetch({ptr}, 1, 2);"
     def vector_math(self) -> str: raise NotImplementedError
 
 
@@ -39,6 +44,7 @@ class Avx512(Isa):
     def __init__(self):
         super().__init__("avx512", "avx512f", 16, "__m512", ["immintrin.h"])
 
+    def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"
     def zero(self): return "_mm512_setzero_ps()"
     def load(self, ptr): return f"_mm512_load_ps({ptr})"
     def load_b(self, ptr): return f"_mm512_loadu_ps({ptr})"
@@ -124,6 +130,7 @@ class Avx2(Isa):
     def __init__(self):
         super().__init__("avx2", "avx2", 8, "__m256", ["immintrin.h"])
 
+    def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"
     def zero(self): return "_mm256_setzero_ps()"
     def load(self, ptr): return f"_mm256_load_ps({ptr})"
     def load_b(self, ptr): return f"_mm256_loadu_ps({ptr})"

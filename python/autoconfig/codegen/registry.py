@@ -30,15 +30,20 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     for p in [generic] + specialized:
         o.append(f"void {entry_symbol(p)}(const GemmArgs& g, int threads);")
     o.append("")
-    o.append(f"const GemmKernel kGemmGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, &{entry_symbol(generic)}, \"{generic.kernel}\"}};")
+    o.append(f"const GemmKernel kGemmGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, true, &{entry_symbol(generic)}, \"{generic.kernel}\"}};")
     o.append("const GemmKernel kGemmSpecialized[] = {")
+    rows = 0
     for p in specialized:
         s = p.shape
-        o.append(f"    {{{s['M']}, {s['N']}, {s['K']}, {act_mask(p)}u, {p.value('threads')}, &{entry_symbol(p)}, \"{p.kernel}\"}},")
+        counts = [p.value("threads")] + (p.value("also_threads") if "also_threads" in p.params else [])
+        for t in counts:
+            default = "true" if t == p.value("default_threads") else "false"
+            o.append(f"    {{{s['M']}, {s['N']}, {s['K']}, {act_mask(p)}u, {t}, {default}, &{entry_symbol(p)}, \"{p.kernel}\"}},")
+            rows += 1
     if not specialized:
-        o.append("    {0, 0, 0, 0u, 0, nullptr, \"\"},  // none: keeps the array non-empty")
+        o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\"},  // none: keeps the array non-empty")
     o.append("};")
-    o.append(f"const int kGemmSpecializedCount = {len(specialized)};")
+    o.append(f"const int kGemmSpecializedCount = {rows};")
     o.append(f"const double kPeakFlopsPerCore = {profile.peak_gflops_per_core * 1e9:.6g};")
     o.append(f"const double kMinSecondsPerThread = {MIN_SECONDS_PER_THREAD:g};")
     o.append(f"const char* const kBuildIsa = \"{profile.isa}\";")

@@ -9,9 +9,12 @@ models/machine.py.
 Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
   compute = 2*Mp*Np*K / (peak * tile_eff) / t_balanced     (Mp, Np rounded up to the tile)
   tile_eff = FMA cycles / (max(FMA cycles, load cycles, FMA latency) per k step
-             x (1 + jitter), plus the C-tile load/store per kc block)
-  stream_A = A panel bytes read from L2 per B micro-panel / L2 bandwidth (overlaps compute)
-  stream_B = B bytes / bandwidth, when B is read in place (M fits one row of tiles per thread)
+             x (1 + jitter), plus the C-tile load/store per kc block, plus L2
+             misses of C rows that alias in one L1 set when N*4 is a multiple
+             of the L1 way size)
+  stream_B = B block bytes swept from L2 by every A micro-panel / L2 bandwidth
+             (or B bytes from memory when B is read in place: M fits one row of tiles)
+  stream_A = A bytes read once per B block from where the packed A block lives
   pack     = bytes copied into packed A and B / bandwidth of where they come from
   c_io     = C read+write per kc block / bandwidth of where C lives
   sync     = barriers * SYNC_SECONDS when t > 1
@@ -25,10 +28,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile
-from .machine import ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .machine import ISSUE_JITTER, L2_LATENCY_CYCLES, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
 
 F32 = 4
-NC_CAP = 4096            # beyond this, nc buys nothing and costs L3 (BLIS practice)
+MC_CAP = 4096            # beyond this, a bigger A block buys nothing
 KC_QUANTUM = 8           # kc is a multiple of this (keeps unrolled k loops whole)
 MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 
@@ -62,7 +65,23 @@ def register_tiles(m: Machine) -> List[Tile]:
     return tiles
 
 
-def tile_efficiency(m: Machine, t: Tile, kc: int) -> Tuple[float, Dict[str, float]]:
+def c_alias_cycles(m: Machine, t: Tile, ldc: Optional[int]) -> float:
+    """Extra cycles per tile store when C's rows all map to one L1 set.
+
+    With a row stride that is a multiple of the L1 way size (N = 1024, 2048,
+    ... floats), the mr rows of a C tile compete for the ways of one set; rows
+    beyond ways-1 miss to L2 at every store of the tile."""
+    if ldc is None:
+        return 0.0
+    l1 = m.cache(1)
+    if (ldc * F32) % m.l1_way_bytes():
+        return 0.0
+    extra_rows = max(0, t.mr - (l1.ways - 1))
+    lines_per_row = math.ceil(t.nr * F32 / l1.line_bytes)
+    return extra_rows * lines_per_row * L2_LATENCY_CYCLES
+
+
+def tile_efficiency(m: Machine, t: Tile, kc: int, ldc: Optional[int] = None) -> Tuple[float, Dict[str, float]]:
     """Fraction of FMA peak the microkernel sustains, and the cycle terms behind it."""
     acc = t.mr * t.nv
     fma_cycles = acc / m.fma_units
@@ -71,9 +90,10 @@ def tile_efficiency(m: Machine, t: Tile, kc: int) -> Tuple[float, Dict[str, floa
     per_k = max(fma_cycles, load_cycles, latency_cycles)
     jitter = ISSUE_JITTER * m.fma_latency * m.fma_units / acc   # fewer spare chains, more stalls
     c_tile_cycles = 2 * acc / LOADS_PER_CYCLE  # C tile read + written once per kc block
-    eff = fma_cycles / (per_k * (1 + jitter) + c_tile_cycles / max(kc, 1))
+    alias = c_alias_cycles(m, t, ldc)
+    eff = fma_cycles / (per_k * (1 + jitter) + (c_tile_cycles + alias) / max(kc, 1))
     return eff, {"fma_cyc": fma_cycles, "load_cyc": load_cycles, "lat_cyc": latency_cycles,
-                 "jitter": jitter}
+                 "jitter": jitter, "c_alias_cyc": alias}
 
 
 def kc_for(m: Machine, t: Tile) -> int:
@@ -90,17 +110,20 @@ def kc_for(m: Machine, t: Tile) -> int:
 
 
 def mc_for(m: Machine, t: Tile, kc: int) -> int:
-    """Packed A block (mc x kc) in half of L2: the other half holds the B
-    micro-panels streaming through and C tiles."""
-    budget = m.cache(2).size_bytes // 2
-    return max(t.mr, (budget // (kc * F32)) // t.mr * t.mr)
+    """Packed A block (mc x kc): its micro-panels are used once per block, one
+    at a time from L1, so the block only has to stay in (half of) this core's
+    L3 share; capped where a bigger block buys nothing."""
+    budget = m.cache(3).size_bytes // 2
+    mc = (budget // (kc * F32)) // t.mr * t.mr
+    return max(t.mr, min(mc, MC_CAP // t.mr * t.mr))
 
 
 def nc_for(m: Machine, t: Tile, kc: int) -> int:
-    """Packed B block (kc x nc) in half of this core's L3 share, capped."""
-    budget = m.cache(3).size_bytes // 2
+    """Packed B block (kc x nc): every A micro-panel sweeps all of it, so it
+    must stay in half of L2 (the other half: A panels and C tiles passing)."""
+    budget = m.cache(2).size_bytes // 2
     nc = (budget // (kc * F32)) // t.nr * t.nr
-    return max(t.nr, min(nc, NC_CAP // t.nr * t.nr))
+    return max(t.nr, nc)
 
 
 def balanced(total: int, step: int, quantum: int) -> int:
@@ -140,17 +163,15 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     threads = max(1, min(threads, math.ceil(M / t.mr) * math.ceil(N / t.nr)))
     tm, tn = thread_grid(M, N, t, threads)
     m_per_thread = math.ceil(math.ceil(M / t.mr) / tm) * t.mr
-    mc = min(mc_for(m, t, kc_max), m_per_thread)
+    mc = balanced(m_per_thread, mc_for(m, t, kc_max), t.mr)
     nc = balanced(N, nc_for(m, t, kc_max), t.nr)
 
-    eff, _ = tile_efficiency(m, t, kc)
+    eff, _ = tile_efficiency(m, t, kc, ldc=N)   # C contiguous: row stride N
     mtiles, ntiles = math.ceil(M / t.mr), math.ceil(N / t.nr)
     busiest = math.ceil(mtiles / tm) * math.ceil(ntiles / tn)      # tiles of the busiest thread
     flops_busiest = 2.0 * busiest * t.mr * t.nr * K
     compute = flops_busiest / (m.peak_flops * eff)
 
-    # A micro-panels stream from L2 once per B micro-panel.
-    a_stream = (m_per_thread * K * F32) * math.ceil(ntiles / tn) / m.bandwidth("L2")
     a_bytes, b_bytes, c_bytes = M * K * F32, K * N * F32, M * N * F32
     jc_blocks, k_blocks = math.ceil(N / nc), math.ceil(K / kc)
     # Row-major B with one row of micro-tiles per thread is read in place
@@ -165,7 +186,11 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
         b_stream = (b_bytes * touched / tn) / m.bandwidth(m.level_of(b_bytes))
     else:
         pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
-        b_stream = 0.0
+        # every A micro-panel sweeps the thread's share of the L2-resident B block
+        b_stream = math.ceil(mtiles / tm) * (b_bytes / tn) / m.bandwidth("L2")
+    # A micro-panels come once per B block from wherever the packed A block lives.
+    a_block = min(mc, m_per_thread) * kc * F32
+    a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
     pack_a = 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
     sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
@@ -194,9 +219,10 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
         "kc": Param(kc_max, f"B panel {kc_max}x{t.nr} + A panel {t.mr}x{kc_max} fp32 in "
                             f"{m.ways_l1(kc_max * t.nr * F32)}+{m.ways_l1(kc_max * t.mr * F32)} <= "
                             f"{l1.ways - 1} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, {l1.source})"),
-        "mc": Param(mc, f"packed A {mc}x{kc_max} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source})"),
-        "nc": Param(nc, f"packed B {kc_max}x{nc} fp32 <= half of L3 per core "
-                        f"({l3.size_bytes >> 10} KiB, {l3.source}), capped at {NC_CAP}"),
+        "mc": Param(mc, f"packed A {mc}x{kc_max} fp32 <= half of L3 per core "
+                        f"({l3.size_bytes >> 10} KiB, {l3.source}), capped at {MC_CAP}, balanced over M"),
+        "nc": Param(nc, f"packed B {kc_max}x{nc} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source}), "
+                        "balanced over N"),
         "threads": Param(threads, "fewest-seconds thread count in 1..cores "
                                   f"({m.profile.cores}) with {SYNC_SECONDS * 1e6:g} us per barrier"),
     }
@@ -215,16 +241,17 @@ def kernel_name(isa_suffix: str, t: Tile, shape: Optional[Tuple[int, int, int]])
 
 def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
-               op: str = "matmul", tiles: Optional[Iterable[Tile]] = None) -> Plan:
-    """Plan for one concrete shape: best tile, blocking and thread count."""
+               op: str = "matmul", tiles: Optional[Iterable[Tile]] = None,
+               threads: Optional[int] = None) -> Plan:
+    """Plan for one concrete shape: best tile and blocking for `threads`
+    threads, or for the fastest thread count in 1..cores when None."""
     m = Machine(profile)
+    counts = [threads] if threads else list(range(1, max(1, profile.cores) + 1))
     cands: List[Candidate] = []
     best = None
     for t in (tiles or register_tiles(m)):
-        # thread count: the fewest seconds over 1..cores
-        ests = [estimate(m, t, M, N, K, th) for th in range(1, max(1, profile.cores) + 1)]
-        e = min(ests, key=lambda e: e.seconds)
-        eff, _ = tile_efficiency(m, t, e.kc)
+        e = min((estimate(m, t, M, N, K, th) for th in counts), key=lambda e: e.seconds)
+        eff, _ = tile_efficiency(m, t, e.kc, ldc=N)
         terms = dict(e.terms)
         terms["tile_eff"] = eff
         terms["threads"] = e.threads
@@ -236,11 +263,23 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
         c.chosen = c.name == f"tile {t.name}"
     cands.sort(key=lambda c: c.predicted_s)
     kc_max = kc_for(m, t)
+    # The plan's mc is the cache bound (capped by M); the run time splits M
+    # among threads and balances the blocks, so thread counts share kernels.
+    mc_plan = min(mc_for(m, t, kc_max), math.ceil(M / t.mr) * t.mr)
+    params = _params(m, t, kc_max, mc_plan, e.nc, e.threads, e.grid)
+    if threads:
+        params["threads"] = Param(e.threads, f"planned for {threads} thread(s) (spec), "
+                                             f"capped by the {math.ceil(M / t.mr) * math.ceil(N / t.nr)} micro-tiles")
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, (M, N, K)), algorithm="blis-gemm",
-                isa=profile.isa, shape={"M": M, "N": N, "K": K},
-                params=_params(m, t, kc_max, max(e.mc, t.mr), e.nc, e.threads, e.grid),
+                isa=profile.isa, shape={"M": M, "N": N, "K": K}, params=params,
                 predicted_s=e.seconds, predicted_terms=e.terms, candidates=cands[:8],
                 activations=list(activations), spec=spec_name)
+
+
+def same_kernel(a: Plan, b: Plan) -> bool:
+    """Two plans compile to the same code when tile and blocking agree."""
+    keys = ("mr", "nr", "kc", "mc", "nc")
+    return all(a.value(k) == b.value(k) for k in keys)
 
 
 # Shapes the generic kernel is chosen for: the square sizes users meet most

@@ -19,6 +19,9 @@ LOADS_PER_CYCLE = 2.0
 # (Calibrated on L1-resident microkernel runs: 8 chains reach ~87% of the
 # 24-chain rate on the AVX-512 machine this was developed on.)
 ISSUE_JITTER = 0.15
+# Load-to-use latency of an L2 hit, cycles (Skylake..Sapphire Rapids: 14-16;
+# Neoverse N1: 11). Charged where the model knows a line will miss L1.
+L2_LATENCY_CYCLES = 16.0
 # Waking a pool thread and passing one barrier costs a few microseconds on
 # Linux (futex wake + cache-line ping-pong); the model charges this per barrier.
 SYNC_SECONDS = 3e-6

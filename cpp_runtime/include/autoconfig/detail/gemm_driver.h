@@ -28,9 +28,14 @@ struct TileEpilogue {
   bool final;
 };
 
-// Cache blocking and thread grid of one plan.
+// Cache blocking and thread grid of one plan. Loop nest (outer to inner):
+//   jc over N by nc   - packed B block (kc x nc) sized for L2
+//   pc over K by kc   - kc sized so an A micro-panel plus a B micro-panel fit L1
+//   ic over M by mc   - packed A block (mc x kc), streamed from L3
+//   ir over mc by MR  - A micro-panel, L1-resident
+//   jr over nc by NR  - B micro-panel from L2 -> microkernel
 struct GemmBlocking {
-  int64_t kc, mc, nc;  // upper bounds; kc is balanced over K at run time
+  int64_t kc, mc, nc;  // upper bounds; kc and nc are balanced at run time
   int tm, tn;          // threads along M and along N (0: choose at run time)
 };
 
@@ -129,7 +134,9 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
   const int64_t mtiles = ceil_div(M, MR);
   const int64_t m_lo = min_i64(M, ceil_div(mtiles * ti, job.tm) * MR);
   const int64_t m_hi = min_i64(M, ceil_div(mtiles * (ti + 1), job.tm) * MR);
-  const int64_t mc_max = round_up(min_i64(job.blk.mc, max_i64(m_hi - m_lo, 1)), MR);
+  // Equal A blocks no larger than the plan's mc.
+  const int64_t m_range = max_i64(m_hi - m_lo, 1);
+  const int64_t mc_max = round_up(ceil_div(m_range, ceil_div(m_range, job.blk.mc)), MR);
   float* packed_a = thread_scratch(kScratchPackA, static_cast<size_t>(mc_max * KC));
   float* edge_b = job.direct_b ? thread_scratch(kScratchEdgeB, static_cast<size_t>(KC * NR)) : nullptr;
 
@@ -158,6 +165,9 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m_hi - ic);
         pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
+        // The A micro-panel (MR x kc) stays in L1 while the B micro-panels
+        // of the L2-resident block stream past it.
+        for (int64_t ir = 0; ir < mc; ir += MR) {
         for (int64_t q = n_lo; q < n_hi; ++q) {
           const int64_t j = jc + q * NR;
           const int ncols = static_cast<int>(min_i64(NR, N - j));
@@ -172,7 +182,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
               bp = edge_b;
             }
           }
-          for (int64_t ir = 0; ir < mc; ir += MR) {
+          {
             const int64_t i = ic + ir;
             const int mrows = static_cast<int>(min_i64(MR, M - i));
             float* c = g.C + i * g.ldc + j;
@@ -192,6 +202,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
             else
               UKR::template run<KC, 0>(kc, packed_a + ir * KC, bp, ldb, c, g.ldc, mrows, ncols, ep);
           }
+        }
         }
       }
       // The other buffer is free: every thread passed the barrier after using it.
@@ -220,7 +231,8 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   // Equal k blocks no larger than KC, a multiple of 8 where K allows.
   const int64_t kblocks = ceil_div(g.K, KC);
   job.kc_step = min_i64(KC, round_up(ceil_div(g.K, kblocks), 8));
-  job.nc = min_i64(round_up(blk.nc, NR), round_up(g.N, NR));
+  // Equal B blocks no larger than the plan's nc.
+  job.nc = round_up(ceil_div(g.N, ceil_div(g.N, blk.nc)), NR);
   // Packing B pays only when each B panel is reused by several A panels;
   // with one row of micro-tiles per thread, row-major B is read in place.
   job.direct_b = g.cs_b == 1 && ceil_div(g.M, MR) <= tm;

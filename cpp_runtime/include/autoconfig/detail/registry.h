@@ -14,7 +14,8 @@ using GemmEntryFn = void (*)(const GemmArgs& g, int threads);
 struct GemmKernel {
   int64_t M, N, K;        // 0 for the generic kernel
   unsigned act_mask;      // bit i set: Activation(i) is compiled in
-  int threads;            // the plan's thread count (0: decide per call)
+  int threads;            // thread count the plan is for (0: decide per call)
+  bool is_default;        // the shape's entry for threads = 0 (fastest predicted)
   GemmEntryFn fn;
   const char* name;
 };
