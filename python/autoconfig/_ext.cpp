@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <optional>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
@@ -61,7 +62,9 @@ void gemm_binding(In2 a, In2 b, Out2 c, std::optional<In2> c_in, std::optional<I
   g.act = static_cast<autoconfig::Activation>(act);
   g.threads = threads;
   autoconfig::Status s;
-  {
+  if (static_cast<double>(g.M) * g.N * g.K < 32768.0) {
+    s = autoconfig::gemm(g);  // a few microseconds: not worth a GIL round trip
+  } else {
     nb::gil_scoped_release release;
     s = autoconfig::gemm(g);
   }
@@ -79,6 +82,39 @@ OutNew matmul_new_binding(In2 a, In2 b, std::optional<In1> bias, int act, int th
   OutNew out(data, {M, N}, owner);
   if (M * N > 0) gemm_binding(a, b, Out2(data, {M, N}), std::nullopt, bias, std::nullopt, 1.0f, 0.0f, act, threads);
   return out;
+}
+
+// Byte range [lo, hi) spanned by a 2-D view (strides may be negative).
+template <class T>
+std::pair<const char*, const char*> span2d(const T& x) {
+  const char* base = reinterpret_cast<const char*>(x.data());
+  const char* lo = base;
+  const char* hi = base + sizeof(float);
+  for (size_t d = 0; d < 2; ++d) {
+    if (x.shape(d) == 0) return {base, base};
+    const int64_t ext = (static_cast<int64_t>(x.shape(d)) - 1) * x.stride(d) * static_cast<int64_t>(sizeof(float));
+    if (ext < 0) lo += ext; else hi += ext;
+  }
+  return {lo, hi};
+}
+
+template <class T, class U>
+bool overlaps(const T& x, const U& y) {
+  auto a = span2d(x);
+  auto b = span2d(y);
+  return a.first < b.second && b.first < a.second;
+}
+
+// Fast path with a caller's `out`: false when out overlaps an input or its
+// rows are not contiguous (the Python layer then takes its general path).
+bool matmul_into_binding(In2 a, In2 b, std::optional<In1> bias, Out2 out, int act, int threads) {
+  if (out.shape(0) != a.shape(0) || out.shape(1) != b.shape(1)) throw std::invalid_argument("out: wrong shape");
+  if (out.shape(1) > 1 && out.stride(1) != 1) return false;
+  if (overlaps(out, a) || overlaps(out, b)) return false;
+  if (bias && overlaps(out, *bias)) return false;
+  if (out.shape(0) * out.shape(1) == 0) return true;
+  gemm_binding(a, b, out, std::nullopt, bias, std::nullopt, 1.0f, 0.0f, act, threads);
+  return true;
 }
 
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
@@ -103,6 +139,7 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("gemm", &gemm_binding, "a"_a, "b"_a, "c"_a, "c_in"_a.none(), "bias_col"_a.none(),
         "bias_row"_a.none(), "alpha"_a, "beta"_a, "act"_a, "threads"_a);
   m.def("matmul_new", &matmul_new_binding, "a"_a, "b"_a, "bias"_a.none(), "act"_a, "threads"_a);
+  m.def("matmul_into", &matmul_into_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "act"_a, "threads"_a);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

@@ -18,7 +18,8 @@ Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
   pack     = bytes copied into packed A and B / bandwidth of where they come from
   c_io     = C read+write per kc block / bandwidth of where C lives
   sync     = barriers * SYNC_SECONDS when t > 1
-  total    = max(compute, stream_A, stream_B) + pack + c_io + sync
+  calls    = microkernel calls * CALL_OVERHEAD_CYCLES / clock
+  total    = max(compute + calls, stream_A, stream_B) + pack + c_io + sync
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile
-from .machine import ISSUE_JITTER, L2_LATENCY_CYCLES, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .machine import (CALL_OVERHEAD_CYCLES, ISSUE_JITTER, L2_LATENCY_CYCLES, LOADS_PER_CYCLE,
+                      SYNC_SECONDS, Machine)
 
 F32 = 4
 MC_CAP = 4096            # beyond this, a bigger A block buys nothing
@@ -157,7 +159,21 @@ class Estimate:
     grid: Tuple[int, int]
 
 
+def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
+    """M == 1, row-major B: B's rows stream once, in order (gemm_run's gemv
+    path); bound by the bandwidth of wherever B lives."""
+    threads = max(1, min(threads, math.ceil(N / 16)))
+    b_bytes = K * N * F32
+    b_stream = b_bytes / threads / m.bandwidth(m.level_of(b_bytes))
+    compute = 2.0 * K * N / threads / m.peak_flops
+    sync = SYNC_SECONDS if threads > 1 else 0.0
+    total = max(compute, b_stream) + sync
+    return Estimate(total, {"compute": compute, "b_stream": b_stream, "sync": sync}, K, 1, N, threads, (1, threads))
+
+
 def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estimate:
+    if M == 1:
+        return estimate_gemv(m, N, K, threads)
     kc_max = kc_for(m, t)
     kc = balanced(K, kc_max, KC_QUANTUM)
     threads = max(1, min(threads, math.ceil(M / t.mr) * math.ceil(N / t.nr)))
@@ -171,18 +187,22 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     busiest = math.ceil(mtiles / tm) * math.ceil(ntiles / tn)      # tiles of the busiest thread
     flops_busiest = 2.0 * busiest * t.mr * t.nr * K
     compute = flops_busiest / (m.peak_flops * eff)
+    # fixed cost per microkernel call, at the clock implied by the peak
+    hz = m.peak_flops / (2 * m.lanes * m.fma_units)
+    calls = busiest * math.ceil(K / kc) * CALL_OVERHEAD_CYCLES / hz
 
     a_bytes, b_bytes, c_bytes = M * K * F32, K * N * F32, M * N * F32
     jc_blocks, k_blocks = math.ceil(N / nc), math.ceil(K / kc)
     # Row-major B with one row of micro-tiles per thread is read in place
     # (packing would double its traffic for no reuse): same rule as gemm_run().
-    direct_b = mtiles <= tm
+    one_panel = N == t.nr            # B's rows are then already the packed layout
+    direct_b = mtiles <= tm or one_panel
     if direct_b:
         pack_b = 0.0
         # Each k step reads an nr-wide row segment; rows are not line-aligned
         # in general, so a segment touches one line more than it fills.
         line = m.cache(1).line_bytes
-        touched = (math.ceil(t.nr * F32 / line) + 1) * line / (t.nr * F32)
+        touched = 1.0 if one_panel else (math.ceil(t.nr * F32 / line) + 1) * line / (t.nr * F32)
         b_stream = (b_bytes * touched / tn) / m.bandwidth(m.level_of(b_bytes))
     else:
         pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
@@ -194,9 +214,9 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     pack_a = 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
     sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
-    total = max(compute, a_stream, b_stream) + pack_a + pack_b + c_io + sync
-    terms = {"compute": compute, "a_stream": a_stream, "b_stream": b_stream, "pack_a": pack_a,
-             "pack_b": pack_b, "c_io": c_io, "sync": sync}
+    total = max(compute + calls, a_stream, b_stream) + pack_a + pack_b + c_io + sync
+    terms = {"compute": compute, "calls": calls, "a_stream": a_stream, "b_stream": b_stream,
+             "pack_a": pack_a, "pack_b": pack_b, "c_io": c_io, "sync": sync}
     return Estimate(total, terms, kc, mc, nc, threads, (tm, tn))
 
 
@@ -247,6 +267,8 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
     threads, or for the fastest thread count in 1..cores when None."""
     m = Machine(profile)
     counts = [threads] if threads else list(range(1, max(1, profile.cores) + 1))
+    if M == 1:
+        return _plan_gemv(m, N, K, counts, isa_suffix, activations, spec_name, op)
     cands: List[Candidate] = []
     best = None
     for t in (tiles or register_tiles(m)):
@@ -274,6 +296,26 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
                 isa=profile.isa, shape={"M": M, "N": N, "K": K}, params=params,
                 predicted_s=e.seconds, predicted_terms=e.terms, candidates=cands[:8],
                 activations=list(activations), spec=spec_name)
+
+
+def _plan_gemv(m: Machine, N: int, K: int, counts: Sequence[int], isa_suffix: str,
+               activations: Sequence[str], spec_name: Optional[str], op: str) -> Plan:
+    """M == 1: the row-streaming path of gemm_run, with the generic tile kept
+    for a column-major B (which cannot stream rows)."""
+    e = min((estimate_gemv(m, N, K, th) for th in counts), key=lambda e: e.seconds)
+    generic = plan_generic(m.profile, isa_suffix=isa_suffix)
+    t = Tile(generic.value("mr"), generic.value("nr"), generic.value("nr") // m.lanes)
+    params = dict(generic.params)
+    params["threads"] = Param(e.threads, f"fewest seconds over {list(counts)} thread(s), "
+                                         f"{SYNC_SECONDS * 1e6:g} us per barrier; N split in 16-column slices")
+    b_level = m.level_of(K * N * F32)
+    cand = Candidate("gemv-stream", e.seconds, dict(e.terms), chosen=True)
+    name = f"f32_gemv_{isa_suffix}_n{N}_k{K}"
+    return Plan(op=op, kernel=name, algorithm="gemv-stream", isa=m.profile.isa,
+                shape={"M": 1, "N": N, "K": K}, params=params, predicted_s=e.seconds,
+                predicted_terms=e.terms, candidates=[cand], activations=list(activations), spec=spec_name,
+                notes=[f"M = 1: B ({K * N * F32 >> 10} KiB, in {b_level}) is streamed row by row once at "
+                       f"{m.bandwidth(b_level) / 1e9:.0f} GB/s; the {t.name} tile serves a column-major B"])
 
 
 def same_kernel(a: Plan, b: Plan) -> bool:

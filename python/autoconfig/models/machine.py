@@ -19,6 +19,9 @@ LOADS_PER_CYCLE = 2.0
 # (Calibrated on L1-resident microkernel runs: 8 chains reach ~87% of the
 # 24-chain rate on the AVX-512 machine this was developed on.)
 ISSUE_JITTER = 0.15
+# Fixed cost of one microkernel call besides its FMAs and C tile: call,
+# pointer set-up, lane masks, prefetch loops (about 40 instructions).
+CALL_OVERHEAD_CYCLES = 40.0
 # Load-to-use latency of an L2 hit, cycles (Skylake..Sapphire Rapids: 14-16;
 # Neoverse N1: 11). Charged where the model knows a line will miss L1.
 L2_LATENCY_CYCLES = 16.0

@@ -212,11 +212,72 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
   // a buffer still being read; parallel_run's join covers that.
 }
 
+// One output row (M == 1) with row-major B: y = a @ B is a sum of B's rows
+// scaled by a[k]. Streaming B's rows in order reads it once, sequentially,
+// at memory speed; a register tile would walk it column-panel by panel.
+// Threads split N. The loops are plain C++ that the ISA flags vectorize.
+struct GemvJob {
+  const GemmArgs* g;
+  int nthreads;
+};
+
+inline float gemv_activation(float v, int act) {
+  switch (act) {
+    case 1: return v > 0.f ? v : 0.f;
+    case 2: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case 3: return 0.5f * v * (1.f + __builtin_tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case 4: return 0.5f * v * (1.f + __builtin_erff(v * 0.70710678118654752f));
+    default: return v;
+  }
+}
+
+inline void gemv_thread(void* ctx, int tid, int nthreads) {
+  const GemmArgs& g = *static_cast<GemvJob*>(ctx)->g;
+  constexpr int64_t kChunk = 1024;  // columns per pass: the accumulator row stays in L1
+  const int64_t per = round_up(ceil_div(g.N, nthreads), 16);
+  const int64_t j_lo = min_i64(g.N, per * tid), j_hi = min_i64(g.N, per * (tid + 1));
+  alignas(64) float acc[kChunk];
+  for (int64_t j0 = j_lo; j0 < j_hi; j0 += kChunk) {
+    const int64_t n = min_i64(kChunk, j_hi - j0);
+    for (int64_t j = 0; j < n; ++j) acc[j] = 0.f;
+    int64_t k = 0;
+    for (; k + 4 <= g.K; k += 4) {
+      const float a0 = g.A[k * g.cs_a], a1 = g.A[(k + 1) * g.cs_a];
+      const float a2 = g.A[(k + 2) * g.cs_a], a3 = g.A[(k + 3) * g.cs_a];
+      const float* b0 = g.B + k * g.rs_b + j0;
+      const float* b1 = b0 + g.rs_b;
+      const float* b2 = b1 + g.rs_b;
+      const float* b3 = b2 + g.rs_b;
+      for (int64_t j = 0; j < n; ++j) acc[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+    }
+    for (; k < g.K; ++k) {
+      const float a0 = g.A[k * g.cs_a];
+      const float* b0 = g.B + k * g.rs_b + j0;
+      for (int64_t j = 0; j < n; ++j) acc[j] += a0 * b0[j];
+    }
+    const int act = static_cast<int>(g.act);
+    for (int64_t j = 0; j < n; ++j) {
+      float v = g.alpha * acc[j];
+      if (g.c_in) v += g.beta * g.c_in[j0 + j];
+      if (g.bias_row) v += g.bias_row[0];
+      if (g.bias_col) v += g.bias_col[j0 + j];
+      g.C[j0 + j] = gemv_activation(v, act);
+    }
+  }
+}
+
 // Runs C = act(alpha*op(A)op(B) + beta*C_in + bias) with microkernel UKR.
 // Preconditions (checked by the dispatcher): M, N, K >= 1, pointers valid.
 template <int MR, int NR, int KC, int ACT, class UKR>
 void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   int t = threads < 1 ? 1 : threads;
+  if (g.M == 1 && g.cs_b == 1) {
+    const int64_t slices = ceil_div(g.N, 16);
+    if (t > slices) t = static_cast<int>(slices);
+    GemvJob job{&g, t};
+    parallel_run(t, &gemv_thread, &job);
+    return;
+  }
   // Never more threads than micro-tiles.
   const int64_t tiles = ceil_div(g.M, MR) * ceil_div(g.N, NR);
   if (t > tiles) t = static_cast<int>(tiles);
@@ -235,7 +296,9 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   job.nc = round_up(ceil_div(g.N, ceil_div(g.N, blk.nc)), NR);
   // Packing B pays only when each B panel is reused by several A panels;
   // with one row of micro-tiles per thread, row-major B is read in place.
-  job.direct_b = g.cs_b == 1 && ceil_div(g.M, MR) <= tm;
+  // Also when B is one panel wide and row-major: its rows are then already
+  // the packed layout.
+  job.direct_b = g.cs_b == 1 && (ceil_div(g.M, MR) <= tm || (g.N == NR && g.rs_b == NR));
   job.packed_b[0] = job.packed_b[1] = nullptr;
   if (!job.direct_b) {
     // Double-buffered B lets threads pack the next block while others finish
