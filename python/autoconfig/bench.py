@@ -20,7 +20,15 @@ def pin_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
-def best_time(fn: Callable[[], object], repeat: int, min_sample_s: float = 0.01) -> float:
+# After a call, OpenBLAS and OpenMP pools keep their threads spinning for a
+# while; timing the next library then measures a fight for the cores.
+QUIET_S = 0.3
+
+
+def best_time(fn: Callable[[], object], repeat: int, min_sample_s: float = 0.01,
+              quiet_s: float = 0.0) -> float:
+    if quiet_s:
+        time.sleep(quiet_s)
     fn()  # warm up: page faults, pool start, packing buffers
     t0 = time.perf_counter()
     fn()
@@ -103,13 +111,14 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
         b = rng.standard_normal((K, N), dtype=np.float32)
         out = np.empty((M, N), dtype=np.float32)
         np_out = np.empty((M, N), dtype=np.float32)
-        ours = best_time(lambda: api.matmul(a, b, out=out, threads=threads), repeat)
-        ref = best_time(lambda: np.matmul(a, b, out=np_out), repeat)
+        quiet = QUIET_S if threads > 1 else 0.0
+        ours = best_time(lambda: api.matmul(a, b, out=out, threads=threads), repeat, quiet_s=quiet)
+        ref = best_time(lambda: np.matmul(a, b, out=np_out), repeat, quiet_s=quiet)
         tt = None
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             to = torch.empty((M, N), dtype=torch.float32)
-            tt = best_time(lambda: torch.matmul(ta, tb, out=to), repeat)
+            tt = best_time(lambda: torch.matmul(ta, tb, out=to), repeat, quiet_s=quiet)
         ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
         pred = ex.plan.predicted_s if ex.specialized else None
         if pred is not None and ex.plan.value("threads") != threads:
