@@ -76,9 +76,13 @@ def measured_peak_gflops(isa: str) -> Optional[float]:
     exe = Path(__file__).resolve().parent / "autoconfig_probe"
     if not exe.is_file():
         return None
-    meas = probe.run_probe_binary(exe, quick=True, bandwidth=False)
-    entry = meas.get("fma", {}).get(_PROBE_KEY.get(isa, ""))
-    return float(entry["gflops"]) if entry else None
+    best = None
+    for _ in range(3):   # best of three short runs: a shared machine only ever slows a run down
+        meas = probe.run_probe_binary(exe, quick=True, bandwidth=False)
+        entry = meas.get("fma", {}).get(_PROBE_KEY.get(isa, ""))
+        if entry:
+            best = max(best or 0.0, float(entry["gflops"]))
+    return best
 
 
 def default_shapes() -> List[Tuple[int, int, int]]:

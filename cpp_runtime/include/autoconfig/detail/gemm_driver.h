@@ -150,11 +150,26 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       float* pb = job.packed_b[buf];
       buf ^= 1;
       if (!job.direct_b) {
-        // Cooperative packing of the whole kc x nc block of B.
-        for (int64_t q = tid; q < ntiles; q += nthreads) {
+        // Cooperative packing of the kc x nc block of B: each thread a
+        // contiguous run of panels.
+        const int64_t q_lo = ntiles * tid / nthreads, q_hi = ntiles * (tid + 1) / nthreads;
+        const int64_t full_hi = min_i64(q_hi, nc / NR);   // panels with NR real columns
+        if (g.cs_b == 1 && q_lo < full_hi) {
+          // Row-major B: walk B's rows in order (sequential reads) and deal
+          // each row's NR-wide pieces out to the panels.
+          const float* src = g.B + pc * g.rs_b + jc + q_lo * NR;
+          for (int64_t k = 0; k < kc; ++k, src += g.rs_b) {
+            float* dst = pb + q_lo * KC * NR + k * NR;
+            for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR)
+              std::memcpy(dst, src + (q - q_lo) * NR, sizeof(float) * NR);
+          }
+        } else {
+          for (int64_t q = q_lo; q < full_hi; ++q)
+            pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, NR, pb + q * KC * NR);
+        }
+        for (int64_t q = max_i64(q_lo, full_hi); q < q_hi; ++q)
           pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR),
                                pb + q * KC * NR);
-        }
         if (nthreads > 1) job.barrier->wait();
       }
 
