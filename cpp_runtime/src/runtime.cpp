@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <memory>
@@ -24,16 +25,20 @@ inline void cpu_relax() {
 #endif
 }
 
-// Workers sleep on a condition variable between calls. A call publishes a
-// job under the mutex and bumps a generation number; workers with an id below
-// the requested count run it and count down `pending_`.
+// A call publishes a job and bumps a generation number; workers with an id
+// below the requested count run it and count down `pending_`. Between calls a
+// worker spins for kSpinWindow before sleeping on the condition variable:
+// waking a sleeping thread costs tens of microseconds (more in a VM), which
+// back-to-back kernel calls should not pay.
 class ThreadPool {
  public:
+  static constexpr std::chrono::microseconds kSpinWindow{300};
+
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lk(mu_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -48,9 +53,9 @@ class ThreadPool {
       ctx_ = ctx;
       active_ = nthreads;
       pending_.store(nthreads - 1, std::memory_order_relaxed);
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    cv_.notify_all();
+    if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
     fn(ctx, 0, nthreads);
     // Workers finish in microseconds; spin briefly, then yield.
     int spins = 0;
@@ -67,16 +72,32 @@ class ThreadPool {
     }
   }
 
+  // Waits for a generation other than `seen`: spin first, then sleep.
+  uint64_t wait_for_job(uint64_t seen) {
+    const auto until = std::chrono::steady_clock::now() + kSpinWindow;
+    int spins = 0;
+    for (;;) {
+      const uint64_t g = generation_.load(std::memory_order_acquire);
+      if (g != seen) return g;
+      if (++spins % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+      cpu_relax();
+    }
+    std::unique_lock<std::mutex> lk(mu_);
+    sleepers_.fetch_add(1, std::memory_order_acq_rel);
+    cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+    sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+    return generation_.load(std::memory_order_acquire);
+  }
+
   void loop(int id) {
     uint64_t seen = 0;
     for (;;) {
+      seen = wait_for_job(seen);
       ParallelFn fn;
       void* ctx;
       int active;
       {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
+        std::lock_guard<std::mutex> lk(mu_);
         if (stop_) return;
         fn = fn_;
         ctx = ctx_;
@@ -93,7 +114,8 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::thread> workers_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleepers_{0};
   bool stop_ = false;
   ParallelFn fn_ = nullptr;
   void* ctx_ = nullptr;
