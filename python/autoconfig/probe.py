@@ -88,6 +88,25 @@ def _peak(freq_ghz: float, fma_per_cycle: float, vector_bits: int) -> float:
 
 
 # --------------------------------------------------------------------------- built-in targets
+def _target_profile(name: str, *, arch: str, isa: str, features: List[str], bits: int, vregs: int,
+                    freq: float, units: float, caches: List[Tuple[int, int]], ways: List[int],
+                    bandwidth: Dict[str, float], flags: List[str], note: str) -> HostProfile:
+    """A built-in target: FMA latency 4 everywhere it is used here; caches
+    given as (level, bytes) with their ways; nothing is measured."""
+    return HostProfile(
+        name=name, arch=arch, isa=isa, features=features, vector_bits=bits, vector_registers=vregs,
+        fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
+        peak_gflops_per_core=_peak(freq, units, bits), cores=4,
+        caches=[CacheLevel(lvl, size, 64, w, 1, "target") for (lvl, size), w in zip(caches, ways)],
+        bandwidth_gbps=dict(bandwidth), compile_flags=list(flags), measured=False,
+        notes=[f"built-in target {name}: {note} (numbers documented in autoconfig/probe.py)",
+               "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+
+
+_X86_BASE = ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt"]
+_X86_V3 = _X86_BASE + ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2"]
+
+
 def _builtin(name: str) -> HostProfile:
     if name == "x86-64-v4":
         # A Sapphire Rapids server core (Xeon Platinum 8480+, Golden Cove):
@@ -101,24 +120,13 @@ def _builtin(name: str) -> HostProfile:
         #    KVM guest (L1 ~108 B/cycle of the 128 B/cycle peak, L2 ~46 B/cycle)
         #    scaled to 2.5 GHz; L3 and DRAM are latency/concurrency bound, not
         #    clock bound, so the measured single-core values are kept.
-        freq, units, bits = 2.5, 2.0, 512
-        return HostProfile(
-            name=name, arch="x86_64", isa="avx512",
-            features=["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2",
-                      "fma", "f16c", "bmi1", "bmi2", "avx512f", "avx512cd", "avx512bw",
-                      "avx512dq", "avx512vl"],
-            vector_bits=bits, vector_registers=32,
-            fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
-            peak_gflops_per_core=_peak(freq, units, bits), cores=4,
-            caches=[CacheLevel(1, 48 * KiB, 64, 12, 1, "target"),
-                    CacheLevel(2, 2 * MiB, 64, 16, 1, "target"),
-                    CacheLevel(3, 1920 * KiB, 64, 15, 1, "target")],
-            bandwidth_gbps={"L1": 270.0, "L2": 115.0, "L3": 30.0, "DRAM": 18.0},
-            compile_flags=list(ISA_TABLE["avx512"]["compile_flags"]),
-            measured=False,
-            notes=["built-in target x86-64-v4: Sapphire-Rapids-like server core "
-                   "(numbers documented in autoconfig/probe.py)",
-                   "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+        return _target_profile(
+            name, arch="x86_64", isa="avx512",
+            features=_X86_V3 + ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"],
+            bits=512, vregs=32, freq=2.5, units=2.0,
+            caches=[(1, 48 * KiB), (2, 2 * MiB), (3, 1920 * KiB)], ways=[12, 16, 15],
+            bandwidth={"L1": 270.0, "L2": 115.0, "L3": 30.0, "DRAM": 18.0},
+            flags=ISA_TABLE["avx512"]["compile_flags"], note="Sapphire-Rapids-like server core")
     if name == "x86-64-v3":
         # A Skylake-client core (Core i7-6700K .. Coffee Lake, the reference
         # AVX2+FMA core):
@@ -129,42 +137,24 @@ def _builtin(name: str) -> HostProfile:
         #  - Bandwidths (7-cpu.com Skylake figures, rounded): L1 two 32 B loads
         #    per cycle (~58 B/cycle sustained), L2 ~30 B/cycle, L3 ~15 B/cycle;
         #    DRAM ~20 GB/s for one core on dual-channel DDR4.
-        freq, units, bits = 3.0, 2.0, 256
-        return HostProfile(
-            name=name, arch="x86_64", isa="avx2",
-            features=["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2",
-                      "fma", "f16c", "bmi1", "bmi2"],
-            vector_bits=bits, vector_registers=16,
-            fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
-            peak_gflops_per_core=_peak(freq, units, bits), cores=4,
-            caches=[CacheLevel(1, 32 * KiB, 64, 8, 1, "target"),
-                    CacheLevel(2, 256 * KiB, 64, 4, 1, "target"),
-                    CacheLevel(3, 2 * MiB, 64, 16, 1, "target")],
-            bandwidth_gbps={"L1": 175.0, "L2": 90.0, "L3": 45.0, "DRAM": 20.0},
-            compile_flags=list(ISA_TABLE["avx2"]["compile_flags"]),
-            measured=False,
-            notes=["built-in target x86-64-v3: Skylake-client-like AVX2 core "
-                   "(numbers documented in autoconfig/probe.py)",
-                   "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+        return _target_profile(
+            name, arch="x86_64", isa="avx2", features=list(_X86_V3),
+            bits=256, vregs=16, freq=3.0, units=2.0,
+            caches=[(1, 32 * KiB), (2, 256 * KiB), (3, 2 * MiB)], ways=[8, 4, 16],
+            bandwidth={"L1": 175.0, "L2": 90.0, "L3": 45.0, "DRAM": 20.0},
+            flags=ISA_TABLE["avx2"]["compile_flags"], note="Skylake-client-like AVX2 core")
     if name == "generic":
         # Portable code for any x86-64 (SSE2 baseline: 128-bit, 16 registers) or
         # other CPU. Deliberately modest numbers: one 128-bit FMA (or mul+add)
         # per cycle, latency 4, 2.0 GHz; caches of a small core (L1D 32 KiB
         # 8-way, L2 256 KiB 8-way, L3 2 MiB/core 16-way); bandwidths ~ two
         # 16 B loads per cycle for L1 and typical single-core L2/L3/DRAM rates.
-        freq, units, bits = 2.0, 1.0, 128
-        return HostProfile(
-            name=name, arch="x86_64", isa="generic", features=["sse2"],
-            vector_bits=bits, vector_registers=16,
-            fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
-            peak_gflops_per_core=_peak(freq, units, bits), cores=4,
-            caches=[CacheLevel(1, 32 * KiB, 64, 8, 1, "target"),
-                    CacheLevel(2, 256 * KiB, 64, 8, 1, "target"),
-                    CacheLevel(3, 2 * MiB, 64, 16, 1, "target")],
-            bandwidth_gbps={"L1": 50.0, "L2": 30.0, "L3": 20.0, "DRAM": 10.0},
-            compile_flags=[], measured=False,
-            notes=["built-in target generic: portable 128-bit baseline",
-                   "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+        return _target_profile(
+            name, arch="x86_64", isa="generic", features=["sse2"],
+            bits=128, vregs=16, freq=2.0, units=1.0,
+            caches=[(1, 32 * KiB), (2, 256 * KiB), (3, 2 * MiB)], ways=[8, 8, 16],
+            bandwidth={"L1": 50.0, "L2": 30.0, "L3": 20.0, "DRAM": 10.0},
+            flags=[], note="portable 128-bit baseline")
     if name == "armv8-neon":
         # An Arm Neoverse N1 core (AWS Graviton2, Ampere Altra):
         #  - Arm Neoverse N1 TRM: L1D 64 KiB 4-way, private L2 1 MiB 8-way; the
@@ -174,19 +164,12 @@ def _builtin(name: str) -> HostProfile:
         #  - 2.5 GHz (Graviton2). Bandwidths: two 16 B loads per cycle for L1,
         #    typical single-core L2/SLC/DRAM rates.
         # Code generation is portable C++ (no NEON emitter yet): isa "generic".
-        freq, units, bits = 2.5, 2.0, 128
-        return HostProfile(
-            name=name, arch="aarch64", isa="generic", features=["asimd", "neon"],
-            vector_bits=bits, vector_registers=32,
-            fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
-            peak_gflops_per_core=_peak(freq, units, bits), cores=4,
-            caches=[CacheLevel(1, 64 * KiB, 64, 4, 1, "target"),
-                    CacheLevel(2, 1 * MiB, 64, 8, 1, "target"),
-                    CacheLevel(3, 1 * MiB, 64, 16, 1, "target")],
-            bandwidth_gbps={"L1": 70.0, "L2": 40.0, "L3": 25.0, "DRAM": 15.0},
-            compile_flags=[], measured=False,
-            notes=["built-in target armv8-neon: Neoverse-N1-like core, portable codegen",
-                   "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+        return _target_profile(
+            name, arch="aarch64", isa="generic", features=["asimd", "neon"],
+            bits=128, vregs=32, freq=2.5, units=2.0,
+            caches=[(1, 64 * KiB), (2, 1 * MiB), (3, 1 * MiB)], ways=[4, 8, 16],
+            bandwidth={"L1": 70.0, "L2": 40.0, "L3": 25.0, "DRAM": 15.0},
+            flags=[], note="Neoverse-N1-like core, portable codegen")
     raise ValueError(f"unknown target {name!r}; built-in targets: {', '.join(BUILTIN_TARGETS)} "
                      f"(or 'host', or a path to a JSON target file)")
 
