@@ -62,8 +62,8 @@ void gemm_binding(In2 a, In2 b, Out2 c, std::optional<In2> c_in, std::optional<I
   g.act = static_cast<autoconfig::Activation>(act);
   g.threads = threads;
   autoconfig::Status s;
-  if (static_cast<double>(g.M) * g.N * g.K < 32768.0) {
-    s = autoconfig::gemm(g);  // a few microseconds: not worth a GIL round trip
+  if (static_cast<double>(g.M) * g.N * g.K <= 262144.0) {
+    s = autoconfig::gemm(g);  // at most a few microseconds: not worth a GIL round trip
   } else {
     nb::gil_scoped_release release;
     s = autoconfig::gemm(g);
@@ -117,6 +117,32 @@ bool matmul_into_binding(In2 a, In2 b, std::optional<In1> bias, Out2 out, int ac
   return true;
 }
 
+// The whole common call in one step: returns None whenever anything is
+// unusual (a dtype, rank, shape, stride, read-only or overlapping `out`), and
+// the Python layer then takes its checked path, which explains the problem.
+// No implicit conversions: a float64 array must not be silently copied.
+nb::object matmul_fast_binding(nb::handle a_h, nb::handle b_h, nb::handle bias_h, nb::handle out_h, int act,
+                               int threads) {
+  In2 a, b;
+  if (!nb::try_cast(a_h, a, false) || !nb::try_cast(b_h, b, false)) return nb::none();
+  if (a.shape(1) != b.shape(0)) return nb::none();
+  std::optional<In1> bias;
+  if (!bias_h.is_none()) {
+    In1 v;
+    if (!nb::try_cast(bias_h, v, false) || v.shape(0) != b.shape(1) || (v.shape(0) > 1 && v.stride(0) != 1))
+      return nb::none();
+    bias = v;
+  }
+  if (out_h.is_none()) {
+    return nb::cast(matmul_new_binding(a, b, bias, act, threads));
+  }
+  Out2 out;
+  if (!nb::try_cast(out_h, out, false)) return nb::none();
+  if (out.shape(0) != a.shape(0) || out.shape(1) != b.shape(1)) return nb::none();
+  if (!matmul_into_binding(a, b, bias, out, act, threads)) return nb::none();
+  return nb::borrow(out_h);
+}
+
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
   autoconfig::GemmArgs g;
   g.M = M;
@@ -140,6 +166,8 @@ NB_MODULE(_autoconfig_ext, m) {
         "bias_row"_a.none(), "alpha"_a, "beta"_a, "act"_a, "threads"_a);
   m.def("matmul_new", &matmul_new_binding, "a"_a, "b"_a, "bias"_a.none(), "act"_a, "threads"_a);
   m.def("matmul_into", &matmul_into_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "act"_a, "threads"_a);
+  m.def("matmul_fast", &matmul_fast_binding, "a"_a.none(), "b"_a.none(), "bias"_a.none(), "out"_a.none(),
+        "act"_a, "threads"_a);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

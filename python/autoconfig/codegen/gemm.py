@@ -60,7 +60,7 @@ def emit_entry(isa: Isa, plan: Plan) -> str:
         "namespace detail {",
         "",
         f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{",
-        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}}};",
+        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}}};",
         "  switch (g.act) {",
     ]
     for a in plan.activations:

@@ -35,10 +35,13 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     o = []
     o.append(f"struct {name} {{")
     o.append(f"  static constexpr int MR = {mr}, NR = {nr};")
+    o.append("  // KC > 0: A packed with row stride KC (a compile-time constant, so one")
+    o.append("  // base register addresses every row); KC == 0: A read in place, row stride lda.")
     o.append("  template <int KC, int ACT>")
     o.append("  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,")
     o.append("                  float* __restrict c, int64_t ldc, int mrows, int ncols,")
-    o.append("                  const TileEpilogue& ep) {")
+    o.append("                  const TileEpilogue& ep, int64_t lda = 0) {")
+    o.append("    const int64_t LDA = KC > 0 ? KC : lda;")
     for i in range(mr):
         o.append("    " + " ".join(f"{isa.vtype} {acc[i][j]} = {isa.zero()};" for j in range(nv)))
     # The C tile is read by the epilogue. Prefetched into L1 at the start it
@@ -56,7 +59,7 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     for j in range(nv):
         body.append(f"      const {isa.vtype} b{j} = {isa.load_b(f'b + {j * L}')};")
     for i in range(mr):
-        body.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * KC]')};")
+        body.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * LDA]')};")
         body.append("        " + " ".join(f"{acc[i][j]} = {isa.fma('av', f'b{j}', acc[i][j])};" for j in range(nv)) + " }")
     body.append("      a += 1;")
     body.append("      b += ldb;")

@@ -128,6 +128,11 @@ def nc_for(m: Machine, t: Tile, kc: int) -> int:
     return max(t.nr, nc)
 
 
+def direct_a_bytes(m: Machine) -> int:
+    """A row-major A that fits L1 is cheaper to read in place than to copy."""
+    return m.cache(1).size_bytes
+
+
 def balanced(total: int, step: int, quantum: int) -> int:
     """Equal blocks no larger than step covering total, rounded up to quantum."""
     blocks = max(1, math.ceil(total / step))
@@ -211,7 +216,8 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     # A micro-panels come once per B block from wherever the packed A block lives.
     a_block = min(mc, m_per_thread) * kc * F32
     a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
-    pack_a = 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
+    direct_a = a_bytes <= direct_a_bytes(m)     # same rule as gemm_run()
+    pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
     sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
     total = max(compute + calls, a_stream, b_stream) + pack_a + pack_b + c_io + sync
@@ -246,6 +252,8 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
         "threads": Param(threads, "fewest-seconds thread count in 1..cores "
                                   f"({m.profile.cores}) with {SYNC_SECONDS * 1e6:g} us per barrier"),
     }
+    p["direct_a_bytes"] = Param(direct_a_bytes(m), f"row-major A up to the L1 size ({l1.size_bytes >> 10} KiB) "
+                                                    "is read in place instead of packed")
     if grid is not None:
         p["grid"] = Param(f"{grid[0]}x{grid[1]}", "threads along M x N minimising the busiest thread's tiles")
     return p

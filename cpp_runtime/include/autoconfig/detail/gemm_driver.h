@@ -35,8 +35,9 @@ struct TileEpilogue {
 //   ir over mc by MR  - A micro-panel, L1-resident
 //   jr over nc by NR  - B micro-panel from L2 -> microkernel
 struct GemmBlocking {
-  int64_t kc, mc, nc;  // upper bounds; kc and nc are balanced at run time
-  int tm, tn;          // threads along M and along N (0: choose at run time)
+  int64_t kc, mc, nc;     // upper bounds; kc and nc are balanced at run time
+  int tm, tn;             // threads along M and along N (0: choose at run time)
+  int64_t direct_a_bytes; // row-major A up to this size is read in place, not packed
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -120,6 +121,7 @@ struct GemmJob {
   int64_t nc;            // columns per jc block
   float* packed_b[2];    // double-buffered, shared by all threads
   bool direct_b;         // read full B panels in place (row-major B, little reuse)
+  bool direct_a;         // read A micro-panels in place (small row-major A)
   Barrier* barrier;
 };
 
@@ -179,7 +181,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       ep.final = final;
       for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m_hi - ic);
-        pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
+        if (!job.direct_a) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
         // The A micro-panel (MR x kc) stays in L1 while the B micro-panels
         // of the L2-resident block stream past it.
         for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -212,10 +214,24 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
             }
             ep.bias_col = g.bias_col ? g.bias_col + j : nullptr;
             ep.bias_row = g.bias_row ? g.bias_row + i : nullptr;
+            if (job.direct_a && mrows == MR) {
+              // A small, row-major A: the micro-panel is read in place.
+              const float* ap = g.A + i * g.rs_a + pc;
+              if (final)
+                UKR::template run<0, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
+              else
+                UKR::template run<0, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
+              continue;
+            }
+            const float* ap = packed_a + ir * KC;
+            if (job.direct_a) {  // the bottom edge: pack the few real rows (rest zero)
+              pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, i, mrows, pc, kc, packed_a);
+              ap = packed_a;
+            }
             if (final)
-              UKR::template run<KC, ACT>(kc, packed_a + ir * KC, bp, ldb, c, g.ldc, mrows, ncols, ep);
+              UKR::template run<KC, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
             else
-              UKR::template run<KC, 0>(kc, packed_a + ir * KC, bp, ldb, c, g.ldc, mrows, ncols, ep);
+              UKR::template run<KC, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
           }
         }
         }
@@ -314,6 +330,7 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   // Also when B is one panel wide and row-major: its rows are then already
   // the packed layout.
   job.direct_b = g.cs_b == 1 && (ceil_div(g.M, MR) <= tm || (g.N == NR && g.rs_b == NR));
+  job.direct_a = g.cs_a == 1 && g.M * g.K * static_cast<int64_t>(sizeof(float)) <= blk.direct_a_bytes;
   job.packed_b[0] = job.packed_b[1] = nullptr;
   if (!job.direct_b) {
     // Double-buffered B lets threads pack the next block while others finish
