@@ -73,8 +73,13 @@ int generic_threads(const GemmArgs& g) {
   return t < 1 ? 1 : t;
 }
 
+#ifndef AUTOCONFIG_DEFAULT_THREADS
+#define AUTOCONFIG_DEFAULT_THREADS 0
+#endif
+
 int threads_for(const GemmArgs& g, const GemmKernel& k) {
   if (g.threads > 0) return g.threads;
+  if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;  // the build's AUTOCONFIG_THREADS
   if (k.threads > 0) return k.threads;
   return generic_threads(g);
 }

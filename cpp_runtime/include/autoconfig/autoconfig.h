@@ -7,11 +7,17 @@
 #include <string>
 #include <vector>
 
+#if defined(_WIN32)
+#define AUTOCONFIG_API
+#else
+#define AUTOCONFIG_API __attribute__((visibility("default")))
+#endif
+
 namespace autoconfig {
 
 enum class Activation : int { None = 0, Relu = 1, Relu6 = 2, GeluTanh = 3, GeluErf = 4 };
 constexpr int kNumActivations = 5;
-const char* activation_name(Activation a);
+AUTOCONFIG_API const char* activation_name(Activation a);
 
 struct Status {
   int code = 0;             // 0 = ok
@@ -40,11 +46,11 @@ struct GemmArgs {
 
 // Runs the shape-specialized kernel when the build has one for (M, N, K, act),
 // the generic kernel otherwise.
-Status gemm(const GemmArgs& args);
+AUTOCONFIG_API Status gemm(const GemmArgs& args);
 
 // Name of the kernel gemm() would run for these arguments, and the thread count it would use.
 struct GemmChoice { std::string kernel; int threads = 1; bool specialized = false; };
-GemmChoice gemm_choice(const GemmArgs& args);
+AUTOCONFIG_API GemmChoice gemm_choice(const GemmArgs& args);
 
 // Build facts: the ISA the kernels were generated for and what the running CPU lacks.
 struct BuildInfo {
@@ -52,18 +58,18 @@ struct BuildInfo {
   std::vector<std::string> required;      // cpu features the kernels execute
   std::string target;                     // host | x86-64-v3 | ...
 };
-const BuildInfo& build_info();
+AUTOCONFIG_API const BuildInfo& build_info();
 
 // Features of the running CPU (lower-case cpuid / hwcap names), or the list in
 // AUTOCONFIG_FAKE_CPU_FEATURES when set (tests simulate older CPUs with it).
-std::vector<std::string> cpu_features();
+AUTOCONFIG_API std::vector<std::string> cpu_features();
 // Features the kernels need that this CPU (or AUTOCONFIG_FAKE_CPU_FEATURES) lacks.
-std::vector<std::string> missing_cpu_features();
+AUTOCONFIG_API std::vector<std::string> missing_cpu_features();
 // Ok when the kernels can run here; otherwise a message naming the missing features.
-Status check_isa();
+AUTOCONFIG_API Status check_isa();
 
 // JSON text of the HostProfile and of the plans the build was generated from.
-const char* host_profile_json();
-const char* plans_json();
+AUTOCONFIG_API const char* host_profile_json();
+AUTOCONFIG_API const char* plans_json();
 
 }  // namespace autoconfig

@@ -1,0 +1,116 @@
+"""C++ engines: autoconfig as a CMake subproject (add_subdirectory and
+FetchContent) and as an installed package (find_package), with the engine's
+own spec, no Python at run time, and spec errors stopping the build."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE = REPO / "examples" / "cpp_engine"
+ENGINE_INSTALLED = REPO / "examples" / "cpp_engine_installed"
+CMAKE = shutil.which("cmake")
+
+pytestmark = pytest.mark.skipif(CMAKE is None, reason="cmake not installed")
+
+
+def target_of_installed_build() -> str:
+    """Build the C++ side for the same target as the installed wheel, so each
+    CI build flavour (host, x86-64-v3, generic) is exercised from C++ too."""
+    try:
+        import autoconfig
+        return autoconfig.build_info()["target"]
+    except Exception:
+        return "host"
+
+
+def cmake(*args, cwd=None, check=True):
+    r = subprocess.run([CMAKE, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+    if check and r.returncode != 0:
+        raise AssertionError(f"cmake {' '.join(map(str, args))} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    return r
+
+
+def configure_build(src: Path, build: Path, *defs: str):
+    cmake("-S", src, "-B", build, f"-DPython_EXECUTABLE={sys.executable}", *defs)
+    cmake("--build", build, "-j", "2")
+
+
+def run_engine(exe: Path) -> str:
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all layers match the reference" in r.stdout
+    return r.stdout
+
+
+def assert_no_python_linked(exe: Path):
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        pytest.skip("ldd not available")
+    out = subprocess.run([ldd, str(exe)], capture_output=True, text=True).stdout
+    assert "python" not in out.lower(), out
+
+
+def test_subproject_engine(tmp_path):
+    build = tmp_path / "build"
+    configure_build(ENGINE, build, f"-DAUTOCONFIG_TARGET={target_of_installed_build()}")
+    out = run_engine(build / "tiny_engine")
+    # the engine's own spec took effect: its layers ran shape-specialized kernels
+    assert "_m4_n512_k256 (specialized" in out and "_m4_n256_k512 (specialized" in out
+    generated = list((build / "autoconfig" / "generated").glob("*_m4_n512_k256*.cpp"))
+    assert generated, "the engine's spec did not produce its kernel"
+    # ... and only its own: the embedded default specs were replaced
+    assert not list((build / "autoconfig" / "generated").glob("*_m1024_n1024_k1024*.cpp"))
+    assert_no_python_linked(build / "tiny_engine")
+
+
+def test_fetchcontent_engine(tmp_path):
+    build = tmp_path / "build"
+    configure_build(ENGINE, build, "-DTINY_ENGINE_USE_FETCHCONTENT=ON",
+                    f"-DAUTOCONFIG_TARGET={target_of_installed_build()}")
+    run_engine(build / "tiny_engine")
+
+
+def test_installed_package_find_package(tmp_path):
+    prefix = tmp_path / "prefix"
+    configure_build(REPO, tmp_path / "lib", f"-DCMAKE_INSTALL_PREFIX={prefix}",
+                    f"-DAUTOCONFIG_SPECS={ENGINE / 'specs'}", "-DAUTOCONFIG_DEFAULT_SPECS=OFF",
+                    f"-DAUTOCONFIG_TARGET={target_of_installed_build()}")
+    cmake("--install", tmp_path / "lib")
+    assert (prefix / "include" / "autoconfig" / "autoconfig.h").is_file()
+    assert (prefix / "share" / "autoconfig" / "plans.json").is_file()
+    assert (prefix / "lib" / "cmake" / "autoconfig" / "autoconfigConfig.cmake").is_file()
+    build = tmp_path / "engine"
+    cmake("-S", ENGINE_INSTALLED, "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}")
+    cmake("--build", build)
+    run_engine(build / "tiny_engine")
+    assert_no_python_linked(build / "tiny_engine")
+
+
+def test_engine_spec_error_stops_configure(tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    text = (ENGINE / "specs" / "tiny_engine.yaml").read_text().replace("{M: 4, N: 512, K: 256}", "{M: 4, N: 512, K: -256}")
+    (specs / "tiny_engine.yaml").write_text(text)
+    r = cmake("-S", ENGINE, "-B", tmp_path / "build", f"-DPython_EXECUTABLE={sys.executable}",
+              f"-DAUTOCONFIG_SPECS={specs}", "-DAUTOCONFIG_TARGET=generic", check=False)
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    assert "tiny_engine.yaml:" in err and "kernels[0].shapes[0].K" in err and "positive integer" in err
+
+
+def test_missing_pyyaml_is_explained(tmp_path):
+    """A Python without PyYAML: configure stops and says what to install."""
+    venv = tmp_path / "venv"
+    r = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("venv not available")
+    py = venv / "bin" / "python"
+    r = cmake("-S", ENGINE, "-B", tmp_path / "build", f"-DPython_EXECUTABLE={py}", check=False)
+    assert r.returncode != 0
+    assert "PyYAML" in r.stdout + r.stderr and "pip install pyyaml" in r.stdout + r.stderr
