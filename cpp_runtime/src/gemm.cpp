@@ -49,11 +49,11 @@ Status validate(const GemmArgs& g) {
 // The entry planned for this shape and thread count; for threads = 0 the
 // shape's default entry; for an unplanned thread count the default entry too
 // (its tile and blocking still fit the shape; the grid is chosen per call).
-const GemmKernel* find_specialized(const GemmArgs& g) {
+const GemmKernel* find_specialized(const detail::Registry& r, const GemmArgs& g) {
   const unsigned bit = 1u << static_cast<int>(g.act);
   const GemmKernel* fallback = nullptr;
-  for (int i = 0; i < detail::kGemmSpecializedCount; ++i) {
-    const GemmKernel& k = detail::kGemmSpecialized[i];
+  for (int i = 0; i < r.specialized_count; ++i) {
+    const GemmKernel& k = r.specialized[i];
     if (k.M != g.M || k.N != g.N || k.K != g.K || !(k.act_mask & bit)) continue;
     if (g.threads > 0 && k.threads == g.threads) return &k;
     if (k.is_default) {
@@ -64,9 +64,9 @@ const GemmKernel* find_specialized(const GemmArgs& g) {
   return fallback;
 }
 
-int generic_threads(const GemmArgs& g) {
+int generic_threads(const detail::Registry& r, const GemmArgs& g) {
   const double flops = 2.0 * g.M * g.N * g.K;
-  const double per_thread = detail::kPeakFlopsPerCore * detail::kMinSecondsPerThread;
+  const double per_thread = r.peak_flops_per_core * r.min_seconds_per_thread;
   int t = static_cast<int>(flops / per_thread);
   const int cpus = detail::available_cpus();
   if (t > cpus) t = cpus;
@@ -77,11 +77,11 @@ int generic_threads(const GemmArgs& g) {
 #define AUTOCONFIG_DEFAULT_THREADS 0
 #endif
 
-int threads_for(const GemmArgs& g, const GemmKernel& k) {
+int threads_for(const detail::Registry& r, const GemmArgs& g, const GemmKernel& k) {
   if (g.threads > 0) return g.threads;
   if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;  // the build's AUTOCONFIG_THREADS
   if (k.threads > 0) return k.threads;
-  return generic_threads(g);
+  return generic_threads(r, g);
 }
 
 float apply_activation(float v, Activation a) {
@@ -112,24 +112,28 @@ void epilogue_only(const GemmArgs& g) {
 
 GemmChoice gemm_choice(const GemmArgs& g) {
   GemmChoice c;
-  const GemmKernel* k = find_specialized(g);
+  const detail::Registry* r = detail::active_registry();
+  if (!r) return c;
+  const GemmKernel* k = find_specialized(*r, g);
   c.specialized = k != nullptr;
-  if (!k) k = &detail::kGemmGeneric;
+  if (!k) k = r->generic;
   c.kernel = k->name;
-  c.threads = threads_for(g, *k);
+  c.threads = threads_for(*r, g, *k);
   return c;
 }
 
 Status gemm(const GemmArgs& g) {
   Status s = validate(g);
   if (!s.ok() || g.M == 0 || g.N == 0) return s;
+  const detail::Registry* r = detail::active_registry();
+  if (!r) return check_isa();   // no variant of this build runs on this CPU
   if (g.K == 0) {
     epilogue_only(g);
     return Status::Ok();
   }
-  const GemmKernel* k = find_specialized(g);
-  if (!k) k = &detail::kGemmGeneric;
-  k->fn(g, threads_for(g, *k));
+  const GemmKernel* k = find_specialized(*r, g);
+  if (!k) k = r->generic;
+  k->fn(g, threads_for(*r, g, *k));
   return Status::Ok();
 }
 

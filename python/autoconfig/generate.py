@@ -21,8 +21,8 @@ from . import probe as probe_mod
 from . import spec as spec_mod
 from .codegen.gemm import (ACTIVATIONS, emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
-from .codegen.isa import isa_for
-from .codegen.registry import emit_registry
+from .codegen.isa import isa_for_profile
+from .codegen.registry import emit_registry, emit_variants, isa_level, variant_id
 from .models import gemm as gemm_model
 from .plan import Plan, plans_to_json
 from .profile import HostProfile
@@ -53,15 +53,20 @@ def load_specs(extra_dirs: Sequence[str], use_defaults: bool) -> List["spec_mod.
     return spec_mod.load_dirs(dirs)
 
 
-def get_profile(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> HostProfile:
-    """Host profiles are cached in the build tree: re-measuring on every
+def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> List[HostProfile]:
+    """The profiles of the build's variants: one for host or a single target,
+    several for a multi-variant target such as `portable`.
+
+    The host profile is cached in the build tree: re-measuring on every
     reconfigure would let timing noise change the plans."""
+    if target in probe_mod.MULTI_TARGETS:
+        return [probe_mod.profile(t) for t in probe_mod.MULTI_TARGETS[target]]
     cache = out / "host_profile.json"
     if target in ("", "host") and cache.exists() and not reprobe:
         cached = HostProfile.from_json(cache.read_text())
         if cached.name == "host":
-            return cached
-    return probe_mod.profile(None if target in ("", "host") else target, cxx=cxx)
+            return [cached]
+    return [probe_mod.profile(None if target in ("", "host") else target, cxx=cxx)]
 
 
 def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
@@ -70,7 +75,7 @@ def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
     A shape gets one plan per thread count its spec lists (capped at the
     profile's cores); plans that come out identical share one kernel, and the
     registry maps each (shape, threads) to its kernel."""
-    isa = isa_for(profile.isa)
+    isa = isa_for_profile(profile)
     generic = gemm_model.plan_generic(profile, isa_suffix=isa.suffix)
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
@@ -110,43 +115,57 @@ def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
     return generic, specialized
 
 
-def render(profile: HostProfile, specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
-    """All generated files as {relative path: text}, the plans, and the source lists."""
-    isa = isa_for(profile.isa)
-    generic, specialized = gemm_plans(profile, specs)
-    plans = [generic] + specialized
+def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
+    """All generated files as {relative path: text}, the plans, and the
+    sources to compile with their ISA flags ({flags: [files]})."""
     files: Dict[str, str] = {}
-    files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
-    isa_sources = []
-    for p in plans:
-        mr, nr = p.value("mr"), p.value("nr")
-        files[f"include/{ukernel_header_name(isa, mr, nr)}"] = emit_ukernel_header(isa, mr, nr)
-        name = f"{p.kernel}.cpp"
-        files[name] = emit_entry(isa, p)
-        isa_sources.append(name)
-    files["gemm_registry.cpp"] = emit_registry(profile, generic, specialized, plans)
-    files["plans.json"] = plans_to_json(plans) + "\n"
-    files["host_profile.json"] = profile.to_json() + "\n"
-    lists = {"isa_sources": isa_sources, "baseline_sources": ["gemm_registry.cpp"]}
-    return files, plans, lists
+    sources: Dict[str, List[str]] = {}
+    all_plans: List[Plan] = []
+    for profile in profiles:
+        isa = isa_for_profile(profile)
+        generic, specialized = gemm_plans(profile, specs)
+        plans = [generic] + specialized
+        files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
+        flags = ";".join(profile.compile_flags)
+        for p in plans:
+            mr, nr = p.value("mr"), p.value("nr")
+            files[f"include/{ukernel_header_name(isa, mr, nr)}"] = emit_ukernel_header(isa, mr, nr)
+            name = f"{p.kernel}.cpp"
+            files[name] = emit_entry(isa, p)
+            sources.setdefault(flags, []).append(name)
+        reg = f"gemm_registry_{variant_id(profile)}.cpp"
+        files[reg] = emit_registry(profile, generic, specialized, plans)
+        sources.setdefault("", []).append(reg)
+        all_plans += plans
+    files["variants.cpp"] = emit_variants(target or "host", profiles)
+    sources.setdefault("", []).append("variants.cpp")
+    files["plans.json"] = plans_to_json(all_plans) + "\n"
+    # the best variant's profile (the one planning tools default to)
+    best = max(profiles, key=isa_level)
+    files["host_profile.json"] = best.to_json() + "\n"
+    return files, all_plans, sources
 
 
 def cmake_list(items: Sequence[str]) -> str:
     return ";".join(str(i).replace("\\", "/").replace(";", "\\;") for i in items)
 
 
-def emit_cmake(out: Path, profile: HostProfile, lists: Dict[str, List[str]], spec_files: List[str]) -> str:
+def emit_cmake(out: Path, target: str, profiles: List[HostProfile], sources: Dict[str, List[str]],
+               spec_files: List[str]) -> str:
     gen_inputs = sorted(str(p) for p in GENERATOR_DIR.rglob("*.py"))
+    all_sources = [(out / f).as_posix() for files in sources.values() for f in files]
     lines = [
-        "# Generated by autoconfig.generate: the sources to compile and the inputs",
-        "# whose change must re-run the generator.",
+        "# Generated by autoconfig.generate: the sources to compile (each with the",
+        "# ISA flags of its variant) and the inputs whose change re-runs the generator.",
         f'set(AUTOCONFIG_GENERATED_DIR "{out.as_posix()}")',
-        f'set(AUTOCONFIG_ISA "{profile.isa}")',
-        f'set(AUTOCONFIG_ISA_FLAGS "{cmake_list(profile.compile_flags)}")',
-        f'set(AUTOCONFIG_ISA_SOURCES "{cmake_list([(out / s).as_posix() for s in lists["isa_sources"]])}")',
-        f'set(AUTOCONFIG_BASELINE_SOURCES "{cmake_list([(out / s).as_posix() for s in lists["baseline_sources"]])}")',
+        f'set(AUTOCONFIG_ISA "{"+".join(p.isa for p in profiles)}")',
+        f'set(AUTOCONFIG_GENERATED_SOURCES "{cmake_list(all_sources)}")',
         f'set(AUTOCONFIG_GENERATOR_INPUTS "{cmake_list(spec_files + gen_inputs)}")',
     ]
+    for flags, files in sorted(sources.items()):
+        if flags:
+            srcs = " ".join(f'"{(out / f).as_posix()}"' for f in files)
+            lines.append(f'set_source_files_properties({srcs}\n  PROPERTIES COMPILE_OPTIONS "{flags}")')
     return "\n".join(lines) + "\n"
 
 
@@ -172,8 +191,8 @@ def sync_tree(staging: Path, out: Path, keep: Sequence[str] = ()) -> None:
 def generate(out: Path, target: str = "host", spec_dirs: Sequence[str] = (), use_default_specs: bool = True,
              cxx: Optional[str] = None, reprobe: bool = False) -> List[Plan]:
     specs = load_specs(spec_dirs, use_default_specs)     # raises SpecError before anything is written
-    profile = get_profile(target, out, cxx, reprobe)
-    files, plans, lists = render(profile, specs)
+    profiles = get_profiles(target, out, cxx, reprobe)
+    files, plans, sources = render(target, profiles, specs)
     spec_files = sorted({s.file for s in specs})
     with tempfile.TemporaryDirectory(prefix="autoconfig-gen-") as tmp:
         staging = Path(tmp)
@@ -181,7 +200,7 @@ def generate(out: Path, target: str = "host", spec_dirs: Sequence[str] = (), use
             p = staging / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
-        (staging / "autoconfig_generated.cmake").write_text(emit_cmake(out, profile, lists, spec_files))
+        (staging / "autoconfig_generated.cmake").write_text(emit_cmake(out, target, profiles, sources, spec_files))
         sync_tree(staging, out)
     return plans
 
@@ -191,7 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  description="Generate host-tuned C++ kernels from YAML specs.")
     ap.add_argument("--out", required=True, help="output folder (in the build tree)")
     ap.add_argument("--target", default="host",
-                    help="host (probe this machine), a built-in target (x86-64-v4, x86-64-v3, generic) or a JSON file")
+                    help="host (probe this machine), a built-in target (x86-64-v4, x86-64-v3, x86-64-v2, generic), "
+                         "portable (v4+v3+v2 variants, picked at load) or a JSON file")
     ap.add_argument("--specs", default="", help="extra spec folders, separated by ';' or the path separator")
     ap.add_argument("--no-default-specs", action="store_true", help="do not load the embedded kernels_spec/")
     ap.add_argument("--cxx", default=None, help="C++ compiler for the probe's micro-benchmarks")

@@ -143,6 +143,19 @@ def _builtin(name: str) -> HostProfile:
             caches=[(1, 32 * KiB), (2, 256 * KiB), (3, 2 * MiB)], ways=[8, 4, 16],
             bandwidth={"L1": 175.0, "L2": 90.0, "L3": 45.0, "DRAM": 20.0},
             flags=ISA_TABLE["avx2"]["compile_flags"], note="Skylake-client-like AVX2 core")
+    if name == "x86-64-v2":
+        # A Nehalem/Westmere-class core, the oldest x86-64-v2 machines
+        # (SSE4.2 + POPCNT, no AVX): 128-bit SSE, 16 xmm registers, one
+        # 128-bit multiply and one add per cycle (no FMA: the portable code
+        # issues mul+add pairs, counted here as one FMA-equivalent per cycle,
+        # 8 flops/cycle); Intel Optimization Manual (Nehalem): L1D 32 KiB
+        # 8-way, L2 256 KiB 8-way, L3 2 MiB per core 16-way; 2.5 GHz.
+        return _target_profile(
+            name, arch="x86_64", isa="generic", features=list(_X86_BASE),
+            bits=128, vregs=16, freq=2.5, units=1.0,
+            caches=[(1, 32 * KiB), (2, 256 * KiB), (3, 2 * MiB)], ways=[8, 8, 16],
+            bandwidth={"L1": 60.0, "L2": 35.0, "L3": 20.0, "DRAM": 10.0},
+            flags=["-msse4.2", "-mpopcnt"], note="Nehalem-class SSE4.2 core, portable codegen")
     if name == "generic":
         # Portable code for any x86-64 (SSE2 baseline: 128-bit, 16 registers) or
         # other CPU. Deliberately modest numbers: one 128-bit FMA (or mul+add)
@@ -174,7 +187,9 @@ def _builtin(name: str) -> HostProfile:
                      f"(or 'host', or a path to a JSON target file)")
 
 
-BUILTIN_TARGETS: Tuple[str, ...] = ("x86-64-v4", "x86-64-v3", "generic", "armv8-neon")
+BUILTIN_TARGETS: Tuple[str, ...] = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "generic", "armv8-neon")
+# Multi-variant builds: one wheel holding several targets, the best the CPU runs picked at load.
+MULTI_TARGETS: Dict[str, Tuple[str, ...]] = {"portable": ("x86-64-v4", "x86-64-v3", "x86-64-v2")}
 
 
 def available_targets() -> List[str]:

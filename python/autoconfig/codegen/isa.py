@@ -217,8 +217,8 @@ class Portable(Isa):
     """GCC/Clang vector extensions: plain C++ the compiler lowers to whatever
     SIMD the baseline has (SSE2 on x86-64, NEON on AArch64), scalar otherwise."""
 
-    def __init__(self, lanes: int = 4):
-        super().__init__("generic", "scalar", lanes, "vf", ["cmath", "cstring"])
+    def __init__(self, lanes: int = 4, suffix: str = "scalar"):
+        super().__init__("generic", suffix, lanes, "vf", ["cmath", "cstring"])
 
     def zero(self): return "vf{}"
     def load(self, ptr): return f"vf_load({ptr})"
@@ -268,6 +268,16 @@ static inline vf v_activation(vf v) {{
   return v;
 }}
 '''
+
+
+def isa_for_profile(profile) -> Isa:
+    """The emitter for a profile: its ISA, and for portable code the baseline
+    its flags allow (named so variants of one build never share a symbol)."""
+    if profile.isa == "generic" and "-msse4.2" in profile.compile_flags:
+        return Portable(lanes=max(1, profile.vector_bits // 32), suffix="sse42")
+    if profile.isa == "generic":
+        return Portable(lanes=max(1, profile.vector_bits // 32))
+    return isa_for(profile.isa)
 
 
 def isa_for(key: str) -> Isa:

@@ -13,45 +13,93 @@ from .gemm import act_mask, entry_symbol
 MIN_SECONDS_PER_THREAD = 50e-6
 
 
+# What each compile flag lets the compiler emit: the CPU must have it.
+FLAG_FEATURES = {
+    "-mavx512f": "avx512f", "-mavx512bw": "avx512bw", "-mavx512dq": "avx512dq", "-mavx512vl": "avx512vl",
+    "-mavx512cd": "avx512cd", "-mavx2": "avx2", "-mavx": "avx", "-mfma": "fma", "-mf16c": "f16c",
+    "-msse4.2": "sse4_2", "-msse4.1": "sse4_1", "-mssse3": "ssse3", "-mpopcnt": "popcnt",
+}
+
+
 def required_features(profile: HostProfile) -> List[str]:
-    by_isa = {
-        "avx512": ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"],
-        "avx2": ["avx2", "fma"],
-        "generic": [],
-    }
-    return by_isa.get(profile.isa, [])
+    feats = []
+    for flag in profile.compile_flags:
+        f = FLAG_FEATURES.get(flag)
+        if f is None:
+            raise ValueError(f"compile flag {flag!r} of target {profile.name} has no known cpu feature; "
+                             f"known: {', '.join(sorted(FLAG_FEATURES))}")
+        if f not in feats:
+            feats.append(f)
+    return feats
+
+
+def isa_level(profile: HostProfile) -> int:
+    """x86-64 micro-architecture level of the code (AUTOCONFIG_MAX_ISA compares it)."""
+    req = set(required_features(profile))
+    if "avx512f" in req:
+        return 4
+    if "avx2" in req:
+        return 3
+    if "sse4_2" in req:
+        return 2
+    return 1
+
+
+def variant_id(profile: HostProfile) -> str:
+    return "".join(c if c.isalnum() else "_" for c in profile.name)
 
 
 def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], all_plans: List[Plan]) -> str:
-    o = [file_header("gemm_registry.cpp: kernels in this build and the facts they were generated from.",
-                     [f"target={profile.name} isa={profile.isa} specialized GEMM entries={len(specialized)}"])]
+    vid = variant_id(profile)
+    feats = required_features(profile)
+    o = [file_header(f"gemm_registry_{vid}.cpp: the kernels of variant {profile.name} and the facts they came from.",
+                     [f"target={profile.name} isa={profile.isa} level={isa_level(profile)} "
+                      f"specialized GEMM entries={len(specialized)}"])]
     o.append('#include "autoconfig/detail/registry.h"\n')
     o.append("namespace autoconfig {\nnamespace detail {\n")
     for p in [generic] + specialized:
         o.append(f"void {entry_symbol(p)}(const GemmArgs& g, int threads);")
     o.append("")
-    o.append(f"const GemmKernel kGemmGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, true, &{entry_symbol(generic)}, \"{generic.kernel}\"}};")
-    o.append("const GemmKernel kGemmSpecialized[] = {")
+    o.append(f"namespace variant_{vid} {{")
+    o.append("namespace {")
+    o.append(f"const GemmKernel kGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, true, &{entry_symbol(generic)}, \"{generic.kernel}\"}};")
+    o.append("const GemmKernel kSpecialized[] = {")
     rows = 0
     for p in specialized:
-        s = p.shape
+        s_ = p.shape
         counts = [p.value("threads")] + (p.value("also_threads") if "also_threads" in p.params else [])
         for t in counts:
             default = "true" if t == p.value("default_threads") else "false"
-            o.append(f"    {{{s['M']}, {s['N']}, {s['K']}, {act_mask(p)}u, {t}, {default}, &{entry_symbol(p)}, \"{p.kernel}\"}},")
+            o.append(f"    {{{s_['M']}, {s_['N']}, {s_['K']}, {act_mask(p)}u, {t}, {default}, &{entry_symbol(p)}, \"{p.kernel}\"}},")
             rows += 1
-    if not specialized:
+    if not rows:
         o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\"},  // none: keeps the array non-empty")
     o.append("};")
-    o.append(f"const int kGemmSpecializedCount = {rows};")
-    o.append(f"const double kPeakFlopsPerCore = {profile.peak_gflops_per_core * 1e9:.6g};")
-    o.append(f"const double kMinSecondsPerThread = {MIN_SECONDS_PER_THREAD:g};")
-    o.append(f"const char* const kBuildIsa = \"{profile.isa}\";")
-    o.append(f"const char* const kBuildTarget = \"{profile.name}\";")
-    feats = required_features(profile)
-    o.append("const char* const kRequiredFeatures[] = {" + ", ".join(f'"{f}"' for f in feats) + (", " if feats else "") + "nullptr};")
-    o.append(f"const int kRequiredFeatureCount = {len(feats)};")
-    o.append("const char* const kHostProfileJson =\n" + cpp_string_literal(profile.to_json()) + ";")
+    o.append("const char* const kRequired[] = {" + "".join(f'"{f}", ' for f in feats) + "nullptr};")
+    o.append("const char* const kProfileJson =\n" + cpp_string_literal(profile.to_json()) + ";")
     o.append("const char* const kPlansJson =\n" + cpp_string_literal(plans_to_json(all_plans)) + ";")
+    o.append("}  // namespace")
+    o.append(f"extern const Registry kRegistry;")
+    o.append(f"const Registry kRegistry = {{\"{profile.name}\", \"{profile.isa}\", {isa_level(profile)}, kRequired, {len(feats)},")
+    o.append(f"                             kSpecialized, {rows}, &kGeneric,")
+    o.append(f"                             {profile.peak_gflops_per_core * 1e9:.6g}, {MIN_SECONDS_PER_THREAD:g},")
+    o.append("                             kProfileJson, kPlansJson};")
+    o.append(f"}}  // namespace variant_{vid}")
+    o.append("\n}  // namespace detail\n}  // namespace autoconfig")
+    return "\n".join(o) + "\n"
+
+
+def emit_variants(target: str, profiles: List[HostProfile]) -> str:
+    """variants.cpp: the build's variants, best (highest level) first."""
+    order = sorted(profiles, key=lambda p: -isa_level(p))
+    o = [file_header("variants.cpp: the kernel variants of this build, best first.",
+                     [f"build target={target}: " + ", ".join(f"{p.name} ({p.isa}, level {isa_level(p)})" for p in order)])]
+    o.append('#include "autoconfig/detail/registry.h"\n')
+    o.append("namespace autoconfig {\nnamespace detail {\n")
+    for p in order:
+        o.append(f"namespace variant_{variant_id(p)} {{ extern const Registry kRegistry; }}")
+    o.append("const Registry* const kVariants[] = {" + ", ".join(f"&variant_{variant_id(p)}::kRegistry" for p in order) + "};")
+    o.append(f"const int kVariantCount = {len(order)};")
+    o.append(f"const char* const kBuildTarget = \"{target}\";")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")
     return "\n".join(o) + "\n"

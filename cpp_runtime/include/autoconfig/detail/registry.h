@@ -1,6 +1,7 @@
-// The generated kernel registry: what the build contains and the facts of the
-// build (ISA, target, profile and plans). Defined by the generated
-// gemm_registry.cpp, compiled at baseline ISA.
+// The generated kernel registry. A build holds one or more variants (one per
+// target: `portable` builds carry x86-64-v4, -v3 and -v2), each with its own
+// kernels, plans and profile; the runtime picks the best one the CPU runs.
+// Defined by the generated *_registry.cpp / variants.cpp, compiled at baseline ISA.
 #pragma once
 #include <cstdint>
 
@@ -20,21 +21,31 @@ struct GemmKernel {
   const char* name;
 };
 
-extern const GemmKernel kGemmSpecialized[];
-extern const int kGemmSpecializedCount;
-extern const GemmKernel kGemmGeneric;
+struct Registry {
+  const char* target;                 // x86-64-v3, host, ...
+  const char* isa;                    // avx512 | avx2 | generic
+  int level;                          // x86-64 micro-architecture level (4, 3, 2; 1: baseline)
+  const char* const* required;        // cpu features the kernels execute
+  int required_count;
+  const GemmKernel* specialized;
+  int specialized_count;
+  const GemmKernel* generic;
+  // Generic thread rule: one more thread per min_seconds_per_thread of work at peak.
+  double peak_flops_per_core;
+  double min_seconds_per_thread;
+  const char* host_profile_json;
+  const char* plans_json;
+};
 
-// Generic thread rule: one more thread per this many flops (work worth
-// kMinSecondsPerThread at the measured per-core peak).
-extern const double kPeakFlopsPerCore;
-extern const double kMinSecondsPerThread;
+// Best first. Defined in the generated variants.cpp.
+extern const Registry* const kVariants[];
+extern const int kVariantCount;
+extern const char* const kBuildTarget;   // what was asked for: host, portable, x86-64-v3, ...
 
-extern const char* const kBuildIsa;
-extern const char* const kBuildTarget;
-extern const char* const kRequiredFeatures[];
-extern const int kRequiredFeatureCount;
-extern const char* const kHostProfileJson;
-extern const char* const kPlansJson;
+// The variant this process runs: the first whose features the CPU has and
+// whose level is <= AUTOCONFIG_MAX_ISA (v2|v3|v4) when that is set; nullptr if
+// none (check_isa() then explains).
+const Registry* active_registry();
 
 }  // namespace detail
 }  // namespace autoconfig
