@@ -37,12 +37,17 @@ def test_every_compiled_plan_is_traceable(ac):
             assert param.why, f"{p.kernel}.{name} has no reason"
 
 
+def _runs_on(variant, fake):
+    return all(f in fake.split(",") for f in variant["required_features"])
+
+
 @pytest.mark.parametrize("fake", ["sse2,sse4_2", "avx2,fma,sse2"])
 def test_isa_guard_refuses_older_cpu(ac, fake):
-    required = ac.build_info()["required_features"]
-    missing = [f for f in required if f not in fake.split(",")]
-    if not missing:
-        pytest.skip(f"this build ({ac.build_info()['isa']}) runs on {fake}")
+    variants = ac.build_info()["variants"]
+    if any(_runs_on(v, fake) for v in variants):
+        pytest.skip(f"a variant of this build runs on {fake}")
+    # the message names what the most modest variant needs
+    missing = [f for f in variants[-1]["required_features"] if f not in fake.split(",")]
     env = dict(os.environ, AUTOCONFIG_FAKE_CPU_FEATURES=fake)
     r = subprocess.run([sys.executable, "-c", "import autoconfig"], env=env, capture_output=True, text=True,
                        cwd=os.path.dirname(__file__))
@@ -61,3 +66,35 @@ def test_isa_guard_accepts_superset(ac):
                        env=env, capture_output=True, text=True, cwd=os.path.dirname(__file__))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "2.0"
+
+
+def test_variant_selection_follows_cpu_and_cap(ac):
+    """Each variant is chosen when the (faked) CPU has exactly its features,
+    and AUTOCONFIG_MAX_ISA caps the choice."""
+    variants = ac.build_info()["variants"]
+    assert sum(v["active"] for v in variants) == 1
+    for v in variants:
+        feats = ",".join(v["required_features"] + ["sse2"])
+        code = ("import autoconfig, numpy as np; i = autoconfig.build_info(); print(i['isa']); "
+                "a = np.ones((5, 7), np.float32); print(autoconfig.matmul(a, a.T)[0, 0])")
+        env = dict(os.environ, AUTOCONFIG_FAKE_CPU_FEATURES=feats)
+        env.pop("AUTOCONFIG_MAX_ISA", None)
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           cwd=os.path.dirname(__file__))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [v["isa"], "7.0"]
+        if v["level"] >= 2:
+            env = dict(os.environ, AUTOCONFIG_MAX_ISA=f"v{v['level']}")
+            env.pop("AUTOCONFIG_FAKE_CPU_FEATURES", None)
+            r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                               cwd=os.path.dirname(__file__))
+            allowed = [w for w in variants if w["level"] <= v["level"]]
+            if allowed and r.returncode == 0:
+                assert r.stdout.split()[0] == allowed[0]["isa"]
+
+
+def test_bad_max_isa_value_is_explained(ac):
+    env = dict(os.environ, AUTOCONFIG_MAX_ISA="v9000")
+    r = subprocess.run([sys.executable, "-c", "import autoconfig"], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(__file__))
+    assert r.returncode == 1 and "AUTOCONFIG_MAX_ISA='v9000' is not one of v2, v3, v4" in r.stderr

@@ -67,13 +67,27 @@ const BuildInfo& build_info() {
 
 std::vector<std::string> cpu_features() { return cpu::host_features().names(); }
 
+std::vector<BuildVariant> build_variants() {
+  std::vector<BuildVariant> out;
+  for (int i = 0; i < detail::kVariantCount; ++i) {
+    const detail::Registry* r = detail::kVariants[i];
+    BuildVariant v;
+    v.target = r->target;
+    v.isa = r->isa;
+    v.level = r->level;
+    for (int j = 0; j < r->required_count; ++j) v.required.emplace_back(r->required[j]);
+    v.active = r == detail::active_registry();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 std::vector<std::string> missing_cpu_features() {
   const std::vector<std::string> have = cpu::host_features().names();
   std::vector<std::string> missing;
   if (detail::active_registry()) return missing;
   for (const auto& f : build_info().required)
     if (std::find(have.begin(), have.end(), f) == have.end()) missing.push_back(f);
-  if (missing.empty()) missing.push_back("(a variant allowed by AUTOCONFIG_MAX_ISA)");
   return missing;
 }
 
@@ -86,6 +100,8 @@ Status check_isa() {
   std::string why = "this CPU lacks: " + list;
   if (cap && *cap && detail::max_level() < 0)
     why = "AUTOCONFIG_MAX_ISA='" + std::string(cap) + "' is not one of v2, v3, v4";
+  else if (cap && *cap && missing.empty())
+    why = "AUTOCONFIG_MAX_ISA=" + std::string(cap) + " excludes every variant of this build";
   else if (cap && *cap)
     why += " (with AUTOCONFIG_MAX_ISA=" + std::string(cap) + ")";
   return Status::Error("autoconfig: the kernels of this build (target '" + std::string(detail::kBuildTarget) +

@@ -172,6 +172,19 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });
   m.def("cpu_features", [] { return autoconfig::cpu_features(); });
+  m.def("build_variants", [] {
+    nb::list out;
+    for (const auto& v : autoconfig::build_variants()) {
+      nb::dict d;
+      d["target"] = v.target;
+      d["isa"] = v.isa;
+      d["level"] = v.level;
+      d["required_features"] = v.required;
+      d["active"] = v.active;
+      out.append(d);
+    }
+    return out;
+  });
   m.def("build_isa", [] { return autoconfig::build_info().isa; });
   m.def("build_target", [] { return autoconfig::build_info().target; });
   m.def("required_features", [] { return autoconfig::build_info().required; });

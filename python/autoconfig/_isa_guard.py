@@ -15,5 +15,7 @@ except ModuleNotFoundError as e:  # source tree without a build: generator-only 
         raise
     ext = None
 
-if ext is not None and ext.missing_cpu_features():
-    raise ImportError(ext.isa_error())
+if ext is not None:
+    _why = ext.isa_error()   # empty when a variant of this build runs here
+    if _why:
+        raise ImportError(_why)

@@ -247,7 +247,8 @@ def build_info() -> dict:
     ext = _require_ext()
     return {"isa": ext.build_isa(), "target": ext.build_target(),
             "required_features": list(ext.required_features()),
-            "cpu_features": list(ext.cpu_features())}
+            "cpu_features": list(ext.cpu_features()),
+            "variants": list(ext.build_variants())}
 
 
 class Explanation:

@@ -60,6 +60,16 @@ struct BuildInfo {
 };
 AUTOCONFIG_API const BuildInfo& build_info();
 
+// Every kernel variant in the build (several for target `portable`), best first;
+// `active` marks the one this process runs (AUTOCONFIG_MAX_ISA=v2|v3|v4 caps it).
+struct BuildVariant {
+  std::string target, isa;
+  int level = 0;
+  std::vector<std::string> required;
+  bool active = false;
+};
+AUTOCONFIG_API std::vector<BuildVariant> build_variants();
+
 // Features of the running CPU (lower-case cpuid / hwcap names), or the list in
 // AUTOCONFIG_FAKE_CPU_FEATURES when set (tests simulate older CPUs with it).
 AUTOCONFIG_API std::vector<std::string> cpu_features();
