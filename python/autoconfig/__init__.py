@@ -11,7 +11,7 @@ from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU 
 
 __version__ = "0.1.0"
 
-_API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
+_API = ("matmul", "gemm", "conv2d", "host", "explain", "build_info", "ACTIVATIONS")
 __all__ = list(_API)
 
 

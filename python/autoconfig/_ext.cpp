@@ -143,6 +143,42 @@ nb::object matmul_fast_binding(nb::handle a_h, nb::handle b_h, nb::handle bias_h
   return nb::borrow(out_h);
 }
 
+using In4 = nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
+using Out4 = nb::ndarray<float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
+using In1c = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// Dense NCHW / KCRS tensors; the Python layer checks shapes and makes them contiguous.
+void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optional<In1c> scale,
+                    std::optional<In1c> shift, std::optional<In4> residual, std::vector<int64_t> strides,
+                    std::vector<int64_t> pads, std::vector<int64_t> dilations, int64_t groups, int act,
+                    int threads) {
+  autoconfig::Conv2dArgs a;
+  a.N = x.shape(0); a.C = x.shape(1); a.H = x.shape(2); a.W = x.shape(3);
+  a.K = w.shape(0); a.R = w.shape(2); a.S = w.shape(3);
+  a.stride_h = strides.at(0); a.stride_w = strides.at(1);
+  a.pad_top = pads.at(0); a.pad_left = pads.at(1); a.pad_bottom = pads.at(2); a.pad_right = pads.at(3);
+  a.dilation_h = dilations.at(0); a.dilation_w = dilations.at(1);
+  a.groups = groups;
+  a.x = x.data(); a.w = w.data(); a.y = y.data();
+  a.bias = bias ? bias->data() : nullptr;
+  a.scale = scale ? scale->data() : nullptr;
+  a.shift = shift ? shift->data() : nullptr;
+  a.residual = residual ? residual->data() : nullptr;
+  a.act = static_cast<autoconfig::Activation>(act);
+  a.threads = threads;
+  if (static_cast<int64_t>(w.shape(1)) * a.groups != a.C) throw std::invalid_argument("w: wrong C/groups");
+  if (static_cast<int64_t>(y.shape(0)) != a.N || static_cast<int64_t>(y.shape(1)) != a.K ||
+      static_cast<int64_t>(y.shape(2)) != autoconfig::conv2d_output_h(a) ||
+      static_cast<int64_t>(y.shape(3)) != autoconfig::conv2d_output_w(a))
+    throw std::invalid_argument("out: wrong shape");
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::conv2d(a);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
   autoconfig::GemmArgs g;
   g.M = M;
@@ -168,6 +204,8 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("matmul_into", &matmul_into_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "act"_a, "threads"_a);
   m.def("matmul_fast", &matmul_fast_binding, "a"_a.none(), "b"_a.none(), "bias"_a.none(), "out"_a.none(),
         "act"_a, "threads"_a);
+  m.def("conv2d", &conv2d_binding, "x"_a, "w"_a, "y"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
+        "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "threads"_a);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

@@ -233,6 +233,105 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
     return out
 
 
+_CONV_ACTS = ("none", "relu", "relu6")
+
+
+def _int_pair(v, name: str, minimum: int):
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        v = (v, v)
+    if (not isinstance(v, (tuple, list)) or len(v) != 2
+            or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)):
+        raise ValueError(f"{name}: expected an int or a pair of ints, got {v!r}")
+    if min(v) < minimum:
+        raise ValueError(f"{name}: expected values >= {minimum}, got {tuple(v)}")
+    return [int(e) for e in v]
+
+
+def _channel_vector(v, name: str, K: int):
+    if v is None:
+        return None
+    v = _f32_array(v, name)
+    if v.shape != (K,):
+        raise ValueError(f"{name}: expected shape ({K},) (one value per output channel), got {v.shape}")
+    return np.ascontiguousarray(v)
+
+
+def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
+           scale=None, shift=None, activation=None, residual=None, out=None, threads=None):
+    """2-D convolution, ONNX Conv semantics, NCHW float32.
+
+    x: (N, C, H, W); w: (K, C/groups, R, S); bias, scale, shift: (K,).
+    pads: (top, left, bottom, right) or one int; strides, dilations: int or pair.
+    out = activation(scale * (conv(x, w) + bias) + shift + residual), activation None,
+    'relu' or 'relu6'; scale/shift are a folded batch-norm. Depthwise (groups == C)
+    and channel multipliers (K = m * C) are groups like any other.
+    """
+    x = _f32_array(x, "x", 4)
+    w = _f32_array(w, "w", 4)
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups: expected an integer >= 1, got {groups!r}")
+    if C < 1 or H < 1 or W < 1:
+        raise ValueError(f"x: expected C, H, W >= 1, got shape {x.shape}")
+    if K < 1 or R < 1 or S < 1:
+        raise ValueError(f"w: expected K, R, S >= 1, got shape {w.shape}")
+    if C % groups:
+        raise ValueError(f"groups: input channels C={C} are not divisible by groups={groups}")
+    if K % groups:
+        raise ValueError(f"groups: output channels K={K} are not divisible by groups={groups}")
+    if Cg * groups != C:
+        raise ValueError(f"w: expected shape (K, C/groups, R, S) = ({K}, {C // groups}, R, S) for C={C}, "
+                         f"groups={groups}, got {w.shape}")
+    sh, sw = _int_pair(strides, "strides", 1)
+    dh, dw = _int_pair(dilations, "dilations", 1)
+    if isinstance(pads, numbers.Integral) and not isinstance(pads, bool):
+        pads = (pads,) * 4
+    if (not isinstance(pads, (tuple, list)) or len(pads) != 4
+            or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in pads)):
+        raise ValueError(f"pads: expected (top, left, bottom, right) ints or one int, got {pads!r}")
+    if min(pads) < 0:
+        raise ValueError(f"pads: expected values >= 0, got {tuple(pads)}")
+    pt, pl, pb, pr = (int(p) for p in pads)
+    Ho = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
+    Wo = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"output size would be {Ho}x{Wo}: the kernel {R}x{S} (dilations {dh},{dw}) does not "
+                         f"fit the padded input {H + pt + pb}x{W + pl + pr}")
+    name = _ACT_ALIASES.get(activation, activation) if isinstance(activation, (str, type(None))) else activation
+    if name not in _CONV_ACTS:
+        raise ValueError(f"activation: expected None, 'relu' or 'relu6', got {activation!r}")
+    act = ACTIVATIONS.index(name)
+    t = _threads_arg(threads)
+    bias = _channel_vector(bias, "bias", K)
+    scale = _channel_vector(scale, "scale", K)
+    shift = _channel_vector(shift, "shift", K)
+    out_shape = (N, K, Ho, Wo)
+    if residual is not None:
+        residual = _f32_array(residual, "residual", 4)
+        if residual.shape != out_shape:
+            raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
+        residual = np.ascontiguousarray(residual)
+    target = None
+    if out is not None:
+        out = _f32_array(out, "out", 4)
+        if out.shape != out_shape:
+            raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
+        if not out.flags.writeable:
+            raise ValueError("out: array is read-only")
+        if out.flags.c_contiguous and not np.may_share_memory(out, x) and not np.may_share_memory(out, w):
+            target = out
+    if target is None:
+        target = np.empty(out_shape, dtype=np.float32)
+    if N > 0:
+        _require_ext().conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), target, bias, scale, shift,
+                              residual, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act, t)
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
 def host() -> HostProfile:
     """The HostProfile the kernels in this build were planned for."""
     return HostProfile.from_json(_require_ext().host_profile_json())

@@ -48,6 +48,37 @@ struct GemmArgs {
 // the generic kernel otherwise.
 AUTOCONFIG_API Status gemm(const GemmArgs& args);
 
+// 2-D convolution with ONNX Conv semantics on NCHW float32 tensors:
+//   y[n, k, oh, ow] = act(scale[k] * (sum_{c,r,s} x[n, g*C/G + c, ih, iw] * w[k, c, r, s] + bias[k])
+//                         + shift[k] + residual[n, k, oh, ow])
+// with ih = oh*stride_h - pad_top + r*dilation_h (likewise iw), zero outside the
+// input, g = k / (K/G). x, w, y (and residual) are dense NCHW / KCRS.
+struct Conv2dArgs {
+  int64_t N = 0, C = 0, H = 0, W = 0;     // input
+  int64_t K = 0, R = 0, S = 0;            // output channels, kernel height, width
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+  const float* x = nullptr;
+  const float* w = nullptr;               // K x C/groups x R x S
+  const float* bias = nullptr;            // K, optional
+  const float* scale = nullptr;           // K, optional (folded batch-norm)
+  const float* shift = nullptr;           // K, optional (folded batch-norm)
+  const float* residual = nullptr;        // N x K x Ho x Wo, optional; added before the activation
+  Activation act = Activation::None;
+  float* y = nullptr;                     // N x K x Ho x Wo
+  int threads = 0;                        // 0: the plans' choice
+};
+
+// Output height/width for these arguments (<= 0 when the layer is invalid).
+AUTOCONFIG_API int64_t conv2d_output_h(const Conv2dArgs& a);
+AUTOCONFIG_API int64_t conv2d_output_w(const Conv2dArgs& a);
+// Runs the convolution; the algorithm is chosen per layer (see conv2d_algorithm).
+AUTOCONFIG_API Status conv2d(const Conv2dArgs& args);
+// The algorithm conv2d() uses for these arguments: "gemm-1x1" or "im2col-gemm".
+AUTOCONFIG_API const char* conv2d_algorithm(const Conv2dArgs& args);
+
 // Name of the kernel gemm() would run for these arguments, and the thread count it would use.
 struct GemmChoice { std::string kernel; int threads = 1; bool specialized = false; };
 AUTOCONFIG_API GemmChoice gemm_choice(const GemmArgs& args);

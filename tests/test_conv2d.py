@@ -1,0 +1,187 @@
+"""conv2d against a float64 reference written here (zero-padded input, one
+strided slice per kernel tap, einsum per group): every ONNX Conv attribute and
+epilogue, odd shapes, and argument errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference import activation as act_ref
+from reference import assert_close
+
+
+def conv_ref(x, w, bias=None, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
+             scale=None, shift=None, activation=None, residual=None):
+    x = x.astype(np.float64)
+    w = w.astype(np.float64)
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    sh, sw = strides
+    dh, dw = dilations
+    pt, pl, pb, pr = pads
+    xp = np.zeros((N, C, H + pt + pb, W + pl + pr))
+    xp[:, :, pt:pt + H, pl:pl + W] = x
+    Ho = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
+    Wo = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+    y = np.zeros((N, K, Ho, Wo))
+    Kg = K // groups
+    for r in range(R):
+        for s in range(S):
+            patch = xp[:, :, r * dh: r * dh + sh * (Ho - 1) + 1: sh, s * dw: s * dw + sw * (Wo - 1) + 1: sw]
+            for g in range(groups):
+                y[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", patch[:, g * Cg:(g + 1) * Cg],
+                                                       w[g * Kg:(g + 1) * Kg, :, r, s])
+    if bias is not None:
+        y += bias.astype(np.float64)[None, :, None, None]
+    if scale is not None:
+        y *= scale.astype(np.float64)[None, :, None, None]
+    if shift is not None:
+        y += shift.astype(np.float64)[None, :, None, None]
+    if residual is not None:
+        y += residual.astype(np.float64)
+    return act_ref(y, activation)
+
+
+def conv_tol(x, w, want, groups):
+    """K-proportional bound: taps per output times eps times |x| |w| magnitudes."""
+    taps = w.shape[1] * w.shape[2] * w.shape[3]
+    mag = np.abs(x).max() * np.abs(w).max() * taps
+    return 4 * taps * np.finfo(np.float32).eps * mag + 1e-5 * (1 + np.abs(want))
+
+
+LAYERS = [
+    # N, C, H, W, K, R, S, strides, pads, dilations, groups
+    (1, 3, 17, 19, 8, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (2, 8, 9, 7, 16, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),       # pointwise, batch 2
+    (1, 8, 10, 10, 12, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),     # strided 1x1
+    (1, 6, 11, 13, 6, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 6),      # depthwise
+    (1, 4, 9, 9, 8, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 4),        # depthwise, multiplier 2
+    (1, 6, 12, 10, 9, 3, 3, (1, 2), (0, 1, 2, 0), (1, 1), 3),      # grouped, asymmetric pads
+    (1, 5, 15, 15, 7, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),      # 5x5
+    (1, 4, 13, 11, 5, 7, 1, (1, 1), (3, 0, 3, 0), (1, 1), 1),      # 7x1
+    (1, 4, 11, 13, 5, 1, 7, (1, 1), (0, 3, 0, 3), (1, 1), 1),      # 1x7
+    (1, 3, 16, 16, 4, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 1),      # dilation 2
+    (2, 1, 8, 1, 3, 3, 1, (1, 1), (1, 0, 1, 0), (1, 1), 1),        # C = 1, W = 1
+    (1, 3, 23, 23, 16, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),     # ResNet stem shape (small)
+    (3, 2, 5, 6, 4, 2, 3, (3, 2), (0, 2, 1, 0), (2, 1), 2),        # everything odd at once
+]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=[f"L{i}" for i in range(len(LAYERS))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_layers(ac, layer, threads):
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(hash(layer) % 2**32)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    got = ac.conv2d(x, w, b, strides=strides, pads=pads, dilations=dil, groups=groups, threads=threads)
+    want = conv_ref(x, w, b, strides, pads, dil, groups)
+    assert got.shape == want.shape
+    assert_close(got, want, conv_tol(x, w, want, groups), f"layer {layer}")
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "relu6"])
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+def test_conv_epilogues(ac, activation, bn, residual):
+    rng = np.random.default_rng(3)
+    for layer in (LAYERS[0], LAYERS[1], LAYERS[3]):
+        N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        sc = rng.uniform(0.5, 1.5, K).astype(np.float32) if bn else None
+        sh = rng.standard_normal(K, dtype=np.float32) if bn else None
+        want_shape = conv_ref(x, w, None, strides, pads, dil, groups).shape
+        res = rng.standard_normal(want_shape, dtype=np.float32) if residual else None
+        got = ac.conv2d(x, w, b, strides=strides, pads=pads, dilations=dil, groups=groups, scale=sc, shift=sh,
+                        activation=activation, residual=res)
+        want = conv_ref(x, w, b, strides, pads, dil, groups, sc, sh, activation, res)
+        assert_close(got, want, conv_tol(x, w, want, groups) * 1.5, f"{layer} act={activation} bn={bn} res={residual}")
+
+
+def test_conv_out_and_in_place_residual(ac):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 8, 6, 6), dtype=np.float32)
+    w = rng.standard_normal((8, 8, 1, 1), dtype=np.float32)
+    acc = rng.standard_normal((1, 8, 6, 6), dtype=np.float32)
+    want = conv_ref(x, w, residual=acc, activation="relu")
+    r = ac.conv2d(x, w, residual=acc, out=acc, activation="relu")
+    assert r is acc
+    assert_close(acc, want, 1e-4, "in-place residual")
+
+
+def test_conv_noncontiguous_input(ac):
+    rng = np.random.default_rng(5)
+    big = rng.standard_normal((2, 6, 20, 20), dtype=np.float32)
+    x = big[:, ::2, 1::2, ::-1]
+    w = rng.standard_normal((4, 3, 3, 3), dtype=np.float32)
+    assert_close(ac.conv2d(x, w, pads=1), conv_ref(x, w, pads=(1, 1, 1, 1)), 1e-4, "strided x")
+
+
+def test_conv_batch_zero(ac):
+    y = ac.conv2d(np.zeros((0, 3, 5, 5), np.float32), np.zeros((2, 3, 3, 3), np.float32))
+    assert y.shape == (0, 2, 3, 3)
+
+
+A4 = lambda *s: np.ones(s, np.float32)  # noqa: E731
+
+ERRORS = [
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5).astype(np.float64), A4(2, 3, 3, 3)), TypeError, "x: expected dtype float32"),
+    (lambda ac: ac.conv2d(A4(3, 5, 5), A4(2, 3, 3, 3)), ValueError, "x: expected a 4-D array"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 2, 3, 3)), ValueError, "w: expected shape (K, C/groups, R, S)"),
+    (lambda ac: ac.conv2d(A4(1, 6, 5, 5), A4(4, 2, 3, 3), groups=4), ValueError, "input channels C=6 are not divisible by groups=4"),
+    (lambda ac: ac.conv2d(A4(1, 4, 5, 5), A4(6, 1, 3, 3), groups=4), ValueError, "output channels K=6 are not divisible"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), groups=0), ValueError, "groups: expected an integer >= 1"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), pads=(-1, 0, 0, 0)), ValueError, "pads: expected values >= 0"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), pads=(1, 1)), ValueError, "pads: expected (top, left, bottom, right)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), strides=0), ValueError, "strides: expected values >= 1"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), dilations=(1, 0)), ValueError, "dilations: expected values >= 1"),
+    (lambda ac: ac.conv2d(A4(1, 3, 2, 2), A4(2, 3, 3, 3)), ValueError, "output size would be 0x0"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), A4(3)), ValueError, "bias: expected shape (2,)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), scale=A4(5)), ValueError, "scale: expected shape (2,)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), residual=A4(1, 2, 5, 5)), ValueError, "residual: expected shape (1, 2, 3, 3)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), activation="gelu_erf"), ValueError, "activation: expected None, 'relu' or 'relu6'"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), out=A4(1, 2, 5, 5)), ValueError, "out: expected shape (1, 2, 3, 3)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), threads=0), ValueError, "threads:"),
+]
+
+
+@pytest.mark.parametrize("call,exc,fragment", ERRORS, ids=[e[2][:40] for e in ERRORS])
+def test_conv_errors(ac, call, exc, fragment):
+    with pytest.raises(exc) as info:
+        call(ac)
+    assert fragment in str(info.value)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def conv_layers(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    C = groups * draw(st.integers(1, 3))
+    K = groups * draw(st.integers(1, 3))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    H = draw(st.integers(max(1, dh * (R - 1) + 1 - pads[0] - pads[2]), 12))
+    W = draw(st.integers(max(1, dw * (S - 1) + 1 - pads[1] - pads[3]), 12))
+    return (draw(st.integers(1, 2)), C, H, W, K, R, S, (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+            pads, (dh, dw), groups)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layer=conv_layers(), act=st.sampled_from([None, "relu", "relu6"]), seed=st.integers(0, 2**31 - 1))
+def test_conv_fuzz(ac, layer, act, seed):
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    got = ac.conv2d(x, w, b, strides=strides, pads=pads, dilations=dil, groups=groups, activation=act)
+    want = conv_ref(x, w, b, strides, pads, dil, groups, activation=act)
+    assert_close(got, want, conv_tol(x, w, want, groups), f"fuzz {layer}")
