@@ -1,0 +1,81 @@
+"""Time autoconfig.conv2d against torch.nn.functional.conv2d (oneDNN) on
+ResNet-50 / MobileNetV2 layers at batch 1, 224x224.
+
+    python benchmarks/conv_layers.py [--threads 1] [--repeat 7] [--net resnet50|mobilenetv2|all]
+
+Prints: layer, GFLOPS ours, ms ours, ms torch, ratio (torch / ours, > 1: ours faster).
+Needs torch (pip install torch); pins every library to --threads.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+# layer: (name, C, H, W, K, R, S, stride, pad, groups)
+RESNET50 = [
+    ("conv1", 3, 224, 224, 64, 7, 7, 2, 3, 1),
+    ("res2_1x1a", 64, 56, 56, 64, 1, 1, 1, 0, 1),
+    ("res2_3x3", 64, 56, 56, 64, 3, 3, 1, 1, 1),
+    ("res2_1x1b", 64, 56, 56, 256, 1, 1, 1, 0, 1),
+    ("res3_3x3", 128, 28, 28, 128, 3, 3, 1, 1, 1),
+    ("res3_1x1b", 128, 28, 28, 512, 1, 1, 1, 0, 1),
+    ("res4_3x3", 256, 14, 14, 256, 3, 3, 1, 1, 1),
+    ("res4_1x1b", 256, 14, 14, 1024, 1, 1, 1, 0, 1),
+    ("res5_3x3", 512, 7, 7, 512, 3, 3, 1, 1, 1),
+    ("res5_1x1b", 512, 7, 7, 2048, 1, 1, 1, 0, 1),
+]
+MOBILENETV2_DW = [
+    ("dw_112", 32, 112, 112, 32, 3, 3, 1, 1, 32),
+    ("dw_56s2", 96, 112, 112, 96, 3, 3, 2, 1, 96),
+    ("dw_56", 144, 56, 56, 144, 3, 3, 1, 1, 144),
+    ("dw_28", 192, 28, 28, 192, 3, 3, 1, 1, 192),
+    ("dw_14", 384, 14, 14, 384, 3, 3, 1, 1, 384),
+    ("dw_7", 960, 7, 7, 960, 3, 3, 1, 1, 960),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--net", choices=["resnet50", "mobilenetv2", "all"], default="all")
+    args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import numpy as np
+    import autoconfig
+    from autoconfig.bench import best_time
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        print("torch is not installed: pip install torch", file=sys.stderr)
+        return 2
+    layers = {"resnet50": RESNET50, "mobilenetv2": MOBILENETV2_DW, "all": RESNET50 + MOBILENETV2_DW}[args.net]
+    rng = np.random.default_rng(0)
+    print(f"{'layer':<12} {'ours GFLOPS':>11} {'ours ms':>9} {'torch ms':>9} {'vs torch':>8}")
+    ratios = []
+    for name, C, H, W, K, R, S, stride, pad, groups in layers:
+        x = rng.standard_normal((1, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        ours = best_time(lambda: autoconfig.conv2d(x, w, b, strides=stride, pads=pad, groups=groups,
+                                                   activation="relu", threads=args.threads), args.repeat)
+        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+        with torch.no_grad():
+            theirs = best_time(lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)),
+                               args.repeat)
+        Ho = (H + 2 * pad - R) // stride + 1
+        Wo = (W + 2 * pad - S) // stride + 1
+        flops = 2.0 * K * Ho * Wo * (C // groups) * R * S
+        ratios.append(theirs / ours)
+        print(f"{name:<12} {flops / ours / 1e9:11.1f} {ours * 1e3:9.3f} {theirs * 1e3:9.3f} {theirs / ours:7.2f}x")
+    gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"geometric mean vs torch: {gm:.2f}x over {len(ratios)} layers ({args.threads} thread(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
