@@ -68,8 +68,10 @@ def test_subproject_engine(tmp_path):
     out = run_engine(build / "tiny_engine")
     # the engine's own spec took effect: its layers ran shape-specialized kernels
     assert "_m4_n512_k256 (specialized" in out and "_m4_n256_k512 (specialized" in out
-    generated = list((build / "autoconfig" / "generated").glob("*_m4_n512_k256*.cpp"))
-    assert generated, "the engine's spec did not produce its kernel"
+    gen = build / "autoconfig" / "generated"
+    for layer in ("_m4_n512_k256", "_m16_n144_k72", "_m32_n36_k16", "_n36_k9"):   # fc1, conv3x3, conv1x1, depthwise
+        assert list(gen.glob(f"*{layer}*.cpp")), f"the engine's spec did not produce its {layer} kernel"
+    assert "conv3x3+bn" in out and "depthwise/2" in out and "conv1x1" in out
     # ... and only its own: the embedded default specs were replaced
     assert not list((build / "autoconfig" / "generated").glob("*_m1024_n1024_k1024*.cpp"))
     assert_no_python_linked(build / "tiny_engine")

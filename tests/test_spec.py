@@ -90,7 +90,7 @@ MALFORMED = [
         - name: k
           op: conv3d
           dtype: float32
-     """), "kernels[0].op", 4, "unknown op 'conv3d'; allowed: gemm, matmul"),
+     """), "kernels[0].op", 4, "unknown op 'conv3d'; allowed: conv2d, gemm, matmul"),
     ("unknown-dtype", kernel("""
         - name: k
           op: matmul
@@ -469,3 +469,56 @@ def test_cli_module_subprocess(tmp_path):
                        text=True, env=env)
     assert r.returncode == 1
     assert r.stderr.strip() == f"{bad}:3: kernels[0].threads[0]: expected a positive integer, got -1"
+
+
+# --------------------------------------------------------------------------- conv2d specs
+CONV_OK = """version: 1
+kernels:
+  - name: stem
+    op: conv2d
+    dtype: float32
+    activations: [relu]
+    shapes:
+      - {C: 3, H: 224, W: 224, K: 64, R: 7, S: 7, stride_h: 2, stride_w: 2, pad_top: 3, pad_left: 3, pad_bottom: 3, pad_right: 3}
+      - {C: 32, H: 112, W: 112, K: 32, R: 3, S: 3, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1, groups: 32}
+"""
+
+
+def test_conv_spec_loads_and_lowers_to_gemm(tmp_path):
+    f = tmp_path / "conv.yaml"
+    f.write_text(CONV_OK)
+    (k,) = spec.load_file(f)
+    stem, dw = k.shapes
+    assert (stem.out_h, stem.out_w) == (112, 112) and stem.N == 1
+    g = stem.gemm_shape()
+    assert (g.M, g.N, g.K) == (64, 112 * 112, 3 * 7 * 7)
+    g = dw.gemm_shape()
+    assert (g.M, g.N, g.K) == (1, 112 * 112, 9)
+
+
+@pytest.mark.parametrize("shape,path,fragment", [
+    ("{C: 6, H: 8, W: 8, K: 4, R: 3, S: 3, groups: 4}", "kernels[0].shapes[0].groups", "C=6 are not divisible by groups=4"),
+    ("{C: 3, H: 2, W: 2, K: 4, R: 3, S: 3}", "kernels[0].shapes[0]", "the output would be 0x0"),
+    ("{C: 3, H: 8, W: 8, K: 4, R: 3, S: 3, pad_top: -1}", "kernels[0].shapes[0].pad_top", "expected an integer >= 0"),
+    ("{C: 3, H: 8, W: 8, K: 4, R: 3, S: 3, M: 5}", "kernels[0].shapes[0]", "'M' is only allowed when op is"),
+])
+def test_conv_spec_errors(tmp_path, shape, path, fragment):
+    f = tmp_path / "conv.yaml"
+    f.write_text(f"""version: 1
+kernels:
+  - name: c
+    op: conv2d
+    dtype: float32
+    shapes:
+      - {shape}
+""")
+    with pytest.raises(spec.SpecError) as info:
+        spec.load_file(f)
+    assert info.value.key_path.startswith(path) and fragment in str(info.value)
+
+
+def test_conv_spec_rejects_gelu(tmp_path):
+    f = tmp_path / "conv.yaml"
+    f.write_text(CONV_OK.replace("activations: [relu]", "activations: [relu, gelu_tanh]"))
+    with pytest.raises(spec.SpecError, match="conv2d supports the activations none, relu, relu6"):
+        spec.load_file(f)

@@ -21,7 +21,8 @@ bool is_pointwise(const Conv2dArgs& a) {
          a.pad_bottom == 0 && a.pad_right == 0;
 }
 
-Status validate(const Conv2dArgs& a) {
+// The layer's shapes and attributes; with_data: also the tensors of a call.
+Status validate(const Conv2dArgs& a, bool with_data = true) {
   const std::string p = "conv2d: ";
   if (a.N < 0 || a.C < 1 || a.H < 1 || a.W < 1)
     return Status::Error(p + "input must be N x C x H x W with N >= 0 and C, H, W >= 1 (got " + i2s(a.N) + "x" +
@@ -38,7 +39,8 @@ Status validate(const Conv2dArgs& a) {
   if (conv2d_output_h(a) < 1 || conv2d_output_w(a) < 1)
     return Status::Error(p + "output size " + i2s(conv2d_output_h(a)) + "x" + i2s(conv2d_output_w(a)) +
                          " is empty: the dilated kernel is larger than the padded input");
-  if (a.N > 0 && (!a.x || !a.w || !a.y)) return Status::Error(p + "x, w and y must not be null");
+  if (!a.w) return Status::Error(p + "w must not be null");
+  if (with_data && a.N > 0 && (!a.x || !a.y)) return Status::Error(p + "x and y must not be null");
   if (static_cast<int>(a.act) < 0 || static_cast<int>(a.act) >= kNumActivations)
     return Status::Error(p + "unknown activation");
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
@@ -86,30 +88,29 @@ int64_t conv2d_output_w(const Conv2dArgs& a) {
 
 const char* conv2d_algorithm(const Conv2dArgs& a) { return is_pointwise(a) ? "gemm-1x1" : "im2col-gemm"; }
 
-Status conv2d(const Conv2dArgs& a) {
-  Status st = validate(a);
-  if (!st.ok() || a.N == 0) return st;
-  const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a), P = Ho * Wo;
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, CRS = Cg * a.R * a.S;
+namespace {
 
-  // Folded batch-norm: scale the weight rows and fold bias into the row bias,
-  // so the GEMM epilogue needs only a per-row bias.
-  std::vector<float> w_scaled, row_bias;
-  const float* w = a.w;
-  if (a.scale) {
-    w_scaled.resize(static_cast<size_t>(a.K * CRS));
+// Folded batch-norm: weight rows scaled, bias and shift folded into one row bias.
+void fold(const Conv2dArgs& a, std::vector<float>* w_out, std::vector<float>* bias_out) {
+  const int64_t CRS = (a.C / a.groups) * a.R * a.S;
+  w_out->assign(a.w, a.w + a.K * CRS);
+  if (a.scale)
     for (int64_t k = 0; k < a.K; ++k)
-      for (int64_t i = 0; i < CRS; ++i) w_scaled[k * CRS + i] = a.w[k * CRS + i] * a.scale[k];
-    w = w_scaled.data();
-  }
+      for (int64_t i = 0; i < CRS; ++i) (*w_out)[k * CRS + i] *= a.scale[k];
+  bias_out->clear();
   if (a.bias || a.scale || a.shift) {
-    row_bias.resize(static_cast<size_t>(a.K));
+    bias_out->resize(static_cast<size_t>(a.K));
     for (int64_t k = 0; k < a.K; ++k) {
       const float b = a.bias ? a.bias[k] : 0.0f;
-      row_bias[k] = (a.scale ? a.scale[k] * b : b) + (a.shift ? a.shift[k] : 0.0f);
+      (*bias_out)[k] = (a.scale ? a.scale[k] * b : b) + (a.shift ? a.shift[k] : 0.0f);
     }
   }
+}
 
+// The convolution with weights already folded (w: K x C/G x R x S; row_bias: K or null).
+Status run_folded(const Conv2dArgs& a, const float* w, const float* row_bias) {
+  const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a), P = Ho * Wo;
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, CRS = Cg * a.R * a.S;
   const bool pointwise = is_pointwise(a);
   std::vector<float> cols;
   if (!pointwise) cols.resize(static_cast<size_t>(CRS * P));
@@ -138,14 +139,53 @@ Status conv2d(const Conv2dArgs& a) {
         gm.ld_cin = P;
         gm.beta = 1.0f;
       }
-      gm.bias_row = row_bias.empty() ? nullptr : row_bias.data() + g * Kg;
+      gm.bias_row = row_bias ? row_bias + g * Kg : nullptr;
       gm.act = a.act;
       gm.threads = a.threads;
-      st = gemm(gm);
+      Status st = gemm(gm);
       if (!st.ok()) return st;
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status conv2d(const Conv2dArgs& a) {
+  Status st = validate(a);
+  if (!st.ok() || a.N == 0) return st;
+  if (!a.scale && !a.shift && !a.bias) return run_folded(a, a.w, nullptr);
+  std::vector<float> w, bias;
+  fold(a, &w, &bias);
+  return run_folded(a, w.data(), bias.empty() ? nullptr : bias.data());
+}
+
+Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
+  Status st = validate(layer, /*with_data=*/false);   // x and y come with run()
+  if (!st.ok()) return st;
+  layer_ = layer;
+  fold(layer, &w_, &bias_);
+  layer_.w = w_.data();
+  layer_.bias = bias_.empty() ? nullptr : bias_.data();
+  layer_.scale = layer_.shift = nullptr;
+  layer_.x = nullptr;
+  layer_.y = nullptr;
+  layer_.residual = nullptr;
+  ready_ = true;
+  return Status::Ok();
+}
+
+Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* residual, int threads) const {
+  if (!ready_) return Status::Error("conv2d: PreparedConv2d::run before a successful prepare()");
+  Conv2dArgs a = layer_;
+  a.N = N;
+  a.x = x;
+  a.y = y;
+  a.residual = residual;
+  a.threads = threads;
+  Status st = validate(a);
+  if (!st.ok() || N == 0) return st;
+  return run_folded(a, w_.data(), bias_.empty() ? nullptr : bias_.data());
 }
 
 }  // namespace autoconfig

@@ -58,6 +58,88 @@ bool run(const char* layer, const autoconfig::GemmArgs& g) {
   return s.ok();
 }
 
+// Direct convolution, NCHW, symmetric pads, written here from the definition.
+std::vector<double> conv_reference(const std::vector<float>& x, int C, int H, int W, const std::vector<float>& w,
+                                   int K, int R, int S, int stride, int pad, int groups,
+                                   const std::vector<float>& scale, const std::vector<float>& shift,
+                                   const std::vector<float>& bias, bool relu, int* Ho_out, int* Wo_out) {
+  const int Ho = (H + 2 * pad - R) / stride + 1, Wo = (W + 2 * pad - S) / stride + 1;
+  const int Cg = C / groups, Kg = K / groups;
+  std::vector<double> y(static_cast<size_t>(K) * Ho * Wo);
+  for (int k = 0; k < K; ++k)
+    for (int oh = 0; oh < Ho; ++oh)
+      for (int ow = 0; ow < Wo; ++ow) {
+        double acc = bias.empty() ? 0.0 : bias[k];
+        const int g = k / Kg;
+        for (int c = 0; c < Cg; ++c)
+          for (int r = 0; r < R; ++r)
+            for (int s = 0; s < S; ++s) {
+              const int ih = oh * stride - pad + r, iw = ow * stride - pad + s;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              acc += static_cast<double>(x[(static_cast<size_t>(g * Cg + c) * H + ih) * W + iw]) *
+                     w[((static_cast<size_t>(k) * Cg + c) * R + r) * S + s];
+            }
+        if (!scale.empty()) acc = acc * scale[k] + shift[k];
+        y[(static_cast<size_t>(k) * Ho + oh) * Wo + ow] = relu && acc < 0 ? 0.0 : acc;
+      }
+  *Ho_out = Ho;
+  *Wo_out = Wo;
+  return y;
+}
+
+// A small CNN block on prepared conv layers: conv3x3+bn+relu, depthwise
+// 3x3/2 + relu, 1x1 projection. Weights are prepared once, as an engine would.
+bool run_cnn_block(Rng& rng) {
+  const int C = 8, H = 12, W = 12, K1 = 16, K3 = 32;
+  const auto x = rng.vec(C * H * W, 1.0f);
+  const auto w1 = rng.vec(K1 * C * 9, 0.2f), s1 = rng.vec(K1, 0.5f), t1 = rng.vec(K1, 0.2f);
+  const auto w2 = rng.vec(K1 * 9, 0.3f);
+  const auto w3 = rng.vec(K3 * K1, 0.25f), b3 = rng.vec(K3, 0.1f);
+  std::vector<float> scale1(K1);
+  for (int k = 0; k < K1; ++k) scale1[k] = 1.0f + s1[k];   // batch-norm scale near 1
+
+  autoconfig::Conv2dArgs l1;   // 3x3, pad 1, folded batch-norm, relu
+  l1.C = C; l1.H = H; l1.W = W; l1.K = K1; l1.R = 3; l1.S = 3;
+  l1.pad_top = l1.pad_left = l1.pad_bottom = l1.pad_right = 1;
+  l1.w = w1.data(); l1.scale = scale1.data(); l1.shift = t1.data(); l1.act = autoconfig::Activation::Relu;
+  autoconfig::Conv2dArgs l2 = autoconfig::Conv2dArgs();   // depthwise 3x3 stride 2, relu
+  l2.C = K1; l2.H = H; l2.W = W; l2.K = K1; l2.R = 3; l2.S = 3; l2.groups = K1;
+  l2.stride_h = l2.stride_w = 2;
+  l2.pad_top = l2.pad_left = l2.pad_bottom = l2.pad_right = 1;
+  l2.w = w2.data(); l2.act = autoconfig::Activation::Relu;
+  autoconfig::Conv2dArgs l3;   // 1x1 projection with bias
+  l3.C = K1; l3.H = 6; l3.W = 6; l3.K = K3; l3.R = 1; l3.S = 1;
+  l3.w = w3.data(); l3.bias = b3.data();
+
+  autoconfig::PreparedConv2d p1, p2, p3;
+  for (auto* pr : {&p1, &p2, &p3}) {
+    const autoconfig::Conv2dArgs& l = pr == &p1 ? l1 : pr == &p2 ? l2 : l3;
+    const autoconfig::Status s = pr->prepare(l);
+    if (!s.ok()) {
+      std::fprintf(stderr, "prepare: %s\n", s.message.c_str());
+      return false;
+    }
+  }
+  std::vector<float> a1(K1 * H * W), a2(K1 * 6 * 6), a3(K3 * 6 * 6);
+  const autoconfig::PreparedConv2d* layers[] = {&p1, &p2, &p3};
+  const float* inputs[] = {x.data(), a1.data(), a2.data()};
+  float* outputs[] = {a1.data(), a2.data(), a3.data()};
+  for (int i = 0; i < 3; ++i) {
+    const autoconfig::Status s = layers[i]->run(inputs[i], 1, outputs[i], nullptr, 1);
+    if (!s.ok()) {
+      std::fprintf(stderr, "conv: %s\n", s.message.c_str());
+      return false;
+    }
+  }
+  int ho, wo;
+  bool ok = check("conv3x3+bn", a1, conv_reference(x, C, H, W, w1, K1, 3, 3, 1, 1, 1, scale1, t1, {}, true, &ho, &wo), C * 9);
+  ok &= check("depthwise/2", a2, conv_reference(a1, K1, H, W, w2, K1, 3, 3, 2, 1, K1, {}, {}, {}, true, &ho, &wo), 9);
+  ok &= check("conv1x1", a3, conv_reference(a2, K1, 6, 6, w3, K3, 1, 1, 1, 0, 1, {}, {}, b3, false, &ho, &wo), K1);
+  std::printf("conv algorithms: %s, %s, %s\n", autoconfig::conv2d_algorithm(l1), autoconfig::conv2d_algorithm(l2),
+              autoconfig::conv2d_algorithm(l3));
+  return ok;
+}
+
 }  // namespace
 
 int main() {
@@ -75,7 +157,7 @@ int main() {
   const auto wc = rng.vec(C * D, 0.06f);   // classifier weights stored [C, D]: used transposed
 
   std::vector<float> h(B * H), y(B * D), logits(B * C);
-  bool ok = true;
+  bool ok = run_cnn_block(rng);
 
   autoconfig::GemmArgs fc1;  // h = relu(x @ w1 + b1)
   fc1.M = B; fc1.N = H; fc1.K = D;

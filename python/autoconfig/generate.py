@@ -80,9 +80,11 @@ def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
     for s in specs:
-        if s.op not in ("matmul", "gemm"):
+        if s.op not in ("matmul", "gemm", "conv2d"):
             continue
         for sh in s.shapes:
+            if s.op == "conv2d":
+                sh = sh.gemm_shape()   # conv2d runs as one GEMM per image and group
             key = (sh.M, sh.N, sh.K)
             entry = shapes.setdefault(key, {"acts": set(), "specs": [], "op": s.op, "threads": set()})
             entry["acts"].update(s.activations)

@@ -239,6 +239,15 @@ def _positive_int(node: Node, path: str, ctx: _Ctx, values: Dict[str, Any]) -> i
     return v
 
 
+def _nonnegative_int(node: Node, path: str, ctx: _Ctx, values: Dict[str, Any]) -> int:
+    v = _int_of(node)
+    if v is None or v < 0:
+        raise ctx.error(node, path, f"expected an integer >= 0, got {v if v is not None else _describe(node)}")
+    if v > INT32_MAX:
+        raise ctx.error(node, path, f"expected an integer <= {INT32_MAX} (2**31-1), got {v}")
+    return v
+
+
 def _boolean(node: Node, path: str, ctx: _Ctx, values: Dict[str, Any]) -> bool:
     if isinstance(node, ScalarNode) and node.tag == _T_BOOL:
         return bool(_SCALARS.construct_yaml_bool(node))
@@ -302,6 +311,71 @@ def _check_gemm_shape(shape: GemmShape, kernel: Dict[str, Any], fail: Callable[.
 
 
 @dataclass(frozen=True)
+class Conv2dShape:
+    """ONNX Conv on NCHW float32: x (N, C, H, W), w (K, C/groups, R, S)."""
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    N: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_top: int = 0
+    pad_left: int = 0
+    pad_bottom: int = 0
+    pad_right: int = 0
+    dilation_h: int = 1
+    dilation_w: int = 1
+    groups: int = 1
+
+    @property
+    def out_h(self) -> int:
+        return (self.H + self.pad_top + self.pad_bottom - self.dilation_h * (self.R - 1) - 1) // self.stride_h + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.W + self.pad_left + self.pad_right - self.dilation_w * (self.S - 1) - 1) // self.stride_w + 1
+
+    @property
+    def pointwise(self) -> bool:
+        return (self.R == 1 and self.S == 1 and self.stride_h == 1 and self.stride_w == 1
+                and self.pad_top == self.pad_left == self.pad_bottom == self.pad_right == 0)
+
+    def gemm_shape(self) -> "GemmShape":
+        """The GEMM one image and group lowers to (runtime conv2d.cpp): rows are
+        output channels, columns output pixels, depth the patch size."""
+        return GemmShape(self.K // self.groups, self.out_h * self.out_w,
+                         (self.C // self.groups) * self.R * self.S)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.N * self.K * self.out_h * self.out_w * (self.C // self.groups) * self.R * self.S
+
+    def label(self) -> str:
+        g = f" g{self.groups}" if self.groups > 1 else ""
+        return (f"{self.N}x{self.C}x{self.H}x{self.W} * {self.K}x{self.R}x{self.S} "
+                f"s{self.stride_h},{self.stride_w}{g}")
+
+
+CONV_ACTIVATIONS = ("none", "relu", "relu6")
+
+
+def _check_conv_shape(shape: Conv2dShape, kernel: Dict[str, Any], fail: Callable[..., None]) -> None:
+    bad = [a for a in kernel.get("activations", ()) if a not in CONV_ACTIVATIONS]
+    if bad:
+        fail(f"conv2d supports the activations {', '.join(CONV_ACTIVATIONS)}; this kernel lists {', '.join(bad)}")
+    if shape.C % shape.groups:
+        fail(f"input channels C={shape.C} are not divisible by groups={shape.groups}", "groups")
+    if shape.K % shape.groups:
+        fail(f"output channels K={shape.K} are not divisible by groups={shape.groups}", "groups")
+    if shape.out_h < 1 or shape.out_w < 1:
+        fail(f"the output would be {shape.out_h}x{shape.out_w}: the dilated {shape.R}x{shape.S} kernel does "
+             f"not fit the padded {shape.H}x{shape.W} input")
+
+
+@dataclass(frozen=True)
 class _OpSchema:
     shape_type: type                  # frozen dataclass built from the shape fields
     shape_fields: Tuple[_Field, ...]  # keys allowed in each entry of `shapes`
@@ -317,6 +391,17 @@ _OPS: Dict[str, _OpSchema] = {
                                                _Field("trans_b", _boolean, False)),
                       _check_gemm_shape),
 }
+_CONV_FIELDS = (
+    _Field("C", _positive_int), _Field("H", _positive_int), _Field("W", _positive_int),
+    _Field("K", _positive_int), _Field("R", _positive_int), _Field("S", _positive_int),
+    _Field("N", _positive_int, 1),
+    _Field("stride_h", _positive_int, 1), _Field("stride_w", _positive_int, 1),
+    _Field("pad_top", _nonnegative_int, 0), _Field("pad_left", _nonnegative_int, 0),
+    _Field("pad_bottom", _nonnegative_int, 0), _Field("pad_right", _nonnegative_int, 0),
+    _Field("dilation_h", _positive_int, 1), _Field("dilation_w", _positive_int, 1),
+    _Field("groups", _positive_int, 1),
+)
+_OPS["conv2d"] = _OpSchema(Conv2dShape, _CONV_FIELDS, _check_conv_shape)
 OPS: Tuple[str, ...] = tuple(sorted(_OPS))
 
 

@@ -79,6 +79,23 @@ AUTOCONFIG_API Status conv2d(const Conv2dArgs& args);
 // The algorithm conv2d() uses for these arguments: "gemm-1x1" or "im2col-gemm".
 AUTOCONFIG_API const char* conv2d_algorithm(const Conv2dArgs& args);
 
+// A conv layer's weights prepared once (batch-norm folded into them, the
+// layer's attributes fixed) and reused across calls: no per-call weight work.
+class AUTOCONFIG_API PreparedConv2d {
+ public:
+  // Takes the layer's shapes, attributes, w, bias, scale, shift and act;
+  // x, y, residual and N are ignored (they come with run()).
+  Status prepare(const Conv2dArgs& layer);
+  // y = the layer applied to x (N x C x H x W, the prepared C, H, W).
+  Status run(const float* x, int64_t N, float* y, const float* residual = nullptr, int threads = 0) const;
+  const Conv2dArgs& layer() const { return layer_; }
+
+ private:
+  Conv2dArgs layer_;
+  std::vector<float> w_, bias_;
+  bool ready_ = false;
+};
+
 // Name of the kernel gemm() would run for these arguments, and the thread count it would use.
 struct GemmChoice { std::string kernel; int threads = 1; bool specialized = false; };
 AUTOCONFIG_API GemmChoice gemm_choice(const GemmArgs& args);
