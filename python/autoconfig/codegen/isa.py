@@ -30,6 +30,11 @@ class Isa:
     def mul(self, a: str, b: str) -> str: raise NotImplementedError
     def add(self, a: str, b: str) -> str: raise NotImplementedError
     def set1(self, x: str) -> str: raise NotImplementedError
+    def loadu(self, ptr: str) -> str: raise NotImplementedError    # any alignment
+    def storeu(self, ptr: str, v: str) -> str: raise NotImplementedError  # any alignment; a statement
+    def sub(self, a: str, b: str) -> str: raise NotImplementedError
+    def max(self, a: str, b: str) -> str: raise NotImplementedError
+    def min(self, a: str, b: str) -> str: raise NotImplementedError
     def prefetch(self, ptr: str) -> str:
         """Into L1, for writing."""
         return f"__builtin_prefetch({ptr}, 1, 3);"
@@ -57,6 +62,11 @@ class Avx512(Isa):
     def mul(self, a, b): return f"_mm512_mul_ps({a}, {b})"
     def add(self, a, b): return f"_mm512_add_ps({a}, {b})"
     def set1(self, x): return f"_mm512_set1_ps({x})"
+    def loadu(self, ptr): return f"_mm512_loadu_ps({ptr})"
+    def storeu(self, ptr, v): return f"_mm512_storeu_ps({ptr}, {v});"
+    def sub(self, a, b): return f"_mm512_sub_ps({a}, {b})"
+    def max(self, a, b): return f"_mm512_max_ps({a}, {b})"
+    def min(self, a, b): return f"_mm512_min_ps({a}, {b})"
 
     def vector_math(self) -> str:
         return r'''
@@ -143,6 +153,11 @@ class Avx2(Isa):
     def mul(self, a, b): return f"_mm256_mul_ps({a}, {b})"
     def add(self, a, b): return f"_mm256_add_ps({a}, {b})"
     def set1(self, x): return f"_mm256_set1_ps({x})"
+    def loadu(self, ptr): return f"_mm256_loadu_ps({ptr})"
+    def storeu(self, ptr, v): return f"_mm256_storeu_ps({ptr}, {v});"
+    def sub(self, a, b): return f"_mm256_sub_ps({a}, {b})"
+    def max(self, a, b): return f"_mm256_max_ps({a}, {b})"
+    def min(self, a, b): return f"_mm256_min_ps({a}, {b})"
 
     def vector_math(self) -> str:
         return r'''
@@ -231,6 +246,11 @@ class Portable(Isa):
     def mul(self, a, b): return f"({a} * {b})"
     def add(self, a, b): return f"({a} + {b})"
     def set1(self, x): return f"vf_set1({x})"
+    def loadu(self, ptr): return f"vf_load({ptr})"
+    def storeu(self, ptr, v): return f"vf_store({ptr}, {v});"
+    def sub(self, a, b): return f"({a} - {b})"
+    def max(self, a, b): return f"vf_max({a}, {b})"
+    def min(self, a, b): return f"vf_min({a}, {b})"
 
     def vector_math(self) -> str:
         L = self.lanes
@@ -240,6 +260,9 @@ constexpr int kLanes = {L};
 
 static inline vf vf_load(const float* p) {{ vf v; std::memcpy(&v, p, sizeof v); return v; }}
 static inline vf vf_set1(float x) {{ vf v; for (int i = 0; i < kLanes; ++i) v[i] = x; return v; }}
+static inline void vf_store(float* p, vf v) {{ std::memcpy(p, &v, sizeof v); }}
+static inline vf vf_max(vf a, vf b) {{ return a > b ? a : b; }}
+static inline vf vf_min(vf a, vf b) {{ return a < b ? a : b; }}
 // The first `count` lanes (count may be <= 0 or >= kLanes); the rest are zero.
 static inline vf vf_load_n(const float* p, int count) {{
   vf v{{}};

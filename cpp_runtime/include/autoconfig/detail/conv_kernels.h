@@ -1,0 +1,72 @@
+// The convolution kernels of one variant, as the runtime sees them: plain
+// function pointers (no template crosses the ISA boundary). Each variant's
+// generated conv_kernels_<variant>.cpp defines one ConvKernels table.
+#pragma once
+#include <cstdint>
+
+#include "autoconfig/autoconfig.h"
+
+namespace autoconfig {
+namespace detail {
+
+// One image of one group's convolution: C input channels of H x W, K output
+// channels of Ho x Wo, ONNX Conv attributes.
+struct ConvGeometry {
+  int64_t C, H, W;
+  int64_t K, R, S;
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left, pad_bottom, pad_right;
+  int64_t dilation_h, dilation_w;
+  int64_t Ho, Wo;
+};
+
+// Fused epilogue applied to every output element (batch-norm scale already
+// folded into the weights, its shift into bias):
+//   y[k][p] = min(max(acc + bias[k] + residual[k][p], lo), hi)
+// relu is (0, +inf), relu6 (0, 6), clip (lo, hi), none (-inf, +inf).
+struct ConvEpilogue {
+  const float* bias;      // K values or null
+  const float* residual;  // same layout as y, or null
+  float lo, hi;
+};
+
+// Winograd F(m x m, 3 x 3): stride 1, dilation 1, groups 1, any pads.
+struct WinogradKernel {
+  int m;  // output tile edge: 2 or 4
+  // Floats of the transformed weights for K x C filters.
+  int64_t (*packed_weights_floats)(int64_t K, int64_t C);
+  // u <- transform of w (K x C x 3 x 3); done once per weight tensor.
+  void (*pack_weights)(const float* w, int64_t K, int64_t C, float* u);
+  // y (K x Ho x Wo) <- conv of x (C x H x W), one image, NCHW, on `threads` pool threads.
+  void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+              int threads);
+};
+
+// Direct convolution in the channel-blocked layout NCHW[B]c (B = vector lanes):
+// x is ceil(C/B) x H x W x B, y ceil(K/B) x Ho x Wo x B (padding lanes zero),
+// weights packed by pack_weights. Any R, S, stride, dilation, pads; groups 1.
+struct DirectConvKernel {
+  int block;    // B: channels per block (vector lanes)
+  int64_t (*packed_weights_floats)(int64_t K, int64_t C, int64_t R, int64_t S);
+  void (*pack_weights)(const float* w, int64_t K, int64_t C, int64_t R, int64_t S, float* u);
+  void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+              int threads);
+};
+
+// Depthwise (groups == C, K == C * multiplier) convolution, any R, S, strides,
+// dilations, pads; NCHW in and out.
+struct DepthwiseConvKernel {
+  void (*run)(const ConvGeometry& g, int64_t multiplier, const float* x, const float* w, const ConvEpilogue& ep,
+              float* y, int threads);
+};
+
+struct ConvKernels {
+  const char* isa_suffix;        // avx512f | avx2 | sse42 | scalar | neon | sve
+  DirectConvKernel direct;
+  DepthwiseConvKernel depthwise;
+  WinogradKernel winograd_f2;
+  WinogradKernel winograd_f4;
+};
+
+}  // namespace detail
+}  // namespace autoconfig
