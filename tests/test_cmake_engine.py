@@ -69,8 +69,11 @@ def test_subproject_engine(tmp_path):
     # the engine's own spec took effect: its layers ran shape-specialized kernels
     assert "_m4_n512_k256 (specialized" in out and "_m4_n256_k512 (specialized" in out
     gen = build / "autoconfig" / "generated"
-    for layer in ("_m4_n512_k256", "_m16_n144_k72", "_m32_n36_k16", "_n36_k9"):   # fc1, conv3x3, conv1x1, depthwise
-        assert list(gen.glob(f"*{layer}*.cpp")), f"the engine's spec did not produce its {layer} kernel"
+    assert list(gen.glob("*_m4_n512_k256*.cpp")), "the engine's spec did not produce its fc1 kernel"
+    # its conv layers are planned into the build (conv3x3, depthwise, conv1x1), each with the model's algorithm
+    conv_tu = "\n".join(p.read_text() for p in gen.glob("conv_kernels_*.cpp"))
+    for layer in ("8x12x12 -> 16 3x3/1 g1", "16x12x12 -> 16 3x3/2 g16", "16x6x6 -> 32 1x1/1 g1"):
+        assert f"engine_cnn_block: {layer}" in conv_tu, f"the engine's conv layer {layer} was not planned"
     assert "conv3x3+bn" in out and "depthwise/2" in out and "conv1x1" in out
     # ... and only its own: the embedded default specs were replaced
     assert not list((build / "autoconfig" / "generated").glob("*_m1024_n1024_k1024*.cpp"))

@@ -64,7 +64,36 @@ LAYERS = [
     (2, 1, 8, 1, 3, 3, 1, (1, 1), (1, 0, 1, 0), (1, 1), 1),        # C = 1, W = 1
     (1, 3, 23, 23, 16, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),     # ResNet stem shape (small)
     (3, 2, 5, 6, 4, 2, 3, (3, 2), (0, 2, 1, 0), (2, 1), 2),        # everything odd at once
+    # channel counts that fill and overflow whole vector blocks (16 lanes on AVX-512, 8 on AVX2)
+    (1, 32, 19, 37, 48, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),    # 3x3 s1: Winograd-eligible, odd sizes
+    (2, 17, 9, 11, 33, 3, 3, (1, 1), (0, 2, 1, 0), (1, 1), 1),     # asymmetric pads, partial blocks
+    (1, 40, 14, 14, 72, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),    # pointwise, odd block counts
+    (1, 24, 29, 31, 24, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 24),   # depthwise s2, 1.5 blocks
+    (1, 32, 16, 17, 32, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 32),   # depthwise s1, full blocks
+    (1, 16, 7, 7, 48, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 16),     # depthwise, multiplier 3
+    (1, 64, 7, 7, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),      # ResNet res5-like small spatial
 ]
+
+ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
+
+
+def applicable(layer, alg):
+    """Independent statement of where each algorithm applies (models/conv.py: applicable)."""
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    if alg == "direct":
+        return groups == 1
+    if alg == "gemm-1x1":
+        return R == S == 1 and strides == (1, 1) and pads == (0, 0, 0, 0)
+    if alg.startswith("winograd"):
+        return R == S == 3 and strides == (1, 1) and dil == (1, 1) and groups == 1
+    if alg == "depthwise":
+        return groups > 1 and groups == C and K % C == 0
+    return True
+
+
+# Winograd trades exactness for multiplies: F(4x4,3x3) transforms amplify
+# rounding by ~10-100x (documented in README); F(2x2,3x3) by a few.
+WINOGRAD_TOL_FACTOR = {"winograd-f2": 8.0, "winograd-f4": 100.0}
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=[f"L{i}" for i in range(len(LAYERS))])
@@ -79,6 +108,77 @@ def test_conv_layers(ac, layer, threads):
     want = conv_ref(x, w, b, strides, pads, dil, groups)
     assert got.shape == want.shape
     assert_close(got, want, conv_tol(x, w, want, groups), f"layer {layer}")
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+@pytest.mark.parametrize("layer", LAYERS, ids=[f"L{i}" for i in range(len(LAYERS))])
+def test_every_algorithm(ac, layer, alg):
+    """Each algorithm, forced, on every layer it applies to; a clear error elsewhere."""
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    kw = dict(strides=strides, pads=pads, dilations=dil, groups=groups, activation="relu", algorithm=alg)
+    if not applicable(layer, alg):
+        with pytest.raises(ValueError, match="none of the requested algorithms applies"):
+            ac.conv2d(x, w, b, **kw)
+        return
+    for threads in (1, 2):
+        got = ac.conv2d(x, w, b, threads=threads, **kw)
+        want = conv_ref(x, w, b, strides, pads, dil, groups, activation="relu")
+        tol = conv_tol(x, w, want, groups) * WINOGRAD_TOL_FACTOR.get(alg, 1.0)
+        assert_close(got, want, tol, f"{alg} {layer} threads={threads}")
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_every_algorithm_epilogues(ac, alg):
+    """bias + folded batch-norm + residual + relu6 / clip through each algorithm's own epilogue."""
+    rng = np.random.default_rng(11)
+    for layer in LAYERS:
+        if not applicable(layer, alg):
+            continue
+        N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        sc = rng.uniform(0.5, 1.5, K).astype(np.float32)
+        sh = rng.standard_normal(K, dtype=np.float32)
+        shape = conv_ref(x, w, None, strides, pads, dil, groups).shape
+        res = rng.standard_normal(shape, dtype=np.float32)
+        tolf = WINOGRAD_TOL_FACTOR.get(alg, 1.0) * 1.5
+        for act in ("relu6", ("clip", -0.5, 2.0), None):
+            got = ac.conv2d(x, w, b, strides=strides, pads=pads, dilations=dil, groups=groups, scale=sc, shift=sh,
+                            residual=res, activation=act, algorithm=alg)
+            want = conv_ref(x, w, b, strides, pads, dil, groups, sc, sh, None, res)
+            want = np.clip(want, -0.5, 2.0) if isinstance(act, tuple) else act_ref(want, act)
+            assert_close(got, want, conv_tol(x, w, want, groups) * tolf, f"{alg} {layer} act={act}")
+
+
+@pytest.mark.parametrize("layer", LAYERS[-7:], ids=[f"L{i}" for i in range(len(LAYERS) - 7, len(LAYERS))])
+def test_prepared_layer(ac, layer):
+    """prepare_conv2d folds and re-lays out the weights once; calls then match conv2d."""
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    sc = rng.uniform(0.5, 1.5, K).astype(np.float32)
+    layer_fn = ac.prepare_conv2d(w, b, input_shape=(C, H, W), strides=strides, pads=pads, dilations=dil,
+                                 groups=groups, scale=sc, activation="relu")
+    assert layer_fn.algorithm in ALGORITHMS
+    w_copy = w.copy()
+    w[...] = 0          # the prepared copy must not depend on the caller's array any more
+    got = layer_fn(x)
+    want = conv_ref(x, w_copy, b, strides, pads, dil, groups, sc, None, "relu")
+    tol = conv_tol(x, w_copy, want, groups) * WINOGRAD_TOL_FACTOR.get(layer_fn.algorithm, 1.0) * 1.5
+    assert_close(got, want, tol, f"prepared {layer} ({layer_fn.algorithm})")
+    res = rng.standard_normal(want.shape, dtype=np.float32)
+    got = layer_fn(x, residual=res, threads=2)
+    want = conv_ref(x, w_copy, b, strides, pads, dil, groups, sc, None, "relu", res)
+    assert_close(got, want, tol, f"prepared+residual {layer}")
+    with pytest.raises(ValueError, match="as prepared"):
+        layer_fn(np.zeros((1, C, H + 1, W), np.float32))
 
 
 @pytest.mark.parametrize("activation", [None, "relu", "relu6"])
@@ -142,7 +242,12 @@ ERRORS = [
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), A4(3)), ValueError, "bias: expected shape (2,)"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), scale=A4(5)), ValueError, "scale: expected shape (2,)"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), residual=A4(1, 2, 5, 5)), ValueError, "residual: expected shape (1, 2, 3, 3)"),
-    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), activation="gelu_erf"), ValueError, "activation: expected None, 'relu' or 'relu6'"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), activation="gelu_erf"), ValueError, "activation: expected None, 'relu', 'relu6' or ('clip', lo, hi)"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), activation=("clip", 2, 1)), ValueError, "needs numbers with lo <= hi"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="fft"), ValueError, "algorithm: expected one of direct"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="depthwise"), ValueError, "none of the requested algorithms applies"),
+    (lambda ac: ac.prepare_conv2d(A4(2, 3, 3, 3), input_shape=(3, 5)), ValueError, "input_shape: expected (C, H, W)"),
+    (lambda ac: ac.prepare_conv2d(A4(2, 3, 3, 3), input_shape=(4, 5, 5)), ValueError, "w: expected shape (K, C/groups, R, S)"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), out=A4(1, 2, 5, 5)), ValueError, "out: expected shape (1, 2, 3, 3)"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), threads=0), ValueError, "threads:"),
 ]

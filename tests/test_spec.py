@@ -330,8 +330,16 @@ def test_load_default():
     by_name = {s.name: s for s in specs}
     assert len(by_name) == len(specs)
     assert {"square_gemm", "classifier_fc", "transformer_ffn_up", "transformer_ffn_down"} <= set(by_name)
-    assert sum(len(s.shapes) for s in specs) <= 20
-    assert all(s.dtype == "float32" and s.op in ("matmul", "gemm") for s in specs)
+    gemms = [s for s in specs if s.op in ("matmul", "gemm")]
+    assert sum(len(s.shapes) for s in gemms) <= 20
+    assert all(s.dtype == "float32" and s.op in ("matmul", "gemm", "conv2d") for s in specs)
+    # every distinct conv layer of ResNet-50 (24 with their epilogues) and MobileNetV2 (30)
+    convs = [s for s in specs if s.op == "conv2d"]
+    assert sum(len(s.shapes) for s in convs if s.name.startswith("resnet50")) == 24
+    assert sum(len(s.shapes) for s in convs if s.name.startswith("mobilenetv2")) == 30
+    dw = by_name["mobilenetv2_depthwise_relu6"]
+    assert all(sh.groups == sh.C == sh.K for sh in dw.shapes) and dw.activations == ("relu6",)
+    assert by_name["resnet50_conv_bn_residual_relu"].residual
     squares = by_name["square_gemm"]
     assert [sh.M for sh in squares.shapes] == [64, 128, 256, 512, 1024, 2048]
     assert all(sh.M == sh.N == sh.K for sh in squares.shapes)
@@ -341,7 +349,7 @@ def test_load_default():
     assert GemmShape(128, 3072, 768) in up.shapes
     assert by_name["transformer_ffn_down"].residual
     assert GemmShape(128, 768, 3072) in by_name["transformer_ffn_down"].shapes
-    all_shapes = {(sh.M, sh.N, sh.K) for s in specs for sh in s.shapes}
+    all_shapes = {(sh.M, sh.N, sh.K) for s in gemms for sh in s.shapes}
     assert {(128, 2304, 768), (128, 768, 768), (1, 1000, 2048), (32, 1000, 2048),
             (1, 1000, 1280)} <= all_shapes
     assert "relu" in by_name["classifier_fc"].activations and by_name["classifier_fc"].bias
@@ -364,7 +372,10 @@ def test_to_dict_round_trip():
         d = s.to_dict()
         assert json.loads(json.dumps(d)) == d
         assert OpSpec.from_dict(json.loads(json.dumps(d))) == s
-        assert d["shapes"] and set(d["shapes"][0]) == {"M", "N", "K", "trans_a", "trans_b"}
+        keys = {"M", "N", "K", "trans_a", "trans_b"} if s.op != "conv2d" else {
+            "C", "H", "W", "K", "R", "S", "N", "stride_h", "stride_w", "pad_top", "pad_left", "pad_bottom",
+            "pad_right", "dilation_h", "dilation_w", "groups"}
+        assert d["shapes"] and set(d["shapes"][0]) == keys
 
 
 def test_cross_file_duplicate_names(tmp_path):

@@ -1,14 +1,19 @@
-// conv2d on the GEMM kernels: 1x1 unit-stride layers are a GEMM per image and
-// group (W_g [K/G x C/G] times X_g [C/G x H*W]) with no copy; every other layer
-// unrolls the input patches (im2col) into per-thread scratch first. The
-// epilogue (bias, folded batch-norm, residual, activation) is fused into the
-// GEMM's store: per output channel = per GEMM row.
+// conv2d: argument checks, batch-norm folding, and dispatch to the algorithm
+// the analytical model (or the spec's plan) chose for the layer:
+//   direct       generated NCHW[B]c kernel; NCHW converted in and out here
+//   gemm-1x1     pointwise layers: W_g [K/G x C/G] times X_g [C/G x H*W], no copy
+//   im2col-gemm  patch matrix in per-thread scratch, then the GEMM
+//   winograd-f2/f4, depthwise   generated kernels on NCHW
+// The epilogue (bias, folded batch-norm, residual, activation, clip) is fused
+// into each kernel's store (for GEMM: per output channel = per GEMM row).
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/conv_model.h"
+#include "autoconfig/detail/registry.h"
 #include "autoconfig/detail/runtime.h"
 
 namespace autoconfig {
@@ -41,8 +46,10 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
                          " is empty: the dilated kernel is larger than the padded input");
   if (!a.w) return Status::Error(p + "w must not be null");
   if (with_data && a.N > 0 && (!a.x || !a.y)) return Status::Error(p + "x and y must not be null");
-  if (static_cast<int>(a.act) < 0 || static_cast<int>(a.act) >= kNumActivations)
-    return Status::Error(p + "unknown activation");
+  if (a.act != Activation::None && a.act != Activation::Relu && a.act != Activation::Relu6)
+    return Status::Error(p + "activation must be none, relu or relu6 (got " + activation_name(a.act) +
+                         "); use clip_lo/clip_hi for clip");
+  if (!(a.clip_lo <= a.clip_hi)) return Status::Error(p + "clip_lo must be <= clip_hi");
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
   return Status::Ok();
 }
@@ -86,9 +93,38 @@ int64_t conv2d_output_w(const Conv2dArgs& a) {
   return (a.W + a.pad_left + a.pad_right - a.dilation_w * (a.S - 1) - 1) / std::max<int64_t>(a.stride_w, 1) + 1;
 }
 
-const char* conv2d_algorithm(const Conv2dArgs& a) { return is_pointwise(a) ? "gemm-1x1" : "im2col-gemm"; }
-
 namespace {
+
+using detail::ConvAlgorithm;
+constexpr float kInf = __builtin_inff();
+
+#ifndef AUTOCONFIG_DEFAULT_THREADS
+#define AUTOCONFIG_DEFAULT_THREADS 0
+#endif
+
+// threads = 0: the build's AUTOCONFIG_THREADS, else one thread per 50 us of
+// work at peak (the GEMM rule), capped at the CPUs this process may use.
+int conv_threads(const Conv2dArgs& a) {
+  if (a.threads > 0) return a.threads;
+  if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;
+  const detail::Registry* r = detail::active_registry();
+  const double flops = 2.0 * std::max<int64_t>(a.N, 1) * a.K * conv2d_output_h(a) * conv2d_output_w(a) *
+                       (a.C / a.groups) * a.R * a.S;
+  int t = r ? static_cast<int>(flops / (r->peak_flops_per_core * r->min_seconds_per_thread)) : 1;
+  t = std::min(t, detail::available_cpus());
+  return std::max(t, 1);
+}
+
+// The epilogue's clamp: activation then clip.
+void clamp_range(const Conv2dArgs& a, float* lo, float* hi) {
+  float l = -kInf, h = kInf;
+  if (a.act == Activation::Relu) l = 0.0f;
+  if (a.act == Activation::Relu6) { l = 0.0f; h = 6.0f; }
+  *lo = std::max(l, a.clip_lo);
+  *hi = std::min(h, a.clip_hi);
+}
+
+bool is_clip(const Conv2dArgs& a) { return a.clip_lo > -kInf || a.clip_hi < kInf; }
 
 // Folded batch-norm: weight rows scaled, bias and shift folded into one row bias.
 void fold(const Conv2dArgs& a, std::vector<float>* w_out, std::vector<float>* bias_out) {
@@ -107,20 +143,50 @@ void fold(const Conv2dArgs& a, std::vector<float>* w_out, std::vector<float>* bi
   }
 }
 
-// The convolution with weights already folded (w: K x C/G x R x S; row_bias: K or null).
-Status run_folded(const Conv2dArgs& a, const float* w, const float* row_bias) {
+detail::ConvGeometry geometry(const Conv2dArgs& a) {
+  return detail::ConvGeometry{a.C, a.H, a.W, a.K, a.R, a.S, a.stride_h, a.stride_w, a.pad_top, a.pad_left,
+                              a.pad_bottom, a.pad_right, a.dilation_h, a.dilation_w,
+                              conv2d_output_h(a), conv2d_output_w(a)};
+}
+
+// Weights (and bias) in the layout the algorithm reads; empty for GEMM paths.
+void pack_for(ConvAlgorithm alg, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
+              const float* bias, std::vector<float>* packed, std::vector<float>* bias_blocked) {
+  packed->clear();
+  bias_blocked->clear();
+  if (alg == ConvAlgorithm::Direct) {
+    packed->resize(static_cast<size_t>(k.direct.packed_weights_floats(a.K, a.C, a.R, a.S)));
+    k.direct.pack_weights(w, a.K, a.C, a.R, a.S, packed->data());
+    if (bias) {
+      const int64_t B = k.direct.block;
+      bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
+      std::copy(bias, bias + a.K, bias_blocked->begin());
+    }
+  } else if (alg == ConvAlgorithm::WinogradF2 || alg == ConvAlgorithm::WinogradF4) {
+    const detail::WinogradKernel& wk = alg == ConvAlgorithm::WinogradF2 ? k.winograd_f2 : k.winograd_f4;
+    packed->resize(static_cast<size_t>(wk.packed_weights_floats(a.K, a.C)));
+    wk.pack_weights(w, a.K, a.C, packed->data());
+  }
+}
+
+void clamp_all(float* y, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
+}
+
+// GEMM paths (gemm-1x1, im2col-gemm): w folded K x C/G x R x S, row_bias K or null.
+Status run_gemm(const Conv2dArgs& a, const float* w, const float* row_bias, int threads) {
   const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a), P = Ho * Wo;
   const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, CRS = Cg * a.R * a.S;
   const bool pointwise = is_pointwise(a);
-  std::vector<float> cols;
-  if (!pointwise) cols.resize(static_cast<size_t>(CRS * P));
+  const bool clip = is_clip(a);
+  float* cols = pointwise ? nullptr : detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(CRS * P));
   for (int64_t n = 0; n < a.N; ++n) {
     for (int64_t g = 0; g < G; ++g) {
       const float* xg = a.x + (n * a.C + g * Cg) * a.H * a.W;
       const float* b = xg;
       if (!pointwise) {
-        im2col(xg, Cg, a.H, a.W, a, Ho, Wo, cols.data());
-        b = cols.data();
+        im2col(xg, Cg, a.H, a.W, a, Ho, Wo, cols);
+        b = cols;
       }
       GemmArgs gm;
       gm.M = Kg;
@@ -140,12 +206,96 @@ Status run_folded(const Conv2dArgs& a, const float* w, const float* row_bias) {
         gm.beta = 1.0f;
       }
       gm.bias_row = row_bias ? row_bias + g * Kg : nullptr;
-      gm.act = a.act;
-      gm.threads = a.threads;
+      gm.act = clip ? Activation::None : a.act;
+      gm.threads = threads;
       Status st = gemm(gm);
       if (!st.ok()) return st;
+      if (clip) {
+        float lo, hi;
+        clamp_range(a, &lo, &hi);
+        clamp_all(gm.C, Kg * P, lo, hi);
+      }
     }
   }
+  return Status::Ok();
+}
+
+// The chosen algorithm with prepared weights: w folded, bias folded (K or
+// null), packed / bias_blocked as pack_for() made them.
+Status run_algorithm(const Conv2dArgs& a, ConvAlgorithm alg, int tile, const float* w, const float* bias,
+                     const float* packed, const float* bias_blocked, int threads) {
+  if (alg == ConvAlgorithm::Gemm1x1 || alg == ConvAlgorithm::Im2colGemm) return run_gemm(a, w, bias, threads);
+  const detail::Registry* r = detail::active_registry();
+  const detail::ConvKernels& k = *r->conv;
+  detail::ConvGeometry g = geometry(a);
+  const int64_t P = g.Ho * g.Wo, in_size = a.C * a.H * a.W, out_size = a.K * P;
+  detail::ConvEpilogue ep;
+  clamp_range(a, &ep.lo, &ep.hi);
+  ep.bias = bias;
+  for (int64_t n = 0; n < a.N; ++n) {
+    const float* x = a.x + n * in_size;
+    float* y = a.y + n * out_size;
+    ep.residual = a.residual ? a.residual + n * out_size : nullptr;
+    switch (alg) {
+      case ConvAlgorithm::WinogradF2: k.winograd_f2.run(g, x, packed, ep, y, threads); break;
+      case ConvAlgorithm::WinogradF4: k.winograd_f4.run(g, x, packed, ep, y, threads); break;
+      case ConvAlgorithm::Depthwise: k.depthwise.run(g, a.K / a.C, x, w, ep, y, threads); break;
+      case ConvAlgorithm::Direct: {
+        const int64_t B = k.direct.block;
+        detail::ConvGeometry gb = g;
+        if (is_pointwise(a)) {  // one row of H*W columns: wider tiles, fewer edges
+          gb.H = 1; gb.W = a.H * a.W; gb.Ho = 1; gb.Wo = P;
+        }
+        const int64_t Hp = gb.H + a.pad_top + a.pad_bottom, Wp = gb.W + a.pad_left + a.pad_right;
+        const int64_t cblocks = (a.C + B - 1) / B, kblocks = (a.K + B - 1) / B;
+        float* xb = detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(cblocks * Hp * Wp * B));
+        float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));
+        k.direct.to_blocked(x, a.C, gb.H, gb.W, a.pad_top, a.pad_left, a.pad_bottom, a.pad_right, xb, threads);
+        gb.H = Hp;
+        gb.W = Wp;
+        gb.pad_top = gb.pad_left = gb.pad_bottom = gb.pad_right = 0;
+        // A residual is added on the way back to NCHW, so the clamp waits for it.
+        detail::ConvEpilogue epb{bias_blocked, nullptr, ep.residual ? -kInf : ep.lo, ep.residual ? kInf : ep.hi};
+        k.direct.run(gb, xb, packed, epb, yb, tile, threads);
+        if (ep.residual)
+          k.direct.from_blocked(yb, a.K, P, ep.residual, ep.lo, ep.hi, y, threads);
+        else
+          k.direct.from_blocked(yb, a.K, P, nullptr, -kInf, kInf, y, threads);
+        break;
+      }
+      default: return Status::Error("conv2d: internal error: unknown algorithm");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
+  Conv2dChoice c;
+  if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return c;
+  const int threads = conv_threads(a);
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms);
+  c.algorithm = detail::conv_algorithm_name(ch.algorithm);
+  c.tile = ch.tile;
+  c.threads = threads;
+  c.planned = ch.planned;
+  for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
+    c.estimates.emplace_back(detail::conv_algorithm_name(static_cast<ConvAlgorithm>(i)), ch.estimates[i]);
+  return c;
+}
+
+const char* conv2d_algorithm(const Conv2dArgs& a) {
+  if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return "";
+  return detail::conv_algorithm_name(detail::choose_conv(a, conv_threads(a), a.algorithms).algorithm);
+}
+
+namespace {
+
+Status check_choice(const Conv2dArgs& a, const detail::ConvChoice& ch) {
+  const unsigned bit = 1u << static_cast<int>(ch.algorithm);
+  if (!(a.algorithms & bit) || ch.predicted_s < 0)
+    return Status::Error("conv2d: none of the requested algorithms applies to this layer");
   return Status::Ok();
 }
 
@@ -154,17 +304,39 @@ Status run_folded(const Conv2dArgs& a, const float* w, const float* row_bias) {
 Status conv2d(const Conv2dArgs& a) {
   Status st = validate(a);
   if (!st.ok() || a.N == 0) return st;
-  if (!a.scale && !a.shift && !a.bias) return run_folded(a, a.w, nullptr);
-  std::vector<float> w, bias;
-  fold(a, &w, &bias);
-  return run_folded(a, w.data(), bias.empty() ? nullptr : bias.data());
+  if (!detail::active_registry()) return check_isa();
+  const int threads = conv_threads(a);
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms);
+  st = check_choice(a, ch);
+  if (!st.ok()) return st;
+  std::vector<float> w, bias, packed, bias_blocked;
+  const float* wp = a.w;
+  const float* bp = nullptr;
+  if (a.scale || a.shift || a.bias) {
+    fold(a, &w, &bias);
+    wp = w.data();
+    bp = bias.empty() ? nullptr : bias.data();
+  }
+  const detail::ConvKernels& k = *detail::active_registry()->conv;
+  pack_for(ch.algorithm, a, k, wp, bp, &packed, &bias_blocked);
+  return run_algorithm(a, ch.algorithm, ch.tile, wp, bp, packed.data(), bias_blocked.empty() ? nullptr : bias_blocked.data(),
+                       threads);
 }
 
 Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
+  ready_ = false;
   Status st = validate(layer, /*with_data=*/false);   // x and y come with run()
   if (!st.ok()) return st;
+  if (!detail::active_registry()) return check_isa();
   layer_ = layer;
+  const detail::ConvChoice ch = detail::choose_conv(layer, conv_threads(layer), layer.algorithms);
+  st = check_choice(layer, ch);
+  if (!st.ok()) return st;
   fold(layer, &w_, &bias_);
+  algorithm_ = static_cast<int>(ch.algorithm);
+  tile_ = ch.tile;
+  pack_for(ch.algorithm, layer, *detail::active_registry()->conv, w_.data(), bias_.empty() ? nullptr : bias_.data(),
+           &packed_, &bias_blocked_);
   layer_.w = w_.data();
   layer_.bias = bias_.empty() ? nullptr : bias_.data();
   layer_.scale = layer_.shift = nullptr;
@@ -173,6 +345,10 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   layer_.residual = nullptr;
   ready_ = true;
   return Status::Ok();
+}
+
+const char* PreparedConv2d::algorithm() const {
+  return ready_ ? detail::conv_algorithm_name(static_cast<ConvAlgorithm>(algorithm_)) : "";
 }
 
 Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* residual, int threads) const {
@@ -185,7 +361,9 @@ Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* res
   a.threads = threads;
   Status st = validate(a);
   if (!st.ok() || N == 0) return st;
-  return run_folded(a, w_.data(), bias_.empty() ? nullptr : bias_.data());
+  return run_algorithm(a, static_cast<ConvAlgorithm>(algorithm_), tile_, w_.data(),
+                       bias_.empty() ? nullptr : bias_.data(), packed_.data(),
+                       bias_blocked_.empty() ? nullptr : bias_blocked_.data(), conv_threads(a));
 }
 
 }  // namespace autoconfig

@@ -1,7 +1,7 @@
 """autoconfig: host-tuned CPU kernels generated ahead of time.
 
 Runtime API (needs the compiled extension, i.e. an installed wheel):
-    matmul, gemm, host, explain, build_info
+    matmul, gemm, conv2d, prepare_conv2d, host, explain, build_info
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
 Importing the package checks that this CPU has the ISA the kernels were
@@ -11,7 +11,8 @@ from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU 
 
 __version__ = "0.1.0"
 
-_API = ("matmul", "gemm", "conv2d", "host", "explain", "build_info", "ACTIVATIONS")
+_API = ("matmul", "gemm", "conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "host", "explain",
+        "build_info", "ACTIVATIONS")
 __all__ = list(_API)
 
 

@@ -147,25 +147,38 @@ using In4 = nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>
 using Out4 = nb::ndarray<float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
 using In1c = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-// Dense NCHW / KCRS tensors; the Python layer checks shapes and makes them contiguous.
-void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optional<In1c> scale,
-                    std::optional<In1c> shift, std::optional<In4> residual, std::vector<int64_t> strides,
-                    std::vector<int64_t> pads, std::vector<int64_t> dilations, int64_t groups, int act,
-                    int threads) {
+// A layer's shapes and attributes (no tensors).
+autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                                  const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                                  const std::vector<int64_t>& dilations, int64_t groups, int threads,
+                                  unsigned algorithms) {
   autoconfig::Conv2dArgs a;
-  a.N = x.shape(0); a.C = x.shape(1); a.H = x.shape(2); a.W = x.shape(3);
-  a.K = w.shape(0); a.R = w.shape(2); a.S = w.shape(3);
+  a.N = N; a.C = C; a.H = H; a.W = W;
+  a.K = K; a.R = R; a.S = S;
   a.stride_h = strides.at(0); a.stride_w = strides.at(1);
   a.pad_top = pads.at(0); a.pad_left = pads.at(1); a.pad_bottom = pads.at(2); a.pad_right = pads.at(3);
   a.dilation_h = dilations.at(0); a.dilation_w = dilations.at(1);
   a.groups = groups;
+  a.threads = threads;
+  a.algorithms = algorithms;
+  return a;
+}
+
+// Dense NCHW / KCRS tensors; the Python layer checks shapes and makes them contiguous.
+void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optional<In1c> scale,
+                    std::optional<In1c> shift, std::optional<In4> residual, std::vector<int64_t> strides,
+                    std::vector<int64_t> pads, std::vector<int64_t> dilations, int64_t groups, int act,
+                    float clip_lo, float clip_hi, int threads, unsigned algorithms) {
+  autoconfig::Conv2dArgs a = conv_layer(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2),
+                                        w.shape(3), strides, pads, dilations, groups, threads, algorithms);
   a.x = x.data(); a.w = w.data(); a.y = y.data();
   a.bias = bias ? bias->data() : nullptr;
   a.scale = scale ? scale->data() : nullptr;
   a.shift = shift ? shift->data() : nullptr;
   a.residual = residual ? residual->data() : nullptr;
   a.act = static_cast<autoconfig::Activation>(act);
-  a.threads = threads;
+  a.clip_lo = clip_lo;
+  a.clip_hi = clip_hi;
   if (static_cast<int64_t>(w.shape(1)) * a.groups != a.C) throw std::invalid_argument("w: wrong C/groups");
   if (static_cast<int64_t>(y.shape(0)) != a.N || static_cast<int64_t>(y.shape(1)) != a.K ||
       static_cast<int64_t>(y.shape(2)) != autoconfig::conv2d_output_h(a) ||
@@ -177,6 +190,75 @@ void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optiona
     s = autoconfig::conv2d(a);
   }
   if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+// A prepared layer: weights folded and re-laid out once (PreparedConv2d).
+struct PreparedConvBinding {
+  autoconfig::PreparedConv2d layer;
+  int64_t C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
+};
+
+PreparedConvBinding* prepare_conv2d_binding(In4 w, std::optional<In1c> bias, std::optional<In1c> scale,
+                                            std::optional<In1c> shift, int64_t C, int64_t H, int64_t W,
+                                            std::vector<int64_t> strides, std::vector<int64_t> pads,
+                                            std::vector<int64_t> dilations, int64_t groups, int act,
+                                            float clip_lo, float clip_hi, int threads, unsigned algorithms) {
+  autoconfig::Conv2dArgs a = conv_layer(1, C, H, W, w.shape(0), w.shape(2), w.shape(3), strides, pads, dilations,
+                                        groups, threads, algorithms);
+  a.w = w.data();
+  a.bias = bias ? bias->data() : nullptr;
+  a.scale = scale ? scale->data() : nullptr;
+  a.shift = shift ? shift->data() : nullptr;
+  a.act = static_cast<autoconfig::Activation>(act);
+  a.clip_lo = clip_lo;
+  a.clip_hi = clip_hi;
+  auto* p = new PreparedConvBinding;
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = p->layer.prepare(a);
+  }
+  if (!s.ok()) {
+    delete p;
+    throw std::invalid_argument(s.message);
+  }
+  p->C = C; p->H = H; p->W = W; p->K = a.K;
+  p->Ho = autoconfig::conv2d_output_h(a);
+  p->Wo = autoconfig::conv2d_output_w(a);
+  return p;
+}
+
+void prepared_run_binding(const PreparedConvBinding& p, In4 x, Out4 y, std::optional<In4> residual, int threads) {
+  if (x.shape(1) != static_cast<size_t>(p.C) || x.shape(2) != static_cast<size_t>(p.H) ||
+      x.shape(3) != static_cast<size_t>(p.W))
+    throw std::invalid_argument("x: shape does not match the prepared layer");
+  if (y.shape(0) != x.shape(0) || y.shape(1) != static_cast<size_t>(p.K) ||
+      y.shape(2) != static_cast<size_t>(p.Ho) || y.shape(3) != static_cast<size_t>(p.Wo))
+    throw std::invalid_argument("out: wrong shape");
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = p.layer.run(x.data(), static_cast<int64_t>(x.shape(0)), y.data(), residual ? residual->data() : nullptr,
+                    threads);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                               std::vector<int64_t> strides, std::vector<int64_t> pads,
+                               std::vector<int64_t> dilations, int64_t groups, int threads, unsigned algorithms) {
+  autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms);
+  a.w = reinterpret_cast<const float*>(&a);   // the choice never reads tensors
+  const auto c = autoconfig::conv2d_choice(a);
+  nb::dict d;
+  d["algorithm"] = c.algorithm;
+  d["tile"] = c.tile;
+  d["threads"] = c.threads;
+  d["planned"] = c.planned;
+  nb::dict est;
+  for (const auto& e : c.estimates) est[e.first.c_str()] = e.second;
+  d["estimates"] = est;
+  return d;
 }
 
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
@@ -205,7 +287,16 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("matmul_fast", &matmul_fast_binding, "a"_a.none(), "b"_a.none(), "bias"_a.none(), "out"_a.none(),
         "act"_a, "threads"_a);
   m.def("conv2d", &conv2d_binding, "x"_a, "w"_a, "y"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
-        "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "threads"_a);
+        "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
+        "threads"_a, "algorithms"_a);
+  m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a,
+        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a);
+  nb::class_<PreparedConvBinding>(m, "PreparedConv2d")
+      .def("run", &prepared_run_binding, "x"_a, "y"_a, "residual"_a.none(), "threads"_a)
+      .def_prop_ro("algorithm", [](const PreparedConvBinding& p) { return std::string(p.layer.algorithm()); });
+  m.def("prepare_conv2d", &prepare_conv2d_binding, "w"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
+        "C"_a, "H"_a, "W"_a, "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
+        "threads"_a, "algorithms"_a, nb::rv_policy::take_ownership);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

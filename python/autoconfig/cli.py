@@ -81,9 +81,17 @@ def cmd_bench(args) -> int:
     from . import bench
     bench.pin_threads(args.threads)   # before numpy / torch create their pools
     from . import api
-    shapes = args.shape or bench.default_shapes()
     build_peak = api.host().peak_gflops_per_core
     peak = bench.measured_peak_gflops(api.host().isa) or build_peak
+    if args.op == "conv2d":
+        from . import bench_conv
+        rows = bench_conv.run_conv(args.threads, args.repeat, args.check_model, use_torch=not args.no_torch,
+                                   net=args.net, peak_gflops=peak)
+        print(bench_conv.format_conv_table(rows, args.markdown, peak))
+        return 0
+    if args.check_model or args.net:
+        raise ValueError("--check-model and --net apply to --op conv2d")
+    shapes = args.shape or bench.default_shapes()
     rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch, peak_gflops=peak)
     print(bench.format_table(rows, args.markdown, peak, build_peak))
     return 0
@@ -116,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shape to time (repeatable; default: the embedded spec shapes)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if installed")
+    p.add_argument("--op", choices=["matmul", "conv2d"], default="matmul",
+                   help="matmul (the spec GEMM shapes) or conv2d (the spec ResNet-50 / MobileNetV2 layers)")
+    p.add_argument("--check-model", action="store_true",
+                   help="conv2d: also time every applicable algorithm and report whether the model chose the best")
+    p.add_argument("--net", default=None, help="conv2d: only spec kernels whose name starts with this (resnet50, ...)")
     p.set_defaults(func=cmd_bench)
     return ap
 

@@ -21,8 +21,10 @@ from . import probe as probe_mod
 from . import spec as spec_mod
 from .codegen.gemm import (ACTIVATIONS, emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
+from .codegen.conv import conv_tu_name, emit_conv_kernels
 from .codegen.isa import isa_for_profile
 from .codegen.registry import emit_registry, emit_variants, isa_level, variant_id
+from .models import conv as conv_model
 from .models import gemm as gemm_model
 from .plan import Plan, plans_to_json
 from .profile import HostProfile
@@ -69,7 +71,27 @@ def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> L
     return [probe_mod.profile(None if target in ("", "host") else target, cxx=cxx)]
 
 
-def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
+def conv_plans(profile: HostProfile, specs) -> List[Plan]:
+    """One plan per (conv layer, thread count) the specs list: the model's
+    choice of algorithm and its parameters."""
+    isa = isa_for_profile(profile)
+    plans: Dict[Tuple, Plan] = {}
+    for s in specs:
+        if s.op != "conv2d":
+            continue
+        for sh in s.shapes:
+            layer = conv_model.Layer.from_shape(sh)
+            for t in sorted({min(max(1, profile.cores), t) for t in s.threads}):
+                key = (layer, t)
+                if key in plans:
+                    plans[key].spec += f",{s.name}"
+                    continue
+                plans[key] = conv_model.plan_layer(profile, layer, isa_suffix=isa.suffix, threads=t,
+                                                   activations=s.activations, spec_name=s.name)
+    return list(plans.values())
+
+
+def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Plan, List[Plan]]:
     """The generic plan and the shape-specialized ones.
 
     A shape gets one plan per thread count its spec lists (capped at the
@@ -79,11 +101,17 @@ def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
     generic = gemm_model.plan_generic(profile, isa_suffix=isa.suffix)
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
+    # conv layers the model runs on the GEMM get that GEMM specialized
+    gemm_convs = {(conv_model.Layer(**_layer_fields(p.shape)), p.value("threads")) for p in convs
+                  if p.algorithm in ("gemm-1x1", "im2col-gemm")}
     for s in specs:
         if s.op not in ("matmul", "gemm", "conv2d"):
             continue
         for sh in s.shapes:
             if s.op == "conv2d":
+                if not any((conv_model.Layer.from_shape(sh), min(max(1, profile.cores), t)) in gemm_convs
+                           for t in s.threads):
+                    continue
                 sh = sh.gemm_shape()   # conv2d runs as one GEMM per image and group
             key = (sh.M, sh.N, sh.K)
             entry = shapes.setdefault(key, {"acts": set(), "specs": [], "op": s.op, "threads": set()})
@@ -117,6 +145,12 @@ def gemm_plans(profile: HostProfile, specs) -> Tuple[Plan, List[Plan]]:
     return generic, specialized
 
 
+def _layer_fields(shape: Dict[str, int]) -> Dict[str, int]:
+    names = {"stride_h": "sh", "stride_w": "sw", "pad_top": "pt", "pad_left": "pl", "pad_bottom": "pb",
+             "pad_right": "pr", "dilation_h": "dh", "dilation_w": "dw"}
+    return {names.get(k, k): v for k, v in shape.items()}
+
+
 def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
     """All generated files as {relative path: text}, the plans, and the
     sources to compile with their ISA flags ({flags: [files]})."""
@@ -125,7 +159,8 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
     all_plans: List[Plan] = []
     for profile in profiles:
         isa = isa_for_profile(profile)
-        generic, specialized = gemm_plans(profile, specs)
+        convs = conv_plans(profile, specs)
+        generic, specialized = gemm_plans(profile, specs, convs)
         plans = [generic] + specialized
         files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
         flags = ";".join(profile.compile_flags)
@@ -135,10 +170,24 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
             name = f"{p.kernel}.cpp"
             files[name] = emit_entry(isa, p)
             sources.setdefault(flags, []).append(name)
-        reg = f"gemm_registry_{variant_id(profile)}.cpp"
-        files[reg] = emit_registry(profile, generic, specialized, plans)
+        vid = variant_id(profile)
+        conv_tu = conv_tu_name(vid)
+        files[conv_tu] = emit_conv_kernels(
+            isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
+            [f"spec layers planned for this variant: {len(convs)}"]
+            + [f"  {p.spec}: {p.shape['C']}x{p.shape['H']}x{p.shape['W']} -> {p.shape['K']} "
+               f"{p.shape['R']}x{p.shape['S']}/{p.shape['stride_h']} g{p.shape['groups']} t{p.value('threads')}: "
+               f"{p.algorithm}" + (f" tile {p.value('tile')}" if "tile" in p.params else "")
+               + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
+            l1_bytes=(profile.cache(1).size_bytes if profile.cache(1) else 32 << 10),
+            l2_bytes=(profile.cache(2).size_bytes if profile.cache(2) else 1 << 20),
+            vregs=profile.vector_registers)
+        sources.setdefault(flags, []).append(conv_tu)
+        reg = f"gemm_registry_{vid}.cpp"
+        files[reg] = emit_registry(profile, generic, specialized, plans + convs,
+                                   conv_model.model_coefficients(profile), convs)
         sources.setdefault("", []).append(reg)
-        all_plans += plans
+        all_plans += plans + convs
     files["variants.cpp"] = emit_variants(target or "host", profiles)
     sources.setdefault("", []).append("variants.cpp")
     files["plans.json"] = plans_to_json(all_plans) + "\n"
@@ -228,7 +277,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, RuntimeError, OSError) as e:
         print(f"autoconfig: {e}", file=sys.stderr)
         return 2
-    print(f"autoconfig: generated {len(plans)} GEMM kernels into {args.out}")
+    n_conv = sum(1 for p in plans if p.op == "conv2d")
+    print(f"autoconfig: generated {len(plans) - n_conv} GEMM kernels and {n_conv} conv layer plans into {args.out}")
     return 0
 
 

@@ -10,7 +10,7 @@ Host profiles come from three sources, each decision recorded in `notes`:
 * an optional override file (AUTOCONFIG_PROFILE_OVERRIDE) for machines whose
   data is wrong anyway.
 
-Targets (`x86-64-v4`, `x86-64-v3`, `generic`, `armv8-neon`, or a JSON file)
+Targets (`x86-64-v4`, `x86-64-v3`, `generic`, `armv8-neon`, `armv8-sve`, or a JSON file)
 measure nothing: they describe a class of machine for cross-builds.
 
     python -m autoconfig.probe [--target T] [--json] [--quick] [--cxx CXX]
@@ -54,6 +54,26 @@ ISA_TABLE: Dict[str, Dict[str, Any]] = {
         "compile_flags": ["-mavx2", "-mfma", "-mf16c"],
         "fma_key": "avx2",
         "requires": ["avx2", "fma"],
+    },
+    # Arm Advanced SIMD: baseline on AArch64 (128-bit, 32 registers V0-V31).
+    # -march=armv8-a names that baseline explicitly, so the required feature
+    # (asimd) follows from the flags like the x86 ones do.
+    "neon": {
+        "vector_bits": 128,
+        "vector_registers": 32,
+        "compile_flags": ["-march=armv8-a"],
+        "fma_key": "neon",
+        "requires": ["asimd"],
+    },
+    # Arm SVE: 32 registers Z0-Z31 of an implementation-defined length
+    # (128..2048 bits). The kernels are vector-length agnostic; vector_bits is
+    # the length the planner assumes for blocking (256: Neoverse V1).
+    "sve": {
+        "vector_bits": 256,
+        "vector_registers": 32,
+        "compile_flags": ["-march=armv8-a+sve"],
+        "fma_key": "neon",
+        "requires": ["sve"],
     },
     # Portable C++ code: the x86-64 baseline is SSE2 (128-bit, 16 xmm registers).
     "generic": {
@@ -173,21 +193,38 @@ def _builtin(name: str) -> HostProfile:
         #  - Arm Neoverse N1 TRM: L1D 64 KiB 4-way, private L2 1 MiB 8-way; the
         #    system-level cache is ~0.5-1 MiB per core (Graviton2: 32 MiB / 64).
         #  - Neoverse N1 Software Optimization Guide: two 128-bit ASIMD FMLA
-        #    pipes, latency 4; 32 vector registers.
+        #    pipes, latency 4; 32 vector registers (Arm ARM: V0-V31).
         #  - 2.5 GHz (Graviton2). Bandwidths: two 16 B loads per cycle for L1,
         #    typical single-core L2/SLC/DRAM rates.
-        # Code generation is portable C++ (no NEON emitter yet): isa "generic".
         return _target_profile(
-            name, arch="aarch64", isa="generic", features=["asimd", "neon"],
+            name, arch="aarch64", isa="neon", features=["asimd", "neon"],
             bits=128, vregs=32, freq=2.5, units=2.0,
             caches=[(1, 64 * KiB), (2, 1 * MiB), (3, 1 * MiB)], ways=[4, 8, 16],
             bandwidth={"L1": 70.0, "L2": 40.0, "L3": 25.0, "DRAM": 15.0},
-            flags=[], note="Neoverse-N1-like core, portable codegen")
+            flags=ISA_TABLE["neon"]["compile_flags"], note="Neoverse-N1-like core, NEON codegen")
+    if name == "armv8-sve":
+        # An Arm Neoverse V1 core (AWS Graviton3), the reference 256-bit SVE core:
+        #  - Arm Neoverse V1 TRM: L1D 64 KiB 4-way, private L2 1 MiB 8-way;
+        #    Graviton3's system-level cache is 32 MiB / 64 cores = 0.5 MiB per core.
+        #  - Neoverse V1 Software Optimization Guide: SVE vector length 256 bits,
+        #    two 256-bit SVE FMLA pipes (the four 128-bit ASIMD pipes paired),
+        #    FMLA latency 4; 32 Z registers (Arm ARM).
+        #  - 2.6 GHz (Graviton3). Bandwidths: L1 two 32 B loads per cycle
+        #    (~100 GB/s sustained), typical single-core L2/SLC/DRAM rates of V1
+        #    parts.
+        # The kernels run at any vector length; 256 bits only sizes the blocking.
+        return _target_profile(
+            name, arch="aarch64", isa="sve", features=["asimd", "neon", "sve"],
+            bits=256, vregs=32, freq=2.6, units=2.0,
+            caches=[(1, 64 * KiB), (2, 1 * MiB), (3, 512 * KiB)], ways=[4, 8, 16],
+            bandwidth={"L1": 100.0, "L2": 50.0, "L3": 30.0, "DRAM": 20.0},
+            flags=ISA_TABLE["sve"]["compile_flags"], note="Neoverse-V1-like core, vector-length-agnostic SVE codegen")
     raise ValueError(f"unknown target {name!r}; built-in targets: {', '.join(BUILTIN_TARGETS)} "
                      f"(or 'host', or a path to a JSON target file)")
 
 
-BUILTIN_TARGETS: Tuple[str, ...] = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "generic", "armv8-neon")
+BUILTIN_TARGETS: Tuple[str, ...] = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "generic", "armv8-neon",
+                                    "armv8-sve")
 # Multi-variant builds: one wheel holding several targets, the best the CPU runs picked at load.
 MULTI_TARGETS: Dict[str, Tuple[str, ...]] = {"portable": ("x86-64-v4", "x86-64-v3", "x86-64-v2")}
 
@@ -385,8 +422,31 @@ def _normalize_arch(a: str) -> str:
     return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(a, a)
 
 
-def choose_isa(features: Sequence[str]) -> str:
+# Linux exposes the SVE vector length new processes start with, in bytes
+# (Documentation/arch/arm64/sve.rst); the kernels inherit it.
+SVE_DEFAULT_VL_FILE = "/proc/sys/abi/sve_default_vector_length"
+
+
+def read_sve_vector_bits(path: Union[str, Path] = SVE_DEFAULT_VL_FILE) -> Optional[int]:
+    """The SVE vector length (bits) processes get on this Linux host, or None."""
+    text = _read(Path(path))
+    try:
+        nbytes = int(text or "")
+    except ValueError:
+        return None
+    return nbytes * 8 if 16 <= nbytes <= 256 and nbytes % 16 == 0 else None
+
+
+def choose_isa(features: Sequence[str], sve_bits: Optional[int] = None) -> str:
+    """The codegen ISA for a feature set (cpuid names on x86, hwcap names on Arm).
+
+    SVE is chosen only when it is wider than NEON: at 128 bits it has the
+    same lanes, and the NEON kernels need no predicates."""
     f = set(features)
+    if "sve" in f and sve_bits is not None and sve_bits > ISA_TABLE["neon"]["vector_bits"]:
+        return "sve"
+    if all(x in f for x in ISA_TABLE["neon"]["requires"]):
+        return "neon"
     if all(x in f for x in ISA_TABLE["avx512"]["requires"]):
         return "avx512"
     if all(x in f for x in ISA_TABLE["avx2"]["requires"]):
@@ -485,20 +545,34 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
     features = sorted({str(f).lower() for f in meas["features"]})
     arch = _normalize_arch(meas.get("arch") or platform.machine())
 
-    isa = choose_isa(features)
+    sve_bits = read_sve_vector_bits() if arch == "aarch64" and "sve" in features else None
+    isa = choose_isa(features, sve_bits)
     spec = ISA_TABLE[isa]
     vector_bits, vregs, fma_key = spec["vector_bits"], spec["vector_registers"], spec["fma_key"]
-    if arch == "aarch64":
-        vregs, fma_key = 32, "neon"  # NEON: 32 x 128-bit registers
+    if arch == "aarch64" and isa == "generic":
+        vregs, fma_key = 32, "neon"  # AArch64 without hwcaps: still 32 x 128-bit registers
     notes.append(f"isa {isa}: features " + (", ".join(spec["requires"]) or "baseline") + " present")
+    # The probe times 128-bit NEON FMAs. An SVE core issues the same flops
+    # through fewer, wider pipes (Neoverse V1: 4 x 128-bit ASIMD = 2 x 256-bit
+    # SVE), so the peak stays and the FMAs per cycle scale by 128 / VL.
+    fma_width_scale = 1.0
+    if isa == "sve":
+        vector_bits = sve_bits
+        fma_width_scale = ISA_TABLE["neon"]["vector_bits"] / sve_bits
+        notes.append(f"SVE vector length {sve_bits} bits from {SVE_DEFAULT_VL_FILE}; "
+                     f"peak taken from the NEON FMA rate (same pipes, wider vectors)")
+    elif "sve" in features:
+        notes.append(f"SVE present but no vector length wider than 128 bits in {SVE_DEFAULT_VL_FILE}: "
+                     "NEON kernels (same lanes, no predicates)")
 
     fma = (meas.get("fma") or {}).get(fma_key)
     if isinstance(fma, dict) and all(k in fma for k in ("latency_cycles", "per_cycle", "gflops")):
         latency = _round_if_close(float(fma["latency_cycles"]), f"FMA latency ({fma_key})", notes)
-        units = _round_if_close(float(fma["per_cycle"]), f"FMAs per cycle ({fma_key})", notes)
+        units = _round_if_close(float(fma["per_cycle"]) * fma_width_scale, f"FMAs per cycle ({isa})", notes)
         peak = float(fma["gflops"])
         notes.append(f"peak {peak:.1f} GFLOPS/core: measured {fma_key} FMA rate "
-                     f"({float(fma['per_cycle']):.2f}/cycle at {freq:.2f} GHz x {vector_bits // 32} lanes x 2)")
+                     f"({float(fma['per_cycle']) * fma_width_scale:.2f}/cycle at {freq:.2f} GHz x "
+                     f"{vector_bits // 32} lanes x 2)")
         if fma.get("emulated"):
             notes.append(f"{fma_key}: no FMA unit, a mul+add pair was timed as one FMA")
     else:

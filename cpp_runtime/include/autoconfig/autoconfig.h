@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(_WIN32)
@@ -66,9 +67,14 @@ struct Conv2dArgs {
   const float* scale = nullptr;           // K, optional (folded batch-norm)
   const float* shift = nullptr;           // K, optional (folded batch-norm)
   const float* residual = nullptr;        // N x K x Ho x Wo, optional; added before the activation
-  Activation act = Activation::None;
+  Activation act = Activation::None;     // None, Relu or Relu6 (GELU is not a conv epilogue)
+  // clip(lo, hi) after the activation (ONNX Clip); the defaults clip nothing.
+  float clip_lo = -__builtin_inff(), clip_hi = __builtin_inff();
   float* y = nullptr;                     // N x K x Ho x Wo
   int threads = 0;                        // 0: the plans' choice
+  // Restrict the choice to these algorithms (bit i: "direct", "gemm-1x1",
+  // "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"); ~0: any.
+  unsigned algorithms = ~0u;
 };
 
 // Output height/width for these arguments (<= 0 when the layer is invalid).
@@ -76,23 +82,40 @@ AUTOCONFIG_API int64_t conv2d_output_h(const Conv2dArgs& a);
 AUTOCONFIG_API int64_t conv2d_output_w(const Conv2dArgs& a);
 // Runs the convolution; the algorithm is chosen per layer (see conv2d_algorithm).
 AUTOCONFIG_API Status conv2d(const Conv2dArgs& args);
-// The algorithm conv2d() uses for these arguments: "gemm-1x1" or "im2col-gemm".
+// The algorithm conv2d() uses for these arguments ("direct", "gemm-1x1",
+// "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"), or "" if invalid.
 AUTOCONFIG_API const char* conv2d_algorithm(const Conv2dArgs& args);
+// Why: the choice, whether a spec planned it, the thread count, and the
+// model's estimate (seconds) for every algorithm (< 0: not applicable).
+struct Conv2dChoice {
+  std::string algorithm;
+  int tile = 0;              // direct: register tile index
+  int threads = 1;
+  bool planned = false;      // a spec listed this layer (else the run-time model chose)
+  std::vector<std::pair<std::string, double>> estimates;
+};
+AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args);
 
 // A conv layer's weights prepared once (batch-norm folded into them, the
 // layer's attributes fixed) and reused across calls: no per-call weight work.
 class AUTOCONFIG_API PreparedConv2d {
  public:
-  // Takes the layer's shapes, attributes, w, bias, scale, shift and act;
-  // x, y, residual and N are ignored (they come with run()).
+  // Takes the layer's shapes, attributes, w, bias, scale, shift, act, clip
+  // and threads; x, y, residual and N are ignored (they come with run()).
+  // The algorithm is chosen here (for layer.threads) and the weights are
+  // re-laid out or transformed for it once.
   Status prepare(const Conv2dArgs& layer);
   // y = the layer applied to x (N x C x H x W, the prepared C, H, W).
   Status run(const float* x, int64_t N, float* y, const float* residual = nullptr, int threads = 0) const;
   const Conv2dArgs& layer() const { return layer_; }
+  const char* algorithm() const;
 
  private:
   Conv2dArgs layer_;
-  std::vector<float> w_, bias_;
+  std::vector<float> w_, bias_;     // batch-norm folded (K x C/G x R x S; K)
+  std::vector<float> packed_;       // the algorithm's weight layout (direct, Winograd)
+  std::vector<float> bias_blocked_; // direct: bias padded to whole channel blocks
+  int algorithm_ = -1, tile_ = 0;
   bool ready_ = false;
 };
 

@@ -6,6 +6,11 @@ stride when read in place) into MR x NR accumulators kept
 in registers, then stores the tile through the fused epilogue
 (alpha/beta, bias, activation) with lane masks on the right edge and a row
 count on the bottom edge.
+
+Scalable ISAs (SVE) get the same tile from _emit_scalable: NR is fixed at
+generation time (the packing layout depends on it) but the vector length is
+not, so the tile's columns are covered at run time by passes of svcntw()-wide
+predicated vectors (see _emit_scalable).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def ukernel_name(isa: Isa, mr: int, nr: int) -> str:
 
 
 def emit_ukernel(isa: Isa, mr: int, nr: int) -> str:
-    return _emit_simd(isa, mr, nr)
+    return _emit_simd(isa, mr, nr) if isa.fixed_lanes else _emit_scalable(isa, mr, nr)
 
 
 def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
@@ -104,3 +109,106 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     return "\n".join(o) + "\n"
 
 
+
+
+def _emit_scalable(isa: Isa, mr: int, nr: int) -> str:
+    """Vector-length-agnostic microkernel (isa.fixed_lanes is False).
+
+    The plan's tile is mr x nr with nr = nv vectors of the lanes it assumed.
+    At run time vl = lanes_expr(): a pass handles up to nv vectors of vl lanes
+    per row, predicated to the columns left, and the kernel runs as many passes
+    as the tile's columns need (vl smaller than assumed: several passes, each
+    re-reading the L1-resident A panel; vl larger: one pass with fewer vectors).
+    One pass function per vector count 1..nv keeps every accumulator a named
+    local (sizeless vector types cannot live in arrays) and never spends FMAs on
+    all-false vectors. B is read through the predicates too: a vector may reach
+    past NR when vl does not divide it."""
+    if nr % isa.lanes:
+        raise ValueError(f"nr={nr} is not a multiple of the {isa.suffix} assumed vector ({isa.lanes} lanes)")
+    nv = nr // isa.lanes
+    name = ukernel_name(isa, mr, nr)
+    o = [f"struct {name} {{",
+         f"  static constexpr int MR = {mr}, NR = {nr};",
+         f"  // Plan: {nv} vectors of {isa.lanes} lanes per row; the hardware's vector length decides the passes.",
+         "  template <int KC, int ACT>",
+         "  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,",
+         "                  float* __restrict c, int64_t ldc, int mrows, int ncols,",
+         "                  const TileEpilogue& ep, int64_t lda = 0) {",
+         f"    const int64_t vl = {isa.lanes_expr()};",
+         "    for (int r = 0; r < mrows; ++r)  // C to L2 now, to L1 near the end of each pass (see pass_*)",
+         f"      for (int off = 0; off < ncols; off += 16) {isa.prefetch_l2('c + r * ldc + off')}",
+         f"    for (int64_t j0 = 0; j0 < ncols; j0 += {nv} * vl) {{",
+         "      const int left = ncols - static_cast<int>(j0);"]
+    for n in range(nv, 0, -1):
+        call = f"pass_{n}<KC, ACT>(kc, a, b, ldb, c, ldc, mrows, left, ep, j0, lda);"
+        if n == 1:
+            o.append(f"      {'else ' if nv > 1 else ''}{call}")
+        else:
+            o.append(f"      {'else ' if n < nv else ''}if (left > {n - 1} * vl) {call}")
+    o.append("    }")
+    o.append("  }")
+    for n in range(1, nv + 1):
+        o += _scalable_pass(isa, mr, n)
+    o.append("};")
+    return "\n".join(o) + "\n"
+
+
+def _scalable_pass(isa: Isa, mr: int, nvec: int) -> list:
+    """Columns [j0, j0 + ncols) of the tile (ncols <= nvec * vl) with nvec vectors per row."""
+    acc = [[f"c{i}_{j}" for j in range(nvec)] for i in range(mr)]
+    o = ["  template <int KC, int ACT>",
+         f"  static void pass_{nvec}(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,",
+         "                     float* __restrict c, int64_t ldc, int mrows, int ncols,",
+         "                     const TileEpilogue& ep, int64_t j0, int64_t lda) {",
+         "    const int64_t LDA = KC > 0 ? KC : lda;",
+         f"    const int64_t vl = {isa.lanes_expr()};",
+         "    b += j0;",
+         "    c += j0;"]
+    for j in range(nvec):
+        o.append("    " + isa.mask_decl(f"m{j}", f"ncols - {j} * vl"))
+    for i in range(mr):
+        o.append("    " + " ".join(f"{isa.vtype} {acc[i][j]} = {isa.zero()};" for j in range(nvec)))
+    body = []
+    for j in range(nvec):
+        body.append(f"      const {isa.vtype} b{j} = {isa.masked_load(f'm{j}', f'b + {j} * vl')};")
+    for i in range(mr):
+        body.append(f"      {{ const {isa.vtype} av = {isa.broadcast(f'a[{i} * LDA]')};")
+        body.append("        " + " ".join(f"{acc[i][j]} = {isa.fma('av', f'b{j}', acc[i][j])};"
+                                          for j in range(nvec)) + " }")
+    body += ["      a += 1;", "      b += ldb;"]
+    o.append(f"    const int64_t k_main = kc > {C_PREFETCH_K} ? kc - {C_PREFETCH_K} : 0;")
+    o.append("    int64_t k = 0;")
+    o.append("#pragma GCC unroll 4")
+    o.append("    for (; k < k_main; ++k) {")
+    o += body
+    o.append("    }")
+    o.append("    for (int r = 0; r < mrows; ++r) {  // the C rows the epilogue reads, into L1")
+    o.append(f"      for (int off = 0; off < ncols; off += 16) {isa.prefetch('c + r * ldc + off')}")
+    o.append(f"      {isa.prefetch('c + r * ldc + ncols - 1')}")
+    o.append("    }")
+    o.append("#pragma GCC unroll 4")
+    o.append("    for (; k < kc; ++k) {")
+    o += body
+    o.append("    }")
+    o.append(f"    const {isa.vtype} valpha = {isa.set1('ep.alpha')};")
+    o.append(f"    const {isa.vtype} vbeta = {isa.set1('ep.beta')};")
+    for i in range(mr):
+        guard = "" if i == 0 else f"if (mrows > {i}) "
+        o.append(f"    {guard}{{")
+        o.append(f"      float* crow = c + {i} * ldc;")
+        o.append(f"      const float* cin = ep.cin ? ep.cin + {i} * ep.ld_cin + j0 : nullptr;")
+        o.append("      const float* bcol = ep.bias_col ? ep.bias_col + j0 : nullptr;")
+        o.append(f"      const {isa.vtype} brow = ep.bias_row ? {isa.set1(f'ep.bias_row[{i}]')} : {isa.zero()};")
+        for j in range(nvec):
+            v = f"v{j}"
+            o.append(f"      {isa.vtype} {v} = {isa.mul(acc[i][j], 'valpha')};")
+            o.append(f"      if (cin) {v} = {isa.fma('vbeta', isa.masked_load(f'm{j}', f'cin + {j} * vl'), v)};")
+            o.append("      if (ep.final) {")
+            o.append(f"        {v} = {isa.add(v, 'brow')};")
+            o.append(f"        if (bcol) {v} = {isa.add(v, isa.masked_load(f'm{j}', f'bcol + {j} * vl'))};")
+            o.append(f"        {v} = v_activation<ACT>({v});")
+            o.append("      }")
+            o.append(f"      {isa.masked_store(f'm{j}', f'crow + {j} * vl', v)}")
+        o.append("    }")
+    o.append("  }")
+    return o

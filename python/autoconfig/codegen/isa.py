@@ -6,17 +6,26 @@ activation functions). Loops, packing and threading never look in here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List
 
 
 @dataclass(frozen=True)
 class Isa:
-    key: str            # profile isa: avx512 | avx2 | generic
+    key: str            # profile isa: avx512 | avx2 | neon | sve | generic
     suffix: str         # kernel-name suffix, XNNPACK style
-    lanes: int          # float32 lanes per vector
+    lanes: int          # float32 lanes per vector (scalable ISAs: the lanes the plan assumes)
     vtype: str          # C++ vector type
     includes: List[str]
+    # False for scalable vectors (SVE): the lane count is a run-time value
+    # (lanes_expr()), so an emitter may not unroll or index by `lanes`, keep
+    # vectors in arrays or struct members, or assume nr % lanes == 0 covers a
+    # tile. Emitters that need fixed lanes plan and emit for fixed_lanes_profile().
+    fixed_lanes: bool = True
+
+    def lanes_expr(self) -> str:
+        """C++ expression (int64_t) of the lanes per vector at run time."""
+        return f"int64_t({self.lanes})"
 
     # The emitters call these; subclasses spell them.
     def zero(self) -> str: raise NotImplementedError
@@ -42,12 +51,52 @@ class Isa:
     def prefetch_l2(self, ptr: str) -> str:
         """Into L2 (not L1)."""
         return f"__builtin_prefetch({ptr}, 1, 2);"
+
+    def transpose_fn(self, name: str) -> str:
+        """C++ definition of `static inline void name(const float* src, int64_t src_stride,
+        float* dst, int64_t dst_stride)`: dst[j*dst_stride + i] = src[i*src_stride + j] for
+        i, j < lanes (a lanes x lanes block; any alignment). This scalar loop is the
+        fallback; ISAs with shuffles transpose in registers."""
+        return (f"static inline void {name}(const float* __restrict src, int64_t src_stride,\n"
+                f"                        float* __restrict dst, int64_t dst_stride) {{\n"
+                f"  for (int i = 0; i < {self.lanes}; ++i)\n"
+                f"    for (int j = 0; j < {self.lanes}; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];\n"
+                f"}}\n")
     def vector_math(self) -> str: raise NotImplementedError
 
 
 class Avx512(Isa):
     def __init__(self):
         super().__init__("avx512", "avx512f", 16, "__m512", ["immintrin.h"])
+
+    def transpose_fn(self, name):
+        # unpack ps, unpack pd: 4x4 transposes inside each 128-bit lane; then two
+        # rounds of shuffle_f32x4 move the 128-bit lanes into place. 64 shuffles.
+        o = [f"static inline void {name}(const float* __restrict src, int64_t src_stride,",
+             "                        float* __restrict dst, int64_t dst_stride) {"]
+        o += [f"  const __m512 r{i} = _mm512_loadu_ps(src + {i} * src_stride);" for i in range(16)]
+        for i in range(8):
+            o.append(f"  const __m512 t{2 * i} = _mm512_unpacklo_ps(r{2 * i}, r{2 * i + 1}), "
+                     f"t{2 * i + 1} = _mm512_unpackhi_ps(r{2 * i}, r{2 * i + 1});")
+        pd = lambda op, a, b: (f"_mm512_castpd_ps(_mm512_{op}_pd(_mm512_castps_pd({a}), "  # noqa: E731
+                               f"_mm512_castps_pd({b})))")
+        for i in range(4):
+            a0, a1, b0, b1 = f"t{4 * i}", f"t{4 * i + 1}", f"t{4 * i + 2}", f"t{4 * i + 3}"
+            o.append(f"  const __m512 q{4 * i} = {pd('unpacklo', a0, b0)};")
+            o.append(f"  const __m512 q{4 * i + 1} = {pd('unpackhi', a0, b0)};")
+            o.append(f"  const __m512 q{4 * i + 2} = {pd('unpacklo', a1, b1)};")
+            o.append(f"  const __m512 q{4 * i + 3} = {pd('unpackhi', a1, b1)};")
+        # q{4i+j}, 128-bit lane l: column 4l+j of rows 4i..4i+3.
+        for j in range(4):
+            o.append(f"  const __m512 s{j} = _mm512_shuffle_f32x4(q{j}, q{4 + j}, 0x88), "
+                     f"s{4 + j} = _mm512_shuffle_f32x4(q{j}, q{4 + j}, 0xDD);")
+            o.append(f"  const __m512 u{j} = _mm512_shuffle_f32x4(q{8 + j}, q{12 + j}, 0x88), "
+                     f"u{4 + j} = _mm512_shuffle_f32x4(q{8 + j}, q{12 + j}, 0xDD);")
+            o.append(f"  _mm512_storeu_ps(dst + {j} * dst_stride, _mm512_shuffle_f32x4(s{j}, u{j}, 0x88));")
+            o.append(f"  _mm512_storeu_ps(dst + {8 + j} * dst_stride, _mm512_shuffle_f32x4(s{j}, u{j}, 0xDD));")
+            o.append(f"  _mm512_storeu_ps(dst + {4 + j} * dst_stride, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0x88));")
+            o.append(f"  _mm512_storeu_ps(dst + {12 + j} * dst_stride, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0xDD));")
+        return "\n".join(o) + "\n}\n"
 
     def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"
     def zero(self): return "_mm512_setzero_ps()"
@@ -139,6 +188,27 @@ static inline __m512 v_activation(__m512 v) {
 class Avx2(Isa):
     def __init__(self):
         super().__init__("avx2", "avx2", 8, "__m256", ["immintrin.h"])
+
+    def transpose_fn(self, name):
+        # unpack ps, shuffle ps: 4x4 transposes inside each 128-bit lane; then
+        # permute2f128 pairs the lanes. 24 shuffles.
+        o = [f"static inline void {name}(const float* __restrict src, int64_t src_stride,",
+             "                        float* __restrict dst, int64_t dst_stride) {"]
+        o += [f"  const __m256 r{i} = _mm256_loadu_ps(src + {i} * src_stride);" for i in range(8)]
+        for i in range(4):
+            o.append(f"  const __m256 t{2 * i} = _mm256_unpacklo_ps(r{2 * i}, r{2 * i + 1}), "
+                     f"t{2 * i + 1} = _mm256_unpackhi_ps(r{2 * i}, r{2 * i + 1});")
+        for i in range(2):
+            a0, a1, b0, b1 = f"t{4 * i}", f"t{4 * i + 1}", f"t{4 * i + 2}", f"t{4 * i + 3}"
+            o.append(f"  const __m256 q{4 * i} = _mm256_shuffle_ps({a0}, {b0}, 0x44);")
+            o.append(f"  const __m256 q{4 * i + 1} = _mm256_shuffle_ps({a0}, {b0}, 0xEE);")
+            o.append(f"  const __m256 q{4 * i + 2} = _mm256_shuffle_ps({a1}, {b1}, 0x44);")
+            o.append(f"  const __m256 q{4 * i + 3} = _mm256_shuffle_ps({a1}, {b1}, 0xEE);")
+        # q{4i+j}, 128-bit lane l: column 4l+j of rows 4i..4i+3.
+        for j in range(4):
+            o.append(f"  _mm256_storeu_ps(dst + {j} * dst_stride, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x20));")
+            o.append(f"  _mm256_storeu_ps(dst + {4 + j} * dst_stride, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x31));")
+        return "\n".join(o) + "\n}\n"
 
     def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"
     def zero(self): return "_mm256_setzero_ps()"
@@ -293,6 +363,206 @@ static inline vf v_activation(vf v) {{
 '''
 
 
+class Neon(Isa):
+    """Arm Advanced SIMD: 128-bit float32x4_t, 32 registers. Edges go through
+    a 4-float stack buffer (NEON has no masked loads or stores)."""
+
+    def __init__(self, suffix: str = "neon"):
+        super().__init__("neon", suffix, 4, "float32x4_t", ["arm_neon.h"])
+
+    def zero(self): return "vdupq_n_f32(0.0f)"
+    def load(self, ptr): return f"vld1q_f32({ptr})"
+    def load_b(self, ptr): return f"vld1q_f32({ptr})"
+    def broadcast(self, ptr_expr): return f"vld1q_dup_f32(&{ptr_expr})"
+    def fma(self, a, b, c): return f"vfmaq_f32({c}, {a}, {b})"
+    def mask_decl(self, name, count_expr): return f"const int {name} = {count_expr};"
+    def masked_load(self, mask, ptr): return f"neon_load_n({ptr}, {mask})"
+    def masked_store(self, mask, ptr, v): return f"neon_store_n({ptr}, {mask}, {v});"
+    def mul(self, a, b): return f"vmulq_f32({a}, {b})"
+    def add(self, a, b): return f"vaddq_f32({a}, {b})"
+    def set1(self, x): return f"vdupq_n_f32({x})"
+    def loadu(self, ptr): return f"vld1q_f32({ptr})"
+    def storeu(self, ptr, v): return f"vst1q_f32({ptr}, {v});"
+    def sub(self, a, b): return f"vsubq_f32({a}, {b})"
+    def max(self, a, b): return f"vmaxq_f32({a}, {b})"
+    def min(self, a, b): return f"vminq_f32({a}, {b})"
+
+    def vector_math(self) -> str:
+        return r"""
+// The first `count` lanes (count may be <= 0 or >= 4); the other lanes read as zero.
+static inline float32x4_t neon_load_n(const float* p, int count) {
+  if (count >= 4) return vld1q_f32(p);
+  float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int i = 0; i < count; ++i) t[i] = p[i];
+  return vld1q_f32(t);
+}
+static inline void neon_store_n(float* p, int count, float32x4_t v) {
+  if (count >= 4) {
+    vst1q_f32(p, v);
+    return;
+  }
+  float t[4];
+  vst1q_f32(t, v);
+  for (int i = 0; i < count; ++i) p[i] = t[i];
+}
+
+// exp(x): x = n*ln2 + r, |r| <= ln2/2 (ln2 split in two for exactness), e^r
+// by its degree-6 Taylor polynomial (relative error ~1.2e-7), 2^n built in
+// the exponent field as two factors so n down to -126*2 stays representable.
+static inline float32x4_t v_exp(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145751953125f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(1.428606765330187045e-06f));
+  float32x4_t p = vdupq_n_f32(1.0f / 720.0f);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 120.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 24.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 6.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  const int32x4_t ni = vcvtq_s32_f32(n);
+  const int32x4_t h = vshrq_n_s32(ni, 1);
+  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(h, vdupq_n_s32(127)), 23));
+  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vsubq_s32(ni, h), vdupq_n_s32(127)), 23));
+  return vmulq_f32(vmulq_f32(p, s1), s2);
+}
+
+// gelu_tanh(v) = 0.5 v (1 + tanh(u)) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3).
+static inline float32x4_t v_gelu_tanh(float32x4_t v) {
+  const float32x4_t v3 = vmulq_f32(vmulq_f32(v, v), v);
+  const float32x4_t u = vmulq_f32(vfmaq_f32(v, v3, vdupq_n_f32(0.044715f)),
+                                  vdupq_n_f32(-1.5957691216057308f));  // -2*sqrt(2/pi)
+  return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.0f), v_exp(u)));
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
+static inline float32x4_t v_erf(float32x4_t x) {
+  const float32x4_t ax = vabsq_f32(x);
+  const float32x4_t t = vdivq_f32(vdupq_n_f32(1.0f), vfmaq_f32(vdupq_n_f32(1.0f), ax, vdupq_n_f32(0.3275911f)));
+  float32x4_t p = vdupq_n_f32(1.061405429f);
+  p = vfmaq_f32(vdupq_n_f32(-1.453152027f), p, t);
+  p = vfmaq_f32(vdupq_n_f32(1.421413741f), p, t);
+  p = vfmaq_f32(vdupq_n_f32(-0.284496736f), p, t);
+  p = vfmaq_f32(vdupq_n_f32(0.254829592f), p, t);
+  p = vmulq_f32(p, t);
+  const float32x4_t e = v_exp(vnegq_f32(vmulq_f32(ax, ax)));
+  const float32x4_t y = vfmsq_f32(vdupq_n_f32(1.0f), p, e);
+  // the sign bit from x, the rest from y (y >= 0)
+  return vbslq_f32(vdupq_n_u32(0x80000000u), x, y);
+}
+
+static inline float32x4_t v_gelu_erf(float32x4_t v) {
+  const float32x4_t e = v_erf(vmulq_f32(v, vdupq_n_f32(0.70710678118654752f)));
+  return vmulq_f32(vmulq_f32(v, vdupq_n_f32(0.5f)), vaddq_f32(e, vdupq_n_f32(1.0f)));
+}
+
+template <int ACT>
+static inline float32x4_t v_activation(float32x4_t v) {
+  if (ACT == 1) return vmaxq_f32(v, vdupq_n_f32(0.0f));
+  if (ACT == 2) return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
+  if (ACT == 3) return v_gelu_tanh(v);
+  if (ACT == 4) return v_gelu_erf(v);
+  return v;
+}
+"""
+
+
+class Sve(Isa):
+    """Arm SVE, vector-length agnostic: svfloat32_t holds svcntw() lanes, 4..64
+    depending on the CPU. `lanes` is only what the plan assumed for blocking
+    (the profile's vector_bits); code must use lanes_expr(). Edges are
+    predicates (svwhilelt), so masked loads never touch memory past the edge.
+    svfloat32_t is sizeless: no arrays of it, no struct members, no sizeof."""
+
+    def __init__(self, assumed_bits: int = 256, suffix: str = "sve"):
+        if assumed_bits < 128 or assumed_bits > 2048 or assumed_bits % 128:
+            raise ValueError(f"SVE vector length must be a multiple of 128 bits in 128..2048, got {assumed_bits}")
+        super().__init__("sve", suffix, assumed_bits // 32, "svfloat32_t", ["arm_sve.h"], fixed_lanes=False)
+
+    def lanes_expr(self): return "int64_t(svcntw())"
+    def zero(self): return "svdup_n_f32(0.0f)"
+    def load(self, ptr): return f"svld1_f32(svptrue_b32(), {ptr})"
+    def load_b(self, ptr): return f"svld1_f32(svptrue_b32(), {ptr})"
+    def broadcast(self, ptr_expr): return f"svdup_n_f32({ptr_expr})"
+    def fma(self, a, b, c): return f"svmla_f32_x(svptrue_b32(), {c}, {a}, {b})"
+    def mask_decl(self, name, count_expr):
+        return f"const svbool_t {name} = svwhilelt_b32(int64_t(0), int64_t({count_expr}));"
+    def masked_load(self, mask, ptr): return f"svld1_f32({mask}, {ptr})"
+    def masked_store(self, mask, ptr, v): return f"svst1_f32({mask}, {ptr}, {v});"
+    def mul(self, a, b): return f"svmul_f32_x(svptrue_b32(), {a}, {b})"
+    def add(self, a, b): return f"svadd_f32_x(svptrue_b32(), {a}, {b})"
+    def set1(self, x): return f"svdup_n_f32({x})"
+    def loadu(self, ptr): return f"svld1_f32(svptrue_b32(), {ptr})"
+    def storeu(self, ptr, v): return f"svst1_f32(svptrue_b32(), {ptr}, {v});"
+    def sub(self, a, b): return f"svsub_f32_x(svptrue_b32(), {a}, {b})"
+    def max(self, a, b): return f"svmax_f32_x(svptrue_b32(), {a}, {b})"
+    def min(self, a, b): return f"svmin_f32_x(svptrue_b32(), {a}, {b})"
+
+    def vector_math(self) -> str:
+        return r"""
+// exp(x): x = n*ln2 + r, |r| <= ln2/2 (ln2 split in two for exactness), e^r
+// by its degree-6 Taylor polynomial (relative error ~1.2e-7), 2^n applied
+// exactly by FSCALE.
+static inline svfloat32_t v_exp(svfloat32_t x) {
+  const svbool_t pg = svptrue_b32();
+  x = svmin_n_f32_x(pg, svmax_n_f32_x(pg, x, -87.0f), 88.0f);
+  const svfloat32_t n = svrintn_f32_x(pg, svmul_n_f32_x(pg, x, 1.44269504088896341f));
+  svfloat32_t r = svmls_n_f32_x(pg, x, n, 0.693145751953125f);
+  r = svmls_n_f32_x(pg, r, n, 1.428606765330187045e-06f);
+  svfloat32_t p = svdup_n_f32(1.0f / 720.0f);
+  p = svmad_n_f32_x(pg, p, r, 1.0f / 120.0f);
+  p = svmad_n_f32_x(pg, p, r, 1.0f / 24.0f);
+  p = svmad_n_f32_x(pg, p, r, 1.0f / 6.0f);
+  p = svmad_n_f32_x(pg, p, r, 0.5f);
+  p = svmad_n_f32_x(pg, p, r, 1.0f);
+  p = svmad_n_f32_x(pg, p, r, 1.0f);
+  return svscale_f32_x(pg, p, svcvt_s32_f32_x(pg, n));
+}
+
+// gelu_tanh(v) = 0.5 v (1 + tanh(u)) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3).
+static inline svfloat32_t v_gelu_tanh(svfloat32_t v) {
+  const svbool_t pg = svptrue_b32();
+  const svfloat32_t v3 = svmul_f32_x(pg, svmul_f32_x(pg, v, v), v);
+  const svfloat32_t u = svmul_n_f32_x(pg, svmla_n_f32_x(pg, v, v3, 0.044715f),
+                                      -1.5957691216057308f);  // -2*sqrt(2/pi)
+  return svdiv_f32_x(pg, v, svadd_n_f32_x(pg, v_exp(u), 1.0f));
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
+static inline svfloat32_t v_erf(svfloat32_t x) {
+  const svbool_t pg = svptrue_b32();
+  const svfloat32_t ax = svabs_f32_x(pg, x);
+  const svfloat32_t t = svdivr_n_f32_x(pg, svmad_n_f32_x(pg, ax, svdup_n_f32(0.3275911f), 1.0f), 1.0f);
+  svfloat32_t p = svdup_n_f32(1.061405429f);
+  p = svmad_n_f32_x(pg, p, t, -1.453152027f);
+  p = svmad_n_f32_x(pg, p, t, 1.421413741f);
+  p = svmad_n_f32_x(pg, p, t, -0.284496736f);
+  p = svmad_n_f32_x(pg, p, t, 0.254829592f);
+  p = svmul_f32_x(pg, p, t);
+  const svfloat32_t e = v_exp(svneg_f32_x(pg, svmul_f32_x(pg, ax, ax)));
+  const svfloat32_t y = svmsb_n_f32_x(pg, p, e, 1.0f);   // 1 - p*e
+  return svsel_f32(svcmplt_n_f32(pg, x, 0.0f), svneg_f32_x(pg, y), y);
+}
+
+static inline svfloat32_t v_gelu_erf(svfloat32_t v) {
+  const svbool_t pg = svptrue_b32();
+  const svfloat32_t e = v_erf(svmul_n_f32_x(pg, v, 0.70710678118654752f));
+  return svmul_f32_x(pg, svmul_n_f32_x(pg, v, 0.5f), svadd_n_f32_x(pg, e, 1.0f));
+}
+
+template <int ACT>
+static inline svfloat32_t v_activation(svfloat32_t v) {
+  const svbool_t pg = svptrue_b32();
+  if (ACT == 1) return svmax_n_f32_x(pg, v, 0.0f);
+  if (ACT == 2) return svmin_n_f32_x(pg, svmax_n_f32_x(pg, v, 0.0f), 6.0f);
+  if (ACT == 3) return v_gelu_tanh(v);
+  if (ACT == 4) return v_gelu_erf(v);
+  return v;
+}
+"""
+
+
 def isa_for_profile(profile) -> Isa:
     """The emitter for a profile: its ISA, and for portable code the baseline
     its flags allow (named so variants of one build never share a symbol)."""
@@ -300,7 +570,35 @@ def isa_for_profile(profile) -> Isa:
         return Portable(lanes=max(1, profile.vector_bits // 32), suffix="sse42")
     if profile.isa == "generic":
         return Portable(lanes=max(1, profile.vector_bits // 32))
+    if profile.isa == "sve":
+        return Sve(assumed_bits=profile.vector_bits)
     return isa_for(profile.isa)
+
+
+def fixed_lanes_profile(profile):
+    """The profile to plan and emit fixed-lanes code for (code that needs the
+    lane count at generation time: arrays of vectors, NCHW[lanes]c layouts).
+
+    A scalable SVE profile maps to a 128-bit NEON view of the same core: every
+    SVE CPU also has Advanced SIMD (AArch64 mandates it), so that code runs at
+    any SVE vector length. The FMA units scale by VL / 128 so the peak stays
+    the core's (Neoverse V1: 2 x 256-bit SVE pipes = 4 x 128-bit ASIMD pipes).
+    Other profiles are returned unchanged."""
+    if isa_for_profile(profile).fixed_lanes:
+        return profile
+    if profile.isa != "sve":
+        raise ValueError(f"no fixed-lanes view of the scalable isa {profile.isa!r}")
+    neon_bits = 128
+    return replace(profile, isa="neon", vector_bits=neon_bits,
+                   fma_per_cycle=profile.fma_per_cycle * profile.vector_bits / neon_bits,
+                   notes=list(profile.notes) + [
+                       f"fixed-lanes code of this SVE variant uses NEON ({neon_bits}-bit): it runs at any SVE "
+                       f"vector length; FMA units x {profile.vector_bits // neon_bits} keep the peak"])
+
+
+def fixed_lanes_isa_for_profile(profile) -> Isa:
+    """The emitter for fixed-lanes code of this profile (see fixed_lanes_profile)."""
+    return isa_for_profile(fixed_lanes_profile(profile))
 
 
 def isa_for(key: str) -> Isa:
@@ -308,6 +606,10 @@ def isa_for(key: str) -> Isa:
         return Avx512()
     if key == "avx2":
         return Avx2()
+    if key == "neon":
+        return Neon()
+    if key == "sve":
+        return Sve()
     if key == "generic":
         return Portable()
-    raise ValueError(f"no code generator for isa {key!r}; known: avx512, avx2, generic")
+    raise ValueError(f"no code generator for isa {key!r}; known: avx512, avx2, neon, sve, generic")

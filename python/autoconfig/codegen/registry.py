@@ -1,7 +1,7 @@
 """Emits gemm_registry.cpp: the table the dispatcher searches, and the build's facts."""
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Tuple
 
 from ..plan import Plan, plans_to_json
 from ..profile import HostProfile
@@ -13,28 +13,33 @@ from .gemm import act_mask, entry_symbol
 MIN_SECONDS_PER_THREAD = 50e-6
 
 
-# What each compile flag lets the compiler emit: the CPU must have it.
-FLAG_FEATURES = {
-    "-mavx512f": "avx512f", "-mavx512bw": "avx512bw", "-mavx512dq": "avx512dq", "-mavx512vl": "avx512vl",
-    "-mavx512cd": "avx512cd", "-mavx2": "avx2", "-mavx": "avx", "-mfma": "fma", "-mf16c": "f16c",
-    "-msse4.2": "sse4_2", "-msse4.1": "sse4_1", "-mssse3": "ssse3", "-mpopcnt": "popcnt",
+# What each compile flag lets the compiler emit: the CPU must have it. Names
+# are those cpu_features.cpp reports (cpuid on x86, Linux hwcaps on AArch64).
+FLAG_FEATURES: Dict[str, Tuple[str, ...]] = {
+    "-mavx512f": ("avx512f",), "-mavx512bw": ("avx512bw",), "-mavx512dq": ("avx512dq",),
+    "-mavx512vl": ("avx512vl",), "-mavx512cd": ("avx512cd",), "-mavx2": ("avx2",), "-mavx": ("avx",),
+    "-mfma": ("fma",), "-mf16c": ("f16c",), "-msse4.2": ("sse4_2",), "-msse4.1": ("sse4_1",),
+    "-mssse3": ("ssse3",), "-mpopcnt": ("popcnt",),
+    # AArch64: Advanced SIMD is part of armv8-a; +sve adds the SVE instructions.
+    "-march=armv8-a": ("asimd",), "-march=armv8-a+sve": ("asimd", "sve"),
 }
 
 
 def required_features(profile: HostProfile) -> List[str]:
-    feats = []
+    feats: List[str] = []
     for flag in profile.compile_flags:
-        f = FLAG_FEATURES.get(flag)
-        if f is None:
+        needed = FLAG_FEATURES.get(flag)
+        if needed is None:
             raise ValueError(f"compile flag {flag!r} of target {profile.name} has no known cpu feature; "
                              f"known: {', '.join(sorted(FLAG_FEATURES))}")
-        if f not in feats:
-            feats.append(f)
+        feats += [f for f in needed if f not in feats]
     return feats
 
 
 def isa_level(profile: HostProfile) -> int:
-    """x86-64 micro-architecture level of the code (AUTOCONFIG_MAX_ISA compares it)."""
+    """x86-64 micro-architecture level of the code (AUTOCONFIG_MAX_ISA compares it).
+
+    Levels are an x86-64 notion: Arm builds hold one variant, at level 1."""
     req = set(required_features(profile))
     if "avx512f" in req:
         return 4
@@ -49,7 +54,30 @@ def variant_id(profile: HostProfile) -> str:
     return "".join(c if c.isalnum() else "_" for c in profile.name)
 
 
-def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], all_plans: List[Plan]) -> str:
+# ConvModel fields, in declaration order (cpp_runtime/include/autoconfig/detail/conv_model.h).
+CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "loads_per_cycle", "sync_seconds",
+                     "copy_cycles_per_element", "tile_overhead_cycles", "call_overhead_cycles",
+                     "transform_efficiency", "winograd_gemm_efficiency", "gemm_mr", "gemm_nr", "gemm_kc",
+                     "gemm_efficiency", "depthwise_ow_tile")
+CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
+                       "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
+
+
+def _conv_rows(conv_plans: List[Plan]) -> List[str]:
+    rows = []
+    for p in conv_plans:
+        s = p.shape
+        dims = ", ".join(str(s[k]) for k in ("C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top",
+                                              "pad_left", "pad_bottom", "pad_right", "dilation_h", "dilation_w",
+                                              "groups"))
+        tile = p.value("tile_index") if "tile_index" in p.params else 0
+        rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {tile}}},"
+                    f"  // {p.spec}")
+    return rows
+
+
+def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], all_plans: List[Plan],
+                  conv_coefficients: Dict[str, float], conv_plans: List[Plan]) -> str:
     vid = variant_id(profile)
     feats = required_features(profile)
     o = [file_header(f"gemm_registry_{vid}.cpp: the kernels of variant {profile.name} and the facts they came from.",
@@ -75,15 +103,22 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     if not rows:
         o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\"},  // none: keeps the array non-empty")
     o.append("};")
+    o.append(f"const ConvModel kConvModel = {{" + ", ".join(f"{conv_coefficients[k]!r}" for k in CONV_MODEL_FIELDS) + "};")
+    crows = _conv_rows(conv_plans)
+    o.append("const ConvPlanEntry kConvPlans[] = {")
+    o += crows or ["    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ConvAlgorithm::Im2colGemm, 0},  // none"]
+    o.append("};")
     o.append("const char* const kRequired[] = {" + "".join(f'"{f}", ' for f in feats) + "nullptr};")
     o.append("const char* const kProfileJson =\n" + cpp_string_literal(profile.to_json()) + ";")
     o.append("const char* const kPlansJson =\n" + cpp_string_literal(plans_to_json(all_plans)) + ";")
     o.append("}  // namespace")
+    o.append("extern const ConvKernels kConvKernels;   // conv_kernels_<variant>.cpp")
     o.append(f"extern const Registry kRegistry;")
     o.append(f"const Registry kRegistry = {{\"{profile.name}\", \"{profile.isa}\", {isa_level(profile)}, kRequired, {len(feats)},")
     o.append(f"                             kSpecialized, {rows}, &kGeneric,")
     o.append(f"                             {profile.peak_gflops_per_core * 1e9:.6g}, {MIN_SECONDS_PER_THREAD:g},")
-    o.append("                             kProfileJson, kPlansJson};")
+    o.append("                             kProfileJson, kPlansJson,")
+    o.append(f"                             &kConvKernels, &kConvModel, kConvPlans, {len(crows)}}};")
     o.append(f"}}  // namespace variant_{vid}")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")
     return "\n".join(o) + "\n"

@@ -42,14 +42,27 @@ struct WinogradKernel {
               int threads);
 };
 
-// Direct convolution in the channel-blocked layout NCHW[B]c (B = vector lanes):
-// x is ceil(C/B) x H x W x B, y ceil(K/B) x Ho x Wo x B (padding lanes zero),
-// weights packed by pack_weights. Any R, S, stride, dilation, pads; groups 1.
+// Direct convolution in the channel-blocked layout NCHW[B]c (B = vector lanes).
+// run(): xb is the zero-padded blocked input, ceil(C/B) x Hp x Wp x B with the
+// pads included (g.H, g.W are Hp, Wp here, pads 0); yb the blocked output
+// ceil(K/B) x Ho x Wo x B; ep.bias (if any) holds ceil(K/B)*B values and
+// ep.residual (if any) is blocked like yb. `tile` indexes tile_n/tile_kb: the
+// register tile (output columns x output-channel blocks) the plan chose.
+// Any R, S, stride, dilation; groups 1.
 struct DirectConvKernel {
-  int block;    // B: channels per block (vector lanes)
+  int block;  // B
+  int tile_count;
+  const int* tile_n;
+  const int* tile_kb;
   int64_t (*packed_weights_floats)(int64_t K, int64_t C, int64_t R, int64_t S);
   void (*pack_weights)(const float* w, int64_t K, int64_t C, int64_t R, int64_t S, float* u);
-  void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+  // xb <- x (C x H x W, NCHW) blocked, with pt/pb rows and pl/pr columns of zeros around.
+  void (*to_blocked)(const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t pb,
+                     int64_t pr, float* xb, int threads);
+  // y (K x P, NCHW) <- min(max(yb + residual, lo), hi), yb blocked (ceil(K/B) x P x B).
+  void (*from_blocked)(const float* yb, int64_t K, int64_t P, const float* residual, float lo, float hi,
+                       float* y, int threads);
+  void (*run)(const ConvGeometry& g, const float* xb, const float* u, const ConvEpilogue& ep, float* yb, int tile,
               int threads);
 };
 

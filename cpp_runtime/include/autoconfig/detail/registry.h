@@ -6,6 +6,8 @@
 #include <cstdint>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/conv_kernels.h"
+#include "autoconfig/detail/conv_model.h"
 
 namespace autoconfig {
 namespace detail {
@@ -35,6 +37,11 @@ struct Registry {
   double min_seconds_per_thread;
   const char* host_profile_json;
   const char* plans_json;
+  // Convolution: the kernels, the model's coefficients, the spec layers' plans.
+  const ConvKernels* conv;
+  const ConvModel* conv_model;
+  const ConvPlanEntry* conv_plans;
+  int conv_plan_count;
 };
 
 // Best first. Defined in the generated variants.cpp.

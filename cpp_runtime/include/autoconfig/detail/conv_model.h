@@ -1,0 +1,46 @@
+// The analytical conv model at run time: the formulas of
+// python/autoconfig/models/conv.py, evaluated with the coefficients the
+// generator emitted for the variant (so the two never disagree on a number;
+// tests/test_conv_model.py checks they agree on the choice).
+#pragma once
+#include <cstdint>
+
+#include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/conv_kernels.h"
+
+namespace autoconfig {
+namespace detail {
+
+enum class ConvAlgorithm : int { Direct = 0, Gemm1x1, Im2colGemm, WinogradF2, WinogradF4, Depthwise, Count };
+const char* conv_algorithm_name(ConvAlgorithm a);
+
+struct ConvModel {
+  double lanes, fma_units, fma_latency, hz, peak_flops, loads_per_cycle, sync_seconds;
+  double copy_cycles_per_element, tile_overhead_cycles, call_overhead_cycles;
+  double transform_efficiency, winograd_gemm_efficiency;
+  double gemm_mr, gemm_nr, gemm_kc, gemm_efficiency;
+  double depthwise_ow_tile;
+};
+
+// A layer the spec listed, with the plan the generator chose for it.
+struct ConvPlanEntry {
+  int64_t C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups;
+  int threads;              // the plan's thread count
+  ConvAlgorithm algorithm;
+  int tile;                 // direct: index into the tile table
+};
+
+struct ConvChoice {
+  ConvAlgorithm algorithm = ConvAlgorithm::Im2colGemm;
+  int tile = 0;
+  double predicted_s = 0;
+  bool planned = false;     // from a spec's plan (else the run-time model)
+  double estimates[static_cast<int>(ConvAlgorithm::Count)] = {};  // best per algorithm; < 0: not applicable
+};
+
+// The choice for a layer: the spec's plan when the build has one for it, else
+// the model. `allowed`: bit i set = ConvAlgorithm(i) may be chosen.
+ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed = ~0u);
+
+}  // namespace detail
+}  // namespace autoconfig

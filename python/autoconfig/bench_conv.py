@@ -1,0 +1,177 @@
+"""`autoconfig bench --op conv2d [--check-model]`: every conv layer of the
+embedded specs (ResNet-50, MobileNetV2 at batch 1), ours (weights prepared
+once, prepare time reported apart) against torch.nn.functional.conv2d
+(oneDNN) when installed; with --check-model every applicable algorithm is
+timed too, to see whether the model's choice is the measured best."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .bench import QUIET_S, best_time
+
+# Within this factor of the measured best, a choice counts as right (issue 3's bar).
+MODEL_TOLERANCE = 1.10
+
+
+@dataclass
+class ConvRow:
+    spec: str
+    layer: str
+    threads: int
+    algorithm: str
+    predicted_s: float
+    ours_s: float
+    prepare_s: float
+    gflops: float
+    pct_peak: float
+    torch_s: Optional[float]
+    measured: Dict[str, float] = field(default_factory=dict)   # --check-model: algorithm -> seconds
+
+    @property
+    def vs_torch(self) -> Optional[float]:
+        return None if self.torch_s is None else self.torch_s / self.ours_s
+
+    @property
+    def best_measured(self) -> Optional[str]:
+        return min(self.measured, key=self.measured.get) if self.measured else None
+
+    @property
+    def choice_ok(self) -> Optional[bool]:
+        if not self.measured:
+            return None
+        return self.measured[self.algorithm] <= MODEL_TOLERANCE * min(self.measured.values())
+
+
+def default_layers(net: Optional[str] = None):
+    """(spec name, Conv2dShape, activation, residual) of the embedded conv specs."""
+    from . import spec as spec_mod
+    out = []
+    seen = set()
+    for s in spec_mod.load_dirs([spec_mod.default_spec_dir()]):
+        if s.op != "conv2d" or (net and not s.name.startswith(net)):
+            continue
+        for sh in s.shapes:
+            if (sh, s.residual) in seen:
+                continue
+            seen.add((sh, s.residual))
+            out.append((s.name, sh, s.activations[-1], s.residual))
+    return out
+
+
+def _label(sh) -> str:
+    g = f" g{sh.groups}" if sh.groups > 1 else ""
+    return f"{sh.C}x{sh.H}x{sh.W}->{sh.K} {sh.R}x{sh.S}/{sh.stride_h}{g}"
+
+
+def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = True, net: Optional[str] = None,
+             peak_gflops: Optional[float] = None, seed: int = 0) -> List[ConvRow]:
+    import numpy as np
+    from . import api
+    torch = None
+    if use_torch:
+        try:
+            import torch  # noqa: F811
+            torch.set_num_threads(threads)
+        except ImportError:
+            torch = None
+    peak = (peak_gflops or api.host().peak_gflops_per_core) * threads
+    quiet = QUIET_S if threads > 1 else 0.0
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, sh, act, residual in default_layers(net):
+        act = None if act == "none" else act
+        x = rng.standard_normal((1, sh.C, sh.H, sh.W), dtype=np.float32)
+        w = rng.standard_normal((sh.K, sh.C // sh.groups, sh.R, sh.S), dtype=np.float32) * 0.1
+        b = rng.standard_normal(sh.K, dtype=np.float32)
+        pads = (sh.pad_top, sh.pad_left, sh.pad_bottom, sh.pad_right)
+        kw = dict(input_shape=(sh.C, sh.H, sh.W), strides=(sh.stride_h, sh.stride_w), pads=pads,
+                  dilations=(sh.dilation_h, sh.dilation_w), groups=sh.groups, activation=act, threads=threads)
+        res = rng.standard_normal((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32) if residual else None
+        out = np.empty((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32)
+        t0 = time.perf_counter()
+        layer = api.prepare_conv2d(w, b, **kw)
+        prep = time.perf_counter() - t0
+        ours = best_time(lambda: layer(x, residual=res, out=out), repeat, quiet_s=quiet)
+        ex = api.explain("conv2d", N=1, C=sh.C, H=sh.H, W=sh.W, K=sh.K, R=sh.R, S=sh.S,
+                         strides=(sh.stride_h, sh.stride_w), pads=pads, dilations=(sh.dilation_h, sh.dilation_w),
+                         groups=sh.groups, threads=threads)
+        predicted = next((c.predicted_s for c in ex.plan.candidates
+                          if c.rejected is None and c.name.split()[0] == layer.algorithm), float("nan"))
+        measured = {}
+        if check_model:
+            for alg in api.CONV_ALGORITHMS:
+                if ex.plan.candidates and all(c.rejected for c in ex.plan.candidates if c.name.split()[0] == alg):
+                    continue
+                other = api.prepare_conv2d(w, b, algorithm=alg, **kw)
+                measured[alg] = best_time(lambda: other(x, residual=res, out=out), repeat, quiet_s=quiet)
+        tt = None
+        if torch is not None:
+            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+            tr = torch.from_numpy(res) if res is not None else None
+            F = torch.nn.functional
+
+            def torch_layer():
+                y = F.conv2d(tx, tw, tb, (sh.stride_h, sh.stride_w), (sh.pad_top, sh.pad_left),
+                             (sh.dilation_h, sh.dilation_w), sh.groups)
+                if tr is not None:
+                    y = y + tr
+                if act == "relu":
+                    y = torch.relu(y)
+                elif act == "relu6":
+                    y = torch.clamp(y, 0.0, 6.0)
+                return y
+            with torch.no_grad():
+                tt = best_time(torch_layer, repeat, quiet_s=quiet)
+        rows.append(ConvRow(name, _label(sh), threads, layer.algorithm, predicted, ours, prep,
+                            sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured))
+    return rows
+
+
+def _geomean(xs: Sequence[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -> str:
+    has_torch = any(r.torch_s is not None for r in rows)
+    check = any(r.measured for r in rows)
+    head = ["spec", "layer", "thr", "algorithm", "predicted ms", "ours ms", "GFLOPS", "% peak", "prepare ms"]
+    if has_torch:
+        head += ["torch ms", "vs torch"]
+    if check:
+        head += ["measured best", "best ms", "choice"]
+    body = []
+    for r in rows:
+        cells = [r.spec, r.layer, str(r.threads), r.algorithm, f"{r.predicted_s * 1e3:.3f}", f"{r.ours_s * 1e3:.3f}",
+                 f"{r.gflops:.1f}", f"{r.pct_peak:.1f}", f"{r.prepare_s * 1e3:.2f}"]
+        if has_torch:
+            cells += ["-" if r.torch_s is None else f"{r.torch_s * 1e3:.3f}",
+                      "-" if r.vs_torch is None else f"{r.vs_torch:.2f}x"]
+        if check:
+            best = r.best_measured
+            cells += [best, f"{r.measured[best] * 1e3:.3f}",
+                      "best" if best == r.algorithm else ("within 10%" if r.choice_ok else "MISS")]
+        body.append(cells)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        lines += ["| " + " | ".join(c) + " |" for c in body]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+        fmt = "  ".join("{:<%d}" % w for w in widths)
+        lines = [fmt.format(*head)] + [fmt.format(*c) for c in body]
+    lines.append("")
+    if has_torch:
+        for net in ("resnet50", "mobilenetv2_depthwise", "mobilenetv2"):
+            rs = [r.vs_torch for r in rows if r.spec.startswith(net) and r.vs_torch]
+            if rs:
+                lines.append(f"geometric mean vs torch, {net}: {_geomean(rs):.2f}x over {len(rs)} layers")
+    if check:
+        ok = sum(1 for r in rows if r.choice_ok)
+        exact = sum(1 for r in rows if r.best_measured == r.algorithm)
+        lines.append(f"model check: choice is the measured best on {exact}/{len(rows)} layers, within 10% of it "
+                     f"on {ok}/{len(rows)} ({100.0 * ok / len(rows):.0f}%)")
+    lines.append(f"peak = {peak_gflops:.1f} GFLOPS/core x threads; ratios are torch time / ours (>1: ours faster); "
+                 "ours excludes the one-time weight preparation (its own column)")
+    return "\n".join(lines)
