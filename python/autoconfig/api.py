@@ -322,6 +322,27 @@ def _conv_layer(x_shape, w_shape, strides, pads, dilations, groups):
     return sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo
 
 
+def _conv_outputs(out_shape, residual, out, inputs):
+    """Checks residual and out against out_shape; returns (contiguous residual or None,
+    the array the kernel writes): out itself when it is C-contiguous and overlaps
+    none of inputs nor the residual, else a new array (copied into out afterwards)."""
+    if residual is not None:
+        residual = _f32_array(residual, "residual", 4)
+        if residual.shape != out_shape:
+            raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
+        residual = np.ascontiguousarray(residual)
+    if out is not None:
+        out = _f32_array(out, "out", 4)
+        if out.shape != out_shape:
+            raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
+        if not out.flags.writeable:
+            raise ValueError("out: array is read-only")
+        overlaps = [a for a in (*inputs, residual) if a is not None and np.may_share_memory(out, a)]
+        if out.flags.c_contiguous and not overlaps:
+            return residual, out
+    return residual, np.empty(out_shape, dtype=np.float32)
+
+
 def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
            scale=None, shift=None, activation=None, residual=None, out=None, threads=None, algorithm=None):
     """2-D convolution, ONNX Conv semantics, NCHW float32.
@@ -345,24 +366,7 @@ def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 
     bias = _channel_vector(bias, "bias", K)
     scale = _channel_vector(scale, "scale", K)
     shift = _channel_vector(shift, "shift", K)
-    out_shape = (N, K, Ho, Wo)
-    if residual is not None:
-        residual = _f32_array(residual, "residual", 4)
-        if residual.shape != out_shape:
-            raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
-        residual = np.ascontiguousarray(residual)
-    target = None
-    if out is not None:
-        out = _f32_array(out, "out", 4)
-        if out.shape != out_shape:
-            raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
-        if not out.flags.writeable:
-            raise ValueError("out: array is read-only")
-        if (out.flags.c_contiguous and not np.may_share_memory(out, x) and not np.may_share_memory(out, w)
-                and (residual is None or not np.may_share_memory(out, residual))):
-            target = out
-    if target is None:
-        target = np.empty(out_shape, dtype=np.float32)
+    residual, target = _conv_outputs((N, K, Ho, Wo), residual, out, (x, w))
     if N > 0:
         _require_ext().conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), target, bias, scale, shift,
                               residual, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act, clip_lo, clip_hi,
@@ -393,24 +397,7 @@ class PreparedConv2d:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"x: expected shape (N, {', '.join(map(str, self.input_shape))}) as prepared, "
                              f"got {x.shape}")
-        out_shape = (x.shape[0],) + self.output_shape
-        if residual is not None:
-            residual = _f32_array(residual, "residual", 4)
-            if residual.shape != out_shape:
-                raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
-            residual = np.ascontiguousarray(residual)
-        target = None
-        if out is not None:
-            out = _f32_array(out, "out", 4)
-            if out.shape != out_shape:
-                raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
-            if not out.flags.writeable:
-                raise ValueError("out: array is read-only")
-            if (out.flags.c_contiguous and not np.may_share_memory(out, x)
-                    and (residual is None or not np.may_share_memory(out, residual))):
-                target = out
-        if target is None:
-            target = np.empty(out_shape, dtype=np.float32)
+        residual, target = _conv_outputs((x.shape[0],) + self.output_shape, residual, out, (x,))
         t = self._threads if threads is None else _threads_arg(threads)
         if x.shape[0] > 0:
             self._handle.run(np.ascontiguousarray(x), target, residual, t)

@@ -136,6 +136,16 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
     return rows
 
 
+def render_table(head: List[str], body: List[List[str]], markdown: bool, align: str = ">") -> List[str]:
+    """Rows as Markdown, or as plain columns padded to width (align: '>' right, '<' left)."""
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        return lines + ["| " + " | ".join(c) + " |" for c in body]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join("{:%s%d}" % (align, w) for w in widths)
+    return [fmt.format(*head)] + [fmt.format(*c) for c in body]
+
+
 def format_table(rows: List[Row], markdown: bool, peak_gflops: float, build_peak: Optional[float] = None) -> str:
     has_torch = any(r.torch_s is not None for r in rows)
     head = ["op", "shape (MxNxK)", "thr", "kernel", "ours ms", "GFLOPS", "% peak", "numpy ms", "vs numpy"]
@@ -151,13 +161,7 @@ def format_table(rows: List[Row], markdown: bool, peak_gflops: float, build_peak
                       "-" if r.vs_torch is None else f"{r.vs_torch:.2f}x"]
         cells += ["-" if r.predicted_s is None else f"{r.predicted_s * 1e3:.3f}"]
         body.append(cells)
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        lines += ["| " + " | ".join(c) + " |" for c in body]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        fmt = "  ".join("{:>%d}" % w for w in widths)
-        lines = [fmt.format(*head)] + [fmt.format(*c) for c in body]
+    lines = render_table(head, body, markdown, align=">")
     lines.append("")
     note = f" (build-time probe: {build_peak:.1f})" if build_peak else ""
     lines.append(f"peak = FMA peak measured at the start of this run, {peak_gflops:.1f} GFLOPS/core{note}, "

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .bench import QUIET_S, best_time
+from .bench import QUIET_S, best_time, render_table
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -154,13 +154,7 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
             cells += [best, f"{r.measured[best] * 1e3:.3f}",
                       "best" if best == r.algorithm else ("within 10%" if r.choice_ok else "MISS")]
         body.append(cells)
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        lines += ["| " + " | ".join(c) + " |" for c in body]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        fmt = "  ".join("{:<%d}" % w for w in widths)
-        lines = [fmt.format(*head)] + [fmt.format(*c) for c in body]
+    lines = render_table(head, body, markdown, align="<")
     lines.append("")
     if has_torch:
         for net in ("resnet50", "mobilenetv2_depthwise", "mobilenetv2"):
