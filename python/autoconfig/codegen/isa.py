@@ -6,8 +6,10 @@ activation functions). Loops, packing and threading never look in here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List
+
+from ..profile import fixed_lanes_profile
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class Isa:
     # False for scalable vectors (SVE): the lane count is a run-time value
     # (lanes_expr()), so an emitter may not unroll or index by `lanes`, keep
     # vectors in arrays or struct members, or assume nr % lanes == 0 covers a
-    # tile. Emitters that need fixed lanes plan and emit for fixed_lanes_profile().
+    # tile. Emitters that need fixed lanes plan and emit for
+    # profile.fixed_lanes_profile() (fixed_lanes_isa_for_profile()).
     fixed_lanes: bool = True
 
     def lanes_expr(self) -> str:
@@ -575,29 +578,9 @@ def isa_for_profile(profile) -> Isa:
     return isa_for(profile.isa)
 
 
-def fixed_lanes_profile(profile):
-    """The profile to plan and emit fixed-lanes code for (code that needs the
-    lane count at generation time: arrays of vectors, NCHW[lanes]c layouts).
-
-    A scalable SVE profile maps to a 128-bit NEON view of the same core: every
-    SVE CPU also has Advanced SIMD (AArch64 mandates it), so that code runs at
-    any SVE vector length. The FMA units scale by VL / 128 so the peak stays
-    the core's (Neoverse V1: 2 x 256-bit SVE pipes = 4 x 128-bit ASIMD pipes).
-    Other profiles are returned unchanged."""
-    if isa_for_profile(profile).fixed_lanes:
-        return profile
-    if profile.isa != "sve":
-        raise ValueError(f"no fixed-lanes view of the scalable isa {profile.isa!r}")
-    neon_bits = 128
-    return replace(profile, isa="neon", vector_bits=neon_bits,
-                   fma_per_cycle=profile.fma_per_cycle * profile.vector_bits / neon_bits,
-                   notes=list(profile.notes) + [
-                       f"fixed-lanes code of this SVE variant uses NEON ({neon_bits}-bit): it runs at any SVE "
-                       f"vector length; FMA units x {profile.vector_bits // neon_bits} keep the peak"])
-
-
 def fixed_lanes_isa_for_profile(profile) -> Isa:
-    """The emitter for fixed-lanes code of this profile (see fixed_lanes_profile)."""
+    """The emitter for code that needs the lane count at generation time (the
+    convolution kernels): the ISA of profile.fixed_lanes_profile(profile)."""
     return isa_for_profile(fixed_lanes_profile(profile))
 
 
