@@ -96,6 +96,9 @@ namespace {
 #if defined(__aarch64__)
 constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=armv8-neon (any AArch64 CPU; CMake: "
                                       "-DAUTOCONFIG_TARGET=armv8-neon).";
+#elif defined(__riscv)
+constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=generic (portable C++; CMake: "
+                                      "-DAUTOCONFIG_TARGET=generic).";
 #else
 constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=x86-64-v3 (AVX2), =portable (picks "
                                       "v4/v3/v2 at load) or =generic.";

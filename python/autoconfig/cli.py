@@ -76,7 +76,7 @@ def cmd_plan(args) -> int:
 
 def _compare_targets(arg: Optional[str], prof) -> List[str]:
     """--compare: a comma-separated list of targets, 'none', or (unset) the
-    x86 references for an Arm profile (plan_compare.default_references)."""
+    x86 references for a non-x86 profile (plan_compare.default_references)."""
     if arg is None:
         from . import plan_compare
         return plan_compare.default_references(prof)
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="print every plan's parameters, terms and candidates")
     p.add_argument("--compare", default=None, metavar="T1,T2",
                    help="with --explain: the generic plan next to these targets' and why it differs "
-                        "(default: x86-64-v4,x86-64-v3 for an Arm target, none otherwise; 'none' to skip)")
+                        "(default: x86-64-v4,x86-64-v3 for an Arm or RISC-V target, none otherwise; 'none' to skip)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed)")

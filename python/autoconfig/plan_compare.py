@@ -13,13 +13,13 @@ from .profile import HostProfile, fixed_lanes_profile
 
 # Plan parameters shown, in the order the model derives them.
 BLOCKING_PARAMS = ("mr", "nr", "kc", "mc", "nc")
-# Compared with when an Arm profile is explained (the question: what
-# does the model do differently on Arm than on x86?).
+# Compared with when a non-x86 (Arm, RISC-V) profile is explained: what does
+# the model do differently there than on x86?
 DEFAULT_X86_REFERENCES = ("x86-64-v4", "x86-64-v3")
 
 
 def default_references(profile: HostProfile) -> List[str]:
-    return list(DEFAULT_X86_REFERENCES) if profile.arch == "aarch64" else []
+    return list(DEFAULT_X86_REFERENCES) if profile.arch != "x86_64" else []
 
 
 def _size(n: int) -> str:

@@ -23,8 +23,8 @@ class CacheLevel:
 @dataclass
 class HostProfile:
     name: str                          # "host" or the target's name
-    arch: str                          # x86_64 | aarch64
-    isa: str                           # codegen ISA: avx512 | avx2 | generic | neon | sve
+    arch: str                          # x86_64 | aarch64 | riscv64
+    isa: str                           # codegen ISA: avx512 | avx2 | generic | neon | sve | rvv
     features: List[str]                # cpu features the code may use (lower-case, cpuid names)
     vector_bits: int                   # SIMD register width used by the codegen ISA
     vector_registers: int              # architectural vector registers of that ISA
@@ -72,10 +72,12 @@ class HostProfile:
         return cls.from_dict(json.loads(text))
 
 
-# Scalable (vector-length agnostic) ISAs, and the fixed-width ISA every CPU
-# with them also has, with its width in bits: AArch64 mandates Advanced SIMD
-# (128-bit NEON) on every SVE core.
-SCALABLE_ISAS: Dict[str, Tuple[str, int]] = {"sve": ("neon", 128)}
+# Scalable (vector-length agnostic) ISAs, and the fixed-width code every CPU
+# with them also runs, with its width in bits: AArch64 mandates Advanced SIMD
+# (128-bit NEON) on every SVE core; RISC-V has no fixed-width SIMD, so RVV
+# cores get portable C++ vectors of VLEN's minimum, 128 bits (the compiler
+# lowers them to RVV or scalar code).
+SCALABLE_ISAS: Dict[str, Tuple[str, int]] = {"sve": ("neon", 128), "rvv": ("generic", 128)}
 
 
 def fixed_lanes_profile(profile: HostProfile) -> HostProfile:
