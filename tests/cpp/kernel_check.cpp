@@ -4,6 +4,7 @@
 // (each is printed), 2 the kernels cannot run on this CPU (check_isa says why).
 // Built natively or cross-built for Arm and run under qemu (README, "Arm
 // (cross-build)"; tests/test_arm_emulation.py).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -92,12 +93,20 @@ void print_build() {
 #if defined(__aarch64__) && defined(__linux__)
   const int vl = prctl(PR_SVE_GET_VL);   // bytes in the low 16 bits; -1 without SVE
   if (vl >= 0) std::printf("sve vector length: %d bits\n", (vl & 0xFFFF) * 8);
+#elif defined(__riscv)
+  const auto features = autoconfig::cpu_features();
+  if (std::find(features.begin(), features.end(), "v") != features.end()) {
+    unsigned long vlenb = 0;   // CSR 0xc22, VLEN in bytes; readable only with the V extension
+    __asm__ volatile("csrr %0, 0xc22" : "=r"(vlenb));
+    std::printf("rvv vector length: %lu bits\n", vlenb * 8);
+  }
 #endif
 }
 
 }  // namespace
 
 int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);   // what ran before a crash still reaches the log
   print_build();
   if (const autoconfig::Status s = autoconfig::check_isa(); !s.ok()) {
     std::fprintf(stderr, "kernel_check: %s\n", s.message.c_str());
