@@ -1,5 +1,5 @@
 """RISC-V Vector code generation without a cross compiler: the rv64gcv target's
-GEMM microkernels are vector-length agnostic RVV 1.0 (the ratified __riscv_
+GEMM microkernels are vector-length agnostic RVV 1.0 (the __riscv_-prefixed
 intrinsics, edges as vector lengths), its conv kernels come from the portable
 fixed-lanes view, and the plan is explained next to x86.
 tests/test_rvv_emulation.py compiles and runs the same code under qemu."""

@@ -573,7 +573,7 @@ class Rvv(Isa):
     store of vl < VLMAX elements touches only those). Arithmetic runs at
     VLMAX: lanes past an edge hold don't-care values that are never stored.
     The types are sizeless, as SVE's: no arrays, no members, no sizeof.
-    Intrinsics: the ratified RVV C API (__riscv_ prefix), clang >= 16."""
+    Intrinsics: the __riscv_-prefixed RVV C API (clang >= 16)."""
 
     _VL = "__riscv_vsetvlmax_e32m1()"
 
