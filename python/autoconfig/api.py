@@ -482,8 +482,9 @@ def _explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides
     from .models import conv as conv_model
     layer = conv_model.Layer(max(1, N), C, H, W, K, R, S, sh, sw, *pads4, dh, dw, int(groups))
     prof = host()
-    from .codegen.isa import isa_for_profile
-    plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"])
+    from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
+    plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
+                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix)
     notes = []
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")

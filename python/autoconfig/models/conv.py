@@ -9,6 +9,12 @@ Algorithms (cpp_runtime/src/conv2d.cpp runs them):
   winograd-f2 / winograd-f4   F(2x2,3x3) / F(4x4,3x3): 3x3, stride 1, groups 1.
   depthwise   groups == C: taps vectorized over channels.
 
+The conv kernels need their lane count at generation time (NCHW[B]c blocks,
+arrays of accumulators), so for a scalable profile (SVE) they are built for
+its fixed-lanes view (profile.fixed_lanes_profile: NEON on an SVE core) and
+direct, depthwise and Winograd are modelled on that view; the GEMM-based
+algorithms run the profile's own GEMM. Both views have the same peak.
+
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
 (model_coefficients), and tests/test_conv_model.py checks both agree.
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
-from ..profile import HostProfile
+from ..profile import HostProfile, fixed_lanes_profile
 from .gemm import kc_for, plan_generic, tile_efficiency, Tile as GemmTile
 from .machine import CALL_OVERHEAD_CYCLES, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
 
@@ -92,8 +98,9 @@ def direct_tiles(profile: HostProfile) -> List[Tuple[int, int]]:
     with: for each kb, the widest n whose n*kb accumulators and kb weight
     vectors fit the register file (the input value is a broadcast memory
     operand of the FMA), capped at 28 columns; tiles with fewer accumulators
-    than FMA latency x units are dropped (they cannot hide the latency)."""
-    m = Machine(profile)
+    than FMA latency x units are dropped (they cannot hide the latency).
+    Read from the fixed-lanes view: the kernel is built for it."""
+    m = Machine(fixed_lanes_profile(profile))
     need = int(math.ceil(m.fma_latency * m.fma_units))
     out = []
     for kb in (1, 2, 3, 4):
@@ -236,8 +243,9 @@ def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int) -> Dict
 def depthwise_ow_tile(profile: HostProfile) -> int:
     """Output columns per depthwise register tile: enough independent
     accumulators to cover FMA latency x units twice (loads interleave), within
-    the register file (one weight and one input vector besides)."""
-    m = Machine(profile)
+    the register file (one weight and one input vector besides), of the
+    fixed-lanes view the kernel is built for."""
+    m = Machine(fixed_lanes_profile(profile))
     return int(max(1, min(m.vregs - 2, 2 * math.ceil(m.fma_latency * m.fma_units))))
 
 
@@ -264,8 +272,8 @@ def applicable(L: Layer) -> Dict[str, Optional[str]]:
 
 def candidates(profile: HostProfile, L: Layer, threads: int,
                allow: Sequence[str] = ALGORITHMS) -> List[Candidate]:
-    m = Machine(profile)
-    g = gemm_coefficients(profile)
+    m = Machine(fixed_lanes_profile(profile))   # direct, depthwise, Winograd kernels
+    g = gemm_coefficients(profile)              # the profile's own GEMM
     why_not = applicable(L)
     out: List[Candidate] = []
 
@@ -310,8 +318,12 @@ def kernel_name(isa_suffix: str, lanes: int, alg: str) -> str:
 
 def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
-               allow: Sequence[str] = ALGORITHMS) -> Plan:
+               allow: Sequence[str] = ALGORITHMS, fixed_lanes_suffix: Optional[str] = None) -> Plan:
+    """isa_suffix names the GEMM-based kernels; fixed_lanes_suffix (default:
+    isa_suffix) the direct, depthwise and Winograd kernels, which are built for
+    the fixed-lanes view of the profile."""
     cands = candidates(profile, L, threads, allow)
+    fixed = fixed_lanes_profile(profile)
     best = choose(cands)
     alg = best.name.split()[0]
     params: Dict[str, Param] = {
@@ -320,16 +332,19 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
     }
     if alg == "direct":
         n, kb = (int(v) for v in best.name.split()[1].split("x"))
-        params["tile"] = Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {profile.lanes_f32} channels: "
+        params["tile"] = Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {fixed.lanes_f32} channels: "
                                "fits the vector registers (direct_tiles); chosen for this layer's Wo and K edge waste")
         params["tile_index"] = Param(direct_tiles(profile).index((n, kb)), "index in the build's direct tile table")
     if alg == "depthwise":
         params["ow_tile"] = Param(depthwise_ow_tile(profile), "2 x FMA latency x units accumulators "
-                                  f"(latency {profile.fma_latency_cycles}, units {profile.fma_per_cycle})")
+                                  f"(latency {fixed.fma_latency_cycles}, units {fixed.fma_per_cycle:g} of {fixed.isa})")
     shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.sh,
              "stride_w": L.sw, "pad_top": L.pt, "pad_left": L.pl, "pad_bottom": L.pb, "pad_right": L.pr,
              "dilation_h": L.dh, "dilation_w": L.dw, "groups": L.groups}
-    plan = Plan(op="conv2d", kernel=kernel_name(isa_suffix, profile.lanes_f32, alg), algorithm=alg,
+    gemm_based = alg in ("gemm-1x1", "im2col-gemm")
+    name = (kernel_name(isa_suffix, profile.lanes_f32, alg) if gemm_based
+            else kernel_name(fixed_lanes_suffix or isa_suffix, fixed.lanes_f32, alg))
+    plan = Plan(op="conv2d", kernel=name, algorithm=alg,
                 isa=profile.isa, shape=shape, params=params, predicted_s=best.predicted_s,
                 predicted_terms=dict(best.terms), candidates=cands, activations=list(activations), spec=spec_name)
     plan.notes.append(f"{L.flops / 1e6:.1f} MFLOP; predicted {L.flops / best.predicted_s / 1e9:.1f} GFLOPS "
@@ -338,8 +353,9 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
 
 
 def model_coefficients(profile: HostProfile) -> Dict[str, float]:
-    """Every number the C++ port of this model needs (emitted into the registry)."""
-    m = Machine(profile)
+    """Every number the C++ port of this model needs (emitted into the registry):
+    the conv kernels' machine terms from the fixed-lanes view (as candidates())."""
+    m = Machine(fixed_lanes_profile(profile))
     g = gemm_coefficients(profile)
     return {
         "lanes": m.lanes, "fma_units": m.fma_units, "fma_latency": m.fma_latency, "hz": _hz(m),
