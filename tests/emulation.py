@@ -31,10 +31,11 @@ def _cmake(*args: str) -> subprocess.CompletedProcess:
     return r
 
 
-def cross_build(toolchain: str, target: str, build: Path) -> Path:
-    """The kernel check for `target` (Release). Configure re-runs the
-    generator; the build recompiles only what changed."""
-    _cmake("-S", str(CHECK_SRC), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAINS / toolchain}",
+def cross_build(toolchain: Optional[str], target: str, build: Path) -> Path:
+    """The kernel check for `target` (Release); toolchain None builds for this
+    machine. Configure re-runs the generator; the build recompiles only what changed."""
+    cross = [f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAINS / toolchain}"] if toolchain else []
+    _cmake("-S", str(CHECK_SRC), "-B", str(build), *cross,
            f"-DAUTOCONFIG_TARGET={target}", f"-DPython_EXECUTABLE={sys.executable}", "-DCMAKE_BUILD_TYPE=Release")
     _cmake("--build", str(build), "-j", "2")
     return build / "kernel_check"
