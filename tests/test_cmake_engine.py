@@ -17,6 +17,7 @@ ENGINE_INSTALLED = REPO / "examples" / "cpp_engine_installed"
 CMAKE = shutil.which("cmake")
 
 pytestmark = [
+    pytest.mark.cpp_check,
     pytest.mark.skipif(CMAKE is None, reason="cmake not installed"),
     # Under AUTOCONFIG_MAX_ISA the Python tests re-run one portable build per
     # variant; the C++ build these tests make would be the same each time.
