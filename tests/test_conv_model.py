@@ -1,14 +1,15 @@
 """The conv model in C++ (run-time choice for layers no spec listed) and in
 Python (models/conv.py: build-time plans, explain) must agree: same
-estimates, same choice, on many layers."""
+estimates, same choice and direct schedule, on many layers and in both
+activation layouts."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from autoconfig.models import conv as conv_model
+from autoconfig.spec import Conv2dShape
 
 LAYERS = [
     # N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups
@@ -16,6 +17,10 @@ LAYERS = [
     (1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
     (1, 512, 7, 7, 2048, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1),
     (1, 256, 14, 14, 1024, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1),
+    (1, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1),
+    (1, 1024, 14, 14, 2048, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1),
+    (1, 512, 14, 14, 512, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1),
+    (1, 16, 112, 112, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1),
     (1, 96, 112, 112, 96, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 96),
     (1, 960, 7, 7, 960, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 960),
     (2, 17, 9, 11, 33, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1),
@@ -24,19 +29,31 @@ LAYERS = [
     (1, 8, 10, 10, 12, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1),
     (3, 2, 5, 6, 4, 2, 3, 3, 2, 0, 2, 1, 0, 2, 1, 2),
 ]
+FIELDS = ("N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left", "pad_bottom",
+          "pad_right", "dilation_h", "dilation_w", "groups")
+CONTEXTS = {"nchw": conv_model.Context(), "blocked": conv_model.Context(True, True),
+            "blocked-in": conv_model.Context(True, False), "blocked-out": conv_model.Context(False, True)}
 
 
-def _cpp(ac, L, threads):
+def _shape(L) -> Conv2dShape:
+    return Conv2dShape(**dict(zip(FIELDS, L)))
+
+
+def _cpp(ac, L, threads, ctx=conv_model.Context()):
     N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
-    return ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, threads, 0xFFFFFFFF)
+    return ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, threads,
+                                 [0xFFFFFFFF, -1, -1, -1], int(ctx.in_blocked), int(ctx.out_blocked))
 
 
+@pytest.mark.parametrize("ctx", list(CONTEXTS), ids=list(CONTEXTS))
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("L", LAYERS, ids=[f"L{i}" for i in range(len(LAYERS))])
-def test_cpp_and_python_models_agree(ac, L, threads):
+def test_cpp_and_python_models_agree(ac, L, threads, ctx):
     profile = ac.host()
-    cpp = _cpp(ac, L, threads)
-    cands = conv_model.candidates(profile, conv_model.Layer(*L), threads)
+    context = CONTEXTS[ctx]
+    cpp = _cpp(ac, L, threads, context)
+    layer = _shape(L)
+    cands = conv_model.candidates(profile, layer, threads, ctx=context)
     py = {}
     for c in cands:
         if c.rejected is None:
@@ -47,18 +64,53 @@ def test_cpp_and_python_models_agree(ac, L, threads):
             assert alg not in py, f"{alg}: Python applies it, C++ does not"
             continue
         assert alg in py, f"{alg}: C++ applies it, Python does not"
-        assert est == pytest.approx(py[alg], rel=1e-6), f"{alg} estimate"
-    if not cpp["planned"]:
-        best = min(py, key=py.get)
-        assert cpp["algorithm"] == best
+        assert est == pytest.approx(py[alg], rel=1e-9), f"{alg} estimate"
+    if cpp["planned"]:
+        return
+    plan = conv_model.plan_layer(profile, layer, isa_suffix="x", threads=threads, ctx=context)
+    assert cpp["algorithm"] == plan.algorithm
+    if plan.algorithm == "direct":
+        assert cpp["tile"] == plan.value("tile_index")
+        assert cpp["plain_input"] == (plan.value("input") == "nchw")
+        assert cpp["groups_inner"] == (plan.value("order") == "groups-inner")
+        assert cpp["chunk"] == plan.value("chunk")
 
 
 def test_model_rejects_with_reasons():
-    L = conv_model.Layer(1, 8, 10, 10, 12, 1, 1, 2, 2)
-    why = conv_model.applicable(L)
+    why = conv_model.applicable(Conv2dShape(C=8, H=10, W=10, K=12, R=1, S=1, stride_h=2, stride_w=2))
     assert why["winograd-f4"] == "needs a 3x3 kernel"
     assert "pointwise" in why["gemm-1x1"]
     assert why["im2col-gemm"] is None
+
+
+def test_plain_input_needs_l1_and_nchw(ac):
+    """The plain-NCHW direct variant is offered for few channels (the stem),
+    refused when a tile's input rows overflow L1 and when the input is blocked."""
+    profile = ac.host()
+    stem = _shape(LAYERS[0])
+    wide = _shape(LAYERS[4])
+    names = {c.name: c for c in conv_model.candidates(profile, stem, 1)}
+    assert any(n.endswith("nchw-in") and c.rejected is None for n, c in names.items())
+    for c in conv_model.candidates(profile, wide, 1):
+        if c.name.endswith("nchw-in"):
+            assert c.rejected and "exceed L1" in c.rejected
+    for c in conv_model.candidates(profile, stem, 1, ctx=conv_model.Context(in_blocked=True)):
+        if c.name.endswith("nchw-in"):
+            assert c.rejected == "the input is already blocked"
+
+
+def test_blocked_context_charges_conversions(ac):
+    """An NCHW algorithm called on blocked tensors pays both conversions; the
+    direct kernel, blocked on both sides, pays none."""
+    profile = ac.host()
+    layer = _shape(LAYERS[1])
+    plain = {c.name: c for c in conv_model.candidates(profile, layer, 1)}
+    blocked = {c.name: c for c in conv_model.candidates(profile, layer, 1, ctx=CONTEXTS["blocked"])}
+    assert blocked["winograd-f4"].predicted_s > plain["winograd-f4"].predicted_s
+    assert {"from_blocked", "to_blocked"} <= set(blocked["winograd-f4"].terms)
+    direct = blocked["direct 6x2" if "direct 6x2" in blocked else next(n for n in blocked if n.startswith("direct"))]
+    assert direct.terms["from_blocked"] == 0.0
+    assert direct.predicted_s < plain[direct.name].predicted_s
 
 
 def test_explain_conv2d(ac):

@@ -69,7 +69,7 @@ def _label(sh) -> str:
 def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = True, net: Optional[str] = None,
              peak_gflops: Optional[float] = None, seed: int = 0) -> List[ConvRow]:
     import numpy as np
-    from . import api
+    from . import api, conv_api
     torch = None
     if use_torch:
         try:
@@ -92,7 +92,7 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         res = rng.standard_normal((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32) if residual else None
         out = np.empty((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32)
         t0 = time.perf_counter()
-        layer = api.prepare_conv2d(w, b, **kw)
+        layer = conv_api.prepare_conv2d(w, b, **kw)
         prep = time.perf_counter() - t0
         ours = best_time(lambda: layer(x, residual=res, out=out), repeat, quiet_s=quiet)
         ex = api.explain("conv2d", N=1, C=sh.C, H=sh.H, W=sh.W, K=sh.K, R=sh.R, S=sh.S,
@@ -102,10 +102,10 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
                           if c.rejected is None and c.name.split()[0] == layer.algorithm), float("nan"))
         measured = {}
         if check_model:
-            for alg in api.CONV_ALGORITHMS:
+            for alg in conv_api.CONV_ALGORITHMS:
                 if ex.plan.candidates and all(c.rejected for c in ex.plan.candidates if c.name.split()[0] == alg):
                     continue
-                other = api.prepare_conv2d(w, b, algorithm=alg, **kw)
+                other = conv_api.prepare_conv2d(w, b, algorithm=alg, **kw)
                 measured[alg] = best_time(lambda: other(x, residual=res, out=out), repeat, quiet_s=quiet)
         tt = None
         if torch is not None:

@@ -80,7 +80,7 @@ def conv_plans(profile: HostProfile, specs) -> List[Plan]:
         if s.op != "conv2d":
             continue
         for sh in s.shapes:
-            layer = conv_model.Layer.from_shape(sh)
+            layer = sh
             for t in sorted({min(max(1, profile.cores), t) for t in s.threads}):
                 key = (layer, t)
                 if key in plans:
@@ -102,14 +102,14 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
     # conv layers the model runs on the GEMM get that GEMM specialized
-    gemm_convs = {(conv_model.Layer(**_layer_fields(p.shape)), p.value("threads")) for p in convs
+    gemm_convs = {(spec_mod.Conv2dShape(**p.shape), p.value("threads")) for p in convs
                   if p.algorithm in ("gemm-1x1", "im2col-gemm")}
     for s in specs:
         if s.op not in ("matmul", "gemm", "conv2d"):
             continue
         for sh in s.shapes:
             if s.op == "conv2d":
-                if not any((conv_model.Layer.from_shape(sh), min(max(1, profile.cores), t)) in gemm_convs
+                if not any((sh, min(max(1, profile.cores), t)) in gemm_convs
                            for t in s.threads):
                     continue
                 sh = sh.gemm_shape()   # conv2d runs as one GEMM per image and group
@@ -143,12 +143,6 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
                 v.kernel += f"_t{v.value('threads')}"
         specialized += variants
     return generic, specialized
-
-
-def _layer_fields(shape: Dict[str, int]) -> Dict[str, int]:
-    names = {"stride_h": "sh", "stride_w": "sw", "pad_top": "pt", "pad_left": "pl", "pad_bottom": "pb",
-             "pad_right": "pr", "dilation_h": "dh", "dilation_w": "dw"}
-    return {names.get(k, k): v for k, v in shape.items()}
 
 
 def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:

@@ -2,12 +2,20 @@
 time from named terms, the cheapest wins (AutoConfig's algorithm selection).
 
 Algorithms (cpp_runtime/src/conv2d.cpp runs them):
-  direct      NCHW[B]c direct convolution, register tile n columns x kb
-              channel blocks; NCHW is converted in and out per call.
+  direct      output in NCHW[B]c, register tile n columns x kb channel blocks,
+              input NCHW[B]c (blocked) or plain NCHW (one channel per tap:
+              no channel padding, no input conversion; for few channels).
   gemm-1x1    pointwise layers: the GEMM on the NCHW tensors, no copy.
   im2col-gemm patch matrix, then the GEMM.
   winograd-f2 / winograd-f4   F(2x2,3x3) / F(4x4,3x3): 3x3, stride 1, groups 1.
   depthwise   groups == C: taps vectorized over channels.
+
+Every estimate is a sum of named terms (Candidate.terms). Kernels whose data
+streams can overlap their arithmetic are charged max(compute, streams): the
+part of the stream time beyond the compute time appears as the term "stall".
+The tensors around the call are NCHW, or NCHW[B]c when the caller keeps
+activations blocked (Context); converting between the two is charged to the
+algorithms that need it.
 
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
@@ -21,17 +29,22 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile
+from ..spec import Conv2dShape
 from .gemm import kc_for, plan_generic, tile_efficiency, Tile as GemmTile
-from .machine import CALL_OVERHEAD_CYCLES, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
 
 F32 = 4
 # Layout conversions (NCHW <-> NCHW[B]c, im2col, depthwise gather/scatter)
-# move one element per this many cycles: they are strided scalar copies,
-# bound by the load/store ports, not by bandwidth, for L2-resident tensors.
+# move one element per this many cycles: they are strided copies (B x B
+# transposes), bound by the load/store ports, not by bandwidth, for
+# L2-resident tensors.
 COPY_CYCLES_PER_ELEMENT = 0.5
 # Fixed cycles per register-tile call of the direct / depthwise kernels
 # (loop set-up, epilogue loads, call), as CALL_OVERHEAD_CYCLES for the GEMM.
 TILE_OVERHEAD_CYCLES = 30.0
+# Direct kernel, per tap (one input channel block, or channel, at one r, s):
+# the tap-table load and the pointer bumps of the reduction loop.
+TAP_OVERHEAD_CYCLES = 1.0
 # Winograd transforms are adds and subtracts with a load and a store per few
 # flops: they run at about this fraction of the FMA peak.
 TRANSFORM_EFFICIENCY = 0.25
@@ -41,73 +54,44 @@ WINOGRAD_GEMM_EFFICIENCY = 0.85
 
 ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
 
+# One type for a layer's geometry, in specs and in the model.
+Layer = Conv2dShape
+
 
 @dataclass(frozen=True)
-class Layer:
-    """One conv layer's geometry (batch N)."""
-    N: int
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    sh: int = 1
-    sw: int = 1
-    pt: int = 0
-    pl: int = 0
-    pb: int = 0
-    pr: int = 0
-    dh: int = 1
-    dw: int = 1
-    groups: int = 1
-
-    @property
-    def Ho(self) -> int:
-        return (self.H + self.pt + self.pb - self.dh * (self.R - 1) - 1) // self.sh + 1
-
-    @property
-    def Wo(self) -> int:
-        return (self.W + self.pl + self.pr - self.dw * (self.S - 1) - 1) // self.sw + 1
-
-    @property
-    def flops(self) -> float:
-        return 2.0 * self.N * self.K * self.Ho * self.Wo * (self.C // self.groups) * self.R * self.S
-
-    @property
-    def pointwise(self) -> bool:
-        return (self.R == 1 and self.S == 1 and self.sh == 1 and self.sw == 1
-                and self.pt == self.pl == self.pb == self.pr == 0)
-
-    @classmethod
-    def from_shape(cls, s) -> "Layer":
-        """From a spec Conv2dShape."""
-        return cls(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride_h, s.stride_w, s.pad_top, s.pad_left,
-                   s.pad_bottom, s.pad_right, s.dilation_h, s.dilation_w, s.groups)
+class Context:
+    """The tensors around the call: NCHW, or NCHW[B]c when the caller keeps
+    activations in the blocked layout (input, output and residual alike)."""
+    in_blocked: bool = False
+    out_blocked: bool = False
 
 
-# --------------------------------------------------------------------------- direct tiles
+NCHW = Context()
+
+
+def kernel_machine(profile: HostProfile) -> Machine:
+    """The machine the direct, depthwise and Winograd kernels are built for."""
+    return Machine(profile)
+
+
+# --------------------------------------------------------------------------- direct
 def direct_tiles(profile: HostProfile) -> List[Tuple[int, int]]:
-    """Register tiles (n columns, kb channel blocks) the direct kernel is built
-    with: for each kb, the widest n whose n*kb accumulators and kb weight
-    vectors fit the register file (the input value is a broadcast memory
-    operand of the FMA), capped at 28 columns; tiles with fewer accumulators
-    than FMA latency x units are dropped (they cannot hide the latency)."""
-    m = Machine(profile)
-    need = int(math.ceil(m.fma_latency * m.fma_units))
+    """Register tiles (n columns, kb channel blocks) the direct kernel is
+    built with: for each kb, the widest n (at most 28) whose n*kb accumulators,
+    kb weight vectors and one broadcast input fit the register file. Dropped:
+    tiles with no more accumulators than FMA latency x units (any late load
+    idles a unit) and tiles that issue more loads than FMAs per input channel
+    (n + kb > n * kb: load-bound wherever loads per cycle <= FMA units)."""
+    m = kernel_machine(profile)
+    need = m.fma_latency * m.fma_units
     out = []
-    for kb in (1, 2, 3, 4):
-        n = min(28, (m.vregs - kb) // kb)
-        if n >= 1 and n * kb >= need:
+    for kb in range(1, 9):
+        n = min(28, (m.vregs - kb - 1) // kb)
+        if n < 1:
+            break
+        if n * kb > need and n + kb <= n * kb:
             out.append((n, kb))
-    return out or [(1, 1)]
-
-
-def _step_cycles(m: Machine, n: int, kb: int) -> float:
-    """Cycles per reduction step (one input channel of one tap) of an n x kb
-    tile: FMA issue, load issue (kb weights + n broadcasts), or the FMA
-    latency of each accumulator's dependency chain, whichever binds."""
-    return max(n * kb / m.fma_units, (n + kb) / LOADS_PER_CYCLE, m.fma_latency)
+    return out or [(max(1, m.vregs - 2), 1)]
 
 
 def _hz(m: Machine) -> float:
@@ -122,30 +106,168 @@ def _sync(threads: int, barriers: int) -> float:
     return barriers * SYNC_SECONDS if threads > 1 else 0.0
 
 
-def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], threads: int) -> Dict[str, float]:
+def _step_cycles(m: Machine, n: int, kb: int) -> float:
+    """Cycles per input channel of an n x kb tile: FMA issue, load issue (kb
+    weights + n broadcasts) or the FMA latency of each accumulator chain,
+    whichever binds, plus issue jitter when the chains just cover the latency
+    (models/gemm.tile_efficiency's term)."""
+    acc = n * kb
+    cover = m.fma_latency * m.fma_units
+    jitter = ISSUE_JITTER * cover / acc if acc >= cover else 0.0
+    return max(acc / m.fma_units, (n + kb) / LOADS_PER_CYCLE, m.fma_latency) * (1.0 + jitter)
+
+
+@dataclass(frozen=True)
+class DirectGeometry:
+    """The direct kernel's view of a layer: pointwise layers are one row of
+    Ho*Wo columns over an unpadded H*W input row."""
+    cb: int            # input channels per tap: B (blocked) or 1 (plain)
+    taps: int
+    rows: int          # output rows
+    cols: int          # output columns per row
+    in_h: int          # padded input rows
+    in_w: int          # padded input columns
+    kblocks: int
+    groups: int        # groups of kb output blocks
+    last_kb: int
+
+
+def direct_geometry(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectGeometry:
     n, kb = tile
     B = m.lanes
+    cb = 1 if plain else B
+    cgroups = math.ceil(L.C / cb)
     kblocks = math.ceil(L.K / B)
     groups = math.ceil(kblocks / kb)
-    last_kb = kblocks - (groups - 1) * kb
-    # pointwise layers run as one row of Ho*Wo columns (conv2d.cpp does the same)
-    Ho, Wo = (1, L.Ho * L.Wo) if L.pointwise else (L.Ho, L.Wo)
-    q, rem = divmod(Wo, n)
-    taps = L.C * L.R * L.S
+    if L.pointwise:
+        rows, cols, in_h, in_w = 1, L.out_h * L.out_w, 1, L.H * L.W
+    else:
+        rows, cols = L.out_h, L.out_w
+        in_h, in_w = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
+    return DirectGeometry(cb, cgroups * L.R * L.S, rows, cols, in_h, in_w, kblocks, groups,
+                          kblocks - (groups - 1) * kb)
 
-    def row(kbn: int) -> float:
-        cyc = q * _step_cycles(m, n, kbn) * taps + (_step_cycles(m, rem, kbn) * taps if rem else 0.0)
-        return cyc + (q + (1 if rem else 0)) * TILE_OVERHEAD_CYCLES
 
-    items = groups * Ho
+def plain_input_footprint(m: Machine, L: Layer, tile: Tuple[int, int]) -> int:
+    """Bytes one tile touches with plain NCHW input: every (channel, r) input
+    row contributes the cache lines its n strided columns span, next to the
+    tile's weights. The tile revisits them channel after channel, so they must
+    stay in L1 for the plain layout to run at the FMA rate."""
+    n, kb = tile
+    line = m.cache(1).line_bytes
+    span = ((n - 1) * L.stride_w + (L.S - 1) * L.dilation_w + 1) * F32
+    rows = L.C * L.R
+    weights = kb * m.lanes * L.C * L.R * L.S * F32
+    return rows * (math.ceil(span / line) + 1) * line + weights
+
+
+def plain_input_rejection(m: Machine, L: Layer, tile: Tuple[int, int], ctx: Context) -> Optional[str]:
+    if ctx.in_blocked:
+        return "the input is already blocked"
+    l1 = m.cache(1)
+    usable = l1.size_bytes * (l1.ways - 1) // l1.ways
+    need = plain_input_footprint(m, L, tile)
+    if need > usable:
+        return f"a tile's input rows and weights ({need} B) exceed L1 ({usable} B in {l1.ways - 1} ways)"
+    return None
+
+
+@dataclass(frozen=True)
+class DirectSchedule:
+    """How the work items (output row, column chunk, group of kb blocks) are ordered."""
+    groups_inner: bool     # True: a chunk's input stays in L2 while all weights stream
+    chunk: int             # output columns per work item
+    l3_bytes: float        # bytes the order moves from beyond L2
+    footprint: float       # bytes of input and weights (where they live sets the bandwidth)
+
+
+def _beyond_l2_bandwidth(m: Machine, footprint: float) -> float:
+    """Bandwidth of the level holding a working set: L3 or DRAM (L2 when it fits there)."""
+    level = m.level_of(footprint)
+    return m.bandwidth("L2" if level in ("L1", "L2") else level)
+
+
+def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectSchedule:
+    """Order the work to move fewer bytes from beyond L2: groups outer (each
+    group's weights stay in L2, the input streams once per group) or groups
+    inner (a column chunk's input stays in L2, all weights stream once per
+    chunk). Half of L2 is usable (the other half: output and passing lines)."""
+    n, kb = tile
+    g = direct_geometry(m, L, tile, plain)
+    half_l2 = m.cache(2).size_bytes / 2
+    cpad = g.taps // (L.R * L.S) * g.cb
+    x_bytes = cpad * g.in_h * g.in_w * F32
+    w_all = g.kblocks * m.lanes * cpad * L.R * L.S * F32
+    w_group = kb * m.lanes * cpad * L.R * L.S * F32
+    # groups outer: a group's weights are reused by every row while in L2
+    w_outer = w_all if w_group <= half_l2 else w_all * g.rows
+    outer = w_outer + (g.groups * x_bytes if x_bytes > half_l2 else x_bytes)
+    # groups inner: the widest chunk (whole tiles) whose input rows fit
+    rows_in = (L.R - 1) * L.dilation_h + 1
+    per_col = cpad * rows_in * L.stride_w * F32
+    chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
+    chunks = math.ceil(g.cols / chunk)
+    inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
+    if inner < outer:
+        return DirectSchedule(True, chunk, inner, x_bytes + w_all)
+    return DirectSchedule(False, g.cols, outer, x_bytes + w_all)
+
+
+def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int,
+                    ctx: Context = NCHW) -> Dict[str, float]:
+    n, kb = tile
+    g = direct_geometry(m, L, tile, plain)
+    s = direct_schedule(m, L, tile, plain)
+    hz = _hz(m)
+
+    def tile_cycles(nn: int, kbn: int) -> float:
+        return g.taps * (g.cb * _step_cycles(m, nn, kbn) + TAP_OVERHEAD_CYCLES) + TILE_OVERHEAD_CYCLES
+
+    def row_cycles(kbn: int) -> float:
+        q, rem = divmod(g.cols, n)
+        return q * tile_cycles(n, kbn) + (tile_cycles(rem, kbn) if rem else 0.0)
+
+    chunks = math.ceil(g.cols / s.chunk)
+    items = g.rows * chunks * g.groups
     t = max(1, min(threads, items))
-    per_image = Ho * ((groups - 1) * row(kb) + row(last_kb))
-    compute = L.N * per_image * (math.ceil(items / t) / items) / _hz(m)
-    Hp, Wp = L.H + L.pt + L.pb, L.W + L.pl + L.pr
-    to_blocked = _copy_seconds(m, L.N * math.ceil(L.C / B) * B * Hp * Wp, min(t, math.ceil(L.C / B)))
-    from_blocked = _copy_seconds(m, L.N * L.K * L.Ho * L.Wo, t)
-    return {"compute": compute, "to_blocked": to_blocked, "from_blocked": from_blocked,
-            "sync": _sync(t, 3 * L.N)}
+    share = math.ceil(items / t) / items
+    cycles = g.rows * ((g.groups - 1) * row_cycles(kb) + row_cycles(g.last_kb))
+    compute = L.N * cycles * share / hz
+    # Per tile, from L2: the input rows it reads, and its weights unless the
+    # group's weights stay in (half of) L1 across consecutive tiles.
+    cpad = g.taps // (L.R * L.S) * g.cb
+    w_group = kb * m.lanes * cpad * L.R * L.S * F32
+    tiles = g.rows * math.ceil(g.cols / n) * g.groups
+    x_tile = cpad * L.R * n * L.stride_w * F32
+    l2_bytes = tiles * (x_tile + (w_group if w_group > m.cache(1).size_bytes / 2 else 0))
+    streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
+                  L.N * s.l3_bytes * share / _beyond_l2_bandwidth(m, s.footprint))
+    terms = {"compute": compute, "stall": max(0.0, streams - compute)}
+    pads = L.pad_top + L.pad_left + L.pad_bottom + L.pad_right
+    conv_in = 0.0
+    if plain:
+        if pads and not L.pointwise:
+            conv_in = L.N * L.C * g.in_h * g.in_w     # padded copy
+    elif not ctx.in_blocked or (pads and not L.pointwise):
+        conv_in = L.N * cpad * g.in_h * g.in_w         # to blocked (with the pads)
+    ct = max(1, min(t, math.ceil(L.C / m.lanes)))
+    terms["to_blocked"] = _copy_seconds(m, conv_in, ct)
+    out_elems = 0.0 if ctx.out_blocked else L.N * L.K * L.out_h * L.out_w
+    terms["from_blocked"] = _copy_seconds(m, out_elems, t)
+    terms["sync"] = _sync(t, 3 * L.N)
+    return terms
+
+
+# --------------------------------------------------------------------------- NCHW algorithms in a blocked context
+def _layout_terms(m: Machine, L: Layer, threads: int, ctx: Context) -> Dict[str, float]:
+    """An algorithm that reads and writes NCHW, called on blocked tensors:
+    the input converted to NCHW, the output back."""
+    terms = {}
+    if ctx.in_blocked:
+        terms["from_blocked"] = _copy_seconds(m, L.N * L.C * L.H * L.W, threads)
+    if ctx.out_blocked:
+        terms["to_blocked"] = _copy_seconds(m, L.N * L.K * L.out_h * L.out_w, threads)
+    return terms
 
 
 # --------------------------------------------------------------------------- GEMM-based
@@ -177,9 +299,10 @@ def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threa
     return compute, calls
 
 
-def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool) -> Dict[str, float]:
+def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool,
+                  ctx: Context = NCHW) -> Dict[str, float]:
     Cg, Kg = L.C // L.groups, L.K // L.groups
-    P = L.Ho * L.Wo
+    P = L.out_h * L.out_w
     depth = Cg * L.R * L.S
     compute, calls = _gemm_seconds(m, g, Kg, P, depth, threads)
     reps = L.N * L.groups
@@ -189,6 +312,7 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2co
     if im2col:
         terms["im2col"] = reps * _copy_seconds(m, depth * P, 1)   # one thread builds the patch matrix
     terms["sync"] = _sync(threads, reps * 2)
+    terms.update(_layout_terms(m, L, threads, ctx))
     return terms
 
 
@@ -196,48 +320,58 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2co
 def winograd_counts(mt: int, L: Layer) -> Dict[str, float]:
     """Flops of F(mt x mt, 3x3) for one image: the transform-domain GEMMs and
     the input/output transforms (a separable (mt+2)-point transform costs
-    about 2*(mt+2) adds per element and dimension)."""
+    about 2*(mt+2) adds per element and dimension), and the bytes of the
+    transformed weights."""
     a = mt + 2
-    tiles = math.ceil(L.Ho / mt) * math.ceil(L.Wo / mt)
+    tiles = math.ceil(L.out_h / mt) * math.ceil(L.out_w / mt)
     return {"tiles": tiles,
             "gemm": 2.0 * a * a * L.C * L.K * tiles,
             "input_transform": 2.0 * (a * a * a * 2) * L.C * tiles,
-            "output_transform": 2.0 * (a * a * mt + a * mt * mt) * L.K * tiles}
+            "output_transform": 2.0 * (a * a * mt + a * mt * mt) * L.K * tiles,
+            "u_bytes": float(F32 * a * a * L.C * L.K)}
 
 
-def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int) -> Dict[str, float]:
+def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     c = winograd_counts(mt, L)
     t = max(1, min(threads, int(c["tiles"])))
     peak = m.peak_flops * t
-    return {"gemm": L.N * c["gemm"] / (peak * WINOGRAD_GEMM_EFFICIENCY),
-            "input_transform": L.N * c["input_transform"] / (peak * TRANSFORM_EFFICIENCY),
-            "output_transform": L.N * c["output_transform"] / (peak * TRANSFORM_EFFICIENCY),
-            "sync": _sync(t, 2 * L.N)}
+    gemm = L.N * c["gemm"] / (peak * WINOGRAD_GEMM_EFFICIENCY)
+    # Every call streams the transformed weights (a*a*C*K floats) from where
+    # they live; the GEMMs wait for them when that is slower.
+    u_stream = L.N * c["u_bytes"] / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
+    terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm),
+             "input_transform": L.N * c["input_transform"] / (peak * TRANSFORM_EFFICIENCY),
+             "output_transform": L.N * c["output_transform"] / (peak * TRANSFORM_EFFICIENCY),
+             "sync": _sync(t, 2 * L.N)}
+    terms.update(_layout_terms(m, L, threads, ctx))
+    return terms
 
 
 # --------------------------------------------------------------------------- depthwise
-def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int) -> Dict[str, float]:
+def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     B = m.lanes
     kblocks = math.ceil(L.K / B)
     t = max(1, min(threads, kblocks))
     share = math.ceil(kblocks / t)
     # One vector FMA and one vector load per tap and output column.
     per_tap = max(1.0 / m.fma_units, 1.0 / LOADS_PER_CYCLE)
-    q, rem = divmod(L.Wo, ow_tile)
+    q, rem = divmod(L.out_w, ow_tile)
     row = (q * max(ow_tile * per_tap, m.fma_latency) + rem * max(per_tap, m.fma_latency)) * L.R * L.S \
         + (q + rem) * TILE_OVERHEAD_CYCLES
-    compute = L.N * share * L.Ho * row / _hz(m)
-    Hp, Wp = L.H + L.pt + L.pb, L.W + L.pl + L.pr
+    compute = L.N * share * L.out_h * row / _hz(m)
+    Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     gather = L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    scatter = L.N * share * B * L.Ho * L.Wo * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
+    scatter = L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
+    terms = {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
+    terms.update(_layout_terms(m, L, threads, ctx))
+    return terms
 
 
 def depthwise_ow_tile(profile: HostProfile) -> int:
     """Output columns per depthwise register tile: enough independent
     accumulators to cover FMA latency x units twice (loads interleave), within
     the register file (one weight and one input vector besides)."""
-    m = Machine(profile)
+    m = kernel_machine(profile)
     return int(max(1, min(m.vregs - 2, 2 * math.ceil(m.fma_latency * m.fma_units))))
 
 
@@ -247,7 +381,7 @@ def applicable(L: Layer) -> Dict[str, Optional[str]]:
     wino = None
     if not (L.R == 3 and L.S == 3):
         wino = "needs a 3x3 kernel"
-    elif L.sh != 1 or L.sw != 1 or L.dh != 1 or L.dw != 1:
+    elif L.stride_h != 1 or L.stride_w != 1 or L.dilation_h != 1 or L.dilation_w != 1:
         wino = "needs stride 1 and dilation 1"
     elif L.groups != 1:
         wino = "needs groups = 1"
@@ -262,9 +396,13 @@ def applicable(L: Layer) -> Dict[str, Optional[str]]:
     }
 
 
-def candidates(profile: HostProfile, L: Layer, threads: int,
-               allow: Sequence[str] = ALGORITHMS) -> List[Candidate]:
-    m = Machine(profile)
+def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
+    return f"direct {tile[0]}x{tile[1]}" + (" nchw-in" if plain else "")
+
+
+def candidates(profile: HostProfile, L: Layer, threads: int, allow: Sequence[str] = ALGORITHMS,
+               ctx: Context = NCHW) -> List[Candidate]:
+    m = kernel_machine(profile)
     g = gemm_coefficients(profile)
     why_not = applicable(L)
     out: List[Candidate] = []
@@ -279,15 +417,20 @@ def candidates(profile: HostProfile, L: Layer, threads: int,
             continue
         if alg == "direct":
             for tile in direct_tiles(profile):
-                add(f"direct {tile[0]}x{tile[1]}", estimate_direct(m, L, tile, threads))
+                add(direct_candidate_name(tile, False), estimate_direct(m, L, tile, False, threads, ctx))
+                why = plain_input_rejection(m, L, tile, ctx)
+                if why:
+                    out.append(Candidate(direct_candidate_name(tile, True), float("inf"), {}, rejected=why))
+                else:
+                    add(direct_candidate_name(tile, True), estimate_direct(m, L, tile, True, threads, ctx))
         elif alg == "gemm-1x1":
-            add(alg, estimate_gemm(m, g, L, threads, im2col=False))
+            add(alg, estimate_gemm(m, g, L, threads, im2col=False, ctx=ctx))
         elif alg == "im2col-gemm":
-            add(alg, estimate_gemm(m, g, L, threads, im2col=True))
+            add(alg, estimate_gemm(m, g, L, threads, im2col=True, ctx=ctx))
         elif alg.startswith("winograd"):
-            add(alg, estimate_winograd(m, int(alg[-1]), L, threads))
+            add(alg, estimate_winograd(m, int(alg[-1]), L, threads, ctx))
         elif alg == "depthwise":
-            add(alg, estimate_depthwise(m, L, depthwise_ow_tile(profile), threads))
+            add(alg, estimate_depthwise(m, L, depthwise_ow_tile(profile), threads, ctx))
     return out
 
 
@@ -308,10 +451,37 @@ def kernel_name(isa_suffix: str, lanes: int, alg: str) -> str:
     return f"f32_conv2d_{alg.replace('-', '_')}_{isa_suffix}"
 
 
+def parse_direct_name(name: str) -> Tuple[Tuple[int, int], bool]:
+    """(tile, plain input) from a candidate name made by direct_candidate_name."""
+    parts = name.split()
+    n, kb = (int(v) for v in parts[1].split("x"))
+    return (n, kb), len(parts) > 2 and parts[2] == "nchw-in"
+
+
+def _direct_params(profile: HostProfile, L: Layer, name: str) -> Dict[str, Param]:
+    m = kernel_machine(profile)
+    tile, plain = parse_direct_name(name)
+    s = direct_schedule(m, L, tile, plain)
+    n, kb = tile
+    return {
+        "tile": Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {m.lanes} channels: fits the vector "
+                      "registers (direct_tiles); least predicted time for this layer's Wo and K edges"),
+        "tile_index": Param(direct_tiles(profile).index(tile), "index in the build's direct tile table"),
+        "input": Param("nchw" if plain else "blocked",
+                       "plain NCHW, one channel per tap: no channel padding and no input conversion; "
+                       "its input rows fit L1" if plain else
+                       f"NCHW[{m.lanes}]c, {m.lanes} channels per tap (padded to whole blocks)"),
+        "order": Param("groups-inner" if s.groups_inner else "groups-outer",
+                       f"fewer bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
+        "chunk": Param(s.chunk, "output columns per work item: a chunk's input rows fit half of L2"
+                       if s.groups_inner else "a whole output row"),
+    }
+
+
 def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
-               allow: Sequence[str] = ALGORITHMS) -> Plan:
-    cands = candidates(profile, L, threads, allow)
+               allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW) -> Plan:
+    cands = candidates(profile, L, threads, allow, ctx)
     best = choose(cands)
     alg = best.name.split()[0]
     params: Dict[str, Param] = {
@@ -319,16 +489,14 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
         "threads": Param(threads, "spec thread count, capped at the profile's cores"),
     }
     if alg == "direct":
-        n, kb = (int(v) for v in best.name.split()[1].split("x"))
-        params["tile"] = Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {profile.lanes_f32} channels: "
-                               "fits the vector registers (direct_tiles); chosen for this layer's Wo and K edge waste")
-        params["tile_index"] = Param(direct_tiles(profile).index((n, kb)), "index in the build's direct tile table")
+        params.update(_direct_params(profile, L, best.name))
     if alg == "depthwise":
         params["ow_tile"] = Param(depthwise_ow_tile(profile), "2 x FMA latency x units accumulators "
                                   f"(latency {profile.fma_latency_cycles}, units {profile.fma_per_cycle})")
-    shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.sh,
-             "stride_w": L.sw, "pad_top": L.pt, "pad_left": L.pl, "pad_bottom": L.pb, "pad_right": L.pr,
-             "dilation_h": L.dh, "dilation_w": L.dw, "groups": L.groups}
+    shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.stride_h,
+             "stride_w": L.stride_w, "pad_top": L.pad_top, "pad_left": L.pad_left, "pad_bottom": L.pad_bottom,
+             "pad_right": L.pad_right, "dilation_h": L.dilation_h, "dilation_w": L.dilation_w,
+             "groups": L.groups}
     plan = Plan(op="conv2d", kernel=kernel_name(isa_suffix, profile.lanes_f32, alg), algorithm=alg,
                 isa=profile.isa, shape=shape, params=params, predicted_s=best.predicted_s,
                 predicted_terms=dict(best.terms), candidates=cands, activations=list(activations), spec=spec_name)
@@ -339,14 +507,20 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
 
 def model_coefficients(profile: HostProfile) -> Dict[str, float]:
     """Every number the C++ port of this model needs (emitted into the registry)."""
-    m = Machine(profile)
+    m = kernel_machine(profile)
     g = gemm_coefficients(profile)
+    l1, l2 = m.cache(1), m.cache(2)
     return {
         "lanes": m.lanes, "fma_units": m.fma_units, "fma_latency": m.fma_latency, "hz": _hz(m),
-        "peak_flops": m.peak_flops, "loads_per_cycle": LOADS_PER_CYCLE, "sync_seconds": SYNC_SECONDS,
+        "peak_flops": m.peak_flops, "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
+        "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
+        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES,
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
         "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
         "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_efficiency": g.efficiency,
         "depthwise_ow_tile": depthwise_ow_tile(profile),
+        "l1_bytes": l1.size_bytes, "l1_ways": l1.ways, "line_bytes": l1.line_bytes, "l2_bytes": l2.size_bytes,
+        "l3_bytes": m.cache(3).size_bytes,
+        "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"), "bw_dram": m.bandwidth("DRAM"),
     }
