@@ -2,6 +2,7 @@
 atomic output (a bad spec leaves the previous output untouched)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -57,6 +58,30 @@ def test_register_tiles_respect_latency_and_registers():
     big = gemm_model.plan_shape(prof, 2048, 2048, 2048, isa_suffix="x")
     acc = big.value("mr") * big.value("nr") // prof.lanes_f32
     assert acc >= prof.fma_latency_cycles * prof.fma_per_cycle   # latency hidden on large shapes
+
+
+def with_l2(prof, kib):
+    caches = [dataclasses.replace(c, size_bytes=kib << 10) if c.level == 2 else c for c in prof.caches]
+    return dataclasses.replace(prof, caches=caches)
+
+
+def test_loop_order_follows_the_l2_size():
+    """The same core with two L2 sizes: a big L2 holds a B block that every A
+    micro-panel can sweep (A micro-panel in L1); a small one does not, and the
+    BLIS order (B micro-panel in L1, A block in L2, everything packed once) wins."""
+    prof = probe.profile("x86-64-v4")
+    big = gemm_model.plan_shape(with_l2(prof, 2048), 2048, 2048, 2048, isa_suffix="x", threads=1)
+    small = gemm_model.plan_shape(with_l2(prof, 256), 2048, 2048, 2048, isa_suffix="x", threads=1)
+    assert big.value("loop_order") == gemm_model.A_PANEL_IN_L1
+    assert small.value("loop_order") == gemm_model.B_PANEL_IN_L1
+    # each plan's blocks are sized for the level its order keeps them in
+    kc = small.value("kc")
+    assert small.value("mc") * kc * 4 <= (256 << 10) // 2
+    assert big.value("nc") * big.value("kc") * 4 <= (2048 << 10) // 2
+    assert "L2" in small.params["mc"].why and "L2" in big.params["nc"].why
+    assert "chosen by predicted time" in small.params["loop_order"].why
+    names = {c.name for c in small.candidates}
+    assert any(gemm_model.A_PANEL_IN_L1 in n for n in names) and any(gemm_model.B_PANEL_IN_L1 in n for n in names)
 
 
 @pytest.mark.skipif(CXX is None, reason="no C++ compiler")

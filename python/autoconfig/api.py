@@ -302,7 +302,8 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
         prof = host()
         mr, nr = plan.value("mr"), plan.value("nr")
         tile = gemm_model.Tile(mr, nr, nr // max(1, prof.lanes_f32))
-        est = gemm_model.estimate(gemm_model.Machine(prof), tile, int(M), int(N), int(K), choice["threads"])
+        est = gemm_model.estimate(gemm_model.Machine(prof), tile, int(M), int(N), int(K), choice["threads"],
+                                  plan.value("loop_order"))
         notes.append("no kernel specialized for this shape (add it to a spec to get one); "
                      f"the generic kernel runs with kc={est.kc}, mc={est.mc}, nc={est.nc}, "
                      f"grid {est.grid[0]}x{est.grid[1]}")

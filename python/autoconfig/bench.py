@@ -129,7 +129,7 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
             from .models import gemm as gm
             prof = api.host()
             t = gm.Tile(ex.plan.value("mr"), ex.plan.value("nr"), ex.plan.value("nr") // prof.lanes_f32)
-            pred = gm.estimate(gm.Machine(prof), t, M, N, K, threads).seconds
+            pred = gm.estimate(gm.Machine(prof), t, M, N, K, threads, ex.plan.value("loop_order")).seconds
         flops = 2.0 * M * N * K
         rows.append(Row("matmul", f"{M}x{N}x{K}", threads, ex.kernel, ours, flops / ours / 1e9,
                         100.0 * flops / ours / 1e9 / peak, ref, tt, pred))

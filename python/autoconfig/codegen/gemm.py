@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from ..models.gemm import LOOP_ORDER_ENUM
 from ..plan import Plan
 from .common import comment_block, file_header
 from .gemm_ukernel import emit_ukernel, ukernel_name
@@ -60,7 +61,8 @@ def emit_entry(isa: Isa, plan: Plan) -> str:
         "namespace detail {",
         "",
         f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{",
-        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}}};",
+        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}, "
+        f"{LOOP_ORDER_ENUM[plan.value('loop_order')]}}};",
         "  switch (g.act) {",
     ]
     for a in plan.activations:

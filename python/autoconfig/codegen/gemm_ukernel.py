@@ -22,6 +22,13 @@ from .isa import Isa
 C_PREFETCH_K = 32
 
 
+def _row_line_offsets(nr: int) -> list:
+    """Float offsets that touch every 64-byte line of an nr-float C row at any
+    alignment: one per 16 floats plus the last float (a row of user memory
+    need not start on a line, and then it spans one line more)."""
+    return list(range(0, nr, 16)) + [nr - 1]
+
+
 def ukernel_name(isa: Isa, mr: int, nr: int) -> str:
     return f"f32_gemm_ukernel_{mr}x{nr}_{isa.suffix}"
 
@@ -57,7 +64,7 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     # Start C on its way to L2 now (it may be in DRAM); L2 has the sets to
     # hold a tall tile even when ldc is a multiple of the L1 way size.
     o.append("    for (int r = 0; r < mrows; ++r) {")
-    for off in range(0, nr, 16):
+    for off in _row_line_offsets(nr):
         o.append(f"      {isa.prefetch_l2(f'c + r * ldc + {off}')}")
     o.append("    }")
     body = []
@@ -73,42 +80,57 @@ def _emit_simd(isa: Isa, mr: int, nr: int) -> str:
     o += body
     o.append("    }")
     o.append("    for (int r = 0; r < mrows; ++r) {")
-    for off in range(0, nr, 16):  # every 64-byte line of the row
+    for off in _row_line_offsets(nr):
         o.append(f"      {isa.prefetch(f'c + r * ldc + {off}')}")
-    if nr % 16:
-        o.append(f"      {isa.prefetch(f'c + r * ldc + {nr - 1}')}")
     o.append("    }")
     o.append("#pragma GCC unroll 4")
     o.append("    for (; k < kc; ++k) {")
     o += body
     o.append("    }")
-    # Epilogue: masks for the right edge, row count for the bottom edge.
-    for j in range(nv):
-        o.append("    " + isa.mask_decl(f"m{j}", f"ncols - {j * L}"))
+    # Epilogue. A full-width tile uses plain loads and stores: masked ones
+    # cost several times more on some cores (AVX2 vmaskmov on AMD Zen), and
+    # all but the right-edge tiles are full. The bottom edge is a row count.
     o.append(f"    const {isa.vtype} valpha = {isa.set1('ep.alpha')};")
     o.append(f"    const {isa.vtype} vbeta = {isa.set1('ep.beta')};")
-    for i in range(mr):
-        guard = "" if i == 0 else f"if (mrows > {i}) "
-        o.append(f"    {guard}{{")
-        o.append(f"      float* crow = c + {i} * ldc;")
-        o.append(f"      const float* cin = ep.cin ? ep.cin + {i} * ep.ld_cin : nullptr;")
-        o.append(f"      const {isa.vtype} brow = ep.bias_row ? {isa.set1(f'ep.bias_row[{i}]')} : {isa.zero()};")
-        for j in range(nv):
-            v = f"v{j}"
-            o.append(f"      {isa.vtype} {v} = {isa.mul(acc[i][j], 'valpha')};")
-            o.append(f"      if (cin) {v} = {isa.fma('vbeta', isa.masked_load(f'm{j}', f'cin + {j * L}'), v)};")
-            o.append(f"      if (ep.final) {{")
-            o.append(f"        {v} = {isa.add(v, 'brow')};")
-            o.append(f"        if (ep.bias_col) {v} = {isa.add(v, isa.masked_load(f'm{j}', f'ep.bias_col + {j * L}'))};")
-            o.append(f"        {v} = v_activation<ACT>({v});")
-            o.append(f"      }}")
-            o.append(f"      {isa.masked_store(f'm{j}', f'crow + {j * L}', v)}")
-        o.append("    }")
+    o.append("    if (ncols == NR) {")
+    o += _store_rows(isa, mr, nv, acc, lambda j, p: isa.loadu(p), lambda j, p, v: isa.storeu(p, v), "      ")
+    o.append("    } else {")
+    for j in range(nv):
+        o.append("      " + isa.mask_decl(f"m{j}", f"ncols - {j * L}"))
+    o += _store_rows(isa, mr, nv, acc, lambda j, p: isa.masked_load(f"m{j}", p),
+                     lambda j, p, v: isa.masked_store(f"m{j}", p, v), "      ")
+    o.append("    }")
     o.append("  }")
     o.append("};")
     return "\n".join(o) + "\n"
 
 
+def _store_rows(isa: Isa, mr: int, nv: int, acc, load, store, indent: str,
+                col=None, cin: str = "ep.cin", bias_col: str = "ep.bias_col") -> list:
+    """The epilogue of rows 0..mrows-1: c = act(alpha*acc + beta*cin + biases).
+    load(j, ptr) / store(j, ptr, v) spell vector j's access (plain, masked or
+    predicated); col(j) is vector j's column offset; cin and bias_col name the
+    (possibly null) pointers to the tile's first C_in column and bias."""
+    col = col or (lambda j: str(j * isa.lanes))
+    o = []
+    for i in range(mr):
+        guard = "" if i == 0 else f"if (mrows > {i}) "
+        o.append(f"{indent}{guard}{{")
+        o.append(f"{indent}  float* crow = c + {i} * ldc;")
+        o.append(f"{indent}  const float* cin_row = {cin} ? {cin} + {i} * ep.ld_cin : nullptr;")
+        o.append(f"{indent}  const {isa.vtype} brow = ep.bias_row ? {isa.set1(f'ep.bias_row[{i}]')} : {isa.zero()};")
+        for j in range(nv):
+            v = f"v{j}"
+            o.append(f"{indent}  {isa.vtype} {v} = {isa.mul(acc[i][j], 'valpha')};")
+            o.append(f"{indent}  if (cin_row) {v} = {isa.fma('vbeta', load(j, f'cin_row + {col(j)}'), v)};")
+            o.append(f"{indent}  if (ep.final) {{")
+            o.append(f"{indent}    {v} = {isa.add(v, 'brow')};")
+            o.append(f"{indent}    if ({bias_col}) {v} = {isa.add(v, load(j, f'{bias_col} + {col(j)}'))};")
+            o.append(f"{indent}    {v} = v_activation<ACT>({v});")
+            o.append(f"{indent}  }}")
+            o.append(f"{indent}  {store(j, f'crow + {col(j)}', v)}")
+        o.append(f"{indent}}}")
+    return o
 
 
 def _emit_scalable(isa: Isa, mr: int, nr: int) -> str:
@@ -192,23 +214,11 @@ def _scalable_pass(isa: Isa, mr: int, nvec: int) -> list:
     o.append("    }")
     o.append(f"    const {isa.vtype} valpha = {isa.set1('ep.alpha')};")
     o.append(f"    const {isa.vtype} vbeta = {isa.set1('ep.beta')};")
-    for i in range(mr):
-        guard = "" if i == 0 else f"if (mrows > {i}) "
-        o.append(f"    {guard}{{")
-        o.append(f"      float* crow = c + {i} * ldc;")
-        o.append(f"      const float* cin = ep.cin ? ep.cin + {i} * ep.ld_cin + j0 : nullptr;")
-        o.append("      const float* bcol = ep.bias_col ? ep.bias_col + j0 : nullptr;")
-        o.append(f"      const {isa.vtype} brow = ep.bias_row ? {isa.set1(f'ep.bias_row[{i}]')} : {isa.zero()};")
-        for j in range(nvec):
-            v = f"v{j}"
-            o.append(f"      {isa.vtype} {v} = {isa.mul(acc[i][j], 'valpha')};")
-            o.append(f"      if (cin) {v} = {isa.fma('vbeta', isa.masked_load(f'm{j}', f'cin + {j} * vl'), v)};")
-            o.append("      if (ep.final) {")
-            o.append(f"        {v} = {isa.add(v, 'brow')};")
-            o.append(f"        if (bcol) {v} = {isa.add(v, isa.masked_load(f'm{j}', f'bcol + {j} * vl'))};")
-            o.append(f"        {v} = v_activation<ACT>({v});")
-            o.append("      }")
-            o.append(f"      {isa.masked_store(f'm{j}', f'crow + {j} * vl', v)}")
-        o.append("    }")
+    # This pass's columns start at j0 of the tile (c was advanced already).
+    o.append("    const float* cin0 = ep.cin ? ep.cin + j0 : nullptr;")
+    o.append("    const float* bcol = ep.bias_col ? ep.bias_col + j0 : nullptr;")
+    o += _store_rows(isa, mr, nvec, acc, lambda j, p: isa.masked_load(f"m{j}", p),
+                     lambda j, p, v: isa.masked_store(f"m{j}", p, v), "    ",
+                     col=lambda j: f"{j} * vl", cin="cin0", bias_col="bcol")
     o.append("  }")
     return o

@@ -12,9 +12,15 @@ Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
              x (1 + jitter), plus the C-tile load/store per kc block, plus L2
              misses of C rows that alias in one L1 set when N*4 is a multiple
              of the L1 way size)
-  stream_B = B block bytes swept from L2 by every A micro-panel / L2 bandwidth
-             (or B bytes from memory when B is read in place: M fits one row of tiles)
-  stream_A = A bytes read once per B block from where the packed A block lives
+Two loop orders (gemm_driver.h: LoopOrder), each with its own blocking:
+  b-panel-in-L1 (BLIS): B block kc x nc in L3, A block mc x kc in L2; every
+      B micro-panel sweeps the A block. A is packed once per B block (once
+      when nc covers N), B once.
+  a-panel-in-L1: B block kc x nc in L2, A block mc x kc in L3; every A
+      micro-panel sweeps the B block. A is packed once per B block, and the
+      B block is small, so A is packed about N/nc times.
+  stream_A/B = bytes each operand's micro-panels bring into L1 / bandwidth of
+             the level their block lives in (B from memory when read in place)
   pack     = bytes copied into packed A and B / bandwidth of where they come from
   c_io     = C read+write per kc block / bandwidth of where C lives
   sync     = barriers * SYNC_SECONDS when t > 1
@@ -34,8 +40,16 @@ from .machine import (CALL_OVERHEAD_CYCLES, ISSUE_JITTER, L2_LATENCY_CYCLES, LOA
 
 F32 = 4
 MC_CAP = 4096            # beyond this, a bigger A block buys nothing
+NC_CAP = 4096            # beyond this, a bigger B block buys nothing (A is packed N/nc times)
 KC_QUANTUM = 8           # kc is a multiple of this (keeps unrolled k loops whole)
 MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
+
+
+# Loop orders, by the micro-panel that stays in L1 (values: gemm_driver.h LoopOrder).
+A_PANEL_IN_L1 = "a-panel-in-L1"
+B_PANEL_IN_L1 = "b-panel-in-L1"
+LOOP_ORDERS = (B_PANEL_IN_L1, A_PANEL_IN_L1)
+LOOP_ORDER_ENUM = {A_PANEL_IN_L1: "kAPanelInL1", B_PANEL_IN_L1: "kBPanelInL1"}
 
 
 @dataclass(frozen=True)
@@ -111,21 +125,31 @@ def kc_for(m: Machine, t: Tile) -> int:
     return best
 
 
-def mc_for(m: Machine, t: Tile, kc: int) -> int:
-    """Packed A block (mc x kc): its micro-panels are used once per block, one
-    at a time from L1, so the block only has to stay in (half of) this core's
-    L3 share; capped where a bigger block buys nothing."""
-    budget = m.cache(3).size_bytes // 2
+def mc_for(m: Machine, t: Tile, kc: int, order: str) -> int:
+    """Packed A block (mc x kc).
+    b-panel-in-L1: every B micro-panel sweeps it, so it stays in half of L2
+    (the other half: the B micro-panels and C tiles passing through).
+    a-panel-in-L1: its micro-panels are used one at a time from L1, so it only
+    has to stay in half of this core's L3 share; capped at MC_CAP."""
+    if order == B_PANEL_IN_L1:
+        budget = m.cache(2).size_bytes // 2
+    else:
+        budget = m.cache(3).size_bytes // 2
     mc = (budget // (kc * F32)) // t.mr * t.mr
     return max(t.mr, min(mc, MC_CAP // t.mr * t.mr))
 
 
-def nc_for(m: Machine, t: Tile, kc: int) -> int:
-    """Packed B block (kc x nc): every A micro-panel sweeps all of it, so it
-    must stay in half of L2 (the other half: A panels and C tiles passing)."""
-    budget = m.cache(2).size_bytes // 2
+def nc_for(m: Machine, t: Tile, kc: int, order: str) -> int:
+    """Packed B block (kc x nc), double-buffered.
+    a-panel-in-L1: every A micro-panel sweeps it, so it stays in half of L2.
+    b-panel-in-L1: its micro-panels are used one at a time from L1, so the two
+    buffers only have to stay in half of this core's L3 share; capped at NC_CAP."""
+    if order == A_PANEL_IN_L1:
+        budget = m.cache(2).size_bytes // 2
+        return max(t.nr, (budget // (kc * F32)) // t.nr * t.nr)
+    budget = m.cache(3).size_bytes // 4
     nc = (budget // (kc * F32)) // t.nr * t.nr
-    return max(t.nr, nc)
+    return max(t.nr, min(nc, NC_CAP // t.nr * t.nr))
 
 
 def direct_a_bytes(m: Machine) -> int:
@@ -162,6 +186,7 @@ class Estimate:
     nc: int
     threads: int
     grid: Tuple[int, int]
+    order: str = B_PANEL_IN_L1
 
 
 def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
@@ -176,7 +201,8 @@ def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
     return Estimate(total, {"compute": compute, "b_stream": b_stream, "sync": sync}, K, 1, N, threads, (1, threads))
 
 
-def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estimate:
+def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
+             order: str = B_PANEL_IN_L1) -> Estimate:
     if M == 1:
         return estimate_gemv(m, N, K, threads)
     kc_max = kc_for(m, t)
@@ -184,8 +210,8 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     threads = max(1, min(threads, math.ceil(M / t.mr) * math.ceil(N / t.nr)))
     tm, tn = thread_grid(M, N, t, threads)
     m_per_thread = math.ceil(math.ceil(M / t.mr) / tm) * t.mr
-    mc = balanced(m_per_thread, mc_for(m, t, kc_max), t.mr)
-    nc = balanced(N, nc_for(m, t, kc_max), t.nr)
+    mc = balanced(m_per_thread, mc_for(m, t, kc_max, order), t.mr)
+    nc = balanced(N, nc_for(m, t, kc_max, order), t.nr)
 
     eff, _ = tile_efficiency(m, t, kc, ldc=N)   # C contiguous: row stride N
     mtiles, ntiles = math.ceil(M / t.mr), math.ceil(N / t.nr)
@@ -198,8 +224,11 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
 
     a_bytes, b_bytes, c_bytes = M * K * F32, K * N * F32, M * N * F32
     jc_blocks, k_blocks = math.ceil(N / nc), math.ceil(K / kc)
+    a_block = min(mc, m_per_thread) * kc * F32
+    b_block = min(nc, N) * kc * F32
     # Row-major B with one row of micro-tiles per thread is read in place
     # (packing would double its traffic for no reuse): same rule as gemm_run().
+    # Each thread then has one A micro-panel: the loop order does not matter.
     one_panel = N == t.nr            # B's rows are then already the packed layout
     direct_b = mtiles <= tm or one_panel
     if direct_b:
@@ -209,13 +238,19 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
         line = m.cache(1).line_bytes
         touched = 1.0 if one_panel else (math.ceil(t.nr * F32 / line) + 1) * line / (t.nr * F32)
         b_stream = (b_bytes * touched / tn) / m.bandwidth(m.level_of(b_bytes))
+        a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
+    elif order == B_PANEL_IN_L1:
+        pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
+        # every B micro-panel sweeps the thread's A block from L2 ...
+        a_stream = math.ceil(ntiles / tn) * (a_bytes / tm) / m.bandwidth("L2")
+        # ... and comes into L1 once per A block, from where the B block lives
+        b_stream = math.ceil(m_per_thread / mc) * (b_bytes / tn) / m.bandwidth(m.level_of(2 * b_block))
     else:
         pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
-        # every A micro-panel sweeps the thread's share of the L2-resident B block
+        # every A micro-panel sweeps the thread's share of the L2-resident B block ...
         b_stream = math.ceil(mtiles / tm) * (b_bytes / tn) / m.bandwidth("L2")
-    # A micro-panels come once per B block from wherever the packed A block lives.
-    a_block = min(mc, m_per_thread) * kc * F32
-    a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
+        # ... and comes into L1 once per B block, from where the A block lives
+        a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
     direct_a = a_bytes <= direct_a_bytes(m)     # same rule as gemm_run()
     pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
@@ -223,7 +258,7 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int) -> Estim
     total = max(compute + calls, a_stream, b_stream) + pack_a + pack_b + c_io + sync
     terms = {"compute": compute, "calls": calls, "a_stream": a_stream, "b_stream": b_stream,
              "pack_a": pack_a, "pack_b": pack_b, "c_io": c_io, "sync": sync}
-    return Estimate(total, terms, kc, mc, nc, threads, (tm, tn))
+    return Estimate(total, terms, kc, mc, nc, threads, (tm, tn), order)
 
 
 def _tile_reason(m: Machine, t: Tile) -> str:
@@ -237,18 +272,31 @@ def _tile_reason(m: Machine, t: Tile) -> str:
 
 
 def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
-            grid: Optional[Tuple[int, int]]) -> Dict[str, Param]:
+            grid: Optional[Tuple[int, int]], order: str) -> Dict[str, Param]:
     l1, l2, l3 = m.cache(1), m.cache(2), m.cache(3)
+    if order == B_PANEL_IN_L1:
+        mc_why = (f"packed A {mc}x{kc_max} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source}): "
+                  "every B micro-panel sweeps it; balanced over M")
+        nc_why = (f"packed B {kc_max}x{nc} fp32, two buffers, <= half of L3 per core "
+                  f"({l3.size_bytes >> 10} KiB, {l3.source}), capped at {NC_CAP}, balanced over N")
+        order_why = ("B micro-panel in L1, A block in L2, B block in L3 (BLIS order): "
+                     "every block packed once; chosen by predicted time")
+    else:
+        mc_why = (f"packed A {mc}x{kc_max} fp32 <= half of L3 per core ({l3.size_bytes >> 10} KiB, "
+                  f"{l3.source}), capped at {MC_CAP}, balanced over M")
+        nc_why = (f"packed B {kc_max}x{nc} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source}): "
+                  "every A micro-panel sweeps it; balanced over N")
+        order_why = ("A micro-panel in L1, B block in L2, A block in L3: "
+                     "B panels stream from L2, A repacked per B block; chosen by predicted time")
     p = {
         "mr": Param(t.mr, _tile_reason(m, t)),
         "nr": Param(t.nr, f"{t.nv} x {m.lanes} lanes (vector_bits={m.profile.vector_bits})"),
         "kc": Param(kc_max, f"B panel {kc_max}x{t.nr} + A panel {t.mr}x{kc_max} fp32 in "
                             f"{m.ways_l1(kc_max * t.nr * F32)}+{m.ways_l1(kc_max * t.mr * F32)} <= "
                             f"{l1.ways - 1} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, {l1.source})"),
-        "mc": Param(mc, f"packed A {mc}x{kc_max} fp32 <= half of L3 per core "
-                        f"({l3.size_bytes >> 10} KiB, {l3.source}), capped at {MC_CAP}, balanced over M"),
-        "nc": Param(nc, f"packed B {kc_max}x{nc} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source}), "
-                        "balanced over N"),
+        "mc": Param(mc, mc_why),
+        "nc": Param(nc, nc_why),
+        "loop_order": Param(order, order_why),
         "threads": Param(threads, "fewest-seconds thread count in 1..cores "
                                   f"({m.profile.cores}) with {SYNC_SECONDS * 1e6:g} us per barrier"),
     }
@@ -257,6 +305,16 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
     if grid is not None:
         p["grid"] = Param(f"{grid[0]}x{grid[1]}", "threads along M x N minimising the busiest thread's tiles")
     return p
+
+
+def shown_candidates(cands: List[Candidate], keep: int = 8) -> List[Candidate]:
+    """The best `keep` candidates (sorted), plus the best of any loop order
+    that did not make it, so an explanation always shows both orders."""
+    shown = cands[:keep]
+    for order in LOOP_ORDERS:
+        if not any(c.name.endswith(order) for c in shown):
+            shown += [c for c in cands if c.name.endswith(order)][:1]
+    return shown
 
 
 def kernel_name(isa_suffix: str, t: Tile, shape: Optional[Tuple[int, int, int]]) -> str:
@@ -280,29 +338,30 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
     cands: List[Candidate] = []
     best = None
     for t in (tiles or register_tiles(m)):
-        e = min((estimate(m, t, M, N, K, th) for th in counts), key=lambda e: e.seconds)
-        eff, _ = tile_efficiency(m, t, e.kc, ldc=N)
-        terms = dict(e.terms)
-        terms["tile_eff"] = eff
-        terms["threads"] = e.threads
-        cands.append(Candidate(f"tile {t.name}", e.seconds, terms))
-        if best is None or e.seconds < best[1].seconds:
-            best = (t, e)
+        for order in LOOP_ORDERS:
+            e = min((estimate(m, t, M, N, K, th, order) for th in counts), key=lambda e: e.seconds)
+            eff, _ = tile_efficiency(m, t, e.kc, ldc=N)
+            terms = dict(e.terms)
+            terms["tile_eff"] = eff
+            terms["threads"] = e.threads
+            cands.append(Candidate(f"tile {t.name} {order}", e.seconds, terms))
+            if best is None or e.seconds < best[1].seconds:
+                best = (t, e)
     t, e = best
     for c in cands:
-        c.chosen = c.name == f"tile {t.name}"
+        c.chosen = c.name == f"tile {t.name} {e.order}"
     cands.sort(key=lambda c: c.predicted_s)
     kc_max = kc_for(m, t)
     # The plan's mc is the cache bound (capped by M); the run time splits M
     # among threads and balances the blocks, so thread counts share kernels.
-    mc_plan = min(mc_for(m, t, kc_max), math.ceil(M / t.mr) * t.mr)
-    params = _params(m, t, kc_max, mc_plan, e.nc, e.threads, e.grid)
+    mc_plan = min(mc_for(m, t, kc_max, e.order), math.ceil(M / t.mr) * t.mr)
+    params = _params(m, t, kc_max, mc_plan, e.nc, e.threads, e.grid, e.order)
     if threads:
         params["threads"] = Param(e.threads, f"planned for {threads} thread(s) (spec), "
                                              f"capped by the {math.ceil(M / t.mr) * math.ceil(N / t.nr)} micro-tiles")
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, (M, N, K)), algorithm="blis-gemm",
                 isa=profile.isa, shape={"M": M, "N": N, "K": K}, params=params,
-                predicted_s=e.seconds, predicted_terms=e.terms, candidates=cands[:8],
+                predicted_s=e.seconds, predicted_terms=e.terms, candidates=shown_candidates(cands),
                 activations=list(activations), spec=spec_name)
 
 
@@ -328,7 +387,7 @@ def _plan_gemv(m: Machine, N: int, K: int, counts: Sequence[int], isa_suffix: st
 
 def same_kernel(a: Plan, b: Plan) -> bool:
     """Two plans compile to the same code when tile and blocking agree."""
-    keys = ("mr", "nr", "kc", "mc", "nc")
+    keys = ("mr", "nr", "kc", "mc", "nc", "loop_order")
     return all(a.value(k) == b.value(k) for k in keys)
 
 
@@ -349,20 +408,19 @@ def plan_generic(profile: HostProfile, *, isa_suffix: str,
     for t in register_tiles(m):
         if t.mr < 4:          # skinny tiles lose on most shapes; specialized plans may still pick them
             continue
-        total = 0.0
-        for (M, N, K) in reference:
-            total += estimate(m, t, M, N, K, 1).seconds
-        cands.append(Candidate(f"tile {t.name}", total, {"sum_over_reference_shapes_s": total}))
-        if best is None or total < best[1]:
-            best = (t, total)
-    t, _ = best
+        for order in LOOP_ORDERS:
+            total = sum(estimate(m, t, M, N, K, 1, order).seconds for (M, N, K) in reference)
+            cands.append(Candidate(f"tile {t.name} {order}", total, {"sum_over_reference_shapes_s": total}))
+            if best is None or total < best[2]:
+                best = (t, order, total)
+    t, order, _ = best
     for c in cands:
-        c.chosen = c.name == f"tile {t.name}"
+        c.chosen = c.name == f"tile {t.name} {order}"
     cands.sort(key=lambda c: c.predicted_s)
     kc_max = kc_for(m, t)
-    params = _params(m, t, kc_max, mc_for(m, t, kc_max), nc_for(m, t, kc_max), 0, None)
+    params = _params(m, t, kc_max, mc_for(m, t, kc_max, order), nc_for(m, t, kc_max, order), 0, None, order)
     params["threads"] = Param(0, "chosen per call: min(cores, work / (50 us of peak compute))")
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, None), algorithm="blis-gemm",
                 isa=profile.isa, shape=None, params=params, predicted_s=None,
-                candidates=cands[:8], activations=["none", "relu", "relu6", "gelu_tanh", "gelu_erf"],
+                candidates=shown_candidates(cands), activations=["none", "relu", "relu6", "gelu_tanh", "gelu_erf"],
                 notes=["reference shapes: " + ", ".join(f"{a}x{b}x{c}" for a, b, c in reference)])

@@ -28,16 +28,23 @@ struct TileEpilogue {
   bool final;
 };
 
-// Cache blocking and thread grid of one plan. Loop nest (outer to inner):
-//   jc over N by nc   - packed B block (kc x nc) sized for L2
-//   pc over K by kc   - kc sized so an A micro-panel plus a B micro-panel fit L1
-//   ic over M by mc   - packed A block (mc x kc), streamed from L3
-//   ir over mc by MR  - A micro-panel, L1-resident
-//   jr over nc by NR  - B micro-panel from L2 -> microkernel
+// Which micro-panel stays in L1 while the other operand streams past it; the
+// model picks the order from the cache sizes (models/gemm.py: LoopOrder).
+//   kAPanelInL1: jc (nc, B block in L2) > pc (kc) > ic (mc, A block in L3)
+//                > ir (A micro-panel in L1) > jr (B micro-panels from L2)
+//   kBPanelInL1: jc (nc, B block in L3) > pc (kc) > ic (mc, A block in L2)
+//                > jr (B micro-panel in L1) > ir (A micro-panels from L2)
+// The second is the classic BLIS order: every block is packed once when nc
+// covers N. The first keeps a bigger B block close when L2 is large.
+enum LoopOrder : int { kAPanelInL1 = 0, kBPanelInL1 = 1 };
+
+// Cache blocking and thread grid of one plan. kc is sized so an A micro-panel
+// plus a B micro-panel fit L1; mc and nc by the loop order (see above).
 struct GemmBlocking {
   int64_t kc, mc, nc;     // upper bounds; kc and nc are balanced at run time
   int tm, tn;             // threads along M and along N (0: choose at run time)
   int64_t direct_a_bytes; // row-major A up to this size is read in place, not packed
+  int order;              // LoopOrder
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -125,6 +132,18 @@ struct GemmJob {
   Barrier* barrier;
 };
 
+// Spreads prefetches of the next B micro-panel (kc x NR floats) into L2 over
+// the `steps` microkernel calls that use the current one, so the switch to it
+// does not wait on L3 (kBPanelInL1 order).
+template <int NR>
+inline void prefetch_panel_slice(const float* next, int64_t kc, int64_t step, int64_t steps) {
+  const int64_t lines = ceil_div(kc * NR * static_cast<int64_t>(sizeof(float)), 64);
+  const int64_t per = ceil_div(lines, steps);
+  const char* p = reinterpret_cast<const char*>(next);
+  for (int64_t l = step * per, end = min_i64(lines, (step + 1) * per); l < end; ++l)
+    __builtin_prefetch(p + l * 64, 0, 2);
+}
+
 template <int MR, int NR, int KC, int ACT, class UKR>
 void gemm_thread(void* ctx, int tid, int nthreads) {
   auto& job = *static_cast<GemmJob<MR, NR, KC, ACT, UKR>*>(ctx);
@@ -179,61 +198,73 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       TileEpilogue ep;
       ep.alpha = g.alpha;
       ep.final = final;
+      // One MR x NR tile of C: rows ic + ir, B panel q of this block.
+      auto tile = [&](int64_t ic, int64_t ir, int64_t q) {
+        const int64_t j = jc + q * NR;
+        const int ncols = static_cast<int>(min_i64(NR, N - j));
+        const float* bp = job.direct_b ? nullptr : pb + q * KC * NR;
+        int64_t ldb = NR;
+        if (job.direct_b) {
+          if (ncols == NR) {
+            bp = g.B + pc * g.rs_b + j;
+            ldb = g.rs_b;
+          } else {  // a partial panel would read past B's rows: pack it
+            pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, j, ncols, edge_b);
+            bp = edge_b;
+          }
+        }
+        const int64_t i = ic + ir;
+        const int mrows = static_cast<int>(min_i64(MR, M - i));
+        float* c = g.C + i * g.ldc + j;
+        if (first) {
+          ep.cin = g.c_in ? g.c_in + i * g.ld_cin + j : nullptr;
+          ep.ld_cin = g.ld_cin;
+          ep.beta = g.beta;
+        } else {
+          ep.cin = c;
+          ep.ld_cin = g.ldc;
+          ep.beta = 1.0f;
+        }
+        ep.bias_col = g.bias_col ? g.bias_col + j : nullptr;
+        ep.bias_row = g.bias_row ? g.bias_row + i : nullptr;
+        if (job.direct_a && mrows == MR) {
+          // A small, row-major A: the micro-panel is read in place.
+          const float* ap = g.A + i * g.rs_a + pc;
+          if (final)
+            UKR::template run<0, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
+          else
+            UKR::template run<0, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
+          return;
+        }
+        const float* ap = packed_a + ir * KC;
+        if (job.direct_a) {  // the bottom edge: pack the few real rows (rest zero)
+          pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, i, mrows, pc, kc, packed_a);
+          ap = packed_a;
+        }
+        if (final)
+          UKR::template run<KC, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
+        else
+          UKR::template run<KC, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
+      };
       for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m_hi - ic);
         if (!job.direct_a) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
-        // The A micro-panel (MR x kc) stays in L1 while the B micro-panels
-        // of the L2-resident block stream past it.
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-        for (int64_t q = n_lo; q < n_hi; ++q) {
-          const int64_t j = jc + q * NR;
-          const int ncols = static_cast<int>(min_i64(NR, N - j));
-          const float* bp = job.direct_b ? nullptr : pb + q * KC * NR;
-          int64_t ldb = NR;
-          if (job.direct_b) {
-            if (ncols == NR) {
-              bp = g.B + pc * g.rs_b + j;
-              ldb = g.rs_b;
-            } else {  // a partial panel would read past B's rows: pack it
-              pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, j, ncols, edge_b);
-              bp = edge_b;
+        if (job.blk.order == kBPanelInL1) {
+          // The B micro-panel (kc x NR) stays in L1 while the A micro-panels
+          // of the L2-resident A block stream past it.
+          const int64_t steps = ceil_div(mc, MR);
+          for (int64_t q = n_lo; q < n_hi; ++q) {
+            const bool prefetch_next = !job.direct_b && q + 1 < n_hi;
+            for (int64_t s = 0; s < steps; ++s) {
+              if (prefetch_next) prefetch_panel_slice<NR>(pb + (q + 1) * KC * NR, kc, s, steps);
+              tile(ic, s * MR, q);
             }
           }
-          {
-            const int64_t i = ic + ir;
-            const int mrows = static_cast<int>(min_i64(MR, M - i));
-            float* c = g.C + i * g.ldc + j;
-            if (first) {
-              ep.cin = g.c_in ? g.c_in + i * g.ld_cin + j : nullptr;
-              ep.ld_cin = g.ld_cin;
-              ep.beta = g.beta;
-            } else {
-              ep.cin = c;
-              ep.ld_cin = g.ldc;
-              ep.beta = 1.0f;
-            }
-            ep.bias_col = g.bias_col ? g.bias_col + j : nullptr;
-            ep.bias_row = g.bias_row ? g.bias_row + i : nullptr;
-            if (job.direct_a && mrows == MR) {
-              // A small, row-major A: the micro-panel is read in place.
-              const float* ap = g.A + i * g.rs_a + pc;
-              if (final)
-                UKR::template run<0, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
-              else
-                UKR::template run<0, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep, g.rs_a);
-              continue;
-            }
-            const float* ap = packed_a + ir * KC;
-            if (job.direct_a) {  // the bottom edge: pack the few real rows (rest zero)
-              pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, i, mrows, pc, kc, packed_a);
-              ap = packed_a;
-            }
-            if (final)
-              UKR::template run<KC, ACT>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
-            else
-              UKR::template run<KC, 0>(kc, ap, bp, ldb, c, g.ldc, mrows, ncols, ep);
-          }
-        }
+        } else {
+          // The A micro-panel (MR x kc) stays in L1 while the B micro-panels
+          // of the L2-resident B block stream past it.
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t q = n_lo; q < n_hi; ++q) tile(ic, ir, q);
         }
       }
       // The other buffer is free: every thread passed the barrier after using it.
