@@ -116,6 +116,25 @@ def test_every_algorithm_epilogues(ac, alg):
             assert_close(got, want, conv_tol(x, w, want, groups) * tolf, f"{alg} {layer} act={act}")
 
 
+def test_tolerance_refuses_winograd(ac):
+    """tolerance= keeps the result within a relative error: Winograd variants
+    whose documented bound exceeds it are not chosen, and forcing one fails."""
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((1, 16, 12, 12), dtype=np.float32)
+    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    layer = ac.prepare_conv2d(w, input_shape=(16, 12, 12), pads=1, tolerance=1e-5,
+                              algorithm=["winograd-f4", "winograd-f2"])
+    assert layer.algorithm == "winograd-f2"
+    want = conv_ref(x, w, pads=(1, 1, 1, 1))
+    assert_close(layer(x), want, conv_tol(x, w, want, 1) * WINOGRAD_TOL_FACTOR["winograd-f2"], "f2 under 1e-5")
+    with pytest.raises(ValueError, match="none of the requested algorithms applies to this layer within the "
+                                         "tolerance"):
+        ac.conv2d(x, w, pads=1, algorithm="winograd-f4", tolerance=1e-5)
+    for bad in (0, 1.0, -1e-3, "1e-4", True):
+        with pytest.raises(ValueError, match="tolerance: expected None or a relative error between 0 and 1"):
+            ac.conv2d(x, w, pads=1, tolerance=bad)
+
+
 def direct_variants(ac):
     """Every direct variant of this build: tile x input layout x work order."""
     tiles = [f"{n}x{kb}" for n, kb in ac._ext.conv2d_direct_tiles()]

@@ -42,7 +42,7 @@ def _shape(L) -> Conv2dShape:
 def _cpp(ac, L, threads, ctx=conv_model.Context()):
     N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
     return ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, threads,
-                                 [0xFFFFFFFF, -1, -1, -1], int(ctx.in_blocked), int(ctx.out_blocked))
+                                 [0xFFFFFFFF, -1, -1, -1], 0.0, int(ctx.in_blocked), int(ctx.out_blocked))
 
 
 @pytest.mark.parametrize("ctx", list(CONTEXTS), ids=list(CONTEXTS))
@@ -119,3 +119,20 @@ def test_explain_conv2d(ac):
     assert "winograd-f4" in text and "direct" in text and "im2col-gemm" in text
     assert e.plan.algorithm in ac.CONV_ALGORITHMS
     assert e.plan.algorithm == _cpp(ac, (1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1), 1)["algorithm"]
+
+
+def test_tolerance_refuses_winograd_in_both_models(ac):
+    """A tolerance below F(4x4,3x3)'s error bound refuses it in Python and in
+    C++; F(2x2,3x3), with a smaller bound, stays."""
+    L = LAYERS[1]
+    profile = ac.host()
+    why = conv_model.applicable(_shape(L), 1e-5)
+    assert why["winograd-f4"] == "its error bound 1.7e-05 (relative) exceeds the tolerance 1e-05"
+    assert why["winograd-f2"] is None
+    N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
+    cpp = ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, 1,
+                                [0xFFFFFFFF, -1, -1, -1], 1e-5)
+    assert cpp["estimates"]["winograd-f4"] < 0 and cpp["estimates"]["winograd-f2"] > 0
+    assert cpp["algorithm"] != "winograd-f4"
+    text = str(ac.explain("conv2d", C=C, H=H, W=W, K=K, R=R, S=S, pads=1, threads=1, tolerance=1e-5))
+    assert "winograd-f4" in text and "exceeds the tolerance 1e-05" in text and "tolerance" in text

@@ -58,6 +58,7 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
   if (const detail::Registry* r = detail::active_registry(); r && a.direct_tile >= r->conv->direct.tile_count)
     return Status::Error(p + "direct_tile " + i2s(a.direct_tile) + " is not in this build's table of " +
                          i2s(r->conv->direct.tile_count) + " tiles");
+  if (!(a.tolerance >= 0.0f)) return Status::Error(p + "tolerance must be >= 0 (0: no limit)");
   for (ConvLayout l : {a.x_layout, a.y_layout})
     if (l != ConvLayout::NCHW && l != ConvLayout::Blocked)
       return Status::Error(p + "x_layout and y_layout must be ConvLayout::NCHW or ConvLayout::Blocked");
@@ -407,7 +408,9 @@ namespace {
 Status check_choice(const Conv2dArgs& a, const detail::ConvChoice& ch) {
   const unsigned bit = 1u << static_cast<int>(ch.algorithm);
   if (!(a.algorithms & bit) || ch.predicted_s < 0)
-    return Status::Error("conv2d: none of the requested algorithms applies to this layer");
+    return Status::Error(a.tolerance > 0 ? "conv2d: none of the requested algorithms applies to this layer "
+                                           "within the tolerance " + std::to_string(a.tolerance)
+                                         : "conv2d: none of the requested algorithms applies to this layer");
   return Status::Ok();
 }
 

@@ -161,10 +161,15 @@ double gemm_s(const ConvModel& m, const Geo& L, double threads, bool im2col, con
   const double mt = cdiv(Kg, m.gemm_mr), nt = cdiv(P, m.gemm_nr);
   const double t = std::max(1.0, std::min(threads, mt * nt));
   const double busiest = cdiv(mt * nt, t);
-  const double compute = 2.0 * busiest * m.gemm_mr * m.gemm_nr * depth / (m.peak_flops * m.gemm_efficiency);
-  const double calls = busiest * cdiv(depth, m.gemm_kc) * m.call_overhead_cycles / m.hz;
+  const double k_blocks = cdiv(depth, m.gemm_kc);
+  const double kc = std::max(1.0, std::min(cdiv(depth, k_blocks), m.gemm_kc));
+  const double eff = 1.0 / (m.gemm_inv_eff_a + m.gemm_inv_eff_b / kc);
+  const double compute = 2.0 * busiest * m.gemm_mr * m.gemm_nr * depth / (m.peak_flops * eff);
+  const double calls = busiest * k_blocks * m.call_overhead_cycles / m.hz;
+  const double c_bytes = Kg * P * 4;
+  const double c_io = 2.0 * c_bytes / t * k_blocks / beyond_l2_bw(m, c_bytes);
   const double reps = L.N * L.G;
-  double total = reps * (compute + calls + copy_s(m, 2.0 * depth * P, threads));
+  double total = reps * (compute + calls + c_io + copy_s(m, 2.0 * depth * P, threads));
   if (im2col) total += reps * copy_s(m, depth * P, 1);
   return total + sync(m, threads, reps * 2) + layout_s(m, L, threads, ctx);
 }
@@ -225,7 +230,12 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   const double t = threads < 1 ? 1 : threads;
   const double inf = std::numeric_limits<double>::infinity();
   for (double& e : c.estimates) e = -1.0;
-  auto ok = [&](ConvAlgorithm alg) { return (allowed >> static_cast<int>(alg)) & 1u; };
+  auto within = [&](ConvAlgorithm alg) {
+    const double bound = alg == ConvAlgorithm::WinogradF2 ? m.winograd_f2_error
+                         : alg == ConvAlgorithm::WinogradF4 ? m.winograd_f4_error : 0.0;
+    return !(a.tolerance > 0 && bound > a.tolerance);
+  };
+  auto ok = [&](ConvAlgorithm alg) { return ((allowed >> static_cast<int>(alg)) & 1u) && within(alg); };
   const bool wino = a.R == 3 && a.S == 3 && a.stride_h == 1 && a.stride_w == 1 && a.dilation_h == 1 &&
                     a.dilation_w == 1 && a.groups == 1;
   const bool dw = a.groups > 1 && a.groups == a.C && a.K % a.C == 0;
@@ -272,7 +282,8 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   }
   c.predicted_s = best;
   if (allowed == ~0u && !ctx.in_blocked && !ctx.out_blocked) {
-    if (const ConvPlanEntry* e = find_plan(*r, a, threads)) {
+    const ConvPlanEntry* e = find_plan(*r, a, threads);
+    if (e && within(e->algorithm)) {
       c.algorithm = e->algorithm;
       if (e->algorithm == ConvAlgorithm::Direct) c.direct = e->direct;
       c.predicted_s = c.estimates[static_cast<int>(e->algorithm)];

@@ -153,7 +153,7 @@ using In1c = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu
 autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                   const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
                                   const std::vector<int64_t>& dilations, int64_t groups, int threads,
-                                  const std::vector<int64_t>& choice) {
+                                  const std::vector<int64_t>& choice, float tolerance) {
   autoconfig::Conv2dArgs a;
   a.N = N; a.C = C; a.H = H; a.W = W;
   a.K = K; a.R = R; a.S = S;
@@ -166,6 +166,7 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
   a.direct_tile = static_cast<int>(choice.at(1));
   a.direct_input = static_cast<int>(choice.at(2));
   a.direct_order = static_cast<int>(choice.at(3));
+  a.tolerance = tolerance;
   return a;
 }
 
@@ -173,9 +174,9 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
 void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optional<In1c> scale,
                     std::optional<In1c> shift, std::optional<In4> residual, std::vector<int64_t> strides,
                     std::vector<int64_t> pads, std::vector<int64_t> dilations, int64_t groups, int act,
-                    float clip_lo, float clip_hi, int threads, std::vector<int64_t> algorithms) {
+                    float clip_lo, float clip_hi, int threads, std::vector<int64_t> algorithms, float tolerance) {
   autoconfig::Conv2dArgs a = conv_layer(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2),
-                                        w.shape(3), strides, pads, dilations, groups, threads, algorithms);
+                                        w.shape(3), strides, pads, dilations, groups, threads, algorithms, tolerance);
   a.x = x.data(); a.w = w.data(); a.y = y.data();
   a.bias = bias ? bias->data() : nullptr;
   a.scale = scale ? scale->data() : nullptr;
@@ -213,9 +214,9 @@ PreparedConvBinding* prepare_conv2d_binding(In4 w, std::optional<In1c> bias, std
                                             std::vector<int64_t> strides, std::vector<int64_t> pads,
                                             std::vector<int64_t> dilations, int64_t groups, int act,
                                             float clip_lo, float clip_hi, int threads, std::vector<int64_t> algorithms,
-                                            int x_layout, int y_layout) {
+                                            float tolerance, int x_layout, int y_layout) {
   autoconfig::Conv2dArgs a = conv_layer(1, C, H, W, w.shape(0), w.shape(2), w.shape(3), strides, pads, dilations,
-                                        groups, threads, algorithms);
+                                        groups, threads, algorithms, tolerance);
   a.w = w.data();
   a.bias = bias ? bias->data() : nullptr;
   a.scale = scale ? scale->data() : nullptr;
@@ -295,8 +296,9 @@ void from_blocked_binding(AnyIn xb, AnyOut x, int64_t N, int64_t C, int64_t H, i
 nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                std::vector<int64_t> strides, std::vector<int64_t> pads,
                                std::vector<int64_t> dilations, int64_t groups, int threads, std::vector<int64_t> algorithms,
-                               int x_layout, int y_layout) {
-  autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms);
+                               float tolerance, int x_layout, int y_layout) {
+  autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms,
+                                        tolerance);
   a.x_layout = layout_of(x_layout);
   a.y_layout = layout_of(y_layout);
   a.w = reinterpret_cast<const float*>(&a);   // the choice never reads tensors
@@ -342,15 +344,16 @@ NB_MODULE(_autoconfig_ext, m) {
         "act"_a, "threads"_a);
   m.def("conv2d", &conv2d_binding, "x"_a, "w"_a, "y"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
-        "threads"_a, "algorithms"_a);
+        "threads"_a, "algorithms"_a, "tolerance"_a);
   m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a,
-        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "x_layout"_a = 0, "y_layout"_a = 0);
+        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "tolerance"_a = 0.0f, "x_layout"_a = 0,
+        "y_layout"_a = 0);
   nb::class_<PreparedConvBinding>(m, "PreparedConv2d")
       .def("run", &prepared_run_binding, "x"_a, "N"_a, "y"_a, "residual"_a.none(), "threads"_a)
       .def_prop_ro("algorithm", [](const PreparedConvBinding& p) { return std::string(p.layer.algorithm()); });
   m.def("prepare_conv2d", &prepare_conv2d_binding, "w"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "C"_a, "H"_a, "W"_a, "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
-        "threads"_a, "algorithms"_a, "x_layout"_a = 0, "y_layout"_a = 0, nb::rv_policy::take_ownership);
+        "threads"_a, "algorithms"_a, "tolerance"_a, "x_layout"_a = 0, "y_layout"_a = 0, nb::rv_policy::take_ownership);
   m.def("conv2d_block", &autoconfig::conv2d_block);
   m.def("conv2d_direct_tiles", &autoconfig::conv2d_direct_tiles);
   m.def("conv2d_layout_conversions", &autoconfig::conv2d_layout_conversions);

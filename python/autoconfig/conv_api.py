@@ -215,6 +215,15 @@ def _conv_layer(x_shape, w_shape, strides, pads, dilations, groups):
     return sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo
 
 
+def _tolerance_arg(v) -> float:
+    """0.0 (no limit) or a relative error in (0, 1)."""
+    if v is None:
+        return 0.0
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < v < 1.0:
+        raise ValueError(f"tolerance: expected None or a relative error between 0 and 1 (exclusive), got {v!r}")
+    return float(v)
+
+
 def _layout_arg(v, name: str) -> str:
     if v not in LAYOUTS:
         raise ValueError(f"{name}: expected one of {', '.join(LAYOUTS)}, got {v!r}")
@@ -244,7 +253,8 @@ def _conv_outputs(out_shape, residual, out, inputs):
 
 # --------------------------------------------------------------------------- conv2d
 def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
-           scale=None, shift=None, activation=None, residual=None, out=None, threads=None, algorithm=None):
+           scale=None, shift=None, activation=None, residual=None, out=None, threads=None, algorithm=None,
+           tolerance=None):
     """2-D convolution, ONNX Conv semantics, NCHW float32.
 
     x: (N, C, H, W); w: (K, C/groups, R, S); bias, scale, shift: (K,).
@@ -254,6 +264,9 @@ def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 
     Depthwise (groups == C) and channel multipliers (K = m * C) are groups like any other.
     algorithm: None lets the analytical model choose (see explain("conv2d", ...));
     a name from CONV_ALGORITHMS (or a list of names) restricts the choice.
+    tolerance: the largest relative error (max|y - exact| / max|exact|) the result
+    may carry; algorithms whose documented error bound exceeds it (Winograd) are
+    not chosen. None: no limit.
     Blocked activations (BlockedTensor) go through prepare_conv2d(..., layout="blocked").
     """
     if isinstance(x, BlockedTensor):
@@ -266,6 +279,7 @@ def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 
     sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo = _conv_layer(x.shape, w.shape, strides, pads, dilations, groups)
     act, clip_lo, clip_hi = _conv_epilogue(activation)
     choice = _algorithm_choice(algorithm)
+    tol = _tolerance_arg(tolerance)
     t = _threads_arg(threads)
     bias = _channel_vector(bias, "bias", K)
     scale = _channel_vector(scale, "scale", K)
@@ -274,7 +288,7 @@ def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 
     if N > 0:
         _require_ext().conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), target, bias, scale, shift,
                               residual, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act, clip_lo, clip_hi,
-                              t, choice)
+                              t, choice, tol)
     if out is not None and target is not out:
         out[...] = target
         return out
@@ -358,8 +372,8 @@ class PreparedConv2d:
 
 
 def prepare_conv2d(w, bias=None, *, input_shape, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
-                   scale=None, shift=None, activation=None, threads=None, algorithm=None, layout="nchw",
-                   input_layout=None) -> PreparedConv2d:
+                   scale=None, shift=None, activation=None, threads=None, algorithm=None, tolerance=None,
+                   layout="nchw", input_layout=None) -> PreparedConv2d:
     """Prepare a conv layer once for inputs of shape (N, *input_shape), input_shape = (C, H, W);
     the arguments mean what they mean for conv2d(). layout ('nchw' or 'blocked')
     is the layout of the output (and residual); input_layout (default: layout)
@@ -376,17 +390,19 @@ def prepare_conv2d(w, bias=None, *, input_shape, strides=(1, 1), pads=(0, 0, 0, 
     sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo = _conv_layer((1, C, H, W), w.shape, strides, pads, dilations, groups)
     act, clip_lo, clip_hi = _conv_epilogue(activation)
     choice = _algorithm_choice(algorithm)
+    tol = _tolerance_arg(tolerance)
     t = _threads_arg(threads)
     handle = _require_ext().prepare_conv2d(
         np.ascontiguousarray(w), _channel_vector(bias, "bias", K), _channel_vector(scale, "scale", K),
         _channel_vector(shift, "shift", K), C, H, W, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act,
-        clip_lo, clip_hi, t, choice, LAYOUTS.index(input_layout), LAYOUTS.index(layout))
+        clip_lo, clip_hi, t, choice, tol, LAYOUTS.index(input_layout), LAYOUTS.index(layout))
     return PreparedConv2d(handle, (C, H, W), (K, Ho, Wo), t, input_layout, layout)
 
 
 # --------------------------------------------------------------------------- explain
 def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=(1, 1), pads=(0, 0, 0, 0),
-                   dilations=(1, 1), groups=1, threads=None, layout="nchw", input_layout=None) -> Explanation:
+                   dilations=(1, 1), groups=1, threads=None, layout="nchw", input_layout=None,
+                   tolerance=None) -> Explanation:
     """explain("conv2d", ...): the model's candidates, estimates and choice for a layer."""
     for name, v in (("N", N), ("C", C), ("H", H), ("W", W), ("K", K), ("R", R), ("S", S)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (0 if name == "N" else 1):
@@ -396,8 +412,9 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     g = groups if isinstance(groups, numbers.Integral) and not isinstance(groups, bool) and groups >= 1 else 1
     sh, sw, pads4, dh, dw, Ho, Wo = _conv_layer((N, C, H, W), (K, C // g, R, S), strides, pads, dilations, groups)
     t = _threads_arg(threads)
+    tol = _tolerance_arg(tolerance)
     choice = _require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
-                                          _algorithm_choice(None), LAYOUTS.index(input_layout),
+                                          _algorithm_choice(None), tol, LAYOUTS.index(input_layout),
                                           LAYOUTS.index(layout))
     from .codegen.isa import isa_for_profile
     from .models import conv as conv_model
@@ -408,7 +425,7 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     ctx = conv_model.Context(in_blocked=input_layout == "blocked", out_blocked=layout == "blocked")
     prof = host()
     plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
-                                 ctx=ctx)
+                                 ctx=ctx, tolerance=tol or None)
     notes = []
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")

@@ -73,22 +73,22 @@ def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> L
 
 def conv_plans(profile: HostProfile, specs) -> List[Plan]:
     """One plan per (conv layer, thread count) the specs list: the model's
-    choice of algorithm and its parameters."""
+    choice of algorithm and its parameters. A layer several specs list is
+    planned once, under the strictest of their tolerances."""
     isa = isa_for_profile(profile)
-    plans: Dict[Tuple, Plan] = {}
+    layers: Dict[Tuple, Dict] = {}
     for s in specs:
         if s.op != "conv2d":
             continue
         for sh in s.shapes:
-            layer = sh
             for t in sorted({min(max(1, profile.cores), t) for t in s.threads}):
-                key = (layer, t)
-                if key in plans:
-                    plans[key].spec += f",{s.name}"
-                    continue
-                plans[key] = conv_model.plan_layer(profile, layer, isa_suffix=isa.suffix, threads=t,
-                                                   activations=s.activations, spec_name=s.name)
-    return list(plans.values())
+                e = layers.setdefault((sh, t), {"specs": [], "acts": s.activations, "tolerance": None})
+                e["specs"].append(s.name)
+                if s.tolerance is not None:
+                    e["tolerance"] = min(s.tolerance, e["tolerance"] or s.tolerance)
+    return [conv_model.plan_layer(profile, sh, isa_suffix=isa.suffix, threads=t, activations=e["acts"],
+                                  spec_name=",".join(e["specs"]), tolerance=e["tolerance"])
+            for (sh, t), e in layers.items()]
 
 
 def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Plan, List[Plan]]:

@@ -101,6 +101,10 @@ struct Conv2dArgs {
   // input layout (0: NCHW[B]c, 1: plain NCHW) and work order (0: groups
   // outer, 1: groups inner); -1: the model's choice.
   int direct_tile = -1, direct_input = -1, direct_order = -1;
+  // Largest relative error (max|y - exact| / max|exact|) the result may
+  // carry: algorithms whose documented error bound exceeds it (Winograd) are
+  // not chosen. 0: no limit.
+  float tolerance = 0.0f;
 };
 
 // Output height/width for these arguments (<= 0 when the layer is invalid).

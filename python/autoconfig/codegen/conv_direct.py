@@ -70,8 +70,11 @@ def _tile(isa: Isa) -> str:
     return f'''
 // N output columns x KB output blocks over all taps. x: input of output column
 // 0 of the tile; u: the group's packed weights; y: output block 0 at column 0;
-// res: like y or null; bias: KB * B values or null.
-template <int N, int KB, int CB>
+// res: like y or null; bias: KB * B values or null. SW > 0: the layer's
+// stride_w as a constant (the input column offsets become displacements);
+// SW = 0: any stride, one pointer per column set up per tap (a run-time
+// stride left in the innermost loop makes GCC spill every column offset).
+template <int N, int KB, int CB, int SW>
 static inline void tile(const float* __restrict x, const DirectArgs& a, const float* __restrict u,
                         float* __restrict y, const float* __restrict res, const float* __restrict bias) {{
   {V} acc[N][KB];
@@ -79,9 +82,12 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
   for (int n = 0; n < N; ++n)
 #pragma GCC unroll 8
     for (int kb = 0; kb < KB; ++kb) acc[n][kb] = {isa.zero()};
-  const int64_t xs = a.xs;
+  const int64_t xs = SW > 0 ? SW * CB : a.xs;
   for (int64_t t = 0; t < a.ntaps; ++t, u += CB * KB * B) {{
     const float* xp = x + a.taps[t];
+    const float* xn[N];
+#pragma GCC unroll 32
+    for (int n = 0; n < N; ++n) xn[n] = xp + n * xs;
 #pragma GCC unroll 16
     for (int c = 0; c < CB; ++c) {{
       {V} w[KB];
@@ -89,7 +95,7 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
       for (int kb = 0; kb < KB; ++kb) w[kb] = {isa.loadu("u + (c * KB + kb) * B")};
 #pragma GCC unroll 32
       for (int n = 0; n < N; ++n) {{
-        const {V} xv = {isa.broadcast("xp[n * xs + c]")};
+        const {V} xv = {isa.broadcast("(SW > 0 ? xp + n * SW * CB : xn[n])[c]")};
 #pragma GCC unroll 8
         for (int kb = 0; kb < KB; ++kb) acc[n][kb] = {isa.fma("xv", "w[kb]", "acc[n][kb]")};
       }}
@@ -111,18 +117,26 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
 '''
 
 
+# The kernel's input variants: (channels per tap, compile-time stride_w or 0
+# for any). Blocked input reads B channels per tap, where one pointer per
+# column set up per tap is as fast as constant offsets; plain input reads one
+# channel per tap, where that set-up would cost as much as the tap itself, so
+# the strides of common layers (1, 2) get their own code.
+INPUT_VARIANTS = (("B", 0), ("1", 0), ("1", 1), ("1", 2))
+
+
 def _dispatch(tiles: Sequence[Tile]) -> str:
     """cols(): output columns [ow0, ow1) of one row for one group, the widest
     tile first and one narrower tile for the rest (a switch, so every tile has
-    compile-time N and KB); the table kCols[tile][kbn - 1][plain input]."""
+    compile-time N and KB); the table kCols[tile][kbn - 1][input variant]."""
     nmax = max(n for n, _ in tiles)
     kbmax = max(kb for _, kb in tiles)
-    o = ["template <int NT, int KB, int CB>",
+    o = ["template <int NT, int KB, int CB, int SW>",
          "static void cols(const float* x, const DirectArgs& a, const float* u, float* y, const float* res,",
          "                 const float* bias, int64_t ow0, int64_t ow1) {",
          "  int64_t ow = ow0;",
          "  for (; ow + NT <= ow1; ow += NT)",
-         "    tile<NT, KB, CB>(x + ow * a.xs, a, u, y + ow * B, res ? res + ow * B : nullptr, bias);",
+         "    tile<NT, KB, CB, SW>(x + ow * a.xs, a, u, y + ow * B, res ? res + ow * B : nullptr, bias);",
          "  const int rest = static_cast<int>(ow1 - ow);",
          "  if (rest == 0) return;",
          "  x += ow * a.xs;",
@@ -130,20 +144,27 @@ def _dispatch(tiles: Sequence[Tile]) -> str:
          "  if (res) res += ow * B;",
          "  switch (rest) {"]
     for n in range(1, nmax):
-        o.append(f"    case {n}: if ({n} < NT) tile<({n} < NT ? {n} : 1), KB, CB>(x, a, u, y, res, bias); return;")
+        o.append(f"    case {n}: if ({n} < NT) tile<({n} < NT ? {n} : 1), KB, CB, SW>(x, a, u, y, res, bias); return;")
     o += ["    default: return;", "  }", "}", ""]
     o.append("using ColsFn = void (*)(const float*, const DirectArgs&, const float*, float*, const float*, const float*,")
     o.append("                        int64_t, int64_t);")
     o.append(f"constexpr int kTiles = {len(tiles)}, kMaxKB = {kbmax};")
     o.append(f"constexpr int kTileN[kTiles] = {{{', '.join(str(n) for n, _ in tiles)}}};")
     o.append(f"constexpr int kTileKB[kTiles] = {{{', '.join(str(kb) for _, kb in tiles)}}};")
-    o.append("// [tile][kbn - 1][0: blocked input (CB = B), 1: plain NCHW input (CB = 1)]")
-    o.append("const ColsFn kCols[kTiles][kMaxKB][2] = {")
+    o.append("// [tile][kbn - 1][input variant: " + ", ".join(f"{i}: CB={cb} SW={sw}" for i, (cb, sw) in
+                                                        enumerate(INPUT_VARIANTS)) + "]")
+    o.append(f"constexpr int kInputVariants = {len(INPUT_VARIANTS)};")
+    o.append("const ColsFn kCols[kTiles][kMaxKB][kInputVariants] = {")
     for n, kb in tiles:
-        fns = [f"{{&cols<{n}, {k}, B>, &cols<{n}, {k}, 1>}}" if k <= kb else "{nullptr, nullptr}"
-               for k in range(1, kbmax + 1)]
+        fns = ["{" + ", ".join(f"&cols<{n}, {k}, {cb}, {sw}>" for cb, sw in INPUT_VARIANTS) + "}" if k <= kb
+               else "{" + ", ".join("nullptr" for _ in INPUT_VARIANTS) + "}" for k in range(1, kbmax + 1)]
         o.append("    {" + ", ".join(fns) + "},")
     o.append("};")
+    o.append("// The variant for an input layout and stride_w.")
+    o.append("static int input_variant(bool plain, int64_t stride_w) {")
+    o.append("  if (!plain) return 0;")
+    o.append("  return stride_w == 1 ? 2 : stride_w == 2 ? 3 : 1;")
+    o.append("}")
     return "\n".join(o) + "\n"
 
 
@@ -158,6 +179,7 @@ struct DirectJob {
   const float* res;
   float* y;
   int64_t kblocks, groups, Ho, Wo, chunks, x_row, u_group;
+  int variant;        // input_variant()
 };
 
 void direct_thread(void* ctx, int tid, int nthreads) {
@@ -175,7 +197,7 @@ void direct_thread(void* ctx, int tid, int nthreads) {
     const int64_t kb0 = g * KB;
     const int kbn = static_cast<int>(j.kblocks - kb0 < KB ? j.kblocks - kb0 : KB);
     const int64_t yoff = kb0 * a.y_kb + oh * j.Wo * B;
-    kCols[j.s->tile][kbn - 1][j.s->plain_input ? 1 : 0](
+    kCols[j.s->tile][kbn - 1][j.variant](
         j.x + oh * j.x_row, a, j.u + g * j.u_group, j.y + yoff, j.res ? j.res + yoff : nullptr,
         j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
   }
@@ -214,6 +236,7 @@ void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilog
   j.chunks = (g.Wo + sched.chunk - 1) / sched.chunk;
   j.x_row = g.stride_h * g.W * cb;
   j.u_group = static_cast<int64_t>(kTileKB[tile]) * a.ntaps * cb * B;
+  j.variant = input_variant(s.plain_input, g.stride_w);
   const int64_t items = j.groups * j.Ho * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : (threads < items ? threads : items)), &direct_thread, &j);
 }

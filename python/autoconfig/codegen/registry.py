@@ -58,7 +58,8 @@ def variant_id(profile: HostProfile) -> str:
 CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "loads_per_cycle", "issue_jitter",
                      "sync_seconds", "copy_cycles_per_element", "tile_overhead_cycles", "tap_overhead_cycles",
                      "call_overhead_cycles", "transform_efficiency", "winograd_gemm_efficiency", "gemm_mr",
-                     "gemm_nr", "gemm_kc", "gemm_efficiency", "depthwise_ow_tile", "l1_bytes", "l1_ways",
+                     "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",
+                     "winograd_f2_error", "winograd_f4_error", "l1_bytes", "l1_ways",
                      "line_bytes", "l2_bytes", "l3_bytes", "bw_l2", "bw_l3", "bw_dram")
 CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile
 from ..spec import Conv2dShape
@@ -273,10 +274,18 @@ def _layout_terms(m: Machine, L: Layer, threads: int, ctx: Context) -> Dict[str,
 # --------------------------------------------------------------------------- GEMM-based
 @dataclass(frozen=True)
 class GemmCoefficients:
+    """The generic GEMM kernel as the conv model sees it. Its microkernel
+    efficiency depends on the depth of a kc block: models/gemm.tile_efficiency
+    charges the C tile's load and store once per block, so 1/efficiency is
+    linear in 1/kc: inv_eff(k) = inv_eff_a + inv_eff_b / k."""
     mr: int
     nr: int
     kc: int
-    efficiency: float    # microkernel efficiency of the generic tile (models/gemm.tile_efficiency)
+    inv_eff_a: float
+    inv_eff_b: float
+
+    def efficiency(self, depth: int) -> float:
+        return 1.0 / (self.inv_eff_a + self.inv_eff_b / max(1, min(depth, self.kc)))
 
 
 def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
@@ -285,18 +294,25 @@ def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
     mr, nr = gp.value("mr"), gp.value("nr")
     t = GemmTile(mr, nr // m.lanes, m.lanes)
     kc = kc_for(m, t)
-    eff, _ = tile_efficiency(m, t, kc)
-    return GemmCoefficients(mr, nr, kc, eff)
+    inv_1 = 1.0 / tile_efficiency(m, t, 1)[0]
+    inv_kc = 1.0 / tile_efficiency(m, t, kc)[0]
+    b = (inv_1 - inv_kc) / (1.0 - 1.0 / kc) if kc > 1 else 0.0
+    return GemmCoefficients(mr, nr, kc, inv_1 - b, b)
 
 
-def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threads: int) -> Tuple[float, float]:
-    """Compute (edge waste included) and per-call overhead of one GEMM, spread over threads."""
+def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threads: int) -> Dict[str, float]:
+    """One GEMM spread over threads: compute (edge waste included, at the
+    efficiency of its kc blocks), microkernel calls, and C read and written
+    once per kc block from where it lives (models/gemm.estimate's c_io)."""
     mt, nt = math.ceil(M / g.mr), math.ceil(N / g.nr)
     t = max(1, min(threads, mt * nt))
     busiest = math.ceil(mt * nt / t)
-    compute = 2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency)
-    calls = busiest * math.ceil(K / g.kc) * CALL_OVERHEAD_CYCLES / _hz(m)
-    return compute, calls
+    k_blocks = math.ceil(K / g.kc)
+    compute = 2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency(math.ceil(K / k_blocks)))
+    calls = busiest * k_blocks * CALL_OVERHEAD_CYCLES / _hz(m)
+    c_bytes = M * N * F32
+    c_io = 2.0 * c_bytes / t * k_blocks / _beyond_l2_bandwidth(m, c_bytes)
+    return {"compute": compute, "calls": calls, "c_io": c_io}
 
 
 def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool,
@@ -304,11 +320,12 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2co
     Cg, Kg = L.C // L.groups, L.K // L.groups
     P = L.out_h * L.out_w
     depth = Cg * L.R * L.S
-    compute, calls = _gemm_seconds(m, g, Kg, P, depth, threads)
+    one = _gemm_seconds(m, g, Kg, P, depth, threads)
     reps = L.N * L.groups
     # B (the input or its patch matrix) is packed once per GEMM: a read and a write.
     pack_b = _copy_seconds(m, 2.0 * depth * P, threads)
-    terms = {"compute": reps * compute, "calls": reps * calls, "pack_b": reps * pack_b}
+    terms = {k: reps * v for k, v in one.items()}
+    terms["pack_b"] = reps * pack_b
     if im2col:
         terms["im2col"] = reps * _copy_seconds(m, depth * P, 1)   # one thread builds the patch matrix
     terms["sync"] = _sync(threads, reps * 2)
@@ -376,8 +393,19 @@ def depthwise_ow_tile(profile: HostProfile) -> int:
 
 
 # --------------------------------------------------------------------------- selection
-def applicable(L: Layer) -> Dict[str, Optional[str]]:
-    """algorithm -> None if it can run the layer, else why not."""
+def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
+    """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
+    Its documented error bound is the largest relative error measured on any
+    build (codegen/conv_winograd.py: WINOGRAD_REL_ERROR)."""
+    bound = WINOGRAD_REL_ERROR[mt]
+    if tolerance is not None and bound > tolerance:
+        return f"its error bound {bound:g} (relative) exceeds the tolerance {tolerance:g}"
+    return None
+
+
+def applicable(L: Layer, tolerance: Optional[float] = None) -> Dict[str, Optional[str]]:
+    """algorithm -> None if it can run the layer (within the relative error
+    tolerance, when one is given), else why not."""
     wino = None
     if not (L.R == 3 and L.S == 3):
         wino = "needs a 3x3 kernel"
@@ -389,8 +417,8 @@ def applicable(L: Layer) -> Dict[str, Optional[str]]:
         "direct": None if L.groups == 1 else "groups > 1 (the blocked kernel is written for one group)",
         "gemm-1x1": None if L.pointwise else "not a pointwise (1x1, stride 1, unpadded) layer",
         "im2col-gemm": None,
-        "winograd-f2": wino,
-        "winograd-f4": wino,
+        "winograd-f2": wino or winograd_rejection(2, tolerance),
+        "winograd-f4": wino or winograd_rejection(4, tolerance),
         "depthwise": None if (L.groups > 1 and L.groups == L.C and L.K % L.C == 0)
         else "needs groups == C (a multiplier K/C per channel)",
     }
@@ -401,10 +429,10 @@ def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
 
 
 def candidates(profile: HostProfile, L: Layer, threads: int, allow: Sequence[str] = ALGORITHMS,
-               ctx: Context = NCHW) -> List[Candidate]:
+               ctx: Context = NCHW, tolerance: Optional[float] = None) -> List[Candidate]:
     m = kernel_machine(profile)
     g = gemm_coefficients(profile)
-    why_not = applicable(L)
+    why_not = applicable(L, tolerance)
     out: List[Candidate] = []
 
     def add(name: str, terms: Dict[str, float]) -> None:
@@ -480,14 +508,19 @@ def _direct_params(profile: HostProfile, L: Layer, name: str) -> Dict[str, Param
 
 def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
-               allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW) -> Plan:
-    cands = candidates(profile, L, threads, allow, ctx)
+               allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW,
+               tolerance: Optional[float] = None) -> Plan:
+    cands = candidates(profile, L, threads, allow, ctx, tolerance)
     best = choose(cands)
     alg = best.name.split()[0]
     params: Dict[str, Param] = {
         "algorithm": Param(alg, "least predicted time among the applicable algorithms (candidates below)"),
         "threads": Param(threads, "spec thread count, capped at the profile's cores"),
     }
+    if tolerance is not None:
+        params["tolerance"] = Param(tolerance, "the spec's largest relative error: refuses the algorithms whose "
+                                    "error bound exceeds it (" + ", ".join(
+                                        f"winograd-f{mt} {b:g}" for mt, b in sorted(WINOGRAD_REL_ERROR.items())) + ")")
     if alg == "direct":
         params.update(_direct_params(profile, L, best.name))
     if alg == "depthwise":
@@ -518,8 +551,10 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "tap_overhead_cycles": TAP_OVERHEAD_CYCLES,
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
         "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
-        "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_efficiency": g.efficiency,
+        "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,
+        "gemm_inv_eff_b": g.inv_eff_b,
         "depthwise_ow_tile": depthwise_ow_tile(profile),
+        "winograd_f2_error": WINOGRAD_REL_ERROR[2], "winograd_f4_error": WINOGRAD_REL_ERROR[4],
         "l1_bytes": l1.size_bytes, "l1_ways": l1.ways, "line_bytes": l1.line_bytes, "l2_bytes": l2.size_bytes,
         "l3_bytes": m.cache(3).size_bytes,
         "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"), "bw_dram": m.bandwidth("DRAM"),

@@ -18,8 +18,9 @@ struct ConvModel {
   double lanes, fma_units, fma_latency, hz, peak_flops, loads_per_cycle, issue_jitter, sync_seconds;
   double copy_cycles_per_element, tile_overhead_cycles, tap_overhead_cycles, call_overhead_cycles;
   double transform_efficiency, winograd_gemm_efficiency;
-  double gemm_mr, gemm_nr, gemm_kc, gemm_efficiency;
+  double gemm_mr, gemm_nr, gemm_kc, gemm_inv_eff_a, gemm_inv_eff_b;   // 1/efficiency = a + b / kc
   double depthwise_ow_tile;
+  double winograd_f2_error, winograd_f4_error;   // documented relative error bounds
   double l1_bytes, l1_ways, line_bytes, l2_bytes, l3_bytes;
   double bw_l2, bw_l3, bw_dram;   // bytes/s
 };
