@@ -112,21 +112,13 @@ constexpr float kInf = __builtin_inff();
 std::atomic<uint64_t> g_layout_conversions{0};
 void count_conversion() { g_layout_conversions.fetch_add(1, std::memory_order_relaxed); }
 
-#ifndef AUTOCONFIG_DEFAULT_THREADS
-#define AUTOCONFIG_DEFAULT_THREADS 0
-#endif
-
-// threads = 0: the build's AUTOCONFIG_THREADS, else one thread per 50 us of
-// work at peak (the GEMM rule), capped at the CPUs this process may use.
+// threads = 0: the rule gemm() uses (detail::default_threads) for the layer's flops.
 int conv_threads(const Conv2dArgs& a) {
   if (a.threads > 0) return a.threads;
-  if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;
   const detail::Registry* r = detail::active_registry();
   const double flops = 2.0 * std::max<int64_t>(a.N, 1) * a.K * conv2d_output_h(a) * conv2d_output_w(a) *
                        (a.C / a.groups) * a.R * a.S;
-  int t = r ? static_cast<int>(flops / (r->peak_flops_per_core * r->min_seconds_per_thread)) : 1;
-  t = std::min(t, detail::available_cpus());
-  return std::max(t, 1);
+  return r ? detail::default_threads(*r, flops) : 1;
 }
 
 // The epilogue's clamp: activation then clip.
