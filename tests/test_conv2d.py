@@ -139,7 +139,7 @@ def direct_variants(ac):
     """Every direct variant of this build: tile x input layout x work order."""
     tiles = [f"{n}x{kb}" for n, kb in ac._ext.conv2d_direct_tiles()]
     return [f"direct {t} {i} {o}" for t in tiles for i in ("blocked-in", "nchw-in")
-            for o in ("groups-outer", "groups-inner")]
+            for o in ("groups-outer", "groups-inner", "cblocks=2", "cblocks=3")]
 
 
 @pytest.mark.parametrize("layer", [L for L in LAYERS if L[-1] == 1], ids=lambda L: f"C{L[1]}K{L[4]}R{L[5]}S{L[6]}")
@@ -252,6 +252,8 @@ ERRORS = [
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="fft"), ValueError, "algorithm: expected one of direct"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="depthwise"), ValueError, "none of the requested algorithms applies"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct 99x1"), ValueError, "'99x1' is not one of this build's direct tiles"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct cblocks=0"), ValueError, "expected cblocks=N with N >= 1"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct groups-inner cblocks=2"), ValueError, "reduction blocks (cblocks) run groups-outer only"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="winograd-f4 6x2"), ValueError, "'direct' may name a variant"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm=7), ValueError, "algorithm: expected None, a name or a list"),
     (lambda ac: ac.prepare_conv2d(A4(2, 3, 3, 3), input_shape=(3, 5)), ValueError, "input_shape: expected (C, H, W)"),

@@ -42,7 +42,7 @@ def _shape(L) -> Conv2dShape:
 def _cpp(ac, L, threads, ctx=conv_model.Context()):
     N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
     return ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, threads,
-                                 [0xFFFFFFFF, -1, -1, -1], 0.0, int(ctx.in_blocked), int(ctx.out_blocked))
+                                 [0xFFFFFFFF, -1, -1, -1, -1], 0.0, int(ctx.in_blocked), int(ctx.out_blocked))
 
 
 @pytest.mark.parametrize("ctx", list(CONTEXTS), ids=list(CONTEXTS))
@@ -74,6 +74,7 @@ def test_cpp_and_python_models_agree(ac, L, threads, ctx):
         assert cpp["plain_input"] == (plan.value("input") == "nchw")
         assert cpp["groups_inner"] == (plan.value("order") == "groups-inner")
         assert cpp["chunk"] == plan.value("chunk")
+        assert cpp["cblocks"] == plan.value("c_blocks")
 
 
 def test_model_rejects_with_reasons():
@@ -131,7 +132,7 @@ def test_tolerance_refuses_winograd_in_both_models(ac):
     assert why["winograd-f2"] is None
     N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
     cpp = ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, 1,
-                                [0xFFFFFFFF, -1, -1, -1], 1e-5)
+                                [0xFFFFFFFF, -1, -1, -1, -1], 1e-5)
     assert cpp["estimates"]["winograd-f4"] < 0 and cpp["estimates"]["winograd-f2"] > 0
     assert cpp["algorithm"] != "winograd-f4"
     text = str(ac.explain("conv2d", C=C, H=H, W=W, K=K, R=R, S=S, pads=1, threads=1, tolerance=1e-5))

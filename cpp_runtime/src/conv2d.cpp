@@ -52,7 +52,8 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
                          "); use clip_lo/clip_hi for clip");
   if (!(a.clip_lo <= a.clip_hi)) return Status::Error(p + "clip_lo must be <= clip_hi");
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
-  if (a.direct_tile < -1 || a.direct_input < -1 || a.direct_input > 1 || a.direct_order < -1 || a.direct_order > 1)
+  if (a.direct_tile < -1 || a.direct_input < -1 || a.direct_input > 1 || a.direct_order < -1 || a.direct_order > 1 ||
+      a.direct_cblocks == 0 || a.direct_cblocks < -1)
     return Status::Error(p + "direct_tile, direct_input and direct_order must be -1 (the model's choice) or a valid "
                              "index");
   if (const detail::Registry* r = detail::active_registry(); r && a.direct_tile >= r->conv->direct.tile_count)
@@ -383,6 +384,7 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
   c.plain_input = ch.direct.plain_input;
   c.groups_inner = ch.direct.groups_inner;
   c.chunk = ch.direct.chunk;
+  c.cblocks = ch.direct.cblocks;
   c.threads = threads;
   c.planned = ch.planned;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
@@ -500,6 +502,7 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   direct_plain_ = ch.direct.plain_input;
   direct_groups_inner_ = ch.direct.groups_inner;
   direct_chunk_ = ch.direct.chunk;
+  direct_cblocks_ = ch.direct.cblocks;
   pack_for(ch, layer, *detail::active_registry()->conv, w_.data(), bias_.empty() ? nullptr : bias_.data(), &packed_,
            &bias_blocked_);
   layer_.w = w_.data();
@@ -532,6 +535,7 @@ Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* res
   ch.direct.plain_input = direct_plain_;
   ch.direct.groups_inner = direct_groups_inner_;
   ch.direct.chunk = direct_chunk_;
+  ch.direct.cblocks = direct_cblocks_;
   return run_algorithm(a, ch, w_.data(), bias_.empty() ? nullptr : bias_.data(), packed_.data(),
                        bias_blocked_.empty() ? nullptr : bias_blocked_.data(), conv_threads(a));
 }

@@ -90,32 +90,44 @@ bool plain_input_fits(const ConvModel& m, const Geo& L, double n, double kb) {
 // models/conv.py: direct_schedule.
 struct Schedule {
   bool groups_inner;
-  double chunk, l3_bytes, footprint;
+  double chunk, cblocks, l3_bytes, footprint;
 };
 
 // order: -1 the model's choice, 0 groups outer, 1 groups inner.
 Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, bool plain, int order) {
   const DirectGeo d = direct_geo(m, L, kb, plain);
   const double half_l2 = m.l2_bytes / 2;
-  const double x = d.cpad * d.in_h * d.in_w * 4;
+  const double cgroups = d.cpad / d.cb;
+  const double rows_in = (L.R - 1) * L.dh + 1;
+  const double rows_read = L.pointwise ? d.in_h : std::min(d.in_h, d.rows * rows_in);
+  const double x = d.cpad * rows_read * d.in_w * 4;
   const double w_all = d.kblocks * m.lanes * d.cpad * L.R * L.S * 4;
   const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
-  const double w_outer = w_group <= half_l2 ? w_all : w_all * d.rows;
-  const double outer = w_outer + (x > half_l2 ? d.groups * x : x);
-  const double rows_in = (L.R - 1) * L.dh + 1;
+  const double y = d.kblocks * m.lanes * d.rows * d.cols * 4;
+  const double footprint = x + w_all;
+  Schedule best{false, d.cols, 1, -1, footprint};
+  for (double nb = 1;; nb = std::min(nb * 2, cgroups)) {
+    const double w_traffic = w_group / nb <= half_l2 ? w_all : w_all * d.rows;
+    const double x_traffic = x / nb <= half_l2 ? x : x * d.groups;
+    const double y_traffic = y > half_l2 ? (nb - 1) * 2 * y : 0.0;
+    const double total = w_traffic + x_traffic + y_traffic;
+    if (best.l3_bytes < 0 || total < best.l3_bytes) best = {false, d.cols, nb, total, footprint};
+    if (nb >= cgroups) break;
+  }
   const double per_col = d.cpad * rows_in * L.sw * 4;
   const double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
   const double chunks = cdiv(d.cols, chunk);
   const double inner = x + (w_all > half_l2 ? w_all * d.rows * chunks : w_all);
-  if (order == 1 || (order < 0 && inner < outer)) return {true, chunk, inner, x + w_all};
-  return {false, d.cols, outer, x + w_all};
+  if (order == 1 || (order < 0 && inner < best.l3_bytes)) return {true, chunk, 1, inner, footprint};
+  return best;
 }
 
 double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plain, double threads,
                 const ConvContext& ctx, const Schedule& s) {
   const DirectGeo d = direct_geo(m, L, kb, plain);
   auto tile_cycles = [&](double nn, double kbn) {
-    return d.taps * (d.cb * step_cycles(m, nn, kbn) + m.tap_overhead_cycles) + m.tile_overhead_cycles;
+    return d.taps * (d.cb * step_cycles(m, nn, kbn) + m.tap_overhead_cycles) + s.cblocks * m.tile_overhead_cycles +
+           (s.cblocks - 1) * nn * kbn / m.loads_per_cycle;
   };
   auto row_cycles = [&](double kbn) {
     const double q = std::floor(d.cols / n), rem = d.cols - q * n;
@@ -127,10 +139,10 @@ double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plai
   const double share = cdiv(items, t) / items;
   const double cycles = d.rows * ((d.groups - 1) * row_cycles(kb) + row_cycles(d.last_kb));
   const double compute = L.N * cycles * share / m.hz;
-  const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
+  const double w_block = kb * m.lanes * d.cpad * L.R * L.S * 4 / s.cblocks;
   const double tiles = d.rows * cdiv(d.cols, n) * d.groups;
   const double x_tile = d.cpad * L.R * n * L.sw * 4;
-  const double l2_bytes = tiles * (x_tile + (w_group > m.l1_bytes / 2 ? w_group : 0.0));
+  const double l2_bytes = tiles * (x_tile + (w_block > m.l1_bytes / 2 ? w_block * s.cblocks : 0.0));
   const double streams = std::max(L.N * l2_bytes * share / m.bw_l2,
                                   L.N * s.l3_bytes * share / beyond_l2_bw(m, s.footprint));
   double total = compute + std::max(0.0, streams - compute);
@@ -250,7 +262,7 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
       for (int plain = 0; plain < 2; ++plain) {
         if (a.direct_input >= 0 && a.direct_input != plain) continue;
         if (plain && (ctx.in_blocked || !(forced_plain || plain_input_fits(m, L, n, kb)))) continue;
-        const Schedule sc = direct_schedule(m, L, n, kb, plain != 0, a.direct_order);
+        const Schedule sc = direct_schedule(m, L, n, kb, plain != 0, a.direct_cblocks > 0 ? 0 : a.direct_order);
         const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc);
         if (s < best) {
           best = s;
@@ -258,6 +270,7 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
           c.direct.plain_input = plain != 0;
           c.direct.groups_inner = sc.groups_inner;
           c.direct.chunk = static_cast<int64_t>(sc.chunk);
+          c.direct.cblocks = a.direct_cblocks > 0 ? a.direct_cblocks : static_cast<int64_t>(sc.cblocks);
         }
       }
     }

@@ -149,7 +149,7 @@ using Out4 = nb::ndarray<float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
 using In1c = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 // A layer's shapes and attributes (no tensors). choice: [algorithm mask,
-// direct tile, direct input, direct order] (Conv2dArgs::algorithms, direct_*).
+// direct tile, input, order, reduction blocks] (Conv2dArgs::algorithms, direct_*).
 autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                   const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
                                   const std::vector<int64_t>& dilations, int64_t groups, int threads,
@@ -166,6 +166,7 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
   a.direct_tile = static_cast<int>(choice.at(1));
   a.direct_input = static_cast<int>(choice.at(2));
   a.direct_order = static_cast<int>(choice.at(3));
+  a.direct_cblocks = static_cast<int>(choice.at(4));
   a.tolerance = tolerance;
   return a;
 }
@@ -309,6 +310,7 @@ nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64
   d["plain_input"] = c.plain_input;
   d["groups_inner"] = c.groups_inner;
   d["chunk"] = c.chunk;
+  d["cblocks"] = c.cblocks;
   d["threads"] = c.threads;
   d["planned"] = c.planned;
   nb::dict est;

@@ -121,15 +121,21 @@ def _channel_vector(v, name: str, K: int):
 
 
 def _direct_variant(text: str) -> List[int]:
-    """[tile index, input, order] of "direct [NxKB] [blocked-in|nchw-in] [groups-outer|groups-inner]"
-    (-1 where not given: the model's choice)."""
-    tile, inp, order = -1, -1, -1
+    """[tile index, input, order, reduction blocks] of "direct [NxKB]
+    [blocked-in|nchw-in] [groups-outer|groups-inner] [cblocks=N]" (-1 where
+    not given: the model's choice; cblocks implies groups-outer)."""
+    tile, inp, order, cblocks = -1, -1, -1, -1
     tiles = [tuple(t) for t in _require_ext().conv2d_direct_tiles()]
     for tok in text.split()[1:]:
         if tok in ("blocked-in", "nchw-in"):
             inp = ("blocked-in", "nchw-in").index(tok)
         elif tok in ("groups-outer", "groups-inner"):
             order = ("groups-outer", "groups-inner").index(tok)
+        elif tok.startswith("cblocks="):
+            value = tok[len("cblocks="):]
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"algorithm: {text!r}: {tok!r}: expected cblocks=N with N >= 1")
+            cblocks = int(value)
         else:
             try:
                 n, kb = (int(v) for v in tok.split("x"))
@@ -138,9 +144,11 @@ def _direct_variant(text: str) -> List[int]:
             if (n, kb) not in tiles:
                 raise ValueError(f"algorithm: {text!r}: {tok!r} is not one of this build's direct tiles "
                                  f"({', '.join(f'{a}x{b}' for a, b in tiles)}), blocked-in, nchw-in, "
-                                 "groups-outer or groups-inner")
+                                 "groups-outer, groups-inner or cblocks=N")
             tile = tiles.index((n, kb))
-    return [tile, inp, order]
+    if cblocks > 0 and order == 1:
+        raise ValueError(f"algorithm: {text!r}: reduction blocks (cblocks) run groups-outer only")
+    return [tile, inp, order, cblocks]
 
 
 def _algorithm_choice(algorithm) -> List[int]:
@@ -148,12 +156,12 @@ def _algorithm_choice(algorithm) -> List[int]:
     model chooses), one name, or a list of names to choose among; a direct
     name may pin the variant, e.g. "direct 6x2 nchw-in" (explain's candidate names)."""
     if algorithm is None:
-        return [_ANY, -1, -1, -1]
+        return [_ANY, -1, -1, -1, -1]
     names = [algorithm] if isinstance(algorithm, str) else list(algorithm) if isinstance(algorithm, (list, tuple)) \
         else None
     if names is None:
         raise ValueError(f"algorithm: expected None, a name or a list of names, got {algorithm!r}")
-    mask, direct = 0, [-1, -1, -1]
+    mask, direct = 0, [-1, -1, -1, -1]
     for n in names:
         base = n.split()[0] if isinstance(n, str) and n.split() else n
         if base not in CONV_ALGORITHMS or (base != "direct" and n != base):

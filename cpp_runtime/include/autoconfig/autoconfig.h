@@ -98,9 +98,10 @@ struct Conv2dArgs {
   // "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"); ~0: any.
   unsigned algorithms = ~0u;
   // Restrict direct to one register tile (index into conv2d_direct_tiles()),
-  // input layout (0: NCHW[B]c, 1: plain NCHW) and work order (0: groups
-  // outer, 1: groups inner); -1: the model's choice.
-  int direct_tile = -1, direct_input = -1, direct_order = -1;
+  // input layout (0: NCHW[B]c, 1: plain NCHW), work order (0: groups outer,
+  // 1: groups inner) and number of reduction blocks (>= 1, groups outer);
+  // -1: the model's choice.
+  int direct_tile = -1, direct_input = -1, direct_order = -1, direct_cblocks = -1;
   // Largest relative error (max|y - exact| / max|exact|) the result may
   // carry: algorithms whose documented error bound exceeds it (Winograd) are
   // not chosen. 0: no limit.
@@ -123,6 +124,7 @@ struct Conv2dChoice {
   bool plain_input = false;  // direct: input read as NCHW (one channel per tap), not NCHW[B]c
   bool groups_inner = false; // direct: work ordered by column chunk, then output-block group
   int64_t chunk = 0;         // direct: output columns per work item
+  int64_t cblocks = 1;       // direct: reduction blocks of input channels
   int threads = 1;
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
   std::vector<std::pair<std::string, double>> estimates;
@@ -152,7 +154,7 @@ class AUTOCONFIG_API PreparedConv2d {
   int algorithm_ = -1;
   int direct_tile_ = 0;              // direct: the plan's schedule (detail::DirectSchedule)
   bool direct_plain_ = false, direct_groups_inner_ = false;
-  int64_t direct_chunk_ = 0;
+  int64_t direct_chunk_ = 0, direct_cblocks_ = 1;
   bool ready_ = false;
 };
 

@@ -14,7 +14,10 @@ tap, in the order the tile reads them, so the weight stream is sequential.
 Work items are (output row, column chunk, group of KB output blocks); the
 plan orders them groups-outer (a group's weights stay in L2 while the input
 streams) or groups-inner (a chunk's input stays in L2 while every group's
-weights stream): models/conv.py picks the order with less traffic.
+weights stream), and may split the reduction into blocks of input channels
+(partial sums kept in the output, the epilogue on the last block) so a
+block's weights stay in L2 and its input is reused by every group:
+models/conv.py picks the order and the blocks with the least traffic.
 """
 from __future__ import annotations
 
@@ -33,12 +36,17 @@ def direct_kernel_name(isa: Isa) -> str:
 
 def _common() -> str:
     return r'''
+// One reduction block of a layer: the taps [0, ntaps) of `taps`; the first
+// block starts from zero, the others add to the partial sums in y; only the
+// last applies the epilogue.
 struct DirectArgs {
   const int64_t* taps;   // input offset (floats) of each tap
   int64_t ntaps;
   int64_t xs;            // input floats between neighbouring output columns (stride_w * CB)
   int64_t y_kb;          // output floats per output block (Ho * Wo * B)
   float lo, hi;
+  bool accumulate;       // start from y (an earlier reduction block's partial sums)
+  bool finish;           // last block: bias, residual, clamp
 };
 
 int64_t packed_weights_floats(int64_t K, int64_t C, int64_t R, int64_t S, int cb) {
@@ -81,7 +89,7 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
 #pragma GCC unroll 32
   for (int n = 0; n < N; ++n)
 #pragma GCC unroll 8
-    for (int kb = 0; kb < KB; ++kb) acc[n][kb] = {isa.zero()};
+    for (int kb = 0; kb < KB; ++kb) acc[n][kb] = a.accumulate ? {isa.loadu("y + kb * a.y_kb + n * B")} : {isa.zero()};
   const int64_t xs = SW > 0 ? SW * CB : a.xs;
   for (int64_t t = 0; t < a.ntaps; ++t, u += CB * KB * B) {{
     const float* xp = x + a.taps[t];
@@ -100,6 +108,13 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
         for (int kb = 0; kb < KB; ++kb) acc[n][kb] = {isa.fma("xv", "w[kb]", "acc[n][kb]")};
       }}
     }}
+  }}
+  if (!a.finish) {{
+#pragma GCC unroll 8
+    for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 32
+      for (int n = 0; n < N; ++n) {isa.storeu("y + kb * a.y_kb + n * B", "acc[n][kb]")}
+    return;
   }}
   const {V} lo = {isa.set1("a.lo")}, hi = {isa.set1("a.hi")};
 #pragma GCC unroll 8
@@ -179,27 +194,40 @@ struct DirectJob {
   const float* res;
   float* y;
   int64_t kblocks, groups, Ho, Wo, chunks, x_row, u_group;
+  int64_t cgroups, RS, cb;  // input channel groups (blocks of B, or channels), taps per group, channels per tap
   int variant;        // input_variant()
 };
 
+// A thread owns a contiguous range of (group, row chunk) items, ordered as
+// the schedule says, and sweeps it once per reduction block: every output
+// tile is finished by the thread that started it.
 void direct_thread(void* ctx, int tid, int nthreads) {
   const DirectJob& j = *static_cast<const DirectJob*>(ctx);
-  const DirectArgs& a = *j.a;
   const int KB = kTileKB[j.s->tile];
   const int64_t rowchunks = j.Ho * j.chunks, items = rowchunks * j.groups;
   const int64_t lo = items * tid / nthreads, hi = items * (tid + 1) / nthreads;
-  for (int64_t it = lo; it < hi; ++it) {
-    int64_t g, rc;
-    if (j.s->groups_inner) { rc = it / j.groups; g = it % j.groups; }
-    else { g = it / rowchunks; rc = it % rowchunks; }
-    const int64_t oh = rc / j.chunks, ow0 = (rc % j.chunks) * j.s->chunk;
-    const int64_t ow1 = ow0 + j.s->chunk < j.Wo ? ow0 + j.s->chunk : j.Wo;
-    const int64_t kb0 = g * KB;
-    const int kbn = static_cast<int>(j.kblocks - kb0 < KB ? j.kblocks - kb0 : KB);
-    const int64_t yoff = kb0 * a.y_kb + oh * j.Wo * B;
-    kCols[j.s->tile][kbn - 1][j.variant](
-        j.x + oh * j.x_row, a, j.u + g * j.u_group, j.y + yoff, j.res ? j.res + yoff : nullptr,
-        j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
+  const int64_t nblocks = j.s->cblocks < 1 ? 1 : j.s->cblocks;
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t c0 = j.cgroups * blk / nblocks, c1 = j.cgroups * (blk + 1) / nblocks;
+    if (c0 == c1) continue;
+    DirectArgs a = *j.a;
+    a.taps += c0 * j.RS;
+    a.ntaps = (c1 - c0) * j.RS;
+    a.accumulate = c0 > 0;
+    a.finish = c1 == j.cgroups;
+    for (int64_t it = lo; it < hi; ++it) {
+      int64_t g, rc;
+      if (j.s->groups_inner) { rc = it / j.groups; g = it % j.groups; }
+      else { g = it / rowchunks; rc = it % rowchunks; }
+      const int64_t oh = rc / j.chunks, ow0 = (rc % j.chunks) * j.s->chunk;
+      const int64_t ow1 = ow0 + j.s->chunk < j.Wo ? ow0 + j.s->chunk : j.Wo;
+      const int64_t kb0 = g * KB;
+      const int kbn = static_cast<int>(j.kblocks - kb0 < KB ? j.kblocks - kb0 : KB);
+      const int64_t yoff = kb0 * a.y_kb + oh * j.Wo * B;
+      kCols[j.s->tile][kbn - 1][j.variant](
+          j.x + oh * j.x_row, a, j.u + g * j.u_group + c0 * j.RS * j.cb * kbn * B, j.y + yoff,
+          j.res ? j.res + yoff : nullptr, j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
+    }
   }
 }
 
@@ -216,11 +244,12 @@ void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilog
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t q = 0; q < g.S; ++q)
         taps[(c * g.R + r) * g.S + q] = c * g.H * g.W * cb + (r * g.dilation_h * g.W + q * g.dilation_w) * cb;
-  DirectArgs a{taps.data(), cgroups * RS, g.stride_w * cb, g.Ho * g.Wo * B, ep.lo, ep.hi};
+  DirectArgs a{taps.data(), cgroups * RS, g.stride_w * cb, g.Ho * g.Wo * B, ep.lo, ep.hi, false, true};
   const int tile = s.tile < 0 || s.tile >= kTiles ? 0 : s.tile;
   DirectSchedule sched = s;
   sched.tile = tile;
   if (sched.chunk < 1 || sched.chunk > g.Wo) sched.chunk = g.Wo;
+  if (sched.cblocks < 1 || sched.cblocks > cgroups) sched.cblocks = sched.cblocks < 1 ? 1 : cgroups;
   DirectJob j;
   j.a = &a;
   j.s = &sched;
@@ -236,6 +265,9 @@ void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilog
   j.chunks = (g.Wo + sched.chunk - 1) / sched.chunk;
   j.x_row = g.stride_h * g.W * cb;
   j.u_group = static_cast<int64_t>(kTileKB[tile]) * a.ntaps * cb * B;
+  j.cgroups = cgroups;
+  j.RS = RS;
+  j.cb = cb;
   j.variant = input_variant(s.plain_input, g.stride_w);
   const int64_t items = j.groups * j.Ho * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : (threads < items ? threads : items)), &direct_thread, &j);

@@ -74,7 +74,7 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
                                               "groups"))
         if p.algorithm == "direct":
             direct = (f"{{{p.value('tile_index')}, {str(p.value('input') == 'nchw').lower()}, {p.value('chunk')}, "
-                      f"{str(p.value('order') == 'groups-inner').lower()}}}")
+                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}}}")
         else:
             direct = "{}"
         rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {direct}}},"

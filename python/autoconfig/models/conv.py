@@ -175,10 +175,12 @@ def plain_input_rejection(m: Machine, L: Layer, tile: Tuple[int, int], ctx: Cont
 
 @dataclass(frozen=True)
 class DirectSchedule:
-    """How the work items (output row, column chunk, group of kb blocks) are ordered."""
+    """How the work items (output row, column chunk, group of kb blocks) are
+    ordered, and in how many reduction blocks (of input channels) they run."""
     groups_inner: bool     # True: a chunk's input stays in L2 while all weights stream
     chunk: int             # output columns per work item
-    l3_bytes: float        # bytes the order moves from beyond L2
+    cblocks: int           # reduction blocks: partial sums kept in the output between them
+    l3_bytes: float        # bytes the schedule moves from beyond L2
     footprint: float       # bytes of input and weights (where they live sets the bandwidth)
 
 
@@ -188,30 +190,52 @@ def _beyond_l2_bandwidth(m: Machine, footprint: float) -> float:
     return m.bandwidth("L2" if level in ("L1", "L2") else level)
 
 
+def _block_counts(cgroups: int) -> List[int]:
+    """Reduction block counts tried: powers of two below the channel groups, and all of them."""
+    out, nb = [], 1
+    while nb < cgroups:
+        out.append(nb)
+        nb *= 2
+    return out + [cgroups]
+
+
 def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectSchedule:
-    """Order the work to move fewer bytes from beyond L2: groups outer (each
-    group's weights stay in L2, the input streams once per group) or groups
-    inner (a column chunk's input stays in L2, all weights stream once per
-    chunk). Half of L2 is usable (the other half: output and passing lines)."""
+    """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
+    usable for what must stay; the other half: outputs and passing lines).
+
+    groups outer, nb reduction blocks: a group's weights for one block are
+    reused by every row while they stay in L2; one block of the input (the
+    rows the layer reads) is reused by every group while it stays in L2;
+    beyond one block, the output's partial sums are written and read back.
+    groups inner: a column chunk's input stays in L2 while all weights stream
+    once per chunk."""
     n, kb = tile
     g = direct_geometry(m, L, tile, plain)
     half_l2 = m.cache(2).size_bytes / 2
-    cpad = g.taps // (L.R * L.S) * g.cb
-    x_bytes = cpad * g.in_h * g.in_w * F32
+    cgroups = g.taps // (L.R * L.S)
+    cpad = cgroups * g.cb
+    rows_in = (L.R - 1) * L.dilation_h + 1
+    rows_read = g.in_h if L.pointwise else min(g.in_h, g.rows * rows_in)
+    x_bytes = cpad * rows_read * g.in_w * F32
     w_all = g.kblocks * m.lanes * cpad * L.R * L.S * F32
     w_group = kb * m.lanes * cpad * L.R * L.S * F32
-    # groups outer: a group's weights are reused by every row while in L2
-    w_outer = w_all if w_group <= half_l2 else w_all * g.rows
-    outer = w_outer + (g.groups * x_bytes if x_bytes > half_l2 else x_bytes)
-    # groups inner: the widest chunk (whole tiles) whose input rows fit
-    rows_in = (L.R - 1) * L.dilation_h + 1
+    y_bytes = g.kblocks * m.lanes * g.rows * g.cols * F32
+    footprint = x_bytes + w_all
+    best = None
+    for nb in _block_counts(cgroups):
+        w_traffic = w_all if w_group / nb <= half_l2 else w_all * g.rows
+        x_traffic = x_bytes if x_bytes / nb <= half_l2 else x_bytes * g.groups
+        y_traffic = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
+        total = w_traffic + x_traffic + y_traffic
+        if best is None or total < best.l3_bytes:
+            best = DirectSchedule(False, g.cols, nb, total, footprint)
     per_col = cpad * rows_in * L.stride_w * F32
     chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
     chunks = math.ceil(g.cols / chunk)
     inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
-    if inner < outer:
-        return DirectSchedule(True, chunk, inner, x_bytes + w_all)
-    return DirectSchedule(False, g.cols, outer, x_bytes + w_all)
+    if inner < best.l3_bytes:
+        return DirectSchedule(True, chunk, 1, inner, footprint)
+    return best
 
 
 def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int,
@@ -222,7 +246,9 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     hz = _hz(m)
 
     def tile_cycles(nn: int, kbn: int) -> float:
-        return g.taps * (g.cb * _step_cycles(m, nn, kbn) + TAP_OVERHEAD_CYCLES) + TILE_OVERHEAD_CYCLES
+        # every reduction block calls the tile once; all but the first reload its partial sums
+        return (g.taps * (g.cb * _step_cycles(m, nn, kbn) + TAP_OVERHEAD_CYCLES)
+                + s.cblocks * TILE_OVERHEAD_CYCLES + (s.cblocks - 1) * nn * kbn / LOADS_PER_CYCLE)
 
     def row_cycles(kbn: int) -> float:
         q, rem = divmod(g.cols, n)
@@ -235,12 +261,12 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     cycles = g.rows * ((g.groups - 1) * row_cycles(kb) + row_cycles(g.last_kb))
     compute = L.N * cycles * share / hz
     # Per tile, from L2: the input rows it reads, and its weights unless the
-    # group's weights stay in (half of) L1 across consecutive tiles.
+    # group's weights of a reduction block stay in (half of) L1 across tiles.
     cpad = g.taps // (L.R * L.S) * g.cb
-    w_group = kb * m.lanes * cpad * L.R * L.S * F32
+    w_block = kb * m.lanes * cpad * L.R * L.S * F32 / s.cblocks
     tiles = g.rows * math.ceil(g.cols / n) * g.groups
     x_tile = cpad * L.R * n * L.stride_w * F32
-    l2_bytes = tiles * (x_tile + (w_group if w_group > m.cache(1).size_bytes / 2 else 0))
+    l2_bytes = tiles * (x_tile + (w_block * s.cblocks if w_block > m.cache(1).size_bytes / 2 else 0))
     streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
                   L.N * s.l3_bytes * share / _beyond_l2_bandwidth(m, s.footprint))
     terms = {"compute": compute, "stall": max(0.0, streams - compute)}
@@ -500,9 +526,12 @@ def _direct_params(profile: HostProfile, L: Layer, name: str) -> Dict[str, Param
                        "its input rows fit L1" if plain else
                        f"NCHW[{m.lanes}]c, {m.lanes} channels per tap (padded to whole blocks)"),
         "order": Param("groups-inner" if s.groups_inner else "groups-outer",
-                       f"fewer bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
+                       f"fewest bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
         "chunk": Param(s.chunk, "output columns per work item: a chunk's input rows fit half of L2"
                        if s.groups_inner else "a whole output row"),
+        "c_blocks": Param(s.cblocks, "reduction blocks of input channels: one block's weights and input stay "
+                          "in L2 (partial sums kept in the output between blocks)" if s.cblocks > 1
+                          else "the whole reduction at once"),
     }
 
 

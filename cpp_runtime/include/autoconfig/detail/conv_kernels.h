@@ -48,6 +48,7 @@ struct DirectSchedule {
   bool plain_input = false;   // input plain NCHW (one channel per tap) instead of NCHW[B]c
   int64_t chunk = 0;          // output columns per work item (0: a whole row)
   bool groups_inner = false;  // items (row chunk, output-block group) instead of (group, row chunk)
+  int64_t cblocks = 1;        // reduction blocks of input channels (partial sums kept in y)
 };
 
 // Direct convolution, output in the channel-blocked layout NCHW[B]c (B =
