@@ -94,7 +94,8 @@ struct Schedule {
 };
 
 // order: -1 the model's choice, 0 groups outer, 1 groups inner.
-Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, bool plain, int order) {
+Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, bool plain, double threads,
+                         int order) {
   const DirectGeo d = direct_geo(m, L, kb, plain);
   const double half_l2 = m.l2_bytes / 2;
   const double cgroups = d.cpad / d.cb;
@@ -105,13 +106,15 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
   const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
   const double y = d.kblocks * m.lanes * d.rows * d.cols * 4;
   const double footprint = x + w_all;
-  Schedule best{false, d.cols, 1, -1, footprint};
+  const double outer_chunk =
+      d.rows * d.groups < threads ? std::min(d.cols, cdiv(cdiv(d.cols, threads), n) * n) : d.cols;
+  Schedule best{false, outer_chunk, 1, -1, footprint};
   for (double nb = 1;; nb = std::min(nb * 2, cgroups)) {
     const double w_traffic = w_group / nb <= half_l2 ? w_all : w_all * d.rows;
     const double x_traffic = x / nb <= half_l2 ? x : x * d.groups;
     const double y_traffic = y > half_l2 ? (nb - 1) * 2 * y : 0.0;
     const double total = w_traffic + x_traffic + y_traffic;
-    if (best.l3_bytes < 0 || total < best.l3_bytes) best = {false, d.cols, nb, total, footprint};
+    if (best.l3_bytes < 0 || total < best.l3_bytes) best = {false, outer_chunk, nb, total, footprint};
     if (nb >= cgroups) break;
   }
   const double per_col = d.cpad * rows_in * L.sw * 4;
@@ -262,7 +265,8 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
       for (int plain = 0; plain < 2; ++plain) {
         if (a.direct_input >= 0 && a.direct_input != plain) continue;
         if (plain && (ctx.in_blocked || !(forced_plain || plain_input_fits(m, L, n, kb)))) continue;
-        const Schedule sc = direct_schedule(m, L, n, kb, plain != 0, a.direct_cblocks > 0 ? 0 : a.direct_order);
+        const Schedule sc =
+            direct_schedule(m, L, n, kb, plain != 0, t, a.direct_cblocks > 0 ? 0 : a.direct_order);
         const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc);
         if (s < best) {
           best = s;

@@ -199,7 +199,7 @@ def _block_counts(cgroups: int) -> List[int]:
     return out + [cgroups]
 
 
-def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectSchedule:
+def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int = 1) -> DirectSchedule:
     """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
     usable for what must stay; the other half: outputs and passing lines).
 
@@ -208,7 +208,10 @@ def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) ->
     rows the layer reads) is reused by every group while it stays in L2;
     beyond one block, the output's partial sums are written and read back.
     groups inner: a column chunk's input stays in L2 while all weights stream
-    once per chunk."""
+    once per chunk.
+    Groups outer works on whole rows unless rows x groups are fewer than the
+    threads (a pointwise layer is one row): the row is then cut in one chunk
+    per thread."""
     n, kb = tile
     g = direct_geometry(m, L, tile, plain)
     half_l2 = m.cache(2).size_bytes / 2
@@ -221,6 +224,9 @@ def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) ->
     w_group = kb * m.lanes * cpad * L.R * L.S * F32
     y_bytes = g.kblocks * m.lanes * g.rows * g.cols * F32
     footprint = x_bytes + w_all
+    outer_chunk = g.cols
+    if g.rows * g.groups < threads:
+        outer_chunk = min(g.cols, math.ceil(math.ceil(g.cols / threads) / n) * n)
     best = None
     for nb in _block_counts(cgroups):
         w_traffic = w_all if w_group / nb <= half_l2 else w_all * g.rows
@@ -228,7 +234,7 @@ def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) ->
         y_traffic = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
         total = w_traffic + x_traffic + y_traffic
         if best is None or total < best.l3_bytes:
-            best = DirectSchedule(False, g.cols, nb, total, footprint)
+            best = DirectSchedule(False, outer_chunk, nb, total, footprint)
     per_col = cpad * rows_in * L.stride_w * F32
     chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
     chunks = math.ceil(g.cols / chunk)
@@ -242,7 +248,7 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
                     ctx: Context = NCHW) -> Dict[str, float]:
     n, kb = tile
     g = direct_geometry(m, L, tile, plain)
-    s = direct_schedule(m, L, tile, plain)
+    s = direct_schedule(m, L, tile, plain, threads)
     hz = _hz(m)
 
     def tile_cycles(nn: int, kbn: int) -> float:
@@ -512,10 +518,10 @@ def parse_direct_name(name: str) -> Tuple[Tuple[int, int], bool]:
     return (n, kb), len(parts) > 2 and parts[2] == "nchw-in"
 
 
-def _direct_params(profile: HostProfile, L: Layer, name: str) -> Dict[str, Param]:
+def _direct_params(profile: HostProfile, L: Layer, name: str, threads: int) -> Dict[str, Param]:
     m = kernel_machine(profile)
     tile, plain = parse_direct_name(name)
-    s = direct_schedule(m, L, tile, plain)
+    s = direct_schedule(m, L, tile, plain, threads)
     n, kb = tile
     return {
         "tile": Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {m.lanes} channels: fits the vector "
@@ -528,7 +534,8 @@ def _direct_params(profile: HostProfile, L: Layer, name: str) -> Dict[str, Param
         "order": Param("groups-inner" if s.groups_inner else "groups-outer",
                        f"fewest bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
         "chunk": Param(s.chunk, "output columns per work item: a chunk's input rows fit half of L2"
-                       if s.groups_inner else "a whole output row"),
+                       if s.groups_inner else "a whole output row" if s.chunk == direct_geometry(m, L, tile, plain).cols
+                       else "the row cut in one chunk per thread (fewer rows x groups than threads)"),
         "c_blocks": Param(s.cblocks, "reduction blocks of input channels: one block's weights and input stay "
                           "in L2 (partial sums kept in the output between blocks)" if s.cblocks > 1
                           else "the whole reduction at once"),
@@ -551,7 +558,7 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
                                     "error bound exceeds it (" + ", ".join(
                                         f"winograd-f{mt} {b:g}" for mt, b in sorted(WINOGRAD_REL_ERROR.items())) + ")")
     if alg == "direct":
-        params.update(_direct_params(profile, L, best.name))
+        params.update(_direct_params(profile, L, best.name, threads))
     if alg == "depthwise":
         params["ow_tile"] = Param(depthwise_ow_tile(profile), "2 x FMA latency x units accumulators "
                                   f"(latency {profile.fma_latency_cycles}, units {profile.fma_per_cycle})")
