@@ -15,10 +15,11 @@ Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
 Two loop orders (gemm_driver.h: LoopOrder), each with its own blocking:
   b-panel-in-L1 (BLIS): B block kc x nc in L3, A block mc x kc in L2; every
       B micro-panel sweeps the A block. A is packed once per B block (once
-      when nc covers N), B once.
+      when nc covers N or the rows fit one A block), B once.
   a-panel-in-L1: B block kc x nc in L2, A block mc x kc in L3; every A
-      micro-panel sweeps the B block. A is packed once per B block, and the
-      B block is small, so A is packed about N/nc times.
+      micro-panel sweeps the B block. A thread's A block is packed once per
+      k block when its rows fit one block (mc from L3 makes that the rule),
+      else once per B block.
   stream_A/B = bytes each operand's micro-panels bring into L1 / bandwidth of
              the level their block lives in (B from memory when read in place)
   pack     = bytes copied into packed A and B / bandwidth of where they come from
@@ -252,7 +253,9 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
         # ... and comes into L1 once per B block, from where the A block lives
         a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
     direct_a = a_bytes <= direct_a_bytes(m)     # same rule as gemm_run()
-    pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_bytes))
+    # A thread whose rows fit one A block packs it once per k block (gemm_thread: a_once)
+    a_packs = 1 if m_per_thread <= mc else jc_blocks
+    pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * a_packs / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
     sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
     total = max(compute + calls, a_stream, b_stream) + pack_a + pack_b + c_io + sync
@@ -287,7 +290,8 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
         nc_why = (f"packed B {kc_max}x{nc} fp32 <= half of L2 ({l2.size_bytes >> 10} KiB, {l2.source}): "
                   "every A micro-panel sweeps it; balanced over N")
         order_why = ("A micro-panel in L1, B block in L2, A block in L3: "
-                     "B panels stream from L2, A repacked per B block; chosen by predicted time")
+                     "B panels stream from L2, A packed once per k block when a thread's rows fit one A block; "
+                     "chosen by predicted time")
     p = {
         "mr": Param(t.mr, _tile_reason(m, t)),
         "nr": Param(t.nr, f"{t.nv} x {m.lanes} lanes (vector_bits={m.profile.vector_bits})"),

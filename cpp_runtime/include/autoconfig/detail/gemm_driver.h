@@ -30,12 +30,13 @@ struct TileEpilogue {
 
 // Which micro-panel stays in L1 while the other operand streams past it; the
 // model picks the order from the cache sizes (models/gemm.py: LoopOrder).
-//   kAPanelInL1: jc (nc, B block in L2) > pc (kc) > ic (mc, A block in L3)
+//   kAPanelInL1: pc (kc) > jc (nc, B block in L2) > ic (mc, A block in L3)
 //                > ir (A micro-panel in L1) > jr (B micro-panels from L2)
-//   kBPanelInL1: jc (nc, B block in L3) > pc (kc) > ic (mc, A block in L2)
+//   kBPanelInL1: pc (kc) > jc (nc, B block in L3) > ic (mc, A block in L2)
 //                > jr (B micro-panel in L1) > ir (A micro-panels from L2)
-// The second is the classic BLIS order: every block is packed once when nc
-// covers N. The first keeps a bigger B block close when L2 is large.
+// Either way a thread's A block is packed once per k block when its rows fit
+// one block, else once per (B block, A block). The second order is the BLIS
+// one; the first keeps the B micro-panels in L2 when L2 is large.
 enum LoopOrder : int { kAPanelInL1 = 0, kBPanelInL1 = 1 };
 
 // Cache blocking and thread grid of one plan. kc is sized so an A micro-panel
@@ -161,13 +162,16 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
   float* packed_a = thread_scratch(kScratchPackA, static_cast<size_t>(mc_max * KC));
   float* edge_b = job.direct_b ? thread_scratch(kScratchEdgeB, static_cast<size_t>(KC * NR)) : nullptr;
 
+  // When this thread's rows form a single A block, it is packed once per k
+  // block and reused by every B block (the k loop is outside the n loop).
+  const bool a_once = mc_max >= m_range;
   int buf = 0;
-  for (int64_t jc = 0; jc < N; jc += job.nc) {
-    const int64_t nc = min_i64(job.nc, N - jc);
-    const int64_t ntiles = ceil_div(nc, NR);
-    const int64_t n_lo = ceil_div(ntiles * tj, job.tn), n_hi = ceil_div(ntiles * (tj + 1), job.tn);
-    for (int64_t pc = 0; pc < K; pc += job.kc_step) {
-      const int64_t kc = min_i64(job.kc_step, K - pc);
+  for (int64_t pc = 0; pc < K; pc += job.kc_step) {
+    const int64_t kc = min_i64(job.kc_step, K - pc);
+    for (int64_t jc = 0; jc < N; jc += job.nc) {
+      const int64_t nc = min_i64(job.nc, N - jc);
+      const int64_t ntiles = ceil_div(nc, NR);
+      const int64_t n_lo = ceil_div(ntiles * tj, job.tn), n_hi = ceil_div(ntiles * (tj + 1), job.tn);
       float* pb = job.packed_b[buf];
       buf ^= 1;
       if (!job.direct_b) {
@@ -248,7 +252,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       };
       for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m_hi - ic);
-        if (!job.direct_a) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
+        if (!job.direct_a && (jc == 0 || !a_once)) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
         if (job.blk.order == kBPanelInL1) {
           // The B micro-panel (kc x NR) stays in L1 while the A micro-panels
           // of the L2-resident A block stream past it.
