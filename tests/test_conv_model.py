@@ -137,3 +137,18 @@ def test_tolerance_refuses_winograd_in_both_models(ac):
     assert cpp["algorithm"] != "winograd-f4"
     text = str(ac.explain("conv2d", C=C, H=H, W=W, K=K, R=R, S=S, pads=1, threads=1, tolerance=1e-5))
     assert "winograd-f4" in text and "exceeds the tolerance 1e-05" in text and "tolerance" in text
+
+
+@pytest.mark.parametrize("target", ["x86-64-v4", "x86-64-v3", "x86-64-v2", "generic"])
+def test_direct_tiles_fit_registers_and_cover_latency(target):
+    """Accumulators, weight vectors and the broadcast fit the register file;
+    more accumulators than FMA latency x units; no more loads than FMAs."""
+    from autoconfig import probe
+    p = probe.profile(target)
+    tiles = conv_model.direct_tiles(p)
+    assert tiles
+    for n, kb in tiles:
+        assert n * kb + kb + 1 <= p.vector_registers
+        assert n * kb > p.fma_latency_cycles * p.fma_per_cycle
+        assert n + kb <= n * kb and kb <= conv_model.MAX_TILE_BLOCKS
+        assert n + 1 > (p.vector_registers - kb - 1) // kb or n == 28    # the widest n for its kb
