@@ -54,8 +54,8 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
   if (a.direct_tile < -1 || a.direct_input < -1 || a.direct_input > 1 || a.direct_order < -1 || a.direct_order > 1 ||
       a.direct_cblocks == 0 || a.direct_cblocks < -1)
-    return Status::Error(p + "direct_tile, direct_input and direct_order must be -1 (the model's choice) or a valid "
-                             "index");
+    return Status::Error(p + "direct_tile, direct_input (0, 1), direct_order (0, 1) and direct_cblocks (>= 1) must "
+                             "be -1 (the model's choice) or a valid value");
   if (const detail::Registry* r = detail::active_registry(); r && a.direct_tile >= r->conv->direct.tile_count)
     return Status::Error(p + "direct_tile " + i2s(a.direct_tile) + " is not in this build's table of " +
                          i2s(r->conv->direct.tile_count) + " tiles");
