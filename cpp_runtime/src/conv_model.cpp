@@ -210,8 +210,10 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   const double share = cdiv(kblocks, t);
   const double per_tap = std::max(1.0 / m.fma_units, 1.0 / m.loads_per_cycle);
   const double q = std::floor(L.Wo / ow), rem = L.Wo - q * ow;
-  const double row = (q * std::max(ow * per_tap, m.fma_latency) + rem * std::max(per_tap, m.fma_latency)) * L.R * L.S +
-                     (q + rem) * m.tile_overhead_cycles;
+  const double row =
+      (q * std::max(ow * per_tap, m.fma_latency) + (rem > 0 ? std::max(rem * per_tap, m.fma_latency) : 0.0)) * L.R *
+          L.S +
+      (q + (rem > 0 ? 1 : 0)) * m.tile_overhead_cycles;
   const double compute = L.N * share * L.Ho * row / m.hz;
   const double Hp = L.H + L.pt + L.pb, Wp = L.W + L.pl + L.pr;
   const double gather = L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;

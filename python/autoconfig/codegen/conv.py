@@ -28,6 +28,7 @@ def depthwise_kernel_name(isa: Isa) -> str:
 
 def emit_depthwise(isa: Isa, ow_tile: int) -> str:
     V = isa.vtype
+    rest_cases = "\n".join(f"      case {n}: tile<{n}>(xb, wb, a, oh, ow, ob); break;" for n in range(1, ow_tile))
     return f'''namespace depthwise {{
 constexpr int B = {isa.lanes};
 constexpr int kOwTile = {ow_tile};   // output columns per register tile (plan: depthwise ow_tile)
@@ -35,9 +36,12 @@ constexpr int kOwTile = {ow_tile};   // output columns per register tile (plan: 
 struct Args {{
   int64_t R, S, Ho, Wo, Wp;            // Wp: padded input width
   int64_t sh, sw, dh, dw;
+  const float* bias;                   // B values (the block's bias, zero past K)
+  float lo, hi;                        // the clamp, applied here unless a residual comes later
 }};
 
-// N output columns of one output row of one channel block: acc[n] += x * w per tap.
+// N output columns of one output row of one channel block: acc[n] += x * w per
+// tap, then bias and the clamp as they are stored.
 template <int N>
 static inline void tile(const float* __restrict xb, const float* __restrict wb, const Args& a, int64_t oh,
                         int64_t ow, float* __restrict ob) {{
@@ -53,15 +57,20 @@ static inline void tile(const float* __restrict xb, const float* __restrict wb, 
       for (int n = 0; n < N; ++n) acc[n] = {isa.fma(isa.loadu("xs + n * a.sw * B"), "w", "acc[n]")};
     }}
   }}
+  const {V} bv = {isa.loadu("a.bias")}, lo = {isa.set1("a.lo")}, hi = {isa.set1("a.hi")};
 #pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", "acc[n]")}
+  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", isa.min(isa.max(isa.add("acc[n]", "bv"), "lo"), "hi"))}
 }}
 
+// Output row by row: whole tiles of kOwTile columns, then one narrower tile.
 static void block(const float* xb, const float* wb, const Args& a, float* ob) {{
   for (int64_t oh = 0; oh < a.Ho; ++oh) {{
     int64_t ow = 0;
     for (; ow + kOwTile <= a.Wo; ow += kOwTile) tile<kOwTile>(xb, wb, a, oh, ow, ob);
-    for (; ow < a.Wo; ++ow) tile<1>(xb, wb, a, oh, ow, ob);
+    switch (a.Wo - ow) {{
+{rest_cases}
+      default: break;
+    }}
   }}
 }}
 
@@ -74,28 +83,21 @@ struct Job {{
   float* y;
 }};
 
-// One block of B output channels k0..k0+B-1 (input channel k / mult each):
-// gather its input planes into a zero-padded Hp x Wp x B tile, run the taps,
-// scatter back to NCHW through the epilogue.
-static void thread_fn(void* ctx, int tid, int nthreads) {{
-  const Job& j = *static_cast<const Job*>(ctx);
+// xb (Hp x Wp x B) <- the block's input planes with zero pads; only the pads
+// are cleared, every interior element is written by the gather.
+static void gather(const Job& j, int64_t k0, int kn, float* xb) {{
   const ConvGeometry& g = *j.g;
-  const int64_t Hp = g.H + g.pad_top + g.pad_bottom, Wp = g.W + g.pad_left + g.pad_right;
-  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
-  const int64_t K = g.K, kblocks = (K + B - 1) / B;
-  float* xb = thread_scratch(kScratchConv0, static_cast<size_t>(Hp * Wp * B + P * B + g.R * g.S * B));
-  float* ob = xb + Hp * Wp * B;
-  float* wb = ob + P * B;
-  Args a{{g.R, g.S, g.Ho, g.Wo, Wp, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w}};
-  const int64_t lo = kblocks * tid / nthreads, hi = kblocks * (tid + 1) / nthreads;
-  for (int64_t kb = lo; kb < hi; ++kb) {{
-    const int64_t k0 = kb * B;
-    const int kn = static_cast<int>(K - k0 < B ? K - k0 : B);
-    std::memset(xb, 0, sizeof(float) * Hp * Wp * B);
-    std::memset(wb, 0, sizeof(float) * g.R * g.S * B);
-    // Channels of a full block with multiplier 1 are B consecutive planes: transpose.
-    const bool planes = kn == B && j.mult == 1;
-    for (int64_t h = 0; h < g.H && planes; ++h) {{
+  const int64_t Wp = g.W + g.pad_left + g.pad_right, HW = g.H * g.W;
+  std::memset(xb, 0, sizeof(float) * g.pad_top * Wp * B);
+  std::memset(xb + (g.pad_top + g.H) * Wp * B, 0, sizeof(float) * g.pad_bottom * Wp * B);
+  for (int64_t h = 0; h < g.H; ++h) {{
+    float* row = xb + (h + g.pad_top) * Wp * B;
+    std::memset(row, 0, sizeof(float) * g.pad_left * B);
+    std::memset(row + (g.pad_left + g.W) * B, 0, sizeof(float) * g.pad_right * B);
+  }}
+  // Channels of a full block with multiplier 1 are B consecutive planes: transpose.
+  if (kn == B && j.mult == 1) {{
+    for (int64_t h = 0; h < g.H; ++h) {{
       float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B;
       const float* s = j.x + k0 * HW + h * g.W;
       int64_t w = 0;
@@ -103,14 +105,40 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
       for (; w < g.W; ++w)
         for (int i = 0; i < B; ++i) d[w * B + i] = s[i * HW + w];
     }}
-    for (int i = 0; i < kn; ++i) {{
-      const float* src = j.x + ((k0 + i) / j.mult) * HW;
-      for (int64_t h = 0; h < g.H && !planes; ++h) {{
-        float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B + i;
-        const float* s = src + h * g.W;
-        for (int64_t w = 0; w < g.W; ++w) d[w * B] = s[w];
-      }}
-      for (int64_t t = 0; t < g.R * g.S; ++t) wb[t * B + i] = j.w[(k0 + i) * g.R * g.S + t];
+    return;
+  }}
+  for (int64_t h = 0; h < g.H; ++h) {{
+    float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B;
+    for (int64_t w = 0; w < g.W; ++w)
+      for (int i = 0; i < B; ++i) d[w * B + i] = i < kn ? j.x[((k0 + i) / j.mult) * HW + h * g.W + w] : 0.0f;
+  }}
+}}
+
+// One block of B output channels k0..k0+B-1 (input channel k / mult each):
+// gather its input planes into a zero-padded Hp x Wp x B tile, run the taps
+// (bias and, without a residual, the clamp fused into the stores), transpose
+// back to NCHW; a residual is added, then clamped, on the NCHW rows.
+static void thread_fn(void* ctx, int tid, int nthreads) {{
+  const Job& j = *static_cast<const Job*>(ctx);
+  const ConvGeometry& g = *j.g;
+  const int64_t Hp = g.H + g.pad_top + g.pad_bottom, Wp = g.W + g.pad_left + g.pad_right;
+  const int64_t P = g.Ho * g.Wo;
+  const int64_t K = g.K, kblocks = (K + B - 1) / B;
+  float* xb = thread_scratch(kScratchConv0, static_cast<size_t>(Hp * Wp * B + P * B + g.R * g.S * B + B));
+  float* ob = xb + Hp * Wp * B;
+  float* wb = ob + P * B;
+  float* bb = wb + g.R * g.S * B;
+  const bool res = j.ep->residual != nullptr;
+  Args a{{g.R, g.S, g.Ho, g.Wo, Wp, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, bb,
+         res ? -__builtin_inff() : j.ep->lo, res ? __builtin_inff() : j.ep->hi}};
+  const int64_t lo = kblocks * tid / nthreads, hi = kblocks * (tid + 1) / nthreads;
+  for (int64_t kb = lo; kb < hi; ++kb) {{
+    const int64_t k0 = kb * B;
+    const int kn = static_cast<int>(K - k0 < B ? K - k0 : B);
+    gather(j, k0, kn, xb);
+    for (int i = 0; i < B; ++i) {{
+      bb[i] = i < kn && j.ep->bias ? j.ep->bias[k0 + i] : 0.0f;
+      for (int64_t t = 0; t < g.R * g.S; ++t) wb[t * B + i] = i < kn ? j.w[(k0 + i) * g.R * g.S + t] : 0.0f;
     }}
     block(xb, wb, a, ob);
     float* dst = j.y + k0 * P;
@@ -119,15 +147,13 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
       for (; p + B <= P; p += B) transpose_block(ob + p * B, B, dst + p, P);
     for (; p < P; ++p)
       for (int i = 0; i < kn; ++i) dst[i * P + p] = ob[p * B + i];
-    for (int i = 0; i < kn; ++i) {{
+    for (int i = 0; i < kn && res; ++i) {{
       float* d = dst + i * P;
-      const float bias = j.ep->bias ? j.ep->bias[k0 + i] : 0.0f;
-      const float* res = j.ep->residual ? j.ep->residual + (k0 + i) * P : nullptr;
+      const float* r = j.ep->residual + (k0 + i) * P;
       const float lo_v = j.ep->lo, hi_v = j.ep->hi;
       for (int64_t q = 0; q < P; ++q) {{
-        float v = d[q] + bias + (res ? res[q] : 0.0f);
-        v = v < lo_v ? lo_v : v;
-        d[q] = v > hi_v ? hi_v : v;
+        const float v = d[q] + r[q];
+        d[q] = v < lo_v ? lo_v : (v > hi_v ? hi_v : v);
       }}
     }}
   }}

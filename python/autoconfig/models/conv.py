@@ -410,9 +410,9 @@ def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int, ctx: Co
     share = math.ceil(kblocks / t)
     # One vector FMA and one vector load per tap and output column.
     per_tap = max(1.0 / m.fma_units, 1.0 / LOADS_PER_CYCLE)
-    q, rem = divmod(L.out_w, ow_tile)
-    row = (q * max(ow_tile * per_tap, m.fma_latency) + rem * max(per_tap, m.fma_latency)) * L.R * L.S \
-        + (q + rem) * TILE_OVERHEAD_CYCLES
+    q, rem = divmod(L.out_w, ow_tile)       # whole tiles, then one tile of the remaining columns
+    row = (q * max(ow_tile * per_tap, m.fma_latency) + (max(rem * per_tap, m.fma_latency) if rem else 0.0)) \
+        * L.R * L.S + (q + (1 if rem else 0)) * TILE_OVERHEAD_CYCLES
     compute = L.N * share * L.out_h * row / _hz(m)
     Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     gather = L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
