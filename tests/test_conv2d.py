@@ -43,8 +43,11 @@ def applicable(layer, alg):
     N, C, H, W, K, R, S, strides, pads, dil, groups = layer
     if alg == "direct":
         return groups == 1
+    pointwise = R == S == 1 and strides == (1, 1) and pads == (0, 0, 0, 0)
     if alg == "gemm-1x1":
-        return R == S == 1 and strides == (1, 1) and pads == (0, 0, 0, 0)
+        return pointwise
+    if alg == "im2col-gemm":
+        return not pointwise      # a pointwise layer is its own patch matrix: gemm-1x1
     if alg.startswith("winograd"):
         return R == S == 3 and strides == (1, 1) and dil == (1, 1) and groups == 1
     if alg == "depthwise":

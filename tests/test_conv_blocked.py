@@ -76,7 +76,7 @@ def _reference(net, x):
 BLOCKED_CHAIN = [("nchw", "blocked"), ("blocked", "blocked"), ("blocked", "blocked"), ("blocked", "nchw")]
 
 
-@pytest.mark.parametrize("algorithm", [None, "direct", "im2col-gemm"])
+@pytest.mark.parametrize("algorithm", [None, "direct", ["im2col-gemm", "gemm-1x1"]], ids=["model", "direct", "gemm"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_blocked_chain_matches_nchw(ac, algorithm, threads):
     rng = np.random.default_rng(2)

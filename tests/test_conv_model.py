@@ -82,6 +82,8 @@ def test_model_rejects_with_reasons():
     assert why["winograd-f4"] == "needs a 3x3 kernel"
     assert "pointwise" in why["gemm-1x1"]
     assert why["im2col-gemm"] is None
+    why = conv_model.applicable(Conv2dShape(C=8, H=10, W=10, K=12, R=1, S=1))
+    assert why["gemm-1x1"] is None and "gemm-1x1" in why["im2col-gemm"]
 
 
 def test_plain_input_needs_l1_and_nchw(ac):

@@ -401,7 +401,7 @@ namespace {
 
 Status check_choice(const Conv2dArgs& a, const detail::ConvChoice& ch) {
   const unsigned bit = 1u << static_cast<int>(ch.algorithm);
-  if (!(a.algorithms & bit) || ch.predicted_s < 0)
+  if (!(a.algorithms & bit) || ch.estimates[static_cast<int>(ch.algorithm)] < 0)
     return Status::Error(a.tolerance > 0 ? "conv2d: none of the requested algorithms applies to this layer "
                                            "within the tolerance " + std::to_string(a.tolerance)
                                          : "conv2d: none of the requested algorithms applies to this layer");

@@ -45,6 +45,19 @@ Geo geo_of(const Conv2dArgs& a) {
 double sync(const ConvModel& m, double t, double barriers) { return t > 1 ? barriers * m.sync_seconds : 0.0; }
 double copy_s(const ConvModel& m, double elements, double t) { return elements * m.copy_cycles_per_element / m.hz / t; }
 
+// models/conv.py: Machine.level_of + bandwidth (a working set in half of a cache level).
+double level_bw(const ConvModel& m, double nbytes) {
+  if (nbytes <= m.l1_bytes / 2) return m.bw_l1;
+  if (nbytes <= m.l2_bytes / 2) return m.bw_l2;
+  return nbytes <= m.l3_bytes / 2 ? m.bw_l3 : m.bw_dram;
+}
+
+// models/conv.py: _layout_seconds.
+double layout_copy_s(const ConvModel& m, double elements, double t) {
+  if (elements <= 0) return 0.0;
+  return std::max(copy_s(m, elements, t), 2 * 4 * elements / level_bw(m, 4 * elements));
+}
+
 // Bandwidth of the level holding a working set (models/conv.py: _beyond_l2_bandwidth).
 double beyond_l2_bw(const ConvModel& m, double footprint) {
   if (footprint <= m.l2_bytes / 2) return m.bw_l2;
@@ -157,16 +170,16 @@ double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plai
     conv_in = L.N * d.cpad * d.in_h * d.in_w;
   }
   const double ct = std::max(1.0, std::min(t, cdiv(L.C, m.lanes)));
-  total += copy_s(m, conv_in, ct);
-  total += copy_s(m, ctx.out_blocked ? 0.0 : L.N * L.K * L.Ho * L.Wo, t);
+  total += layout_copy_s(m, conv_in, ct);
+  total += layout_copy_s(m, ctx.out_blocked ? 0.0 : L.N * L.K * L.Ho * L.Wo, t);
   return total + sync(m, t, 3 * L.N);
 }
 
 // models/conv.py: _layout_terms (an NCHW algorithm called on blocked tensors).
 double layout_s(const ConvModel& m, const Geo& L, double threads, const ConvContext& ctx) {
   double s = 0.0;
-  if (ctx.in_blocked) s += copy_s(m, L.N * L.C * L.H * L.W, threads);
-  if (ctx.out_blocked) s += copy_s(m, L.N * L.K * L.Ho * L.Wo, threads);
+  if (ctx.in_blocked) s += layout_copy_s(m, L.N * L.C * L.H * L.W, threads);
+  if (ctx.out_blocked) s += layout_copy_s(m, L.N * L.K * L.Ho * L.Wo, threads);
   return s;
 }
 
@@ -284,7 +297,8 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   }
   if (L.pointwise && ok(ConvAlgorithm::Gemm1x1))
     c.estimates[static_cast<int>(ConvAlgorithm::Gemm1x1)] = gemm_s(m, L, t, false, ctx);
-  if (ok(ConvAlgorithm::Im2colGemm)) c.estimates[static_cast<int>(ConvAlgorithm::Im2colGemm)] = gemm_s(m, L, t, true, ctx);
+  if (!L.pointwise && ok(ConvAlgorithm::Im2colGemm))
+    c.estimates[static_cast<int>(ConvAlgorithm::Im2colGemm)] = gemm_s(m, L, t, true, ctx);
   if (wino && k.winograd_f2.run && ok(ConvAlgorithm::WinogradF2))
     c.estimates[static_cast<int>(ConvAlgorithm::WinogradF2)] = winograd_s(m, L, 2, t, ctx);
   if (wino && k.winograd_f4.run && ok(ConvAlgorithm::WinogradF4))

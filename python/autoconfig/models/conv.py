@@ -109,6 +109,16 @@ def _copy_seconds(m: Machine, elements: float, threads: int) -> float:
     return elements * COPY_CYCLES_PER_ELEMENT / _hz(m) / threads
 
 
+def _layout_seconds(m: Machine, elements: float, threads: int) -> float:
+    """An NCHW <-> NCHW[B]c conversion: the copy's issue cycles spread over the
+    threads, or reading and writing the tensor at the bandwidth of the level
+    it lives in, whichever is longer (threads share L3 and memory)."""
+    if elements <= 0:
+        return 0.0
+    nbytes = F32 * elements
+    return max(_copy_seconds(m, elements, threads), 2 * nbytes / m.bandwidth(m.level_of(nbytes)))
+
+
 def _sync(threads: int, barriers: int) -> float:
     return barriers * SYNC_SECONDS if threads > 1 else 0.0
 
@@ -290,9 +300,9 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     elif not ctx.in_blocked or (pads and not L.pointwise):
         conv_in = L.N * cpad * g.in_h * g.in_w         # to blocked (with the pads)
     ct = max(1, min(t, math.ceil(L.C / m.lanes)))
-    terms["to_blocked"] = _copy_seconds(m, conv_in, ct)
+    terms["to_blocked"] = _layout_seconds(m, conv_in, ct)
     out_elems = 0.0 if ctx.out_blocked else L.N * L.K * L.out_h * L.out_w
-    terms["from_blocked"] = _copy_seconds(m, out_elems, t)
+    terms["from_blocked"] = _layout_seconds(m, out_elems, t)
     terms["sync"] = _sync(t, 3 * L.N)
     return terms
 
@@ -303,9 +313,9 @@ def _layout_terms(m: Machine, L: Layer, threads: int, ctx: Context) -> Dict[str,
     the input converted to NCHW, the output back."""
     terms = {}
     if ctx.in_blocked:
-        terms["from_blocked"] = _copy_seconds(m, L.N * L.C * L.H * L.W, threads)
+        terms["from_blocked"] = _layout_seconds(m, L.N * L.C * L.H * L.W, threads)
     if ctx.out_blocked:
-        terms["to_blocked"] = _copy_seconds(m, L.N * L.K * L.out_h * L.out_w, threads)
+        terms["to_blocked"] = _layout_seconds(m, L.N * L.K * L.out_h * L.out_w, threads)
     return terms
 
 
@@ -454,7 +464,7 @@ def applicable(L: Layer, tolerance: Optional[float] = None) -> Dict[str, Optiona
     return {
         "direct": None if L.groups == 1 else "groups > 1 (the blocked kernel is written for one group)",
         "gemm-1x1": None if L.pointwise else "not a pointwise (1x1, stride 1, unpadded) layer",
-        "im2col-gemm": None,
+        "im2col-gemm": None if not L.pointwise else "pointwise: the GEMM reads the input in place (gemm-1x1)",
         "winograd-f2": wino or winograd_rejection(2, tolerance),
         "winograd-f4": wino or winograd_rejection(4, tolerance),
         "depthwise": None if (L.groups > 1 and L.groups == L.C and L.K % L.C == 0)
@@ -599,5 +609,6 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "winograd_f2_error": WINOGRAD_REL_ERROR[2], "winograd_f4_error": WINOGRAD_REL_ERROR[4],
         "l1_bytes": l1.size_bytes, "l1_ways": l1.ways, "line_bytes": l1.line_bytes, "l2_bytes": l2.size_bytes,
         "l3_bytes": m.cache(3).size_bytes,
-        "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"), "bw_dram": m.bandwidth("DRAM"),
+        "bw_l1": m.bandwidth("L1"), "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"),
+        "bw_dram": m.bandwidth("DRAM"),
     }

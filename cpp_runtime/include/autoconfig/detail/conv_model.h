@@ -22,7 +22,7 @@ struct ConvModel {
   double depthwise_ow_tile;
   double winograd_f2_error, winograd_f4_error;   // documented relative error bounds
   double l1_bytes, l1_ways, line_bytes, l2_bytes, l3_bytes;
-  double bw_l2, bw_l3, bw_dram;   // bytes/s
+  double bw_l1, bw_l2, bw_l3, bw_dram;   // bytes/s
 };
 
 // A layer the spec listed, with the plan the generator chose for it.
