@@ -154,3 +154,26 @@ def test_direct_tiles_fit_registers_and_cover_latency(target):
         assert n * kb > p.fma_latency_cycles * p.fma_per_cycle
         assert n + kb <= n * kb and kb <= conv_model.MAX_TILE_BLOCKS
         assert n + 1 > (p.vector_registers - kb - 1) // kb or n == 28    # the widest n for its kb
+
+
+def test_threads_sharing_fma_units_do_not_double_the_rate():
+    """Two logical CPUs that are SMT siblings of one core (fma_thread_scaling
+    1/2) cannot run FMA-bound work twice as fast: together they only fill the
+    issue slots one thread leaves idle, so the model's 2-thread estimate of a
+    compute-bound layer is its FMA work at one core's peak, while two real
+    cores halve the 1-thread estimate."""
+    import dataclasses
+    from autoconfig import probe
+    base = probe.profile("x86-64-v3")
+    smt = dataclasses.replace(base, fma_thread_scaling=0.5)
+    L = Conv2dShape(C=256, H=28, W=28, K=256, R=3, S=3, stride_h=2, stride_w=2, pad_top=1, pad_left=1,
+                    pad_bottom=1, pad_right=1)
+
+    def compute(profile, threads):
+        c = next(c for c in conv_model.candidates(profile, L, threads) if c.name.startswith("direct"))
+        return c.terms["compute"]
+    assert compute(base, 2) == pytest.approx(compute(base, 1) / 2, rel=0.05)
+    assert compute(smt, 1) == compute(base, 1)
+    fma_work = 2.0 * L.K * L.out_h * L.out_w * L.C * L.R * L.S / (base.peak_gflops_per_core * 1e9)
+    assert compute(smt, 2) == pytest.approx(fma_work, rel=0.02) and compute(smt, 2) < compute(smt, 1)
+    assert conv_model.model_coefficients(smt)["fma_thread_scaling"] == 0.5

@@ -43,6 +43,12 @@ Geo geo_of(const Conv2dArgs& a) {
 }
 
 double sync(const ConvModel& m, double t, double barriers) { return t > 1 ? barriers * m.sync_seconds : 0.0; }
+
+// models/conv.py: _shared_fma_floor.
+double shared_fma_floor(const ConvModel& m, double full_rate_seconds, double t) {
+  const double cores_worth = t <= 1 ? 1.0 : std::max(1.0, t * m.fma_thread_scaling);
+  return full_rate_seconds / cores_worth;
+}
 double copy_s(const ConvModel& m, double elements, double t) { return elements * m.copy_cycles_per_element / m.hz / t; }
 
 // models/conv.py: Machine.level_of + bandwidth (a working set in half of a cache level).
@@ -154,7 +160,8 @@ double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plai
   const double t = std::max(1.0, std::min(threads, items));
   const double share = cdiv(items, t) / items;
   const double cycles = d.rows * ((d.groups - 1) * row_cycles(kb) + row_cycles(d.last_kb));
-  const double compute = L.N * cycles * share / m.hz;
+  const double fma_cycles = d.rows * d.cols * d.kblocks * d.taps * d.cb / m.fma_units;
+  const double compute = std::max(L.N * cycles * share / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
   const double w_block = kb * m.lanes * d.cpad * L.R * L.S * 4 / s.cblocks;
   const double tiles = d.rows * cdiv(d.cols, n) * d.groups;
   const double x_tile = d.cpad * L.R * n * L.sw * 4;
@@ -192,7 +199,9 @@ double gemm_s(const ConvModel& m, const Geo& L, double threads, bool im2col, con
   const double k_blocks = cdiv(depth, m.gemm_kc);
   const double kc = std::max(1.0, std::min(cdiv(depth, k_blocks), m.gemm_kc));
   const double eff = 1.0 / (m.gemm_inv_eff_a + m.gemm_inv_eff_b / kc);
-  const double compute = 2.0 * busiest * m.gemm_mr * m.gemm_nr * depth / (m.peak_flops * eff);
+  const double compute =
+      std::max(2.0 * busiest * m.gemm_mr * m.gemm_nr * depth / (m.peak_flops * eff),
+               shared_fma_floor(m, 2.0 * mt * nt * m.gemm_mr * m.gemm_nr * depth / m.peak_flops, t));
   const double calls = busiest * k_blocks * m.call_overhead_cycles / m.hz;
   const double c_bytes = Kg * P * 4;
   const double c_io = 2.0 * c_bytes / t * k_blocks / beyond_l2_bw(m, c_bytes);
@@ -207,13 +216,16 @@ double winograd_s(const ConvModel& m, const Geo& L, double mt, double threads, c
   const double tiles = cdiv(L.Ho, mt) * cdiv(L.Wo, mt);
   const double t = std::max(1.0, std::min(threads, tiles));
   const double peak = m.peak_flops * t;
-  const double gemm = L.N * 2.0 * a * a * L.C * L.K * tiles / (peak * m.winograd_gemm_efficiency);
+  auto work = [&](double flops, double efficiency) {
+    return std::max(L.N * flops / (peak * efficiency), shared_fma_floor(m, L.N * flops / m.peak_flops, t));
+  };
+  const double gemm = work(2.0 * a * a * L.C * L.K * tiles, m.winograd_gemm_efficiency);
   const double u_bytes = 4.0 * a * a * L.C * L.K;
   const double u_stream = L.N * u_bytes / beyond_l2_bw(m, u_bytes) / t;
   const double in_t = 2.0 * (a * a * a * 2) * L.C * tiles;
   const double out_t = 2.0 * (a * a * mt + a * mt * mt) * L.K * tiles;
-  return gemm + std::max(0.0, u_stream - gemm) + L.N * (in_t + out_t) / (peak * m.transform_efficiency) +
-         sync(m, t, 2 * L.N) + layout_s(m, L, threads, ctx);
+  return gemm + std::max(0.0, u_stream - gemm) + work(in_t, m.transform_efficiency) +
+         work(out_t, m.transform_efficiency) + sync(m, t, 2 * L.N) + layout_s(m, L, threads, ctx);
 }
 
 double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvContext& ctx) {
@@ -227,7 +239,8 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
       (q * std::max(ow * per_tap, m.fma_latency) + (rem > 0 ? std::max(rem * per_tap, m.fma_latency) : 0.0)) * L.R *
           L.S +
       (q + (rem > 0 ? 1 : 0)) * m.tile_overhead_cycles;
-  const double compute = L.N * share * L.Ho * row / m.hz;
+  const double fma_cycles = kblocks * L.Ho * L.Wo * L.R * L.S / m.fma_units;
+  const double compute = std::max(L.N * share * L.Ho * row / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
   const double Hp = L.H + L.pt + L.pb, Wp = L.W + L.pl + L.pr;
   const double gather = L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;
   const double scatter = L.N * share * B * L.Ho * L.Wo * m.copy_cycles_per_element / m.hz;

@@ -55,7 +55,8 @@ def variant_id(profile: HostProfile) -> str:
 
 
 # ConvModel fields, in declaration order (cpp_runtime/include/autoconfig/detail/conv_model.h).
-CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "loads_per_cycle", "issue_jitter",
+CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "fma_thread_scaling", "loads_per_cycle",
+                     "issue_jitter",
                      "sync_seconds", "copy_cycles_per_element", "tile_overhead_cycles", "tap_overhead_cycles",
                      "call_overhead_cycles", "transform_efficiency", "winograd_gemm_efficiency", "gemm_mr",
                      "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",

@@ -123,6 +123,16 @@ def _sync(threads: int, barriers: int) -> float:
     return barriers * SYNC_SECONDS if threads > 1 else 0.0
 
 
+def _shared_fma_floor(m: Machine, full_rate_seconds: float, threads: int) -> float:
+    """The least time `threads` threads need for work that takes
+    full_rate_seconds on one core's FMA units at their peak: together they
+    reach threads x HostProfile.fma_thread_scaling cores' worth of FMA rate
+    (at least one core's), which is less than `threads` cores when logical
+    CPUs share FMA units (SMT siblings)."""
+    cores_worth = 1.0 if threads <= 1 else max(1.0, threads * m.profile.fma_thread_scaling)
+    return full_rate_seconds / cores_worth
+
+
 def _step_cycles(m: Machine, n: int, kb: int) -> float:
     """Cycles per input channel of an n x kb tile: FMA issue, load issue (kb
     weights + n broadcasts) or the FMA latency of each accumulator chain,
@@ -281,7 +291,8 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     t = max(1, min(threads, items))
     share = math.ceil(items / t) / items
     cycles = g.rows * ((g.groups - 1) * row_cycles(kb) + row_cycles(g.last_kb))
-    compute = L.N * cycles * share / hz
+    fma_cycles = g.rows * g.cols * g.kblocks * g.taps * g.cb / m.fma_units
+    compute = max(L.N * cycles * share / hz, _shared_fma_floor(m, L.N * fma_cycles / hz, t))
     # Per tile, from L2: the input rows it reads, and its weights unless the
     # group's weights of a reduction block stay in (half of) L1 across tiles.
     cpad = g.taps // (L.R * L.S) * g.cb
@@ -356,7 +367,8 @@ def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threa
     t = max(1, min(threads, mt * nt))
     busiest = math.ceil(mt * nt / t)
     k_blocks = math.ceil(K / g.kc)
-    compute = 2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency(math.ceil(K / k_blocks)))
+    compute = max(2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency(math.ceil(K / k_blocks))),
+                  _shared_fma_floor(m, 2.0 * mt * nt * g.mr * g.nr * K / m.peak_flops, t))
     calls = busiest * k_blocks * CALL_OVERHEAD_CYCLES / _hz(m)
     c_bytes = M * N * F32
     c_io = 2.0 * c_bytes / t * k_blocks / _beyond_l2_bandwidth(m, c_bytes)
@@ -400,13 +412,16 @@ def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int, ctx: Context 
     c = winograd_counts(mt, L)
     t = max(1, min(threads, int(c["tiles"])))
     peak = m.peak_flops * t
-    gemm = L.N * c["gemm"] / (peak * WINOGRAD_GEMM_EFFICIENCY)
+
+    def work(flops: float, efficiency: float) -> float:
+        return max(L.N * flops / (peak * efficiency), _shared_fma_floor(m, L.N * flops / m.peak_flops, t))
+    gemm = work(c["gemm"], WINOGRAD_GEMM_EFFICIENCY)
     # Every call streams the transformed weights (a*a*C*K floats) from where
     # they live; the GEMMs wait for them when that is slower.
     u_stream = L.N * c["u_bytes"] / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
     terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm),
-             "input_transform": L.N * c["input_transform"] / (peak * TRANSFORM_EFFICIENCY),
-             "output_transform": L.N * c["output_transform"] / (peak * TRANSFORM_EFFICIENCY),
+             "input_transform": work(c["input_transform"], TRANSFORM_EFFICIENCY),
+             "output_transform": work(c["output_transform"], TRANSFORM_EFFICIENCY),
              "sync": _sync(t, 2 * L.N)}
     terms.update(_layout_terms(m, L, threads, ctx))
     return terms
@@ -423,7 +438,8 @@ def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int, ctx: Co
     q, rem = divmod(L.out_w, ow_tile)       # whole tiles, then one tile of the remaining columns
     row = (q * max(ow_tile * per_tap, m.fma_latency) + (max(rem * per_tap, m.fma_latency) if rem else 0.0)) \
         * L.R * L.S + (q + (1 if rem else 0)) * TILE_OVERHEAD_CYCLES
-    compute = L.N * share * L.out_h * row / _hz(m)
+    fma_cycles = kblocks * L.out_h * L.out_w * L.R * L.S / m.fma_units
+    compute = max(L.N * share * L.out_h * row / _hz(m), _shared_fma_floor(m, L.N * fma_cycles / _hz(m), t))
     Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     gather = L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
     scatter = L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
@@ -597,7 +613,8 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
     l1, l2 = m.cache(1), m.cache(2)
     return {
         "lanes": m.lanes, "fma_units": m.fma_units, "fma_latency": m.fma_latency, "hz": _hz(m),
-        "peak_flops": m.peak_flops, "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
+        "peak_flops": m.peak_flops, "fma_thread_scaling": m.profile.fma_thread_scaling,
+        "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
         "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
         "tap_overhead_cycles": TAP_OVERHEAD_CYCLES,

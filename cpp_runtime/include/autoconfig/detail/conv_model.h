@@ -15,7 +15,8 @@ enum class ConvAlgorithm : int { Direct = 0, Gemm1x1, Im2colGemm, WinogradF2, Wi
 const char* conv_algorithm_name(ConvAlgorithm a);
 
 struct ConvModel {
-  double lanes, fma_units, fma_latency, hz, peak_flops, loads_per_cycle, issue_jitter, sync_seconds;
+  double lanes, fma_units, fma_latency, hz, peak_flops, fma_thread_scaling, loads_per_cycle, issue_jitter,
+      sync_seconds;
   double copy_cycles_per_element, tile_overhead_cycles, tap_overhead_cycles, call_overhead_cycles;
   double transform_efficiency, winograd_gemm_efficiency;
   double gemm_mr, gemm_nr, gemm_kc, gemm_inv_eff_a, gemm_inv_eff_b;   // 1/efficiency = a + b / kc
