@@ -900,7 +900,8 @@ def summary(prof: HostProfile) -> str:
         f"registers), {'measured' if prof.measured else 'not measured'}",
         f"  clock {prof.freq_ghz:.2f} GHz, FMA latency {prof.fma_latency_cycles:g} cycles, "
         f"{prof.fma_per_cycle:g} FMA/cycle, peak {prof.peak_gflops_per_core:.1f} GFLOPS/core fp32, "
-        f"{prof.cores} cores",
+        f"{prof.cores} cores" + (f" (all busy: {prof.fma_thread_scaling:g} x their FMA rate)"
+                                 if prof.fma_thread_scaling < 1 else ""),
     ]
     for c in prof.caches:
         lines.append(f"  L{c.level}: {_fmt_bytes(c.size_bytes):>10} per core, {c.ways}-way, "
