@@ -48,7 +48,7 @@ def host_isas():
             flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
     except OSError:
         flags = []
-    isas = ["generic", "vla"]
+    isas = ["generic"]
     if {"avx2", "fma"} <= set(flags):
         isas.insert(0, "avx2")
     if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
@@ -73,14 +73,6 @@ void wino_f{m}_run(int64_t C, int64_t H, int64_t W, int64_t K, int64_t pt, int64
 }}
 }}
 """
-
-
-def vla_stand_in():
-    """The portable ISA marked vector-length agnostic: emit_winograd must fall
-    back to its scalar version (what an SVE build gets), testable on x86."""
-    isa = isa_for("generic")
-    object.__setattr__(isa, "fixed_lanes", False)
-    return isa
 
 
 def translation_unit(isa, emit_kwargs=None) -> str:
@@ -138,8 +130,8 @@ class WinogradLib:
 
 
 def build(isa_key: str, workdir: str, emit_kwargs=None, opt: str = "-O2") -> WinogradLib:
-    """isa_key: avx512 | avx2 | generic, or "vla" for the scalar fallback."""
-    isa = vla_stand_in() if isa_key == "vla" else isa_for(isa_key)
+    """isa_key: avx512 | avx2 | generic."""
+    isa = isa_for(isa_key)
     with open(os.path.join(workdir, vmath_header_name(isa)), "w") as f:
         f.write(emit_vmath_header(isa))
     tu = os.path.join(workdir, f"winograd_{isa_key}.cpp")
@@ -179,7 +171,7 @@ def conv_ref(x, w, pads, bias=None, residual=None, lo=-np.inf, hi=np.inf):
 @pytest.fixture(scope="module", params=host_isas())
 def lib(request, tmp_path_factory):
     built = build(request.param, str(tmp_path_factory.mktemp(f"winograd_{request.param}")))
-    built.lanes = 1 if request.param == "vla" else isa_for(request.param).lanes
+    built.lanes = isa_for(request.param).lanes
     return built
 
 
@@ -283,3 +275,10 @@ def test_measure_error(lib, m):
     got = lib.run(m, x, lib.pack(m, w), 256, (1, 1, 1, 1))
     want, _ = conv_ref(x, w, (1, 1, 1, 1))
     print(f"\nF({m}) max relative error {np.abs(got - want).max() / np.abs(want).max():.3g}")
+
+
+def test_scalable_isa_is_refused():
+    """A vector-length-agnostic ISA has no lane count to block by: the generator
+    emits Winograd for its fixed-lanes view (NEON for SVE) instead."""
+    with pytest.raises(ValueError, match="fixed lane count"):
+        emit_winograd(isa_for("sve"), 2)

@@ -91,6 +91,20 @@ std::vector<std::string> missing_cpu_features() {
   return missing;
 }
 
+namespace {
+// What to build instead, for the architecture this library was compiled for.
+#if defined(__aarch64__)
+constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=armv8-neon (any AArch64 CPU; CMake: "
+                                      "-DAUTOCONFIG_TARGET=armv8-neon).";
+#elif defined(__riscv)
+constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=generic (portable C++; CMake: "
+                                      "-DAUTOCONFIG_TARGET=generic).";
+#else
+constexpr const char* kLowerTargets = "-C cmake.define.AUTOCONFIG_TARGET=x86-64-v3 (AVX2), =portable (picks "
+                                      "v4/v3/v2 at load) or =generic.";
+#endif
+}  // namespace
+
 Status check_isa() {
   if (detail::active_registry()) return Status::Ok();
   const auto missing = missing_cpu_features();
@@ -107,8 +121,7 @@ Status check_isa() {
   return Status::Error("autoconfig: the kernels of this build (target '" + std::string(detail::kBuildTarget) +
                        "', most modest variant isa " + build_info().isa + ") cannot run here: " + why +
                        ". Rebuild on this machine (pip install . from a source checkout), or build for a "
-                       "lower target with -C cmake.define.AUTOCONFIG_TARGET=x86-64-v3 (AVX2), =portable "
-                       "(picks v4/v3/v2 at load) or =generic.");
+                       "lower target with " + std::string(kLowerTargets));
 }
 
 const char* host_profile_json() {

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || defined(__riscv)
 #if defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -51,6 +51,8 @@ const char* arch_name() {
   return "x86_64";
 #elif defined(__aarch64__)
   return "aarch64";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "riscv64";
 #else
   return "unknown";
 #endif
@@ -168,6 +170,23 @@ Features detect() {
   // AArch64 mandates Advanced SIMD.
   f.set.insert("neon");
   f.set.insert("asimd");
+#endif
+  return f;
+}
+
+bool request_amx_permission() { return false; }
+
+#elif defined(__riscv)
+
+Features detect() {
+  Features f;
+  f.arch = arch_name();
+#if defined(__linux__)
+  // Linux reports the single-letter extensions as bits 'a'..'z' of AT_HWCAP
+  // (bit 21: 'v', the RISC-V Vector extension 1.0).
+  const unsigned long hw = getauxval(AT_HWCAP);
+  for (int i = 0; i < 26; ++i)
+    if ((hw >> i) & 1ul) f.set.insert(std::string(1, static_cast<char>('a' + i)));
 #endif
   return f;
 }

@@ -56,6 +56,13 @@ def cmd_plan(args) -> int:
         for p in plans:
             print()
             print(p.explain())
+        refs = _compare_targets(args.compare, prof)
+        if refs:
+            from . import plan_compare
+            from .codegen.isa import isa_for_profile
+            profiles = [prof] + [probe.profile(t) for t in refs]
+            print()
+            print(plan_compare.compare(profiles, [isa_for_profile(p).suffix for p in profiles]))
         return 0
     print(f"{'kernel':<46} {'tile':>7} {'kc':>5} {'mc':>5} {'nc':>5} {'threads':>8} {'predicted us':>13}")
     for p in plans:
@@ -65,6 +72,15 @@ def cmd_plan(args) -> int:
         print(f"{p.kernel:<46} {p.value('mr'):>3}x{p.value('nr'):<3} {p.value('kc'):>5} {p.value('mc'):>5} "
               f"{p.value('nc'):>5} {thr:>8} {pred:>13}")
     return 0
+
+
+def _compare_targets(arg: Optional[str], prof) -> List[str]:
+    """--compare: a comma-separated list of targets, 'none', or (unset) the
+    x86 references for a non-x86 profile (plan_compare.default_references)."""
+    if arg is None:
+        from . import plan_compare
+        return plan_compare.default_references(prof)
+    return [] if arg.strip() == "none" else [t.strip() for t in arg.split(",") if t.strip()]
 
 
 def _parse_shape(text: str):
@@ -115,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plan for a built-in target or JSON file (default: this build's profile)")
     p.add_argument("--json", action="store_true", help="print the plans as JSON")
     p.add_argument("--explain", action="store_true", help="print every plan's parameters, terms and candidates")
+    p.add_argument("--compare", default=None, metavar="T1,T2",
+                   help="with --explain: the generic plan next to these targets' and why it differs "
+                        "(default: x86-64-v4,x86-64-v3 for an Arm or RISC-V target, none otherwise; 'none' to skip)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed)")

@@ -424,7 +424,7 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     choice = _require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
                                           _algorithm_choice(None), tol, LAYOUTS.index(input_layout),
                                           LAYOUTS.index(layout))
-    from .codegen.isa import isa_for_profile
+    from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
     from .models import conv as conv_model
     pt, pl, pb, pr = pads4
     layer = conv_model.Layer(C=C, H=H, W=W, K=K, R=R, S=S, N=max(1, N), stride_h=sh, stride_w=sw, pad_top=pt,
@@ -433,7 +433,8 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     ctx = conv_model.Context(in_blocked=input_layout == "blocked", out_blocked=layout == "blocked")
     prof = host()
     plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
-                                 ctx=ctx, tolerance=tol or None)
+                                 ctx=ctx, tolerance=tol or None,
+                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix)
     notes = []
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")

@@ -22,12 +22,12 @@ from . import spec as spec_mod
 from .codegen.gemm import (ACTIVATIONS, emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
 from .codegen.conv import conv_tu_name, emit_conv_kernels
-from .codegen.isa import isa_for_profile
+from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
 from .codegen.registry import emit_registry, emit_variants, isa_level, variant_id
 from .models import conv as conv_model
 from .models import gemm as gemm_model
 from .plan import Plan, plans_to_json
-from .profile import HostProfile
+from .profile import HostProfile, fixed_lanes_profile
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 
@@ -75,7 +75,7 @@ def conv_plans(profile: HostProfile, specs) -> List[Plan]:
     """One plan per (conv layer, thread count) the specs list: the model's
     choice of algorithm and its parameters. A layer several specs list is
     planned once, under the strictest of their tolerances."""
-    isa = isa_for_profile(profile)
+    isa, conv_isa = isa_for_profile(profile), fixed_lanes_isa_for_profile(profile)
     layers: Dict[Tuple, Dict] = {}
     for s in specs:
         if s.op != "conv2d":
@@ -87,7 +87,8 @@ def conv_plans(profile: HostProfile, specs) -> List[Plan]:
                 if s.tolerance is not None:
                     e["tolerance"] = min(s.tolerance, e["tolerance"] or s.tolerance)
     return [conv_model.plan_layer(profile, sh, isa_suffix=isa.suffix, threads=t, activations=e["acts"],
-                                  spec_name=",".join(e["specs"]), tolerance=e["tolerance"])
+                                  spec_name=",".join(e["specs"]), tolerance=e["tolerance"],
+                                  fixed_lanes_suffix=conv_isa.suffix)
             for (sh, t), e in layers.items()]
 
 
@@ -147,7 +148,14 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
 
 def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
     """All generated files as {relative path: text}, the plans, and the
-    sources to compile with their ISA flags ({flags: [files]})."""
+    sources to compile with their ISA flags ({flags: [files]}).
+
+    The rule for scalable ISAs (SVE): the GEMM microkernels are emitted for the
+    profile's own ISA (vector-length agnostic); the conv kernels need the lane
+    count at generation time (NCHW[B]c blocks, arrays of accumulators, which
+    sizeless SVE types forbid), so they are planned and emitted for the
+    profile's fixed-lanes view (fixed_lanes_profile: NEON). Both compile with
+    the variant's flags: -march=armv8-a+sve includes Advanced SIMD."""
     files: Dict[str, str] = {}
     sources: Dict[str, List[str]] = {}
     all_plans: List[Plan] = []
@@ -166,16 +174,18 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
             sources.setdefault(flags, []).append(name)
         vid = variant_id(profile)
         conv_tu = conv_tu_name(vid)
+        conv_isa, conv_profile = fixed_lanes_isa_for_profile(profile), fixed_lanes_profile(profile)
+        files[f"include/{vmath_header_name(conv_isa)}"] = emit_vmath_header(conv_isa)   # same as GEMM's unless scalable
         files[conv_tu] = emit_conv_kernels(
-            isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
+            conv_isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
             [f"spec layers planned for this variant: {len(convs)}"]
             + [f"  {p.spec}: {p.shape['C']}x{p.shape['H']}x{p.shape['W']} -> {p.shape['K']} "
                f"{p.shape['R']}x{p.shape['S']}/{p.shape['stride_h']} g{p.shape['groups']} t{p.value('threads')}: "
                f"{p.algorithm}" + (f" tile {p.value('tile')}" if "tile" in p.params else "")
                + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
-            l1_bytes=(profile.cache(1).size_bytes if profile.cache(1) else 32 << 10),
-            l2_bytes=(profile.cache(2).size_bytes if profile.cache(2) else 1 << 20),
-            vregs=profile.vector_registers)
+            l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
+            l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
+            vregs=conv_profile.vector_registers)
         sources.setdefault(flags, []).append(conv_tu)
         reg = f"gemm_registry_{vid}.cpp"
         files[reg] = emit_registry(profile, generic, specialized, plans + convs,

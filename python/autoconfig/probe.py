@@ -10,7 +10,7 @@ Host profiles come from three sources, each decision recorded in `notes`:
 * an optional override file (AUTOCONFIG_PROFILE_OVERRIDE) for machines whose
   data is wrong anyway.
 
-Targets (`x86-64-v4`, `x86-64-v3`, `generic`, `armv8-neon`, `armv8-sve`, or a JSON file)
+Targets (`x86-64-v4`, `x86-64-v3`, `generic`, `armv8-neon`, `armv8-sve`, `rv64gcv`, or a JSON file)
 measure nothing: they describe a class of machine for cross-builds.
 
     python -m autoconfig.probe [--target T] [--json] [--quick] [--cxx CXX]
@@ -74,6 +74,17 @@ ISA_TABLE: Dict[str, Dict[str, Any]] = {
         "compile_flags": ["-march=armv8-a+sve"],
         "fma_key": "neon",
         "requires": ["sve"],
+    },
+    # RISC-V Vector 1.0: 32 registers v0-v31 of VLEN bits (128..65536). The
+    # GEMM kernels are vector-length agnostic; vector_bits is the VLEN the
+    # planner assumes for blocking. Compiled with clang >= 16 (GCC 12 has no
+    # riscv_vector.h). No host probe measures it: name the rv64gcv target.
+    "rvv": {
+        "vector_bits": 256,
+        "vector_registers": 32,
+        "compile_flags": ["-march=rv64gcv"],
+        "fma_key": "rvv",
+        "requires": ["v"],
     },
     # Portable C++ code: the x86-64 baseline is SSE2 (128-bit, 16 xmm registers).
     "generic": {
@@ -219,12 +230,30 @@ def _builtin(name: str) -> HostProfile:
             caches=[(1, 64 * KiB), (2, 1 * MiB), (3, 512 * KiB)], ways=[4, 8, 16],
             bandwidth={"L1": 100.0, "L2": 50.0, "L3": 30.0, "DRAM": 20.0},
             flags=ISA_TABLE["sve"]["compile_flags"], note="Neoverse-V1-like core, vector-length-agnostic SVE codegen")
+    if name == "rv64gcv":
+        # A SpacemiT X60 core (SpacemiT K1 SoC: Banana Pi BPI-F3, Milk-V
+        # Jupiter), a widely available RVV 1.0 core. From SpacemiT's K1
+        # product brief: RV64GCV, VLEN 256, 32 KiB L1D per core, 512 KiB L2 per
+        # cluster of 4 cores, no L3, 1.6 GHz; 32 vector registers (RVV spec).
+        # Not published, assumed here: one VLEN-wide FMA per cycle of latency
+        # 4, L1 8-way and L2 16-way; level 3 is the whole cluster L2 (what one
+        # core gets when its neighbours are idle: the models want 3 levels).
+        # Bandwidths: 16 B/cycle from L1, typical in-order-core L2 and
+        # LPDDR4X single-core rates.
+        # The GEMM kernels run at any VLEN; 256 bits only sizes the blocking.
+        return _target_profile(
+            name, arch="riscv64", isa="rvv", features=["a", "c", "d", "f", "i", "m", "v"],
+            bits=256, vregs=32, freq=1.6, units=1.0,
+            caches=[(1, 32 * KiB), (2, 128 * KiB), (3, 512 * KiB)], ways=[8, 16, 16],
+            bandwidth={"L1": 25.0, "L2": 12.0, "L3": 8.0, "DRAM": 5.0},
+            flags=ISA_TABLE["rvv"]["compile_flags"],
+            note="SpacemiT-X60-like core, vector-length-agnostic RVV 1.0 codegen (clang >= 16)")
     raise ValueError(f"unknown target {name!r}; built-in targets: {', '.join(BUILTIN_TARGETS)} "
                      f"(or 'host', or a path to a JSON target file)")
 
 
 BUILTIN_TARGETS: Tuple[str, ...] = ("x86-64-v4", "x86-64-v3", "x86-64-v2", "generic", "armv8-neon",
-                                    "armv8-sve")
+                                    "armv8-sve", "rv64gcv")
 # Multi-variant builds: one wheel holding several targets, the best the CPU runs picked at load.
 MULTI_TARGETS: Dict[str, Tuple[str, ...]] = {"portable": ("x86-64-v4", "x86-64-v3", "x86-64-v2")}
 

@@ -6,8 +6,8 @@ diffed between hosts, or written by hand as a target file.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Dict, List, Optional
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -23,8 +23,8 @@ class CacheLevel:
 @dataclass
 class HostProfile:
     name: str                          # "host" or the target's name
-    arch: str                          # x86_64 | aarch64
-    isa: str                           # codegen ISA: avx512 | avx2 | generic (later: neon, sve)
+    arch: str                          # x86_64 | aarch64 | riscv64
+    isa: str                           # codegen ISA: avx512 | avx2 | generic | neon | sve | rvv
     features: List[str]                # cpu features the code may use (lower-case, cpuid names)
     vector_bits: int                   # SIMD register width used by the codegen ISA
     vector_registers: int              # architectural vector registers of that ISA
@@ -74,3 +74,30 @@ class HostProfile:
     @classmethod
     def from_json(cls, text: str) -> "HostProfile":
         return cls.from_dict(json.loads(text))
+
+
+# Scalable (vector-length agnostic) ISAs, and the fixed-width code every CPU
+# with them also runs, with its width in bits: AArch64 mandates Advanced SIMD
+# (128-bit NEON) on every SVE core; RISC-V has no fixed-width SIMD, so RVV
+# cores get portable C++ vectors of VLEN's minimum, 128 bits (the compiler
+# lowers them to RVV or scalar code).
+SCALABLE_ISAS: Dict[str, Tuple[str, int]] = {"sve": ("neon", 128), "rvv": ("generic", 128)}
+
+
+def fixed_lanes_profile(profile: HostProfile) -> HostProfile:
+    """The view of `profile` that code needing its lane count at generation
+    time is planned and emitted for (arrays of vectors, NCHW[lanes]c layouts:
+    the convolution kernels). Fixed-width profiles are their own view.
+
+    A scalable profile maps to the fixed-width ISA of SCALABLE_ISAS, so that
+    code runs at any vector length of the scalable ISA. The FMA units scale by
+    vector_bits / fixed width so the peak stays the core's (Neoverse V1: two
+    256-bit SVE pipes are the four 128-bit ASIMD pipes paired)."""
+    if profile.isa not in SCALABLE_ISAS:
+        return profile
+    isa, bits = SCALABLE_ISAS[profile.isa]
+    scale = profile.vector_bits / bits
+    return replace(profile, isa=isa, vector_bits=bits, fma_per_cycle=profile.fma_per_cycle * scale,
+                   notes=list(profile.notes) + [
+                       f"fixed-lanes view of this {profile.isa} profile: {isa} ({bits}-bit), which runs at any "
+                       f"{profile.isa} vector length; FMA units x {scale:g} keep the peak"])

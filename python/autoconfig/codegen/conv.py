@@ -10,7 +10,7 @@ One translation unit per variant, compiled with its ISA flags, holding
   - Winograd F(2x2,3x3) and F(4x4,3x3) (codegen/conv_winograd.py);
   - the ConvKernels table the runtime dispatches through.
 Tiles come from the conv plan (models/conv.py); the vector operations from
-the Isa, so the same emitter serves every ISA.
+the Isa, so the same emitter serves every fixed-lanes ISA.
 """
 from __future__ import annotations
 
@@ -186,7 +186,11 @@ def conv_tu_name(variant: str) -> str:
 
 def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile: int,
                       plan_lines: Sequence[str], l1_bytes: int, l2_bytes: int, vregs: int) -> str:
-    """The variant's conv translation unit (compiled with its ISA flags)."""
+    """The variant's conv translation unit (compiled with its ISA flags).
+    isa has fixed lanes: a scalable variant passes its fixed-lanes view."""
+    if not isa.fixed_lanes:
+        raise ValueError(f"the conv kernels need a fixed lane count (arrays of {isa.vtype}, NCHW[B]c blocks); "
+                         f"emit them for the fixed-lanes view of {isa.suffix} (codegen.isa.fixed_lanes_isa_for_profile)")
     head = file_header(
         f"{conv_tu_name(variant)}: convolution kernels of variant {variant} ({isa.suffix}).",
         [f"{direct_kernel_name(isa)}: register tiles (columns x channel blocks) "

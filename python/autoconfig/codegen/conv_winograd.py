@@ -4,8 +4,8 @@ The emitted namespace `winograd_f{m}` implements detail::WinogradKernel
 (conv_kernels.h): packed_weights_floats, pack_weights, run. The algorithm is a
 tile-blocked, fused Winograd (see the header comment of the emitted code);
 vector code is spelled only through the Isa methods, so one emitter serves
-every fixed-length ISA. A vector-length-agnostic ISA (isa.fixed_lanes False)
-gets the same algorithm in plain scalar C++ (one "lane").
+every fixed-length ISA (a scalable one is emitted from its fixed-lanes view:
+see generate.render).
 
 Also here, for the analytical model (models/conv.py): winograd_op_counts and
 WINOGRAD_REL_ERROR.
@@ -112,34 +112,6 @@ def winograd_op_counts(m: int, C: int, K: int, Ho: int, Wo: int) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Scalar stand-in for vector-length-agnostic ISAs
-
-
-class _ScalarIsa(Isa):
-    """One float per "vector": the emitter's code becomes plain scalar C++."""
-
-    def __init__(self):
-        super().__init__("scalar", "scalar", 1, "float", [])
-
-    def zero(self): return "0.0f"
-    def load(self, ptr): return f"(*({ptr}))"
-    def load_b(self, ptr): return f"(*({ptr}))"
-    def loadu(self, ptr): return f"(*({ptr}))"
-    def storeu(self, ptr, v): return f"*({ptr}) = {v};"
-    def broadcast(self, ptr_expr): return f"({ptr_expr})"
-    def set1(self, x): return f"({x})"
-    def fma(self, a, b, c): return f"({c} + {a} * {b})"
-    def mul(self, a, b): return f"({a} * {b})"
-    def add(self, a, b): return f"({a} + {b})"
-    def sub(self, a, b): return f"({a} - {b})"
-    def max(self, a, b): return f"std::max({a}, {b})"
-    def min(self, a, b): return f"std::min({a}, {b})"
-    def mask_decl(self, name, count_expr): return f"const bool {name} = ({count_expr}) > 0;"
-    def masked_load(self, mask, ptr): return f"({mask} ? *({ptr}) : 0.0f)"
-    def masked_store(self, mask, ptr, v): return f"if ({mask}) *({ptr}) = {v};"
-
-
-# ---------------------------------------------------------------------------
 # Emission helpers
 
 
@@ -205,8 +177,9 @@ def emit_winograd(isa: Isa, m: int, l1_bytes: int = 32 * 1024, l2_bytes: int = 2
     56x56 layer). tile_block, when given, fixes the tiles per block
     instead (for an empirical search over it)."""
     mats = transform_matrices(m)
-    if not getattr(isa, "fixed_lanes", True):
-        isa = _ScalarIsa()
+    if not isa.fixed_lanes:
+        raise ValueError(f"Winograd needs a fixed lane count; emit it for the fixed-lanes view of {isa.suffix} "
+                         "(codegen.isa.fixed_lanes_isa_for_profile)")
     regs = vector_registers or getattr(isa, "vector_registers", None) or _VECTOR_REGISTERS.get(isa.key, 16)
     mr, nv = _register_tile(isa, regs)
     L = isa.lanes

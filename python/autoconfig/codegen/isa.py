@@ -6,21 +6,24 @@ activation functions). Loops, packing and threading never look in here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List
+
+from ..profile import fixed_lanes_profile
 
 
 @dataclass(frozen=True)
 class Isa:
-    key: str            # profile isa: avx512 | avx2 | neon | sve | generic
+    key: str            # profile isa: avx512 | avx2 | neon | sve | rvv | generic
     suffix: str         # kernel-name suffix, XNNPACK style
     lanes: int          # float32 lanes per vector (scalable ISAs: the lanes the plan assumes)
     vtype: str          # C++ vector type
     includes: List[str]
-    # False for scalable vectors (SVE): the lane count is a run-time value
+    # False for scalable vectors (SVE, RVV): the lane count is a run-time value
     # (lanes_expr()), so an emitter may not unroll or index by `lanes`, keep
     # vectors in arrays or struct members, or assume nr % lanes == 0 covers a
-    # tile. Emitters that need fixed lanes plan and emit for fixed_lanes_profile().
+    # tile. Emitters that need fixed lanes plan and emit for
+    # profile.fixed_lanes_profile() (fixed_lanes_isa_for_profile()).
     fixed_lanes: bool = True
 
     def lanes_expr(self) -> str:
@@ -563,6 +566,119 @@ static inline svfloat32_t v_activation(svfloat32_t v) {
 """
 
 
+class Rvv(Isa):
+    """RISC-V Vector 1.0, vector-length agnostic like SVE: vfloat32m1_t (LMUL 1)
+    holds VLEN/32 lanes, VLEN read at run time (vsetvlmax); `lanes` is only
+    what the plan assumed for blocking. Edges are vector lengths (a load or
+    store of vl < VLMAX elements touches only those). Arithmetic runs at
+    VLMAX: lanes past an edge hold don't-care values that are never stored.
+    The types are sizeless, as SVE's: no arrays, no members, no sizeof.
+    Intrinsics: the __riscv_-prefixed RVV C API (clang >= 16)."""
+
+    _VL = "__riscv_vsetvlmax_e32m1()"
+
+    def __init__(self, assumed_bits: int = 256, suffix: str = "rvv"):
+        if assumed_bits < 128 or assumed_bits > 65536 or assumed_bits & (assumed_bits - 1):
+            raise ValueError(f"RVV VLEN must be a power of two in 128..65536 bits, got {assumed_bits}")
+        super().__init__("rvv", suffix, assumed_bits // 32, "vfloat32m1_t", ["riscv_vector.h"], fixed_lanes=False)
+
+    def lanes_expr(self): return f"int64_t({self._VL})"
+    def zero(self): return f"__riscv_vfmv_v_f_f32m1(0.0f, {self._VL})"
+    def load(self, ptr): return f"__riscv_vle32_v_f32m1({ptr}, {self._VL})"
+    def load_b(self, ptr): return self.load(ptr)
+    def broadcast(self, ptr_expr): return f"__riscv_vfmv_v_f_f32m1({ptr_expr}, {self._VL})"
+    def fma(self, a, b, c): return f"__riscv_vfmacc_vv_f32m1({c}, {a}, {b}, {self._VL})"
+    def mask_decl(self, name, count_expr): return f"const size_t {name} = rvv_vl({count_expr});"
+    def masked_load(self, mask, ptr): return f"__riscv_vle32_v_f32m1({ptr}, {mask})"
+    def masked_store(self, mask, ptr, v): return f"__riscv_vse32_v_f32m1({ptr}, {v}, {mask});"
+    def mul(self, a, b): return f"__riscv_vfmul_vv_f32m1({a}, {b}, {self._VL})"
+    def add(self, a, b): return f"__riscv_vfadd_vv_f32m1({a}, {b}, {self._VL})"
+    def set1(self, x): return self.broadcast(x)
+    def loadu(self, ptr): return self.load(ptr)
+    def storeu(self, ptr, v): return f"__riscv_vse32_v_f32m1({ptr}, {v}, {self._VL});"
+    def sub(self, a, b): return f"__riscv_vfsub_vv_f32m1({a}, {b}, {self._VL})"
+    def max(self, a, b): return f"__riscv_vfmax_vv_f32m1({a}, {b}, {self._VL})"
+    def min(self, a, b): return f"__riscv_vfmin_vv_f32m1({a}, {b}, {self._VL})"
+
+    def vector_math(self) -> str:
+        return r"""
+// Elements of a vector holding `count` of them (count may be <= 0 or past
+// VLMAX). Not vsetvl(count): for VLMAX < count < 2*VLMAX the spec lets that
+// return less than VLMAX.
+static inline size_t rvv_vl(int64_t count) {
+  const size_t vlmax = __riscv_vsetvlmax_e32m1();
+  return count <= 0 ? 0 : (static_cast<uint64_t>(count) < vlmax ? static_cast<size_t>(count) : vlmax);
+}
+
+// exp(x): x = n*ln2 + r, |r| <= ln2/2 (ln2 split in two for exactness), e^r
+// by its degree-6 Taylor polynomial (relative error ~1.2e-7), 2^n built in
+// the exponent field as two factors so n down to -126*2 stays representable.
+// n is rounded by the dynamic rounding mode: round to nearest even by default.
+static inline vfloat32m1_t v_exp(vfloat32m1_t x) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  x = __riscv_vfmin_vf_f32m1(__riscv_vfmax_vf_f32m1(x, -87.0f, vl), 88.0f, vl);
+  const vint32m1_t ni = __riscv_vfcvt_x_f_v_i32m1(__riscv_vfmul_vf_f32m1(x, 1.44269504088896341f, vl), vl);
+  const vfloat32m1_t n = __riscv_vfcvt_f_x_v_f32m1(ni, vl);
+  vfloat32m1_t r = __riscv_vfnmsac_vf_f32m1(x, 0.693145751953125f, n, vl);
+  r = __riscv_vfnmsac_vf_f32m1(r, 1.428606765330187045e-06f, n, vl);
+  vfloat32m1_t p = __riscv_vfmv_v_f_f32m1(1.0f / 720.0f, vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(1.0f / 120.0f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(1.0f / 24.0f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(1.0f / 6.0f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(0.5f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(1.0f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, r, __riscv_vfmv_v_f_f32m1(1.0f, vl), vl);
+  const vint32m1_t h = __riscv_vsra_vx_i32m1(ni, 1, vl);
+  const vfloat32m1_t s1 = __riscv_vreinterpret_v_i32m1_f32m1(__riscv_vsll_vx_i32m1(__riscv_vadd_vx_i32m1(h, 127, vl), 23, vl));
+  const vfloat32m1_t s2 = __riscv_vreinterpret_v_i32m1_f32m1(
+      __riscv_vsll_vx_i32m1(__riscv_vadd_vx_i32m1(__riscv_vsub_vv_i32m1(ni, h, vl), 127, vl), 23, vl));
+  return __riscv_vfmul_vv_f32m1(__riscv_vfmul_vv_f32m1(p, s1, vl), s2, vl);
+}
+
+// gelu_tanh(v) = 0.5 v (1 + tanh(u)) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3).
+static inline vfloat32m1_t v_gelu_tanh(vfloat32m1_t v) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  const vfloat32m1_t v3 = __riscv_vfmul_vv_f32m1(__riscv_vfmul_vv_f32m1(v, v, vl), v, vl);
+  const vfloat32m1_t u = __riscv_vfmul_vf_f32m1(__riscv_vfmacc_vf_f32m1(v, 0.044715f, v3, vl),
+                                                -1.5957691216057308f, vl);  // -2*sqrt(2/pi)
+  return __riscv_vfdiv_vv_f32m1(v, __riscv_vfadd_vf_f32m1(v_exp(u), 1.0f, vl), vl);
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
+static inline vfloat32m1_t v_erf(vfloat32m1_t x) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  const vfloat32m1_t ax = __riscv_vfabs_v_f32m1(x, vl);
+  const vfloat32m1_t t = __riscv_vfrdiv_vf_f32m1(
+      __riscv_vfmacc_vf_f32m1(__riscv_vfmv_v_f_f32m1(1.0f, vl), 0.3275911f, ax, vl), 1.0f, vl);
+  vfloat32m1_t p = __riscv_vfmv_v_f_f32m1(1.061405429f, vl);
+  p = __riscv_vfmadd_vv_f32m1(p, t, __riscv_vfmv_v_f_f32m1(-1.453152027f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, t, __riscv_vfmv_v_f_f32m1(1.421413741f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, t, __riscv_vfmv_v_f_f32m1(-0.284496736f, vl), vl);
+  p = __riscv_vfmadd_vv_f32m1(p, t, __riscv_vfmv_v_f_f32m1(0.254829592f, vl), vl);
+  p = __riscv_vfmul_vv_f32m1(p, t, vl);
+  const vfloat32m1_t e = v_exp(__riscv_vfneg_v_f32m1(__riscv_vfmul_vv_f32m1(ax, ax, vl), vl));
+  const vfloat32m1_t y = __riscv_vfnmsac_vv_f32m1(__riscv_vfmv_v_f_f32m1(1.0f, vl), p, e, vl);   // 1 - p*e
+  return __riscv_vfsgnj_vv_f32m1(y, x, vl);   // |y| with the sign of x
+}
+
+static inline vfloat32m1_t v_gelu_erf(vfloat32m1_t v) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  const vfloat32m1_t e = v_erf(__riscv_vfmul_vf_f32m1(v, 0.70710678118654752f, vl));
+  return __riscv_vfmul_vv_f32m1(__riscv_vfmul_vf_f32m1(v, 0.5f, vl), __riscv_vfadd_vf_f32m1(e, 1.0f, vl), vl);
+}
+
+template <int ACT>
+static inline vfloat32m1_t v_activation(vfloat32m1_t v) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  if (ACT == 1) return __riscv_vfmax_vf_f32m1(v, 0.0f, vl);
+  if (ACT == 2) return __riscv_vfmin_vf_f32m1(__riscv_vfmax_vf_f32m1(v, 0.0f, vl), 6.0f, vl);
+  if (ACT == 3) return v_gelu_tanh(v);
+  if (ACT == 4) return v_gelu_erf(v);
+  return v;
+}
+"""
+
+
 def isa_for_profile(profile) -> Isa:
     """The emitter for a profile: its ISA, and for portable code the baseline
     its flags allow (named so variants of one build never share a symbol)."""
@@ -572,32 +688,14 @@ def isa_for_profile(profile) -> Isa:
         return Portable(lanes=max(1, profile.vector_bits // 32))
     if profile.isa == "sve":
         return Sve(assumed_bits=profile.vector_bits)
+    if profile.isa == "rvv":
+        return Rvv(assumed_bits=profile.vector_bits)
     return isa_for(profile.isa)
 
 
-def fixed_lanes_profile(profile):
-    """The profile to plan and emit fixed-lanes code for (code that needs the
-    lane count at generation time: arrays of vectors, NCHW[lanes]c layouts).
-
-    A scalable SVE profile maps to a 128-bit NEON view of the same core: every
-    SVE CPU also has Advanced SIMD (AArch64 mandates it), so that code runs at
-    any SVE vector length. The FMA units scale by VL / 128 so the peak stays
-    the core's (Neoverse V1: 2 x 256-bit SVE pipes = 4 x 128-bit ASIMD pipes).
-    Other profiles are returned unchanged."""
-    if isa_for_profile(profile).fixed_lanes:
-        return profile
-    if profile.isa != "sve":
-        raise ValueError(f"no fixed-lanes view of the scalable isa {profile.isa!r}")
-    neon_bits = 128
-    return replace(profile, isa="neon", vector_bits=neon_bits,
-                   fma_per_cycle=profile.fma_per_cycle * profile.vector_bits / neon_bits,
-                   notes=list(profile.notes) + [
-                       f"fixed-lanes code of this SVE variant uses NEON ({neon_bits}-bit): it runs at any SVE "
-                       f"vector length; FMA units x {profile.vector_bits // neon_bits} keep the peak"])
-
-
 def fixed_lanes_isa_for_profile(profile) -> Isa:
-    """The emitter for fixed-lanes code of this profile (see fixed_lanes_profile)."""
+    """The emitter for code that needs the lane count at generation time (the
+    convolution kernels): the ISA of profile.fixed_lanes_profile(profile)."""
     return isa_for_profile(fixed_lanes_profile(profile))
 
 
@@ -610,6 +708,8 @@ def isa_for(key: str) -> Isa:
         return Neon()
     if key == "sve":
         return Sve()
+    if key == "rvv":
+        return Rvv()
     if key == "generic":
         return Portable()
-    raise ValueError(f"no code generator for isa {key!r}; known: avx512, avx2, neon, sve, generic")
+    raise ValueError(f"no code generator for isa {key!r}; known: avx512, avx2, neon, sve, rvv, generic")

@@ -22,6 +22,8 @@ FLAG_FEATURES: Dict[str, Tuple[str, ...]] = {
     "-mssse3": ("ssse3",), "-mpopcnt": ("popcnt",),
     # AArch64: Advanced SIMD is part of armv8-a; +sve adds the SVE instructions.
     "-march=armv8-a": ("asimd",), "-march=armv8-a+sve": ("asimd", "sve"),
+    # RISC-V: the Linux hwcap letter of the V extension (RV64GC is the ABI baseline).
+    "-march=rv64gcv": ("v",),
 }
 
 
@@ -39,7 +41,7 @@ def required_features(profile: HostProfile) -> List[str]:
 def isa_level(profile: HostProfile) -> int:
     """x86-64 micro-architecture level of the code (AUTOCONFIG_MAX_ISA compares it).
 
-    Levels are an x86-64 notion: Arm builds hold one variant, at level 1."""
+    Levels are an x86-64 notion: Arm and RISC-V builds hold one variant, at level 1."""
     req = set(required_features(profile))
     if "avx512f" in req:
         return 4

@@ -17,6 +17,12 @@ The tensors around the call are NCHW, or NCHW[B]c when the caller keeps
 activations blocked (Context); converting between the two is charged to the
 algorithms that need it.
 
+The conv kernels need their lane count at generation time (NCHW[B]c blocks,
+arrays of accumulators), so for a scalable profile (SVE) they are built for
+its fixed-lanes view (profile.fixed_lanes_profile: NEON on an SVE core) and
+direct, depthwise and Winograd are modelled on that view; the GEMM-based
+algorithms run the profile's own GEMM. Both views have the same peak.
+
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
 (model_coefficients), and tests/test_conv_model.py checks both agree.
@@ -29,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
-from ..profile import HostProfile
+from ..profile import HostProfile, fixed_lanes_profile
 from ..spec import Conv2dShape
 from .gemm import kc_for, plan_generic, tile_efficiency, Tile as GemmTile
 from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
@@ -71,8 +77,9 @@ NCHW = Context()
 
 
 def kernel_machine(profile: HostProfile) -> Machine:
-    """The machine the direct, depthwise and Winograd kernels are built for."""
-    return Machine(profile)
+    """The machine the direct, depthwise and Winograd kernels are built for:
+    the profile's fixed-lanes view."""
+    return Machine(fixed_lanes_profile(profile))
 
 
 # --------------------------------------------------------------------------- direct
@@ -577,8 +584,12 @@ def _direct_params(profile: HostProfile, L: Layer, name: str, threads: int) -> D
 def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
                allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW,
-               tolerance: Optional[float] = None) -> Plan:
+               tolerance: Optional[float] = None, fixed_lanes_suffix: Optional[str] = None) -> Plan:
+    """isa_suffix names the GEMM-based kernels; fixed_lanes_suffix (default:
+    isa_suffix) the direct, depthwise and Winograd kernels, which are built for
+    the fixed-lanes view of the profile."""
     cands = candidates(profile, L, threads, allow, ctx, tolerance)
+    fixed = fixed_lanes_profile(profile)
     best = choose(cands)
     alg = best.name.split()[0]
     params: Dict[str, Param] = {
@@ -593,12 +604,15 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
         params.update(_direct_params(profile, L, best.name, threads))
     if alg == "depthwise":
         params["ow_tile"] = Param(depthwise_ow_tile(profile), "2 x FMA latency x units accumulators "
-                                  f"(latency {profile.fma_latency_cycles}, units {profile.fma_per_cycle})")
+                                  f"(latency {fixed.fma_latency_cycles}, units {fixed.fma_per_cycle:g} of {fixed.isa})")
     shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.stride_h,
              "stride_w": L.stride_w, "pad_top": L.pad_top, "pad_left": L.pad_left, "pad_bottom": L.pad_bottom,
              "pad_right": L.pad_right, "dilation_h": L.dilation_h, "dilation_w": L.dilation_w,
              "groups": L.groups}
-    plan = Plan(op="conv2d", kernel=kernel_name(isa_suffix, profile.lanes_f32, alg), algorithm=alg,
+    gemm_based = alg in ("gemm-1x1", "im2col-gemm")
+    name = (kernel_name(isa_suffix, profile.lanes_f32, alg) if gemm_based
+            else kernel_name(fixed_lanes_suffix or isa_suffix, fixed.lanes_f32, alg))
+    plan = Plan(op="conv2d", kernel=name, algorithm=alg,
                 isa=profile.isa, shape=shape, params=params, predicted_s=best.predicted_s,
                 predicted_terms=dict(best.terms), candidates=cands, activations=list(activations), spec=spec_name)
     plan.notes.append(f"{L.flops / 1e6:.1f} MFLOP; predicted {L.flops / best.predicted_s / 1e9:.1f} GFLOPS "

@@ -69,6 +69,14 @@ inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int* tm, in
   }
 }
 
+// Prefetches the first lines of a row segment of n floats (at most 4 lines:
+// enough for the hardware prefetcher to take over the rest of the stream).
+inline void prefetch_row_start(const float* row, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(row);
+  const int64_t lines = min_i64(4, ceil_div(n * static_cast<int64_t>(sizeof(float)), 64));
+  for (int64_t l = 0; l < lines; ++l) __builtin_prefetch(p + l * 64, 0, 3);
+}
+
 // Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) as MR-row panels:
 // panel p, row r holds kc consecutive k values at dst + p*MR*KC + r*KC.
 // Row-major A is a memcpy per row; rows past M are zero.
@@ -86,6 +94,9 @@ void pack_a(const float* A, int64_t rs, int64_t cs, int64_t i0, int64_t mc, int6
       }
       const float* s = A + (i0 + ip + r) * rs + p0 * cs;
       if (cs == 1) {
+        // The same row of the next panel lies in another page, where the
+        // hardware prefetcher does not follow: ask for its start now.
+        if (ip + MR + r < mc) prefetch_row_start(s + MR * rs, kc);
         std::memcpy(d, s, sizeof(float) * kc);
       } else {
         for (int64_t k = 0; k < kc; ++k) d[k] = s[k * cs];
@@ -133,17 +144,22 @@ struct GemmJob {
   Barrier* barrier;
 };
 
-// Spreads prefetches of the next B micro-panel (kc x NR floats) into L2 over
-// the `steps` microkernel calls that use the current one, so the switch to it
-// does not wait on L3 (kBPanelInL1 order).
-template <int NR>
-inline void prefetch_panel_slice(const float* next, int64_t kc, int64_t step, int64_t steps) {
-  const int64_t lines = ceil_div(kc * NR * static_cast<int64_t>(sizeof(float)), 64);
-  const int64_t per = ceil_div(lines, steps);
-  const char* p = reinterpret_cast<const char*>(next);
-  for (int64_t l = step * per, end = min_i64(lines, (step + 1) * per); l < end; ++l)
-    __builtin_prefetch(p + l * 64, 0, 2);
-}
+// Prefetches of the next B micro-panel (kc x NR floats) into L2, spread over
+// the microkernel calls that use the current one, so the switch to it does
+// not wait on L3 (kBPanelInL1 order). Set up once per panel: no division
+// per call.
+struct PanelPrefetch {
+  const char* next = nullptr;   // nullptr: nothing to prefetch
+  int64_t lines = 0, per_call = 0, done = 0;
+
+  PanelPrefetch(const float* panel, int64_t bytes, int64_t calls)
+      : next(reinterpret_cast<const char*>(panel)), lines(ceil_div(bytes, 64)),
+        per_call(ceil_div(lines, calls)) {}
+  void step() {
+    const int64_t end = min_i64(lines, done + per_call);
+    for (; done < end; ++done) __builtin_prefetch(next + done * 64, 0, 2);
+  }
+};
 
 template <int MR, int NR, int KC, int ACT, class UKR>
 void gemm_thread(void* ctx, int tid, int nthreads) {
@@ -183,7 +199,9 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           // Row-major B: walk B's rows in order (sequential reads) and deal
           // each row's NR-wide pieces out to the panels.
           const float* src = g.B + pc * g.rs_b + jc + q_lo * NR;
+          const int64_t row_floats = (full_hi - q_lo) * NR;
           for (int64_t k = 0; k < kc; ++k, src += g.rs_b) {
+            if (k + 2 < kc) prefetch_row_start(src + 2 * g.rs_b, row_floats);   // two rows ahead
             float* dst = pb + q_lo * KC * NR + k * NR;
             for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR)
               std::memcpy(dst, src + (q - q_lo) * NR, sizeof(float) * NR);
@@ -258,10 +276,14 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           // of the L2-resident A block stream past it.
           const int64_t steps = ceil_div(mc, MR);
           for (int64_t q = n_lo; q < n_hi; ++q) {
-            const bool prefetch_next = !job.direct_b && q + 1 < n_hi;
-            for (int64_t s = 0; s < steps; ++s) {
-              if (prefetch_next) prefetch_panel_slice<NR>(pb + (q + 1) * KC * NR, kc, s, steps);
-              tile(ic, s * MR, q);
+            if (!job.direct_b && q + 1 < n_hi) {
+              PanelPrefetch next(pb + (q + 1) * KC * NR, kc * NR * static_cast<int64_t>(sizeof(float)), steps);
+              for (int64_t s = 0; s < steps; ++s) {
+                next.step();
+                tile(ic, s * MR, q);
+              }
+            } else {
+              for (int64_t s = 0; s < steps; ++s) tile(ic, s * MR, q);
             }
           }
         } else {

@@ -1,0 +1,67 @@
+"""Arm builds under emulation: the C++ kernel check (tests/cpp) cross-built
+with cmake/toolchains/aarch64-linux-gnu.cmake for armv8-neon and armv8-sve and
+run under qemu-aarch64 against its double-precision reference loops (GEMM with
+every epilogue and edge shape, conv2d through every algorithm).
+
+NEON runs on a Cortex-A72 (Advanced SIMD only); SVE at 128, 256 and 512 bits
+(several passes per tile, the plan's own 256, one wide pass); the SVE build on
+the Cortex-A72 must refuse cleanly through check_isa (exit 2, no SIGILL).
+Needs cmake, g++-aarch64-linux-gnu and qemu-user (CI installs them; skipped
+with the reason otherwise). About two minutes on 2 cores (tests/emulation.py).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from emulation import CHECK_SRC, CMAKE, TOOLCHAINS, assert_all_passed, builder, missing_tools, run
+
+SYSROOT = "/usr/aarch64-linux-gnu"
+NEON_ONLY_CPU = "cortex-a72"   # ARMv8.0-A: Advanced SIMD, no SVE
+TOOLCHAIN = "aarch64-linux-gnu.cmake"
+MISSING = missing_tools({"cmake": "cmake", "aarch64-linux-gnu-g++ (apt install g++-aarch64-linux-gnu)":
+                         "aarch64-linux-gnu-g++", "qemu-aarch64 (apt install qemu-user)": "qemu-aarch64"})
+
+pytestmark = [pytest.mark.emulation, pytest.mark.skipif(bool(MISSING), reason=f"Arm emulation needs {MISSING}")]
+
+
+def qemu(exe, cpu: str):
+    return run(["qemu-aarch64", "-L", SYSROOT, "-cpu", cpu, str(exe)])
+
+
+@pytest.fixture(scope="session")
+def arm_builds(tmp_path_factory):
+    return builder(tmp_path_factory, TOOLCHAIN)
+
+
+@pytest.fixture(scope="session")
+def neon_counts(arm_builds):
+    return assert_all_passed(qemu(arm_builds("armv8-neon"), NEON_ONLY_CPU), "neon")
+
+
+def test_neon_build_passes_on_a_neon_only_cpu(neon_counts):
+    assert neon_counts["failed"] == 0
+
+
+@pytest.mark.parametrize("vector_bits", [128, 256, 512])
+def test_sve_build_passes_at_vector_length(arm_builds, neon_counts, vector_bits):
+    counts = assert_all_passed(qemu(arm_builds("armv8-sve"), f"max,sve{vector_bits}=on"), "sve", vector_bits)
+    assert counts == neon_counts    # the same cases as the NEON build
+
+
+def test_sve_build_refuses_a_cpu_without_sve(arm_builds):
+    r = qemu(arm_builds("armv8-sve"), NEON_ONLY_CPU)
+    assert r.returncode == 2, f"expected check_isa's refusal (exit 2), got {r.returncode}:\n{r.stdout}{r.stderr}"
+    assert "this CPU lacks: sve" in r.stderr
+    assert "AUTOCONFIG_TARGET=armv8-neon" in r.stderr     # what to build instead
+    assert "cpu features: [asimd,neon]" in r.stdout       # hwcaps as the kernel reports them
+
+
+def test_cross_build_refuses_the_host_target(tmp_path):
+    r = subprocess.run([CMAKE, "-S", str(CHECK_SRC), "-B", str(tmp_path / "b"),
+                        f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAINS / TOOLCHAIN}", "-DAUTOCONFIG_TARGET=host",
+                        f"-DPython_EXECUTABLE={sys.executable}"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "AUTOCONFIG_TARGET=host measures the build machine" in " ".join(r.stderr.split())
