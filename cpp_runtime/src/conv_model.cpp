@@ -204,7 +204,7 @@ double gemm_s(const ConvModel& m, const Geo& L, double threads, bool im2col, con
                shared_fma_floor(m, 2.0 * mt * nt * m.gemm_mr * m.gemm_nr * depth / m.peak_flops, t));
   const double calls = busiest * k_blocks * m.call_overhead_cycles / m.hz;
   const double c_bytes = Kg * P * 4;
-  const double c_io = 2.0 * c_bytes / t * k_blocks / beyond_l2_bw(m, c_bytes);
+  const double c_io = 2.0 * c_bytes * k_blocks / beyond_l2_bw(m, c_bytes);
   const double reps = L.N * L.G;
   double total = reps * (compute + calls + c_io + copy_s(m, 2.0 * depth * P, threads));
   if (im2col) total += reps * copy_s(m, depth * P, 1);

@@ -369,7 +369,8 @@ def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
 def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threads: int) -> Dict[str, float]:
     """One GEMM spread over threads: compute (edge waste included, at the
     efficiency of its kc blocks), microkernel calls, and C read and written
-    once per kc block from where it lives (models/gemm.estimate's c_io)."""
+    once per kc block from where it lives (models/gemm.estimate's c_io; the
+    threads share that level's bandwidth, as the layout conversions do)."""
     mt, nt = math.ceil(M / g.mr), math.ceil(N / g.nr)
     t = max(1, min(threads, mt * nt))
     busiest = math.ceil(mt * nt / t)
@@ -378,7 +379,7 @@ def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threa
                   _shared_fma_floor(m, 2.0 * mt * nt * g.mr * g.nr * K / m.peak_flops, t))
     calls = busiest * k_blocks * CALL_OVERHEAD_CYCLES / _hz(m)
     c_bytes = M * N * F32
-    c_io = 2.0 * c_bytes / t * k_blocks / _beyond_l2_bandwidth(m, c_bytes)
+    c_io = 2.0 * c_bytes * k_blocks / _beyond_l2_bandwidth(m, c_bytes)
     return {"compute": compute, "calls": calls, "c_io": c_io}
 
 
