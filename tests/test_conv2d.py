@@ -1,52 +1,13 @@
-"""conv2d against a float64 reference written here (zero-padded input, one
-strided slice per kernel tap, einsum per group): every ONNX Conv attribute and
-epilogue, odd shapes, and argument errors."""
+"""conv2d against the float64 reference (reference.conv_ref): every ONNX Conv
+attribute and epilogue, every algorithm and direct variant, odd shapes, and
+argument errors."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from reference import activation as act_ref
-from reference import assert_close
-
-
-def conv_ref(x, w, bias=None, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
-             scale=None, shift=None, activation=None, residual=None):
-    x = x.astype(np.float64)
-    w = w.astype(np.float64)
-    N, C, H, W = x.shape
-    K, Cg, R, S = w.shape
-    sh, sw = strides
-    dh, dw = dilations
-    pt, pl, pb, pr = pads
-    xp = np.zeros((N, C, H + pt + pb, W + pl + pr))
-    xp[:, :, pt:pt + H, pl:pl + W] = x
-    Ho = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
-    Wo = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
-    y = np.zeros((N, K, Ho, Wo))
-    Kg = K // groups
-    for r in range(R):
-        for s in range(S):
-            patch = xp[:, :, r * dh: r * dh + sh * (Ho - 1) + 1: sh, s * dw: s * dw + sw * (Wo - 1) + 1: sw]
-            for g in range(groups):
-                y[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", patch[:, g * Cg:(g + 1) * Cg],
-                                                       w[g * Kg:(g + 1) * Kg, :, r, s])
-    if bias is not None:
-        y += bias.astype(np.float64)[None, :, None, None]
-    if scale is not None:
-        y *= scale.astype(np.float64)[None, :, None, None]
-    if shift is not None:
-        y += shift.astype(np.float64)[None, :, None, None]
-    if residual is not None:
-        y += residual.astype(np.float64)
-    return act_ref(y, activation)
-
-
-def conv_tol(x, w, want, groups):
-    """K-proportional bound: taps per output times eps times |x| |w| magnitudes."""
-    taps = w.shape[1] * w.shape[2] * w.shape[3]
-    mag = np.abs(x).max() * np.abs(w).max() * taps
-    return 4 * taps * np.finfo(np.float32).eps * mag + 1e-5 * (1 + np.abs(want))
+from reference import assert_close, conv_ref, conv_tol
 
 
 LAYERS = [
@@ -82,8 +43,11 @@ def applicable(layer, alg):
     N, C, H, W, K, R, S, strides, pads, dil, groups = layer
     if alg == "direct":
         return groups == 1
+    pointwise = R == S == 1 and strides == (1, 1) and pads == (0, 0, 0, 0)
     if alg == "gemm-1x1":
-        return R == S == 1 and strides == (1, 1) and pads == (0, 0, 0, 0)
+        return pointwise
+    if alg == "im2col-gemm":
+        return not pointwise      # a pointwise layer is its own patch matrix: gemm-1x1
     if alg.startswith("winograd"):
         return R == S == 3 and strides == (1, 1) and dil == (1, 1) and groups == 1
     if alg == "depthwise":
@@ -153,6 +117,50 @@ def test_every_algorithm_epilogues(ac, alg):
             want = conv_ref(x, w, b, strides, pads, dil, groups, sc, sh, None, res)
             want = np.clip(want, -0.5, 2.0) if isinstance(act, tuple) else act_ref(want, act)
             assert_close(got, want, conv_tol(x, w, want, groups) * tolf, f"{alg} {layer} act={act}")
+
+
+def test_tolerance_refuses_winograd(ac):
+    """tolerance= keeps the result within a relative error: Winograd variants
+    whose documented bound exceeds it are not chosen, and forcing one fails."""
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((1, 16, 12, 12), dtype=np.float32)
+    w = rng.standard_normal((16, 16, 3, 3), dtype=np.float32)
+    layer = ac.prepare_conv2d(w, input_shape=(16, 12, 12), pads=1, tolerance=1e-5,
+                              algorithm=["winograd-f4", "winograd-f2"])
+    assert layer.algorithm == "winograd-f2"
+    want = conv_ref(x, w, pads=(1, 1, 1, 1))
+    assert_close(layer(x), want, conv_tol(x, w, want, 1) * WINOGRAD_TOL_FACTOR["winograd-f2"], "f2 under 1e-5")
+    with pytest.raises(ValueError, match="none of the requested algorithms applies to this layer within the "
+                                         "tolerance"):
+        ac.conv2d(x, w, pads=1, algorithm="winograd-f4", tolerance=1e-5)
+    for bad in (0, 1.0, -1e-3, "1e-4", True):
+        with pytest.raises(ValueError, match="tolerance: expected None or a relative error between 0 and 1"):
+            ac.conv2d(x, w, pads=1, tolerance=bad)
+
+
+def direct_variants(ac):
+    """Every direct variant of this build: tile x input layout x work order."""
+    tiles = [f"{n}x{kb}" for n, kb in ac._ext.conv2d_direct_tiles()]
+    return [f"direct {t} {i} {o}" for t in tiles for i in ("blocked-in", "nchw-in")
+            for o in ("groups-outer", "groups-inner", "cblocks=2", "cblocks=3")]
+
+
+@pytest.mark.parametrize("layer", [L for L in LAYERS if L[-1] == 1], ids=lambda L: f"C{L[1]}K{L[4]}R{L[5]}S{L[6]}")
+def test_every_direct_variant(ac, layer):
+    """Each register tile, input layout (NCHW[B]c or plain NCHW) and work order
+    of the direct kernel, forced, with the epilogue (bias, residual, relu6)."""
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    res = rng.standard_normal(conv_ref(x, w, None, strides, pads, dil).shape, dtype=np.float32)
+    want = conv_ref(x, w, b, strides, pads, dil, residual=res, activation="relu6")
+    for variant in direct_variants(ac):
+        for threads in (1, 2):
+            got = ac.conv2d(x, w, b, strides=strides, pads=pads, dilations=dil, residual=res, activation="relu6",
+                            algorithm=variant, threads=threads)
+            assert_close(got, want, conv_tol(x, w, want, 1) * 1.5, f"{variant} {layer} threads={threads}")
 
 
 @pytest.mark.parametrize("layer", LAYERS[-7:], ids=[f"L{i}" for i in range(len(LAYERS) - 7, len(LAYERS))])
@@ -246,6 +254,11 @@ ERRORS = [
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), activation=("clip", 2, 1)), ValueError, "needs numbers with lo <= hi"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="fft"), ValueError, "algorithm: expected one of direct"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="depthwise"), ValueError, "none of the requested algorithms applies"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct 99x1"), ValueError, "'99x1' is not one of this build's direct tiles"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct cblocks=0"), ValueError, "expected cblocks=N with N >= 1"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="direct groups-inner cblocks=2"), ValueError, "reduction blocks (cblocks) run groups-outer only"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm="winograd-f4 6x2"), ValueError, "'direct' may name a variant"),
+    (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), algorithm=7), ValueError, "algorithm: expected None, a name or a list"),
     (lambda ac: ac.prepare_conv2d(A4(2, 3, 3, 3), input_shape=(3, 5)), ValueError, "input_shape: expected (C, H, W)"),
     (lambda ac: ac.prepare_conv2d(A4(2, 3, 3, 3), input_shape=(4, 5, 5)), ValueError, "w: expected shape (K, C/groups, R, S)"),
     (lambda ac: ac.conv2d(A4(1, 3, 5, 5), A4(2, 3, 3, 3), out=A4(1, 2, 5, 5)), ValueError, "out: expected shape (1, 2, 3, 3)"),

@@ -134,3 +134,36 @@ def test_cmake_fragment_lists_sources(tmp_path):
     text = (out / "autoconfig_generated.cmake").read_text()
     assert "AUTOCONFIG_GENERATED_SOURCES" in text and "gemm_registry_generic.cpp" in text and "variants.cpp" in text
     assert "tiny.yaml" in text   # a spec change must re-run the generator
+
+
+CONV_SPEC = """version: 1
+kernels:
+  - name: fast
+    op: conv2d
+    dtype: float32
+    shapes:
+      - {C: 64, H: 56, W: 56, K: 64, R: 3, S: 3, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1}
+  - name: exact
+    op: conv2d
+    dtype: float32
+    tolerance: 1e-5
+    shapes:
+      - {C: 64, H: 56, W: 56, K: 64, R: 3, S: 3, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1}
+"""
+
+
+def test_conv_plan_takes_the_strictest_tolerance(tmp_path):
+    """A layer two specs list is planned once, under the stricter tolerance:
+    F(4x4,3x3) (error bound 1.7e-5) is refused, and the plan says why."""
+    from autoconfig import spec as spec_mod
+    specs = spec_mod.load_dirs([write_spec(tmp_path / "specs", CONV_SPEC)])
+    (plan,) = generate.conv_plans(probe.profile("x86-64-v3"), specs)
+    assert plan.spec == "fast,exact"
+    assert plan.value("tolerance") == 1e-5
+    assert plan.algorithm != "winograd-f4"
+    f4 = next(c for c in plan.candidates if c.name == "winograd-f4")
+    assert f4.rejected == "its error bound 1.7e-05 (relative) exceeds the tolerance 1e-05"
+    assert "exceeds the tolerance" in plan.explain()
+    (loose,) = generate.conv_plans(probe.profile("x86-64-v3"), [s for s in specs if s.name == "fast"])
+    assert "tolerance" not in loose.params
+    assert next(c for c in loose.candidates if c.name == "winograd-f4").rejected is None

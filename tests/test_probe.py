@@ -390,6 +390,12 @@ def test_probe_binary_quick_json(probe_exe):
     assert m["bandwidth"][0]["gbps"] > m["bandwidth"][-1]["gbps"]      # L1 beats DRAM
     if m["arch"] == "x86_64":
         assert "sse2" in m["features"] and "sse" in m["fma"]
+    if m["logical_cpus"] > 1:
+        all_cpus = m["fma_all_cpus"]
+        assert all_cpus["threads"] == m["logical_cpus"] and all_cpus["key"] in m["fma"]
+        assert all_cpus["gflops"] > 0
+    else:
+        assert m["fma_all_cpus"] is None
 
 
 @needs_cxx
@@ -435,3 +441,27 @@ def test_main_prints_target(capsys):
     assert "generic" in capsys.readouterr().out
     assert probe.main(["--target", "bogus"]) == 2
     assert "x86-64-v4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gflops,scaling,smt", [(200.6, 0.55, True), (360.0, 0.99, False), (20.0, 0.5, True)])
+def test_fma_thread_scaling_from_all_cpus_run(vm_sysfs, monkeypatch, gflops, scaling, smt):
+    """Two logical CPUs that share one core's FMA units reach about one core's
+    rate together; the profile records the ratio, clamped to [1/threads, 1]."""
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    m = _measurements()
+    m["fma_all_cpus"] = {"key": "avx512", "threads": 2, "gflops": gflops}
+    p = probe.profile(measurements=m)
+    assert p.fma_thread_scaling == pytest.approx(scaling)
+    assert any("all 2 CPUs busy" in n and ("SMT" in n) == smt for n in p.notes)
+    assert probe.profile(measurements=_measurements()).fma_thread_scaling == 1.0     # not measured
+    m["fma_all_cpus"] = {"key": "sse", "threads": 2, "gflops": 50.0}                 # another ISA's kernel
+    assert probe.profile(measurements=m).fma_thread_scaling == 1.0
+
+
+@pytest.mark.parametrize("value", [0, 1.5, "half", True])
+def test_fma_thread_scaling_validated_in_target_files(tmp_path, value):
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps({"base": "x86-64-v3", "override": {"fma_thread_scaling": value}}))
+    with pytest.raises(ValueError, match="fma_thread_scaling': expected a number in \\(0, 1\\]"):
+        probe.profile(str(f))
+

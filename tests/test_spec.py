@@ -68,7 +68,7 @@ MALFORMED = [
           dtype: float32
           actvations: [relu]
      """), "kernels[0].actvations", 6,
-     "unknown key 'actvations'; allowed: activations, bias, dtype, name, op, residual, shapes, threads; "
+     "unknown key 'actvations'; allowed: activations, bias, dtype, name, op, residual, shapes, threads, tolerance; "
      "did you mean 'activations'?"),
     ("duplicate-key", kernel("""
         - name: k
@@ -533,3 +533,47 @@ def test_conv_spec_rejects_gelu(tmp_path):
     f.write_text(CONV_OK.replace("activations: [relu]", "activations: [relu, gelu_tanh]"))
     with pytest.raises(spec.SpecError, match="conv2d supports the activations none, relu, relu6"):
         spec.load_file(f)
+
+
+# --------------------------------------------------------------------------- conv2d tolerance
+@pytest.mark.parametrize("text,value", [("1e-4", 1e-4), ("1.0e-5", 1e-5), ("0.001", 1e-3), ("2E-6", 2e-6)])
+def test_conv_tolerance_parses(tmp_path, text, value):
+    f = tmp_path / "conv.yaml"
+    f.write_text(CONV_OK.replace("    activations: [relu]\n", f"    activations: [relu]\n    tolerance: {text}\n"))
+    (k,) = spec.load_file(f)
+    assert k.tolerance == pytest.approx(value)
+    assert OpSpec.from_dict(json.loads(json.dumps(k.to_dict()))) == k
+    assert f"tolerance={value:g}" in k.summary()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("0", "expected a relative error between 0 and 1 (exclusive), got 0"),
+    ("-1e-4", "expected a relative error between 0 and 1 (exclusive), got -0.0001"),
+    ("1.5", "expected a relative error between 0 and 1 (exclusive), got 1.5"),
+    ("'1e-4'", "expected a number such as 1e-4 (a relative error), got string '1e-4'"),
+    ("true", "expected a number such as 1e-4 (a relative error), got boolean true"),
+    ("[1e-4]", "expected a number such as 1e-4 (a relative error), got a list"),
+    ("small", "expected a number such as 1e-4 (a relative error), got string 'small'"),
+    (".inf", "expected a relative error between 0 and 1 (exclusive), got inf"),
+])
+def test_conv_tolerance_errors(tmp_path, text, fragment):
+    f = tmp_path / "conv.yaml"
+    f.write_text(CONV_OK.replace("    activations: [relu]\n", f"    activations: [relu]\n    tolerance: {text}\n"))
+    with pytest.raises(spec.SpecError) as info:
+        spec.load_file(f)
+    assert info.value.key_path == "kernels[0].tolerance" and info.value.line == 7
+    assert fragment in str(info.value)
+
+
+def test_tolerance_only_for_conv(tmp_path):
+    p = write(tmp_path, kernel("""
+        - name: k
+          op: matmul
+          dtype: float32
+          tolerance: 1e-4
+     """))
+    with pytest.raises(SpecError) as info:
+        spec.load_file(p)
+    assert str(info.value).endswith("kernels[0].tolerance: 'tolerance' is only allowed when op is conv2d (its "
+                                    "Winograd algorithms trade accuracy for speed); this kernel's op is 'matmul'")
+

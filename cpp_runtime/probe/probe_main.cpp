@@ -3,6 +3,7 @@
 //
 // {"arch": "x86_64", "features": [...], "freq_ghz": f,
 //  "fma": {"avx512": {"latency_cycles": f, "per_cycle": f, "gflops": f, ...}, ...},
+//  "fma_all_cpus": {"key": s, "threads": n, "gflops": f} or null,
 //  "bandwidth": [{"bytes": n, "gbps": f}, ...], "logical_cpus": n, "seconds": f}
 //
 //  - core clock: a dependent chain of 1-cycle integer adds (cycles/s); every
@@ -10,6 +11,9 @@
 //  - FMA latency: one dependent chain; throughput: many independent chains.
 //    Only variants host_features() supports are run.
 //  - read bandwidth per working-set size: widest vector loads, best of N.
+//  - FMA throughput with every allowed CPU running the throughput kernel at
+//    once ("fma_all_cpus": {"threads": n, "gflops": total}): below n times
+//    one CPU's rate when logical CPUs share FMA units (SMT siblings).
 // The thread is pinned to the CPU it starts on while measuring.
 //
 // Flags: --quick (shorter, fewer sizes; for tests), --no-bandwidth.
@@ -18,12 +22,14 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cpu_features.h"
@@ -95,6 +101,41 @@ std::string json_str(const std::string& s) {
 
 void usage(const char* argv0) {
   std::fprintf(stderr, "usage: %s [--quick] [--no-bandwidth]\n", argv0);
+}
+
+// Aggregate FMA rate (FMAs per second) with one thread per CPU in `cpus`, each
+// pinned to its CPU, all running `kernel` for `iters` iterations from a common start.
+double all_cpus_fma_rate(const autoconfig::probe::FmaKernel& k, const cpu_set_t& cpus, uint64_t iters) {
+  std::vector<int> ids;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &cpus)) ids.push_back(c);
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> ends(ids.size(), 0.0);
+  std::vector<std::thread> threads;
+  double start = 0.0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    threads.emplace_back([&, i] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(ids[i], &one);
+      sched_setaffinity(0, sizeof(one), &one);
+      k.throughput(iters / 16);  // warm up on this CPU
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      k.throughput(iters);
+      ends[i] = now_seconds();
+    });
+  }
+  while (ready.load() < static_cast<int>(ids.size())) {
+  }
+  start = now_seconds();
+  go.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  const double end = *std::max_element(ends.begin(), ends.end());
+  return static_cast<double>(ids.size()) * static_cast<double>(iters) * static_cast<double>(k.thr_fmas_per_iter) /
+         (end - start);
 }
 
 }  // namespace
@@ -209,6 +250,21 @@ int main(int argc, char** argv) {
 
   if (have_affinity && pinned) sched_setaffinity(0, sizeof(original), &original);
 
+  // ---- FMA throughput of all CPUs at once (widest kernel), best of the repeats
+  std::string all_json;
+  const auto kernels = autoconfig::probe::available_fma_kernels();
+  if (have_affinity && logical_cpus > 1 && !kernels.empty()) {
+    const auto& k = kernels.front();
+    const double per = best_seconds_per_iter(k.throughput, tm.fma_target, 1);
+    const uint64_t iters = std::max<uint64_t>(1, static_cast<uint64_t>(4 * tm.fma_target / std::max(per, 1e-12)));
+    double best = 0.0;
+    for (int r = 0; r < tm.fma_repeats; ++r) best = std::max(best, all_cpus_fma_rate(k, original, iters));
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "{\"key\": \"%s\", \"threads\": %d, \"gflops\": %.2f}", k.key.c_str(),
+                  logical_cpus, best * k.lanes * 2.0 / 1e9);
+    all_json = buf;
+  }
+
   std::string feat_json;
   for (const auto& n : feats.names()) {
     if (!feat_json.empty()) feat_json += ", ";
@@ -216,11 +272,11 @@ int main(int argc, char** argv) {
   }
 
   std::printf(
-      "{\"arch\": %s, \"features\": [%s], \"freq_ghz\": %.4f, \"fma\": {%s}, "
+      "{\"arch\": %s, \"features\": [%s], \"freq_ghz\": %.4f, \"fma\": {%s}, \"fma_all_cpus\": %s, "
       "\"bandwidth\": [%s], \"bandwidth_kernel\": %s, \"logical_cpus\": %d, \"cpu\": %d, "
       "\"pinned\": %s, \"quick\": %s, \"seconds\": %.3f}\n",
       json_str(feats.arch).c_str(), feat_json.c_str(), hz / 1e9, fma_json.c_str(),
-      bw_json.c_str(), json_str(bw_kernel).c_str(), logical_cpus, cpu, pinned ? "true" : "false",
-      opt.quick ? "true" : "false", now_seconds() - t_start);
+      all_json.empty() ? "null" : all_json.c_str(), bw_json.c_str(), json_str(bw_kernel).c_str(), logical_cpus,
+      cpu, pinned ? "true" : "false", opt.quick ? "true" : "false", now_seconds() - t_start);
   return 0;
 }

@@ -7,6 +7,7 @@
 // The epilogue (bias, folded batch-norm, residual, activation, clip) is fused
 // into each kernel's store (for GEMM: per output channel = per GEMM row).
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -51,6 +52,17 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
                          "); use clip_lo/clip_hi for clip");
   if (!(a.clip_lo <= a.clip_hi)) return Status::Error(p + "clip_lo must be <= clip_hi");
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
+  if (a.direct_tile < -1 || a.direct_input < -1 || a.direct_input > 1 || a.direct_order < -1 || a.direct_order > 1 ||
+      a.direct_cblocks == 0 || a.direct_cblocks < -1)
+    return Status::Error(p + "direct_tile, direct_input (0, 1), direct_order (0, 1) and direct_cblocks (>= 1) must "
+                             "be -1 (the model's choice) or a valid value");
+  if (const detail::Registry* r = detail::active_registry(); r && a.direct_tile >= r->conv->direct.tile_count)
+    return Status::Error(p + "direct_tile " + i2s(a.direct_tile) + " is not in this build's table of " +
+                         i2s(r->conv->direct.tile_count) + " tiles");
+  if (!(a.tolerance >= 0.0f)) return Status::Error(p + "tolerance must be >= 0 (0: no limit)");
+  for (ConvLayout l : {a.x_layout, a.y_layout})
+    if (l != ConvLayout::NCHW && l != ConvLayout::Blocked)
+      return Status::Error(p + "x_layout and y_layout must be ConvLayout::NCHW or ConvLayout::Blocked");
   return Status::Ok();
 }
 
@@ -98,21 +110,16 @@ namespace {
 using detail::ConvAlgorithm;
 constexpr float kInf = __builtin_inff();
 
-#ifndef AUTOCONFIG_DEFAULT_THREADS
-#define AUTOCONFIG_DEFAULT_THREADS 0
-#endif
+std::atomic<uint64_t> g_layout_conversions{0};
+void count_conversion() { g_layout_conversions.fetch_add(1, std::memory_order_relaxed); }
 
-// threads = 0: the build's AUTOCONFIG_THREADS, else one thread per 50 us of
-// work at peak (the GEMM rule), capped at the CPUs this process may use.
+// threads = 0: the rule gemm() uses (detail::default_threads) for the layer's flops.
 int conv_threads(const Conv2dArgs& a) {
   if (a.threads > 0) return a.threads;
-  if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;
   const detail::Registry* r = detail::active_registry();
   const double flops = 2.0 * std::max<int64_t>(a.N, 1) * a.K * conv2d_output_h(a) * conv2d_output_w(a) *
                        (a.C / a.groups) * a.R * a.S;
-  int t = r ? static_cast<int>(flops / (r->peak_flops_per_core * r->min_seconds_per_thread)) : 1;
-  t = std::min(t, detail::available_cpus());
-  return std::max(t, 1);
+  return r ? detail::default_threads(*r, flops) : 1;
 }
 
 // The epilogue's clamp: activation then clip.
@@ -150,20 +157,21 @@ detail::ConvGeometry geometry(const Conv2dArgs& a) {
 }
 
 // Weights (and bias) in the layout the algorithm reads; empty for GEMM paths.
-void pack_for(ConvAlgorithm alg, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
+void pack_for(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
               const float* bias, std::vector<float>* packed, std::vector<float>* bias_blocked) {
   packed->clear();
   bias_blocked->clear();
-  if (alg == ConvAlgorithm::Direct) {
-    packed->resize(static_cast<size_t>(k.direct.packed_weights_floats(a.K, a.C, a.R, a.S)));
-    k.direct.pack_weights(w, a.K, a.C, a.R, a.S, packed->data());
+  if (ch.algorithm == ConvAlgorithm::Direct) {
+    const int cb = ch.direct.plain_input ? 1 : k.direct.block;
+    packed->resize(static_cast<size_t>(k.direct.packed_weights_floats(a.K, a.C, a.R, a.S, cb)));
+    k.direct.pack_weights(w, a.K, a.C, a.R, a.S, k.direct.tile_kb[ch.direct.tile], cb, packed->data());
     if (bias) {
       const int64_t B = k.direct.block;
       bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
       std::copy(bias, bias + a.K, bias_blocked->begin());
     }
-  } else if (alg == ConvAlgorithm::WinogradF2 || alg == ConvAlgorithm::WinogradF4) {
-    const detail::WinogradKernel& wk = alg == ConvAlgorithm::WinogradF2 ? k.winograd_f2 : k.winograd_f4;
+  } else if (ch.algorithm == ConvAlgorithm::WinogradF2 || ch.algorithm == ConvAlgorithm::WinogradF4) {
+    const detail::WinogradKernel& wk = ch.algorithm == ConvAlgorithm::WinogradF2 ? k.winograd_f2 : k.winograd_f4;
     packed->resize(static_cast<size_t>(wk.packed_weights_floats(a.K, a.C)));
     wk.pack_weights(w, a.K, a.C, packed->data());
   }
@@ -173,100 +181,195 @@ void clamp_all(float* y, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], lo), hi);
 }
 
-// GEMM paths (gemm-1x1, im2col-gemm): w folded K x C/G x R x S, row_bias K or null.
-Status run_gemm(const Conv2dArgs& a, const float* w, const float* row_bias, int threads) {
+// GEMM paths (gemm-1x1, im2col-gemm) on one NCHW image: w folded K x C/G x R x S, row_bias K or null.
+Status run_gemm(const Conv2dArgs& a, const float* x, float* y, const float* residual, const float* w,
+                const float* row_bias, int threads) {
   const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a), P = Ho * Wo;
   const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, CRS = Cg * a.R * a.S;
   const bool pointwise = is_pointwise(a);
   const bool clip = is_clip(a);
   float* cols = pointwise ? nullptr : detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(CRS * P));
-  for (int64_t n = 0; n < a.N; ++n) {
-    for (int64_t g = 0; g < G; ++g) {
-      const float* xg = a.x + (n * a.C + g * Cg) * a.H * a.W;
-      const float* b = xg;
-      if (!pointwise) {
-        im2col(xg, Cg, a.H, a.W, a, Ho, Wo, cols);
-        b = cols;
-      }
-      GemmArgs gm;
-      gm.M = Kg;
-      gm.N = P;
-      gm.K = CRS;
-      gm.A = w + g * Kg * CRS;
-      gm.rs_a = CRS;
-      gm.cs_a = 1;
-      gm.B = b;
-      gm.rs_b = P;
-      gm.cs_b = 1;
-      gm.C = a.y + (n * a.K + g * Kg) * P;
-      gm.ldc = P;
-      if (a.residual) {
-        gm.c_in = a.residual + (n * a.K + g * Kg) * P;
-        gm.ld_cin = P;
-        gm.beta = 1.0f;
-      }
-      gm.bias_row = row_bias ? row_bias + g * Kg : nullptr;
-      gm.act = clip ? Activation::None : a.act;
-      gm.threads = threads;
-      Status st = gemm(gm);
-      if (!st.ok()) return st;
-      if (clip) {
-        float lo, hi;
-        clamp_range(a, &lo, &hi);
-        clamp_all(gm.C, Kg * P, lo, hi);
-      }
+  for (int64_t g = 0; g < G; ++g) {
+    const float* xg = x + g * Cg * a.H * a.W;
+    const float* b = xg;
+    if (!pointwise) {
+      im2col(xg, Cg, a.H, a.W, a, Ho, Wo, cols);
+      b = cols;
+    }
+    GemmArgs gm;
+    gm.M = Kg;
+    gm.N = P;
+    gm.K = CRS;
+    gm.A = w + g * Kg * CRS;
+    gm.rs_a = CRS;
+    gm.cs_a = 1;
+    gm.B = b;
+    gm.rs_b = P;
+    gm.cs_b = 1;
+    gm.C = y + g * Kg * P;
+    gm.ldc = P;
+    if (residual) {
+      gm.c_in = residual + g * Kg * P;
+      gm.ld_cin = P;
+      gm.beta = 1.0f;
+    }
+    gm.bias_row = row_bias ? row_bias + g * Kg : nullptr;
+    gm.act = clip ? Activation::None : a.act;
+    gm.threads = threads;
+    Status st = gemm(gm);
+    if (!st.ok()) return st;
+    if (clip) {
+      float lo, hi;
+      clamp_range(a, &lo, &hi);
+      clamp_all(gm.C, Kg * P, lo, hi);
     }
   }
   return Status::Ok();
 }
 
-// The chosen algorithm with prepared weights: w folded, bias folded (K or
-// null), packed / bias_blocked as pack_for() made them.
-Status run_algorithm(const Conv2dArgs& a, ConvAlgorithm alg, int tile, const float* w, const float* bias,
-                     const float* packed, const float* bias_blocked, int threads) {
-  if (alg == ConvAlgorithm::Gemm1x1 || alg == ConvAlgorithm::Im2colGemm) return run_gemm(a, w, bias, threads);
-  const detail::Registry* r = detail::active_registry();
-  const detail::ConvKernels& k = *r->conv;
-  detail::ConvGeometry g = geometry(a);
-  const int64_t P = g.Ho * g.Wo, in_size = a.C * a.H * a.W, out_size = a.K * P;
+// dst (C x (H+pt+pb) x (W+pl+pr) x cb) <- src (C/cb x H x W x cb) with zeros around: cb = 1
+// for plain NCHW, B for a blocked tensor (C rounded up to whole blocks).
+void pad_planes(const float* src, int64_t planes, int64_t H, int64_t W, int64_t cb, int64_t pt, int64_t pl,
+                int64_t pb, int64_t pr, float* dst) {
+  const int64_t Wp = W + pl + pr, row = W * cb;
+  for (int64_t c = 0; c < planes; ++c) {
+    float* d = dst + c * (H + pt + pb) * Wp * cb;
+    std::memset(d, 0, sizeof(float) * pt * Wp * cb);
+    for (int64_t h = 0; h < H; ++h) {
+      float* dr = d + (pt + h) * Wp * cb;
+      std::memset(dr, 0, sizeof(float) * pl * cb);
+      std::memcpy(dr + pl * cb, src + (c * H + h) * row, sizeof(float) * row);
+      std::memset(dr + (pl + W) * cb, 0, sizeof(float) * pr * cb);
+    }
+    std::memset(d + (pt + H) * Wp * cb, 0, sizeof(float) * pb * Wp * cb);
+  }
+}
+
+// Direct on one image. x: NCHW or blocked (a.x_layout); y and residual: NCHW or blocked (a.y_layout).
+void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const detail::ConvKernels& k, const float* x,
+                float* y, const float* residual, const float* packed, const float* bias_blocked, float lo, float hi,
+                int threads) {
+  const int64_t B = k.direct.block;
+  detail::ConvGeometry gb = geometry(a);
+  const int64_t P = gb.Ho * gb.Wo;
+  const bool pointwise = is_pointwise(a);
+  if (pointwise) {  // one row of H*W columns: wider tiles, fewer edges
+    gb.H = 1; gb.W = a.H * a.W; gb.Ho = 1; gb.Wo = P;
+  }
+  const int64_t Hp = gb.H + gb.pad_top + gb.pad_bottom, Wp = gb.W + gb.pad_left + gb.pad_right;
+  const bool pads = Hp != gb.H || Wp != gb.W;
+  const int64_t cblocks = (a.C + B - 1) / B, kblocks = (a.K + B - 1) / B;
+  const float* xin = x;
+  if (s.plain_input) {
+    if (pads) {
+      float* xp = detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(a.C * Hp * Wp));
+      pad_planes(x, a.C, gb.H, gb.W, 1, gb.pad_top, gb.pad_left, gb.pad_bottom, gb.pad_right, xp);
+      xin = xp;
+    }
+  } else if (a.x_layout == ConvLayout::Blocked) {
+    if (pads) {
+      float* xp = detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(cblocks * Hp * Wp * B));
+      pad_planes(x, cblocks, gb.H, gb.W, B, gb.pad_top, gb.pad_left, gb.pad_bottom, gb.pad_right, xp);
+      xin = xp;
+    }
+  } else {
+    float* xb = detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(cblocks * Hp * Wp * B));
+    k.direct.to_blocked(x, a.C, gb.H, gb.W, gb.pad_top, gb.pad_left, gb.pad_bottom, gb.pad_right, xb, threads);
+    count_conversion();
+    xin = xb;
+  }
+  gb.H = Hp;
+  gb.W = Wp;
+  gb.pad_top = gb.pad_left = gb.pad_bottom = gb.pad_right = 0;
+  if (a.y_layout == ConvLayout::Blocked) {  // residual and clamp in the kernel's store
+    detail::ConvEpilogue ep{bias_blocked, residual, lo, hi};
+    k.direct.run(gb, xin, packed, ep, y, s, threads);
+    return;
+  }
+  float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));
+  // An NCHW residual is added on the way back to NCHW, so the clamp waits for it.
+  detail::ConvEpilogue ep{bias_blocked, nullptr, residual ? -kInf : lo, residual ? kInf : hi};
+  k.direct.run(gb, xin, packed, ep, yb, s, threads);
+  count_conversion();
+  if (residual)
+    k.direct.from_blocked(yb, a.K, P, residual, lo, hi, y, threads);
+  else
+    k.direct.from_blocked(yb, a.K, P, nullptr, -kInf, kInf, y, threads);
+}
+
+// An NCHW algorithm (GEMM, Winograd, depthwise) on one NCHW image.
+Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernels& k, const float* x, float* y,
+                const float* residual, const float* w, const float* bias, const float* packed, int threads) {
+  if (alg == ConvAlgorithm::Gemm1x1 || alg == ConvAlgorithm::Im2colGemm)
+    return run_gemm(a, x, y, residual, w, bias, threads);
+  const detail::ConvGeometry g = geometry(a);
   detail::ConvEpilogue ep;
   clamp_range(a, &ep.lo, &ep.hi);
   ep.bias = bias;
+  ep.residual = residual;
+  switch (alg) {
+    case ConvAlgorithm::WinogradF2: k.winograd_f2.run(g, x, packed, ep, y, threads); break;
+    case ConvAlgorithm::WinogradF4: k.winograd_f4.run(g, x, packed, ep, y, threads); break;
+    case ConvAlgorithm::Depthwise: k.depthwise.run(g, a.K / a.C, x, w, ep, y, threads); break;
+    default: return Status::Error("conv2d: internal error: unknown algorithm");
+  }
+  return Status::Ok();
+}
+
+// The chosen algorithm with prepared weights: w folded, bias folded (K or
+// null), packed / bias_blocked as pack_for() made them. Tensors in the
+// layouts a.x_layout / a.y_layout; an NCHW algorithm on blocked tensors
+// converts around itself.
+Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const float* w, const float* bias,
+                     const float* packed, const float* bias_blocked, int threads) {
+  const detail::Registry* r = detail::active_registry();
+  const detail::ConvKernels& k = *r->conv;
+  const int64_t B = k.direct.block;
+  const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a), P = Ho * Wo;
+  const bool x_blocked = a.x_layout == ConvLayout::Blocked, y_blocked = a.y_layout == ConvLayout::Blocked;
+  const int64_t in_size = (x_blocked ? (a.C + B - 1) / B * B : a.C) * a.H * a.W;
+  const int64_t out_size = (y_blocked ? (a.K + B - 1) / B * B : a.K) * P;
+  float lo, hi;
+  clamp_range(a, &lo, &hi);
   for (int64_t n = 0; n < a.N; ++n) {
     const float* x = a.x + n * in_size;
     float* y = a.y + n * out_size;
-    ep.residual = a.residual ? a.residual + n * out_size : nullptr;
-    switch (alg) {
-      case ConvAlgorithm::WinogradF2: k.winograd_f2.run(g, x, packed, ep, y, threads); break;
-      case ConvAlgorithm::WinogradF4: k.winograd_f4.run(g, x, packed, ep, y, threads); break;
-      case ConvAlgorithm::Depthwise: k.depthwise.run(g, a.K / a.C, x, w, ep, y, threads); break;
-      case ConvAlgorithm::Direct: {
-        const int64_t B = k.direct.block;
-        detail::ConvGeometry gb = g;
-        if (is_pointwise(a)) {  // one row of H*W columns: wider tiles, fewer edges
-          gb.H = 1; gb.W = a.H * a.W; gb.Ho = 1; gb.Wo = P;
-        }
-        const int64_t Hp = gb.H + a.pad_top + a.pad_bottom, Wp = gb.W + a.pad_left + a.pad_right;
-        const int64_t cblocks = (a.C + B - 1) / B, kblocks = (a.K + B - 1) / B;
-        float* xb = detail::thread_scratch(detail::kScratchConv0, static_cast<size_t>(cblocks * Hp * Wp * B));
-        float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));
-        k.direct.to_blocked(x, a.C, gb.H, gb.W, a.pad_top, a.pad_left, a.pad_bottom, a.pad_right, xb, threads);
-        gb.H = Hp;
-        gb.W = Wp;
-        gb.pad_top = gb.pad_left = gb.pad_bottom = gb.pad_right = 0;
-        // A residual is added on the way back to NCHW, so the clamp waits for it.
-        detail::ConvEpilogue epb{bias_blocked, nullptr, ep.residual ? -kInf : ep.lo, ep.residual ? kInf : ep.hi};
-        k.direct.run(gb, xb, packed, epb, yb, tile, threads);
-        if (ep.residual)
-          k.direct.from_blocked(yb, a.K, P, ep.residual, ep.lo, ep.hi, y, threads);
-        else
-          k.direct.from_blocked(yb, a.K, P, nullptr, -kInf, kInf, y, threads);
-        break;
+    const float* res = a.residual ? a.residual + n * out_size : nullptr;
+    if (ch.algorithm == ConvAlgorithm::Direct) {
+      run_direct(a, ch.direct, k, x, y, res, packed, bias_blocked, lo, hi, threads);
+      continue;
+    }
+    if (x_blocked) {
+      float* xn = detail::thread_scratch(detail::kScratchLayoutIn, static_cast<size_t>(a.C * a.H * a.W));
+      k.direct.from_blocked(x, a.C, a.H * a.W, nullptr, -kInf, kInf, xn, threads);
+      count_conversion();
+      x = xn;
+    }
+    float* yn = y;
+    if (y_blocked) {
+      yn = detail::thread_scratch(detail::kScratchLayoutOut, static_cast<size_t>(a.K * P));
+      if (res) {
+        float* rn = detail::thread_scratch(detail::kScratchLayoutRes, static_cast<size_t>(a.K * P));
+        k.direct.from_blocked(res, a.K, P, nullptr, -kInf, kInf, rn, threads);
+        count_conversion();
+        res = rn;
       }
-      default: return Status::Error("conv2d: internal error: unknown algorithm");
+    }
+    Status st = run_nchw(a, ch.algorithm, k, x, yn, res, w, bias, packed, threads);
+    if (!st.ok()) return st;
+    if (y_blocked) {
+      k.direct.to_blocked(yn, a.K, Ho, Wo, 0, 0, 0, 0, y, threads);
+      count_conversion();
     }
   }
   return Status::Ok();
+}
+
+detail::ConvContext context_of(const Conv2dArgs& a) {
+  detail::ConvContext c;
+  c.in_blocked = a.x_layout == ConvLayout::Blocked;
+  c.out_blocked = a.y_layout == ConvLayout::Blocked;
+  return c;
 }
 
 }  // namespace
@@ -275,9 +378,13 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
   Conv2dChoice c;
   if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return c;
   const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms);
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a));
   c.algorithm = detail::conv_algorithm_name(ch.algorithm);
-  c.tile = ch.tile;
+  c.tile = ch.direct.tile;
+  c.plain_input = ch.direct.plain_input;
+  c.groups_inner = ch.direct.groups_inner;
+  c.chunk = ch.direct.chunk;
+  c.cblocks = ch.direct.cblocks;
   c.threads = threads;
   c.planned = ch.planned;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
@@ -287,26 +394,84 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
 
 const char* conv2d_algorithm(const Conv2dArgs& a) {
   if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return "";
-  return detail::conv_algorithm_name(detail::choose_conv(a, conv_threads(a), a.algorithms).algorithm);
+  return detail::conv_algorithm_name(detail::choose_conv(a, conv_threads(a), a.algorithms, context_of(a)).algorithm);
 }
 
 namespace {
 
 Status check_choice(const Conv2dArgs& a, const detail::ConvChoice& ch) {
   const unsigned bit = 1u << static_cast<int>(ch.algorithm);
-  if (!(a.algorithms & bit) || ch.predicted_s < 0)
-    return Status::Error("conv2d: none of the requested algorithms applies to this layer");
+  if (!(a.algorithms & bit) || ch.estimates[static_cast<int>(ch.algorithm)] < 0)
+    return Status::Error(a.tolerance > 0 ? "conv2d: none of the requested algorithms applies to this layer "
+                                           "within the tolerance " + std::to_string(a.tolerance)
+                                         : "conv2d: none of the requested algorithms applies to this layer");
+  return Status::Ok();
+}
+
+// Threads for a layout conversion of C channels (one block of B per item).
+int layout_threads(int64_t C, int threads) {
+  const detail::Registry* r = detail::active_registry();
+  const int64_t blocks = (C + r->conv->direct.block - 1) / r->conv->direct.block;
+  const int t = threads > 0 ? threads : detail::available_cpus();
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(t, blocks)));
+}
+
+Status check_layout_args(const float* src, int64_t N, int64_t C, int64_t H, int64_t W, const float* dst,
+                         int threads, const char* fn) {
+  const std::string p = std::string(fn) + ": ";
+  if (N < 0 || C < 1 || H < 1 || W < 1)
+    return Status::Error(p + "expected N >= 0 and C, H, W >= 1 (got " + i2s(N) + "x" + i2s(C) + "x" + i2s(H) + "x" +
+                         i2s(W) + ")");
+  if (N > 0 && (!src || !dst)) return Status::Error(p + "tensors must not be null");
+  if (threads < 0) return Status::Error(p + "threads must be >= 0");
+  if (!detail::active_registry()) return check_isa();
   return Status::Ok();
 }
 
 }  // namespace
+
+int conv2d_block() {
+  const detail::Registry* r = detail::active_registry();
+  return r ? r->conv->direct.block : 0;
+}
+
+uint64_t conv2d_layout_conversions() { return g_layout_conversions.load(std::memory_order_relaxed); }
+
+std::vector<std::pair<int, int>> conv2d_direct_tiles() {
+  std::vector<std::pair<int, int>> out;
+  if (const detail::Registry* r = detail::active_registry())
+    for (int i = 0; i < r->conv->direct.tile_count; ++i)
+      out.emplace_back(r->conv->direct.tile_n[i], r->conv->direct.tile_kb[i]);
+  return out;
+}
+
+Status conv2d_to_blocked(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, float* xb, int threads) {
+  Status st = check_layout_args(x, N, C, H, W, xb, threads, "conv2d_to_blocked");
+  if (!st.ok()) return st;
+  const detail::DirectConvKernel& d = detail::active_registry()->conv->direct;
+  const int64_t Cp = (C + d.block - 1) / d.block * d.block;
+  for (int64_t n = 0; n < N; ++n)
+    d.to_blocked(x + n * C * H * W, C, H, W, 0, 0, 0, 0, xb + n * Cp * H * W, layout_threads(C, threads));
+  return Status::Ok();
+}
+
+Status conv2d_from_blocked(const float* xb, int64_t N, int64_t C, int64_t H, int64_t W, float* x, int threads) {
+  Status st = check_layout_args(xb, N, C, H, W, x, threads, "conv2d_from_blocked");
+  if (!st.ok()) return st;
+  const detail::DirectConvKernel& d = detail::active_registry()->conv->direct;
+  const int64_t Cp = (C + d.block - 1) / d.block * d.block;
+  for (int64_t n = 0; n < N; ++n)
+    d.from_blocked(xb + n * Cp * H * W, C, H * W, nullptr, -kInf, kInf, x + n * C * H * W,
+                   layout_threads(C, threads));
+  return Status::Ok();
+}
 
 Status conv2d(const Conv2dArgs& a) {
   Status st = validate(a);
   if (!st.ok() || a.N == 0) return st;
   if (!detail::active_registry()) return check_isa();
   const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms);
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a));
   st = check_choice(a, ch);
   if (!st.ok()) return st;
   std::vector<float> w, bias, packed, bias_blocked;
@@ -318,9 +483,8 @@ Status conv2d(const Conv2dArgs& a) {
     bp = bias.empty() ? nullptr : bias.data();
   }
   const detail::ConvKernels& k = *detail::active_registry()->conv;
-  pack_for(ch.algorithm, a, k, wp, bp, &packed, &bias_blocked);
-  return run_algorithm(a, ch.algorithm, ch.tile, wp, bp, packed.data(), bias_blocked.empty() ? nullptr : bias_blocked.data(),
-                       threads);
+  pack_for(ch, a, k, wp, bp, &packed, &bias_blocked);
+  return run_algorithm(a, ch, wp, bp, packed.data(), bias_blocked.empty() ? nullptr : bias_blocked.data(), threads);
 }
 
 Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
@@ -329,14 +493,18 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   if (!st.ok()) return st;
   if (!detail::active_registry()) return check_isa();
   layer_ = layer;
-  const detail::ConvChoice ch = detail::choose_conv(layer, conv_threads(layer), layer.algorithms);
+  const detail::ConvChoice ch = detail::choose_conv(layer, conv_threads(layer), layer.algorithms, context_of(layer));
   st = check_choice(layer, ch);
   if (!st.ok()) return st;
   fold(layer, &w_, &bias_);
   algorithm_ = static_cast<int>(ch.algorithm);
-  tile_ = ch.tile;
-  pack_for(ch.algorithm, layer, *detail::active_registry()->conv, w_.data(), bias_.empty() ? nullptr : bias_.data(),
-           &packed_, &bias_blocked_);
+  direct_tile_ = ch.direct.tile;
+  direct_plain_ = ch.direct.plain_input;
+  direct_groups_inner_ = ch.direct.groups_inner;
+  direct_chunk_ = ch.direct.chunk;
+  direct_cblocks_ = ch.direct.cblocks;
+  pack_for(ch, layer, *detail::active_registry()->conv, w_.data(), bias_.empty() ? nullptr : bias_.data(), &packed_,
+           &bias_blocked_);
   layer_.w = w_.data();
   layer_.bias = bias_.empty() ? nullptr : bias_.data();
   layer_.scale = layer_.shift = nullptr;
@@ -361,8 +529,14 @@ Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* res
   a.threads = threads;
   Status st = validate(a);
   if (!st.ok() || N == 0) return st;
-  return run_algorithm(a, static_cast<ConvAlgorithm>(algorithm_), tile_, w_.data(),
-                       bias_.empty() ? nullptr : bias_.data(), packed_.data(),
+  detail::ConvChoice ch;
+  ch.algorithm = static_cast<ConvAlgorithm>(algorithm_);
+  ch.direct.tile = direct_tile_;
+  ch.direct.plain_input = direct_plain_;
+  ch.direct.groups_inner = direct_groups_inner_;
+  ch.direct.chunk = direct_chunk_;
+  ch.direct.cblocks = direct_cblocks_;
+  return run_algorithm(a, ch, w_.data(), bias_.empty() ? nullptr : bias_.data(), packed_.data(),
                        bias_blocked_.empty() ? nullptr : bias_blocked_.data(), conv_threads(a));
 }
 

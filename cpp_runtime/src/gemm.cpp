@@ -64,15 +64,6 @@ const GemmKernel* find_specialized(const detail::Registry& r, const GemmArgs& g)
   return fallback;
 }
 
-int generic_threads(const detail::Registry& r, const GemmArgs& g) {
-  const double flops = 2.0 * g.M * g.N * g.K;
-  const double per_thread = r.peak_flops_per_core * r.min_seconds_per_thread;
-  int t = static_cast<int>(flops / per_thread);
-  const int cpus = detail::available_cpus();
-  if (t > cpus) t = cpus;
-  return t < 1 ? 1 : t;
-}
-
 #ifndef AUTOCONFIG_DEFAULT_THREADS
 #define AUTOCONFIG_DEFAULT_THREADS 0
 #endif
@@ -81,7 +72,7 @@ int threads_for(const detail::Registry& r, const GemmArgs& g, const GemmKernel& 
   if (g.threads > 0) return g.threads;
   if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;  // the build's AUTOCONFIG_THREADS
   if (k.threads > 0) return k.threads;
-  return generic_threads(r, g);
+  return detail::default_threads(r, 2.0 * g.M * g.N * g.K);
 }
 
 float apply_activation(float v, Activation a) {
@@ -109,6 +100,18 @@ void epilogue_only(const GemmArgs& g) {
 }
 
 }  // namespace
+
+namespace detail {
+
+int default_threads(const Registry& r, double flops) {
+  if (AUTOCONFIG_DEFAULT_THREADS > 0) return AUTOCONFIG_DEFAULT_THREADS;
+  int t = static_cast<int>(flops / (r.peak_flops_per_core * r.min_seconds_per_thread));
+  const int cpus = available_cpus();
+  if (t > cpus) t = cpus;
+  return t < 1 ? 1 : t;
+}
+
+}  // namespace detail
 
 GemmChoice gemm_choice(const GemmArgs& g) {
   GemmChoice c;

@@ -1,7 +1,7 @@
 """autoconfig: host-tuned CPU kernels generated ahead of time.
 
 Runtime API (needs the compiled extension, i.e. an installed wheel):
-    matmul, gemm, conv2d, prepare_conv2d, host, explain, build_info
+    matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
 Importing the package checks that this CPU has the ISA the kernels were
@@ -11,20 +11,21 @@ from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU 
 
 __version__ = "0.1.0"
 
-_API = ("matmul", "gemm", "conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "host", "explain",
-        "build_info", "ACTIVATIONS")
-__all__ = list(_API)
+_API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
+_CONV_API = ("conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "BlockedTensor", "to_blocked",
+             "block_size", "layout_conversions")
+__all__ = list(_API + _CONV_API)
 
 
 def __getattr__(name):
     # The runtime API imports NumPy; the generator must run without it.
-    if name in _API:
-        from . import api
-        value = getattr(api, name)
+    if name in _API or name in _CONV_API:
+        from . import api, conv_api
+        value = getattr(api if name in _API else conv_api, name)
         globals()[name] = value      # later lookups skip this hook
         return value
     raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    return sorted(list(globals()) + list(_API + _CONV_API))

@@ -3,6 +3,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -147,11 +148,12 @@ using In4 = nb::ndarray<const float, nb::ndim<4>, nb::c_contig, nb::device::cpu>
 using Out4 = nb::ndarray<float, nb::ndim<4>, nb::c_contig, nb::device::cpu>;
 using In1c = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-// A layer's shapes and attributes (no tensors).
+// A layer's shapes and attributes (no tensors). choice: [algorithm mask,
+// direct tile, input, order, reduction blocks] (Conv2dArgs::algorithms, direct_*).
 autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                   const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
                                   const std::vector<int64_t>& dilations, int64_t groups, int threads,
-                                  unsigned algorithms) {
+                                  const std::vector<int64_t>& choice, float tolerance) {
   autoconfig::Conv2dArgs a;
   a.N = N; a.C = C; a.H = H; a.W = W;
   a.K = K; a.R = R; a.S = S;
@@ -160,7 +162,12 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
   a.dilation_h = dilations.at(0); a.dilation_w = dilations.at(1);
   a.groups = groups;
   a.threads = threads;
-  a.algorithms = algorithms;
+  a.algorithms = static_cast<unsigned>(choice.at(0));
+  a.direct_tile = static_cast<int>(choice.at(1));
+  a.direct_input = static_cast<int>(choice.at(2));
+  a.direct_order = static_cast<int>(choice.at(3));
+  a.direct_cblocks = static_cast<int>(choice.at(4));
+  a.tolerance = tolerance;
   return a;
 }
 
@@ -168,9 +175,9 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
 void conv2d_binding(In4 x, In4 w, Out4 y, std::optional<In1c> bias, std::optional<In1c> scale,
                     std::optional<In1c> shift, std::optional<In4> residual, std::vector<int64_t> strides,
                     std::vector<int64_t> pads, std::vector<int64_t> dilations, int64_t groups, int act,
-                    float clip_lo, float clip_hi, int threads, unsigned algorithms) {
+                    float clip_lo, float clip_hi, int threads, std::vector<int64_t> algorithms, float tolerance) {
   autoconfig::Conv2dArgs a = conv_layer(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2),
-                                        w.shape(3), strides, pads, dilations, groups, threads, algorithms);
+                                        w.shape(3), strides, pads, dilations, groups, threads, algorithms, tolerance);
   a.x = x.data(); a.w = w.data(); a.y = y.data();
   a.bias = bias ? bias->data() : nullptr;
   a.scale = scale ? scale->data() : nullptr;
@@ -198,13 +205,19 @@ struct PreparedConvBinding {
   int64_t C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
 };
 
+autoconfig::ConvLayout layout_of(int code) {
+  if (code != 0 && code != 1) throw std::invalid_argument("layout: expected 0 (nchw) or 1 (blocked)");
+  return static_cast<autoconfig::ConvLayout>(code);
+}
+
 PreparedConvBinding* prepare_conv2d_binding(In4 w, std::optional<In1c> bias, std::optional<In1c> scale,
                                             std::optional<In1c> shift, int64_t C, int64_t H, int64_t W,
                                             std::vector<int64_t> strides, std::vector<int64_t> pads,
                                             std::vector<int64_t> dilations, int64_t groups, int act,
-                                            float clip_lo, float clip_hi, int threads, unsigned algorithms) {
+                                            float clip_lo, float clip_hi, int threads, std::vector<int64_t> algorithms,
+                                            float tolerance, int x_layout, int y_layout) {
   autoconfig::Conv2dArgs a = conv_layer(1, C, H, W, w.shape(0), w.shape(2), w.shape(3), strides, pads, dilations,
-                                        groups, threads, algorithms);
+                                        groups, threads, algorithms, tolerance);
   a.w = w.data();
   a.bias = bias ? bias->data() : nullptr;
   a.scale = scale ? scale->data() : nullptr;
@@ -212,6 +225,8 @@ PreparedConvBinding* prepare_conv2d_binding(In4 w, std::optional<In1c> bias, std
   a.act = static_cast<autoconfig::Activation>(act);
   a.clip_lo = clip_lo;
   a.clip_hi = clip_hi;
+  a.x_layout = layout_of(x_layout);
+  a.y_layout = layout_of(y_layout);
   auto* p = new PreparedConvBinding;
   autoconfig::Status s;
   {
@@ -228,31 +243,74 @@ PreparedConvBinding* prepare_conv2d_binding(In4 w, std::optional<In1c> bias, std
   return p;
 }
 
-void prepared_run_binding(const PreparedConvBinding& p, In4 x, Out4 y, std::optional<In4> residual, int threads) {
-  if (x.shape(1) != static_cast<size_t>(p.C) || x.shape(2) != static_cast<size_t>(p.H) ||
-      x.shape(3) != static_cast<size_t>(p.W))
-    throw std::invalid_argument("x: shape does not match the prepared layer");
-  if (y.shape(0) != x.shape(0) || y.shape(1) != static_cast<size_t>(p.K) ||
-      y.shape(2) != static_cast<size_t>(p.Ho) || y.shape(3) != static_cast<size_t>(p.Wo))
-    throw std::invalid_argument("out: wrong shape");
+using AnyIn = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using AnyOut = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
+
+// Floats of one image of C channels of H x W in a layout.
+int64_t image_floats(autoconfig::ConvLayout l, int64_t C, int64_t H, int64_t W) {
+  const int64_t B = autoconfig::conv2d_block();
+  return (l == autoconfig::ConvLayout::Blocked ? (C + B - 1) / B * B : C) * H * W;
+}
+
+// x, y, residual: dense tensors of N images in the prepared layouts (the Python layer checks their shapes).
+void prepared_run_binding(const PreparedConvBinding& p, AnyIn x, int64_t N, AnyOut y, std::optional<AnyIn> residual,
+                          int threads) {
+  const autoconfig::Conv2dArgs& l = p.layer.layer();
+  if (static_cast<int64_t>(x.size()) != N * image_floats(l.x_layout, p.C, p.H, p.W))
+    throw std::invalid_argument("x: size does not match the prepared layer");
+  const int64_t out = N * image_floats(l.y_layout, p.K, p.Ho, p.Wo);
+  if (static_cast<int64_t>(y.size()) != out) throw std::invalid_argument("out: wrong size");
+  if (residual && static_cast<int64_t>(residual->size()) != out) throw std::invalid_argument("residual: wrong size");
   autoconfig::Status s;
   {
     nb::gil_scoped_release release;
-    s = p.layer.run(x.data(), static_cast<int64_t>(x.shape(0)), y.data(), residual ? residual->data() : nullptr,
-                    threads);
+    s = p.layer.run(x.data(), N, y.data(), residual ? residual->data() : nullptr, threads);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+// Layout conversions of N images (x NCHW, xb blocked); sizes checked against N, C, H, W.
+void to_blocked_binding(AnyIn x, AnyOut xb, int64_t N, int64_t C, int64_t H, int64_t W, int threads) {
+  if (static_cast<int64_t>(x.size()) != N * C * H * W ||
+      static_cast<int64_t>(xb.size()) != N * image_floats(autoconfig::ConvLayout::Blocked, C, H, W))
+    throw std::invalid_argument("to_blocked: sizes do not match N, C, H, W");
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::conv2d_to_blocked(x.data(), N, C, H, W, xb.data(), threads);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+void from_blocked_binding(AnyIn xb, AnyOut x, int64_t N, int64_t C, int64_t H, int64_t W, int threads) {
+  if (static_cast<int64_t>(x.size()) != N * C * H * W ||
+      static_cast<int64_t>(xb.size()) != N * image_floats(autoconfig::ConvLayout::Blocked, C, H, W))
+    throw std::invalid_argument("from_blocked: sizes do not match N, C, H, W");
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::conv2d_from_blocked(xb.data(), N, C, H, W, x.data(), threads);
   }
   if (!s.ok()) throw std::invalid_argument(s.message);
 }
 
 nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                std::vector<int64_t> strides, std::vector<int64_t> pads,
-                               std::vector<int64_t> dilations, int64_t groups, int threads, unsigned algorithms) {
-  autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms);
+                               std::vector<int64_t> dilations, int64_t groups, int threads, std::vector<int64_t> algorithms,
+                               float tolerance, int x_layout, int y_layout) {
+  autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms,
+                                        tolerance);
+  a.x_layout = layout_of(x_layout);
+  a.y_layout = layout_of(y_layout);
   a.w = reinterpret_cast<const float*>(&a);   // the choice never reads tensors
   const auto c = autoconfig::conv2d_choice(a);
   nb::dict d;
   d["algorithm"] = c.algorithm;
   d["tile"] = c.tile;
+  d["plain_input"] = c.plain_input;
+  d["groups_inner"] = c.groups_inner;
+  d["chunk"] = c.chunk;
+  d["cblocks"] = c.cblocks;
   d["threads"] = c.threads;
   d["planned"] = c.planned;
   nb::dict est;
@@ -288,15 +346,21 @@ NB_MODULE(_autoconfig_ext, m) {
         "act"_a, "threads"_a);
   m.def("conv2d", &conv2d_binding, "x"_a, "w"_a, "y"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
-        "threads"_a, "algorithms"_a);
+        "threads"_a, "algorithms"_a, "tolerance"_a);
   m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a,
-        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a);
+        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "tolerance"_a = 0.0f, "x_layout"_a = 0,
+        "y_layout"_a = 0);
   nb::class_<PreparedConvBinding>(m, "PreparedConv2d")
-      .def("run", &prepared_run_binding, "x"_a, "y"_a, "residual"_a.none(), "threads"_a)
+      .def("run", &prepared_run_binding, "x"_a, "N"_a, "y"_a, "residual"_a.none(), "threads"_a)
       .def_prop_ro("algorithm", [](const PreparedConvBinding& p) { return std::string(p.layer.algorithm()); });
   m.def("prepare_conv2d", &prepare_conv2d_binding, "w"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "C"_a, "H"_a, "W"_a, "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
-        "threads"_a, "algorithms"_a, nb::rv_policy::take_ownership);
+        "threads"_a, "algorithms"_a, "tolerance"_a, "x_layout"_a = 0, "y_layout"_a = 0, nb::rv_policy::take_ownership);
+  m.def("conv2d_block", &autoconfig::conv2d_block);
+  m.def("conv2d_direct_tiles", &autoconfig::conv2d_direct_tiles);
+  m.def("conv2d_layout_conversions", &autoconfig::conv2d_layout_conversions);
+  m.def("conv2d_to_blocked", &to_blocked_binding, "x"_a, "xb"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
+  m.def("conv2d_from_blocked", &from_blocked_binding, "xb"_a, "x"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

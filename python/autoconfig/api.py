@@ -1,4 +1,5 @@
-"""Runtime API over the compiled kernels: matmul, gemm, host, explain.
+"""Runtime API over the compiled kernels: matmul, gemm, host, explain
+(conv2d and the blocked layout: conv_api.py).
 
 Inputs are checked here so a bad argument raises a TypeError/ValueError that
 names it; the kernels then run with the GIL released. Arrays of any strides
@@ -233,202 +234,6 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
     return out
 
 
-_CONV_ACTS = ("none", "relu", "relu6")
-
-
-def _int_pair(v, name: str, minimum: int):
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        v = (v, v)
-    if (not isinstance(v, (tuple, list)) or len(v) != 2
-            or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)):
-        raise ValueError(f"{name}: expected an int or a pair of ints, got {v!r}")
-    if min(v) < minimum:
-        raise ValueError(f"{name}: expected values >= {minimum}, got {tuple(v)}")
-    return [int(e) for e in v]
-
-
-def _channel_vector(v, name: str, K: int):
-    if v is None:
-        return None
-    v = _f32_array(v, name)
-    if v.shape != (K,):
-        raise ValueError(f"{name}: expected shape ({K},) (one value per output channel), got {v.shape}")
-    return np.ascontiguousarray(v)
-
-
-CONV_ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
-
-
-def _conv_algorithms_mask(algorithm) -> int:
-    """algorithm: None (the model chooses), one name, or a sequence of names to choose among."""
-    if algorithm is None:
-        return 0xFFFFFFFF
-    names = [algorithm] if isinstance(algorithm, str) else list(algorithm)
-    mask = 0
-    for n in names:
-        if n not in CONV_ALGORITHMS:
-            raise ValueError(f"algorithm: expected one of {', '.join(CONV_ALGORITHMS)} (or a list of them), got {n!r}")
-        mask |= 1 << CONV_ALGORITHMS.index(n)
-    if not mask:
-        raise ValueError("algorithm: the list is empty")
-    return mask
-
-
-def _conv_epilogue(activation):
-    """(activation code, clip_lo, clip_hi) from None, 'relu', 'relu6' or ('clip', lo, hi)."""
-    if isinstance(activation, tuple) and len(activation) == 3 and activation[0] == "clip":
-        lo, hi = activation[1], activation[2]
-        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lo, hi)) or not lo <= hi:
-            raise ValueError(f"activation: ('clip', lo, hi) needs numbers with lo <= hi, got {activation!r}")
-        return 0, float(lo), float(hi)
-    name = _ACT_ALIASES.get(activation, activation) if isinstance(activation, (str, type(None))) else activation
-    if name not in _CONV_ACTS:
-        raise ValueError(f"activation: expected None, 'relu', 'relu6' or ('clip', lo, hi), got {activation!r}")
-    return ACTIVATIONS.index(name), float("-inf"), float("inf")
-
-
-def _conv_layer(x_shape, w_shape, strides, pads, dilations, groups):
-    """Checks a layer's geometry; returns (sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo)."""
-    N, C, H, W = x_shape
-    K, Cg, R, S = w_shape
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups: expected an integer >= 1, got {groups!r}")
-    if C < 1 or H < 1 or W < 1:
-        raise ValueError(f"x: expected C, H, W >= 1, got shape {tuple(x_shape)}")
-    if K < 1 or R < 1 or S < 1:
-        raise ValueError(f"w: expected K, R, S >= 1, got shape {tuple(w_shape)}")
-    if C % groups:
-        raise ValueError(f"groups: input channels C={C} are not divisible by groups={groups}")
-    if K % groups:
-        raise ValueError(f"groups: output channels K={K} are not divisible by groups={groups}")
-    if Cg * groups != C:
-        raise ValueError(f"w: expected shape (K, C/groups, R, S) = ({K}, {C // groups}, R, S) for C={C}, "
-                         f"groups={groups}, got {tuple(w_shape)}")
-    sh, sw = _int_pair(strides, "strides", 1)
-    dh, dw = _int_pair(dilations, "dilations", 1)
-    if isinstance(pads, numbers.Integral) and not isinstance(pads, bool):
-        pads = (pads,) * 4
-    if (not isinstance(pads, (tuple, list)) or len(pads) != 4
-            or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in pads)):
-        raise ValueError(f"pads: expected (top, left, bottom, right) ints or one int, got {pads!r}")
-    if min(pads) < 0:
-        raise ValueError(f"pads: expected values >= 0, got {tuple(pads)}")
-    pt, pl, pb, pr = (int(p) for p in pads)
-    Ho = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
-    Wo = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"output size would be {Ho}x{Wo}: the kernel {R}x{S} (dilations {dh},{dw}) does not "
-                         f"fit the padded input {H + pt + pb}x{W + pl + pr}")
-    return sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo
-
-
-def _conv_outputs(out_shape, residual, out, inputs):
-    """Checks residual and out against out_shape; returns (contiguous residual or None,
-    the array the kernel writes): out itself when it is C-contiguous and overlaps
-    none of inputs nor the residual, else a new array (copied into out afterwards)."""
-    if residual is not None:
-        residual = _f32_array(residual, "residual", 4)
-        if residual.shape != out_shape:
-            raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
-        residual = np.ascontiguousarray(residual)
-    if out is not None:
-        out = _f32_array(out, "out", 4)
-        if out.shape != out_shape:
-            raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
-        if not out.flags.writeable:
-            raise ValueError("out: array is read-only")
-        overlaps = [a for a in (*inputs, residual) if a is not None and np.may_share_memory(out, a)]
-        if out.flags.c_contiguous and not overlaps:
-            return residual, out
-    return residual, np.empty(out_shape, dtype=np.float32)
-
-
-def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
-           scale=None, shift=None, activation=None, residual=None, out=None, threads=None, algorithm=None):
-    """2-D convolution, ONNX Conv semantics, NCHW float32.
-
-    x: (N, C, H, W); w: (K, C/groups, R, S); bias, scale, shift: (K,).
-    pads: (top, left, bottom, right) or one int; strides, dilations: int or pair.
-    out = activation(scale * (conv(x, w) + bias) + shift + residual), activation None,
-    'relu', 'relu6' or ('clip', lo, hi); scale/shift are a folded batch-norm.
-    Depthwise (groups == C) and channel multipliers (K = m * C) are groups like any other.
-    algorithm: None lets the analytical model choose (see explain("conv2d", ...));
-    a name from CONV_ALGORITHMS (or a list of names) restricts the choice.
-    """
-    x = _f32_array(x, "x", 4)
-    w = _f32_array(w, "w", 4)
-    N = x.shape[0]
-    K = w.shape[0]
-    sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo = _conv_layer(x.shape, w.shape, strides, pads, dilations, groups)
-    act, clip_lo, clip_hi = _conv_epilogue(activation)
-    mask = _conv_algorithms_mask(algorithm)
-    t = _threads_arg(threads)
-    bias = _channel_vector(bias, "bias", K)
-    scale = _channel_vector(scale, "scale", K)
-    shift = _channel_vector(shift, "shift", K)
-    residual, target = _conv_outputs((N, K, Ho, Wo), residual, out, (x, w))
-    if N > 0:
-        _require_ext().conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), target, bias, scale, shift,
-                              residual, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act, clip_lo, clip_hi,
-                              t, mask)
-    if out is not None and target is not out:
-        out[...] = target
-        return out
-    return target
-
-
-class PreparedConv2d:
-    """A conv layer whose weights are folded (batch-norm) and re-laid out or
-    transformed (direct, Winograd) once, for the algorithm the model chose;
-    calling it runs only the convolution. Made by prepare_conv2d()."""
-
-    def __init__(self, handle, input_shape, output_chw, threads: int):
-        self._handle = handle
-        self.input_shape = input_shape            # (C, H, W)
-        self.output_shape = output_chw            # (K, Ho, Wo)
-        self._threads = threads
-
-    @property
-    def algorithm(self) -> str:
-        return self._handle.algorithm
-
-    def __call__(self, x, *, residual=None, out=None, threads=None):
-        x = _f32_array(x, "x", 4)
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"x: expected shape (N, {', '.join(map(str, self.input_shape))}) as prepared, "
-                             f"got {x.shape}")
-        residual, target = _conv_outputs((x.shape[0],) + self.output_shape, residual, out, (x,))
-        t = self._threads if threads is None else _threads_arg(threads)
-        if x.shape[0] > 0:
-            self._handle.run(np.ascontiguousarray(x), target, residual, t)
-        if out is not None and target is not out:
-            out[...] = target
-            return out
-        return target
-
-
-def prepare_conv2d(w, bias=None, *, input_shape, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups=1,
-                   scale=None, shift=None, activation=None, threads=None, algorithm=None) -> PreparedConv2d:
-    """Prepare a conv layer once for inputs of shape (N, *input_shape), input_shape = (C, H, W);
-    the arguments mean what they mean for conv2d(). The returned object runs
-    the layer: prepared(x, residual=None, out=None, threads=None)."""
-    w = _f32_array(w, "w", 4)
-    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in input_shape)):
-        raise ValueError(f"input_shape: expected (C, H, W) integers, got {input_shape!r}")
-    C, H, W = (int(v) for v in input_shape)
-    K = w.shape[0]
-    sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo = _conv_layer((1, C, H, W), w.shape, strides, pads, dilations, groups)
-    act, clip_lo, clip_hi = _conv_epilogue(activation)
-    mask = _conv_algorithms_mask(algorithm)
-    t = _threads_arg(threads)
-    handle = _require_ext().prepare_conv2d(
-        np.ascontiguousarray(w), _channel_vector(bias, "bias", K), _channel_vector(scale, "scale", K),
-        _channel_vector(shift, "shift", K), C, H, W, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act,
-        clip_lo, clip_hi, t, mask)
-    return PreparedConv2d(handle, (C, H, W), (K, Ho, Wo), t)
-
-
 def host() -> HostProfile:
     """The HostProfile the kernels in this build were planned for."""
     return HostProfile.from_json(_require_ext().host_profile_json())
@@ -469,32 +274,6 @@ class Explanation:
     __repr__ = __str__
 
 
-def _explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=(1, 1), pads=(0, 0, 0, 0),
-                    dilations=(1, 1), groups=1, threads=None) -> "Explanation":
-    for name, v in (("N", N), ("C", C), ("H", H), ("W", W), ("K", K), ("R", R), ("S", S)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (0 if name == "N" else 1):
-            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-    g = groups if isinstance(groups, numbers.Integral) and not isinstance(groups, bool) and groups >= 1 else 1
-    sh, sw, pads4, dh, dw, Ho, Wo = _conv_layer((N, C, H, W), (K, C // g, R, S), strides, pads, dilations, groups)
-    t = _threads_arg(threads)
-    choice = _require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
-                                          0xFFFFFFFF)
-    from .models import conv as conv_model
-    layer = conv_model.Layer(max(1, N), C, H, W, K, R, S, sh, sw, *pads4, dh, dw, int(groups))
-    prof = host()
-    from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
-    plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
-                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix)
-    notes = []
-    if choice["planned"]:
-        notes.append("this layer is in a spec: the build carries its plan")
-    else:
-        notes.append("no spec lists this layer: the run-time model (the same formulas) chose it")
-    if choice["algorithm"] != plan.algorithm:
-        notes.append(f"the build's plan runs {choice['algorithm']} (planned for this build's spec thread count)")
-    return Explanation(plan, plan.kernel, choice["threads"], choice["planned"], notes)
-
-
 def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, activation=None, threads=None,
             **conv) -> Explanation:
     """The plan and the reasons behind the kernel a call of this shape runs.
@@ -503,7 +282,8 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
     conv2d: explain("conv2d", N=1, C=.., H=.., W=.., K=.., R=.., S=.., strides=.., pads=..,
     dilations=.., groups=..): every algorithm's estimate and the choice."""
     if op == "conv2d":
-        return _explain_conv2d(N=1 if N is None else N, K=K, threads=threads, **conv)
+        from .conv_api import explain_conv2d
+        return explain_conv2d(N=1 if N is None else N, K=K, threads=threads, **conv)
     if conv:
         raise TypeError(f"explain({op!r}): unexpected arguments {sorted(conv)}")
     if op not in ("matmul", "gemm"):

@@ -73,23 +73,23 @@ def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> L
 
 def conv_plans(profile: HostProfile, specs) -> List[Plan]:
     """One plan per (conv layer, thread count) the specs list: the model's
-    choice of algorithm and its parameters."""
+    choice of algorithm and its parameters. A layer several specs list is
+    planned once, under the strictest of their tolerances."""
     isa, conv_isa = isa_for_profile(profile), fixed_lanes_isa_for_profile(profile)
-    plans: Dict[Tuple, Plan] = {}
+    layers: Dict[Tuple, Dict] = {}
     for s in specs:
         if s.op != "conv2d":
             continue
         for sh in s.shapes:
-            layer = conv_model.Layer.from_shape(sh)
             for t in sorted({min(max(1, profile.cores), t) for t in s.threads}):
-                key = (layer, t)
-                if key in plans:
-                    plans[key].spec += f",{s.name}"
-                    continue
-                plans[key] = conv_model.plan_layer(profile, layer, isa_suffix=isa.suffix, threads=t,
-                                                   activations=s.activations, spec_name=s.name,
-                                                   fixed_lanes_suffix=conv_isa.suffix)
-    return list(plans.values())
+                e = layers.setdefault((sh, t), {"specs": [], "acts": s.activations, "tolerance": None})
+                e["specs"].append(s.name)
+                if s.tolerance is not None:
+                    e["tolerance"] = min(s.tolerance, e["tolerance"] or s.tolerance)
+    return [conv_model.plan_layer(profile, sh, isa_suffix=isa.suffix, threads=t, activations=e["acts"],
+                                  spec_name=",".join(e["specs"]), tolerance=e["tolerance"],
+                                  fixed_lanes_suffix=conv_isa.suffix)
+            for (sh, t), e in layers.items()]
 
 
 def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Plan, List[Plan]]:
@@ -103,14 +103,14 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
     # conv layers the model runs on the GEMM get that GEMM specialized
-    gemm_convs = {(conv_model.Layer(**_layer_fields(p.shape)), p.value("threads")) for p in convs
+    gemm_convs = {(spec_mod.Conv2dShape(**p.shape), p.value("threads")) for p in convs
                   if p.algorithm in ("gemm-1x1", "im2col-gemm")}
     for s in specs:
         if s.op not in ("matmul", "gemm", "conv2d"):
             continue
         for sh in s.shapes:
             if s.op == "conv2d":
-                if not any((conv_model.Layer.from_shape(sh), min(max(1, profile.cores), t)) in gemm_convs
+                if not any((sh, min(max(1, profile.cores), t)) in gemm_convs
                            for t in s.threads):
                     continue
                 sh = sh.gemm_shape()   # conv2d runs as one GEMM per image and group
@@ -144,12 +144,6 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
                 v.kernel += f"_t{v.value('threads')}"
         specialized += variants
     return generic, specialized
-
-
-def _layer_fields(shape: Dict[str, int]) -> Dict[str, int]:
-    names = {"stride_h": "sh", "stride_w": "sw", "pad_top": "pt", "pad_left": "pl", "pad_bottom": "pb",
-             "pad_right": "pr", "dilation_h": "dh", "dilation_w": "dw"}
-    return {names.get(k, k): v for k, v in shape.items()}
 
 
 def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:

@@ -397,7 +397,7 @@ def compile_probe(cxx: str, out_dir: Union[str, Path]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     cpps, incs = _probe_sources()
     exe = out_dir / "autoconfig_probe"
-    cmd = [*shlex.split(cxx), "-O2", "-std=c++17", *[f"-I{d}" for d in incs],
+    cmd = [*shlex.split(cxx), "-O2", "-std=c++17", "-pthread", *[f"-I{d}" for d in incs],
            *[str(c) for c in cpps], "-o", str(exe)]
     if not cmd[0]:
         raise RuntimeError("compile_probe: empty compiler command")
@@ -635,6 +635,7 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
+    scaling = _fma_thread_scaling(meas.get("fma_all_cpus"), fma_key, peak if isinstance(fma, dict) else None, notes)
 
     return HostProfile(
         name="host", arch=arch, isa=isa, features=features,
@@ -643,7 +644,24 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
         peak_gflops_per_core=round(peak, 3), cores=cores,
         caches=[caches[k] for k in sorted(caches)],
         bandwidth_gbps=bandwidth, compile_flags=list(spec["compile_flags"]),
-        measured=bool(meas.get("fma") or curve), notes=notes)
+        measured=bool(meas.get("fma") or curve), fma_thread_scaling=scaling, notes=notes)
+
+
+def _fma_thread_scaling(all_cpus, fma_key: str, peak: Optional[float], notes: List[str]) -> float:
+    """FMA throughput of all CPUs at once over the sum of their single rates,
+    within [1/threads, 1]; 1 when it was not measured."""
+    if not (isinstance(all_cpus, dict) and all_cpus.get("key") == fma_key and peak):
+        return 1.0
+    try:
+        threads, gflops = int(all_cpus["threads"]), float(all_cpus["gflops"])
+    except (KeyError, TypeError, ValueError):
+        return 1.0
+    if threads < 2 or not gflops > 0:
+        return 1.0
+    scaling = round(min(1.0, max(1.0 / threads, gflops / (threads * peak))), 2)
+    notes.append(f"FMA throughput with all {threads} CPUs busy: {gflops:.1f} GFLOPS = {scaling:g} x "
+                 f"{threads} x one CPU's" + (" (they share FMA units: SMT siblings)" if scaling < 0.8 else ""))
+    return scaling
 
 
 # --------------------------------------------------------------------------- target files / overrides
@@ -688,6 +706,10 @@ def _check_field(where: str, name: str, v: Any) -> Any:
         if not isinstance(v, bool):
             raise bad("true or false")
         return v
+    if name == "fma_thread_scaling":
+        if not (_is_num(v) and 0 < v <= 1):
+            raise bad("a number in (0, 1]")
+        return float(v)
     if name == "bandwidth_gbps":
         if not isinstance(v, dict):
             raise bad("an object {level: GB/s}")
@@ -907,7 +929,8 @@ def summary(prof: HostProfile) -> str:
         f"registers), {'measured' if prof.measured else 'not measured'}",
         f"  clock {prof.freq_ghz:.2f} GHz, FMA latency {prof.fma_latency_cycles:g} cycles, "
         f"{prof.fma_per_cycle:g} FMA/cycle, peak {prof.peak_gflops_per_core:.1f} GFLOPS/core fp32, "
-        f"{prof.cores} cores",
+        f"{prof.cores} cores" + (f" (all busy: {prof.fma_thread_scaling:g} x their FMA rate)"
+                                 if prof.fma_thread_scaling < 1 else ""),
     ]
     for c in prof.caches:
         lines.append(f"  L{c.level}: {_fmt_bytes(c.size_bytes):>10} per core, {c.ways}-way, "

@@ -37,6 +37,10 @@ class HostProfile:
     bandwidth_gbps: Dict[str, float] = field(default_factory=dict)  # L1/L2/L3/DRAM read GB/s per core
     compile_flags: List[str] = field(default_factory=list)          # flags for kernels of this ISA
     measured: bool = False             # True when micro-benchmarks ran on this machine
+    # FMA throughput with all cores busy / (cores x one core's): 1 when each
+    # core has its own FMA units, about 1/2 when the "cores" are two SMT
+    # threads of one physical core (measured; 1 for targets)
+    fma_thread_scaling: float = 1.0
     notes: List[str] = field(default_factory=list)                  # sanity-check decisions, sources
 
     # -- convenience -----------------------------------------------------

@@ -16,6 +16,11 @@ concrete shapes to specialize), never *how*. Example::
           - {M: 64, N: 64, K: 64}
           - {M: 128, N: 768, K: 3072, trans_b: true}   # trans_a/trans_b: op gemm only
 
+A conv2d kernel (``op: conv2d``, shapes ``{C, H, W, K, R, S, stride_h, ...}``)
+may also say ``tolerance: 1e-5``: the largest relative error
+(max|y - exact| / max|exact|) its results may carry; the model then refuses
+the algorithms whose documented error bound exceeds it (Winograd).
+
 Validation is strict: unknown keys, wrong types (a YAML boolean is not an
 integer, ``64.0`` and ``"64"`` are not integers either), impossible values,
 duplicates and missing keys all raise :class:`SpecError`, which carries the
@@ -453,6 +458,7 @@ class OpSpec:
     shapes: tuple        # of GemmShape (matmul, gemm); the op's shape type in general
     file: str
     line: int            # 1-based line of the kernel's mapping in `file`
+    tolerance: Optional[float] = None   # conv2d: largest relative error allowed (None: any algorithm)
 
     def to_dict(self) -> dict:
         """Plain JSON-able data (lists, dicts, str, int, bool)."""
@@ -461,7 +467,7 @@ class OpSpec:
             "activations": list(self.activations), "bias": self.bias, "residual": self.residual,
             "threads": list(self.threads),
             "shapes": [dataclasses.asdict(s) for s in self.shapes],
-            "file": self.file, "line": self.line,
+            "file": self.file, "line": self.line, "tolerance": self.tolerance,
         }
 
     @classmethod
@@ -472,7 +478,7 @@ class OpSpec:
                    activations=tuple(d["activations"]), bias=bool(d["bias"]),
                    residual=bool(d["residual"]), threads=tuple(d["threads"]),
                    shapes=tuple(shape_type(**s) for s in d["shapes"]),
-                   file=d["file"], line=int(d["line"]))
+                   file=d["file"], line=int(d["line"]), tolerance=d.get("tolerance"))
 
     def summary(self) -> str:
         labels = [getattr(s, "label", lambda s=s: _describe_shape(s))() for s in self.shapes]
@@ -480,6 +486,7 @@ class OpSpec:
         return (f"{self.name}: {self.op} {self.dtype} activations={','.join(self.activations)} "
                 f"bias={'yes' if self.bias else 'no'} residual={'yes' if self.residual else 'no'} "
                 f"threads={','.join(map(str, self.threads))} shapes={len(self.shapes)}"
+                + (f" tolerance={self.tolerance:g}" if self.tolerance is not None else "")
                 + (f" [{shown}]" if labels else "") + f"  ({self.file}:{self.line})")
 
 
@@ -501,6 +508,35 @@ def _parse_threads(node: Node, path: str, ctx: _Ctx, values: Dict[str, Any]) -> 
                        dedupe=lambda t: f"thread count {t}")
 
 
+# A plain (unquoted) scalar in scientific notation without a dot, such as
+# 1e-4, is a string to YAML 1.1; read it as the number it was meant to be.
+_PLAIN_FLOAT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+\Z")
+TOLERANCE_OPS = ("conv2d",)
+
+
+def _parse_tolerance(node: Node, path: str, ctx: _Ctx, values: Dict[str, Any]) -> float:
+    """Largest relative error (max|y - exact| / max|exact|) the kernel's
+    results may carry: algorithms whose documented error bound exceeds it are
+    not chosen (conv2d's Winograd variants)."""
+    if values.get("op") not in TOLERANCE_OPS:
+        raise ctx.error(node, path, f"'tolerance' is only allowed when op is {' or '.join(TOLERANCE_OPS)} "
+                                    f"(its Winograd algorithms trade accuracy for speed); this kernel's op is "
+                                    f"{values.get('op')!r}")
+    v: Optional[float] = None
+    if isinstance(node, ScalarNode):
+        if node.tag == _T_FLOAT:
+            v = float(_SCALARS.construct_yaml_float(node))
+        elif node.tag == _T_INT:
+            v = float(_SCALARS.construct_yaml_int(node))
+        elif node.tag == _T_STR and node.style is None and _PLAIN_FLOAT.match(node.value):
+            v = float(node.value)
+    if v is None:
+        raise ctx.error(node, path, f"expected a number such as 1e-4 (a relative error), got {_describe(node)}")
+    if not 0.0 < v < 1.0:
+        raise ctx.error(node, path, f"expected a relative error between 0 and 1 (exclusive), got {v:g}")
+    return v
+
+
 _KERNEL_FIELDS: Tuple[_Field, ...] = (
     _Field("name", _parse_name),
     _Field("op", _choice("op", OPS)),
@@ -509,6 +545,7 @@ _KERNEL_FIELDS: Tuple[_Field, ...] = (
     _Field("bias", _boolean, True),
     _Field("residual", _boolean, False),
     _Field("threads", _parse_threads, (1,)),
+    _Field("tolerance", _parse_tolerance, None),   # after op: only some ops take it
     _Field("shapes", _parse_shapes, ()),      # after op and dtype: its schema depends on them
 )
 

@@ -47,10 +47,11 @@ constexpr int kAlgorithmCount = 6;
 // Which algorithm can run which layer, from each algorithm's definition.
 bool applies(const Layer& l, int alg) {
   const std::string name = kAlgorithms[alg];
+  const bool pointwise =
+      l.R == 1 && l.S == 1 && l.sh == 1 && l.sw == 1 && l.pt == 0 && l.pl == 0 && l.pb == 0 && l.pr == 0;
   if (name == "direct") return l.groups == 1;
-  if (name == "gemm-1x1")
-    return l.R == 1 && l.S == 1 && l.sh == 1 && l.sw == 1 && l.pt == 0 && l.pl == 0 && l.pb == 0 && l.pr == 0;
-  if (name == "im2col-gemm") return true;
+  if (name == "gemm-1x1") return pointwise;
+  if (name == "im2col-gemm") return !pointwise;   // a pointwise layer is its own patch matrix: gemm-1x1
   if (name == "depthwise") return l.groups > 1 && l.groups == l.C && l.K % l.C == 0;
   return l.R == 3 && l.S == 3 && l.sh == 1 && l.sw == 1 && l.dh == 1 && l.dw == 1 && l.groups == 1;   // Winograd
 }

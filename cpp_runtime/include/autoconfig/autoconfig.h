@@ -49,6 +49,26 @@ struct GemmArgs {
 // the generic kernel otherwise.
 AUTOCONFIG_API Status gemm(const GemmArgs& args);
 
+// Activation layouts for conv2d: plain NCHW, or channel-blocked NCHW[B]c:
+// N x ceil(C/B) x H x W x B floats, B = conv2d_block() (the vector lanes of
+// the running variant), channel c at block c / B, lane c % B. Lanes past C
+// hold finite values (zeros when made by conv2d_to_blocked). Layers that keep
+// activations blocked between them skip a layout conversion per layer.
+enum class ConvLayout : int { NCHW = 0, Blocked = 1 };
+AUTOCONFIG_API int conv2d_block();
+// The direct kernel's register tiles in this variant: (output columns, output-channel blocks).
+AUTOCONFIG_API std::vector<std::pair<int, int>> conv2d_direct_tiles();
+// xb (blocked) <- x (NCHW), and back; threads 0: one per CPU that helps.
+AUTOCONFIG_API Status conv2d_to_blocked(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, float* xb,
+                                        int threads = 0);
+AUTOCONFIG_API Status conv2d_from_blocked(const float* xb, int64_t N, int64_t C, int64_t H, int64_t W, float* x,
+                                          int threads = 0);
+// Activation tensors conv2d calls have converted between NCHW and NCHW[B]c so
+// far in this process (inputs, outputs, residuals; the explicit conversions
+// above are not counted): a network that keeps its activations blocked sees
+// this stay put across direct layers.
+AUTOCONFIG_API uint64_t conv2d_layout_conversions();
+
 // 2-D convolution with ONNX Conv semantics on NCHW float32 tensors:
 //   y[n, k, oh, ow] = act(scale[k] * (sum_{c,r,s} x[n, g*C/G + c, ih, iw] * w[k, c, r, s] + bias[k])
 //                         + shift[k] + residual[n, k, oh, ow])
@@ -71,10 +91,21 @@ struct Conv2dArgs {
   // clip(lo, hi) after the activation (ONNX Clip); the defaults clip nothing.
   float clip_lo = -__builtin_inff(), clip_hi = __builtin_inff();
   float* y = nullptr;                     // N x K x Ho x Wo
+  ConvLayout x_layout = ConvLayout::NCHW;  // layout of x
+  ConvLayout y_layout = ConvLayout::NCHW;  // layout of y and residual
   int threads = 0;                        // 0: the plans' choice
   // Restrict the choice to these algorithms (bit i: "direct", "gemm-1x1",
   // "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"); ~0: any.
   unsigned algorithms = ~0u;
+  // Restrict direct to one register tile (index into conv2d_direct_tiles()),
+  // input layout (0: NCHW[B]c, 1: plain NCHW), work order (0: groups outer,
+  // 1: groups inner) and number of reduction blocks (>= 1, groups outer);
+  // -1: the model's choice.
+  int direct_tile = -1, direct_input = -1, direct_order = -1, direct_cblocks = -1;
+  // Largest relative error (max|y - exact| / max|exact|) the result may
+  // carry: algorithms whose documented error bound exceeds it (Winograd) are
+  // not chosen. 0: no limit.
+  float tolerance = 0.0f;
 };
 
 // Output height/width for these arguments (<= 0 when the layer is invalid).
@@ -90,6 +121,10 @@ AUTOCONFIG_API const char* conv2d_algorithm(const Conv2dArgs& args);
 struct Conv2dChoice {
   std::string algorithm;
   int tile = 0;              // direct: register tile index
+  bool plain_input = false;  // direct: input read as NCHW (one channel per tap), not NCHW[B]c
+  bool groups_inner = false; // direct: work ordered by column chunk, then output-block group
+  int64_t chunk = 0;         // direct: output columns per work item
+  int64_t cblocks = 1;       // direct: reduction blocks of input channels
   int threads = 1;
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
   std::vector<std::pair<std::string, double>> estimates;
@@ -100,12 +135,13 @@ AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args);
 // layer's attributes fixed) and reused across calls: no per-call weight work.
 class AUTOCONFIG_API PreparedConv2d {
  public:
-  // Takes the layer's shapes, attributes, w, bias, scale, shift, act, clip
-  // and threads; x, y, residual and N are ignored (they come with run()).
+  // Takes the layer's shapes, attributes, w, bias, scale, shift, act, clip,
+  // layouts and threads; x, y, residual and N are ignored (they come with run()).
   // The algorithm is chosen here (for layer.threads) and the weights are
   // re-laid out or transformed for it once.
   Status prepare(const Conv2dArgs& layer);
-  // y = the layer applied to x (N x C x H x W, the prepared C, H, W).
+  // y = the layer applied to x (N x C x H x W, the prepared C, H, W), in the
+  // layouts given to prepare() (residual: like y).
   Status run(const float* x, int64_t N, float* y, const float* residual = nullptr, int threads = 0) const;
   const Conv2dArgs& layer() const { return layer_; }
   const char* algorithm() const;
@@ -115,7 +151,10 @@ class AUTOCONFIG_API PreparedConv2d {
   std::vector<float> w_, bias_;     // batch-norm folded (K x C/G x R x S; K)
   std::vector<float> packed_;       // the algorithm's weight layout (direct, Winograd)
   std::vector<float> bias_blocked_; // direct: bias padded to whole channel blocks
-  int algorithm_ = -1, tile_ = 0;
+  int algorithm_ = -1;
+  int direct_tile_ = 0;              // direct: the plan's schedule (detail::DirectSchedule)
+  bool direct_plain_ = false, direct_groups_inner_ = false;
+  int64_t direct_chunk_ = 0, direct_cblocks_ = 1;
   bool ready_ = false;
 };
 

@@ -57,10 +57,13 @@ def variant_id(profile: HostProfile) -> str:
 
 
 # ConvModel fields, in declaration order (cpp_runtime/include/autoconfig/detail/conv_model.h).
-CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "loads_per_cycle", "sync_seconds",
-                     "copy_cycles_per_element", "tile_overhead_cycles", "call_overhead_cycles",
-                     "transform_efficiency", "winograd_gemm_efficiency", "gemm_mr", "gemm_nr", "gemm_kc",
-                     "gemm_efficiency", "depthwise_ow_tile")
+CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "fma_thread_scaling", "loads_per_cycle",
+                     "issue_jitter",
+                     "sync_seconds", "copy_cycles_per_element", "tile_overhead_cycles", "tap_overhead_cycles",
+                     "call_overhead_cycles", "transform_efficiency", "winograd_gemm_efficiency", "gemm_mr",
+                     "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",
+                     "winograd_f2_error", "winograd_f4_error", "l1_bytes", "l1_ways",
+                     "line_bytes", "l2_bytes", "l3_bytes", "bw_l1", "bw_l2", "bw_l3", "bw_dram")
 CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
 
@@ -72,8 +75,12 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
         dims = ", ".join(str(s[k]) for k in ("C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top",
                                               "pad_left", "pad_bottom", "pad_right", "dilation_h", "dilation_w",
                                               "groups"))
-        tile = p.value("tile_index") if "tile_index" in p.params else 0
-        rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {tile}}},"
+        if p.algorithm == "direct":
+            direct = (f"{{{p.value('tile_index')}, {str(p.value('input') == 'nchw').lower()}, {p.value('chunk')}, "
+                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}}}")
+        else:
+            direct = "{}"
+        rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {direct}}},"
                     f"  // {p.spec}")
     return rows
 
@@ -108,7 +115,7 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     o.append(f"const ConvModel kConvModel = {{" + ", ".join(f"{conv_coefficients[k]!r}" for k in CONV_MODEL_FIELDS) + "};")
     crows = _conv_rows(conv_plans)
     o.append("const ConvPlanEntry kConvPlans[] = {")
-    o += crows or ["    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ConvAlgorithm::Im2colGemm, 0},  // none"]
+    o += crows or ["    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ConvAlgorithm::Im2colGemm, {}},  // none"]
     o.append("};")
     o.append("const char* const kRequired[] = {" + "".join(f'"{f}", ' for f in feats) + "nullptr};")
     o.append("const char* const kProfileJson =\n" + cpp_string_literal(profile.to_json()) + ";")

@@ -2,12 +2,20 @@
 time from named terms, the cheapest wins (AutoConfig's algorithm selection).
 
 Algorithms (cpp_runtime/src/conv2d.cpp runs them):
-  direct      NCHW[B]c direct convolution, register tile n columns x kb
-              channel blocks; NCHW is converted in and out per call.
+  direct      output in NCHW[B]c, register tile n columns x kb channel blocks,
+              input NCHW[B]c (blocked) or plain NCHW (one channel per tap:
+              no channel padding, no input conversion; for few channels).
   gemm-1x1    pointwise layers: the GEMM on the NCHW tensors, no copy.
   im2col-gemm patch matrix, then the GEMM.
   winograd-f2 / winograd-f4   F(2x2,3x3) / F(4x4,3x3): 3x3, stride 1, groups 1.
   depthwise   groups == C: taps vectorized over channels.
+
+Every estimate is a sum of named terms (Candidate.terms). Kernels whose data
+streams can overlap their arithmetic are charged max(compute, streams): the
+part of the stream time beyond the compute time appears as the term "stall".
+The tensors around the call are NCHW, or NCHW[B]c when the caller keeps
+activations blocked (Context); converting between the two is charged to the
+algorithms that need it.
 
 The conv kernels need their lane count at generation time (NCHW[B]c blocks,
 arrays of accumulators), so for a scalable profile (SVE) they are built for
@@ -25,19 +33,25 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile, fixed_lanes_profile
+from ..spec import Conv2dShape
 from .gemm import kc_for, plan_generic, tile_efficiency, Tile as GemmTile
-from .machine import CALL_OVERHEAD_CYCLES, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
 
 F32 = 4
 # Layout conversions (NCHW <-> NCHW[B]c, im2col, depthwise gather/scatter)
-# move one element per this many cycles: they are strided scalar copies,
-# bound by the load/store ports, not by bandwidth, for L2-resident tensors.
+# move one element per this many cycles: they are strided copies (B x B
+# transposes), bound by the load/store ports, not by bandwidth, for
+# L2-resident tensors.
 COPY_CYCLES_PER_ELEMENT = 0.5
 # Fixed cycles per register-tile call of the direct / depthwise kernels
 # (loop set-up, epilogue loads, call), as CALL_OVERHEAD_CYCLES for the GEMM.
 TILE_OVERHEAD_CYCLES = 30.0
+# Direct kernel, per tap (one input channel block, or channel, at one r, s):
+# the tap-table load and the pointer bumps of the reduction loop.
+TAP_OVERHEAD_CYCLES = 1.0
 # Winograd transforms are adds and subtracts with a load and a store per few
 # flops: they run at about this fraction of the FMA peak.
 TRANSFORM_EFFICIENCY = 0.25
@@ -47,74 +61,51 @@ WINOGRAD_GEMM_EFFICIENCY = 0.85
 
 ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
 
+# One type for a layer's geometry, in specs and in the model.
+Layer = Conv2dShape
+
 
 @dataclass(frozen=True)
-class Layer:
-    """One conv layer's geometry (batch N)."""
-    N: int
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    sh: int = 1
-    sw: int = 1
-    pt: int = 0
-    pl: int = 0
-    pb: int = 0
-    pr: int = 0
-    dh: int = 1
-    dw: int = 1
-    groups: int = 1
-
-    @property
-    def Ho(self) -> int:
-        return (self.H + self.pt + self.pb - self.dh * (self.R - 1) - 1) // self.sh + 1
-
-    @property
-    def Wo(self) -> int:
-        return (self.W + self.pl + self.pr - self.dw * (self.S - 1) - 1) // self.sw + 1
-
-    @property
-    def flops(self) -> float:
-        return 2.0 * self.N * self.K * self.Ho * self.Wo * (self.C // self.groups) * self.R * self.S
-
-    @property
-    def pointwise(self) -> bool:
-        return (self.R == 1 and self.S == 1 and self.sh == 1 and self.sw == 1
-                and self.pt == self.pl == self.pb == self.pr == 0)
-
-    @classmethod
-    def from_shape(cls, s) -> "Layer":
-        """From a spec Conv2dShape."""
-        return cls(s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride_h, s.stride_w, s.pad_top, s.pad_left,
-                   s.pad_bottom, s.pad_right, s.dilation_h, s.dilation_w, s.groups)
+class Context:
+    """The tensors around the call: NCHW, or NCHW[B]c when the caller keeps
+    activations in the blocked layout (input, output and residual alike)."""
+    in_blocked: bool = False
+    out_blocked: bool = False
 
 
-# --------------------------------------------------------------------------- direct tiles
+NCHW = Context()
+
+
+def kernel_machine(profile: HostProfile) -> Machine:
+    """The machine the direct, depthwise and Winograd kernels are built for:
+    the profile's fixed-lanes view."""
+    return Machine(fixed_lanes_profile(profile))
+
+
+# --------------------------------------------------------------------------- direct
+# Output-channel blocks per direct tile, at most: wider tiles save few loads
+# per FMA (5x5 vs 6x4 on AVX-512: 0.40 vs 0.42) but each one adds its own
+# remainder tiles for every input variant to the generated code.
+MAX_TILE_BLOCKS = 4
+
+
 def direct_tiles(profile: HostProfile) -> List[Tuple[int, int]]:
-    """Register tiles (n columns, kb channel blocks) the direct kernel is built
-    with: for each kb, the widest n whose n*kb accumulators and kb weight
-    vectors fit the register file (the input value is a broadcast memory
-    operand of the FMA), capped at 28 columns; tiles with fewer accumulators
-    than FMA latency x units are dropped (they cannot hide the latency).
-    Read from the fixed-lanes view: the kernel is built for it."""
-    m = Machine(fixed_lanes_profile(profile))
-    need = int(math.ceil(m.fma_latency * m.fma_units))
+    """Register tiles (n columns, kb channel blocks) the direct kernel is
+    built with: for each kb, the widest n (at most 28) whose n*kb accumulators,
+    kb weight vectors and one broadcast input fit the register file. Dropped:
+    tiles with no more accumulators than FMA latency x units (any late load
+    idles a unit) and tiles that issue more loads than FMAs per input channel
+    (n + kb > n * kb: load-bound wherever loads per cycle <= FMA units)."""
+    m = kernel_machine(profile)
+    need = m.fma_latency * m.fma_units
     out = []
-    for kb in (1, 2, 3, 4):
-        n = min(28, (m.vregs - kb) // kb)
-        if n >= 1 and n * kb >= need:
+    for kb in range(1, MAX_TILE_BLOCKS + 1):
+        n = min(28, (m.vregs - kb - 1) // kb)
+        if n < 1:
+            break
+        if n * kb > need and n + kb <= n * kb:
             out.append((n, kb))
-    return out or [(1, 1)]
-
-
-def _step_cycles(m: Machine, n: int, kb: int) -> float:
-    """Cycles per reduction step (one input channel of one tap) of an n x kb
-    tile: FMA issue, load issue (kb weights + n broadcasts), or the FMA
-    latency of each accumulator's dependency chain, whichever binds."""
-    return max(n * kb / m.fma_units, (n + kb) / LOADS_PER_CYCLE, m.fma_latency)
+    return out or [(max(1, m.vregs - 2), 1)]
 
 
 def _hz(m: Machine) -> float:
@@ -125,43 +116,242 @@ def _copy_seconds(m: Machine, elements: float, threads: int) -> float:
     return elements * COPY_CYCLES_PER_ELEMENT / _hz(m) / threads
 
 
+def _layout_seconds(m: Machine, elements: float, threads: int) -> float:
+    """An NCHW <-> NCHW[B]c conversion: the copy's issue cycles spread over the
+    threads, or reading and writing the tensor at the bandwidth of the level
+    it lives in, whichever is longer (threads share L3 and memory)."""
+    if elements <= 0:
+        return 0.0
+    nbytes = F32 * elements
+    return max(_copy_seconds(m, elements, threads), 2 * nbytes / m.bandwidth(m.level_of(nbytes)))
+
+
 def _sync(threads: int, barriers: int) -> float:
     return barriers * SYNC_SECONDS if threads > 1 else 0.0
 
 
-def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], threads: int) -> Dict[str, float]:
+def _shared_fma_floor(m: Machine, full_rate_seconds: float, threads: int) -> float:
+    """The least time `threads` threads need for work that takes
+    full_rate_seconds on one core's FMA units at their peak: together they
+    reach threads x HostProfile.fma_thread_scaling cores' worth of FMA rate
+    (at least one core's), which is less than `threads` cores when logical
+    CPUs share FMA units (SMT siblings)."""
+    cores_worth = 1.0 if threads <= 1 else max(1.0, threads * m.profile.fma_thread_scaling)
+    return full_rate_seconds / cores_worth
+
+
+def _step_cycles(m: Machine, n: int, kb: int) -> float:
+    """Cycles per input channel of an n x kb tile: FMA issue, load issue (kb
+    weights + n broadcasts) or the FMA latency of each accumulator chain,
+    whichever binds, plus issue jitter when the chains just cover the latency
+    (models/gemm.tile_efficiency's term)."""
+    acc = n * kb
+    cover = m.fma_latency * m.fma_units
+    jitter = ISSUE_JITTER * cover / acc if acc >= cover else 0.0
+    return max(acc / m.fma_units, (n + kb) / LOADS_PER_CYCLE, m.fma_latency) * (1.0 + jitter)
+
+
+@dataclass(frozen=True)
+class DirectGeometry:
+    """The direct kernel's view of a layer: pointwise layers are one row of
+    Ho*Wo columns over an unpadded H*W input row."""
+    cb: int            # input channels per tap: B (blocked) or 1 (plain)
+    taps: int
+    rows: int          # output rows
+    cols: int          # output columns per row
+    in_h: int          # padded input rows
+    in_w: int          # padded input columns
+    kblocks: int
+    groups: int        # groups of kb output blocks
+    last_kb: int
+
+
+def direct_geometry(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectGeometry:
     n, kb = tile
     B = m.lanes
+    cb = 1 if plain else B
+    cgroups = math.ceil(L.C / cb)
     kblocks = math.ceil(L.K / B)
     groups = math.ceil(kblocks / kb)
-    last_kb = kblocks - (groups - 1) * kb
-    # pointwise layers run as one row of Ho*Wo columns (conv2d.cpp does the same)
-    Ho, Wo = (1, L.Ho * L.Wo) if L.pointwise else (L.Ho, L.Wo)
-    q, rem = divmod(Wo, n)
-    taps = L.C * L.R * L.S
+    if L.pointwise:
+        rows, cols, in_h, in_w = 1, L.out_h * L.out_w, 1, L.H * L.W
+    else:
+        rows, cols = L.out_h, L.out_w
+        in_h, in_w = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
+    return DirectGeometry(cb, cgroups * L.R * L.S, rows, cols, in_h, in_w, kblocks, groups,
+                          kblocks - (groups - 1) * kb)
 
-    def row(kbn: int) -> float:
-        cyc = q * _step_cycles(m, n, kbn) * taps + (_step_cycles(m, rem, kbn) * taps if rem else 0.0)
-        return cyc + (q + (1 if rem else 0)) * TILE_OVERHEAD_CYCLES
 
-    items = groups * Ho
+def plain_input_footprint(m: Machine, L: Layer, tile: Tuple[int, int]) -> int:
+    """Bytes one tile touches with plain NCHW input: every (channel, r) input
+    row contributes the cache lines its n strided columns span, next to the
+    tile's weights. The tile revisits them channel after channel, so they must
+    stay in L1 for the plain layout to run at the FMA rate."""
+    n, kb = tile
+    line = m.cache(1).line_bytes
+    span = ((n - 1) * L.stride_w + (L.S - 1) * L.dilation_w + 1) * F32
+    rows = L.C * L.R
+    weights = kb * m.lanes * L.C * L.R * L.S * F32
+    return rows * (math.ceil(span / line) + 1) * line + weights
+
+
+def plain_input_rejection(m: Machine, L: Layer, tile: Tuple[int, int], ctx: Context) -> Optional[str]:
+    if ctx.in_blocked:
+        return "the input is already blocked"
+    l1 = m.cache(1)
+    usable = l1.size_bytes * (l1.ways - 1) // l1.ways
+    need = plain_input_footprint(m, L, tile)
+    if need > usable:
+        return f"a tile's input rows and weights ({need} B) exceed L1 ({usable} B in {l1.ways - 1} ways)"
+    return None
+
+
+@dataclass(frozen=True)
+class DirectSchedule:
+    """How the work items (output row, column chunk, group of kb blocks) are
+    ordered, and in how many reduction blocks (of input channels) they run."""
+    groups_inner: bool     # True: a chunk's input stays in L2 while all weights stream
+    chunk: int             # output columns per work item
+    cblocks: int           # reduction blocks: partial sums kept in the output between them
+    l3_bytes: float        # bytes the schedule moves from beyond L2
+    footprint: float       # bytes of input and weights (where they live sets the bandwidth)
+
+
+def _beyond_l2_bandwidth(m: Machine, footprint: float) -> float:
+    """Bandwidth of the level holding a working set: L3 or DRAM (L2 when it fits there)."""
+    level = m.level_of(footprint)
+    return m.bandwidth("L2" if level in ("L1", "L2") else level)
+
+
+def _block_counts(cgroups: int) -> List[int]:
+    """Reduction block counts tried: powers of two below the channel groups, and all of them."""
+    out, nb = [], 1
+    while nb < cgroups:
+        out.append(nb)
+        nb *= 2
+    return out + [cgroups]
+
+
+def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int = 1) -> DirectSchedule:
+    """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
+    usable for what must stay; the other half: outputs and passing lines).
+
+    groups outer, nb reduction blocks: a group's weights for one block are
+    reused by every row while they stay in L2; one block of the input (the
+    rows the layer reads) is reused by every group while it stays in L2;
+    beyond one block, the output's partial sums are written and read back.
+    groups inner: a column chunk's input stays in L2 while all weights stream
+    once per chunk.
+    Groups outer works on whole rows unless rows x groups are fewer than the
+    threads (a pointwise layer is one row): the row is then cut in one chunk
+    per thread."""
+    n, kb = tile
+    g = direct_geometry(m, L, tile, plain)
+    half_l2 = m.cache(2).size_bytes / 2
+    cgroups = g.taps // (L.R * L.S)
+    cpad = cgroups * g.cb
+    rows_in = (L.R - 1) * L.dilation_h + 1
+    rows_read = g.in_h if L.pointwise else min(g.in_h, g.rows * rows_in)
+    x_bytes = cpad * rows_read * g.in_w * F32
+    w_all = g.kblocks * m.lanes * cpad * L.R * L.S * F32
+    w_group = kb * m.lanes * cpad * L.R * L.S * F32
+    y_bytes = g.kblocks * m.lanes * g.rows * g.cols * F32
+    footprint = x_bytes + w_all
+    outer_chunk = g.cols
+    if g.rows * g.groups < threads:
+        outer_chunk = min(g.cols, math.ceil(math.ceil(g.cols / threads) / n) * n)
+    best = None
+    for nb in _block_counts(cgroups):
+        w_traffic = w_all if w_group / nb <= half_l2 else w_all * g.rows
+        x_traffic = x_bytes if x_bytes / nb <= half_l2 else x_bytes * g.groups
+        y_traffic = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
+        total = w_traffic + x_traffic + y_traffic
+        if best is None or total < best.l3_bytes:
+            best = DirectSchedule(False, outer_chunk, nb, total, footprint)
+    per_col = cpad * rows_in * L.stride_w * F32
+    chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
+    chunks = math.ceil(g.cols / chunk)
+    inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
+    if inner < best.l3_bytes:
+        return DirectSchedule(True, chunk, 1, inner, footprint)
+    return best
+
+
+def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int,
+                    ctx: Context = NCHW) -> Dict[str, float]:
+    n, kb = tile
+    g = direct_geometry(m, L, tile, plain)
+    s = direct_schedule(m, L, tile, plain, threads)
+    hz = _hz(m)
+
+    def tile_cycles(nn: int, kbn: int) -> float:
+        # every reduction block calls the tile once; all but the first reload its partial sums
+        return (g.taps * (g.cb * _step_cycles(m, nn, kbn) + TAP_OVERHEAD_CYCLES)
+                + s.cblocks * TILE_OVERHEAD_CYCLES + (s.cblocks - 1) * nn * kbn / LOADS_PER_CYCLE)
+
+    def row_cycles(kbn: int) -> float:
+        q, rem = divmod(g.cols, n)
+        return q * tile_cycles(n, kbn) + (tile_cycles(rem, kbn) if rem else 0.0)
+
+    chunks = math.ceil(g.cols / s.chunk)
+    items = g.rows * chunks * g.groups
     t = max(1, min(threads, items))
-    per_image = Ho * ((groups - 1) * row(kb) + row(last_kb))
-    compute = L.N * per_image * (math.ceil(items / t) / items) / _hz(m)
-    Hp, Wp = L.H + L.pt + L.pb, L.W + L.pl + L.pr
-    to_blocked = _copy_seconds(m, L.N * math.ceil(L.C / B) * B * Hp * Wp, min(t, math.ceil(L.C / B)))
-    from_blocked = _copy_seconds(m, L.N * L.K * L.Ho * L.Wo, t)
-    return {"compute": compute, "to_blocked": to_blocked, "from_blocked": from_blocked,
-            "sync": _sync(t, 3 * L.N)}
+    share = math.ceil(items / t) / items
+    cycles = g.rows * ((g.groups - 1) * row_cycles(kb) + row_cycles(g.last_kb))
+    fma_cycles = g.rows * g.cols * g.kblocks * g.taps * g.cb / m.fma_units
+    compute = max(L.N * cycles * share / hz, _shared_fma_floor(m, L.N * fma_cycles / hz, t))
+    # Per tile, from L2: the input rows it reads, and its weights unless the
+    # group's weights of a reduction block stay in (half of) L1 across tiles.
+    cpad = g.taps // (L.R * L.S) * g.cb
+    w_block = kb * m.lanes * cpad * L.R * L.S * F32 / s.cblocks
+    tiles = g.rows * math.ceil(g.cols / n) * g.groups
+    x_tile = cpad * L.R * n * L.stride_w * F32
+    l2_bytes = tiles * (x_tile + (w_block * s.cblocks if w_block > m.cache(1).size_bytes / 2 else 0))
+    streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
+                  L.N * s.l3_bytes * share / _beyond_l2_bandwidth(m, s.footprint))
+    terms = {"compute": compute, "stall": max(0.0, streams - compute)}
+    pads = L.pad_top + L.pad_left + L.pad_bottom + L.pad_right
+    conv_in = 0.0
+    if plain:
+        if pads and not L.pointwise:
+            conv_in = L.N * L.C * g.in_h * g.in_w     # padded copy
+    elif not ctx.in_blocked or (pads and not L.pointwise):
+        conv_in = L.N * cpad * g.in_h * g.in_w         # to blocked (with the pads)
+    ct = max(1, min(t, math.ceil(L.C / m.lanes)))
+    terms["to_blocked"] = _layout_seconds(m, conv_in, ct)
+    out_elems = 0.0 if ctx.out_blocked else L.N * L.K * L.out_h * L.out_w
+    terms["from_blocked"] = _layout_seconds(m, out_elems, t)
+    terms["sync"] = _sync(t, 3 * L.N)
+    return terms
+
+
+# --------------------------------------------------------------------------- NCHW algorithms in a blocked context
+def _layout_terms(m: Machine, L: Layer, threads: int, ctx: Context) -> Dict[str, float]:
+    """An algorithm that reads and writes NCHW, called on blocked tensors:
+    the input converted to NCHW, the output back."""
+    terms = {}
+    if ctx.in_blocked:
+        terms["from_blocked"] = _layout_seconds(m, L.N * L.C * L.H * L.W, threads)
+    if ctx.out_blocked:
+        terms["to_blocked"] = _layout_seconds(m, L.N * L.K * L.out_h * L.out_w, threads)
+    return terms
 
 
 # --------------------------------------------------------------------------- GEMM-based
 @dataclass(frozen=True)
 class GemmCoefficients:
+    """The generic GEMM kernel as the conv model sees it. Its microkernel
+    efficiency depends on the depth of a kc block: models/gemm.tile_efficiency
+    charges the C tile's load and store once per block, so 1/efficiency is
+    linear in 1/kc: inv_eff(k) = inv_eff_a + inv_eff_b / k."""
     mr: int
     nr: int
     kc: int
-    efficiency: float    # microkernel efficiency of the generic tile (models/gemm.tile_efficiency)
+    inv_eff_a: float
+    inv_eff_b: float
+
+    def efficiency(self, depth: int) -> float:
+        return 1.0 / (self.inv_eff_a + self.inv_eff_b / max(1, min(depth, self.kc)))
 
 
 def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
@@ -170,32 +360,44 @@ def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
     mr, nr = gp.value("mr"), gp.value("nr")
     t = GemmTile(mr, nr // m.lanes, m.lanes)
     kc = kc_for(m, t)
-    eff, _ = tile_efficiency(m, t, kc)
-    return GemmCoefficients(mr, nr, kc, eff)
+    inv_1 = 1.0 / tile_efficiency(m, t, 1)[0]
+    inv_kc = 1.0 / tile_efficiency(m, t, kc)[0]
+    b = (inv_1 - inv_kc) / (1.0 - 1.0 / kc) if kc > 1 else 0.0
+    return GemmCoefficients(mr, nr, kc, inv_1 - b, b)
 
 
-def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threads: int) -> Tuple[float, float]:
-    """Compute (edge waste included) and per-call overhead of one GEMM, spread over threads."""
+def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threads: int) -> Dict[str, float]:
+    """One GEMM spread over threads: compute (edge waste included, at the
+    efficiency of its kc blocks), microkernel calls, and C read and written
+    once per kc block from where it lives (models/gemm.estimate's c_io; the
+    threads share that level's bandwidth, as the layout conversions do)."""
     mt, nt = math.ceil(M / g.mr), math.ceil(N / g.nr)
     t = max(1, min(threads, mt * nt))
     busiest = math.ceil(mt * nt / t)
-    compute = 2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency)
-    calls = busiest * math.ceil(K / g.kc) * CALL_OVERHEAD_CYCLES / _hz(m)
-    return compute, calls
+    k_blocks = math.ceil(K / g.kc)
+    compute = max(2.0 * busiest * g.mr * g.nr * K / (m.peak_flops * g.efficiency(math.ceil(K / k_blocks))),
+                  _shared_fma_floor(m, 2.0 * mt * nt * g.mr * g.nr * K / m.peak_flops, t))
+    calls = busiest * k_blocks * CALL_OVERHEAD_CYCLES / _hz(m)
+    c_bytes = M * N * F32
+    c_io = 2.0 * c_bytes * k_blocks / _beyond_l2_bandwidth(m, c_bytes)
+    return {"compute": compute, "calls": calls, "c_io": c_io}
 
 
-def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool) -> Dict[str, float]:
+def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool,
+                  ctx: Context = NCHW) -> Dict[str, float]:
     Cg, Kg = L.C // L.groups, L.K // L.groups
-    P = L.Ho * L.Wo
+    P = L.out_h * L.out_w
     depth = Cg * L.R * L.S
-    compute, calls = _gemm_seconds(m, g, Kg, P, depth, threads)
+    one = _gemm_seconds(m, g, Kg, P, depth, threads)
     reps = L.N * L.groups
     # B (the input or its patch matrix) is packed once per GEMM: a read and a write.
     pack_b = _copy_seconds(m, 2.0 * depth * P, threads)
-    terms = {"compute": reps * compute, "calls": reps * calls, "pack_b": reps * pack_b}
+    terms = {k: reps * v for k, v in one.items()}
+    terms["pack_b"] = reps * pack_b
     if im2col:
         terms["im2col"] = reps * _copy_seconds(m, depth * P, 1)   # one thread builds the patch matrix
     terms["sync"] = _sync(threads, reps * 2)
+    terms.update(_layout_terms(m, L, threads, ctx))
     return terms
 
 
@@ -203,78 +405,106 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2co
 def winograd_counts(mt: int, L: Layer) -> Dict[str, float]:
     """Flops of F(mt x mt, 3x3) for one image: the transform-domain GEMMs and
     the input/output transforms (a separable (mt+2)-point transform costs
-    about 2*(mt+2) adds per element and dimension)."""
+    about 2*(mt+2) adds per element and dimension), and the bytes of the
+    transformed weights."""
     a = mt + 2
-    tiles = math.ceil(L.Ho / mt) * math.ceil(L.Wo / mt)
+    tiles = math.ceil(L.out_h / mt) * math.ceil(L.out_w / mt)
     return {"tiles": tiles,
             "gemm": 2.0 * a * a * L.C * L.K * tiles,
             "input_transform": 2.0 * (a * a * a * 2) * L.C * tiles,
-            "output_transform": 2.0 * (a * a * mt + a * mt * mt) * L.K * tiles}
+            "output_transform": 2.0 * (a * a * mt + a * mt * mt) * L.K * tiles,
+            "u_bytes": float(F32 * a * a * L.C * L.K)}
 
 
-def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int) -> Dict[str, float]:
+def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     c = winograd_counts(mt, L)
     t = max(1, min(threads, int(c["tiles"])))
     peak = m.peak_flops * t
-    return {"gemm": L.N * c["gemm"] / (peak * WINOGRAD_GEMM_EFFICIENCY),
-            "input_transform": L.N * c["input_transform"] / (peak * TRANSFORM_EFFICIENCY),
-            "output_transform": L.N * c["output_transform"] / (peak * TRANSFORM_EFFICIENCY),
-            "sync": _sync(t, 2 * L.N)}
+
+    def work(flops: float, efficiency: float) -> float:
+        return max(L.N * flops / (peak * efficiency), _shared_fma_floor(m, L.N * flops / m.peak_flops, t))
+    gemm = work(c["gemm"], WINOGRAD_GEMM_EFFICIENCY)
+    # Every call streams the transformed weights (a*a*C*K floats) from where
+    # they live; the GEMMs wait for them when that is slower.
+    u_stream = L.N * c["u_bytes"] / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
+    terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm),
+             "input_transform": work(c["input_transform"], TRANSFORM_EFFICIENCY),
+             "output_transform": work(c["output_transform"], TRANSFORM_EFFICIENCY),
+             "sync": _sync(t, 2 * L.N)}
+    terms.update(_layout_terms(m, L, threads, ctx))
+    return terms
 
 
 # --------------------------------------------------------------------------- depthwise
-def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int) -> Dict[str, float]:
+def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     B = m.lanes
     kblocks = math.ceil(L.K / B)
     t = max(1, min(threads, kblocks))
     share = math.ceil(kblocks / t)
     # One vector FMA and one vector load per tap and output column.
     per_tap = max(1.0 / m.fma_units, 1.0 / LOADS_PER_CYCLE)
-    q, rem = divmod(L.Wo, ow_tile)
-    row = (q * max(ow_tile * per_tap, m.fma_latency) + rem * max(per_tap, m.fma_latency)) * L.R * L.S \
-        + (q + rem) * TILE_OVERHEAD_CYCLES
-    compute = L.N * share * L.Ho * row / _hz(m)
-    Hp, Wp = L.H + L.pt + L.pb, L.W + L.pl + L.pr
+    q, rem = divmod(L.out_w, ow_tile)       # whole tiles, then one tile of the remaining columns
+    row = (q * max(ow_tile * per_tap, m.fma_latency) + (max(rem * per_tap, m.fma_latency) if rem else 0.0)) \
+        * L.R * L.S + (q + (1 if rem else 0)) * TILE_OVERHEAD_CYCLES
+    fma_cycles = kblocks * L.out_h * L.out_w * L.R * L.S / m.fma_units
+    compute = max(L.N * share * L.out_h * row / _hz(m), _shared_fma_floor(m, L.N * fma_cycles / _hz(m), t))
+    Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     gather = L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    scatter = L.N * share * B * L.Ho * L.Wo * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
+    scatter = L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
+    terms = {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
+    terms.update(_layout_terms(m, L, threads, ctx))
+    return terms
 
 
 def depthwise_ow_tile(profile: HostProfile) -> int:
     """Output columns per depthwise register tile: enough independent
     accumulators to cover FMA latency x units twice (loads interleave), within
-    the register file (one weight and one input vector besides), of the
-    fixed-lanes view the kernel is built for."""
-    m = Machine(fixed_lanes_profile(profile))
+    the register file (one weight and one input vector besides)."""
+    m = kernel_machine(profile)
     return int(max(1, min(m.vregs - 2, 2 * math.ceil(m.fma_latency * m.fma_units))))
 
 
 # --------------------------------------------------------------------------- selection
-def applicable(L: Layer) -> Dict[str, Optional[str]]:
-    """algorithm -> None if it can run the layer, else why not."""
+def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
+    """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
+    Its documented error bound is the largest relative error measured on any
+    build (codegen/conv_winograd.py: WINOGRAD_REL_ERROR)."""
+    bound = WINOGRAD_REL_ERROR[mt]
+    if tolerance is not None and bound > tolerance:
+        return f"its error bound {bound:g} (relative) exceeds the tolerance {tolerance:g}"
+    return None
+
+
+def applicable(L: Layer, tolerance: Optional[float] = None) -> Dict[str, Optional[str]]:
+    """algorithm -> None if it can run the layer (within the relative error
+    tolerance, when one is given), else why not."""
     wino = None
     if not (L.R == 3 and L.S == 3):
         wino = "needs a 3x3 kernel"
-    elif L.sh != 1 or L.sw != 1 or L.dh != 1 or L.dw != 1:
+    elif L.stride_h != 1 or L.stride_w != 1 or L.dilation_h != 1 or L.dilation_w != 1:
         wino = "needs stride 1 and dilation 1"
     elif L.groups != 1:
         wino = "needs groups = 1"
     return {
         "direct": None if L.groups == 1 else "groups > 1 (the blocked kernel is written for one group)",
         "gemm-1x1": None if L.pointwise else "not a pointwise (1x1, stride 1, unpadded) layer",
-        "im2col-gemm": None,
-        "winograd-f2": wino,
-        "winograd-f4": wino,
+        "im2col-gemm": None if not L.pointwise else "pointwise: the GEMM reads the input in place (gemm-1x1)",
+        "winograd-f2": wino or winograd_rejection(2, tolerance),
+        "winograd-f4": wino or winograd_rejection(4, tolerance),
         "depthwise": None if (L.groups > 1 and L.groups == L.C and L.K % L.C == 0)
         else "needs groups == C (a multiplier K/C per channel)",
     }
 
 
-def candidates(profile: HostProfile, L: Layer, threads: int,
-               allow: Sequence[str] = ALGORITHMS) -> List[Candidate]:
-    m = Machine(fixed_lanes_profile(profile))   # direct, depthwise, Winograd kernels
-    g = gemm_coefficients(profile)              # the profile's own GEMM
-    why_not = applicable(L)
+def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
+    return f"direct {tile[0]}x{tile[1]}" + (" nchw-in" if plain else "")
+
+
+def candidates(profile: HostProfile, L: Layer, threads: int, allow: Sequence[str] = ALGORITHMS,
+               ctx: Context = NCHW, tolerance: Optional[float] = None) -> List[Candidate]:
+    m = kernel_machine(profile)
+    g = gemm_coefficients(profile)
+    why_not = applicable(L, tolerance)
     out: List[Candidate] = []
 
     def add(name: str, terms: Dict[str, float]) -> None:
@@ -287,15 +517,20 @@ def candidates(profile: HostProfile, L: Layer, threads: int,
             continue
         if alg == "direct":
             for tile in direct_tiles(profile):
-                add(f"direct {tile[0]}x{tile[1]}", estimate_direct(m, L, tile, threads))
+                add(direct_candidate_name(tile, False), estimate_direct(m, L, tile, False, threads, ctx))
+                why = plain_input_rejection(m, L, tile, ctx)
+                if why:
+                    out.append(Candidate(direct_candidate_name(tile, True), float("inf"), {}, rejected=why))
+                else:
+                    add(direct_candidate_name(tile, True), estimate_direct(m, L, tile, True, threads, ctx))
         elif alg == "gemm-1x1":
-            add(alg, estimate_gemm(m, g, L, threads, im2col=False))
+            add(alg, estimate_gemm(m, g, L, threads, im2col=False, ctx=ctx))
         elif alg == "im2col-gemm":
-            add(alg, estimate_gemm(m, g, L, threads, im2col=True))
+            add(alg, estimate_gemm(m, g, L, threads, im2col=True, ctx=ctx))
         elif alg.startswith("winograd"):
-            add(alg, estimate_winograd(m, int(alg[-1]), L, threads))
+            add(alg, estimate_winograd(m, int(alg[-1]), L, threads, ctx))
         elif alg == "depthwise":
-            add(alg, estimate_depthwise(m, L, depthwise_ow_tile(profile), threads))
+            add(alg, estimate_depthwise(m, L, depthwise_ow_tile(profile), threads, ctx))
     return out
 
 
@@ -316,13 +551,45 @@ def kernel_name(isa_suffix: str, lanes: int, alg: str) -> str:
     return f"f32_conv2d_{alg.replace('-', '_')}_{isa_suffix}"
 
 
+def parse_direct_name(name: str) -> Tuple[Tuple[int, int], bool]:
+    """(tile, plain input) from a candidate name made by direct_candidate_name."""
+    parts = name.split()
+    n, kb = (int(v) for v in parts[1].split("x"))
+    return (n, kb), len(parts) > 2 and parts[2] == "nchw-in"
+
+
+def _direct_params(profile: HostProfile, L: Layer, name: str, threads: int) -> Dict[str, Param]:
+    m = kernel_machine(profile)
+    tile, plain = parse_direct_name(name)
+    s = direct_schedule(m, L, tile, plain, threads)
+    n, kb = tile
+    return {
+        "tile": Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {m.lanes} channels: fits the vector "
+                      "registers (direct_tiles); least predicted time for this layer's Wo and K edges"),
+        "tile_index": Param(direct_tiles(profile).index(tile), "index in the build's direct tile table"),
+        "input": Param("nchw" if plain else "blocked",
+                       "plain NCHW, one channel per tap: no channel padding and no input conversion; "
+                       "its input rows fit L1" if plain else
+                       f"NCHW[{m.lanes}]c, {m.lanes} channels per tap (padded to whole blocks)"),
+        "order": Param("groups-inner" if s.groups_inner else "groups-outer",
+                       f"fewest bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
+        "chunk": Param(s.chunk, "output columns per work item: a chunk's input rows fit half of L2"
+                       if s.groups_inner else "a whole output row" if s.chunk == direct_geometry(m, L, tile, plain).cols
+                       else "the row cut in one chunk per thread (fewer rows x groups than threads)"),
+        "c_blocks": Param(s.cblocks, "reduction blocks of input channels: one block's weights and input stay "
+                          "in L2 (partial sums kept in the output between blocks)" if s.cblocks > 1
+                          else "the whole reduction at once"),
+    }
+
+
 def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
-               allow: Sequence[str] = ALGORITHMS, fixed_lanes_suffix: Optional[str] = None) -> Plan:
+               allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW,
+               tolerance: Optional[float] = None, fixed_lanes_suffix: Optional[str] = None) -> Plan:
     """isa_suffix names the GEMM-based kernels; fixed_lanes_suffix (default:
     isa_suffix) the direct, depthwise and Winograd kernels, which are built for
     the fixed-lanes view of the profile."""
-    cands = candidates(profile, L, threads, allow)
+    cands = candidates(profile, L, threads, allow, ctx, tolerance)
     fixed = fixed_lanes_profile(profile)
     best = choose(cands)
     alg = best.name.split()[0]
@@ -330,17 +597,19 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
         "algorithm": Param(alg, "least predicted time among the applicable algorithms (candidates below)"),
         "threads": Param(threads, "spec thread count, capped at the profile's cores"),
     }
+    if tolerance is not None:
+        params["tolerance"] = Param(tolerance, "the spec's largest relative error: refuses the algorithms whose "
+                                    "error bound exceeds it (" + ", ".join(
+                                        f"winograd-f{mt} {b:g}" for mt, b in sorted(WINOGRAD_REL_ERROR.items())) + ")")
     if alg == "direct":
-        n, kb = (int(v) for v in best.name.split()[1].split("x"))
-        params["tile"] = Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {fixed.lanes_f32} channels: "
-                               "fits the vector registers (direct_tiles); chosen for this layer's Wo and K edge waste")
-        params["tile_index"] = Param(direct_tiles(profile).index((n, kb)), "index in the build's direct tile table")
+        params.update(_direct_params(profile, L, best.name, threads))
     if alg == "depthwise":
         params["ow_tile"] = Param(depthwise_ow_tile(profile), "2 x FMA latency x units accumulators "
                                   f"(latency {fixed.fma_latency_cycles}, units {fixed.fma_per_cycle:g} of {fixed.isa})")
-    shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.sh,
-             "stride_w": L.sw, "pad_top": L.pt, "pad_left": L.pl, "pad_bottom": L.pb, "pad_right": L.pr,
-             "dilation_h": L.dh, "dilation_w": L.dw, "groups": L.groups}
+    shape = {"N": L.N, "C": L.C, "H": L.H, "W": L.W, "K": L.K, "R": L.R, "S": L.S, "stride_h": L.stride_h,
+             "stride_w": L.stride_w, "pad_top": L.pad_top, "pad_left": L.pad_left, "pad_bottom": L.pad_bottom,
+             "pad_right": L.pad_right, "dilation_h": L.dilation_h, "dilation_w": L.dilation_w,
+             "groups": L.groups}
     gemm_based = alg in ("gemm-1x1", "im2col-gemm")
     name = (kernel_name(isa_suffix, profile.lanes_f32, alg) if gemm_based
             else kernel_name(fixed_lanes_suffix or isa_suffix, fixed.lanes_f32, alg))
@@ -353,16 +622,25 @@ def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int 
 
 
 def model_coefficients(profile: HostProfile) -> Dict[str, float]:
-    """Every number the C++ port of this model needs (emitted into the registry):
-    the conv kernels' machine terms from the fixed-lanes view (as candidates())."""
-    m = Machine(fixed_lanes_profile(profile))
+    """Every number the C++ port of this model needs (emitted into the registry)."""
+    m = kernel_machine(profile)
     g = gemm_coefficients(profile)
+    l1, l2 = m.cache(1), m.cache(2)
     return {
         "lanes": m.lanes, "fma_units": m.fma_units, "fma_latency": m.fma_latency, "hz": _hz(m),
-        "peak_flops": m.peak_flops, "loads_per_cycle": LOADS_PER_CYCLE, "sync_seconds": SYNC_SECONDS,
+        "peak_flops": m.peak_flops, "fma_thread_scaling": m.profile.fma_thread_scaling,
+        "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
+        "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
+        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES,
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
         "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
-        "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_efficiency": g.efficiency,
+        "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,
+        "gemm_inv_eff_b": g.inv_eff_b,
         "depthwise_ow_tile": depthwise_ow_tile(profile),
+        "winograd_f2_error": WINOGRAD_REL_ERROR[2], "winograd_f4_error": WINOGRAD_REL_ERROR[4],
+        "l1_bytes": l1.size_bytes, "l1_ways": l1.ways, "line_bytes": l1.line_bytes, "l2_bytes": l2.size_bytes,
+        "l3_bytes": m.cache(3).size_bytes,
+        "bw_l1": m.bandwidth("L1"), "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"),
+        "bw_dram": m.bandwidth("DRAM"),
     }

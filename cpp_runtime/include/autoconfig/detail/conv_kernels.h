@@ -42,28 +42,38 @@ struct WinogradKernel {
               int threads);
 };
 
-// Direct convolution in the channel-blocked layout NCHW[B]c (B = vector lanes).
-// run(): xb is the zero-padded blocked input, ceil(C/B) x Hp x Wp x B with the
-// pads included (g.H, g.W are Hp, Wp here, pads 0); yb the blocked output
-// ceil(K/B) x Ho x Wo x B; ep.bias (if any) holds ceil(K/B)*B values and
-// ep.residual (if any) is blocked like yb. `tile` indexes tile_n/tile_kb: the
-// register tile (output columns x output-channel blocks) the plan chose.
+// How the direct kernel runs one layer (the plan's parameters).
+struct DirectSchedule {
+  int tile = 0;               // index into tile_n / tile_kb: the register tile
+  bool plain_input = false;   // input plain NCHW (one channel per tap) instead of NCHW[B]c
+  int64_t chunk = 0;          // output columns per work item (0: a whole row)
+  bool groups_inner = false;  // items (row chunk, output-block group) instead of (group, row chunk)
+  int64_t cblocks = 1;        // reduction blocks of input channels (partial sums kept in y)
+};
+
+// Direct convolution, output in the channel-blocked layout NCHW[B]c (B =
+// vector lanes), input blocked too or plain NCHW (DirectSchedule::plain_input).
+// run(): x is the zero-padded input (g.H, g.W are the padded sizes, pads 0):
+// ceil(C/B) x H x W x B when blocked, C x H x W when plain; y the blocked
+// output ceil(K/B) x Ho x Wo x B; ep.bias (if any) holds ceil(K/B)*B values
+// and ep.residual (if any) is blocked like y; u comes from pack_weights with
+// kb = tile_kb[s.tile] and cb = plain_input ? 1 : block.
 // Any R, S, stride, dilation; groups 1.
 struct DirectConvKernel {
   int block;  // B
   int tile_count;
   const int* tile_n;
   const int* tile_kb;
-  int64_t (*packed_weights_floats)(int64_t K, int64_t C, int64_t R, int64_t S);
-  void (*pack_weights)(const float* w, int64_t K, int64_t C, int64_t R, int64_t S, float* u);
+  int64_t (*packed_weights_floats)(int64_t K, int64_t C, int64_t R, int64_t S, int cb);
+  void (*pack_weights)(const float* w, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb, float* u);
   // xb <- x (C x H x W, NCHW) blocked, with pt/pb rows and pl/pr columns of zeros around.
   void (*to_blocked)(const float* x, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t pb,
                      int64_t pr, float* xb, int threads);
   // y (K x P, NCHW) <- min(max(yb + residual, lo), hi), yb blocked (ceil(K/B) x P x B).
   void (*from_blocked)(const float* yb, int64_t K, int64_t P, const float* residual, float lo, float hi,
                        float* y, int threads);
-  void (*run)(const ConvGeometry& g, const float* xb, const float* u, const ConvEpilogue& ep, float* yb, int tile,
-              int threads);
+  void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+              const DirectSchedule& s, int threads);
 };
 
 // Depthwise (groups == C, K == C * multiplier) convolution, any R, S, strides,

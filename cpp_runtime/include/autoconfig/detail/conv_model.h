@@ -15,11 +15,15 @@ enum class ConvAlgorithm : int { Direct = 0, Gemm1x1, Im2colGemm, WinogradF2, Wi
 const char* conv_algorithm_name(ConvAlgorithm a);
 
 struct ConvModel {
-  double lanes, fma_units, fma_latency, hz, peak_flops, loads_per_cycle, sync_seconds;
-  double copy_cycles_per_element, tile_overhead_cycles, call_overhead_cycles;
+  double lanes, fma_units, fma_latency, hz, peak_flops, fma_thread_scaling, loads_per_cycle, issue_jitter,
+      sync_seconds;
+  double copy_cycles_per_element, tile_overhead_cycles, tap_overhead_cycles, call_overhead_cycles;
   double transform_efficiency, winograd_gemm_efficiency;
-  double gemm_mr, gemm_nr, gemm_kc, gemm_efficiency;
+  double gemm_mr, gemm_nr, gemm_kc, gemm_inv_eff_a, gemm_inv_eff_b;   // 1/efficiency = a + b / kc
   double depthwise_ow_tile;
+  double winograd_f2_error, winograd_f4_error;   // documented relative error bounds
+  double l1_bytes, l1_ways, line_bytes, l2_bytes, l3_bytes;
+  double bw_l1, bw_l2, bw_l3, bw_dram;   // bytes/s
 };
 
 // A layer the spec listed, with the plan the generator chose for it.
@@ -27,20 +31,27 @@ struct ConvPlanEntry {
   int64_t C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups;
   int threads;              // the plan's thread count
   ConvAlgorithm algorithm;
-  int tile;                 // direct: index into the tile table
+  DirectSchedule direct;    // algorithm Direct: tile, input layout, work order
+};
+
+// The tensors around a call: NCHW, or NCHW[B]c (models/conv.py: Context).
+struct ConvContext {
+  bool in_blocked = false;
+  bool out_blocked = false;
 };
 
 struct ConvChoice {
   ConvAlgorithm algorithm = ConvAlgorithm::Im2colGemm;
-  int tile = 0;
+  DirectSchedule direct;    // the best direct variant (used when algorithm is Direct)
   double predicted_s = 0;
   bool planned = false;     // from a spec's plan (else the run-time model)
   double estimates[static_cast<int>(ConvAlgorithm::Count)] = {};  // best per algorithm; < 0: not applicable
 };
 
-// The choice for a layer: the spec's plan when the build has one for it, else
-// the model. `allowed`: bit i set = ConvAlgorithm(i) may be chosen.
-ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed = ~0u);
+// The choice for a layer: the spec's plan when the build has one for it (and
+// the call is NCHW, as plans are), else the model. `allowed`: bit i set =
+// ConvAlgorithm(i) may be chosen.
+ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed = ~0u, ConvContext ctx = {});
 
 }  // namespace detail
 }  // namespace autoconfig

@@ -54,5 +54,11 @@ extern const char* const kBuildTarget;   // what was asked for: host, portable, 
 // none (check_isa() then explains).
 const Registry* active_registry();
 
+// Threads for `flops` of work when the caller passed threads = 0 and no plan
+// fixes them (gemm.cpp; gemm and conv2d share it): the build's
+// AUTOCONFIG_THREADS if set, else one thread per min_seconds_per_thread of
+// work at peak, at least one, capped at the CPUs this process may use.
+int default_threads(const Registry& r, double flops);
+
 }  // namespace detail
 }  // namespace autoconfig

@@ -36,7 +36,10 @@ enum ScratchSlot : int {
   kScratchEdgeB = 2,
   kScratchConv0 = 3,
   kScratchConv1 = 4,
-  kNumScratchSlots = 5
+  kScratchLayoutIn = 5,    // conv2d: an input converted between layouts
+  kScratchLayoutOut = 6,   // conv2d: an output (or residual) converted between layouts
+  kScratchLayoutRes = 7,
+  kNumScratchSlots = 8
 };
 float* thread_scratch(int slot, size_t floats);
 
