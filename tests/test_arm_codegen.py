@@ -19,6 +19,7 @@ from autoconfig import generate, probe
 from autoconfig.codegen.conv import emit_conv_kernels
 from autoconfig.codegen.isa import fixed_lanes_isa_for_profile, isa_for
 from autoconfig.models import conv as conv_model
+from autoconfig.models import gemm as gemm_model
 from autoconfig.profile import fixed_lanes_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,11 @@ def test_sve_conv_model_reads_the_view_the_kernels_are_built_for():
     assert coef["lanes"] == 4 and conv_model.direct_tiles(sve) == conv_model.direct_tiles(view)
     for k in ("lanes", "fma_units", "hz", "peak_flops", "depthwise_ow_tile"):
         assert coef[k] == view_coef[k], k
-    assert coef["gemm_nr"] != view_coef["gemm_nr"]    # ... but the GEMM terms are the SVE GEMM's
+    # ... but the GEMM terms are the SVE GEMM's: its generic plan's tile and kc, not the view's
+    sve_gemm = gemm_model.plan_generic(sve, isa_suffix="x")
+    assert (coef["gemm_mr"], coef["gemm_nr"], coef["gemm_kc"]) == tuple(sve_gemm.value(k) for k in ("mr", "nr", "kc"))
+    assert (coef["gemm_mr"], coef["gemm_nr"], coef["gemm_kc"]) != (view_coef["gemm_mr"], view_coef["gemm_nr"],
+                                                                    view_coef["gemm_kc"])
 
 
 # --------------------------------------------------------------------------- plan --explain
@@ -127,7 +132,7 @@ def test_plan_explain_puts_arm_next_to_x86_and_traces_every_difference():
         assert arm != v4 and arm != v3, (row, rows[row])
     arm = probe.profile("armv8-neon")
     l1, l2 = arm.cache(1), arm.cache(2)
-    mr, nr = (int(x) for x in rows["GEMM tile mr x nr"][0].split("x"))
+    mr, nr = (int(x) for x in rows["GEMM tile mr x nr"][0].split()[0].split("x"))
     assert f"{arm.vector_registers} vector registers" in why_lines(r.stdout, "mr", "armv8-neon")
     assert f"latency {arm.fma_latency_cycles:g} x {arm.fma_per_cycle:g} units" in why_lines(r.stdout, "mr", "armv8-neon")
     assert f"{nr // arm.lanes_f32} x {arm.lanes_f32} lanes (vector_bits={arm.vector_bits})" in why_lines(r.stdout, "nr", "armv8-neon")

@@ -12,7 +12,7 @@ from .plan import Plan
 from .profile import HostProfile, fixed_lanes_profile
 
 # Plan parameters shown, in the order the model derives them.
-BLOCKING_PARAMS = ("mr", "nr", "kc", "mc", "nc")
+BLOCKING_PARAMS = ("mr", "nr", "loop_order", "kc", "mc", "nc")
 # Compared with when a non-x86 (Arm, RISC-V) profile is explained: what does
 # the model do differently there than on x86?
 DEFAULT_X86_REFERENCES = ("x86-64-v4", "x86-64-v3")
@@ -31,6 +31,11 @@ def _cache(p: HostProfile, level: int) -> str:
     return "-" if c is None else f"{_size(c.size_bytes)} {c.ways}-way"
 
 
+def _tile_vectors(p: HostProfile, plan: Plan) -> str:
+    """The register tile as the register file holds it: rows x vectors per row."""
+    return f"{plan.value('mr')} x {plan.value('nr') // p.lanes_f32} vectors"
+
+
 def _rows(p: HostProfile, plan: Plan) -> List[Tuple[str, str]]:
     """(row label, this profile's value) in table order."""
     tiles = conv_model.direct_tiles(p)
@@ -41,7 +46,8 @@ def _rows(p: HostProfile, plan: Plan) -> List[Tuple[str, str]]:
         ("L1", _cache(p, 1)),
         ("L2", _cache(p, 2)),
         ("L3 per core", _cache(p, 3)),
-        ("GEMM tile mr x nr", f"{plan.value('mr')}x{plan.value('nr')}"),
+        ("GEMM tile mr x nr", f"{plan.value('mr')}x{plan.value('nr')} ({_tile_vectors(p, plan)})"),
+        ("loop order", plan.value("loop_order")),
         ("kc", str(plan.value("kc"))),
         ("mc", str(plan.value("mc"))),
         ("nc", str(plan.value("nc"))),
@@ -62,7 +68,11 @@ def compare(profiles: Sequence[HostProfile], isa_suffixes: Sequence[str]) -> str
            ("  " + " " * w0 + "".join(n.ljust(w) for n, w in zip(names, widths))).rstrip()]
     for i, label in enumerate(labels):
         out.append(("  " + label.ljust(w0) + "".join(col[i][1].ljust(w) for col, w in zip(table, widths))).rstrip())
-    differing = [k for k in BLOCKING_PARAMS if len({plan.value(k) for plan in plans}) > 1]
+    # The tile differs when its register layout does (16 columns are 4 NEON
+    # vectors but 2 AVX2 ones): then both mr's and nr's reasons are shown.
+    tile_differs = len({_tile_vectors(p, plan) for p, plan in zip(profiles, plans)}) > 1
+    differing = [k for k in BLOCKING_PARAMS
+                 if len({plan.value(k) for plan in plans}) > 1 or (tile_differs and k in ("mr", "nr"))]
     if differing:
         out.append("why they differ (each plan's reason, naming the profile field it read):")
     for k in differing:

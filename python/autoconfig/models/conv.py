@@ -37,7 +37,7 @@ from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile, fixed_lanes_profile
 from ..spec import Conv2dShape
-from .gemm import kc_for, plan_generic, tile_efficiency, Tile as GemmTile
+from .gemm import plan_generic, tile_efficiency, Tile as GemmTile
 from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
 
 F32 = 4
@@ -357,9 +357,8 @@ class GemmCoefficients:
 def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
     m = Machine(profile)
     gp = plan_generic(profile, isa_suffix="x")
-    mr, nr = gp.value("mr"), gp.value("nr")
-    t = GemmTile(mr, nr // m.lanes, m.lanes)
-    kc = kc_for(m, t)
+    mr, nr, kc = gp.value("mr"), gp.value("nr"), gp.value("kc")
+    t = GemmTile(mr, nr, nr // m.lanes)
     inv_1 = 1.0 / tile_efficiency(m, t, 1)[0]
     inv_kc = 1.0 / tile_efficiency(m, t, kc)[0]
     b = (inv_1 - inv_kc) / (1.0 - 1.0 / kc) if kc > 1 else 0.0

@@ -44,11 +44,17 @@ MC_CAP = 4096            # beyond this, a bigger A block buys nothing
 NC_CAP = 4096            # beyond this, a bigger B block buys nothing (A is packed N/nc times)
 KC_QUANTUM = 8           # kc is a multiple of this (keeps unrolled k loops whole)
 # L1 ways kept free of the A and B micro-panels: one for the C tile and the
-# stack, one for the lines the prefetchers bring in ahead of use (the next
-# panel of the streaming operand, the C tile fetched before the epilogue).
-# With only one, a kc that fills the rest lets those lines evict the resident
-# panel (measured on Zen 3: 6x16 at kc 256 beats kc 320 by 2-4%).
-L1_WAYS_RESERVED = 2
+# stack; on caches of 8 or more ways a second one for the lines the
+# prefetchers bring in ahead of use (the streaming operand's next panel, the C
+# tile fetched before the epilogue), which otherwise evict the resident panel
+# (measured on Zen 3, 8 ways: 6x16 at kc 256 beats kc 320 by 2-4%). With
+# fewer ways a whole way is too coarse a unit for those few lines.
+LOOKAHEAD_WAY_MIN_WAYS = 8
+
+
+def l1_ways_for_panels(m: Machine) -> int:
+    ways = m.cache(1).ways
+    return ways - (2 if ways >= LOOKAHEAD_WAY_MIN_WAYS else 1)
 MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 
 
@@ -121,8 +127,8 @@ def tile_efficiency(m: Machine, t: Tile, kc: int, ldc: Optional[int] = None) -> 
 
 def kc_for(m: Machine, t: Tile) -> int:
     """Largest kc with the B micro-panel (kc x nr) and the A micro-panel
-    (mr x kc) in L1 within W - L1_WAYS_RESERVED ways, counted as whole ways."""
-    limit = m.cache(1).ways - L1_WAYS_RESERVED
+    (mr x kc) in the L1 ways left for panels, counted as whole ways."""
+    limit = l1_ways_for_panels(m)
     best = KC_QUANTUM
     kc = KC_QUANTUM
     while kc <= 2048:
@@ -303,8 +309,8 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
         "nr": Param(t.nr, f"{t.nv} x {m.lanes} lanes (vector_bits={m.profile.vector_bits})"),
         "kc": Param(kc_max, f"B panel {kc_max}x{t.nr} + A panel {t.mr}x{kc_max} fp32 in "
                             f"{m.ways_l1(kc_max * t.nr * F32)}+{m.ways_l1(kc_max * t.mr * F32)} <= "
-                            f"{l1.ways - L1_WAYS_RESERVED} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, "
-                            f"{l1.source}; {L1_WAYS_RESERVED} kept for C and prefetched lines)"),
+                            f"{l1_ways_for_panels(m)} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, "
+                            f"{l1.source}; the rest kept for C and prefetched lines)"),
         "mc": Param(mc, mc_why),
         "nc": Param(nc, nc_why),
         "loop_order": Param(order, order_why),
