@@ -46,7 +46,7 @@ def main() -> int:
         os.environ[var] = str(args.threads)
     import numpy as np
     import autoconfig
-    from autoconfig.bench import best_time
+    from autoconfig.bench import best_times
     try:
         import torch
         torch.set_num_threads(args.threads)
@@ -61,12 +61,14 @@ def main() -> int:
         x = rng.standard_normal((1, C, H, W), dtype=np.float32)
         w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
         b = rng.standard_normal(K, dtype=np.float32)
-        ours = best_time(lambda: autoconfig.conv2d(x, w, b, strides=stride, pads=pad, groups=groups,
-                                                   activation="relu", threads=args.threads), args.repeat)
         tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
         with torch.no_grad():
-            theirs = best_time(lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)),
-                               args.repeat)
+            times = best_times({
+                "ours": lambda: autoconfig.conv2d(x, w, b, strides=stride, pads=pad, groups=groups,
+                                                  activation="relu", threads=args.threads),
+                "torch": lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)),
+            }, args.repeat)
+        ours, theirs = times["ours"], times["torch"]
         Ho = (H + 2 * pad - R) // stride + 1
         Wo = (W + 2 * pad - S) // stride + 1
         flops = 2.0 * K * Ho * Wo * (C // groups) * R * S

@@ -4,7 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from autoconfig.bench_conv import ConvRow, best_times
+from autoconfig.bench import best_times
+from autoconfig.bench_conv import ConvRow
 
 
 def test_best_times_samples_round_robin():

@@ -1,17 +1,18 @@
 """`autoconfig bench`: our kernels against numpy (OpenBLAS/MKL) and, when
 installed, PyTorch, in one run, on the spec shapes.
 
-Timing: each sample runs the call enough times to last >= ~10 ms (at least
-once); the best of `repeat` samples is kept (machines here are shared and
-noisy; the best sample is the least disturbed one). Thread counts of every
-library are pinned to the same value.
+Timing (best_times): the libraries are sampled round-robin, each sample
+running the call enough times to last >= ~10 ms (at least once), and the best
+of `repeat` samples is kept: machines here are shared and noisy, the best
+sample is the least disturbed one, and a burst of load hits every library
+alike. Thread counts of every library are pinned to the same value.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 
 def pin_threads(n: int) -> None:
@@ -23,23 +24,46 @@ def pin_threads(n: int) -> None:
 # After a call, OpenBLAS and OpenMP pools keep their threads spinning for a
 # while; timing the next library then measures a fight for the cores.
 QUIET_S = 0.3
+# Sleep around each torch sample with several threads: its OpenMP workers spin
+# for a while after a call (GOMP_SPINCOUNT), as ours do (runtime.cpp), and the
+# spinning pool would slow whichever library runs next on a 2-core machine.
+TORCH_PAUSE_S = 0.02
 
 
-def best_time(fn: Callable[[], object], repeat: int, min_sample_s: float = 0.01,
-              quiet_s: float = 0.0) -> float:
+def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: float = 0.01,
+               quiet_s: float = 0.0, isolate: Sequence[str] = (), pause_s: float = 0.0) -> Dict[str, float]:
+    """Best seconds per call of each function, sampled round-robin: every
+    round times each function once (a sample averages enough calls to last
+    min_sample_s), so a burst of load from other processes hits all of them
+    alike and the comparisons between them stay fair on a shared machine.
+    Functions named in `isolate` get pause_s of sleep before and after their
+    sample: another library's thread pool (torch's OpenMP) spins after a call
+    and would steal the cores of whatever runs next. Rounds rotate the order
+    and every sample is preceded by one untimed call."""
     if quiet_s:
         time.sleep(quiet_s)
-    fn()  # warm up: page faults, pool start, packing buffers
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(min_sample_s / once))
-    best = float("inf")
-    for _ in range(repeat):
+    inner = {}
+    for name, fn in fns.items():
+        fn()  # warm up: page faults, pool start, packing buffers
         t0 = time.perf_counter()
-        for _ in range(inner):
+        fn()
+        inner[name] = max(1, int(min_sample_s / max(time.perf_counter() - t0, 1e-7)))
+    best = {name: float("inf") for name in fns}
+    names = list(fns)
+    for r in range(repeat):
+        # Each round starts one further along, so no function always follows
+        # a pause; an untimed call before each sample wakes pools and caches.
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = fns[name]
+            if name in isolate and pause_s:
+                time.sleep(pause_s)
             fn()
-        best = min(best, (time.perf_counter() - t0) / inner)
+            t0 = time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / inner[name])
+            if name in isolate and pause_s:
+                time.sleep(pause_s)
     return best
 
 
@@ -115,14 +139,15 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
         b = rng.standard_normal((K, N), dtype=np.float32)
         out = np.empty((M, N), dtype=np.float32)
         np_out = np.empty((M, N), dtype=np.float32)
-        quiet = QUIET_S if threads > 1 else 0.0
-        ours = best_time(lambda: api.matmul(a, b, out=out, threads=threads), repeat, quiet_s=quiet)
-        ref = best_time(lambda: np.matmul(a, b, out=np_out), repeat, quiet_s=quiet)
-        tt = None
+        fns = {"ours": lambda: api.matmul(a, b, out=out, threads=threads),
+               "numpy": lambda: np.matmul(a, b, out=np_out)}
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             to = torch.empty((M, N), dtype=torch.float32)
-            tt = best_time(lambda: torch.matmul(ta, tb, out=to), repeat, quiet_s=quiet)
+            fns["torch"] = lambda: torch.matmul(ta, tb, out=to)
+        times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, isolate=("torch",),
+                           pause_s=TORCH_PAUSE_S if threads > 1 else 0.0)
+        ours, ref, tt = times["ours"], times["numpy"], times.get("torch")
         ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
         pred = ex.plan.predicted_s if ex.specialized else None
         if pred is not None and ex.plan.value("threads") != threads:

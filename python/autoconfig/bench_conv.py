@@ -9,16 +9,12 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
-from .bench import QUIET_S, render_table
+from .bench import QUIET_S, TORCH_PAUSE_S, best_times, render_table
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
-# Sleep around each torch sample with several threads: its OpenMP workers spin
-# for a while after a call (GOMP_SPINCOUNT), as ours do (runtime.cpp), and the
-# spinning pool would slow whichever library runs next on a 2-core machine.
-TORCH_PAUSE_S = 0.02
 
 
 @dataclass
@@ -48,43 +44,6 @@ class ConvRow:
         if not self.measured:
             return None
         return self.measured[self.algorithm] <= MODEL_TOLERANCE * min(self.measured.values())
-
-
-def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: float = 0.01,
-               quiet_s: float = 0.0, isolate: Sequence[str] = (), pause_s: float = 0.0) -> Dict[str, float]:
-    """Best seconds per call of each function, sampled round-robin: every
-    round times each function once (a sample averages enough calls to last
-    min_sample_s), so a burst of load from other processes hits all of them
-    alike and the comparisons between them stay fair on a shared machine.
-    Functions named in `isolate` get pause_s of sleep before and after their
-    sample: another library's thread pool (torch's OpenMP) spins after a call
-    and would steal the cores of whatever runs next. Rounds rotate the order
-    and every sample is preceded by one untimed call."""
-    if quiet_s:
-        time.sleep(quiet_s)
-    inner = {}
-    for name, fn in fns.items():
-        fn()  # warm up: page faults, pool start, packing buffers
-        t0 = time.perf_counter()
-        fn()
-        inner[name] = max(1, int(min_sample_s / max(time.perf_counter() - t0, 1e-7)))
-    best = {name: float("inf") for name in fns}
-    names = list(fns)
-    for r in range(repeat):
-        # Each round starts one further along, so no function always follows
-        # a pause; an untimed call before each sample wakes pools and caches.
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            fn = fns[name]
-            if name in isolate and pause_s:
-                time.sleep(pause_s)
-            fn()
-            t0 = time.perf_counter()
-            for _ in range(inner[name]):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / inner[name])
-            if name in isolate and pause_s:
-                time.sleep(pause_s)
-    return best
 
 
 def default_layers(net: Optional[str] = None):
