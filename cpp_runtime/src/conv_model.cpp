@@ -166,8 +166,9 @@ double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plai
   const double tiles = d.rows * cdiv(d.cols, n) * d.groups;
   const double x_tile = d.cpad * L.R * n * L.sw * 4;
   const double l2_bytes = tiles * (x_tile + (w_block > m.l1_bytes / 2 ? w_block * s.cblocks : 0.0));
+  // Private L2 per thread; beyond L2 the threads share the bandwidth.
   const double streams = std::max(L.N * l2_bytes * share / m.bw_l2,
-                                  L.N * s.l3_bytes * share / beyond_l2_bw(m, s.footprint));
+                                  L.N * s.l3_bytes / beyond_l2_bw(m, s.footprint));
   double total = compute + std::max(0.0, streams - compute);
   const bool pads = L.pt + L.pl + L.pb + L.pr > 0;
   double conv_in = 0.0;

@@ -307,8 +307,10 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     tiles = g.rows * math.ceil(g.cols / n) * g.groups
     x_tile = cpad * L.R * n * L.stride_w * F32
     l2_bytes = tiles * (x_tile + (w_block * s.cblocks if w_block > m.cache(1).size_bytes / 2 else 0))
+    # Each thread reads its share from its own L2; beyond L2 the threads share
+    # the level's bandwidth (L3 and memory are one per socket).
     streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
-                  L.N * s.l3_bytes * share / _beyond_l2_bandwidth(m, s.footprint))
+                  L.N * s.l3_bytes / _beyond_l2_bandwidth(m, s.footprint))
     terms = {"compute": compute, "stall": max(0.0, streams - compute)}
     pads = L.pad_top + L.pad_left + L.pad_bottom + L.pad_right
     conv_in = 0.0
