@@ -24,20 +24,26 @@ def pin_threads(n: int) -> None:
 # After a call, OpenBLAS and OpenMP pools keep their threads spinning for a
 # while; timing the next library then measures a fight for the cores.
 QUIET_S = 0.3
-# Sleep around each torch sample with several threads: its OpenMP workers spin
-# for a while after a call (GOMP_SPINCOUNT), as ours do (runtime.cpp), and the
-# spinning pool would slow whichever library runs next on a 2-core machine.
-TORCH_PAUSE_S = 0.02
+# With several threads, a peer library's pool keeps spinning after a call and
+# would slow whichever library is sampled next on a 2-core machine, so its
+# samples are fenced by a sleep longer than that spin: torch's OpenMP workers
+# (GOMP_SPINCOUNT, milliseconds); OpenBLAS's server threads (2^28 cycles by
+# default, about 0.1 s). Ours spin 300 us (runtime.cpp).
+PEER_PAUSE_S = {"torch": 0.02, "numpy": 0.12}
+
+
+def peer_pauses(threads: int) -> Dict[str, float]:
+    return dict(PEER_PAUSE_S) if threads > 1 else {}
 
 
 def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: float = 0.01,
-               quiet_s: float = 0.0, isolate: Sequence[str] = (), pause_s: float = 0.0) -> Dict[str, float]:
+               quiet_s: float = 0.0, pauses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Best seconds per call of each function, sampled round-robin: every
     round times each function once (a sample averages enough calls to last
     min_sample_s), so a burst of load from other processes hits all of them
     alike and the comparisons between them stay fair on a shared machine.
-    Functions named in `isolate` get pause_s of sleep before and after their
-    sample: another library's thread pool (torch's OpenMP) spins after a call
+    A function named in `pauses` gets that many seconds of sleep before and
+    after its sample: another library's thread pool (torch's OpenMP) spins after a call
     and would steal the cores of whatever runs next. Rounds rotate the order
     and every sample is preceded by one untimed call."""
     if quiet_s:
@@ -55,15 +61,16 @@ def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: 
         # a pause; an untimed call before each sample wakes pools and caches.
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn = fns[name]
-            if name in isolate and pause_s:
-                time.sleep(pause_s)
+            pause = (pauses or {}).get(name, 0.0)
+            if pause:
+                time.sleep(pause)
             fn()
             t0 = time.perf_counter()
             for _ in range(inner[name]):
                 fn()
             best[name] = min(best[name], (time.perf_counter() - t0) / inner[name])
-            if name in isolate and pause_s:
-                time.sleep(pause_s)
+            if pause:
+                time.sleep(pause)
     return best
 
 
@@ -145,8 +152,7 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             to = torch.empty((M, N), dtype=torch.float32)
             fns["torch"] = lambda: torch.matmul(ta, tb, out=to)
-        times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, isolate=("torch",),
-                           pause_s=TORCH_PAUSE_S if threads > 1 else 0.0)
+        times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, pauses=peer_pauses(threads))
         ours, ref, tt = times["ours"], times["numpy"], times.get("torch")
         ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
         pred = ex.plan.predicted_s if ex.specialized else None

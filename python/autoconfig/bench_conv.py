@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from .bench import QUIET_S, TORCH_PAUSE_S, best_times, render_table
+from .bench import QUIET_S, best_times, peer_pauses, render_table
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -126,8 +126,7 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
                 return y
             fns["torch"] = torch_layer
         with (torch.no_grad() if torch is not None else contextlib.nullcontext()):
-            times = best_times(fns, repeat, quiet_s=quiet, isolate=("torch",),
-                               pause_s=TORCH_PAUSE_S if threads > 1 else 0.0)
+            times = best_times(fns, repeat, quiet_s=quiet, pauses=peer_pauses(threads))
         ours = times.pop("ours")
         tt = times.pop("torch", None)
         measured = {}
