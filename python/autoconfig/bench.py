@@ -36,21 +36,42 @@ def peer_pauses(threads: int) -> Dict[str, float]:
     return dict(PEER_PAUSE_S) if threads > 1 else {}
 
 
+# Before a multi-threaded sample, calls run untimed for this long: a vCPU left
+# idle (during a peer's pause) is descheduled by the hypervisor, and the first
+# calls after it wait milliseconds for the pool's threads (measured here: three
+# calls of 3-5 ms after 0.12 s of idle, then 40 us each).
+WARM_S = 0.02
+
+
+def warm_seconds(threads: int) -> float:
+    return WARM_S if threads > 1 else 0.0
+
+
+def _warm(fn: Callable[[], object], warm_s: float) -> None:
+    """One untimed call, then more until warm_s has passed."""
+    t0 = time.perf_counter()
+    fn()
+    while time.perf_counter() - t0 < warm_s:
+        fn()
+
+
 def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: float = 0.01,
-               quiet_s: float = 0.0, pauses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+               quiet_s: float = 0.0, pauses: Optional[Dict[str, float]] = None,
+               warm_s: float = 0.0) -> Dict[str, float]:
     """Best seconds per call of each function, sampled round-robin: every
     round times each function once (a sample averages enough calls to last
     min_sample_s), so a burst of load from other processes hits all of them
     alike and the comparisons between them stay fair on a shared machine.
     A function named in `pauses` gets that many seconds of sleep before and
-    after its sample: another library's thread pool (torch's OpenMP) spins after a call
-    and would steal the cores of whatever runs next. Rounds rotate the order
-    and every sample is preceded by one untimed call."""
+    after its sample: another library's thread pool spins after a call and
+    would steal the cores of whatever runs next. Rounds rotate the order
+    and every sample is preceded by untimed calls: one, or as many as fill
+    warm_s (waking the thread pools of a multi-threaded call)."""
     if quiet_s:
         time.sleep(quiet_s)
     inner = {}
     for name, fn in fns.items():
-        fn()  # warm up: page faults, pool start, packing buffers
+        _warm(fn, warm_s)  # page faults, pool start, packing buffers
         t0 = time.perf_counter()
         fn()
         inner[name] = max(1, int(min_sample_s / max(time.perf_counter() - t0, 1e-7)))
@@ -58,13 +79,13 @@ def best_times(fns: Dict[str, Callable[[], object]], repeat: int, min_sample_s: 
     names = list(fns)
     for r in range(repeat):
         # Each round starts one further along, so no function always follows
-        # a pause; an untimed call before each sample wakes pools and caches.
+        # a pause; untimed calls before each sample wake pools and caches.
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn = fns[name]
             pause = (pauses or {}).get(name, 0.0)
             if pause:
                 time.sleep(pause)
-            fn()
+            _warm(fn, warm_s)
             t0 = time.perf_counter()
             for _ in range(inner[name]):
                 fn()
@@ -152,7 +173,8 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             to = torch.empty((M, N), dtype=torch.float32)
             fns["torch"] = lambda: torch.matmul(ta, tb, out=to)
-        times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, pauses=peer_pauses(threads))
+        times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, pauses=peer_pauses(threads),
+                           warm_s=warm_seconds(threads))
         ours, ref, tt = times["ours"], times["numpy"], times.get("torch")
         ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
         pred = ex.plan.predicted_s if ex.specialized else None

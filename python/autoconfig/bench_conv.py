@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from .bench import QUIET_S, best_times, peer_pauses, render_table
+from .bench import QUIET_S, best_times, peer_pauses, render_table, warm_seconds
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -126,7 +126,7 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
                 return y
             fns["torch"] = torch_layer
         with (torch.no_grad() if torch is not None else contextlib.nullcontext()):
-            times = best_times(fns, repeat, quiet_s=quiet, pauses=peer_pauses(threads))
+            times = best_times(fns, repeat, quiet_s=quiet, pauses=peer_pauses(threads), warm_s=warm_seconds(threads))
         ours = times.pop("ours")
         tt = times.pop("torch", None)
         measured = {}
