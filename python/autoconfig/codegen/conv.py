@@ -26,13 +26,38 @@ def depthwise_kernel_name(isa: Isa) -> str:
     return f"f32_conv2d_depthwise_nchw{isa.lanes}c_{isa.suffix}"
 
 
+def emit_blocks(isa: Isa) -> str:
+    """namespace blocks { ... }: moves between B channel planes (NCHW) and a
+    channel block (NCHW[B]c), shared by the direct and depthwise kernels."""
+    return f'''namespace blocks {{
+constexpr int B = {isa.lanes};
+{isa.transpose_fn("transpose_block")}
+// B planes of stride `plane` (n positions each) -> n positions x B channels.
+inline void planes_to_block(const float* __restrict src, int64_t plane, int64_t n, float* __restrict dst) {{
+  int64_t w = 0;
+  for (; w + B <= n; w += B) transpose_block(src + w, plane, dst + w * B, B);
+  for (; w < n; ++w)
+    for (int i = 0; i < B; ++i) dst[w * B + i] = src[i * plane + w];
+}}
+
+// The first kn channels of P positions x B channels -> kn planes of P positions.
+inline void block_to_planes(const float* __restrict src, int kn, int64_t P, float* __restrict dst) {{
+  int64_t p = 0;
+  if (kn == B)
+    for (; p + B <= P; p += B) transpose_block(src + p * B, B, dst + p, P);
+  for (; p < P; ++p)
+    for (int i = 0; i < kn; ++i) dst[i * P + p] = src[p * B + i];
+}}
+}}  // namespace blocks
+'''
+
+
 def emit_depthwise(isa: Isa, ow_tile: int) -> str:
     V = isa.vtype
     rest_cases = "\n".join(f"      case {n}: tile<{n}>(xb, wb, a, oh, ow, ob); break;" for n in range(1, ow_tile))
     return f'''namespace depthwise {{
-constexpr int B = {isa.lanes};
+constexpr int B = blocks::B;
 constexpr int kOwTile = {ow_tile};   // output columns per register tile (plan: depthwise ow_tile)
-{isa.transpose_fn("transpose_block")}
 struct Args {{
   int64_t R, S, Ho, Wo, Wp;            // Wp: padded input width
   int64_t sh, sw, dh, dw;
@@ -99,11 +124,7 @@ static void gather(const Job& j, int64_t k0, int kn, float* xb) {{
   if (kn == B && j.mult == 1) {{
     for (int64_t h = 0; h < g.H; ++h) {{
       float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B;
-      const float* s = j.x + k0 * HW + h * g.W;
-      int64_t w = 0;
-      for (; w + B <= g.W; w += B) transpose_block(s + w, HW, d + w * B, B);
-      for (; w < g.W; ++w)
-        for (int i = 0; i < B; ++i) d[w * B + i] = s[i * HW + w];
+      blocks::planes_to_block(j.x + k0 * HW + h * g.W, HW, g.W, d);
     }}
     return;
   }}
@@ -142,11 +163,7 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
     }}
     block(xb, wb, a, ob);
     float* dst = j.y + k0 * P;
-    int64_t p = 0;
-    if (kn == B)
-      for (; p + B <= P; p += B) transpose_block(ob + p * B, B, dst + p, P);
-    for (; p < P; ++p)
-      for (int i = 0; i < kn; ++i) dst[i * P + p] = ob[p * B + i];
+    blocks::block_to_planes(ob, kn, P, dst);
     for (int i = 0; i < kn && res; ++i) {{
       float* d = dst + i * P;
       const float* r = j.ep->residual + (k0 + i) * P;
@@ -203,7 +220,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
          '#include "autoconfig/detail/runtime.h"',
          f'#include "{vmath_header_name(isa)}"\n',
          "namespace autoconfig {\nnamespace detail {\nnamespace {\n",
-         emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
+         emit_blocks(isa), emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
     code, rows = _winograd_parts(isa, l1_bytes, l2_bytes, vregs)
     o.append(code)
     o.append("}  // namespace\n")

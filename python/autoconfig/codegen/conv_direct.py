@@ -303,10 +303,7 @@ void to_blocked_thread(void* ctx, int tid, int nthreads) {
       float* out = row + j.pl * B;
       const float* in = j.src + cb * B * HW + h * j.W;
       if (cn == B) {
-        int64_t w = 0;
-        for (; w + B <= j.W; w += B) transpose_block(in + w, HW, out + w * B, B);
-        for (; w < j.W; ++w)
-          for (int c = 0; c < B; ++c) out[w * B + c] = in[c * HW + w];
+        blocks::planes_to_block(in, HW, j.W, out);
       } else {
         for (int64_t w = 0; w < j.W; ++w)
           for (int c = 0; c < B; ++c) out[w * B + c] = c < cn ? in[c * HW + w] : 0.0f;
@@ -348,11 +345,7 @@ void from_blocked_thread(void* ctx, int tid, int nthreads) {
     const int kn = j.C - k0 < B ? static_cast<int>(j.C - k0) : B;
     const float* s = j.src + kb * P * B;
     float* d = j.dst + k0 * P;
-    int64_t p = 0;
-    if (kn == B)
-      for (; p + B <= P; p += B) transpose_block(s + p * B, B, d + p, P);
-    for (; p < P; ++p)
-      for (int i = 0; i < kn; ++i) d[i * P + p] = s[p * B + i];
+    blocks::block_to_planes(s, kn, P, d);
     if (clamp) epilogue_rows(d, j.res ? j.res + k0 * P : nullptr, kn, P, j.lo, j.hi);
   }
 }
@@ -369,7 +362,6 @@ void from_blocked(const float* yb, int64_t K, int64_t P, const float* residual, 
 def emit_direct(isa: Isa, tiles: Sequence[Tile]) -> str:
     """namespace direct { ... }: the kernel, its tables and the layout conversions."""
     return ("namespace direct {\n"
-            f"constexpr int B = {isa.lanes};\n"
-            + isa.transpose_fn("transpose_block")
+            "constexpr int B = blocks::B;\n"
             + _common() + _tile(isa) + "\n" + _dispatch(tiles) + _run() + _layout()
             + "}  // namespace direct\n")
