@@ -120,6 +120,17 @@ class Row:
 _PROBE_KEY = {"avx512": "avx512", "avx2": "avx2", "generic": "sse"}
 
 
+def pinned_torch(threads: int):
+    """PyTorch with its intra-op pool set to `threads`, or None when it is not
+    installed (it is an optional peer)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
 def measured_peak_gflops(isa: str) -> Optional[float]:
     """FMA peak of one core measured now (the clock of a shared machine drifts
     between build time and bench time), or None without the installed probe."""
@@ -152,13 +163,7 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
                use_torch: bool = True, seed: int = 0, peak_gflops: Optional[float] = None) -> List[Row]:
     import numpy as np
     from . import api
-    torch = None
-    if use_torch:
-        try:
-            import torch  # noqa: F811
-            torch.set_num_threads(threads)
-        except ImportError:
-            torch = None
+    torch = pinned_torch(threads) if use_torch else None
     peak = (peak_gflops or api.host().peak_gflops_per_core) * threads
     rng = np.random.default_rng(seed)
     rows = []

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from .bench import QUIET_S, best_times, peer_pauses, render_table, warm_seconds
+from .bench import QUIET_S, best_times, peer_pauses, pinned_torch, render_table, warm_seconds
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -71,13 +71,7 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
              peak_gflops: Optional[float] = None, seed: int = 0) -> List[ConvRow]:
     import numpy as np
     from . import api, conv_api
-    torch = None
-    if use_torch:
-        try:
-            import torch  # noqa: F811
-            torch.set_num_threads(threads)
-        except ImportError:
-            torch = None
+    torch = pinned_torch(threads) if use_torch else None
     peak = (peak_gflops or api.host().peak_gflops_per_core) * threads
     quiet = QUIET_S if threads > 1 else 0.0
     rng = np.random.default_rng(seed)
