@@ -128,7 +128,6 @@ def test_tolerance_refuses_winograd_in_both_models(ac):
     """A tolerance below F(4x4,3x3)'s error bound refuses it in Python and in
     C++; F(2x2,3x3), with a smaller bound, stays."""
     L = LAYERS[1]
-    profile = ac.host()
     why = conv_model.applicable(_shape(L), 1e-5)
     assert why["winograd-f4"] == "its error bound 1.7e-05 (relative) exceeds the tolerance 1e-05"
     assert why["winograd-f2"] is None

@@ -20,7 +20,6 @@ import ctypes
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pytest

@@ -9,7 +9,6 @@ residual and c).
 """
 from __future__ import annotations
 
-import json
 import numbers
 from typing import Optional, Sequence
 

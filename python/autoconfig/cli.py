@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -37,7 +35,7 @@ def cmd_probe(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from . import generate, probe, spec
+    from . import generate, probe
     from .plan import plans_to_json
     specs = generate.load_specs(args.spec or [], not args.no_default_specs)
     if args.target:

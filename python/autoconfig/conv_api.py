@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 

@@ -217,24 +217,24 @@ def _header_comment(p: _Params, l1_bytes: int, l2_bytes: int, regs: int) -> str:
     return comment_block([
         f"Winograd F({m}x{m}, 3x3) convolution, {p.isa.suffix} ({p.L} lanes). Fused, tile-blocked:",
         f"  1. x (NCHW) is copied once into Xp[C/{p.L}][Hp][Wp][{p.L}]: zero padding around it",
-        f"     (pads, plus the partial tiles at the bottom/right), channels in vector lanes",
+        "     (pads, plus the partial tiles at the bottom/right), channels in vector lanes",
         f"     ({p.L}x{p.L} in-register transposes).",
         f"  2. Each thread takes a range of the {m}x{m} output tiles (or, when tiles are few,",
-        f"     a range of output-channel panels) and walks it in blocks of TB tiles:",
+        "     a range of output-channel panels) and walks it in blocks of TB tiles:",
         f"     a. V[xi][t][c] = (B^T d B)[xi] for the {a}x{a} input patch d of tile t, channel c,",
         f"        vectorized over channels ({a * a} positions xi);",
-        f"     b. for each xi: M[xi] (TB x K) = V[xi] (TB x C) . U[xi] (C x K), a register-tiled",
+        "     b. for each xi: M[xi] (TB x K) = V[xi] (TB x C) . U[xi] (C x K), a register-tiled",
         f"        GEMM: {p.mr} tiles x {p.nv} vectors ({p.nr} output channels) of accumulators, C",
         f"        in blocks of KC = {p.kc};",
-        f"     c. y = A^T M A + bias per tile, vectorized over output channels, into the",
+        "     c. y = A^T M A + bias per tile, vectorized over output channels, into the",
         f"        rows of a tile-row segment; {p.L}x{p.L} transposes turn them into rows of one",
-        f"        channel for the residual, the clamp (lo, hi) and the NCHW store.",
+        "        channel for the residual, the clamp (lo, hi) and the NCHW store.",
         f"  U[xi][K panel of {p.nr}][c][{p.nr}] = (G g G^T)[xi], K padded to the lanes ({p.L}).",
         f"Parameters: register tile {p.mr}x{p.nr} from {regs} vector registers (fewest loads per",
         f"FMA); KC = {p.kc}: a KC x {p.nr} weight panel in half of L1 ({l1_bytes} bytes);",
         f"TB chosen at run time to minimize the modelled L2-miss traffic with {p.l2_usable}",
         f"bytes (1/2 of L2 = {l2_bytes}) usable: U re-read per block when it does not stay",
-        f"in L2 with the block, V and M spilled when the block does not fit.",
+        "in L2 with the block, V and M spilled when the block does not fit.",
     ])
 
 
@@ -376,14 +376,14 @@ static void pad_input_rows(const ConvGeometry& g, const float* x, float* xp, int
 
 
 def _emit_input_transform(p: _Params) -> str:
-    isa, a, L = p.isa, p.a, p.L
+    isa, a = p.isa, p.a
     bt = p.mats["BT"]
     o = ["// v[xi * xi_stride] = (B^T d B)[xi] for kL channels, d[i][j] at d + i*row_stride + j*kL.",
          "// Columns first into tmp (L1), then rows: a+a short transforms instead of one a^2 x a^2.",
          "static inline void input_tile(const float* __restrict d, int64_t row_stride, float* __restrict v,",
          "                              int64_t xi_stride) {",
-         f"  alignas(64) float tmp[kXi * kL];",
-         f"  for (int j = 0; j < kA; ++j) {{"]
+         "  alignas(64) float tmp[kXi * kL];",
+         "  for (int j = 0; j < kA; ++j) {"]
     for i in range(a):
         o.append(f"    const {isa.vtype} d{i} = {isa.loadu(f'd + {i} * row_stride + j * kL')};")
     o += ["    " + l for l in _emit_apply(isa, bt, [f"d{i}" for i in range(a)], [f"t{i}" for i in range(a)])]
@@ -493,71 +493,71 @@ static void output_segment(const Work& wk, int64_t th, int64_t tw, int64_t seg, 
 
 
 def _emit_block_driver(p: _Params) -> str:
-    return f"""// Tiles per block: the fewest bytes expected to miss L2. Per block, U (the
+    return """// Tiles per block: the fewest bytes expected to miss L2. Per block, U (the
 // thread's panels) is re-read when it cannot stay in L2 next to the block's V
 // and M; V and M are written and read back through L3 when they alone exceed
 // L2. Ties go to the larger block (fewer passes over U).
-static int64_t choose_tile_block(int64_t tiles, int64_t C, int64_t Cp, int64_t kcols) {{
+static int64_t choose_tile_block(int64_t tiles, int64_t C, int64_t Cp, int64_t kcols) {
   if (kFixedTileBlock > 0) return std::min<int64_t>(kFixedTileBlock, tiles);
   const double u_bytes = 4.0 * kXi * C * kcols;
   const int64_t step = std::max<int64_t>(kMR, round_up(ceil_div(tiles, 256), kMR));
   int64_t best_tb = std::min<int64_t>(tiles, kMR);
   double best_cost = -1.0;
-  for (int64_t tb = kMR;; tb += step) {{
+  for (int64_t tb = kMR;; tb += step) {
     tb = std::min(tb, tiles);
     const int64_t blocks = ceil_div(tiles, tb);
     const double vm_block = 4.0 * kXi * tb * (Cp + kcols);
     double cost = 0.0;
     if (u_bytes + vm_block > kL2Usable) cost += double(blocks - 1) * u_bytes;
     if (vm_block > kL2Usable) cost += 2.0 * vm_block * blocks;
-    if (best_cost < 0.0 || cost <= best_cost) {{
+    if (best_cost < 0.0 || cost <= best_cost) {
       best_cost = cost;
       best_tb = tb;
-    }}
+    }
     if (tb == tiles) break;
-  }}
+  }
   return best_tb;
-}}
+}
 
 // Tiles [t0, t0 + nt), output-channel panels [pa, pb): transform, multiply, transform back.
 static void run_block(const Work& wk, int64_t t0, int64_t nt, int64_t pa, int64_t pb, float* v, float* mbuf,
-                      float* ob) {{
+                      float* ob) {
   const ConvGeometry& g = *wk.g;
   const int64_t Cp = wk.Cp, Kp = wk.Kp;
   // a. input transform, V[xi][t][Cp]
-  for (int64_t cb = 0; cb < Cp / kL; ++cb) {{
-    for (int64_t t = 0; t < nt; ++t) {{
+  for (int64_t cb = 0; cb < Cp / kL; ++cb) {
+    for (int64_t t = 0; t < nt; ++t) {
       const int64_t th = (t0 + t) / wk.tiles_w, tw = (t0 + t) % wk.tiles_w;
       const float* d = wk.xp + ((cb * wk.Hp + th * kM) * wk.Wp + tw * kM) * kL;
       input_tile(d, wk.Wp * kL, v + t * Cp + cb * kL, nt * Cp);
-    }}
-  }}
+    }
+  }
   // b. M[xi][t][Kp] = V[xi] . U[xi] over the panels [pa, pb)
-  for (int xi = 0; xi < kXi; ++xi) {{
+  for (int xi = 0; xi < kXi; ++xi) {
     const float* vx = v + xi * nt * Cp;
     const float* ux = wk.u + xi * g.C * Kp;
     float* mx = mbuf + xi * nt * Kp;
-    for (int64_t panel = pa; panel < pb; ++panel) {{
+    for (int64_t panel = pa; panel < pb; ++panel) {
       const int64_t width = std::min<int64_t>(kNR, Kp - panel * kNR);
       const float* up = ux + panel * kNR * g.C;
-      for (int64_t c0 = 0; c0 < g.C; c0 += kKC) {{
+      for (int64_t c0 = 0; c0 < g.C; c0 += kKC) {
         const int64_t kc = std::min<int64_t>(kKC, g.C - c0);
-        for (int64_t t = 0; t < nt; t += kMR) {{
+        for (int64_t t = 0; t < nt; t += kMR) {
           const int64_t rows = std::min<int64_t>(kMR, nt - t);
           kGemmTiles[rows - 1][width / kL - 1](kc, vx + t * Cp + c0, Cp, up + c0 * width, width,
                                                mx + t * Kp + panel * kNR, Kp, c0 > 0);
-        }}
-      }}
-    }}
-  }}
+        }
+      }
+    }
+  }
   // c. output transform and epilogue, one tile-row segment at a time
-  for (int64_t t = t0; t < t0 + nt;) {{
+  for (int64_t t = t0; t < t0 + nt;) {
     const int64_t th = t / wk.tiles_w, tw = t % wk.tiles_w;
     const int64_t seg = std::min(wk.tiles_w - tw, t0 + nt - t);
     output_segment(wk, th, tw, seg, mbuf + (t - t0) * Kp, nt * Kp, pa, pb, ob);
     t += seg;
-  }}
-}}
+  }
+}
 """
 
 

@@ -2,11 +2,10 @@
 the microkernel, one translation unit per plan holding its entry point."""
 from __future__ import annotations
 
-from typing import Dict, List
 
 from ..models.gemm import LOOP_ORDER_ENUM
 from ..plan import Plan
-from .common import comment_block, file_header
+from .common import file_header
 from .gemm_ukernel import emit_ukernel, ukernel_name
 from .isa import Isa
 

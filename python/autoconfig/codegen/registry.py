@@ -112,7 +112,7 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     if not rows:
         o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\"},  // none: keeps the array non-empty")
     o.append("};")
-    o.append(f"const ConvModel kConvModel = {{" + ", ".join(f"{conv_coefficients[k]!r}" for k in CONV_MODEL_FIELDS) + "};")
+    o.append("const ConvModel kConvModel = {" + ", ".join(f"{conv_coefficients[k]!r}" for k in CONV_MODEL_FIELDS) + "};")
     crows = _conv_rows(conv_plans)
     o.append("const ConvPlanEntry kConvPlans[] = {")
     o += crows or ["    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ConvAlgorithm::Im2colGemm, {}},  // none"]
@@ -122,7 +122,7 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     o.append("const char* const kPlansJson =\n" + cpp_string_literal(plans_to_json(all_plans)) + ";")
     o.append("}  // namespace")
     o.append("extern const ConvKernels kConvKernels;   // conv_kernels_<variant>.cpp")
-    o.append(f"extern const Registry kRegistry;")
+    o.append("extern const Registry kRegistry;")
     o.append(f"const Registry kRegistry = {{\"{profile.name}\", \"{profile.isa}\", {isa_level(profile)}, kRequired, {len(feats)},")
     o.append(f"                             kSpecialized, {rows}, &kGeneric,")
     o.append(f"                             {profile.peak_gflops_per_core * 1e9:.6g}, {MIN_SECONDS_PER_THREAD:g},")
