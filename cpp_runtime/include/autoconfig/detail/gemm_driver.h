@@ -198,13 +198,21 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
         if (g.cs_b == 1 && q_lo < full_hi) {
           // Row-major B: walk B's rows in order (sequential reads) and deal
           // each row's NR-wide pieces out to the panels.
+          // A group of kBPackRows rows is dealt out together, so each panel
+          // receives kBPackRows*NR contiguous floats per visit instead of NR
+          // (the panels lie KC*NR floats apart: a page or more each).
+          constexpr int64_t kBPackRows = 8;
           const float* src = g.B + pc * g.rs_b + jc + q_lo * NR;
           const int64_t row_floats = (full_hi - q_lo) * NR;
-          for (int64_t k = 0; k < kc; ++k, src += g.rs_b) {
-            if (k + 2 < kc) prefetch_row_start(src + 2 * g.rs_b, row_floats);   // two rows ahead
-            float* dst = pb + q_lo * KC * NR + k * NR;
-            for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR)
-              std::memcpy(dst, src + (q - q_lo) * NR, sizeof(float) * NR);
+          for (int64_t k0 = 0; k0 < kc; k0 += kBPackRows, src += kBPackRows * g.rs_b) {
+            const int64_t rows = min_i64(kBPackRows, kc - k0);
+            for (int64_t r = 0; r < rows && k0 + kBPackRows + r < kc; ++r)   // the next group's rows
+              prefetch_row_start(src + (kBPackRows + r) * g.rs_b, row_floats);
+            float* dst = pb + q_lo * KC * NR + k0 * NR;
+            for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR) {
+              const float* s = src + (q - q_lo) * NR;
+              for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * NR, s + r * g.rs_b, sizeof(float) * NR);
+            }
           }
         } else {
           for (int64_t q = q_lo; q < full_hi; ++q)
