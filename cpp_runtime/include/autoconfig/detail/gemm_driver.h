@@ -69,11 +69,12 @@ inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int* tm, in
   }
 }
 
-// Prefetches the first lines of a row segment of n floats (at most 4 lines:
-// enough for the hardware prefetcher to take over the rest of the stream).
-inline void prefetch_row_start(const float* row, int64_t n) {
+// Prefetches the first lines of a row segment of n floats, at most
+// max_lines of them (a few are enough for the hardware prefetcher to take
+// over a stream that is read in order).
+inline void prefetch_row_start(const float* row, int64_t n, int64_t max_lines = 4) {
   const char* p = reinterpret_cast<const char*>(row);
-  const int64_t lines = min_i64(4, ceil_div(n * static_cast<int64_t>(sizeof(float)), 64));
+  const int64_t lines = min_i64(max_lines, ceil_div(n * static_cast<int64_t>(sizeof(float)), 64));
   for (int64_t l = 0; l < lines; ++l) __builtin_prefetch(p + l * 64, 0, 3);
 }
 
@@ -95,8 +96,10 @@ void pack_a(const float* A, int64_t rs, int64_t cs, int64_t i0, int64_t mc, int6
       const float* s = A + (i0 + ip + r) * rs + p0 * cs;
       if (cs == 1) {
         // The same row of the next panel lies in another page, where the
-        // hardware prefetcher does not follow: ask for its start now.
-        if (ip + MR + r < mc) prefetch_row_start(s + MR * rs, kc);
+        // hardware prefetcher does not follow, and is copied too soon for
+        // the prefetcher to ramp up: ask for all of it now (KC floats are
+        // at most a few dozen lines).
+        if (ip + MR + r < mc) prefetch_row_start(s + MR * rs, kc, KC);
         std::memcpy(d, s, sizeof(float) * kc);
       } else {
         for (int64_t k = 0; k < kc; ++k) d[k] = s[k * cs];
