@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 # layer: (name, C, H, W, K, R, S, stride, pad, groups)
@@ -42,15 +41,12 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--net", choices=["resnet50", "mobilenetv2", "all"], default="all")
     args = ap.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    from autoconfig.bench import best_times, pin_threads, pinned_torch
+    pin_threads(args.threads)   # before numpy and torch load their thread pools
     import numpy as np
     import autoconfig
-    from autoconfig.bench import best_times
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
+    torch = pinned_torch(args.threads)
+    if torch is None:
         print("torch is not installed: pip install torch", file=sys.stderr)
         return 2
     layers = {"resnet50": RESNET50, "mobilenetv2": MOBILENETV2_DW, "all": RESNET50 + MOBILENETV2_DW}[args.net]

@@ -43,6 +43,7 @@ F32 = 4
 MC_CAP = 4096            # beyond this, a bigger A block buys nothing
 NC_CAP = 4096            # beyond this, a bigger B block buys nothing (A is packed N/nc times)
 KC_QUANTUM = 8           # kc is a multiple of this (keeps unrolled k loops whole)
+MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 # L1 ways kept free of the A and B micro-panels: one for the C tile and the
 # stack; on caches of 8 or more ways a second one for the lines the
 # prefetchers bring in ahead of use (the streaming operand's next panel, the C
@@ -55,7 +56,6 @@ LOOKAHEAD_WAY_MIN_WAYS = 8
 def l1_ways_for_panels(m: Machine) -> int:
     ways = m.cache(1).ways
     return ways - (2 if ways >= LOOKAHEAD_WAY_MIN_WAYS else 1)
-MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 
 
 # Loop orders, by the micro-panel that stays in L1 (values: gemm_driver.h LoopOrder).
