@@ -84,6 +84,65 @@ def test_loop_order_follows_the_l2_size():
     assert any(gemm_model.A_PANEL_IN_L1 in n for n in names) and any(gemm_model.B_PANEL_IN_L1 in n for n in names)
 
 
+def test_a_panel_order_reads_spread_rows_in_place():
+    """With the A micro-panel kept in L1, a row-major A of a few L2s is read
+    in place when its rows spread over the L1 sets, so the plan drops A's copy
+    (pack_a = 0) and the A micro-panel order wins; rows that alias (a row
+    stride that is a multiple of the L1 way size, or nearly: 1000 floats) are
+    packed as before and the BLIS order stays."""
+    prof = probe.profile("x86-64-v3")
+    m = gemm_model.Machine(prof)
+    t = gemm_model.Tile(6, 16, 2)
+    way = m.l1_way_bytes()
+    assert gemm_model.lines_per_l1_set(m, way // 4, 256, 6) == 6        # every row in the same sets
+    assert gemm_model.lines_per_l1_set(m, 1000, 256, 6) == 6
+    assert gemm_model.lines_per_l1_set(m, 128, 128, 6) == 1             # 512-byte rows side by side
+    assert gemm_model.lines_per_l1_set(m, 256, 256, 6) == 2
+
+    spread = gemm_model.plan_shape(prof, 256, 256, 256, isa_suffix="x", threads=1)
+    assert spread.value("loop_order") == gemm_model.A_PANEL_IN_L1
+    assert spread.value("direct_a_panel_bytes") >= 256 * 256 * 4
+    assert spread.value("l1_way_bytes") == way
+    est = gemm_model.estimate(m, t, 256, 256, 256, 1, gemm_model.A_PANEL_IN_L1)
+    assert est.terms["pack_a"] == 0.0 and gemm_model.estimate(
+        m, t, 256, 256, 256, 1, gemm_model.B_PANEL_IN_L1).terms["pack_a"] > 0.0
+    for n in (1000, 1024):
+        aliasing = gemm_model.plan_shape(prof, n, n, n, isa_suffix="x", threads=1)
+        assert not gemm_model.a_in_place(m, t, n, n, aliasing.value("kc"), gemm_model.A_PANEL_IN_L1)
+    too_big = 2 * gemm_model.direct_a_panel_bytes(m) // (4 * 520)
+    assert not gemm_model.a_in_place(m, t, too_big, 520, 256, gemm_model.A_PANEL_IN_L1)
+    assert not gemm_model.a_in_place(m, t, 256, 256, 256, gemm_model.B_PANEL_IN_L1)
+
+    from autoconfig.codegen import gemm as gemm_codegen
+    from autoconfig.codegen.isa import isa_for_profile
+    entry = gemm_codegen.emit_entry(isa_for_profile(prof), spread)
+    assert (f"kAPanelInL1, {spread.value('direct_a_panel_bytes')}, {way}, "
+            f"{spread.value('direct_a_lines_per_set')}}};") in entry
+
+
+@pytest.mark.skipif(CXX is None, reason="no C++ compiler")
+def test_runtime_counts_l1_lines_like_the_model(tmp_path):
+    """gemm_run() decides in-place A with the C++ twin of the model's count;
+    both must agree or a plan's prediction describes a loop nest that does not run."""
+    cases = [(lda, kc, rows, way) for lda in (1, 7, 64, 100, 128, 250, 256, 768, 1000, 1024, 1031, 2048)
+             for kc in (8, 100, 256, 512) for rows in (1, 4, 6, 14) for way in (2048, 4096, 8192)]
+    src = tmp_path / "count.cpp"
+    src.write_text('#include <cstdio>\n#include "autoconfig/detail/gemm_driver.h"\n'
+                   "int main() {\n  const long c[][4] = {" + ", ".join("{%d, %d, %d, %d}" % c for c in cases) + "};\n"
+                   "  for (const auto& x : c) std::printf(\"%d\\n\", autoconfig::detail::lines_per_l1_set("
+                   "x[0], x[1], static_cast<int>(x[2]), x[3]));\n}\n")
+    exe = tmp_path / "count"
+    r = subprocess.run([CXX, "-std=c++17", "-O1", f"-I{INCLUDE}", str(src), "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[:3000]
+    got = [int(x) for x in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+    prof = probe.profile("x86-64-v3")
+    for (lda, kc, rows, way), count in zip(cases, got):
+        l1 = next(c for c in prof.caches if c.level == 1)
+        l1 = dataclasses.replace(l1, size_bytes=way * l1.ways)
+        m = gemm_model.Machine(dataclasses.replace(prof, caches=[l1] + [c for c in prof.caches if c.level != 1]))
+        assert gemm_model.lines_per_l1_set(m, lda, kc, rows) == count, (lda, kc, rows, way)
+
+
 @pytest.mark.skipif(CXX is None, reason="no C++ compiler")
 @pytest.mark.parametrize("target", ["x86-64-v4", "x86-64-v3", "generic"])
 def test_emitted_sources_compile(tmp_path, target):

@@ -44,6 +44,14 @@ def entry_symbol(plan: Plan) -> str:
     return plan.kernel
 
 
+def _in_place_a_fields(plan: Plan) -> str:
+    """GemmBlocking's a-panel-in-L1 in-place A fields, when the plan has them."""
+    if "direct_a_panel_bytes" not in plan.params:
+        return ""
+    return (f", {plan.value('direct_a_panel_bytes')}, {plan.value('l1_way_bytes')}, "
+            f"{plan.value('direct_a_lines_per_set')}")
+
+
 def emit_entry(isa: Isa, plan: Plan) -> str:
     mr, nr = plan.value("mr"), plan.value("nr")
     kc, mc, nc = plan.value("kc"), plan.value("mc"), plan.value("nc")
@@ -61,7 +69,7 @@ def emit_entry(isa: Isa, plan: Plan) -> str:
         "",
         f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{",
         f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}, "
-        f"{LOOP_ORDER_ENUM[plan.value('loop_order')]}}};",
+        f"{LOOP_ORDER_ENUM[plan.value('loop_order')]}{_in_place_a_fields(plan)}}};",
         "  switch (g.act) {",
     ]
     for a in plan.activations:

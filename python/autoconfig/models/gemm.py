@@ -51,6 +51,7 @@ MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 # (measured on Zen 3, 8 ways: 6x16 at kc 256 beats kc 320 by 2-4%). With
 # fewer ways a whole way is too coarse a unit for those few lines.
 LOOKAHEAD_WAY_MIN_WAYS = 8
+DIRECT_A_L2_MULTIPLE = 2  # a-panel-in-L1 reads A in place up to this many L2s (direct_a_panel_bytes)
 
 
 def l1_ways_for_panels(m: Machine) -> int:
@@ -170,6 +171,46 @@ def direct_a_bytes(m: Machine) -> int:
     return m.cache(1).size_bytes
 
 
+def direct_a_panel_bytes(m: Machine) -> int:
+    """a-panel-in-L1: largest row-major A whose micro-panels are read in place.
+    Each micro-panel is then read once from where A lives and kept in L1 for
+    its sweep over the B block, so packing it only adds a copy; past a few
+    L2s of A the in-place rows (one stream and one page each) cost the time
+    the copy saves (measured on Zen 3: in place 2-5% faster up to 512^2, 1 MiB
+    of A; no faster at 1000^2, 4 MiB)."""
+    return DIRECT_A_L2_MULTIPLE * m.cache(2).size_bytes
+
+
+def direct_a_lines_per_set(m: Machine) -> int:
+    """Most lines of an in-place A micro-panel allowed in one L1 set: half the
+    panel ways, the rest for the B lines streaming past it."""
+    return max(1, l1_ways_for_panels(m) // 2)
+
+
+def lines_per_l1_set(m: Machine, lda: int, kc: int, rows: int) -> int:
+    """Most cache lines `rows` rows of kc floats, lda floats apart, put in one
+    L1 set (same count as gemm_driver.h: lines_per_l1_set). With lda a multiple
+    of the way size every row lands in the same sets."""
+    line = m.cache(1).line_bytes
+    sets = max(1, m.l1_way_bytes() // line)
+    count: Dict[int, int] = {}
+    for r in range(rows):
+        first = r * lda * F32 // line
+        last = ((r * lda + kc) * F32 - 1) // line
+        for ln in range(first, last + 1):
+            count[ln % sets] = count.get(ln % sets, 0) + 1
+    return max(count.values(), default=0)
+
+
+def a_in_place(m: Machine, t: Tile, M: int, K: int, kc: int, order: str) -> bool:
+    """Whether gemm_run() reads a contiguous row-major A in place (lda = K)."""
+    a_bytes = M * K * F32
+    if a_bytes <= direct_a_bytes(m):
+        return True
+    return (order == A_PANEL_IN_L1 and a_bytes <= direct_a_panel_bytes(m)
+            and lines_per_l1_set(m, K, kc, t.mr) <= direct_a_lines_per_set(m))
+
+
 def balanced(total: int, step: int, quantum: int) -> int:
     """Equal blocks no larger than step covering total, rounded up to quantum."""
     blocks = max(1, math.ceil(total / step))
@@ -262,9 +303,11 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
         pack_b = 2 * b_bytes / m.bandwidth(m.level_of(b_bytes)) / threads
         # every A micro-panel sweeps the thread's share of the L2-resident B block ...
         b_stream = math.ceil(mtiles / tm) * (b_bytes / tn) / m.bandwidth("L2")
-        # ... and comes into L1 once per B block, from where the A block lives
-        a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_block))
-    direct_a = a_bytes <= direct_a_bytes(m)     # same rule as gemm_run()
+        # ... and comes into L1 once per B block, from where the A block
+        # lives (A itself when it is read in place)
+        a_home = a_bytes if a_in_place(m, t, M, K, kc, order) else a_block
+        a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_home))
+    direct_a = a_in_place(m, t, M, K, kc, order)     # same rule as gemm_run()
     # A thread whose rows fit one A block packs it once per k block (gemm_thread: a_once)
     a_packs = 1 if m_per_thread <= mc else jc_blocks
     pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * a_packs / m.bandwidth(m.level_of(a_bytes))
@@ -319,6 +362,16 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
     }
     p["direct_a_bytes"] = Param(direct_a_bytes(m), f"row-major A up to the L1 size ({l1.size_bytes >> 10} KiB) "
                                                     "is read in place instead of packed")
+    if order == A_PANEL_IN_L1:
+        p["direct_a_panel_bytes"] = Param(
+            direct_a_panel_bytes(m),
+            f"row-major A up to {DIRECT_A_L2_MULTIPLE} x L2 ({l2.size_bytes >> 10} KiB) is read in place when "
+            f"an A micro-panel puts <= {direct_a_lines_per_set(m)} lines in any L1 set (half the panel ways): "
+            "the panel stays in L1 for its whole sweep, so a copy buys nothing")
+        p["direct_a_lines_per_set"] = Param(direct_a_lines_per_set(m), f"half of the {l1_ways_for_panels(m)} "
+                                            "L1 ways for panels; the rest for the B lines streaming past")
+        p["l1_way_bytes"] = Param(m.l1_way_bytes(), f"L1 {l1.size_bytes >> 10} KiB / {l1.ways} ways ({l1.source}): "
+                                  "rows this many bytes apart share their L1 sets")
     if grid is not None:
         p["grid"] = Param(f"{grid[0]}x{grid[1]}", "threads along M x N minimising the busiest thread's tiles")
     return p

@@ -46,12 +46,40 @@ struct GemmBlocking {
   int tm, tn;             // threads along M and along N (0: choose at run time)
   int64_t direct_a_bytes; // row-major A up to this size is read in place, not packed
   int order;              // LoopOrder
+  // kAPanelInL1 only: a larger row-major A, up to direct_a_panel_bytes, is
+  // read in place too when an A micro-panel's rows spread over the L1 sets:
+  // at most direct_a_lines_per_set of its lines in any set of an L1 way of
+  // l1_way_bytes (models/gemm.py: a_panel_in_place). The panel then stays in
+  // L1 for its sweep over the B block, so its copy would buy nothing.
+  int64_t direct_a_panel_bytes = 0;
+  int64_t l1_way_bytes = 4096;
+  int direct_a_lines_per_set = 0;
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Most cache lines that rows of kc floats, rows floats apart (lda), put in
+// one set of an L1 way of way_bytes (the same count as models/gemm.py:
+// lines_per_l1_set). Rows that alias (lda a multiple of the way size) all land
+// in the same sets; rows that spread out share none.
+inline int lines_per_l1_set(int64_t lda, int64_t kc, int rows, int64_t way_bytes) {
+  constexpr int64_t kLine = 64, kMaxSets = 512;
+  const int64_t sets = min_i64(kMaxSets, max_i64(1, way_bytes / kLine));
+  int count[kMaxSets] = {};
+  int worst = 0;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t first = r * lda * static_cast<int64_t>(sizeof(float)) / kLine;
+    const int64_t last = (r * lda + kc) * static_cast<int64_t>(sizeof(float)) - 1;
+    for (int64_t l = first; l <= last / kLine; ++l) {
+      const int c = ++count[l % sets];
+      if (c > worst) worst = c;
+    }
+  }
+  return worst;
+}
 
 // Thread grid tm x tn == t minimising the busiest thread's micro-tiles
 // (the same rule as models/gemm.py: thread_grid()).
@@ -143,7 +171,7 @@ struct GemmJob {
   int64_t nc;            // columns per jc block
   float* packed_b[2];    // double-buffered, shared by all threads
   bool direct_b;         // read full B panels in place (row-major B, little reuse)
-  bool direct_a;         // read A micro-panels in place (small row-major A)
+  bool direct_a;         // read A micro-panels in place (row-major A, see GemmBlocking)
   Barrier* barrier;
 };
 
@@ -271,7 +299,9 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
         }
         const float* ap = packed_a + ir * KC;
         if (job.direct_a) {  // the bottom edge: pack the few real rows (rest zero)
-          pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, i, mrows, pc, kc, packed_a);
+          // (once per sweep when the A micro-panel is the one kept in L1)
+          if (job.blk.order != kAPanelInL1 || q == n_lo)
+            pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, i, mrows, pc, kc, packed_a);
           ap = packed_a;
         }
         if (final)
@@ -398,7 +428,11 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   // Also when B is one panel wide and row-major: its rows are then already
   // the packed layout.
   job.direct_b = g.cs_b == 1 && (ceil_div(g.M, MR) <= tm || (g.N == NR && g.rs_b == NR));
-  job.direct_a = g.cs_a == 1 && g.M * g.K * static_cast<int64_t>(sizeof(float)) <= blk.direct_a_bytes;
+  const int64_t a_bytes = g.M * g.K * static_cast<int64_t>(sizeof(float));
+  job.direct_a = g.cs_a == 1 &&
+                 (a_bytes <= blk.direct_a_bytes ||
+                  (blk.order == kAPanelInL1 && a_bytes <= blk.direct_a_panel_bytes &&
+                   lines_per_l1_set(g.rs_a, job.kc_step, MR, blk.l1_way_bytes) <= blk.direct_a_lines_per_set));
   job.packed_b[0] = job.packed_b[1] = nullptr;
   if (!job.direct_b) {
     // Double-buffered B lets threads pack the next block while others finish
