@@ -45,7 +45,10 @@ def test_plans_differ_by_target_and_trace_to_profile(target):
     nv = nr // prof.lanes_f32
     assert mr * nv + nv + 1 <= prof.vector_registers          # fits the register file
     l1 = prof.cache(1)
-    assert m.ways_l1(kc * nr * 4) + m.ways_l1(kc * mr * 4) <= l1.ways - 1
+    if plan.value("loop_order") == gemm_model.B_PANEL_IN_L1:   # both micro-panels stay in L1
+        assert m.ways_l1(kc * nr * 4) + m.ways_l1(kc * mr * 4) <= l1.ways - 1
+    else:                                                       # the A micro-panel stays, B streams
+        assert m.ways_l1(kc * mr * 4) <= (l1.ways - 1) // 2
     assert plan.value("mc") * kc * 4 <= prof.cache(2).size_bytes // 2 or plan.value("mc") <= 512
     assert "vector registers" in plan.params["mr"].why and "L1 ways" in plan.params["kc"].why
 
@@ -101,6 +104,12 @@ def test_a_panel_order_reads_spread_rows_in_place():
 
     spread = gemm_model.plan_shape(prof, 256, 256, 256, isa_suffix="x", threads=1)
     assert spread.value("loop_order") == gemm_model.A_PANEL_IN_L1
+    # only the A micro-panel stays in L1: it may take half the panel ways, so
+    # its k blocks are deeper than the BLIS order's (B and A panels in L1)
+    kc = spread.value("kc")
+    assert m.ways_l1(kc * 6 * 4) <= gemm_model.l1_ways_for_panels(m) // 2
+    assert gemm_model.kc_for(m, t, gemm_model.B_PANEL_IN_L1) < kc <= gemm_model.A_PANEL_KC_CAP
+    assert "half of" in spread.params["kc"].why
     assert spread.value("direct_a_panel_bytes") >= 256 * 256 * 4
     assert spread.value("l1_way_bytes") == way
     est = gemm_model.estimate(m, t, 256, 256, 256, 1, gemm_model.A_PANEL_IN_L1)

@@ -15,11 +15,14 @@ Time model for C[M,N] += A[M,K] B[K,N] on t threads with tile mr x nr:
 Two loop orders (gemm_driver.h: LoopOrder), each with its own blocking:
   b-panel-in-L1 (BLIS): B block kc x nc in L3, A block mc x kc in L2; every
       B micro-panel sweeps the A block. A is packed once per B block (once
-      when nc covers N or the rows fit one A block), B once.
+      when nc covers N or the rows fit one A block), B once. kc: both
+      micro-panels in the L1 ways left for panels.
   a-panel-in-L1: B block kc x nc in L2, A block mc x kc in L3; every A
       micro-panel sweeps the B block. A thread's A block is packed once per
       k block when its rows fit one block (mc from L3 makes that the rule),
-      else once per B block.
+      else once per B block, a micro-panel at a time before its sweep; a
+      small A whose rows spread over the L1 sets is read in place instead.
+      kc: the A micro-panel in half the panel ways (B's lines stream past).
   stream_A/B = bytes each operand's micro-panels bring into L1 / bandwidth of
              the level their block lives in (B from memory when read in place)
   pack     = bytes copied into packed A and B / bandwidth of where they come from
@@ -52,6 +55,11 @@ MR_LIMIT = 16            # largest mr considered (one broadcast per row per k)
 # fewer ways a whole way is too coarse a unit for those few lines.
 LOOKAHEAD_WAY_MIN_WAYS = 8
 DIRECT_A_L2_MULTIPLE = 2  # a-panel-in-L1 reads A in place up to this many L2s (direct_a_panel_bytes)
+# a-panel-in-L1: deepest k block. Deeper blocks leave the L2-resident B block
+# (kc x nc) only a few micro-panels wide, so the A block is streamed again for
+# every few columns (measured on Zen 3, 6x16: kc 512 beats 256 and 384 at
+# 384^3..1024^3).
+A_PANEL_KC_CAP = 512
 
 
 def l1_ways_for_panels(m: Machine) -> int:
@@ -126,14 +134,22 @@ def tile_efficiency(m: Machine, t: Tile, kc: int, ldc: Optional[int] = None) -> 
                  "jitter": jitter, "c_alias_cyc": alias}
 
 
-def kc_for(m: Machine, t: Tile) -> int:
-    """Largest kc with the B micro-panel (kc x nr) and the A micro-panel
-    (mr x kc) in the L1 ways left for panels, counted as whole ways."""
+def kc_for(m: Machine, t: Tile, order: str = B_PANEL_IN_L1) -> int:
+    """b-panel-in-L1: largest kc with the B micro-panel (kc x nr) and the A
+    micro-panel (mr x kc) in the L1 ways left for panels, counted as whole
+    ways: B stays, A's lines pass through.
+    a-panel-in-L1: only the A micro-panel stays; it may take half of those
+    ways (the other half for the B lines streaming past, as for an in-place A),
+    up to A_PANEL_KC_CAP."""
     limit = l1_ways_for_panels(m)
     best = KC_QUANTUM
     kc = KC_QUANTUM
     while kc <= 2048:
-        if m.ways_l1(kc * t.nr * F32) + m.ways_l1(kc * t.mr * F32) <= limit:
+        if order == A_PANEL_IN_L1:
+            fits = kc <= A_PANEL_KC_CAP and m.ways_l1(kc * t.mr * F32) <= max(1, limit // 2)
+        else:
+            fits = m.ways_l1(kc * t.nr * F32) + m.ways_l1(kc * t.mr * F32) <= limit
+        if fits:
             best = kc
         kc += KC_QUANTUM
     return best
@@ -217,15 +233,18 @@ def balanced(total: int, step: int, quantum: int) -> int:
     return min(step, math.ceil(math.ceil(total / blocks) / quantum) * quantum)
 
 
-def thread_grid(M: int, N: int, t: Tile, threads: int) -> Tuple[int, int]:
-    """Same rule as choose_grid() in gemm_driver.h."""
+def thread_grid(M: int, N: int, t: Tile, threads: int, order: str = B_PANEL_IN_L1) -> Tuple[int, int]:
+    """Same rule as choose_grid() in gemm_driver.h: the busiest thread's tiles
+    plus its packing; with the A micro-panel in L1 every thread sweeps its whole
+    A block once per B block, so a row group's A panel weighs like a tile."""
     mt, nt = math.ceil(M / t.mr), math.ceil(N / t.nr)
+    a_weight = 4 if order == A_PANEL_IN_L1 else 1
     best, grid = None, (1, threads)
     for a in range(1, threads + 1):
         if threads % a:
             continue
         b = threads // a
-        cost = math.ceil(mt / a) * math.ceil(nt / b) * 4 + math.ceil(nt / threads) + math.ceil(mt / a)
+        cost = math.ceil(mt / a) * math.ceil(nt / b) * 4 + math.ceil(nt / threads) + a_weight * math.ceil(mt / a)
         if best is None or cost < best:
             best, grid = cost, (a, b)
     return grid
@@ -259,10 +278,10 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
              order: str = B_PANEL_IN_L1) -> Estimate:
     if M == 1:
         return estimate_gemv(m, N, K, threads)
-    kc_max = kc_for(m, t)
+    kc_max = kc_for(m, t, order)
     kc = balanced(K, kc_max, KC_QUANTUM)
     threads = max(1, min(threads, math.ceil(M / t.mr) * math.ceil(N / t.nr)))
-    tm, tn = thread_grid(M, N, t, threads)
+    tm, tn = thread_grid(M, N, t, threads, order)
     m_per_thread = math.ceil(math.ceil(M / t.mr) / tm) * t.mr
     mc = balanced(m_per_thread, mc_for(m, t, kc_max, order), t.mr)
     nc = balanced(N, nc_for(m, t, kc_max, order), t.nr)
@@ -329,6 +348,17 @@ def _tile_reason(m: Machine, t: Tile) -> str:
             f"registers (latency-bound: {acc} < {m.fma_latency * m.fma_units:g} chains)")
 
 
+def _kc_reason(m: Machine, t: Tile, kc: int, order: str) -> str:
+    l1 = m.cache(1)
+    where = f"{l1_ways_for_panels(m)} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, {l1.source}"
+    if order == A_PANEL_IN_L1:
+        return (f"A panel {t.mr}x{kc} fp32 in {m.ways_l1(kc * t.mr * F32)} <= half of {where}; the rest for "
+                f"the streaming B panels, C and prefetched lines), capped at {A_PANEL_KC_CAP}")
+    return (f"B panel {kc}x{t.nr} + A panel {t.mr}x{kc} fp32 in "
+            f"{m.ways_l1(kc * t.nr * F32)}+{m.ways_l1(kc * t.mr * F32)} <= {where}; "
+            "the rest kept for C and prefetched lines)")
+
+
 def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
             grid: Optional[Tuple[int, int]], order: str) -> Dict[str, Param]:
     l1, l2, l3 = m.cache(1), m.cache(2), m.cache(3)
@@ -350,10 +380,7 @@ def _params(m: Machine, t: Tile, kc_max: int, mc: int, nc: int, threads: int,
     p = {
         "mr": Param(t.mr, _tile_reason(m, t)),
         "nr": Param(t.nr, f"{t.nv} x {m.lanes} lanes (vector_bits={m.profile.vector_bits})"),
-        "kc": Param(kc_max, f"B panel {kc_max}x{t.nr} + A panel {t.mr}x{kc_max} fp32 in "
-                            f"{m.ways_l1(kc_max * t.nr * F32)}+{m.ways_l1(kc_max * t.mr * F32)} <= "
-                            f"{l1_ways_for_panels(m)} of {l1.ways} L1 ways ({l1.size_bytes >> 10} KiB, "
-                            f"{l1.source}; the rest kept for C and prefetched lines)"),
+        "kc": Param(kc_max, _kc_reason(m, t, kc_max, order)),
         "mc": Param(mc, mc_why),
         "nc": Param(nc, nc_why),
         "loop_order": Param(order, order_why),
@@ -421,7 +448,7 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
     for c in cands:
         c.chosen = c.name == f"tile {t.name} {e.order}"
     cands.sort(key=lambda c: c.predicted_s)
-    kc_max = kc_for(m, t)
+    kc_max = kc_for(m, t, e.order)
     # The plan's mc is the cache bound (capped by M); the run time splits M
     # among threads and balances the blocks, so thread counts share kernels.
     mc_plan = min(mc_for(m, t, kc_max, e.order), math.ceil(M / t.mr) * t.mr)
@@ -487,7 +514,7 @@ def plan_generic(profile: HostProfile, *, isa_suffix: str,
     for c in cands:
         c.chosen = c.name == f"tile {t.name} {order}"
     cands.sort(key=lambda c: c.predicted_s)
-    kc_max = kc_for(m, t)
+    kc_max = kc_for(m, t, order)
     params = _params(m, t, kc_max, mc_for(m, t, kc_max, order), nc_for(m, t, kc_max, order), 0, None, order)
     params["threads"] = Param(0, "chosen per call: min(cores, work / (50 us of peak compute))")
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, None), algorithm="blis-gemm",

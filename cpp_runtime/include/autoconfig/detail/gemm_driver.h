@@ -83,8 +83,11 @@ inline int lines_per_l1_set(int64_t lda, int64_t kc, int rows, int64_t way_bytes
 
 // Thread grid tm x tn == t minimising the busiest thread's micro-tiles
 // (the same rule as models/gemm.py: thread_grid()).
-inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int* tm, int* tn) {
+inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int order, int* tm, int* tn) {
   const int64_t mt = ceil_div(M, mr), nt = ceil_div(N, nr);
+  // With the A micro-panel in L1 every thread sweeps its whole A block once
+  // per B block, packing it first: a row group's A panel weighs like a tile.
+  const int64_t a_weight = order == kAPanelInL1 ? 4 : 1;
   int64_t best = -1;
   for (int a = 1; a <= t; ++a) {
     if (t % a) continue;
@@ -92,7 +95,7 @@ inline void choose_grid(int64_t M, int64_t N, int mr, int nr, int t, int* tm, in
     // Busiest thread's tiles, plus its share of packing (B is packed
     // cooperatively, A by each row group).
     const int64_t tiles = ceil_div(mt, a) * ceil_div(nt, b);
-    const int64_t cost = tiles * 4 + ceil_div(nt, t) + ceil_div(mt, a);
+    const int64_t cost = tiles * 4 + ceil_div(nt, t) + a_weight * ceil_div(mt, a);
     if (best < 0 || cost < best) { best = cost; *tm = a; *tn = b; }
   }
 }
@@ -175,20 +178,27 @@ struct GemmJob {
   Barrier* barrier;
 };
 
-// Prefetches of the next B micro-panel (kc x NR floats) into L2, spread over
-// the microkernel calls that use the current one, so the switch to it does
-// not wait on L3 (kBPanelInL1 order). Set up once per panel: no division
-// per call.
-struct PanelPrefetch {
-  const char* next = nullptr;   // nullptr: nothing to prefetch
-  int64_t lines = 0, per_call = 0, done = 0;
+// Prefetches into L2 a few row segments (rows x row_floats floats, `stride`
+// floats apart) that the next micro-panel will read, spread over the
+// microkernel calls before it: the next packed B micro-panel (one row) while
+// the current one is in use (kBPanelInL1), the source rows of the next A
+// micro-panel while the current one sweeps the B block (kAPanelInL1). Set up
+// once per panel: no division per line.
+struct RowsPrefetch {
+  const char* base = nullptr;
+  int64_t stride_bytes = 0, lines_per_row = 0, rows = 0, per_call = 0;
+  int64_t row = 0, line = 0;   // next line to fetch
 
-  PanelPrefetch(const float* panel, int64_t bytes, int64_t calls)
-      : next(reinterpret_cast<const char*>(panel)), lines(ceil_div(bytes, 64)),
-        per_call(ceil_div(lines, calls)) {}
+  RowsPrefetch() = default;
+  RowsPrefetch(const float* first, int64_t stride, int64_t nrows, int64_t row_floats, int64_t calls)
+      : base(reinterpret_cast<const char*>(first)), stride_bytes(stride * static_cast<int64_t>(sizeof(float))),
+        lines_per_row(ceil_div(row_floats * static_cast<int64_t>(sizeof(float)), 64)), rows(nrows),
+        per_call(ceil_div(nrows * ceil_div(row_floats * static_cast<int64_t>(sizeof(float)), 64), max_i64(calls, 1))) {}
   void step() {
-    const int64_t end = min_i64(lines, done + per_call);
-    for (; done < end; ++done) __builtin_prefetch(next + done * 64, 0, 2);
+    for (int64_t n = 0; n < per_call && row < rows; ++n) {
+      __builtin_prefetch(base + row * stride_bytes + line * 64, 0, 2);
+      if (++line == lines_per_row) { line = 0; ++row; }
+    }
   }
 };
 
@@ -233,12 +243,16 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           // receives kBPackRows*NR contiguous floats per visit instead of NR
           // (the panels lie KC*NR floats apart: a page or more each).
           constexpr int64_t kBPackRows = 8;
+          // Lines asked for per row of the next group: all of a short row
+          // (the A-panel order's B blocks are a few hundred floats wide, too
+          // short for the hardware prefetcher to ramp up), the start of a long one.
+          constexpr int64_t kBPackPrefetchLines = 16;
           const float* src = g.B + pc * g.rs_b + jc + q_lo * NR;
           const int64_t row_floats = (full_hi - q_lo) * NR;
           for (int64_t k0 = 0; k0 < kc; k0 += kBPackRows, src += kBPackRows * g.rs_b) {
             const int64_t rows = min_i64(kBPackRows, kc - k0);
             for (int64_t r = 0; r < rows && k0 + kBPackRows + r < kc; ++r)   // the next group's rows
-              prefetch_row_start(src + (kBPackRows + r) * g.rs_b, row_floats);
+              prefetch_row_start(src + (kBPackRows + r) * g.rs_b, row_floats, kBPackPrefetchLines);
             float* dst = pb + q_lo * KC * NR + k0 * NR;
             for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR) {
               const float* s = src + (q - q_lo) * NR;
@@ -311,14 +325,15 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       };
       for (int64_t ic = m_lo; ic < m_hi; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m_hi - ic);
-        if (!job.direct_a && (jc == 0 || !a_once)) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
+        const bool pack_block = !job.direct_a && (jc == 0 || !a_once);
+        if (pack_block && job.blk.order == kBPanelInL1) pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic, mc, pc, kc, packed_a);
         if (job.blk.order == kBPanelInL1) {
           // The B micro-panel (kc x NR) stays in L1 while the A micro-panels
           // of the L2-resident A block stream past it.
           const int64_t steps = ceil_div(mc, MR);
           for (int64_t q = n_lo; q < n_hi; ++q) {
             if (!job.direct_b && q + 1 < n_hi) {
-              PanelPrefetch next(pb + (q + 1) * KC * NR, kc * NR * static_cast<int64_t>(sizeof(float)), steps);
+              RowsPrefetch next(pb + (q + 1) * KC * NR, 0, 1, kc * NR, steps);
               for (int64_t s = 0; s < steps; ++s) {
                 next.step();
                 tile(ic, s * MR, q);
@@ -329,9 +344,23 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           }
         } else {
           // The A micro-panel (MR x kc) stays in L1 while the B micro-panels
-          // of the L2-resident B block stream past it.
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            for (int64_t q = n_lo; q < n_hi; ++q) tile(ic, ir, q);
+          // of the L2-resident B block stream past it. A block that needs
+          // packing is packed a micro-panel at a time, right before its sweep,
+          // while the sweep before fetches that panel's rows: a separate pass
+          // over the block would wait on memory with no compute to overlap.
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            RowsPrefetch next_rows;
+            if (pack_block) {
+              pack_a<MR, KC>(g.A, g.rs_a, g.cs_a, ic + ir, min_i64(MR, mc - ir), pc, kc, packed_a + ir * KC);
+              if (g.cs_a == 1 && ir + MR < mc)
+                next_rows = RowsPrefetch(g.A + (ic + ir + MR) * g.rs_a + pc, g.rs_a, min_i64(MR, mc - ir - MR), kc,
+                                         n_hi - n_lo);
+            }
+            for (int64_t q = n_lo; q < n_hi; ++q) {
+              next_rows.step();
+              tile(ic, ir, q);
+            }
+          }
         }
       }
       // The other buffer is free: every thread passed the barrier after using it.
@@ -411,7 +440,7 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   const int64_t tiles = ceil_div(g.M, MR) * ceil_div(g.N, NR);
   if (t > tiles) t = static_cast<int>(tiles);
   int tm = blk.tm, tn = blk.tn;
-  if (tm * tn != t) choose_grid(g.M, g.N, MR, NR, t, &tm, &tn);
+  if (tm * tn != t) choose_grid(g.M, g.N, MR, NR, t, blk.order, &tm, &tn);
 
   GemmJob<MR, NR, KC, ACT, UKR> job;
   job.g = &g;
