@@ -49,7 +49,7 @@ struct GemmBlocking {
   // kAPanelInL1 only: a larger row-major A, up to direct_a_panel_bytes, is
   // read in place too when an A micro-panel's rows spread over the L1 sets:
   // at most direct_a_lines_per_set of its lines in any set of an L1 way of
-  // l1_way_bytes (models/gemm.py: a_panel_in_place). The panel then stays in
+  // l1_way_bytes (models/gemm.py: a_in_place). The panel then stays in
   // L1 for its sweep over the B block, so its copy would buy nothing.
   int64_t direct_a_panel_bytes = 0;
   int64_t l1_way_bytes = 4096;
