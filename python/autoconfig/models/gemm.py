@@ -302,6 +302,7 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
     # Row-major B with one row of micro-tiles per thread is read in place
     # (packing would double its traffic for no reuse): same rule as gemm_run().
     # Each thread then has one A micro-panel: the loop order does not matter.
+    direct_a = a_in_place(m, t, M, K, kc, order)     # same rule as gemm_run()
     one_panel = N == t.nr            # B's rows are then already the packed layout
     direct_b = mtiles <= tm or one_panel
     if direct_b:
@@ -324,9 +325,8 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
         b_stream = math.ceil(mtiles / tm) * (b_bytes / tn) / m.bandwidth("L2")
         # ... and comes into L1 once per B block, from where the A block
         # lives (A itself when it is read in place)
-        a_home = a_bytes if a_in_place(m, t, M, K, kc, order) else a_block
+        a_home = a_bytes if direct_a else a_block
         a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_home))
-    direct_a = a_in_place(m, t, M, K, kc, order)     # same rule as gemm_run()
     # A thread whose rows fit one A block packs it once per k block (gemm_thread: a_once)
     a_packs = 1 if m_per_thread <= mc else jc_blocks
     pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * a_packs / m.bandwidth(m.level_of(a_bytes))

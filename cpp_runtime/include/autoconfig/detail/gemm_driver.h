@@ -193,7 +193,7 @@ struct RowsPrefetch {
   RowsPrefetch(const float* first, int64_t stride, int64_t nrows, int64_t row_floats, int64_t calls)
       : base(reinterpret_cast<const char*>(first)), stride_bytes(stride * static_cast<int64_t>(sizeof(float))),
         lines_per_row(ceil_div(row_floats * static_cast<int64_t>(sizeof(float)), 64)), rows(nrows),
-        per_call(ceil_div(nrows * ceil_div(row_floats * static_cast<int64_t>(sizeof(float)), 64), max_i64(calls, 1))) {}
+        per_call(ceil_div(nrows * lines_per_row, max_i64(calls, 1))) {}   // lines_per_row is set first
   void step() {
     for (int64_t n = 0; n < per_call && row < rows; ++n) {
       __builtin_prefetch(base + row * stride_bytes + line * 64, 0, 2);
