@@ -8,15 +8,16 @@
 //
 //  - core clock: a dependent chain of 1-cycle integer adds (cycles/s); every
 //    other measurement is converted to cycles with it.
-//  - FMA latency: one dependent chain; throughput: many independent chains.
-//    Only variants host_features() supports are run.
+//  - FMA latency: one dependent chain; throughput: many independent chains;
+//    the median of a few rounds, each converted to cycles with its own clock
+//    readings. Only variants host_features() supports are run.
 //  - read bandwidth per working-set size: widest vector loads, best of N.
 //  - FMA throughput with every allowed CPU running the throughput kernel at
 //    once ("fma_all_cpus": {"threads": n, "gflops": total}): below n times
 //    one CPU's rate when logical CPUs share FMA units (SMT siblings).
 // The thread is pinned to the CPU it starts on while measuring.
 //
-// Flags: --quick (shorter, fewer sizes; for tests), --no-bandwidth.
+// Flags: --quick (shorter runs; for tests), --no-bandwidth.
 // Build: c++ -O2 -std=c++17 -I../src probe_main.cpp probe_bench.cpp ../src/cpu_features.cpp
 #include <sched.h>
 #include <sys/mman.h>
@@ -52,6 +53,7 @@ struct Timing {
   double bw_target;      // seconds per timed run, bandwidth
   int clock_repeats;     // best of
   int fma_repeats;
+  int fma_rounds;        // median of (clock, FMA) rounds
   int bw_repeats;
   std::vector<size_t> sizes;
 };
@@ -62,8 +64,8 @@ Timing timing_for(const Options& o) {
   // check of probe.py, so --quick only shortens the runs.
   const std::vector<size_t> sizes = {16 * K, 32 * K, 256 * K, 1 * M,
                                      4 * M,  16 * M, 64 * M,  256 * M};
-  if (o.quick) return {0.008, 0.004, 0.004, 2, 2, 2, sizes};
-  return {0.030, 0.015, 0.025, 3, 5, 3, sizes};
+  if (o.quick) return {0.008, 0.004, 0.004, 2, 2, 3, 2, sizes};
+  return {0.030, 0.015, 0.025, 3, 2, 3, 3, sizes};
 }
 
 // Runs fn(iters) with iters chosen so one run lasts about `target` seconds;
@@ -88,6 +90,12 @@ double best_seconds_per_iter(Fn&& fn, double target, int repeats) {
     best = std::min(best, (now_seconds() - s) / static_cast<double>(iters));
   }
   return best;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 std::string json_str(const std::string& s) {
@@ -190,31 +198,40 @@ int main(int argc, char** argv) {
   measure_hz(tm.clock_target / 2);  // warm-up
   std::vector<double> clocks = {measure_hz(tm.clock_target)};
 
-  // ---- FMA latency / throughput
+  // ---- FMA latency / throughput, in rounds of (clock, latency, clock,
+  // throughput); each round converts its own times to cycles with its own
+  // clock readings and the median round is kept. A stall of a shared host
+  // (steal time) inflates whichever run it hits: one stalled clock run once
+  // gave 1 cycle of FMA latency instead of 4; a median of rounds ignores it.
   std::string fma_json;
   for (const auto& k : autoconfig::probe::available_fma_kernels()) {
-    const double hz_lat = measure_hz(tm.clock_target / 2);
-    const double lat_s = best_seconds_per_iter(k.latency, tm.fma_target, tm.fma_repeats);
-    const double hz_thr = measure_hz(tm.clock_target / 2);
-    const double thr_s = best_seconds_per_iter(k.throughput, tm.fma_target, tm.fma_repeats);
-    clocks.push_back(hz_lat);
-    clocks.push_back(hz_thr);
-    const double latency_cycles = lat_s * hz_lat / static_cast<double>(k.lat_fmas_per_iter);
-    const double fmas_per_s = static_cast<double>(k.thr_fmas_per_iter) / thr_s;
-    const double per_cycle = fmas_per_s / hz_thr;
-    const double gflops = fmas_per_s * k.lanes * 2.0 / 1e9;
+    std::vector<double> lat_cycles, thr_per_cycle, rates, round_hz;
+    for (int r = 0; r < tm.fma_rounds; ++r) {
+      const double hz_lat = measure_hz(tm.clock_target / 4);
+      const double lat_s = best_seconds_per_iter(k.latency, tm.fma_target, tm.fma_repeats);
+      const double hz_thr = measure_hz(tm.clock_target / 4);
+      const double thr_s = best_seconds_per_iter(k.throughput, tm.fma_target, tm.fma_repeats);
+      clocks.push_back(hz_lat);
+      clocks.push_back(hz_thr);
+      round_hz.push_back(0.5 * (hz_lat + hz_thr));
+      lat_cycles.push_back(lat_s * hz_lat / static_cast<double>(k.lat_fmas_per_iter));
+      const double fmas_per_s = static_cast<double>(k.thr_fmas_per_iter) / thr_s;
+      rates.push_back(fmas_per_s);
+      thr_per_cycle.push_back(fmas_per_s / hz_thr);
+    }
+    const double latency_cycles = median(lat_cycles);
+    const double per_cycle = median(thr_per_cycle);
+    const double gflops = median(rates) * k.lanes * 2.0 / 1e9;
     char buf[512];
     std::snprintf(buf, sizeof(buf),
                   "%s\"%s\": {\"latency_cycles\": %.3f, \"per_cycle\": %.3f, \"gflops\": %.2f, "
-                  "\"freq_ghz\": %.4f, \"lanes\": %d, \"accumulators\": %d%s}",
+                  "\"freq_ghz\": %.4f, \"lanes\": %d, \"accumulators\": %d, \"rounds\": %d%s}",
                   fma_json.empty() ? "" : ", ", k.key.c_str(), latency_cycles, per_cycle, gflops,
-                  0.5 * (hz_lat + hz_thr) / 1e9, k.lanes, k.accumulators,
+                  median(round_hz) / 1e9, k.lanes, k.accumulators, tm.fma_rounds,
                   k.emulated ? ", \"emulated\": true" : "");
     fma_json += buf;
   }
-  std::sort(clocks.begin(), clocks.end());
-  const double hz = clocks.size() % 2 ? clocks[clocks.size() / 2]
-                                      : 0.5 * (clocks[clocks.size() / 2 - 1] + clocks[clocks.size() / 2]);
+  const double hz = median(clocks);
 
   // ---- read bandwidth
   std::string bw_json;

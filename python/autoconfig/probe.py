@@ -109,6 +109,10 @@ L3_SYSFS_IMPLAUSIBLE = 64 * MiB      # per core: more than any real core's share
 L3_MEASURED_CAP = 32 * MiB           # largest L3 share we ever plan for
 L3_FASTER_THAN_DRAM = 1.5            # an L3-resident working set reads >= 1.5x DRAM speed
 ROUND_TOLERANCE = 0.25               # round latency / FMA units to an integer within this
+# An FP FMA takes 3-6 cycles on every core we know, 8 as a mul+add pair; a
+# reading outside this range is a stalled timing run, not the core.
+FMA_LATENCY_PLAUSIBLE = (2.0, 16.0)
+ASSUMED_FMA_LATENCY = 4.0
 
 BANDWIDTH_LEVELS = ("L1", "L2", "L3", "DRAM")
 
@@ -493,6 +497,20 @@ def _round_if_close(x: float, what: str, notes: List[str]) -> float:
     return float(x)
 
 
+def _implausible_fma_latencies(meas: dict) -> List[str]:
+    """The FMA kernels whose measured latency is outside FMA_LATENCY_PLAUSIBLE."""
+    lo, hi = FMA_LATENCY_PLAUSIBLE
+    bad = []
+    for key, fma in ((meas or {}).get("fma") or {}).items():
+        try:
+            lat = float(fma["latency_cycles"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not lo <= lat <= hi:
+            bad.append(f"{key} {lat:.2f} cycles")
+    return bad
+
+
 def _bandwidth_curve(meas: dict) -> List[Tuple[int, float]]:
     curve = []
     for e in meas.get("bandwidth") or []:
@@ -596,7 +614,14 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
 
     fma = (meas.get("fma") or {}).get(fma_key)
     if isinstance(fma, dict) and all(k in fma for k in ("latency_cycles", "per_cycle", "gflops")):
-        latency = _round_if_close(float(fma["latency_cycles"]), f"FMA latency ({fma_key})", notes)
+        measured_latency = float(fma["latency_cycles"])
+        if FMA_LATENCY_PLAUSIBLE[0] <= measured_latency <= FMA_LATENCY_PLAUSIBLE[1]:
+            latency = _round_if_close(measured_latency, f"FMA latency ({fma_key})", notes)
+        else:
+            latency = ASSUMED_FMA_LATENCY
+            notes.append(f"FMA latency ({fma_key}): measured {measured_latency:.3f} cycles, outside "
+                         f"the plausible {FMA_LATENCY_PLAUSIBLE[0]:g}-{FMA_LATENCY_PLAUSIBLE[1]:g}; "
+                         f"assumed {ASSUMED_FMA_LATENCY:g}")
         units = _round_if_close(float(fma["per_cycle"]) * fma_width_scale, f"FMAs per cycle ({isa})", notes)
         peak = float(fma["gflops"])
         notes.append(f"peak {peak:.1f} GFLOPS/core: measured {fma_key} FMA rate "
@@ -875,6 +900,17 @@ def _host_override(prof: HostProfile) -> HostProfile:
 
 
 # --------------------------------------------------------------------------- entry points
+def _measure(exe: Union[str, Path], quick: bool, notes: List[str]) -> dict:
+    """Run the probe; once more if a latency reading is implausible (a shared
+    host can stall a whole timing round)."""
+    meas = run_probe_binary(exe, quick=quick)
+    bad = _implausible_fma_latencies(meas)
+    if bad:
+        notes.append(f"probe re-run: implausible FMA latency ({', '.join(bad)})")
+        meas = run_probe_binary(exe, quick=quick)
+    return meas
+
+
 def profile(target: Optional[str] = None, *, cxx: Optional[str] = None,
             probe_exe: Optional[str] = None, measurements: Optional[dict] = None,
             quick: bool = False) -> HostProfile:
@@ -898,12 +934,12 @@ def profile(target: Optional[str] = None, *, cxx: Optional[str] = None,
                 probe_exe = str(installed)
             if probe_exe:
                 notes.append(f"measured by {probe_exe}")
-                measurements = run_probe_binary(probe_exe, quick=quick)
+                measurements = _measure(probe_exe, quick, notes)
             else:
                 compiler = cxx or os.environ.get("CXX") or "c++"
                 with tempfile.TemporaryDirectory(prefix="autoconfig_probe_") as tmp:
                     exe = compile_probe(compiler, tmp)
-                    measurements = run_probe_binary(exe, quick=quick)
+                    measurements = _measure(exe, quick, notes)
                 notes.append(f"measured by autoconfig_probe compiled with {compiler}")
         else:
             notes.append("measurements given by the caller")
