@@ -11,12 +11,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, Hashable, List, Optional, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 CHECK_SRC = REPO / "tests" / "cpp"
 TOOLCHAINS = REPO / "cmake" / "toolchains"
 CMAKE = shutil.which("cmake")
+K = TypeVar("K", bound=Hashable)
 
 
 def missing_tools(tools: Dict[str, str]) -> str:
@@ -56,6 +58,14 @@ def builder(tmp_path_factory, toolchain: str) -> Callable[[str], Path]:
 
 def run(cmd: List[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def run_all(cmds: Dict[K, List[str]]) -> Dict[K, subprocess.CompletedProcess]:
+    """run() of every command, as many at once as there are CPUs: qemu-user
+    runs a program on one thread, so a second CPU would otherwise stay idle."""
+    with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+        futures = {key: pool.submit(run, cmd) for key, cmd in cmds.items()}
+        return {key: f.result() for key, f in futures.items()}
 
 
 def case_counts(out: str) -> Dict[str, int]:
