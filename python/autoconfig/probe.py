@@ -497,16 +497,19 @@ def _round_if_close(x: float, what: str, notes: List[str]) -> float:
     return float(x)
 
 
+def _plausible_fma_latency(cycles: float) -> bool:
+    return FMA_LATENCY_PLAUSIBLE[0] <= cycles <= FMA_LATENCY_PLAUSIBLE[1]
+
+
 def _implausible_fma_latencies(meas: dict) -> List[str]:
     """The FMA kernels whose measured latency is outside FMA_LATENCY_PLAUSIBLE."""
-    lo, hi = FMA_LATENCY_PLAUSIBLE
     bad = []
     for key, fma in ((meas or {}).get("fma") or {}).items():
         try:
             lat = float(fma["latency_cycles"])
         except (KeyError, TypeError, ValueError):
             continue
-        if not lo <= lat <= hi:
+        if not _plausible_fma_latency(lat):
             bad.append(f"{key} {lat:.2f} cycles")
     return bad
 
@@ -615,7 +618,7 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
     fma = (meas.get("fma") or {}).get(fma_key)
     if isinstance(fma, dict) and all(k in fma for k in ("latency_cycles", "per_cycle", "gflops")):
         measured_latency = float(fma["latency_cycles"])
-        if FMA_LATENCY_PLAUSIBLE[0] <= measured_latency <= FMA_LATENCY_PLAUSIBLE[1]:
+        if _plausible_fma_latency(measured_latency):
             latency = _round_if_close(measured_latency, f"FMA latency ({fma_key})", notes)
         else:
             latency = ASSUMED_FMA_LATENCY
