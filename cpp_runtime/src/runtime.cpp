@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <cstdlib>
 #include <memory>
@@ -25,11 +26,25 @@ inline void cpu_relax() {
 #endif
 }
 
-// A call publishes a job and bumps a generation number; workers with an id
-// below the requested count run it and count down `pending_`. Between calls a
-// worker spins for kSpinWindow before sleeping on the condition variable:
-// waking a sleeping thread costs tens of microseconds (more in a VM), which
-// back-to-back kernel calls should not pay.
+// A call publishes a job (fn, ctx, active) together with a new generation
+// number, all under mu_; workers with an id below `active` run it and count
+// down `pending_`. Between calls a worker spins for kSpinWindow before
+// sleeping on the condition variable: waking a sleeping thread costs tens of
+// microseconds (more in a VM), which back-to-back kernel calls should not pay.
+//
+// Why each job runs exactly once on each of its workers, and the caller
+// returns only after they all finished with it:
+//  - calls are serialized by call_mu_, and a call returns only when pending_
+//    is 0, so generation g+1 is published only after every worker of g
+//    counted g down; a worker of g therefore still finds g when it looks;
+//  - a worker reads the generation and the job in one critical section and
+//    remembers that generation as seen, so it never runs a job under the
+//    generation of another (the old loop remembered the generation it woke
+//    for, read the job of a later call, and ran that later job twice when it
+//    woke again: pending_ went to 0 early or below 0);
+//  - after its fetch_sub a worker touches nothing of the call (ctx, stack).
+thread_local bool in_parallel_job = false;
+
 class ThreadPool {
  public:
   static constexpr std::chrono::microseconds kSpinWindow{300};
@@ -45,6 +60,11 @@ class ThreadPool {
   }
 
   void run(int nthreads, ParallelFn fn, void* ctx) {
+    if (in_parallel_job) {
+      // A job calling parallel_run would wait for call_mu_, held by its own caller.
+      std::fprintf(stderr, "autoconfig: parallel_run called from inside a parallel job\n");
+      std::abort();
+    }
     std::lock_guard<std::mutex> call_lock(call_mu_);
     grow(nthreads - 1);
     {
@@ -56,7 +76,9 @@ class ThreadPool {
       generation_.fetch_add(1, std::memory_order_release);
     }
     if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
+    in_parallel_job = true;
     fn(ctx, 0, nthreads);
+    in_parallel_job = false;
     // Workers finish in microseconds; spin briefly, then yield.
     int spins = 0;
     while (pending_.load(std::memory_order_acquire) != 0) {
@@ -90,15 +112,18 @@ class ThreadPool {
   }
 
   void loop(int id) {
+    in_parallel_job = true;
     uint64_t seen = 0;
     for (;;) {
-      seen = wait_for_job(seen);
+      wait_for_job(seen);
       ParallelFn fn;
       void* ctx;
       int active;
       {
         std::lock_guard<std::mutex> lk(mu_);
         if (stop_) return;
+        // The job and its generation, read together: `seen` names the job run below.
+        seen = generation_.load(std::memory_order_relaxed);
         fn = fn_;
         ctx = ctx_;
         active = active_;
