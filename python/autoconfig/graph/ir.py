@@ -49,6 +49,7 @@ class Node:
     threads: int = 0
     predicted_ms: Optional[float] = None
     why: str = ""
+    layout: str = ""                     # "in -> out" layouts, for explain
 
     def __str__(self) -> str:
         attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in self.attrs.items())

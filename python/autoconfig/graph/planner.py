@@ -1,0 +1,299 @@
+"""Graph planner: for every node the algorithm, the thread count, the
+predicted time and the reasons; then the activation arena by liveness.
+Reads only the IR, the HostProfile and the operator models (models/conv.py,
+models/gemm.py); records its choices on the nodes (FORMAT.md: threads,
+predicted_ms, fused, why; conv attrs.algorithm) and on the graph
+(arena_floats, each intermediate's arena offset).
+
+Network time (nodes run one after another; a fused group is one node, so it
+is one parallel region with one thread count, as DLFusion plans them):
+  T_network = sum over nodes of T(node, t_node)
+  T(conv, t)        = the conv model's cheapest applicable algorithm on t
+                      threads, NCHW around the call (models/conv.candidates:
+                      compute, streams, packing, layout conversion, sync)
+  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t)
+  T(other, t)       = max(compute, memory) + sync, where
+                        memory  = bytes read + written / (one core's bandwidth
+                                  of the level the tensors fit in x min(t, 2)
+                                  [MEMORY_THREAD_GAIN])
+                        compute = elements x CYCLES_PER_ELEMENT[op] / clock / t
+                        sync    = SYNC_SECONDS (models/machine.py) when t > 1
+
+Threads per node (the DLFusion knob, from operation count and channel size):
+  t_ops      = ceil(flops / FLOPS_PER_THREAD): a thread is worth adding only
+               for this much work (MLAS caps GEMM threads at one per 64K
+               multiply-adds, DESIGN.md; 2 x 64K flops)
+  t_channels = ceil(channels / lanes): the conv kernels split output channel
+               blocks (and rows) over threads; elementwise ops split
+               channels; fewer blocks than threads leaves threads idle
+  t_max      = min(cores, t_ops, max(t_channels, rows of output for
+               ops that split rows))
+  t_node     = the count in 1..t_max with the least predicted T(node, t)
+The rule bounds the search and the model arbitrates inside it; `why` records
+both.
+
+Memory: every intermediate tensor lives in one arena. Its lifetime runs from
+the node that writes it to the last node that reads it; tensors are placed
+largest first, each at the smallest gap (best fit) among already placed
+tensors whose lifetimes overlap, at ARENA_ALIGN_FLOATS alignment. A node's
+output never shares space with its inputs (their lifetimes meet at the node).
+Inputs, outputs and constants are not in the arena.
+
+Layout: NCHW everywhere for now (Context NCHW for the conv model, every
+tensor "nchw"); choose_layouts() is the seam where NCHW[B]c across layers
+and to_layout nodes will be decided (the sizes already follow the layout).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ..models import conv as conv_model
+from ..models import gemm as gemm_model
+from ..models.machine import SYNC_SECONDS, Machine
+from ..profile import HostProfile
+from ..spec import Conv2dShape
+from .ir import Graph, Node, Tensor
+from .shapes import numel
+
+F32 = 4
+# flops a thread must have before another is worth adding: MLAS caps GEMM
+# threads at one per 64K multiply-adds (DESIGN.md, onnxruntime/MLAS).
+FLOPS_PER_THREAD = 2 * 65536
+# Memory-bound ops: two threads on two cores read about twice one core's
+# bandwidth out of L1/L2 (private), less from L3/DRAM; the model charges at
+# most this many cores' worth (measured on the 2-core Zen 4 VM: copy kernels
+# scale ~1.9x; taken as 2 for any t >= 2 and shared levels capped below).
+MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
+# Cycles per output element of the ops with arithmetic beyond a load and a
+# store (one vector op per lane-width of elements is ~1/lanes; exp/log/div in
+# vectorized form cost ~10-20 cycles per vector: per element, with 8-16 lanes,
+# about 2).
+CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
+                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5}
+DEFAULT_CYCLES_PER_ELEMENT = 0.25
+ARENA_ALIGN_FLOATS = 16      # 64 bytes: a cache line, the blob alignment of FORMAT.md
+
+
+@dataclass
+class NetworkPlan:
+    graph: Graph
+    profile_name: str
+    cores: int
+    total_ms: float
+    arena_floats: int
+    notes: List[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- per-node costs
+def conv_layer(g: Graph, n: Node) -> Conv2dShape:
+    x = g.tensors[n.inputs[0]].shape
+    w = g.tensors[n.inputs[1]].shape
+    p, s, d = n.attrs["pads"], n.attrs["strides"], n.attrs["dilations"]
+    return Conv2dShape(C=x[1], H=x[2], W=x[3], K=w[0], R=w[2], S=w[3], N=x[0], stride_h=s[0], stride_w=s[1],
+                       pad_top=p[0], pad_left=p[1], pad_bottom=p[2], pad_right=p[3], dilation_h=d[0],
+                       dilation_w=d[1], groups=n.attrs["groups"])
+
+
+def gemm_mnk(g: Graph, n: Node) -> Tuple[int, int, int]:
+    a, b = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
+    if n.op == "gemm":
+        m, k = a[::-1] if n.attrs["trans_a"] else a
+        _, nn = b[::-1] if n.attrs["trans_b"] else b
+        return m, nn, k
+    return numel(a[:-1]), b[1], a[-1]
+
+
+def flops(g: Graph, n: Node) -> float:
+    out = sum(g.tensors[o].size for o in n.outputs)
+    if n.op == "conv":
+        return float(conv_layer(g, n).flops)
+    if n.op in ("gemm", "matmul"):
+        m, nn, k = gemm_mnk(g, n)
+        return 2.0 * m * nn * k
+    if n.op in ("max_pool", "avg_pool"):
+        kh, kw = n.attrs["kernel"]
+        return float(out * kh * kw)
+    if n.op in ("global_avg_pool", "global_max_pool", "reduce_mean"):
+        return float(g.tensors[n.inputs[0]].size)
+    if n.op == "lrn":
+        return float(out * (n.attrs["size"] + 4))
+    return float(out)
+
+
+def parallel_units(g: Graph, n: Node, lanes: int) -> Tuple[int, str]:
+    """How many pieces the kernel can split the node's work into."""
+    y = g.tensors[n.outputs[0]].shape
+    if n.op == "conv":
+        L = conv_layer(g, n)
+        blocks = math.ceil(L.K / lanes)
+        return max(blocks, L.out_h), f"{L.K} channels ({blocks} blocks of {lanes}), {L.out_h} rows"
+    if n.op in ("gemm", "matmul"):
+        m, nn, _ = gemm_mnk(g, n)
+        return max(1, math.ceil(nn / 16) * max(1, m // 6)), f"{m}x{nn} output"
+    if len(y) >= 2:
+        c = y[1]
+        rows = y[2] if len(y) > 2 else 1
+        return max(1, y[0] * c, rows), f"{c} channels"
+    return 1, "no channel axis"
+
+
+def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
+    nbytes = F32 * (sum(g.tensors[i].size for i in n.inputs if i) + sum(g.tensors[o].size for o in n.outputs))
+    level = m.level_of(nbytes)
+    gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
+    hz = m.peak_flops / (2 * m.lanes * m.fma_units)
+    elements = sum(g.tensors[o].size for o in n.outputs)
+    if n.op in ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean", "lrn"):
+        elements = flops(g, n)
+    cpe = CYCLES_PER_ELEMENT.get(n.op, DEFAULT_CYCLES_PER_ELEMENT)
+    compute = elements * cpe / hz / t
+    memory = nbytes / (m.bandwidth(level) * gain)
+    return {"compute": compute, "memory": memory, "sync": SYNC_SECONDS if t > 1 else 0.0,
+            "_level": level}
+
+
+class _Costs:
+    def __init__(self, profile: HostProfile, tolerance: Optional[float]):
+        self.profile = profile
+        self.machine = Machine(profile)
+        self.tolerance = tolerance
+        self._gemm_cache: Dict[Tuple[int, int, int, int], float] = {}
+
+    def node(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
+        """(seconds, algorithm or '', a short reason) of n on t threads."""
+        if n.op == "conv":
+            L = conv_layer(g, n)
+            cands = conv_model.candidates(self.profile, L, t, ctx=conv_model.NCHW, tolerance=self.tolerance)
+            best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+            ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+            runner = ok[1] if len(ok) > 1 else None
+            why = f"{best.name} {best.predicted_s * 1e3:.3f} ms" + (
+                f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
+            return best.predicted_s, best.name.split()[0], why
+        if n.op in ("gemm", "matmul"):
+            m, nn, k = gemm_mnk(g, n)
+            key = (m, nn, k, t)
+            if key not in self._gemm_cache:
+                p = gemm_model.plan_shape(self.profile, m, nn, k, isa_suffix="graph", threads=t)
+                self._gemm_cache[key] = p.predicted_s
+            return self._gemm_cache[key], "", f"GEMM {m}x{nn}x{k}"
+        if n.op == "reshape":
+            return 0.0, "", "a view when planned in place, else a copy"
+        terms = _other_seconds(self.machine, g, n, t)
+        level = terms.pop("_level")
+        s = max(terms["compute"], terms["memory"]) + terms["sync"]
+        return s, "", f"{'memory' if terms['memory'] >= terms['compute'] else 'compute'}-bound ({level})"
+
+
+# --------------------------------------------------------------------------- planning
+def choose_layouts(g: Graph) -> None:
+    """Every activation NCHW (the first step; NCHW[B]c across layers comes next)."""
+    for t in g.tensors.values():
+        if t.kind != "constant":
+            t.layout = "nchw"
+
+
+def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int) -> None:
+    f = flops(g, n)
+    units, unit_why = parallel_units(g, n, costs.profile.lanes_f32)
+    t_ops = max(1, math.ceil(f / FLOPS_PER_THREAD))
+    t_max = max(1, min(cores, t_ops, units))
+    options = []
+    for t in range(1, t_max + 1):
+        s, alg, why = costs.node(g, n, t)
+        options.append((s, t, alg, why))
+    s, t, alg, why = min(options, key=lambda o: (o[0], o[1]))
+    n.threads = t
+    n.predicted_ms = s * 1e3
+    if n.op == "conv":
+        n.attrs["algorithm"] = alg
+    tried = ", ".join(f"{o[1]}t {o[0] * 1e3:.3f} ms" for o in options)
+    n.why = (f"{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
+             f"(cores {cores}, work {t_ops}, pieces {units}); model: {tried} -> {t}; {why}")
+
+
+def lifetimes(g: Graph) -> Dict[str, Tuple[int, int]]:
+    life: Dict[str, Tuple[int, int]] = {}
+    for i, n in enumerate(g.nodes):
+        for o in n.outputs:
+            if g.tensors[o].kind == "intermediate":
+                life[o] = (i, i)
+        for x in n.inputs:
+            if x in life:
+                life[x] = (life[x][0], i)
+    return life
+
+
+def storage_floats(t: Tensor) -> int:
+    """Floats a tensor occupies in its layout (nchw{B}c pads C up to B)."""
+    if t.layout.startswith("nchw") and t.layout.endswith("c") and len(t.shape) >= 2:
+        b = int(t.layout[4:-1])
+        shape = list(t.shape)
+        shape[1] = -(-shape[1] // b) * b
+        return numel(shape)
+    return t.size
+
+
+def plan_arena(g: Graph) -> int:
+    """Offsets for every intermediate (greedy best fit by size over
+    lifetimes); returns the arena size in floats."""
+    life = lifetimes(g)
+    order = sorted(life, key=lambda name: (-storage_floats(g.tensors[name]), life[name][0]))
+    placed: List[Tuple[int, int, int, int]] = []     # (offset, size, first, last)
+    top = 0
+    for name in order:
+        size = -(-max(1, storage_floats(g.tensors[name])) // ARENA_ALIGN_FLOATS) * ARENA_ALIGN_FLOATS
+        a, b = life[name]
+        busy = sorted((o, s) for o, s, f, l in placed if not (l < a or b < f))
+        best = None
+        cursor = 0
+        for o, s in busy:
+            gap = o - cursor
+            if gap >= size and (best is None or gap < best[1]):
+                best = (cursor, gap)
+            cursor = max(cursor, o + s)
+        offset = best[0] if best else cursor
+        placed.append((offset, size, a, b))
+        g.tensors[name].arena = offset
+        top = max(top, offset + size)
+    g.arena_floats = top
+    return top
+
+
+def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
+         tolerance: Optional[float] = None) -> NetworkPlan:
+    """Plan a graph (after passes) for a profile; `threads` caps the cores."""
+    cores = max(1, min(profile.cores, threads or profile.cores))
+    choose_layouts(g)
+    costs = _Costs(profile, tolerance)
+    for n in g.nodes:
+        plan_threads(g, n, costs, cores)
+        x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
+        n.layout = f"{x.layout if x else '-'} -> {g.tensors[n.outputs[0]].layout}"
+    arena = plan_arena(g)
+    total = sum(n.predicted_ms or 0.0 for n in g.nodes)
+    return NetworkPlan(g, profile.name, cores, total, arena,
+                       notes=[f"profile {profile.name}: {profile.isa}, {profile.peak_gflops_per_core:.1f} "
+                              f"GFLOPS/core, {profile.cores} cores"])
+
+
+def explain(p: NetworkPlan) -> str:
+    g = p.graph
+    lines = [f"model {g.name}: planned for {p.profile_name} ({p.cores} core(s)); "
+             f"arena {p.arena_floats} floats ({p.arena_floats * F32 / 2**20:.1f} MiB)"]
+    lines += [f"  {note}" for note in p.notes]
+    lines.append(f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}")
+    for n in g.nodes:
+        fused = ",".join(n.fused)
+        fused = fused if len(fused) <= 27 else fused[:24] + "..."
+        lines.append(f"{n.name[:27]:<28} {n.op:<16} {fused:<28} {n.attrs.get('algorithm', '-'):<12} "
+                     f"{n.layout or '-':<14} {n.threads:>3} {n.predicted_ms or 0:>9.3f}")
+    lines.append(f"network total: {p.total_ms:.3f} ms predicted ({len(g.nodes)} nodes, "
+                 f"{sum(flops(g, n) for n in g.nodes) / 1e9:.2f} GFLOP)")
+    return "\n".join(lines)
+
+
+def explain_node(n: Node) -> str:
+    return f"{n.name} ({n.op}): {n.why}"
