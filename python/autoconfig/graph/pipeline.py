@@ -1,0 +1,35 @@
+"""The build stage end to end: ONNX -> import -> passes -> plan -> files.
+What `autoconfig import-onnx` and `autoconfig plan-model` run."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Tuple
+
+from ..profile import HostProfile
+from . import acmodel, layer_spec, planner
+from .onnx_import import InputShapes, import_onnx
+from .passes import run_passes
+
+
+def compile_onnx(model, profile: HostProfile, *, input_shape: InputShapes = None, threads: Optional[int] = None,
+                 tolerance: Optional[float] = None, name: Optional[str] = None,
+                 optimize: bool = True) -> planner.NetworkPlan:
+    g = import_onnx(model, input_shape, name=name)
+    changes: Dict[str, int] = run_passes(g) if optimize else {}
+    p = planner.plan(g, profile, threads=threads, tolerance=tolerance)
+    if changes:
+        p.notes.append("passes: " + ", ".join(f"{k} x{v}" for k, v in changes.items() if v))
+    return p
+
+
+def write_outputs(p: planner.NetworkPlan, out_dir: str, name: Optional[str] = None) -> Tuple[str, str]:
+    """DIR/<name>.acmodel and DIR/<name>.yaml; returns both paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, name or p.graph.name)
+    acmodel.write(p.graph, base + ".acmodel")
+    text = layer_spec.layer_spec_yaml(p.graph)
+    tmp = f"{base}.yaml.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, base + ".yaml")
+    return base + ".acmodel", base + ".yaml"
