@@ -175,6 +175,9 @@ for cip in (0, 1):
     case(f"avgpool_ceil_cip{cip}_o11", 11, [N("AveragePool", ["x"], "y", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                                               strides=[2, 2], ceil_mode=1, count_include_pad=cip)],
          {"x": (1, 2, 8, 9)})
+for op in ("MaxPool", "AveragePool"):      # the last window would start in the end padding: dropped
+    case(f"{op.lower()}_ceil_last_window_in_padding", 11, [N(op, ["x"], "y", kernel_shape=[3, 3], strides=[3, 3],
+                                                            pads=[1, 1, 1, 1], ceil_mode=1)], {"x": (1, 2, 5, 5)})
 case("avgpool_dilations_o19", 19, [N("AveragePool", ["x"], "y", kernel_shape=[2, 2], dilations=[2, 2],
                                      pads=[1, 1, 1, 1])], {"x": (1, 2, 7, 7)})
 case("avgpool_same_lower", 11, [N("AveragePool", ["x"], "y", kernel_shape=[3, 2], strides=[2, 2],
@@ -205,6 +208,9 @@ case("dropout_o9", 9, [N("Dropout", ["x"], "d", ratio=0.3), N("Relu", ["d"], "y"
 case("dropout_o13", 13, [N("Dropout", ["x", "r"], "d"), N("Relu", ["d"], "y")], {"x": (2, 3)},
      {"r": np.float32(0.5)})
 case("identity_output", 13, [N("Relu", ["x"], "r"), N("Identity", ["r"], "y")], {"x": (2, 3)})
+case("two_outputs_one_tensor", 13, [N("Relu", ["x"], "r"), N("Identity", ["r"], "y"), N("Identity", ["r"], "z")],
+     {"x": (2, 3)}, outputs=["y", "z"])
+case("output_also_read", 13, [N("Relu", ["x"], "y"), N("Sigmoid", ["y"], "z")], {"x": (2, 3)}, outputs=["y", "z"])
 case("identity_of_input", 13, [N("Identity", ["x"], "y")], {"x": (2, 3)})
 case("constant_value", 9, [N("Constant", [], "c", value=numpy_helper.from_array(_r(27, 3), "c")),
                            N("Add", ["x", "c"], "y")], {"x": (2, 3)})

@@ -8,7 +8,7 @@ for every tensor (import infers them for the given input shape).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -74,6 +74,7 @@ class Graph:
     inputs: List[str] = field(default_factory=list)
     outputs: List[str] = field(default_factory=list)
     arena_floats: int = 0
+    reserved: Set[str] = field(default_factory=set, repr=False)   # names fresh_name must avoid (the source model's)
 
     # ---- building
     def add_tensor(self, t: Tensor) -> Tensor:
@@ -85,10 +86,10 @@ class Graph:
         return self.add_tensor(Tensor(name, tuple(int(d) for d in value.shape), "constant", value))
 
     def fresh_name(self, base: str) -> str:
-        if base not in self.tensors:
+        if base not in self.tensors and base not in self.reserved:
             return base
         i = 1
-        while f"{base}.{i}" in self.tensors:
+        while f"{base}.{i}" in self.tensors or f"{base}.{i}" in self.reserved:
             i += 1
         return f"{base}.{i}"
 

@@ -68,7 +68,7 @@ class Ctx:
         self.imp = imp
         self.onnx_node = node
         self.opset = opset
-        self.name = node.name or (node.output[0] if node.output else node.op_type)
+        self.name = imp.unique_node_name(node.name or (node.output[0] if node.output else node.op_type))
         self.op_type = node.op_type
         self.inputs: List[str] = list(node.input)
         self.outputs: List[str] = list(node.output)
@@ -166,6 +166,8 @@ class Ctx:
                 raise self.fail(str(e)) from e
         outputs = list(outputs)
         for o, s in zip(outputs, out_shapes):
+            if o in g.tensors:
+                raise self.fail(f"output {o!r} is already defined (ONNX requires each tensor to be written once)")
             g.add_tensor(Tensor(o, tuple(int(d) for d in s)))
         node_name = self.name if not self._emitted and not suffix else f"{self.name}{suffix or '.' + str(self._emitted)}"
         self._emitted += 1
@@ -191,8 +193,10 @@ class Importer:
                 self.values[init.name] = onnx.numpy_helper.to_array(init)
             except Exception as e:
                 raise ImportError_(f"initializer {init.name!r}: cannot read its data ({e})") from e
-        for n in g.node:       # Constant nodes may appear anywhere; only their outputs matter
-            pass
+        self._node_names: set = set()
+        self.g.reserved.update(self.values)
+        self.g.reserved.update(i.name for i in g.input)
+        self.g.reserved.update(o for n in g.node for o in n.output)
         self._uses: Dict[str, int] = {}
         for n in g.node:
             for i in n.input:
@@ -246,6 +250,13 @@ class Importer:
             self.g.add_tensor(Tensor(vi.name, shape, "input"))
             self.g.inputs.append(vi.name)
 
+    def unique_node_name(self, name: str) -> str:
+        out, k = name, 1
+        while out in self._node_names:
+            out, k = f"{name}#{k}", k + 1
+        self._node_names.add(out)
+        return out
+
     # ---- name resolution
     def resolve(self, name: str) -> str:
         while name in self.aliases:
@@ -296,8 +307,12 @@ class Importer:
     def _finish_outputs(self) -> None:
         g = self.g
         producers = g.producers()
+        renamed: Dict[str, str] = {}
         for vo in self.model.graph.output:
+            if vo.name in g.outputs:
+                raise ImportError_(f"graph output {vo.name!r} is listed twice")
             name = self.resolve(vo.name)
+            name = renamed.get(name, name)
             if name in self.values:
                 src = self.materialize(vo.name, _OutputCtx(vo.name))
                 self._copy_output(vo.name, src)
@@ -305,6 +320,7 @@ class Importer:
                 pass
             elif name in producers and name not in g.outputs and name not in g.inputs:
                 self._rename(name, vo.name)
+                renamed[name] = vo.name
             else:
                 self._copy_output(vo.name, name)
             g.tensors[vo.name].kind = "output"
