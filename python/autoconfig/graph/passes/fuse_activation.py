@@ -43,9 +43,7 @@ def _fuse(p: Node, act: Node) -> bool:
     if cur == "none" and lo == 0.0 and hi == 6.0:
         p.attrs["activation"] = "relu6"
         return True
-    lo_ = float("-inf") if lo is None else lo
-    hi_ = float("inf") if hi is None else hi
-    if cur == "none" and lo_ == 0.0:
+    if cur == "none" and lo == 0.0:
         p.attrs["activation"] = "relu"
         if hi is not None:
             p.attrs["clip"] = [None, hi]
