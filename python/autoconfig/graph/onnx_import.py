@@ -19,7 +19,11 @@ import numpy as np
 from . import shapes as shape_rules
 from .ir import Graph, Node, Tensor
 
-MIN_OPSET, MAX_OPSET = 9, 21
+# Opsets 22-25 changed none of the supported ops beyond widening their types
+# (onnx.defs schemas of onnx 1.23: same attributes, inputs and outputs; Cast 24
+# adds round_mode, refused like any attribute a converter does not read), and
+# ONNX's own node tests are stamped with them.
+MIN_OPSET, MAX_OPSET = 9, 25
 
 
 class ImportError_(ValueError):
@@ -120,8 +124,8 @@ class Ctx:
             raise self.fail(f"input {i}{' (' + what + ')' if what else ''} is missing")
         name = self.imp.resolve(self.inputs[i])
         if name not in self.imp.values:
-            raise self.fail(f"input {i} ({what or self.inputs[i]}) must be a constant (an initializer or "
-                            f"foldable at import); it is computed at run time")
+            raise self.fail(f"input {i} ({what + ', ' if what else ''}tensor {self.inputs[i]!r}) must be a constant "
+                            f"(an initializer, a bound input or foldable at import); it is computed at run time")
         return self.imp.values[name]
 
     def shape(self, i: int) -> Tuple[int, ...]:
@@ -179,7 +183,8 @@ class Ctx:
 
 
 class Importer:
-    def __init__(self, model, input_shapes: InputShapes = None, name: Optional[str] = None):
+    def __init__(self, model, input_shapes: InputShapes = None, name: Optional[str] = None,
+                 constants: Optional[Mapping[str, Any]] = None):
         self.model = model
         self.opset = self._opset(model)
         g = model.graph
@@ -193,6 +198,11 @@ class Importer:
                 self.values[init.name] = onnx.numpy_helper.to_array(init)
             except Exception as e:
                 raise ImportError_(f"initializer {init.name!r}: cannot read its data ({e})") from e
+        names = {i.name for i in g.input}
+        for cname, value in (constants or {}).items():
+            if cname not in names:
+                raise ImportError_(f"constant given for {cname!r}, which is not a graph input")
+            self.values[cname] = np.asarray(value)
         self._node_names: set = set()
         self.g.reserved.update(self.values)
         self.g.reserved.update(i.name for i in g.input)
@@ -349,12 +359,15 @@ class _OutputCtx:
         return ImportError_(f"graph output {self.name!r}: {what}")
 
 
-def import_onnx(model: Any, input_shape: InputShapes = None, *, name: Optional[str] = None) -> Graph:
+def import_onnx(model: Any, input_shape: InputShapes = None, *, name: Optional[str] = None,
+                constants: Optional[Mapping[str, Any]] = None) -> Graph:
     """Read an ONNX model (path, bytes or ModelProto) into a Graph in the
     executor vocabulary: shapes inferred for `input_shape` (a shape for the
     first input or {name: shape}), constants folded, Dropout/Identity dropped.
+    `constants` binds graph inputs to values known at import (they fold like
+    initializers: a shape fed as an input, BatchNormalization statistics).
     No optimization passes yet (see graph.passes)."""
     m = load_model(model)
     if name is None and isinstance(model, (str, os.PathLike)):
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
-    return Importer(m, input_shape, name).run()
+    return Importer(m, input_shape, name, constants).run()
