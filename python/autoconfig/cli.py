@@ -139,11 +139,10 @@ def _model_profile(args):
     return _build_profile() or probe.profile(None, probe_exe=_installed_probe())
 
 
-def _compile_model(args):
-    from .graph.onnx_import import ImportError_  # noqa: F401  (a ValueError: main() reports it)
-    from .graph.pipeline import compile_onnx
+def _compile_model(args, compare: bool = False):
+    from .graph.pipeline import compile_onnx   # its ImportError_ is a ValueError: main() reports it
     return compile_onnx(args.model, _model_profile(args), input_shape=_input_shapes(args.input_shape),
-                        threads=args.threads, tolerance=args.tolerance)
+                        threads=args.threads, tolerance=args.tolerance, compare=compare)
 
 
 def cmd_import_onnx(args) -> int:
@@ -162,7 +161,7 @@ def cmd_import_onnx(args) -> int:
 
 def cmd_plan_model(args) -> int:
     from .graph import planner
-    p = _compile_model(args)
+    p = _compile_model(args, compare=args.explain)
     if args.explain:
         print(planner.explain(p))
         if args.why:

@@ -13,12 +13,20 @@ from .passes import run_passes
 
 def compile_onnx(model, profile: HostProfile, *, input_shape: InputShapes = None, threads: Optional[int] = None,
                  tolerance: Optional[float] = None, name: Optional[str] = None,
-                 optimize: bool = True) -> planner.NetworkPlan:
+                 optimize: bool = True, compare: bool = False) -> planner.NetworkPlan:
+    """compare: also plan the "no optimization" baseline (no passes, every node
+    on all threads) and note the predicted speed-up (DLFusion's comparison)."""
     g = import_onnx(model, input_shape, name=name)
     changes: Dict[str, int] = run_passes(g) if optimize else {}
     p = planner.plan(g, profile, threads=threads, tolerance=tolerance)
     if changes:
         p.notes.append("passes: " + ", ".join(f"{k} x{v}" for k, v in changes.items() if v))
+    if compare:
+        base = planner.plan(import_onnx(model, input_shape, name=name), profile, threads=threads,
+                            tolerance=tolerance, all_threads=True)
+        p.notes.append(f"predicted: planned {p.total_ms:.3f} ms ({len(p.graph.nodes)} nodes) vs no optimization "
+                       f"{base.total_ms:.3f} ms ({len(base.graph.nodes)} nodes, no fusion, every node on all "
+                       f"{base.cores} thread(s)): {base.total_ms / p.total_ms:.2f}x")
     return p
 
 

@@ -195,13 +195,13 @@ def choose_layouts(g: Graph) -> None:
             t.layout = "nchw"
 
 
-def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int) -> None:
+def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool = False) -> None:
     f = flops(g, n)
     units, unit_why = parallel_units(g, n, costs.profile.lanes_f32)
     t_ops = max(1, math.ceil(f / FLOPS_PER_THREAD))
     t_max = max(1, min(cores, t_ops, units))
     options = []
-    for t in range(1, t_max + 1):
+    for t in ([cores] if all_threads else range(1, t_max + 1)):
         s, alg, why = costs.node(g, n, t)
         options.append((s, t, alg, why))
     s, t, alg, why = min(options, key=lambda o: (o[0], o[1]))
@@ -210,6 +210,9 @@ def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int) -> None:
     if n.op == "conv":
         n.attrs["algorithm"] = alg
     tried = ", ".join(f"{o[1]}t {o[0] * 1e3:.3f} ms" for o in options)
+    if all_threads:
+        n.why = f"{f / 1e6:.2f} MFLOP on all {cores} thread(s) (baseline: no per-node choice); {why}"
+        return
     n.why = (f"{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
              f"(cores {cores}, work {t_ops}, pieces {units}); model: {tried} -> {t}; {why}")
 
@@ -263,13 +266,15 @@ def plan_arena(g: Graph) -> int:
 
 
 def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
-         tolerance: Optional[float] = None) -> NetworkPlan:
-    """Plan a graph (after passes) for a profile; `threads` caps the cores."""
+         tolerance: Optional[float] = None, all_threads: bool = False) -> NetworkPlan:
+    """Plan a graph (after passes) for a profile; `threads` caps the cores.
+    all_threads: every node on all the cores (the "no optimization" baseline
+    of the DLFusion comparison, as onnxruntime runs its ops)."""
     cores = max(1, min(profile.cores, threads or profile.cores))
     choose_layouts(g)
     costs = _Costs(profile, tolerance)
     for n in g.nodes:
-        plan_threads(g, n, costs, cores)
+        plan_threads(g, n, costs, cores, all_threads)
         x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
         n.layout = f"{x.layout if x else '-'} -> {g.tensors[n.outputs[0]].layout}"
     arena = plan_arena(g)
