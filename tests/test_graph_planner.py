@@ -12,7 +12,7 @@ from autoconfig.graph import acmodel, planner  # noqa: E402
 from autoconfig.graph.layer_spec import layer_spec_yaml  # noqa: E402
 from autoconfig.graph.onnx_import import import_onnx  # noqa: E402
 from autoconfig.graph.passes import run_passes  # noqa: E402
-from autoconfig.graph.planner import lifetimes, storage_floats  # noqa: E402
+from autoconfig.graph.planner import lifetimes, reshape_views, storage_floats  # noqa: E402
 from autoconfig.vocabulary import CONV_ALGORITHMS  # noqa: E402
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
@@ -51,17 +51,36 @@ def test_every_node_planned(resnet, profile):
     assert {t.layout for t in g.tensors.values() if t.kind != "constant"} == {"nchw"}
 
 
-def test_arena_never_overlaps_live_tensors(resnet):
-    g = resnet.graph
+def _check_arena(g, arena_floats):
     life = lifetimes(g)
+    views = reshape_views(g)
     items = [(g.tensors[n].arena, storage_floats(g.tensors[n]), *life[n], n) for n in life]
     for i, (o1, s1, a1, b1, n1) in enumerate(items):
-        assert o1 % 16 == 0 and o1 + s1 <= resnet.arena_floats
+        assert o1 % 16 == 0 and o1 + s1 <= arena_floats
         for o2, s2, a2, b2, n2 in items[i + 1:]:
-            if not (b1 < a2 or b2 < a1):        # both alive at some node
+            if views.get(n1, n1) == views.get(n2, n2):
+                assert o1 == o2, (n1, n2)          # a reshape view and its source
+            elif not (b1 < a2 or b2 < a1):       # both alive at some node
                 assert o1 + s1 <= o2 or o2 + s2 <= o1, (n1, n2)
-    total = sum(storage_floats(g.tensors[n]) for n in life)
+    return sum(storage_floats(g.tensors[n]) for n in life)
+
+
+def test_arena_never_overlaps_live_tensors(resnet):
+    total = _check_arena(resnet.graph, resnet.arena_floats)
     assert resnet.arena_floats < total / 5          # reuse is what the arena is for
+
+
+def test_reshape_views_share_space_and_cost_nothing(profile):
+    g = import_onnx(light("shufflenet"))
+    run_passes(g)
+    p = planner.plan(g, profile)
+    _check_arena(g, p.arena_floats)
+    views = reshape_views(g)
+    assert len(views) == 33          # every reshape of the channel shuffles and the classifier
+    for n in g.nodes:
+        if n.op == "reshape":
+            assert g.tensors[n.outputs[0]].arena == g.tensors[n.inputs[0]].arena
+            assert n.predicted_ms == 0 and "view" in n.why
 
 
 def test_thread_cap_and_small_work(profile):

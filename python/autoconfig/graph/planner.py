@@ -160,6 +160,7 @@ class _Costs:
         self.machine = Machine(profile)
         self.tolerance = tolerance
         self._gemm_cache: Dict[Tuple[int, int, int, int], float] = {}
+        self.views: Dict[str, str] = {}
 
     def node(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
         """(seconds, algorithm or '', a short reason) of n on t threads."""
@@ -179,8 +180,8 @@ class _Costs:
                 p = gemm_model.plan_shape(self.profile, m, nn, k, isa_suffix="graph", threads=t)
                 self._gemm_cache[key] = p.predicted_s
             return self._gemm_cache[key], "", f"GEMM {m}x{nn}x{k}"
-        if n.op == "reshape":
-            return 0.0, "", "a view when planned in place, else a copy"
+        if n.op == "reshape" and n.outputs[0] in self.views:
+            return 0.0, "", "a view: shares its input's arena space, no copy"
         terms = _other_seconds(self.machine, g, n, t)
         level = terms.pop("_level")
         s = max(terms["compute"], terms["memory"]) + terms["sync"]
@@ -239,10 +240,30 @@ def storage_floats(t: Tensor) -> int:
     return t.size
 
 
+def reshape_views(g: Graph) -> Dict[str, str]:
+    """reshape outputs that live in their input's arena space (output -> the
+    tensor that owns the space): both intermediates in NCHW, where a reshape
+    is the same row-major floats. The executor skips the copy when the two
+    offsets are equal (FORMAT.md)."""
+    root: Dict[str, str] = {}
+    for n in g.nodes:
+        if n.op == "reshape":
+            x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+            if x.kind == y.kind == "intermediate" and x.layout == y.layout == "nchw":
+                root[y.name] = root.get(x.name, x.name)
+    return root
+
+
 def plan_arena(g: Graph) -> int:
     """Offsets for every intermediate (greedy best fit by size over
-    lifetimes); returns the arena size in floats."""
+    lifetimes; a reshape view shares its input's space and extends its
+    lifetime); returns the arena size in floats."""
     life = lifetimes(g)
+    views = reshape_views(g)
+    for y, r in views.items():
+        life[r] = (min(life[r][0], life[y][0]), max(life[r][1], life[y][1]))
+    for y in views:
+        del life[y]
     order = sorted(life, key=lambda name: (-storage_floats(g.tensors[name]), life[name][0]))
     placed: List[Tuple[int, int, int, int]] = []     # (offset, size, first, last)
     top = 0
@@ -261,6 +282,8 @@ def plan_arena(g: Graph) -> int:
         placed.append((offset, size, a, b))
         g.tensors[name].arena = offset
         top = max(top, offset + size)
+    for y, r in views.items():
+        g.tensors[y].arena = g.tensors[r].arena
     g.arena_floats = top
     return top
 
@@ -273,6 +296,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     cores = max(1, min(profile.cores, threads or profile.cores))
     choose_layouts(g)
     costs = _Costs(profile, tolerance)
+    costs.views = reshape_views(g)
     for n in g.nodes:
         plan_threads(g, n, costs, cores, all_threads)
         x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
