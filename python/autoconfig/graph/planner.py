@@ -14,8 +14,8 @@ is one parallel region with one thread count, as DLFusion plans them):
   T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t)
   T(other, t)       = max(compute, memory) + sync, where
                         memory  = bytes read + written / (one core's bandwidth
-                                  of the level the tensors fit in x min(t, 2)
-                                  [MEMORY_THREAD_GAIN])
+                                  of the level they fit in [profile] x
+                                  min(t, MEMORY_THREAD_GAIN[level]))
                         compute = elements x CYCLES_PER_ELEMENT[op] / clock / t
                         sync    = SYNC_SECONDS (models/machine.py) when t > 1
 
@@ -23,11 +23,12 @@ Threads per node (the DLFusion knob, from operation count and channel size):
   t_ops      = ceil(flops / FLOPS_PER_THREAD): a thread is worth adding only
                for this much work (MLAS caps GEMM threads at one per 64K
                multiply-adds, DESIGN.md; 2 x 64K flops)
-  t_channels = ceil(channels / lanes): the conv kernels split output channel
-               blocks (and rows) over threads; elementwise ops split
-               channels; fewer blocks than threads leaves threads idle
-  t_max      = min(cores, t_ops, max(t_channels, rows of output for
-               ops that split rows))
+  t_pieces   = how many independent pieces the kernel splits (fewer pieces
+               than threads leaves threads idle):
+                 conv        max(ceil(K / lanes) output channel blocks, output rows)
+                 gemm/matmul ceil(N / 16) x max(1, M / 6) (register tiles, about)
+                 other       max(N x C planes, rows)
+  t_max      = min(cores, t_ops, t_pieces)
   t_node     = the count in 1..t_max with the least predicted T(node, t)
 The rule bounds the search and the model arbitrates inside it; `why` records
 both.
@@ -37,7 +38,9 @@ the node that writes it to the last node that reads it; tensors are placed
 largest first, each at the smallest gap (best fit) among already placed
 tensors whose lifetimes overlap, at ARENA_ALIGN_FLOATS alignment. A node's
 output never shares space with its inputs (their lifetimes meet at the node).
-Inputs, outputs and constants are not in the arena.
+A reshape between two NCHW intermediates is a view: it shares its input's
+space (lifetimes merged) and costs nothing. Inputs, outputs and constants
+are not in the arena.
 
 Layout: NCHW everywhere for now (Context NCHW for the conv model, every
 tensor "nchw"); choose_layouts() is the seam where NCHW[B]c across layers
@@ -61,15 +64,15 @@ F32 = 4
 # flops a thread must have before another is worth adding: MLAS caps GEMM
 # threads at one per 64K multiply-adds (DESIGN.md, onnxruntime/MLAS).
 FLOPS_PER_THREAD = 2 * 65536
-# Memory-bound ops: two threads on two cores read about twice one core's
-# bandwidth out of L1/L2 (private), less from L3/DRAM; the model charges at
-# most this many cores' worth (measured on the 2-core Zen 4 VM: copy kernels
-# scale ~1.9x; taken as 2 for any t >= 2 and shared levels capped below).
+# Memory-bound ops: threads on private L1/L2 add their cores' bandwidth;
+# from shared L3 and DRAM they add less. Assumed, not measured yet (the
+# bandwidth figures per level are the profile's, one core's): at most this
+# many cores' worth per level.
 MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
 # Cycles per output element of the ops with arithmetic beyond a load and a
-# store (one vector op per lane-width of elements is ~1/lanes; exp/log/div in
-# vectorized form cost ~10-20 cycles per vector: per element, with 8-16 lanes,
-# about 2).
+# store. Estimates, not measured: a vectorized exp / log / divide costs some
+# 10-20 cycles per vector of 8-16 lanes, about 1-2 cycles per element; LRN
+# adds a power. Everything else: a few vector instructions per vector.
 CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
                       "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5}
 DEFAULT_CYCLES_PER_ELEMENT = 0.25
