@@ -154,8 +154,8 @@ class Ctx:
         self.imp.aliases[self.outputs[i]] = src
 
     def emit(self, op: str, inputs: Sequence[str], attrs: Optional[Dict[str, Any]] = None,
-             out_shapes: Optional[Sequence[Sequence[int]]] = None, outputs: Optional[Sequence[str]] = None,
-             suffix: str = "") -> List[str]:
+             out_shapes: Optional[Sequence[Sequence[int]]] = None,
+             outputs: Optional[Sequence[str]] = None) -> List[str]:
         """Append an executor node. outputs default to the ONNX node's; shapes
         come from shapes.py unless given (split, reshape). Returns the output names."""
         attrs = dict(attrs or {})
@@ -173,7 +173,8 @@ class Ctx:
             if o in g.tensors:
                 raise self.fail(f"output {o!r} is already defined (ONNX requires each tensor to be written once)")
             g.add_tensor(Tensor(o, tuple(int(d) for d in s)))
-        node_name = self.name if not self._emitted and not suffix else f"{self.name}{suffix or '.' + str(self._emitted)}"
+        # the first node takes the ONNX node's name; more (a Sum chain) get numbered ones
+        node_name = self.name if not self._emitted else self.imp.unique_node_name(f"{self.name}.{self._emitted}")
         self._emitted += 1
         g.nodes.append(Node(node_name, op, list(inputs), outputs, attrs, fused=[]))
         return outputs
@@ -339,7 +340,7 @@ class Importer:
     def _copy_output(self, out: str, src: str) -> None:
         g = self.g
         g.add_tensor(Tensor(out, g.tensors[src].shape))
-        g.nodes.append(Node(f"{out}.copy", "reshape", [src], [out]))
+        g.nodes.append(Node(self.unique_node_name(f"{out}.copy"), "reshape", [src], [out]))
 
     def _rename(self, old: str, new: str) -> None:
         g = self.g
