@@ -3,7 +3,8 @@
 FNV-1a is sequential over bytes and Python runs it at ~1.3 MB/s (a
 ResNet-50 .acmodel is ~100 MB), so a 10-line C version is compiled with the
 system C compiler on first use (as probe.py compiles its micro-benchmarks)
-and cached in the temp directory; without a compiler the pure Python loop
+and cached in ~/.cache/autoconfig (a private temporary folder when that is
+not writable); without a compiler the pure Python loop
 runs. Both give the same value (tests/test_graph_acmodel.py).
 """
 from __future__ import annotations
@@ -47,7 +48,14 @@ def _load_native() -> Optional[ctypes.CDLL]:
     if not cc:
         return None
     tag = hashlib.sha1((_C_SOURCE + cc).encode()).hexdigest()[:12]
-    lib = os.path.join(tempfile.gettempdir(), f"autoconfig_fnv1a_{tag}_{os.getuid() if hasattr(os, 'getuid') else 0}.so")
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "autoconfig")
+    try:
+        os.makedirs(cache, exist_ok=True)
+        if not os.access(cache, os.W_OK):
+            raise OSError(cache)
+    except OSError:
+        cache = tempfile.mkdtemp(prefix="autoconfig_fnv_")
+    lib = os.path.join(cache, f"fnv1a_{tag}.so")
     try:
         if not os.path.exists(lib):
             with tempfile.TemporaryDirectory(prefix="autoconfig_fnv_") as tmp:
