@@ -120,3 +120,26 @@ def test_arena_reuses_dead_buffers():
     # t0 and t2 never live at once: two buffers are enough for three tensors
     assert floats == 2 * 1008
     assert g.tensors["t0"].arena == g.tensors["t2"].arena != g.tensors["t1"].arena
+
+
+def test_vocabulary_matches_format_md_and_the_shape_rules():
+    import re
+    from pathlib import Path
+
+    from autoconfig.graph import shapes
+    from autoconfig.graph.ir import EXECUTOR_OPS
+    md = (Path(acmodel.__file__).parent / "FORMAT.md").read_text()
+    table = md[md.index("## Ops"):]
+    listed = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            listed.update(re.findall(r"`([a-z_0-9]+)`", line.split("|")[1]))
+    assert listed == set(EXECUTOR_OPS)
+    assert set(shapes.RULES) == set(EXECUTOR_OPS)
+
+
+def test_writer_refuses_an_op_outside_the_vocabulary():
+    g = small_graph()
+    g.nodes[1].op = "erf"
+    with pytest.raises(acmodel.FormatError, match="vocabulary"):
+        acmodel.to_bytes(g)

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from .fnv import fnv1a64
-from .ir import Graph
+from .ir import EXECUTOR_OPS, Graph
 
 MAGIC = b"ACMODEL\0"
 VERSION = 1
@@ -50,6 +50,9 @@ def header_and_blobs(g: Graph) -> Tuple[Dict[str, Any], List[Tuple[int, bytes]]]
     if any(t.kind == "intermediate" and t.arena is None for t in g.tensors.values()):
         from .planner import plan_arena
         plan_arena(g)
+    for n in g.nodes:
+        if n.op not in EXECUTOR_OPS:
+            raise FormatError(f"node {n.name!r}: op {n.op!r} is not in the executor vocabulary")
     tensors = []
     blobs: List[Tuple[int, bytes]] = []
     offset = 0
@@ -161,6 +164,8 @@ def from_bytes(data: bytes, where: str = "<bytes>") -> AcModel:
         known[t["name"]] = t
     ready = {name for name, t in known.items() if t["kind"] in ("input", "constant")}
     for node in header["nodes"]:
+        if node["op"] not in EXECUTOR_OPS:
+            raise fail(f"node {node['name']!r}: unknown op {node['op']!r}")
         for i in node["inputs"]:
             if i and i not in ready:
                 raise fail(f"node {node['name']!r} reads {i!r} before it is produced")

@@ -13,6 +13,12 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 import numpy as np
 
 KINDS = ("input", "output", "constant", "intermediate")
+# The executor's op vocabulary (FORMAT.md, "Ops"; tests/test_graph_acmodel.py
+# checks the two agree).
+EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish", "leaky_relu", "hard_sigmoid",
+                "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
+                "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
+                "reduce_mean", "to_layout")
 
 
 @dataclass
