@@ -135,7 +135,11 @@ def test_cli_import_onnx_and_plan_model(tmp_path, capsys):
     assert spec.load_file(tmp_path / "light_squeezenet.yaml")
     assert main(["plan-model", model, "--explain", "--target", TARGET, "--input-shape", "1,3,224,224"]) == 0
     out = capsys.readouterr().out
-    assert "network total:" in out and "algorithm" in out
+    assert "network total:" in out and "algorithm" in out and "no optimization" in out
+    assert main(["plan-model", str(tmp_path / "light_squeezenet.acmodel"), "--why"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("model light_squeezenet") and out[-1].startswith("n") and "rule allows" in out[-1]
+    assert any(line.startswith("network total:") for line in out)
 
 
 def test_cli_reports_bad_models(tmp_path, capsys):

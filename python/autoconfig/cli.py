@@ -161,6 +161,15 @@ def cmd_import_onnx(args) -> int:
 
 def cmd_plan_model(args) -> int:
     from .graph import planner
+    if args.model.endswith(".acmodel"):          # explain a planned file: no onnx needed
+        from .graph import acmodel
+        m = acmodel.read(args.model)
+        print(planner.explain_header(m.header))
+        if args.why:
+            print()
+            for n in m.header["nodes"]:
+                print(f"{n['name']} ({n['op']}): {n.get('why', '')}")
+        return 0
     p = _compile_model(args, compare=args.explain)
     if args.explain:
         print(planner.explain(p))
@@ -229,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="also print the plan per node")
     p.set_defaults(func=cmd_import_onnx)
 
-    p = sub.add_parser("plan-model", help="import and plan an ONNX model; print the graph or (--explain) the plan")
+    p = sub.add_parser("plan-model", help="import and plan an ONNX model (or read an .acmodel); "
+                                          "print the graph or (--explain) the plan")
     _model_args(p)
     p.add_argument("--explain", action="store_true",
                    help="per node: fused into, algorithm, layout, threads, predicted ms; the network total")

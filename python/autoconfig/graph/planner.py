@@ -311,19 +311,40 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
                               f"GFLOPS/core, {profile.cores} cores"])
 
 
+HEADER = f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}"
+
+
+def node_row(name: str, op: str, fused: List[str], algorithm: Optional[str], layout: str, threads: int,
+             predicted_ms: Optional[float]) -> str:
+    f = ",".join(fused)
+    f = f if len(f) <= 27 else f[:24] + "..."
+    return (f"{name[:27]:<28} {op:<16} {f:<28} {algorithm or '-':<12} {layout or '-':<14} {threads:>3} "
+            f"{predicted_ms or 0:>9.3f}")
+
+
 def explain(p: NetworkPlan) -> str:
     g = p.graph
     lines = [f"model {g.name}: planned for {p.profile_name} ({p.cores} core(s)); "
              f"arena {p.arena_floats} floats ({p.arena_floats * F32 / 2**20:.1f} MiB)"]
     lines += [f"  {note}" for note in p.notes]
-    lines.append(f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}")
+    lines.append(HEADER)
     for n in g.nodes:
-        fused = ",".join(n.fused)
-        fused = fused if len(fused) <= 27 else fused[:24] + "..."
-        lines.append(f"{n.name[:27]:<28} {n.op:<16} {fused:<28} {n.attrs.get('algorithm', '-'):<12} "
-                     f"{n.layout or '-':<14} {n.threads:>3} {n.predicted_ms or 0:>9.3f}")
+        lines.append(node_row(n.name, n.op, n.fused, n.attrs.get("algorithm"), n.layout, n.threads, n.predicted_ms))
     lines.append(f"network total: {p.total_ms:.3f} ms predicted ({len(g.nodes)} nodes, "
                  f"{sum(flops(g, n) for n in g.nodes) / 1e9:.2f} GFLOP)")
+    return "\n".join(lines)
+
+
+def explain_header(header: Dict) -> str:
+    """The same table from an .acmodel's header (acmodel.read(path).header)."""
+    nodes = header["nodes"]
+    lines = [f"model {header['name']} ({header.get('producer', '?')}): arena {header['arena_floats']} floats "
+             f"({header['arena_floats'] * F32 / 2**20:.1f} MiB)", HEADER]
+    for n in nodes:
+        lines.append(node_row(n["name"], n["op"], n.get("fused", []), n["attrs"].get("algorithm"),
+                              n.get("layout", ""), n.get("threads", 0), n.get("predicted_ms")))
+    total = sum(n.get("predicted_ms") or 0.0 for n in nodes)
+    lines.append(f"network total: {total:.3f} ms predicted ({len(nodes)} nodes)")
     return "\n".join(lines)
 
 
