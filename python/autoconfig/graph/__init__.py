@@ -11,3 +11,6 @@
 
 Nothing here imports the runtime extension.
 """
+from .ir import EXECUTOR_OPS, Graph, Node, Tensor  # noqa: E402,F401
+from .onnx_import import ImportError_, import_onnx  # noqa: E402,F401  (onnx itself is imported on first use)
+from .passes import PASSES, run_passes  # noqa: E402,F401
