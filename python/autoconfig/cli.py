@@ -1,4 +1,4 @@
-"""Command line: autoconfig probe | plan | bench (also python -m autoconfig)."""
+"""Command line: autoconfig probe | plan | bench | import-onnx | plan-model (also python -m autoconfig)."""
 from __future__ import annotations
 
 import argparse
@@ -111,6 +111,89 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _input_shapes(items):
+    """--input-shape 1,3,224,224 (the first input) or NAME=1,3,224,224 (repeatable)."""
+    if not items:
+        return None
+    out = {}
+    for text in items:
+        name, _, dims = text.rpartition("=")
+        try:
+            shape = [int(d) for d in dims.replace("x", ",").split(",") if d.strip()]
+        except ValueError:
+            shape = []
+        if not shape or min(shape) < 1:
+            raise ValueError(f"--input-shape: expected [NAME=]D1,D2,... with positive integers, got {text!r}")
+        out[name or None] = shape
+    if None in out:
+        if len(out) > 1:
+            raise ValueError("--input-shape: name every input when giving more than one")
+        return out[None]
+    return out
+
+
+def _model_profile(args):
+    from . import probe
+    if args.target:
+        return probe.profile(args.target)
+    return _build_profile() or probe.profile(None, probe_exe=_installed_probe())
+
+
+def _compile_model(args, compare: bool = False):
+    from .graph.pipeline import compile_onnx   # its ImportError_ is a ValueError: main() reports it
+    return compile_onnx(args.model, _model_profile(args), input_shape=_input_shapes(args.input_shape),
+                        threads=args.threads, tolerance=args.tolerance, compare=compare)
+
+
+def cmd_import_onnx(args) -> int:
+    from .graph import planner
+    from .graph.pipeline import write_outputs
+    p = _compile_model(args)
+    name = args.name or Path(args.model).stem
+    am, spec = write_outputs(p, args.output, name)
+    print(f"wrote {am} ({Path(am).stat().st_size} bytes) and {spec}")
+    print(f"{len(p.graph.nodes)} nodes, arena {p.arena_floats} floats, predicted {p.total_ms:.3f} ms "
+          f"on {p.profile_name} ({p.cores} core(s))")
+    if args.explain:
+        print(planner.explain(p))
+    return 0
+
+
+def cmd_plan_model(args) -> int:
+    from .graph import planner
+    if args.model.endswith(".acmodel"):          # explain a planned file: no onnx needed
+        from .graph import acmodel
+        m = acmodel.read(args.model)
+        print(planner.explain_header(m.header))
+        if args.why:
+            print()
+            for n in m.header["nodes"]:
+                print(f"{n['name']} ({n['op']}): {n.get('why', '')}")
+        return 0
+    p = _compile_model(args, compare=args.explain)
+    if args.explain:
+        print(planner.explain(p))
+        if args.why:
+            print()
+            for n in p.graph.nodes:
+                print(planner.explain_node(n))
+    else:
+        print(str(p.graph))
+        print(f"network total: {p.total_ms:.3f} ms predicted")
+    return 0
+
+
+def _model_args(p) -> None:
+    p.add_argument("model", help="the ONNX model file")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
+                   help="shape of the (first or named) input when the model leaves it open (repeatable)")
+    p.add_argument("--target", default=None,
+                   help="plan for a built-in target or JSON file (default: this build's profile, else a probe)")
+    p.add_argument("--threads", type=int, default=None, help="cap on threads per node (default: the cores)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest relative error a conv algorithm may carry (refuses Winograd above it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="autoconfig", description=(
         "Ahead-of-time, host-tuned CPU kernels configured by analytical models."))
@@ -147,6 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conv2d: also time every applicable algorithm and report whether the model chose the best")
     p.add_argument("--net", default=None, help="conv2d: only spec kernels whose name starts with this (resnet50, ...)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("import-onnx", help="import, plan and write DIR/<name>.acmodel and DIR/<name>.yaml")
+    _model_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--name", default=None, help="file name stem (default: the model file's)")
+    p.add_argument("--explain", action="store_true", help="also print the plan per node")
+    p.set_defaults(func=cmd_import_onnx)
+
+    p = sub.add_parser("plan-model", help="import and plan an ONNX model (or read an .acmodel); "
+                                          "print the graph or (--explain) the plan")
+    _model_args(p)
+    p.add_argument("--explain", action="store_true",
+                   help="per node: fused into, algorithm, layout, threads, predicted ms; the network total")
+    p.add_argument("--why", action="store_true", help="with --explain: every node's reasons")
+    p.set_defaults(func=cmd_plan_model)
     return ap
 
 

@@ -356,7 +356,19 @@ class GemmCoefficients:
         return 1.0 / (self.inv_eff_a + self.inv_eff_b / max(1, min(depth, self.kc)))
 
 
+# gemm_coefficients by profile (its JSON): plan_generic takes ~1 s, and the
+# graph planner asks for every conv of a network at every thread count.
+_GEMM_COEFFICIENTS: Dict[str, GemmCoefficients] = {}
+
+
 def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
+    key = profile.to_json()
+    if key not in _GEMM_COEFFICIENTS:
+        _GEMM_COEFFICIENTS[key] = _gemm_coefficients(profile)
+    return _GEMM_COEFFICIENTS[key]
+
+
+def _gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
     m = Machine(profile)
     gp = plan_generic(profile, isa_suffix="x")
     mr, nr, kc = gp.value("mr"), gp.value("nr"), gp.value("kc")

@@ -1,0 +1,47 @@
+"""Graph passes: one pass per file, one function `def name(g: Graph) -> bool`
+(whether it changed the graph). PASSES is the only place that orders them;
+run_passes() repeats the list until no pass changes anything.
+
+Order: folds first (they only touch constants and remove nodes), then the
+residual fusion (which needs a conv with no activation yet), then the
+activation fusion (which picks up the activation after a residual Add), and
+dead code last.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+from ..ir import Graph
+from .eliminate_dead_code import eliminate_dead_code
+from .fold_batchnorm import fold_batchnorm
+from .fold_constant_mul_add import fold_constant_mul_add
+from .fuse_activation import fuse_activation
+from .fuse_residual import fuse_residual
+
+Pass = Callable[[Graph], bool]
+
+PASSES: Tuple[Pass, ...] = (
+    fold_batchnorm,
+    fold_constant_mul_add,
+    fuse_residual,
+    fuse_activation,
+    eliminate_dead_code,
+)
+
+MAX_ROUNDS = 20
+
+
+def run_passes(g: Graph, passes: Tuple[Pass, ...] = PASSES) -> Dict[str, int]:
+    """Run the passes in order until none changes the graph; returns how many
+    rounds each pass changed something (for explain and tests)."""
+    changes = {p.__name__: 0 for p in passes}
+    for _ in range(MAX_ROUNDS):
+        changed = False
+        for p in passes:
+            if p(g):
+                changes[p.__name__] += 1
+                changed = True
+                g.check()
+        if not changed:
+            break
+    return changes

@@ -1,0 +1,352 @@
+"""Graph planner: for every node the algorithm, the thread count, the
+predicted time and the reasons; then the activation arena by liveness.
+Reads only the IR, the HostProfile and the operator models (models/conv.py,
+models/gemm.py); records its choices on the nodes (FORMAT.md: threads,
+predicted_ms, fused, why; conv attrs.algorithm) and on the graph
+(arena_floats, each intermediate's arena offset).
+
+Network time (nodes run one after another; a fused group is one node, so it
+is one parallel region with one thread count, as DLFusion plans them):
+  T_network = sum over nodes of T(node, t_node)
+  T(conv, t)        = the conv model's cheapest applicable algorithm on t
+                      threads, NCHW around the call (models/conv.candidates:
+                      compute, streams, packing, layout conversion, sync)
+  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t)
+  T(other, t)       = max(compute, memory) + sync, where
+                        memory  = bytes read + written / (one core's bandwidth
+                                  of the level they fit in [profile] x
+                                  min(t, MEMORY_THREAD_GAIN[level]))
+                        compute = elements x CYCLES_PER_ELEMENT[op] / clock / t
+                        sync    = SYNC_SECONDS (models/machine.py) when t > 1
+
+Threads per node (the DLFusion knob, from operation count and channel size):
+  t_ops      = ceil(flops / FLOPS_PER_THREAD): a thread is worth adding only
+               for this much work (MLAS caps GEMM threads at one per 64K
+               multiply-adds, DESIGN.md; 2 x 64K flops)
+  t_pieces   = how many independent pieces the kernel splits (fewer pieces
+               than threads leaves threads idle):
+                 conv        max(ceil(K / lanes) output channel blocks, output rows)
+                 gemm/matmul ceil(N / 16) x max(1, M / 6) (register tiles, about)
+                 other       max(N x C planes, rows)
+  t_max      = min(cores, t_ops, t_pieces)
+  t_node     = the count in 1..t_max with the least predicted T(node, t)
+The rule bounds the search and the model arbitrates inside it; `why` records
+both.
+
+Memory: every intermediate tensor lives in one arena. Its lifetime runs from
+the node that writes it to the last node that reads it; tensors are placed
+largest first, each at the smallest gap (best fit) among already placed
+tensors whose lifetimes overlap, at ARENA_ALIGN_FLOATS alignment. A node's
+output never shares space with its inputs (their lifetimes meet at the node).
+A reshape between two NCHW intermediates is a view: it shares its input's
+space (lifetimes merged) and costs nothing. Inputs, outputs and constants
+are not in the arena.
+
+Layout: NCHW everywhere for now (Context NCHW for the conv model, every
+tensor "nchw"); choose_layouts() is the seam where NCHW[B]c across layers
+and to_layout nodes will be decided (the sizes already follow the layout).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ..models import conv as conv_model
+from ..models import gemm as gemm_model
+from ..models.machine import SYNC_SECONDS, Machine
+from ..profile import HostProfile
+from ..spec import Conv2dShape
+from .ir import Graph, Node, Tensor
+from .shapes import numel
+
+F32 = 4
+# flops a thread must have before another is worth adding: MLAS caps GEMM
+# threads at one per 64K multiply-adds (DESIGN.md, onnxruntime/MLAS).
+FLOPS_PER_THREAD = 2 * 65536
+# Memory-bound ops: threads on private L1/L2 add their cores' bandwidth;
+# from shared L3 and DRAM they add less. Assumed, not measured yet (the
+# bandwidth figures per level are the profile's, one core's): at most this
+# many cores' worth per level.
+MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
+# Cycles per output element of the ops with arithmetic beyond a load and a
+# store. Estimates, not measured: a vectorized exp / log / divide costs some
+# 10-20 cycles per vector of 8-16 lanes, about 1-2 cycles per element; LRN
+# adds a power. Everything else: a few vector instructions per vector.
+CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
+                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5}
+DEFAULT_CYCLES_PER_ELEMENT = 0.25
+ARENA_ALIGN_FLOATS = 16      # 64 bytes: a cache line, the blob alignment of FORMAT.md
+
+
+@dataclass
+class NetworkPlan:
+    graph: Graph
+    profile_name: str
+    cores: int
+    total_ms: float
+    arena_floats: int
+    notes: List[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- per-node costs
+def conv_layer(g: Graph, n: Node) -> Conv2dShape:
+    x = g.tensors[n.inputs[0]].shape
+    w = g.tensors[n.inputs[1]].shape
+    p, s, d = n.attrs["pads"], n.attrs["strides"], n.attrs["dilations"]
+    return Conv2dShape(C=x[1], H=x[2], W=x[3], K=w[0], R=w[2], S=w[3], N=x[0], stride_h=s[0], stride_w=s[1],
+                       pad_top=p[0], pad_left=p[1], pad_bottom=p[2], pad_right=p[3], dilation_h=d[0],
+                       dilation_w=d[1], groups=n.attrs["groups"])
+
+
+def gemm_mnk(g: Graph, n: Node) -> Tuple[int, int, int]:
+    a, b = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
+    if n.op == "gemm":
+        m, k = a[::-1] if n.attrs["trans_a"] else a
+        _, nn = b[::-1] if n.attrs["trans_b"] else b
+        return m, nn, k
+    return numel(a[:-1]), b[1], a[-1]
+
+
+def flops(g: Graph, n: Node) -> float:
+    out = sum(g.tensors[o].size for o in n.outputs)
+    if n.op == "conv":
+        return float(conv_layer(g, n).flops)
+    if n.op in ("gemm", "matmul"):
+        m, nn, k = gemm_mnk(g, n)
+        return 2.0 * m * nn * k
+    if n.op in ("max_pool", "avg_pool"):
+        kh, kw = n.attrs["kernel"]
+        return float(out * kh * kw)
+    if n.op in ("global_avg_pool", "global_max_pool", "reduce_mean"):
+        return float(g.tensors[n.inputs[0]].size)
+    if n.op == "lrn":
+        return float(out * (n.attrs["size"] + 4))
+    return float(out)
+
+
+def parallel_units(g: Graph, n: Node, lanes: int) -> Tuple[int, str]:
+    """How many pieces the kernel can split the node's work into."""
+    y = g.tensors[n.outputs[0]].shape
+    if n.op == "conv":
+        L = conv_layer(g, n)
+        blocks = math.ceil(L.K / lanes)
+        return max(blocks, L.out_h), f"{L.K} channels ({blocks} blocks of {lanes}), {L.out_h} rows"
+    if n.op in ("gemm", "matmul"):
+        m, nn, _ = gemm_mnk(g, n)
+        return max(1, math.ceil(nn / 16) * max(1, m // 6)), f"{m}x{nn} output"
+    if len(y) >= 2:
+        c = y[1]
+        rows = y[2] if len(y) > 2 else 1
+        return max(1, y[0] * c, rows), f"{c} channels"
+    return 1, "no channel axis"
+
+
+def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
+    nbytes = F32 * (sum(g.tensors[i].size for i in n.inputs if i) + sum(g.tensors[o].size for o in n.outputs))
+    level = m.level_of(nbytes)
+    gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
+    hz = m.peak_flops / (2 * m.lanes * m.fma_units)
+    elements = sum(g.tensors[o].size for o in n.outputs)
+    if n.op in ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean", "lrn"):
+        elements = flops(g, n)
+    cpe = CYCLES_PER_ELEMENT.get(n.op, DEFAULT_CYCLES_PER_ELEMENT)
+    compute = elements * cpe / hz / t
+    memory = nbytes / (m.bandwidth(level) * gain)
+    return {"compute": compute, "memory": memory, "sync": SYNC_SECONDS if t > 1 else 0.0,
+            "_level": level}
+
+
+class _Costs:
+    def __init__(self, profile: HostProfile, tolerance: Optional[float]):
+        self.profile = profile
+        self.machine = Machine(profile)
+        self.tolerance = tolerance
+        self._gemm_cache: Dict[Tuple[int, int, int, int], float] = {}
+        self.views: Dict[str, str] = {}
+
+    def node(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
+        """(seconds, algorithm or '', a short reason) of n on t threads."""
+        if n.op == "conv":
+            L = conv_layer(g, n)
+            cands = conv_model.candidates(self.profile, L, t, ctx=conv_model.NCHW, tolerance=self.tolerance)
+            best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+            ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+            runner = ok[1] if len(ok) > 1 else None
+            why = f"{best.name} {best.predicted_s * 1e3:.3f} ms" + (
+                f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
+            return best.predicted_s, best.name.split()[0], why
+        if n.op in ("gemm", "matmul"):
+            m, nn, k = gemm_mnk(g, n)
+            key = (m, nn, k, t)
+            if key not in self._gemm_cache:
+                p = gemm_model.plan_shape(self.profile, m, nn, k, isa_suffix="graph", threads=t)
+                self._gemm_cache[key] = p.predicted_s
+            return self._gemm_cache[key], "", f"GEMM {m}x{nn}x{k}"
+        if n.op == "reshape" and n.outputs[0] in self.views:
+            return 0.0, "", "a view: shares its input's arena space, no copy"
+        terms = _other_seconds(self.machine, g, n, t)
+        level = terms.pop("_level")
+        s = max(terms["compute"], terms["memory"]) + terms["sync"]
+        return s, "", f"{'memory' if terms['memory'] >= terms['compute'] else 'compute'}-bound ({level})"
+
+
+# --------------------------------------------------------------------------- planning
+def choose_layouts(g: Graph) -> None:
+    """Every activation NCHW (the first step; NCHW[B]c across layers comes next)."""
+    for t in g.tensors.values():
+        if t.kind != "constant":
+            t.layout = "nchw"
+
+
+def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool = False) -> None:
+    f = flops(g, n)
+    units, unit_why = parallel_units(g, n, costs.profile.lanes_f32)
+    t_ops = max(1, math.ceil(f / FLOPS_PER_THREAD))
+    t_max = max(1, min(cores, t_ops, units))
+    options = []
+    for t in ([cores] if all_threads else range(1, t_max + 1)):
+        s, alg, why = costs.node(g, n, t)
+        options.append((s, t, alg, why))
+    s, t, alg, why = min(options, key=lambda o: (o[0], o[1]))
+    n.threads = t
+    n.predicted_ms = s * 1e3
+    if n.op == "conv":
+        n.attrs["algorithm"] = alg
+    tried = ", ".join(f"{o[1]}t {o[0] * 1e3:.3f} ms" for o in options)
+    if all_threads:
+        n.why = f"{f / 1e6:.2f} MFLOP on all {cores} thread(s) (baseline: no per-node choice); {why}"
+        return
+    n.why = (f"{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
+             f"(cores {cores}, work {t_ops}, pieces {units}); model: {tried} -> {t}; {why}")
+
+
+def lifetimes(g: Graph) -> Dict[str, Tuple[int, int]]:
+    life: Dict[str, Tuple[int, int]] = {}
+    for i, n in enumerate(g.nodes):
+        for o in n.outputs:
+            if g.tensors[o].kind == "intermediate":
+                life[o] = (i, i)
+        for x in n.inputs:
+            if x in life:
+                life[x] = (life[x][0], i)
+    return life
+
+
+def storage_floats(t: Tensor) -> int:
+    """Floats a tensor occupies in its layout (nchw{B}c pads C up to B)."""
+    if t.layout.startswith("nchw") and t.layout.endswith("c") and len(t.shape) >= 2:
+        b = int(t.layout[4:-1])
+        shape = list(t.shape)
+        shape[1] = -(-shape[1] // b) * b
+        return numel(shape)
+    return t.size
+
+
+def reshape_views(g: Graph) -> Dict[str, str]:
+    """reshape outputs that live in their input's arena space (output -> the
+    tensor that owns the space): both intermediates in NCHW, where a reshape
+    is the same row-major floats. The executor skips the copy when the two
+    offsets are equal (FORMAT.md)."""
+    root: Dict[str, str] = {}
+    for n in g.nodes:
+        if n.op == "reshape":
+            x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+            if x.kind == y.kind == "intermediate" and x.layout == y.layout == "nchw":
+                root[y.name] = root.get(x.name, x.name)
+    return root
+
+
+def plan_arena(g: Graph) -> int:
+    """Offsets for every intermediate (greedy best fit by size over
+    lifetimes; a reshape view shares its input's space and extends its
+    lifetime); returns the arena size in floats."""
+    life = lifetimes(g)
+    views = reshape_views(g)
+    for y, r in views.items():
+        life[r] = (min(life[r][0], life[y][0]), max(life[r][1], life[y][1]))
+    for y in views:
+        del life[y]
+    order = sorted(life, key=lambda name: (-storage_floats(g.tensors[name]), life[name][0]))
+    placed: List[Tuple[int, int, int, int]] = []     # (offset, size, first, last)
+    top = 0
+    for name in order:
+        size = -(-max(1, storage_floats(g.tensors[name])) // ARENA_ALIGN_FLOATS) * ARENA_ALIGN_FLOATS
+        a, b = life[name]
+        busy = sorted((o, s) for o, s, f, l in placed if not (l < a or b < f))
+        best = None
+        cursor = 0
+        for o, s in busy:
+            gap = o - cursor
+            if gap >= size and (best is None or gap < best[1]):
+                best = (cursor, gap)
+            cursor = max(cursor, o + s)
+        offset = best[0] if best else cursor
+        placed.append((offset, size, a, b))
+        g.tensors[name].arena = offset
+        top = max(top, offset + size)
+    for y, r in views.items():
+        g.tensors[y].arena = g.tensors[r].arena
+    g.arena_floats = top
+    return top
+
+
+def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
+         tolerance: Optional[float] = None, all_threads: bool = False) -> NetworkPlan:
+    """Plan a graph (after passes) for a profile; `threads` caps the cores.
+    all_threads: every node on all the cores (the "no optimization" baseline
+    of the DLFusion comparison, as onnxruntime runs its ops)."""
+    cores = max(1, min(profile.cores, threads or profile.cores))
+    choose_layouts(g)
+    costs = _Costs(profile, tolerance)
+    costs.views = reshape_views(g)
+    for n in g.nodes:
+        plan_threads(g, n, costs, cores, all_threads)
+        x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
+        n.layout = f"{x.layout if x else '-'} -> {g.tensors[n.outputs[0]].layout}"
+    arena = plan_arena(g)
+    total = sum(n.predicted_ms or 0.0 for n in g.nodes)
+    return NetworkPlan(g, profile.name, cores, total, arena,
+                       notes=[f"profile {profile.name}: {profile.isa}, {profile.peak_gflops_per_core:.1f} "
+                              f"GFLOPS/core, {profile.cores} cores"])
+
+
+HEADER = f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}"
+
+
+def node_row(name: str, op: str, fused: List[str], algorithm: Optional[str], layout: str, threads: int,
+             predicted_ms: Optional[float]) -> str:
+    f = ",".join(fused)
+    f = f if len(f) <= 27 else f[:24] + "..."
+    return (f"{name[:27]:<28} {op:<16} {f:<28} {algorithm or '-':<12} {layout or '-':<14} {threads:>3} "
+            f"{predicted_ms or 0:>9.3f}")
+
+
+def explain(p: NetworkPlan) -> str:
+    g = p.graph
+    lines = [f"model {g.name}: planned for {p.profile_name} ({p.cores} core(s)); "
+             f"arena {p.arena_floats} floats ({p.arena_floats * F32 / 2**20:.1f} MiB)"]
+    lines += [f"  {note}" for note in p.notes]
+    lines.append(HEADER)
+    for n in g.nodes:
+        lines.append(node_row(n.name, n.op, n.fused, n.attrs.get("algorithm"), n.layout, n.threads, n.predicted_ms))
+    lines.append(f"network total: {p.total_ms:.3f} ms predicted ({len(g.nodes)} nodes, "
+                 f"{sum(flops(g, n) for n in g.nodes) / 1e9:.2f} GFLOP)")
+    return "\n".join(lines)
+
+
+def explain_header(header: Dict) -> str:
+    """The same table from an .acmodel's header (acmodel.read(path).header)."""
+    nodes = header["nodes"]
+    lines = [f"model {header['name']} ({header.get('producer', '?')}): arena {header['arena_floats']} floats "
+             f"({header['arena_floats'] * F32 / 2**20:.1f} MiB)", HEADER]
+    for n in nodes:
+        lines.append(node_row(n["name"], n["op"], n.get("fused", []), n["attrs"].get("algorithm"),
+                              n.get("layout", ""), n.get("threads", 0), n.get("predicted_ms")))
+    total = sum(n.get("predicted_ms") or 0.0 for n in nodes)
+    lines.append(f"network total: {total:.3f} ms predicted ({len(nodes)} nodes)")
+    return "\n".join(lines)
+
+
+def explain_node(n: Node) -> str:
+    return f"{n.name} ({n.op}): {n.why}"

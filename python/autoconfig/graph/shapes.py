@@ -1,0 +1,182 @@
+"""Shape rules of the executor ops (FORMAT.md): output shapes from input
+shapes and attributes. Written per op, independent of onnx.shape_inference;
+the importer calls them as it emits each node, so every tensor has a shape.
+
+`split` and `reshape` take their output shapes from the importer (the ONNX
+node gives them); every other op is inferred here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+Shape = Tuple[int, ...]
+
+
+class ShapeError(ValueError):
+    pass
+
+
+def broadcast(a: Sequence[int], b: Sequence[int]) -> Shape:
+    """numpy broadcasting of two shapes."""
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise ShapeError(f"shapes {tuple(a)} and {tuple(b)} do not broadcast")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def window_out(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int,
+               ceil_mode: bool = False) -> int:
+    """Output length of a sliding window (conv, pools). With ceil_mode the last
+    window may hang over the end, but it must start inside the input or the
+    begin padding (ONNX reference and onnxruntime since opset 19's fix; PyTorch)."""
+    span = dilation * (kernel - 1) + 1
+    room = size + pad_begin + pad_end - span
+    if room < 0:
+        raise ShapeError(f"window of extent {span} does not fit an input of {size} padded by "
+                         f"{pad_begin}+{pad_end}")
+    if not ceil_mode:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    if (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def _conv(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x, w = ins[0], ins[1]
+    if len(x) != 4 or len(w) != 4:
+        raise ShapeError(f"conv expects 4-D x and w, got {x} and {w}")
+    n, c, h, wd = x
+    k, cg, r, s = w
+    g = a["groups"]
+    if c % g or k % g or c // g != cg:
+        raise ShapeError(f"conv: x has {c} channels, w {w} with groups={g}")
+    st, p, d = a["strides"], a["pads"], a["dilations"]
+    oh = window_out(h, r, st[0], p[0], p[2], d[0])
+    ow = window_out(wd, s, st[1], p[1], p[3], d[1])
+    if len(ins) > 2 and ins[2] and tuple(ins[2]) != (k,):
+        raise ShapeError(f"conv bias has shape {ins[2]}, expected ({k},)")
+    return [(n, k, oh, ow)]
+
+
+def _pool(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    if len(x) != 4:
+        raise ShapeError(f"pooling expects a 4-D input, got {x}")
+    k, st, p, d = a["kernel"], a["strides"], a["pads"], a["dilations"]
+    ceil = bool(a.get("ceil_mode", 0))
+    return [(x[0], x[1], window_out(x[2], k[0], st[0], p[0], p[2], d[0], ceil),
+             window_out(x[3], k[1], st[1], p[1], p[3], d[1], ceil))]
+
+
+def _global_pool(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    if len(x) < 3:
+        raise ShapeError(f"global pooling expects N x C x spatial, got {x}")
+    return [tuple(x[:2]) + (1,) * (len(x) - 2)]
+
+
+def _gemm(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    sa, sb = ins[0], ins[1]
+    if len(sa) != 2 or len(sb) != 2:
+        raise ShapeError(f"gemm expects 2-D a and b, got {sa} and {sb}")
+    m, ka = sa[::-1] if a["trans_a"] else sa
+    kb, n = sb[::-1] if a["trans_b"] else sb
+    if ka != kb:
+        raise ShapeError(f"gemm: inner dimensions differ ({ka} vs {kb})")
+    if len(ins) > 2 and ins[2] is not None:
+        if broadcast(ins[2], (m, n)) != (m, n):
+            raise ShapeError(f"gemm: c of shape {ins[2]} does not broadcast to {(m, n)}")
+    return [(m, n)]
+
+
+def _matmul(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    sa, sb = ins
+    if len(sa) < 2 or len(sb) != 2 or sa[-1] != sb[0]:
+        raise ShapeError(f"matmul expects a (... x M x K) and b (K x N), got {sa} and {sb}")
+    return [tuple(sa[:-1]) + (sb[1],)]
+
+
+def _same(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    return [tuple(ins[0])]
+
+
+def _binary(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    return [broadcast(ins[0], ins[1])]
+
+
+def _channel_affine(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    if len(x) < 2 or tuple(ins[1]) != (x[1],) or tuple(ins[2]) != (x[1],):
+        raise ShapeError(f"channel_affine: x {x} with scale {ins[1]} and shift {ins[2]}")
+    return [tuple(x)]
+
+
+def _concat(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    ax = a["axis"]
+    first = ins[0]
+    total = 0
+    for s in ins:
+        if len(s) != len(first) or any(s[i] != first[i] for i in range(len(s)) if i != ax):
+            raise ShapeError(f"concat on axis {ax}: shapes {[tuple(x) for x in ins]} differ elsewhere")
+        total += s[ax]
+    out = list(first)
+    out[ax] = total
+    return [tuple(out)]
+
+
+def _transpose(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    perm = a["perm"]
+    if sorted(perm) != list(range(len(x))):
+        raise ShapeError(f"transpose: perm {perm} is not a permutation of {len(x)} axes")
+    return [tuple(x[p] for p in perm)]
+
+
+def _pad(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    p = a["pads"]
+    if len(p) != 2 * len(x):
+        raise ShapeError(f"pad: {len(p)} pads for a rank-{len(x)} input")
+    out = tuple(x[i] + p[i] + p[i + len(x)] for i in range(len(x)))
+    if min(out) < 0:
+        raise ShapeError(f"pad: negative output shape {out}")
+    return [out]
+
+
+def _reduce_mean(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    x = ins[0]
+    axes = set(a["axes"])
+    if a["keepdims"]:
+        return [tuple(1 if i in axes else d for i, d in enumerate(x))]
+    return [tuple(d for i, d in enumerate(x) if i not in axes)]
+
+
+def _given(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    raise ShapeError("this op's output shapes come from the importer")
+
+
+RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
+    "conv": _conv, "gemm": _gemm, "matmul": _matmul,
+    "relu": _same, "sigmoid": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
+    "hard_sigmoid": _same, "clip": _same, "softmax": _same, "log_softmax": _same, "lrn": _same,
+    "to_layout": _same,
+    "add": _binary, "sub": _binary, "mul": _binary, "div": _binary,
+    "channel_affine": _channel_affine, "concat": _concat, "split": _given,
+    "max_pool": _pool, "avg_pool": _pool, "global_avg_pool": _global_pool, "global_max_pool": _global_pool,
+    "reshape": _given, "transpose": _transpose, "pad": _pad, "reduce_mean": _reduce_mean,
+}
+
+
+def infer(op: str, in_shapes: List[Shape], attrs: Dict[str, Any]) -> List[Shape]:
+    return RULES[op](in_shapes, attrs)
+
+
+def numel(shape: Sequence[int]) -> int:
+    return int(math.prod(shape)) if shape else 1

@@ -1,0 +1,193 @@
+"""Float64 numpy interpreter of the executor vocabulary (graph/FORMAT.md),
+written for the tests from the ONNX operator definitions; independent of the
+importer, the passes and the C++ executor. Plain loops where they keep the
+semantics obvious (pooling windows), vectorized where the tensors are big."""
+from __future__ import annotations
+
+import math
+from typing import Dict, List
+
+import numpy as np
+
+
+def _act(y, name):
+    if name in (None, "none"):
+        return y
+    if name == "relu":
+        return np.maximum(y, 0)
+    if name == "relu6":
+        return np.minimum(np.maximum(y, 0), 6)
+    if name == "gelu_tanh":
+        return 0.5 * y * (1 + np.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y ** 3)))
+    if name == "gelu_erf":
+        from math import erf
+        return 0.5 * y * (1 + np.vectorize(erf)(y / math.sqrt(2)))
+    raise ValueError(name)
+
+
+def _clip(y, lo, hi):
+    return np.clip(y, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+
+
+def conv(x, w, b, r, a):
+    n, c, h, wd = x.shape
+    k, cg, kr, ks = w.shape
+    g = a["groups"]
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = a["strides"], a["dilations"], a["pads"]
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh = (h + pt + pb - dh * (kr - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (ks - 1) - 1) // sw + 1
+    y = np.zeros((n, k, oh, ow))
+    kg = k // g
+    for i in range(kr):
+        for j in range(ks):
+            patch = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            for gi in range(g):
+                pg = patch[:, gi * cg:(gi + 1) * cg]
+                wg = w[gi * kg:(gi + 1) * kg, :, i, j]
+                y[:, gi * kg:(gi + 1) * kg] += np.tensordot(pg, wg, axes=([1], [1])).transpose(0, 3, 1, 2)
+    if b is not None:
+        y += b.reshape(1, k, 1, 1)
+    if r is not None:
+        y += r
+    y = _act(y, a.get("activation"))
+    if a.get("clip") is not None:
+        y = _clip(y, *a["clip"])
+    return y
+
+
+def _pool_out(size, k, s, p0, p1, d, ceil):
+    span = d * (k - 1) + 1
+    if not ceil:
+        return (size + p0 + p1 - span) // s + 1
+    out = -(-(size + p0 + p1 - span) // s) + 1
+    if (out - 1) * s >= size + p0:
+        out -= 1
+    return out
+
+
+def pool(x, a, kind):
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = a["kernel"], a["strides"], a["dilations"]
+    pt, pl, pb, pr = a["pads"]
+    ceil = a.get("ceil_mode", 0)
+    oh = _pool_out(h, kh, sh, pt, pb, dh, ceil)
+    ow = _pool_out(w, kw, sw, pl, pr, dw, ceil)
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = [i * sh - pt + u * dh for u in range(kh)]
+            cols = [j * sw - pl + v * dw for v in range(kw)]
+            vr = [r for r in rows if 0 <= r < h]
+            vc = [q for q in cols if 0 <= q < w]
+            if kind == "max":
+                y[:, :, i, j] = x[:, :, vr][:, :, :, vc].max(axis=(2, 3)) if vr and vc else -np.inf
+                continue
+            s = x[:, :, vr][:, :, :, vc].sum(axis=(2, 3)) if vr and vc else 0.0
+            if a.get("count_include_pad", 0):
+                # window clipped to the padded extent (ONNX: pads count, the ceil overhang does not)
+                nr = sum(1 for r in rows if -pt <= r < h + pb)
+                nc = sum(1 for q in cols if -pl <= q < w + pr)
+                cnt = nr * nc
+            else:
+                cnt = len(vr) * len(vc)
+            y[:, :, i, j] = s / cnt
+    return y
+
+
+def softmax(x, axis, flatten, log):
+    shape = x.shape
+    if flatten:
+        x = x.reshape(int(np.prod(shape[:axis])), -1)
+        axis = 1
+    m = x.max(axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    s = e.sum(axis=axis, keepdims=True)
+    y = (x - m - np.log(s)) if log else e / s
+    return y.reshape(shape)
+
+
+def lrn(x, a):
+    c = x.shape[1]
+    size = a["size"]
+    lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+    sq = x * x
+    acc = np.zeros_like(x)
+    for ch in range(c):
+        acc[:, ch] = sq[:, max(0, ch - lo):min(c, ch + hi + 1)].sum(axis=1)
+    return x / (a["bias"] + a["alpha"] / size * acc) ** a["beta"]
+
+
+def run_node(op, ins, a, out_shapes):
+    x = ins[0]
+    if op == "conv":
+        return [conv(x, ins[1], ins[2] if len(ins) > 2 else None, ins[3] if len(ins) > 3 else None, a)]
+    if op == "gemm":
+        A = x.T if a["trans_a"] else x
+        B = ins[1].T if a["trans_b"] else ins[1]
+        y = a["alpha"] * (A @ B)
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + a["beta"] * ins[2]
+        return [_act(y, a.get("activation"))]
+    if op == "matmul":
+        return [x @ ins[1]]
+    simple = {
+        "relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
+        "hard_swish": lambda v: v * np.clip(v / 6 + 0.5, 0, 1),
+        "leaky_relu": lambda v: np.where(v >= 0, v, a.get("alpha", 0) * v),
+        "hard_sigmoid": lambda v: np.clip(a.get("alpha", 0) * v + a.get("beta", 0), 0, 1),
+        "clip": lambda v: _clip(v, a.get("min"), a.get("max")),
+        "global_avg_pool": lambda v: v.mean(axis=(2, 3), keepdims=True),
+        "global_max_pool": lambda v: v.max(axis=(2, 3), keepdims=True),
+        "to_layout": lambda v: v,
+    }
+    if op in simple:
+        return [simple[op](x)]
+    if op in ("add", "sub", "mul", "div"):
+        f = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op]
+        return [np.broadcast_to(f(x, ins[1]), out_shapes[0])]
+    if op == "channel_affine":
+        sh = (1, -1) + (1,) * (x.ndim - 2)
+        return [x * ins[1].reshape(sh) + ins[2].reshape(sh)]
+    if op == "concat":
+        return [np.concatenate(ins, axis=a["axis"])]
+    if op == "split":
+        sizes = [s[a["axis"]] for s in out_shapes]
+        return np.split(x, np.cumsum(sizes)[:-1], axis=a["axis"])
+    if op == "max_pool":
+        return [pool(x, a, "max")]
+    if op == "avg_pool":
+        return [pool(x, a, "avg")]
+    if op == "reshape":
+        return [x.reshape(out_shapes[0])]
+    if op == "transpose":
+        return [x.transpose(a["perm"])]
+    if op in ("softmax", "log_softmax"):
+        return [softmax(x, a["axis"], a["flatten"], op == "log_softmax")]
+    if op == "lrn":
+        return [lrn(x, a)]
+    if op == "pad":
+        r = x.ndim
+        p = a["pads"]
+        return [np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=a["value"])]
+    if op == "reduce_mean":
+        return [x.mean(axis=tuple(a["axes"]), keepdims=bool(a["keepdims"]))]
+    raise NotImplementedError(op)
+
+
+def run(graph, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+    """Evaluate an autoconfig.graph Graph in float64; returns its outputs in order."""
+    env: Dict[str, np.ndarray] = {}
+    for name, t in graph.tensors.items():
+        if t.kind == "constant":
+            env[name] = t.data.astype(np.float64)
+    for name in graph.inputs:
+        env[name] = np.asarray(feeds[name], dtype=np.float64)
+        assert env[name].shape == tuple(graph.tensors[name].shape)
+    for n in graph.nodes:
+        ins = [env[i] if i else None for i in n.inputs]
+        outs = run_node(n.op, ins, n.attrs, [tuple(graph.tensors[o].shape) for o in n.outputs])
+        for o, v in zip(n.outputs, outs):
+            assert v.shape == tuple(graph.tensors[o].shape), (n.name, n.op, v.shape, graph.tensors[o].shape)
+            env[o] = v
+    return [env[o] for o in graph.outputs]

@@ -1,0 +1,151 @@
+"""Graph planner (per-node algorithm, threads, predicted time, why; the arena),
+the layer spec YAML and the CLI (import-onnx, plan-model --explain)."""
+import os
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from autoconfig import probe, spec  # noqa: E402
+from autoconfig.cli import main  # noqa: E402
+from autoconfig.graph import acmodel, planner  # noqa: E402
+from autoconfig.graph.layer_spec import layer_spec_yaml  # noqa: E402
+from autoconfig.graph.onnx_import import import_onnx  # noqa: E402
+from autoconfig.graph.passes import run_passes  # noqa: E402
+from autoconfig.graph.planner import lifetimes, reshape_views, storage_floats  # noqa: E402
+from autoconfig.vocabulary import CONV_ALGORITHMS  # noqa: E402
+
+LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+TARGET = "x86-64-v4"
+
+
+def light(name):
+    path = os.path.join(LIGHT, f"light_{name}.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not shipped with this onnx")
+    return path
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return probe.profile(TARGET)
+
+
+@pytest.fixture(scope="module")
+def resnet(profile):
+    g = import_onnx(light("resnet50"))
+    run_passes(g)
+    return planner.plan(g, profile)
+
+
+def test_every_node_planned(resnet, profile):
+    g = resnet.graph
+    for n in g.nodes:
+        assert 1 <= n.threads <= profile.cores, n.name
+        assert n.predicted_ms is not None and n.predicted_ms >= 0 and n.why
+        if n.op == "conv":
+            assert n.attrs["algorithm"] in CONV_ALGORITHMS
+            assert n.predicted_ms > 0 and "rule allows" in n.why and "model:" in n.why
+    assert resnet.total_ms == pytest.approx(sum(n.predicted_ms for n in g.nodes))
+    # all layouts NCHW in this first step
+    assert {t.layout for t in g.tensors.values() if t.kind != "constant"} == {"nchw"}
+
+
+def _check_arena(g, arena_floats):
+    life = lifetimes(g)
+    views = reshape_views(g)
+    items = [(g.tensors[n].arena, storage_floats(g.tensors[n]), *life[n], n) for n in life]
+    for i, (o1, s1, a1, b1, n1) in enumerate(items):
+        assert o1 % 16 == 0 and o1 + s1 <= arena_floats
+        for o2, s2, a2, b2, n2 in items[i + 1:]:
+            if views.get(n1, n1) == views.get(n2, n2):
+                assert o1 == o2, (n1, n2)          # a reshape view and its source
+            elif not (b1 < a2 or b2 < a1):       # both alive at some node
+                assert o1 + s1 <= o2 or o2 + s2 <= o1, (n1, n2)
+    return sum(storage_floats(g.tensors[n]) for n in life)
+
+
+def test_arena_never_overlaps_live_tensors(resnet):
+    total = _check_arena(resnet.graph, resnet.arena_floats)
+    assert resnet.arena_floats < total / 5          # reuse is what the arena is for
+
+
+def test_reshape_views_share_space_and_cost_nothing(profile):
+    g = import_onnx(light("shufflenet"))
+    run_passes(g)
+    p = planner.plan(g, profile)
+    _check_arena(g, p.arena_floats)
+    views = reshape_views(g)
+    assert len(views) == 33          # every reshape of the channel shuffles and the classifier
+    for n in g.nodes:
+        if n.op == "reshape":
+            assert g.tensors[n.outputs[0]].arena == g.tensors[n.inputs[0]].arena
+            assert n.predicted_ms == 0 and "view" in n.why
+
+
+def test_thread_cap_and_small_work(profile):
+    g = import_onnx(light("squeezenet"))
+    run_passes(g)
+    p = planner.plan(g, profile, threads=1)
+    assert {n.threads for n in g.nodes} == {1} and p.cores == 1
+    planner.plan(g, profile)
+    soft = next(n for n in g.nodes if n.op == "softmax")
+    assert soft.threads == 1 and "work 1" in soft.why        # 1000 elements: below one thread's worth
+
+
+def test_tolerance_refuses_winograd(profile):
+    g = import_onnx(light("squeezenet"))
+    run_passes(g)
+    planner.plan(g, profile)
+    assert any(n.attrs.get("algorithm") == "winograd-f4" for n in g.nodes)
+    planner.plan(g, profile, tolerance=1e-5)      # F(4x4) bound 1.7e-5, F(2x2) 7e-7
+    assert not any(n.attrs.get("algorithm") == "winograd-f4" for n in g.nodes)
+
+
+def test_explain_lists_every_node_and_the_total(resnet):
+    text = planner.explain(resnet)
+    lines = text.splitlines()
+    assert "threads" not in lines[0] and "arena" in lines[0]
+    assert any(line.startswith("node") and "algorithm" in line and "thr" in line for line in lines)
+    assert lines[-1].startswith("network total:") and "GFLOP" in lines[-1]
+    assert sum(1 for line in lines if " conv " in line) == 53
+
+
+def test_layer_spec_loads_as_a_kernels_spec(resnet, tmp_path):
+    text = layer_spec_yaml(resnet.graph)
+    path = tmp_path / "resnet.yaml"
+    path.write_text(text)
+    specs = spec.load_file(path)
+    names = {s.name for s in specs}
+    assert "light_resnet50_conv_relu" in names and "light_resnet50_conv_relu_residual" in names
+    convs = {(s.C, s.H, s.W, s.K, s.R, s.S, s.stride_h) for k in specs if k.op == "conv2d" for s in k.shapes}
+    assert len(convs) >= 20
+    gemm = [k for k in specs if k.op == "gemm"]
+    assert gemm and gemm[0].shapes[0].M == 1 and gemm[0].shapes[0].N == 1000
+
+
+def test_cli_import_onnx_and_plan_model(tmp_path, capsys):
+    model = light("squeezenet")
+    assert main(["import-onnx", model, "-o", str(tmp_path), "--target", TARGET, "--threads", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "light_squeezenet.acmodel" in out
+    am = acmodel.read(str(tmp_path / "light_squeezenet.acmodel"))
+    assert am.header["name"] == "light_squeezenet" and len(am.header["nodes"]) == 39
+    assert all(n["threads"] <= 2 for n in am.header["nodes"])
+    assert spec.load_file(tmp_path / "light_squeezenet.yaml")
+    assert main(["plan-model", model, "--explain", "--target", TARGET, "--input-shape", "1,3,224,224"]) == 0
+    out = capsys.readouterr().out
+    assert "network total:" in out and "algorithm" in out and "no optimization" in out
+    assert main(["plan-model", str(tmp_path / "light_squeezenet.acmodel"), "--why"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("model light_squeezenet") and out[-1].startswith("n") and "rule allows" in out[-1]
+    assert any(line.startswith("network total:") for line in out)
+
+
+def test_cli_reports_bad_models(tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00garbage")
+    assert main(["plan-model", str(bad), "--target", TARGET]) == 2
+    assert "not a valid ONNX model" in capsys.readouterr().err
+    assert main(["plan-model", light("squeezenet"), "--target", TARGET, "--input-shape", "1,3,a"]) == 2
+    assert "--input-shape" in capsys.readouterr().err
