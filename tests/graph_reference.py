@@ -175,9 +175,71 @@ def run_node(op, ins, a, out_shapes):
     raise NotImplementedError(op)
 
 
-def run(graph, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
-    """Evaluate an autoconfig.graph Graph in float64; returns its outputs in order."""
+# --------------------------------------------------------------------------- storage (FORMAT.md)
+PAD_LANE = 3.0      # padded lanes of nchw{B}c hold finite values: a nonzero one, so a reader of them shows
+
+
+def _block(layout):
+    return int(layout[4:-1]) if layout != "nchw" else None
+
+
+def pack(v, layout):
+    """Logical NCHW values -> the flat floats of `layout` (nchw or nchw{B}c)."""
+    b = _block(layout)
+    if b is None:
+        return v.reshape(-1)
+    n, c, h, w = v.shape
+    cb = -(-c // b)
+    p = np.full((n, cb * b, h, w), PAD_LANE)
+    p[:, :c] = v
+    return p.reshape(n, cb, b, h, w).transpose(0, 1, 3, 4, 2).reshape(-1)
+
+
+def unpack(flat, shape, layout):
+    b = _block(layout)
+    if b is None:
+        return flat.reshape(shape)
+    n, c, h, w = shape
+    cb = -(-c // b)
+    return flat.reshape(n, cb, h, w, b).transpose(0, 1, 4, 2, 3).reshape(n, cb * b, h, w)[:, :c]
+
+
+def _floats(shape, layout):
+    b = _block(layout)
+    dims = list(shape)
+    if b is not None:
+        dims[1] = -(-dims[1] // b) * b
+    return int(np.prod(dims)) if dims else 1
+
+
+def run(graph, feeds: Dict[str, np.ndarray], storage: bool = False) -> List[np.ndarray]:
+    """Evaluate an autoconfig.graph Graph in float64; returns its outputs in order.
+    storage=True: intermediates live where the plan put them, as the executor
+    keeps them: one arena (NaN until written), each tensor at its `arena`
+    offset in its layout, views inside their roots, an in-place concat
+    copying nothing. A wrong offset, overlap, layout or view shows as a
+    wrong or NaN output."""
     env: Dict[str, np.ndarray] = {}
+    arena = np.full(max(1, graph.arena_floats), np.nan) if storage else None
+
+    def is_stored(name):
+        return storage and graph.tensors[name].kind == "intermediate"
+
+    def read(name):
+        if not is_stored(name):
+            return env[name]
+        t = graph.tensors[name]
+        return unpack(arena[t.arena:t.arena + _floats(t.shape, t.layout)], tuple(t.shape), t.layout)
+
+    def write(name, v):
+        if not is_stored(name):
+            env[name] = v
+            return
+        t = graph.tensors[name]
+        assert t.layout == "nchw" or len(t.shape) == 4, (name, t.layout)
+        assert t.arena + _floats(t.shape, t.layout) <= graph.arena_floats, name
+        arena[t.arena:t.arena + _floats(t.shape, t.layout)] = pack(v, t.layout)
+
     for name, t in graph.tensors.items():
         if t.kind == "constant":
             env[name] = t.data.astype(np.float64)
@@ -185,9 +247,10 @@ def run(graph, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
         env[name] = np.asarray(feeds[name], dtype=np.float64)
         assert env[name].shape == tuple(graph.tensors[name].shape)
     for n in graph.nodes:
-        ins = [env[i] if i else None for i in n.inputs]
+        ins = [read(i) if i else None for i in n.inputs]
         outs = run_node(n.op, ins, n.attrs, [tuple(graph.tensors[o].shape) for o in n.outputs])
         for o, v in zip(n.outputs, outs):
             assert v.shape == tuple(graph.tensors[o].shape), (n.name, n.op, v.shape, graph.tensors[o].shape)
-            env[o] = v
-    return [env[o] for o in graph.outputs]
+            if not (n.op == "concat" and n.attrs.get("in_place") and storage):
+                write(o, v)
+    return [read(o) for o in graph.outputs]

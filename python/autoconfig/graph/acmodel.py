@@ -12,7 +12,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -75,6 +75,8 @@ def header_and_blobs(g: Graph) -> Tuple[Dict[str, Any], List[Tuple[int, bytes]]]
             entry["layout"] = t.layout
             if t.kind == "intermediate":
                 entry["arena"] = int(t.arena)
+                if t.view_of:
+                    entry.update(view_of=t.view_of, channel_offset=int(t.channel_offset))
         tensors.append(entry)
     header = {"format": "acmodel", "version": VERSION, "name": g.name, "producer": PRODUCER,
               "inputs": list(g.inputs), "outputs": list(g.outputs), "arena_floats": int(g.arena_floats),
@@ -162,6 +164,10 @@ def from_bytes(data: bytes, where: str = "<bytes>") -> AcModel:
             if t["bytes"] != 4 * n:
                 raise fail(f"tensor {t['name']!r}: {t['bytes']} bytes for {n} elements")
         known[t["name"]] = t
+    for t in header["tensors"]:
+        why = _layout_error(t, known, header["arena_floats"])
+        if why:
+            raise fail(f"tensor {t['name']!r}: {why}")
     ready = {name for name, t in known.items() if t["kind"] in ("input", "constant")}
     for node in header["nodes"]:
         if node["op"] not in EXECUTOR_OPS:
@@ -171,6 +177,45 @@ def from_bytes(data: bytes, where: str = "<bytes>") -> AcModel:
                 raise fail(f"node {node['name']!r} reads {i!r} before it is produced")
         ready.update(node["outputs"])
     return AcModel(header, blob)
+
+
+def _block(layout: str) -> Optional[int]:
+    if layout == "nchw":
+        return None
+    if layout.startswith("nchw") and layout.endswith("c") and layout[4:-1].isdigit() and int(layout[4:-1]) > 0:
+        return int(layout[4:-1])
+    raise ValueError(layout)
+
+
+def _layout_error(t: Dict[str, Any], known: Dict[str, Dict[str, Any]], arena_floats: int) -> str:
+    """What the C++ reader checks of a tensor's layout and view (FORMAT.md), '' if fine."""
+    if t["kind"] == "constant":
+        return ""
+    try:
+        b = _block(t.get("layout", "nchw"))
+    except ValueError:
+        return f"unknown layout {t.get('layout')!r}"
+    if b and (t["kind"] != "intermediate" or len(t["shape"]) != 4):
+        return f"layout {t['layout']} on a {t['kind']} of rank {len(t['shape'])} (only 4-D intermediates)"
+    if t["kind"] == "intermediate":
+        dims = list(t["shape"])
+        if b:
+            dims[1] = -(-dims[1] // b) * b
+        floats = int(np.prod(dims)) if dims else 1
+        if not (0 <= t.get("arena", -1) and t["arena"] + floats <= arena_floats):
+            return f"arena [{t.get('arena')}, +{floats}) outside the arena ({arena_floats} floats)"
+    if "view_of" not in t:
+        return ""
+    base = known.get(t["view_of"])
+    if base is None or base["kind"] != "intermediate" or "view_of" in base:
+        return f"view_of {t['view_of']!r} is not an intermediate that is not itself a view"
+    s, bs, c = t["shape"], base["shape"], t.get("channel_offset", -1)
+    if (len(s) != 4 or len(bs) != 4 or s[0] != 1 or bs[0] != 1 or s[2:] != bs[2:] or base["layout"] != t["layout"]
+            or not 0 <= c <= bs[1] - s[1] or (b and (c % b or s[1] % b))):
+        return f"not a channel slice of {t['view_of']!r} (shape {s} at channel {c} of {bs}, {t['layout']})"
+    if t["arena"] != base["arena"] + c * s[2] * s[3]:
+        return f"arena {t['arena']} is not {t['view_of']!r}'s {base['arena']} + {c} x {s[2]} x {s[3]}"
+    return ""
 
 
 def read(path: str) -> AcModel:

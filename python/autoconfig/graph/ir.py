@@ -29,6 +29,8 @@ class Tensor:
     data: Optional[np.ndarray] = None    # float32 values of a constant
     layout: str = "nchw"
     arena: Optional[int] = None          # float offset in the arena (intermediates, set by the planner)
+    view_of: Optional[str] = None        # a channel slice of this tensor (in-place concat, set by the planner)
+    channel_offset: int = 0              # first channel of the slice in view_of
 
     @property
     def size(self) -> int:
@@ -40,6 +42,8 @@ class Tensor:
     def __str__(self) -> str:
         dims = "x".join(str(d) for d in self.shape) or "scalar"
         extra = f" @{self.arena}" if self.arena is not None else ""
+        if self.view_of:
+            extra += f" (channels {self.channel_offset}.. of {self.view_of})"
         return f"{self.name}: {self.kind} {dims} {self.layout if self.kind != 'constant' else ''}{extra}".rstrip()
 
 

@@ -42,9 +42,14 @@ A reshape between two NCHW intermediates is a view: it shares its input's
 space (lifetimes merged) and costs nothing. Inputs, outputs and constants
 are not in the arena.
 
-Layout: NCHW everywhere for now (Context NCHW for the conv model, every
-tensor "nchw"); choose_layouts() is the seam where NCHW[B]c across layers
-and to_layout nodes will be decided (the sizes already follow the layout).
+Layout (layout.py): the 4-D activations that stay nchw{B}c between layers
+(B = the conv kernels' lanes), decided per layout group by the conv model
+(Context from the tensors' layouts) against the to_layout conversions an
+NCHW-only op then needs; the conversions are nodes with their own time.
+  T(to_layout, t)   = models/conv._layout_seconds(elements, t)
+  T(other, t) on a blocked tensor reads and writes its padded storage.
+A concat on channels of one image whose inputs can be written in place
+(views.py) costs nothing: its producers write the slices of its output.
 """
 from __future__ import annotations
 
@@ -57,8 +62,10 @@ from ..models import gemm as gemm_model
 from ..models.machine import SYNC_SECONDS, Machine
 from ..profile import HostProfile
 from ..spec import Conv2dShape
+from . import layout as layout_plan
 from .ir import Graph, Node, Tensor
 from .shapes import numel
+from .views import concat_slices, reshape_views, views  # noqa: F401  (reshape_views: for tests)
 
 F32 = 4
 # flops a thread must have before another is worth adding: MLAS caps GEMM
@@ -87,6 +94,8 @@ class NetworkPlan:
     total_ms: float
     arena_floats: int
     notes: List[str] = field(default_factory=list)
+    layout_conversions: int = 0          # to_layout nodes inserted
+    in_place_concats: int = 0
 
 
 # --------------------------------------------------------------------------- per-node costs
@@ -143,7 +152,8 @@ def parallel_units(g: Graph, n: Node, lanes: int) -> Tuple[int, str]:
 
 
 def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
-    nbytes = F32 * (sum(g.tensors[i].size for i in n.inputs if i) + sum(g.tensors[o].size for o in n.outputs))
+    nbytes = F32 * (sum(storage_floats(g.tensors[i]) for i in n.inputs if i)
+                    + sum(storage_floats(g.tensors[o]) for o in n.outputs))
     level = m.level_of(nbytes)
     gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
     hz = m.peak_flops / (2 * m.lanes * m.fma_units)
@@ -162,20 +172,41 @@ class _Costs:
         self.profile = profile
         self.machine = Machine(profile)
         self.tolerance = tolerance
+        self.kernel_machine = conv_model.kernel_machine(profile)
         self._gemm_cache: Dict[Tuple[int, int, int, int], float] = {}
+        self._conv_cache: Dict[Tuple[str, int, conv_model.Context], Tuple[float, str, str]] = {}
         self.views: Dict[str, str] = {}
 
     def node(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
         """(seconds, algorithm or '', a short reason) of n on t threads."""
         if n.op == "conv":
-            L = conv_layer(g, n)
-            cands = conv_model.candidates(self.profile, L, t, ctx=conv_model.NCHW, tolerance=self.tolerance)
-            best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
-            ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
-            runner = ok[1] if len(ok) > 1 else None
-            why = f"{best.name} {best.predicted_s * 1e3:.3f} ms" + (
-                f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
-            return best.predicted_s, best.name.split()[0], why
+            return self.conv(g, n, t, layout_plan.conv_context(g, n))
+        if n.op == "to_layout":
+            x = g.tensors[n.inputs[0]]
+            elements = max(storage_floats(x), storage_floats(g.tensors[n.outputs[0]]))
+            return conv_model._layout_seconds(self.kernel_machine, elements, t), "", \
+                f"{x.layout} -> {n.attrs['layout']}"
+        if n.op == "concat" and n.attrs.get("in_place"):
+            return 0.0, "", "in place: its producers write the slices of its output, no copy"
+        return self._rest(g, n, t)
+
+    def conv(self, g: Graph, n: Node, t: int, ctx: conv_model.Context) -> Tuple[float, str, str]:
+        key = (n.name, t, ctx)
+        if key not in self._conv_cache:
+            self._conv_cache[key] = self._conv(g, n, t, ctx)
+        return self._conv_cache[key]
+
+    def _conv(self, g: Graph, n: Node, t: int, ctx: conv_model.Context) -> Tuple[float, str, str]:
+        L = conv_layer(g, n)
+        cands = conv_model.candidates(self.profile, L, t, ctx=ctx, tolerance=self.tolerance)
+        best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+        ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
+        runner = ok[1] if len(ok) > 1 else None
+        why = f"{best.name} {best.predicted_s * 1e3:.3f} ms" + (
+            f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
+        return best.predicted_s, best.name.split()[0], why
+
+    def _rest(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
             key = (m, nn, k, t)
@@ -192,18 +223,43 @@ class _Costs:
 
 
 # --------------------------------------------------------------------------- planning
-def choose_layouts(g: Graph) -> None:
-    """Every activation NCHW (the first step; NCHW[B]c across layers comes next)."""
+def all_nchw(g: Graph) -> None:
     for t in g.tensors.values():
         if t.kind != "constant":
             t.layout = "nchw"
+            t.view_of, t.channel_offset = None, 0
+
+
+def choose_layouts(g: Graph, costs: _Costs, cores: int, force_blocked: bool = False) -> layout_plan.LayoutPlan:
+    """nchw{B}c where the model says it pays (layout.py), to_layout nodes
+    where an op needs NCHW. Costs at the largest thread count the rule
+    allows each node."""
+    all_nchw(g)
+    b = costs.kernel_machine.lanes
+
+    def node_seconds(n: Node, in_blocked: bool, out_blocked: bool) -> float:
+        t = thread_limit(g, n, costs, cores)[0]
+        if n.op == "conv":
+            return costs.conv(g, n, t, conv_model.Context(in_blocked, out_blocked))[0]
+        return costs.node(g, n, t)[0]
+
+    def convert_seconds(x: Tensor) -> float:
+        return conv_model._layout_seconds(costs.kernel_machine, padded_floats(x.shape, b), cores)
+
+    return layout_plan.plan_layouts(g, b, node_seconds, convert_seconds, force_blocked)
+
+
+def thread_limit(g: Graph, n: Node, costs: _Costs, cores: int) -> Tuple[int, int, int, str]:
+    """(t_max, t_ops, pieces, what the pieces are): the DLFusion rule's bound."""
+    f = flops(g, n)
+    units, unit_why = parallel_units(g, n, costs.profile.lanes_f32)
+    t_ops = max(1, math.ceil(f / FLOPS_PER_THREAD))
+    return max(1, min(cores, t_ops, units)), t_ops, units, unit_why
 
 
 def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool = False) -> None:
     f = flops(g, n)
-    units, unit_why = parallel_units(g, n, costs.profile.lanes_f32)
-    t_ops = max(1, math.ceil(f / FLOPS_PER_THREAD))
-    t_max = max(1, min(cores, t_ops, units))
+    t_max, t_ops, units, unit_why = thread_limit(g, n, costs, cores)
     options = []
     for t in ([cores] if all_threads else range(1, t_max + 1)):
         s, alg, why = costs.node(g, n, t)
@@ -217,7 +273,8 @@ def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool
     if all_threads:
         n.why = f"{f / 1e6:.2f} MFLOP on all {cores} thread(s) (baseline: no per-node choice); {why}"
         return
-    n.why = (f"{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
+    before = f"{n.why}; " if n.op == "to_layout" and n.why and "rule allows" not in n.why else ""
+    n.why = (f"{before}{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
              f"(cores {cores}, work {t_ops}, pieces {units}); model: {tried} -> {t}; {why}")
 
 
@@ -233,40 +290,30 @@ def lifetimes(g: Graph) -> Dict[str, Tuple[int, int]]:
     return life
 
 
+def padded_floats(shape: Tuple[int, ...], b: int) -> int:
+    """Floats of a tensor of this shape in nchw{b}c (C padded up to b)."""
+    dims = list(shape)
+    dims[1] = -(-dims[1] // b) * b
+    return numel(dims)
+
+
 def storage_floats(t: Tensor) -> int:
     """Floats a tensor occupies in its layout (nchw{B}c pads C up to B)."""
-    if t.layout.startswith("nchw") and t.layout.endswith("c") and len(t.shape) >= 2:
-        b = int(t.layout[4:-1])
-        shape = list(t.shape)
-        shape[1] = -(-shape[1] // b) * b
-        return numel(shape)
-    return t.size
-
-
-def reshape_views(g: Graph) -> Dict[str, str]:
-    """reshape outputs that live in their input's arena space (output -> the
-    tensor that owns the space): both intermediates in NCHW, where a reshape
-    is the same row-major floats. The executor skips the copy when the two
-    offsets are equal (FORMAT.md)."""
-    root: Dict[str, str] = {}
-    for n in g.nodes:
-        if n.op == "reshape":
-            x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
-            if x.kind == y.kind == "intermediate" and x.layout == y.layout == "nchw":
-                root[y.name] = root.get(x.name, x.name)
-    return root
+    b = layout_plan.block_of(t.layout)
+    return padded_floats(t.shape, b) if b and len(t.shape) >= 2 else t.size
 
 
 def plan_arena(g: Graph) -> int:
     """Offsets for every intermediate (greedy best fit by size over
-    lifetimes; a reshape view shares its input's space and extends its
-    lifetime); returns the arena size in floats."""
+    lifetimes; a view (reshape, concat slice) lives in its root's space at
+    its offset and extends the root's lifetime); returns the arena size in
+    floats."""
     life = lifetimes(g)
-    views = reshape_views(g)
-    for y, r in views.items():
-        life[r] = (min(life[r][0], life[y][0]), max(life[r][1], life[y][1]))
-    for y in views:
-        del life[y]
+    shared = views(g)
+    for y, (r, _) in shared.items():
+        if y in life:
+            a, b = life.pop(y)
+            life[r] = (min(life[r][0], a), max(life[r][1], b)) if r in life else (a, b)
     order = sorted(life, key=lambda name: (-storage_floats(g.tensors[name]), life[name][0]))
     placed: List[Tuple[int, int, int, int]] = []     # (offset, size, first, last)
     top = 0
@@ -285,20 +332,27 @@ def plan_arena(g: Graph) -> int:
         placed.append((offset, size, a, b))
         g.tensors[name].arena = offset
         top = max(top, offset + size)
-    for y, r in views.items():
-        g.tensors[y].arena = g.tensors[r].arena
+    for y, (r, off) in shared.items():
+        g.tensors[y].arena = g.tensors[r].arena + off
     g.arena_floats = top
     return top
 
 
 def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
-         tolerance: Optional[float] = None, all_threads: bool = False) -> NetworkPlan:
+         tolerance: Optional[float] = None, all_threads: bool = False, layouts: object = True) -> NetworkPlan:
     """Plan a graph (after passes) for a profile; `threads` caps the cores.
     all_threads: every node on all the cores (the "no optimization" baseline
-    of the DLFusion comparison, as onnxruntime runs its ops)."""
+    of the DLFusion comparison, as onnxruntime runs its ops) and NCHW.
+    layouts=False: NCHW everywhere and no concat in place (for comparisons);
+    "blocked": every activation that can be nchw{B}c is (tests)."""
     cores = max(1, min(profile.cores, threads or profile.cores))
-    choose_layouts(g)
     costs = _Costs(profile, tolerance)
+    chosen = None
+    if all_threads or not layouts:
+        all_nchw(g)
+    else:
+        chosen = choose_layouts(g, costs, cores, force_blocked=layouts == "blocked")
+        concat_slices(g)
     costs.views = reshape_views(g)
     for n in g.nodes:
         plan_threads(g, n, costs, cores, all_threads)
@@ -306,9 +360,16 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
         n.layout = f"{x.layout if x else '-'} -> {g.tensors[n.outputs[0]].layout}"
     arena = plan_arena(g)
     total = sum(n.predicted_ms or 0.0 for n in g.nodes)
-    return NetworkPlan(g, profile.name, cores, total, arena,
-                       notes=[f"profile {profile.name}: {profile.isa}, {profile.peak_gflops_per_core:.1f} "
-                              f"GFLOPS/core, {profile.cores} cores"])
+    p = NetworkPlan(g, profile.name, cores, total, arena,
+                    notes=[f"profile {profile.name}: {profile.isa}, {profile.peak_gflops_per_core:.1f} "
+                           f"GFLOPS/core, {profile.cores} cores"])
+    if chosen is not None:
+        p.layout_conversions = len(chosen.conversions)
+        p.notes.append(chosen.note(g))
+    p.in_place_concats = sum(1 for n in g.nodes if n.op == "concat" and n.attrs.get("in_place"))
+    if p.in_place_concats:
+        p.notes.append(f"{p.in_place_concats} concat(s) written in place by their producers")
+    return p
 
 
 HEADER = f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}"
