@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .fnv import fnv1a64
-from .ir import EXECUTOR_OPS, Graph
+from .ir import BLOCKED_OPS, EXECUTOR_OPS, Graph
 
 MAGIC = b"ACMODEL\0"
 VERSION = 1
@@ -168,10 +168,16 @@ def from_bytes(data: bytes, where: str = "<bytes>") -> AcModel:
         why = _layout_error(t, known, header["arena_floats"])
         if why:
             raise fail(f"tensor {t['name']!r}: {why}")
+    blocks = {_block(t["layout"]) for t in header["tensors"] if t.get("layout", "nchw") != "nchw"}
+    if len(blocks) > 1:
+        raise fail(f"blocked tensors with different blocks {sorted(blocks)}")
     ready = {name for name, t in known.items() if t["kind"] in ("input", "constant")}
     for node in header["nodes"]:
         if node["op"] not in EXECUTOR_OPS:
             raise fail(f"node {node['name']!r}: unknown op {node['op']!r}")
+        why = _node_layout_error(node, known)
+        if why:
+            raise fail(f"node {node['name']!r} ({node['op']}): {why}")
         for i in node["inputs"]:
             if i and i not in ready:
                 raise fail(f"node {node['name']!r} reads {i!r} before it is produced")
@@ -215,6 +221,22 @@ def _layout_error(t: Dict[str, Any], known: Dict[str, Dict[str, Any]], arena_flo
         return f"not a channel slice of {t['view_of']!r} (shape {s} at channel {c} of {bs}, {t['layout']})"
     if t["arena"] != base["arena"] + c * s[2] * s[3]:
         return f"arena {t['arena']} is not {t['view_of']!r}'s {base['arena']} + {c} x {s[2]} x {s[3]}"
+    return ""
+
+
+def _node_layout_error(node: Dict[str, Any], known: Dict[str, Dict[str, Any]]) -> str:
+    def lay(name: str) -> str:
+        t = known.get(name)
+        return t.get("layout", "nchw") if t and t["kind"] != "constant" else "nchw"
+    acts = [x for x in list(node["inputs"]) + list(node["outputs"]) if x]
+    if node["op"] not in BLOCKED_OPS:
+        bad = [x for x in acts if lay(x) != "nchw"]
+        return f"reads or writes {bad[0]!r} in {lay(bad[0])}, this op runs on nchw only" if bad else ""
+    if node["op"] == "conv" and len(node["inputs"]) > 3 and node["inputs"][3]:
+        if lay(node["inputs"][3]) != lay(node["outputs"][0]):
+            return "its residual is not in its output's layout"
+    if node["op"] == "to_layout" and lay(node["outputs"][0]) != node["attrs"].get("layout"):
+        return f"attrs.layout {node['attrs'].get('layout')!r} is not its output's {lay(node['outputs'][0])!r}"
     return ""
 
 

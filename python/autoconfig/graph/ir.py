@@ -19,6 +19,11 @@ EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
                 "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
                 "reduce_mean", "to_layout")
+# The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
+# "Blocked tensors"; tests/test_graph_layout.py checks the two agree).
+BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
+BLOCKED_POOLS = ("max_pool", "avg_pool", "global_avg_pool")
+BLOCKED_OPS = ("conv", "to_layout") + BLOCKED_UNARY + ("add", "mul") + BLOCKED_POOLS + ("concat",)
 
 
 @dataclass

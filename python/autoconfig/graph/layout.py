@@ -15,8 +15,8 @@ else reads and writes NCHW.
 Layout groups: a non-conv op that runs blocked reads and writes one layout,
 so its 4-D activations form one group (union-find); a conv ties its residual
 to its output. A group is a decision: all NCHW, or all nchw{B}c. A group
-can be blocked only if every member is a 4-D intermediate (graph inputs and
-outputs are NCHW, FORMAT.md).
+holds 4-D intermediates only: graph inputs and outputs are NCHW (FORMAT.md),
+so a blocked node converts the ones it reads or writes (to_layout).
 
 Cost of a choice, the terms that depend on it (seconds, at the node's
 largest thread count the planner's rule allows):
@@ -34,13 +34,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ..models import conv as conv_model
-from .ir import Graph, Node, Tensor
+from .ir import BLOCKED_OPS, BLOCKED_POOLS, BLOCKED_UNARY, Graph, Node, Tensor  # noqa: F401
 
-BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
-BLOCKED_POOLS = ("max_pool", "avg_pool", "global_avg_pool")
 MAX_SWEEPS = 4
 
 
@@ -102,10 +100,13 @@ def tied_tensors(g: Graph, n: Node) -> List[str]:
     return [i for i in n.inputs if _activation(g, i)] + list(n.outputs)
 
 
+def _inner(g: Graph, name: str) -> bool:
+    return g.tensors[name].kind == "intermediate"
+
+
 @dataclass
 class Group:
     members: List[str]
-    eligible: bool
     blocked: bool = False
     delta_s: float = 0.0            # predicted seconds of blocked minus NCHW (last evaluation)
     reason: str = ""
@@ -126,7 +127,9 @@ class LayoutPlan:
                 f"node(s), {ms:.3f} ms predicted")
 
 
-def _groups(g: Graph, b: int) -> Dict[str, int]:
+def _groups(g: Graph, b: int) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """(intermediate -> group, node -> the group it runs in). Graph inputs
+    and outputs join no group: a blocked node converts them (boundaries)."""
     parent: Dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -136,18 +139,27 @@ def _groups(g: Graph, b: int) -> Dict[str, int]:
         return x
 
     for t in g.tensors.values():
-        if t.kind != "constant":
+        if t.kind == "intermediate" and len(t.shape) == 4:
             find(t.name)
     for n in g.nodes:
         if runs_blocked(g, n, b):
-            tied = tied_tensors(g, n)
+            tied = [x for x in tied_tensors(g, n) if _inner(g, x)]
             for x in tied[1:]:
                 parent[find(x)] = find(tied[0])
     roots: Dict[str, int] = {}
-    out: Dict[str, int] = {}
-    for name in parent:
-        out[name] = roots.setdefault(find(name), len(roots))
-    return out
+    gid = {name: roots.setdefault(find(name), len(roots)) for name in parent}
+    node_gid = {}
+    for n in g.nodes:
+        if runs_blocked(g, n, b):
+            tied = [x for x in tied_tensors(g, n) if _inner(g, x)]
+            if tied:
+                node_gid[n.name] = gid[tied[0]]
+    return gid, node_gid
+
+
+def boundaries(g: Graph, n: Node) -> List[str]:
+    """n's tied graph inputs / outputs: converted when n runs blocked."""
+    return [x for x in tied_tensors(g, n) if not _inner(g, x)]
 
 
 def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], float],
@@ -156,19 +168,18 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
     node_seconds(n, in_blocked, out_blocked): n's predicted seconds with its
     input / output in those layouts (for a non-conv node only the NCHW time
     is asked); convert_seconds(t): one conversion of t. force_blocked: every
-    eligible group blocked whatever the model says (tests, executor coverage)."""
-    gid = _groups(g, b)
-    groups: List[Group] = [Group([], True) for _ in range(max(gid.values(), default=-1) + 1)]
+    group blocked whatever the model says (tests, executor coverage)."""
+    gid, node_gid = _groups(g, b)
+    groups: List[Group] = [Group([]) for _ in range(max(gid.values(), default=-1) + 1)]
     for name, i in gid.items():
-        t = g.tensors[name]
         groups[i].members.append(name)
-        if t.kind != "intermediate" or len(t.shape) != 4:
-            groups[i].eligible = False
     producers, consumers = g.producers(), g.consumers()
-    # what depends on each group: convs touching it, blocked nodes in it, NCHW-only readers and writers
+    # what depends on each group: the nodes reading or writing a member, and the nodes running in it
     touching: Dict[int, List[Node]] = {i: [] for i in range(len(groups))}
     for n in g.nodes:
-        acts = {gid[x] for x in list(n.inputs) + list(n.outputs) if _activation(g, x)}
+        acts = {gid[x] for x in list(n.inputs) + list(n.outputs) if x in gid}
+        if n.name in node_gid:
+            acts.add(node_gid[n.name])
         for i in acts:
             touching[i].append(n)
     nchw_base = {n.name: node_seconds(n, False, False) for n in g.nodes if n.op != "conv"}
@@ -181,10 +192,12 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
         for n in touching[i]:
             if n.op == "conv":
                 s += node_seconds(n, layout_of(n.inputs[0], choice), layout_of(n.outputs[0], choice))
-            elif runs_blocked(g, n, b):
+            elif node_gid.get(n.name) == i:
                 t = g.tensors[n.outputs[0]]
                 pad = _storage(t, b) / max(1, t.size) if choice[i] else 1.0
                 s += nchw_base[n.name] * pad
+            if choice[i] and node_gid.get(n.name) == i:
+                s += sum(convert_seconds(g.tensors[x]) for x in boundaries(g, n))
         if choice[i]:
             for name in groups[i].members:
                 p = producers.get(name)
@@ -194,14 +207,12 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
                     s += convert_seconds(g.tensors[name])
         return s
 
-    choice = {i: grp.eligible for i, grp in enumerate(groups)}
+    choice = {i: True for i in range(len(groups))}
     order = sorted(range(len(groups)), key=lambda i: min(
         (g.nodes.index(n) for n in touching[i]), default=len(g.nodes)))
     for _ in range(0 if force_blocked else MAX_SWEEPS):
         changed = False
         for i in order:
-            if not groups[i].eligible:
-                continue
             on = group_cost(i, {**choice, i: True})
             off = group_cost(i, {**choice, i: False})
             groups[i].delta_s = on - off
@@ -214,9 +225,7 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
     plan = LayoutPlan(b, groups)
     for i, grp in enumerate(groups):
         grp.blocked = choice[i]
-        if not grp.eligible:
-            grp.reason = "holds a graph input/output or a non-4-D tensor: NCHW"
-        elif force_blocked:
+        if force_blocked:
             grp.reason = f"{len(grp.members)} tensor(s) blocked (forced)"
         else:
             grp.reason = (f"{len(grp.members)} tensor(s) {'blocked' if grp.blocked else 'NCHW'}: blocked "
@@ -224,7 +233,7 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
                           f"(conversions included)")
         for name in grp.members:
             g.tensors[name].layout = blocked(b) if grp.blocked else "nchw"
-    _insert_conversions(g, b, gid, groups, plan)
+    _insert_conversions(g, b, gid, node_gid, groups, plan)
     return plan
 
 
@@ -242,8 +251,10 @@ def _unique_node(g: Graph, base: str, taken: Set[str]) -> str:
     return name
 
 
-def _insert_conversions(g: Graph, b: int, gid: Dict[str, int], groups: List[Group], plan: LayoutPlan) -> None:
+def _insert_conversions(g: Graph, b: int, gid: Dict[str, int], node_gid: Dict[str, int], groups: List[Group],
+                        plan: LayoutPlan) -> None:
     taken = {n.name for n in g.nodes}
+    lay = blocked(b)
     for grp in groups:
         if not grp.blocked:
             continue
@@ -255,7 +266,7 @@ def _insert_conversions(g: Graph, b: int, gid: Dict[str, int], groups: List[Grou
                 # the NCHW-only producer writes a twin; to_layout fills the blocked tensor
                 twin = g.add_tensor(Tensor(g.fresh_name(f"{name}.nchw_out"), t.shape))
                 p.outputs[p.outputs.index(name)] = twin.name
-                node = _conversion(g, taken, twin.name, name, blocked(b),
+                node = _conversion(g, taken, twin.name, name, lay,
                                    f"{p.op} {p.name!r} writes NCHW only; {grp.reason}")
                 g.nodes.insert(g.nodes.index(p) + 1, node)
                 plan.conversions.append(node.name)
@@ -269,6 +280,31 @@ def _insert_conversions(g: Graph, b: int, gid: Dict[str, int], groups: List[Grou
                 node = _conversion(g, taken, name, twin.name, "nchw", f"{ops} read(s) NCHW only; {grp.reason}")
                 g.nodes.insert(first, node)
                 plan.conversions.append(node.name)
+    # graph inputs and outputs a blocked node reads or writes
+    blocked_twin: Dict[str, str] = {}
+    for n in list(g.nodes):
+        i = node_gid.get(n.name)
+        if i is None or not groups[i].blocked:
+            continue
+        why = f"graph inputs and outputs are NCHW; {groups[i].reason}"
+        for x in boundaries(g, n):
+            t = g.tensors[x]
+            if x in n.outputs:
+                twin = g.add_tensor(Tensor(g.fresh_name(f"{x}.blocked"), t.shape, layout=lay))
+                n.outputs[n.outputs.index(x)] = twin.name
+                node = _conversion(g, taken, twin.name, x, "nchw", f"{n.op} {n.name!r} writes it blocked; {why}")
+                g.nodes.insert(g.nodes.index(n) + 1, node)
+                blocked_twin[x] = twin.name
+            else:
+                if x not in blocked_twin:
+                    twin = g.add_tensor(Tensor(g.fresh_name(f"{x}.blocked"), t.shape, layout=lay))
+                    node = _conversion(g, taken, x, twin.name, lay, f"{n.op} {n.name!r} reads it blocked; {why}")
+                    g.nodes.insert(g.nodes.index(n), node)
+                    blocked_twin[x] = twin.name
+                    plan.conversions.append(node.name)
+                n.inputs = [blocked_twin[x] if v == x else v for v in n.inputs]
+                continue
+            plan.conversions.append(node.name)
 
 
 def _conversion(g: Graph, taken: Set[str], x: str, y: str, layout: str, why: str) -> Node:
