@@ -1,7 +1,8 @@
 """autoconfig: host-tuned CPU kernels generated ahead of time.
 
 Runtime API (needs the compiled extension, i.e. an installed wheel):
-    matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info
+    matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info,
+    load_onnx (import + plan an ONNX model in memory and load it into the executor)
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
 Importing the package checks that this CPU has the ISA the kernels were
@@ -14,7 +15,8 @@ __version__ = "0.1.0"
 _API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
 _CONV_API = ("conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "BlockedTensor", "to_blocked",
              "block_size", "layout_conversions")
-__all__ = list(_API + _CONV_API)
+_MODEL_API = ("load_onnx",)
+__all__ = list(_API + _CONV_API + _MODEL_API)
 
 
 def __getattr__(name):
@@ -24,8 +26,13 @@ def __getattr__(name):
         value = getattr(api if name in _API else conv_api, name)
         globals()[name] = value      # later lookups skip this hook
         return value
+    if name in _MODEL_API:
+        from . import model_onnx
+        value = getattr(model_onnx, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API + _CONV_API))
+    return sorted(list(globals()) + list(_API + _CONV_API + _MODEL_API))

@@ -3,7 +3,7 @@ What `autoconfig import-onnx` and `autoconfig plan-model` run."""
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..profile import HostProfile
 from . import acmodel, layer_spec, planner
@@ -13,17 +13,19 @@ from .passes import run_passes
 
 def compile_onnx(model, profile: HostProfile, *, input_shape: InputShapes = None, threads: Optional[int] = None,
                  tolerance: Optional[float] = None, name: Optional[str] = None,
-                 optimize: bool = True, compare: bool = False) -> planner.NetworkPlan:
+                 optimize: bool = True, compare: bool = False,
+                 constants: Optional[Mapping[str, Any]] = None) -> planner.NetworkPlan:
     """compare: also plan the "no optimization" baseline (no passes, every node
-    on all threads) and note the predicted speed-up (DLFusion's comparison)."""
-    g = import_onnx(model, input_shape, name=name)
+    on all threads) and note the predicted speed-up (DLFusion's comparison).
+    constants: graph inputs bound to values at import (import_onnx)."""
+    g = import_onnx(model, input_shape, name=name, constants=constants)
     changes: Dict[str, int] = run_passes(g) if optimize else {}
     p = planner.plan(g, profile, threads=threads, tolerance=tolerance)
     if changes:
         p.notes.append("passes: " + ", ".join(f"{k} x{v}" for k, v in changes.items() if v))
     if compare:
-        base = planner.plan(import_onnx(model, input_shape, name=name), profile, threads=threads,
-                            tolerance=tolerance, all_threads=True)
+        base = planner.plan(import_onnx(model, input_shape, name=name, constants=constants), profile,
+                            threads=threads, tolerance=tolerance, all_threads=True)
         p.notes.append(f"predicted: planned {p.total_ms:.3f} ms ({len(p.graph.nodes)} nodes) vs no optimization "
                        f"{base.total_ms:.3f} ms ({len(base.graph.nodes)} nodes, no fusion, every node on all "
                        f"{base.cores} thread(s)): {base.total_ms / p.total_ms:.2f}x")
