@@ -94,6 +94,8 @@ def _parse_shape(text: str):
 def cmd_bench(args) -> int:
     from . import bench
     bench.pin_threads(args.threads)   # before numpy / torch create their pools
+    if args.model:
+        return _bench_model(args)
     from . import api
     build_peak = api.host().peak_gflops_per_core
     peak = bench.measured_peak_gflops(api.host().isa) or build_peak
@@ -108,6 +110,20 @@ def cmd_bench(args) -> int:
     shapes = args.shape or bench.default_shapes()
     rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch, peak_gflops=peak)
     print(bench.format_table(rows, args.markdown, peak, build_peak))
+    return 0
+
+
+def _bench_model(args) -> int:
+    from . import bench_model
+    peers = [] if args.no_peers else ["onnxruntime", "openvino"]
+    b = bench_model.run(args.model, threads=args.threads, runs=max(20, args.runs),
+                        input_shape=_input_shapes(args.input_shape), peers=peers)
+    print(bench_model.format_latency(b, args.markdown))
+    print()
+    print(bench_model.format_profile(b, args.markdown, top=args.top))
+    if args.plot:
+        bench_model.plot_profile(b, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -217,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: x86-64-v4,x86-64-v3 for an Arm or RISC-V target, none otherwise; 'none' to skip)")
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed)")
+    p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed), "
+                                     "or (--model) a network against onnxruntime and OpenVINO")
     p.add_argument("--threads", type=int, default=1, help="threads for every library (default 1)")
     p.add_argument("--repeat", type=int, default=5, help="samples per measurement; the best is kept")
     p.add_argument("--shape", type=_parse_shape, action="append", metavar="MxNxK",
@@ -229,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-model", action="store_true",
                    help="conv2d: also time every applicable algorithm and report whether the model chose the best")
     p.add_argument("--net", default=None, help="conv2d: only spec kernels whose name starts with this (resnet50, ...)")
+    p.add_argument("--model", default=None, metavar="MODEL.onnx",
+                   help="time a whole network end to end against onnxruntime and OpenVINO (when installed)")
+    p.add_argument("--runs", type=int, default=20, help="--model: timed inferences per engine (at least 20)")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
+                   help="--model: input shape where the model leaves it open")
+    p.add_argument("--plot", default=None, metavar="FILE", help="--model: bar chart of the per-node profile")
+    p.add_argument("--top", type=int, default=None, help="--model: show the N slowest nodes of the profile")
+    p.add_argument("--no-peers", action="store_true", help="--model: time ours only")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("import-onnx", help="import, plan and write DIR/<name>.acmodel and DIR/<name>.yaml")

@@ -1,0 +1,81 @@
+"""Export the benchmark networks to ONNX: torchvision ResNet-50, ResNet-18,
+MobileNetV2 and SqueezeNet 1.1 with random weights and randomized
+BatchNorm statistics (so a folded batch-norm is not the identity), batch 1,
+3 x 224 x 224, float32.
+
+    python benchmarks/export_models.py [-o benchmarks/models] [--opset 17] [--seed 0] [--only resnet50,...]
+
+Needs torch and torchvision (only here: `pip install torch==2.14.1
+torchvision==0.29.1`); writes OUT/<name>.onnx and prints each file's size.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+MODELS = {"resnet50": "resnet50", "resnet18": "resnet18", "mobilenet_v2": "mobilenet_v2",
+          "squeezenet1_1": "squeezenet1_1"}
+
+
+def randomize(model, seed: int):
+    """Random weights (torchvision's init with weights=None), then every
+    BatchNorm's statistics and affine parameters drawn at random, scaled so
+    activations stay of order 1 through 50 layers."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                c = m.num_features
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=gen) * 0.5 + 0.75)
+                m.weight.copy_(torch.rand(c, generator=gen) * 0.5 + 0.5)
+                m.bias.copy_(torch.randn(c, generator=gen) * 0.1)
+    return model.eval()
+
+
+def export(name: str, out_dir: str, opset: int, seed: int) -> str:
+    import torch
+    import torchvision
+    torch.manual_seed(seed)
+    model = randomize(getattr(torchvision.models, MODELS[name])(weights=None), seed)
+    x = torch.randn(1, 3, 224, 224)
+    path = os.path.join(out_dir, f"{name}.onnx")
+    tmp = f"{path}.tmp{os.getpid()}"
+    kw = dict(input_names=["input"], output_names=["output"], opset_version=opset)
+    try:
+        torch.onnx.export(model, (x,), tmp, dynamo=False, **kw)     # the TorchScript exporter: no onnxscript needed
+    except TypeError:
+        torch.onnx.export(model, (x,), tmp, **kw)
+    os.replace(tmp, path)
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--output", default=os.path.join(os.path.dirname(__file__), "models"))
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default=None, help="comma-separated subset of " + ",".join(MODELS))
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        print(f"unknown model(s) {unknown}; known: {list(MODELS)}", file=sys.stderr)
+        return 2
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("needs torch and torchvision: pip install torch==2.14.1 torchvision==0.29.1", file=sys.stderr)
+        return 2
+    os.makedirs(args.output, exist_ok=True)
+    for n in names:
+        path = export(n, args.output, args.opset, args.seed)
+        print(f"{path}: {os.path.getsize(path) / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
