@@ -266,3 +266,18 @@ def test_reader_refuses_broken_views_and_layouts(v4):
         _tensor(h, conv.outputs[0])["layout"] = "nchw16c"
     with pytest.raises(acmodel.FormatError, match="nchw only|attrs.layout"):
         acmodel.from_bytes(_header_with(g, reshape_reads_blocked))
+
+
+def test_planning_twice_keeps_the_file_consistent(v4):
+    model = se_block()
+    g = import_onnx(model)
+    run_passes(g)
+    planner.plan(g, v4, layouts="blocked")
+    planner.plan(g, v4, layouts=False)            # the earlier to_layout stays, as an NCHW copy
+    acmodel.from_bytes(acmodel.to_bytes(g))
+    planner.plan(g, v4)
+    acmodel.from_bytes(acmodel.to_bytes(g))
+    feeds = _feeds((1, 16, 20, 20))
+    plain = import_onnx(model)
+    run_passes(plain)
+    _same(graph_reference.run(g, feeds, storage=True), graph_reference.run(plain, feeds), "planned twice")

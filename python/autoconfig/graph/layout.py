@@ -234,7 +234,16 @@ def plan_layouts(g: Graph, b: int, node_seconds: Callable[[Node, bool, bool], fl
         for name in grp.members:
             g.tensors[name].layout = blocked(b) if grp.blocked else "nchw"
     _insert_conversions(g, b, gid, node_gid, groups, plan)
+    sync_conversions(g)
     return plan
+
+
+def sync_conversions(g: Graph) -> None:
+    """A graph planned again keeps its earlier to_layout nodes: each converts
+    to its output's layout as now planned (NCHW both sides: a copy)."""
+    for n in g.nodes:
+        if n.op == "to_layout":
+            n.attrs["layout"] = g.tensors[n.outputs[0]].layout
 
 
 def _storage(t: Tensor, b: int) -> int:

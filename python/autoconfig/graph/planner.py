@@ -350,6 +350,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     chosen = None
     if all_threads or not layouts:
         all_nchw(g)
+        layout_plan.sync_conversions(g)
     else:
         chosen = choose_layouts(g, costs, cores, force_blocked=layouts == "blocked")
         concat_slices(g)
@@ -364,7 +365,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
                     notes=[f"profile {profile.name}: {profile.isa}, {profile.peak_gflops_per_core:.1f} "
                            f"GFLOPS/core, {profile.cores} cores"])
     if chosen is not None:
-        p.layout_conversions = len(chosen.conversions)
+        p.layout_conversions = g.count("to_layout")
         p.notes.append(chosen.note(g))
     p.in_place_concats = sum(1 for n in g.nodes if n.op == "concat" and n.attrs.get("in_place"))
     if p.in_place_concats:
@@ -372,14 +373,14 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     return p
 
 
-HEADER = f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<14} {'thr':>3} {'ms':>9}"
+HEADER = f"{'node':<28} {'op':<16} {'fused':<28} {'algorithm':<12} {'layout':<19} {'thr':>3} {'ms':>9}"
 
 
 def node_row(name: str, op: str, fused: List[str], algorithm: Optional[str], layout: str, threads: int,
              predicted_ms: Optional[float]) -> str:
     f = ",".join(fused)
     f = f if len(f) <= 27 else f[:24] + "..."
-    return (f"{name[:27]:<28} {op:<16} {f:<28} {algorithm or '-':<12} {layout or '-':<14} {threads:>3} "
+    return (f"{name[:27]:<28} {op:<16} {f:<28} {algorithm or '-':<12} {layout or '-':<19} {threads:>3} "
             f"{predicted_ms or 0:>9.3f}")
 
 
