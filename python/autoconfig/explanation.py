@@ -14,8 +14,8 @@ from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
 from .models import conv as conv_model
 from .models import gemm as gemm_model
 from .plan import Plan
-from .runtime.checks import activation_code, is_int, positive_int, threads_arg
-from .runtime.conv_args import algorithm_choice, conv_layer, layout_arg, layout_code, tolerance_arg
+from .runtime.checks import activation_code, fits_int64, is_int, positive_int, threads_arg
+from .runtime.conv_args import LAYER_INT_MAX, algorithm_choice, conv_layer, layout_arg, layout_code, tolerance_arg
 from .runtime.guard import require_ext
 from .runtime.info import host, plans
 
@@ -56,6 +56,9 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
     if op not in ("matmul", "gemm"):
         raise ValueError(f"op: expected 'matmul', 'gemm' or 'conv2d', got {op!r}")
     M, N, K = (positive_int(v, name) for name, v in (("M", M), ("N", N), ("K", K)))
+    fits_int64(M * K, "M, K", "a's M*K")
+    fits_int64(K * N, "K, N", "b's K*N")
+    fits_int64(M * N, "M, N", "the result's M*N")
     act = activation_code(activation)
     t = threads_arg(threads)
     choice = require_ext().gemm_choice(M, N, K, act, t)
@@ -79,13 +82,15 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
                    dilations=(1, 1), groups=1, threads=None, layout="nchw", input_layout=None,
                    tolerance=None) -> Explanation:
     """explain("conv2d", ...): the model's candidates, estimates and choice for a layer."""
-    N = positive_int(N, "N", minimum=0)
-    C, H, W, K, R, S = (positive_int(v, name) for name, v in
+    N = positive_int(N, "N", minimum=0, maximum=LAYER_INT_MAX)
+    C, H, W, K, R, S = (positive_int(v, name, maximum=LAYER_INT_MAX) for name, v in
                         (("C", C), ("H", H), ("W", W), ("K", K), ("R", R), ("S", S)))
     layout = layout_arg(layout, "layout")
     input_layout = layout if input_layout is None else layout_arg(input_layout, "input_layout")
     g = groups if is_int(groups) and groups >= 1 else 1   # conv_layer reports a bad groups
     sh, sw, pads4, dh, dw, Ho, Wo = conv_layer((N, C, H, W), (K, C // g, R, S), strides, pads, dilations, groups)
+    fits_int64(N * C * H * W, "N, C, H, W", "the input's N*C*H*W")
+    fits_int64(N * K * Ho * Wo, "N, K, H, W, strides, pads", "the output's N*K*Ho*Wo")
     t = threads_arg(threads)
     tol = tolerance_arg(tolerance)
     choice = require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .checks import f32_array, is_int, threads_arg
+from .checks import INT32_MAX, f32_array, is_int, threads_arg
 from .guard import require_ext
 
 
@@ -35,8 +35,8 @@ class BlockedTensor:
     def __init__(self, data: np.ndarray, channels: int):
         data = f32_array(data, "data", 5)
         B = block_size()
-        if not is_int(channels) or channels < 1:
-            raise ValueError(f"channels: expected an integer >= 1, got {channels!r}")
+        if not is_int(channels) or not 1 <= channels <= INT32_MAX:
+            raise ValueError(f"channels: expected an integer >= 1 (at most {INT32_MAX}), got {channels!r}")
         if data.shape[4] != B or data.shape[1] != math.ceil(channels / B):
             raise ValueError(f"data: expected shape (N, {math.ceil(channels / B)}, H, W, {B}) for {channels} "
                              f"channels in blocks of {B}, got {data.shape}")

@@ -14,6 +14,9 @@ import numpy as np
 from ..vocabulary import ACTIVATION_ALIASES, ACTIVATIONS
 
 F32 = np.dtype(np.float32)
+# The C++ types integers end up in: a thread count is an int, a size an int64_t.
+INT32_MAX = 2 ** 31 - 1
+INT64_MAX = 2 ** 63 - 1
 
 
 def f32_array(x, name: str, ndim: Optional[int] = None) -> np.ndarray:
@@ -32,20 +35,27 @@ def is_int(v) -> bool:
 
 
 def threads_arg(threads) -> int:
-    """0 (the plan's choice) for None, else the count."""
+    """0 (the plan's choice) for None, else the count (a C++ int)."""
     if threads is None:
         return 0
-    if type(threads) is int and threads >= 1:   # fast path for the common case
+    if type(threads) is int and 1 <= threads <= INT32_MAX:   # fast path for the common case
         return threads
-    if not is_int(threads) or threads < 1:
-        raise ValueError(f"threads: expected None or an integer >= 1, got {threads!r}")
+    if not is_int(threads) or not 1 <= threads <= INT32_MAX:
+        raise ValueError(f"threads: expected None or an integer >= 1 (at most {INT32_MAX}), got {threads!r}")
     return int(threads)
 
 
-def positive_int(v, name: str, minimum: int = 1) -> int:
-    if not is_int(v) or v < minimum:
-        raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+def positive_int(v, name: str, minimum: int = 1, maximum: int = INT64_MAX) -> int:
+    """A size: an integer in [minimum, maximum] (by default what a C++ int64_t holds)."""
+    if not is_int(v) or not minimum <= v <= maximum:
+        raise ValueError(f"{name}: expected a positive integer (at most {maximum}), got {v!r}")
     return int(v)
+
+
+def fits_int64(count: int, names: str, what: str) -> None:
+    """A product of checked sizes (an element count) that the C++ side computes in int64_t."""
+    if count > INT64_MAX:
+        raise ValueError(f"{names}: {what} = {count} elements do not fit the C++ int64_t (at most {INT64_MAX})")
 
 
 def activation_code(activation) -> int:

@@ -11,15 +11,17 @@ import numpy as np
 
 from .blocked import BlockedTensor, convert_to_blocked, empty_blocked
 from .checks import f32_array, is_int, threads_arg
-from .conv_args import (algorithm_choice, channel_vector, conv_epilogue, conv_layer, layout_arg, layout_code,
-                        tolerance_arg)
+from .conv_args import (LAYER_INT_MAX, algorithm_choice, channel_vector, conv_epilogue, conv_layer, layout_arg,
+                        layout_code, tolerance_arg)
 from .guard import require_ext
+from .memory import overlaps, unshared
 
 
 def _conv_outputs(out_shape, residual, out, inputs):
     """Checks residual and out against out_shape; returns (contiguous residual or None,
     the array the kernel writes): out itself when it is C-contiguous and overlaps
-    none of inputs nor the residual, else a new array (copied into out afterwards)."""
+    none of inputs (every array the kernel reads) nor the residual, else a new
+    array (copied into out afterwards), so that every input is read as it was."""
     if residual is not None:
         residual = f32_array(residual, "residual", 4)
         if residual.shape != out_shape:
@@ -31,8 +33,7 @@ def _conv_outputs(out_shape, residual, out, inputs):
             raise ValueError(f"out: expected shape {out_shape}, got {out.shape}")
         if not out.flags.writeable:
             raise ValueError("out: array is read-only")
-        overlaps = [a for a in (*inputs, residual) if a is not None and np.may_share_memory(out, a)]
-        if out.flags.c_contiguous and not overlaps:
+        if out.flags.c_contiguous and not any(overlaps(out, a) for a in (*inputs, residual)):
             return residual, out
     return residual, np.empty(out_shape, dtype=np.float32)
 
@@ -69,7 +70,7 @@ def conv2d(x, w, bias=None, *, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 
     bias = channel_vector(bias, "bias", K)
     scale = channel_vector(scale, "scale", K)
     shift = channel_vector(shift, "shift", K)
-    residual, target = _conv_outputs((N, K, Ho, Wo), residual, out, (x, w))
+    residual, target = _conv_outputs((N, K, Ho, Wo), residual, out, (x, w, bias, scale, shift))
     if N > 0:
         require_ext().conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), target, bias, scale, shift,
                               residual, [sh, sw], [pt, pl, pb, pr], [dh, dw], int(groups), act, clip_lo, clip_hi,
@@ -111,23 +112,24 @@ class PreparedConv2d:
         return convert_to_blocked(x, "x", threads).data if self.input_layout == "blocked" else np.ascontiguousarray(x)
 
     def _blocked_outputs(self, N, residual, out, x_data, threads):
+        """(x data, residual data or None, the BlockedTensor written): an input
+        that overlaps out (x, residual, in any part) is copied first."""
         K, Ho, Wo = self.output_shape
         if residual is not None:
             if not isinstance(residual, BlockedTensor):
                 residual = convert_to_blocked(residual, "residual", threads)
             if residual.shape != (N, K, Ho, Wo):
                 raise ValueError(f"residual: expected shape {(N, K, Ho, Wo)}, got {residual.shape}")
+        res_data = None if residual is None else residual.data
         if out is None:
-            return residual, empty_blocked(N, K, Ho, Wo)
+            return x_data, res_data, empty_blocked(N, K, Ho, Wo)
         if not isinstance(out, BlockedTensor):
             raise TypeError(f"out: a layer with layout='blocked' writes a BlockedTensor, got {type(out).__name__}")
         if out.shape != (N, K, Ho, Wo):
             raise ValueError(f"out: expected shape {(N, K, Ho, Wo)}, got {out.shape}")
         if not out.data.flags.writeable:
             raise ValueError("out: array is read-only")
-        if np.may_share_memory(out.data, x_data):
-            raise ValueError("out: must not overlap x")
-        return residual, out
+        return unshared(x_data, out.data), unshared(res_data, out.data), out
 
     def __call__(self, x, *, residual=None, out=None, threads=None):
         """y = the layer applied to x: an (N, C, H, W) array or a BlockedTensor
@@ -139,9 +141,9 @@ class PreparedConv2d:
         N = xd.shape[0]
         K, Ho, Wo = self.output_shape
         if self.layout == "blocked":
-            residual, target = self._blocked_outputs(N, residual, out, xd, t)
+            xd, res_data, target = self._blocked_outputs(N, residual, out, xd, t)
             if N > 0:
-                self._handle.run(xd, N, target.data, None if residual is None else residual.data, t)
+                self._handle.run(xd, N, target.data, res_data, t)
             return target
         if isinstance(residual, BlockedTensor):
             residual = residual._to_nchw(t)
@@ -166,8 +168,8 @@ def prepare_conv2d(w, bias=None, *, input_shape, strides=(1, 1), pads=(0, 0, 0, 
     the layer: prepared(x, residual=None, out=None, threads=None)."""
     w = f32_array(w, "w", 4)
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-            or not all(is_int(v) for v in input_shape)):
-        raise ValueError(f"input_shape: expected (C, H, W) integers, got {input_shape!r}")
+            or not all(is_int(v) and 1 <= v <= LAYER_INT_MAX for v in input_shape)):
+        raise ValueError(f"input_shape: expected (C, H, W) integers in 1..{LAYER_INT_MAX}, got {input_shape!r}")
     layout = layout_arg(layout, "layout")
     input_layout = layout if input_layout is None else layout_arg(input_layout, "input_layout")
     C, H, W = (int(v) for v in input_shape)

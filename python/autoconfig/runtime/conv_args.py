@@ -9,10 +9,18 @@ from typing import List
 import numpy as np
 
 from ..vocabulary import ACTIVATION_ALIASES, ACTIVATIONS, CONV_ACTIVATIONS, CONV_ALGORITHMS, CONV_LAYOUTS
-from .checks import f32_array, is_int
+from .checks import INT32_MAX, f32_array, is_int
 from .guard import require_ext
 
 ANY_ALGORITHM = 0xFFFFFFFF   # Conv2dArgs::algorithms: every algorithm may be chosen
+# The largest size, stride, pad, dilation or group count of a layer: the C++
+# side multiplies a few of them in int64_t (padded sizes, element counts).
+LAYER_INT_MAX = INT32_MAX
+
+
+def _int_range(values, name: str, minimum: int):
+    if min(values) < minimum or max(values) > LAYER_INT_MAX:
+        raise ValueError(f"{name}: expected values >= {minimum} (at most {LAYER_INT_MAX}), got {tuple(values)}")
 
 
 def int_pair(v, name: str, minimum: int):
@@ -20,8 +28,7 @@ def int_pair(v, name: str, minimum: int):
         v = (v, v)
     if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(is_int(e) for e in v):
         raise ValueError(f"{name}: expected an int or a pair of ints, got {v!r}")
-    if min(v) < minimum:
-        raise ValueError(f"{name}: expected values >= {minimum}, got {tuple(v)}")
+    _int_range(v, name, minimum)
     return [int(e) for e in v]
 
 
@@ -109,12 +116,16 @@ def conv_layer(x_shape, w_shape, strides, pads, dilations, groups):
     """Checks a layer's geometry; returns (sh, sw, (pt, pl, pb, pr), dh, dw, Ho, Wo)."""
     N, C, H, W = x_shape
     K, Cg, R, S = w_shape
-    if not is_int(groups) or groups < 1:
-        raise ValueError(f"groups: expected an integer >= 1, got {groups!r}")
+    if not is_int(groups) or not 1 <= groups <= LAYER_INT_MAX:
+        raise ValueError(f"groups: expected an integer >= 1 (at most {LAYER_INT_MAX}), got {groups!r}")
     if C < 1 or H < 1 or W < 1:
         raise ValueError(f"x: expected C, H, W >= 1, got shape {tuple(x_shape)}")
     if K < 1 or R < 1 or S < 1:
         raise ValueError(f"w: expected K, R, S >= 1, got shape {tuple(w_shape)}")
+    if max(C, H, W) > LAYER_INT_MAX:
+        raise ValueError(f"x: expected C, H, W <= {LAYER_INT_MAX}, got shape {tuple(x_shape)}")
+    if max(K, R, S) > LAYER_INT_MAX:
+        raise ValueError(f"w: expected K, R, S <= {LAYER_INT_MAX}, got shape {tuple(w_shape)}")
     if C % groups:
         raise ValueError(f"groups: input channels C={C} are not divisible by groups={groups}")
     if K % groups:
@@ -128,8 +139,7 @@ def conv_layer(x_shape, w_shape, strides, pads, dilations, groups):
         pads = (pads,) * 4
     if not isinstance(pads, (tuple, list)) or len(pads) != 4 or not all(is_int(e) for e in pads):
         raise ValueError(f"pads: expected (top, left, bottom, right) ints or one int, got {pads!r}")
-    if min(pads) < 0:
-        raise ValueError(f"pads: expected values >= 0, got {tuple(pads)}")
+    _int_range(pads, "pads", 0)
     pt, pl, pb, pr = (int(p) for p in pads)
     Ho = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
     Wo = (W + pl + pr - dw * (S - 1) - 1) // sw + 1

@@ -3,8 +3,9 @@
 Inputs are checked here so a bad argument raises a TypeError/ValueError that
 names it; the kernels then run with the GIL released. Arrays of any strides
 are accepted; they are passed without copying whenever the kernel can read
-them in place (any strides for a and b, a contiguous last axis for out,
-residual and c).
+them in place (any strides for a and b; for out, residual and c a contiguous
+last axis and rows at a positive stride). Inputs overlapping out are read as
+they were before the call (memory.py).
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numbers
 import numpy as np
 
 from ..vocabulary import ACTIVATIONS
-from .checks import activation_code, f32_array, finite_real, flag, threads_arg, writable_out
+from .checks import INT32_MAX, activation_code, f32_array, finite_real, flag, threads_arg, writable_out
 from .guard import ext as _ext
 from .guard import require_ext
-from .memory import element_strided, row_contiguous, view_2d
+from .memory import element_strided, gemm_operand, overlaps, rows_in_place, same_view, unshared, view_2d
 
 # Activation codes of the fast path (names and the None/'gelu' aliases; anything else takes the checked path).
 _FAST_ACT = {None: 0, **{n: i for i, n in enumerate(ACTIVATIONS)}, "gelu": ACTIVATIONS.index("gelu_erf")}
@@ -28,13 +29,17 @@ def _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, act, threads, out2,
         return
     target = out2
     if not out_is_new:
-        # The kernel writes out while reading a and b: never let them overlap;
-        # it also needs out's rows contiguous.
-        if (out2.shape[1] > 1 and out2.strides[1] != 4) or out2.strides[0] % 4 \
-                or np.may_share_memory(out2, a2) or np.may_share_memory(out2, b2):
+        if not rows_in_place(out2) or overlaps(out2, a2) or overlaps(out2, b2):
+            # The kernel writes rows at a positive stride while it reads a and b
+            # (packing them a panel at a time): compute into a new array, copy in.
             target = np.empty(out2.shape, dtype=np.float32)
-            if c_in is not None and np.may_share_memory(c_in, out2):
+        else:
+            # The epilogue reads these while out is written: they must be read as
+            # they were, unless c_in is out itself (an in-place residual add).
+            if c_in is not None and overlaps(c_in, out2) and not same_view(c_in, out2):
                 c_in = c_in.copy()
+            bias_col = unshared(bias_col, out2)
+            bias_row = unshared(bias_row, out2)
     ext.gemm(element_strided(a2), element_strided(b2), target, c_in, bias_col, bias_row,
              float(alpha), float(beta), act, threads)
     if target is not out2:
@@ -53,7 +58,8 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
     # Fast path: the compiled module takes two 2-D float32 arrays, an optional
     # bias and `out` as they are, or returns None for anything unusual; the
     # checked path below then handles it (or explains what is wrong).
-    if residual is None and _ext is not None and (threads is None or (type(threads) is int and threads > 0)):
+    if residual is None and _ext is not None and (threads is None or (type(threads) is int
+                                                       and 0 < threads <= INT32_MAX)):
         act = _FAST_ACT.get(activation) if (activation is None or type(activation) is str) else None
         if act is not None:
             r = _ext.matmul_fast(a, b, bias, out, act, threads or 0)
@@ -83,7 +89,7 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
         residual = f32_array(residual, "residual")
         if residual.shape != out_shape:
             raise ValueError(f"residual: expected shape {out_shape}, got {residual.shape}")
-        c_in = row_contiguous(residual.reshape(M, N))
+        c_in = gemm_operand(residual.reshape(M, N))
     out_is_new = out is None
     out = np.empty(out_shape, dtype=np.float32) if out_is_new else writable_out(out, "out", out_shape)
     out2 = view_2d(out, M, N)
@@ -129,7 +135,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
                              f"(scalar, ({N},), (1, {N}), ({M}, 1) or ({M}, {N})), got {cs}")
         if beta != 0.0:
             if c.ndim == 2 and cs == (M, N) and (M > 1 or N == 1):
-                c_in = row_contiguous(c)
+                c_in = gemm_operand(c)
             elif c.ndim == 2 and cs[1] == 1 and cs[0] == M and M > 1:
                 bias_row = np.ascontiguousarray(c[:, 0] * np.float32(beta), dtype=np.float32)
             else:
