@@ -79,7 +79,7 @@ RANGE_CASES = [
     (lambda ac: ac.explain("matmul", M=HUGE, N=1, K=1), "M: expected a positive integer"),
     (lambda ac: ac.explain("matmul", M=1, N=HUGE, K=1), "N: expected a positive integer"),
     (lambda ac: ac.explain("gemm", M=1, N=1, K=HUGE), "K: expected a positive integer"),
-    (lambda ac: ac.explain("matmul", M=2 ** 40, N=2 ** 40, K=1), "M, N: the result's M*N = 1208925819614629174706176 elements do not fit"),
+    (lambda ac: ac.explain("matmul", M=2 ** 40, N=2 ** 40, K=1), f"M, N: the result's M*N = {2 ** 80} elements"),
     (lambda ac: ac.explain("matmul", M=1, N=1, K=1, threads=BIG), "threads:"),
     (lambda ac: ac.explain("conv2d", C=HUGE, H=5, W=5, K=2, R=3, S=3), "C: expected a positive integer"),
     (lambda ac: ac.explain("conv2d", C=3, H=5, W=5, K=2, R=3, S=3, N=HUGE), "N: expected"),
