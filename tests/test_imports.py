@@ -5,7 +5,8 @@ statement counts, including those inside functions, since a lazy import is
 still a dependency. An edge goes to the module imported (`from . import x`
 names the submodule x when there is one, else the package); the parent
 packages an import initialises are not edges (every module would otherwise
-depend on autoconfig/__init__, which imports runtime.guard).
+depend on autoconfig/__init__, which imports runtime.guard). The public
+names autoconfig/__init__ loads on first use (its _EXPORTS table) are edges.
 """
 from __future__ import annotations
 
@@ -71,6 +72,22 @@ def imports_of(module: str, mods: Dict[str, Path]) -> Set[str]:
             resolved = _resolve(t, mods)
             if resolved is not None and resolved != module:
                 found.add(resolved)
+    return found | _lazy_exports(tree, module, mods)
+
+
+def _lazy_exports(tree: ast.Module, module: str, mods: Dict[str, Path]) -> Set[str]:
+    """The package's __init__ imports its public names on first use, by name,
+    from the table _EXPORTS = {"matmul": "runtime.gemm", ...}: edges too."""
+    if module != ROOT:
+        return set()
+    found = set()
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_EXPORTS" for t in node.targets)
+                and isinstance(node.value, ast.Dict)):
+            for v in node.value.values:
+                resolved = _resolve(f"{ROOT}.{ast.literal_eval(v)}", mods)
+                if resolved is not None:
+                    found.add(resolved)
     return found
 
 
@@ -163,3 +180,9 @@ def test_the_walk_sees_lazy_imports_and_cycles():
     assert find_cycle(graph) == ["autoconfig.a", "autoconfig.b", "autoconfig.a"]
     mods = module_files()
     assert f"{ROOT}.probe" in imports_of(f"{ROOT}.cli", mods)   # imported inside cmd_probe()
+
+
+def test_the_walk_sees_the_lazy_public_names():
+    """autoconfig/__init__ imports each public name's module on first use (by a string)."""
+    deps = imports_of(ROOT, module_files())
+    assert {f"{ROOT}.runtime.gemm", f"{ROOT}.runtime.conv", f"{ROOT}.explanation"} <= deps
