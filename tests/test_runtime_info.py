@@ -29,7 +29,7 @@ def test_explain_specialized_and_generic(ac):
 
 
 def test_every_compiled_plan_is_traceable(ac):
-    from autoconfig.api import plans
+    from autoconfig.runtime.info import plans
     ps = plans()
     assert any(p.shape is None for p in ps)
     for p in ps:

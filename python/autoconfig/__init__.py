@@ -1,31 +1,40 @@
 """autoconfig: host-tuned CPU kernels generated ahead of time.
 
-Runtime API (needs the compiled extension, i.e. an installed wheel):
+Runtime API (needs the compiled extension, i.e. an installed wheel; runtime/):
     matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
 Importing the package checks that this CPU has the ISA the kernels were
 generated for and raises ImportError otherwise (never SIGILL).
 """
-from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
+import importlib
+
+from .runtime.guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
 
 __version__ = "0.1.0"
 
-_API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
-_CONV_API = ("conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "BlockedTensor", "to_blocked",
-             "block_size", "layout_conversions")
-__all__ = list(_API + _CONV_API)
+# Public name -> the module that defines it. The runtime API imports NumPy
+# and the generator must run without it, so these load on first use.
+_EXPORTS = {
+    "matmul": "runtime.gemm", "gemm": "runtime.gemm",
+    "host": "runtime.info", "build_info": "runtime.info",
+    "explain": "explanation",
+    "conv2d": "runtime.conv", "prepare_conv2d": "runtime.conv", "PreparedConv2d": "runtime.conv",
+    "BlockedTensor": "runtime.blocked", "to_blocked": "runtime.blocked", "block_size": "runtime.blocked",
+    "layout_conversions": "runtime.blocked",
+    "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
+}
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):
-    # The runtime API imports NumPy; the generator must run without it.
-    if name in _API or name in _CONV_API:
-        from . import api, conv_api
-        value = getattr(api if name in _API else conv_api, name)
-        globals()[name] = value      # later lookups skip this hook
-        return value
-    raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value      # later lookups skip this hook
+    return value
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API + _CONV_API))
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -94,9 +94,9 @@ def _parse_shape(text: str):
 def cmd_bench(args) -> int:
     from . import bench
     bench.pin_threads(args.threads)   # before numpy / torch create their pools
-    from . import api
-    build_peak = api.host().peak_gflops_per_core
-    peak = bench.measured_peak_gflops(api.host().isa) or build_peak
+    from .runtime.info import host
+    build_peak = host().peak_gflops_per_core
+    peak = bench.measured_peak_gflops(host().isa) or build_peak
     if args.op == "conv2d":
         from . import bench_conv
         rows = bench_conv.run_conv(args.threads, args.repeat, args.check_model, use_torch=not args.no_torch,
