@@ -4,11 +4,11 @@ Runtime API (needs the compiled extension, i.e. an installed wheel):
     matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
-Importing the package checks that this CPU has the ISA the kernels were
-generated for and raises ImportError otherwise (never SIGILL).
+The generator runs on any CPU. The first use of the runtime API (any name
+above, ``autoconfig._ext`` or ``import autoconfig.api``) loads the extension
+and checks that this CPU has the ISA the kernels were generated for, raising
+ImportError otherwise (never SIGILL).
 """
-from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
-
 __version__ = "0.1.0"
 
 _API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
@@ -18,7 +18,13 @@ __all__ = list(_API + _CONV_API)
 
 
 def __getattr__(name):
-    # The runtime API imports NumPy; the generator must run without it.
+    # Loaded on first use, not at import: the generator (spec, probe, plan)
+    # must run without NumPy and on a CPU lacking the build's ISA, where
+    # loading the kernels raises the guard's ImportError.
+    if name == "_ext":
+        from ._isa_guard import ext   # raises ImportError on a CPU lacking the build's ISA
+        globals()["_ext"] = ext
+        return ext
     if name in _API or name in _CONV_API:
         from . import api, conv_api
         value = getattr(api if name in _API else conv_api, name)
