@@ -99,3 +99,12 @@ def test_bench_without_shapes_is_an_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "autoconfig", "bench", "--no-torch"], capture_output=True, text=True,
                        timeout=300, env=dict(os.environ, AUTOCONFIG_DEFAULT_SPECS=str(tmp_path)))
     assert r.returncode == 2 and "no matmul or gemm shapes to time: pass --shape MxNxK" in r.stderr
+
+
+def test_plan_deeply_nested_target_file(tmp_path):
+    """json recurses per level: 100000 levels gave 'maximum recursion depth exceeded' and no file."""
+    f = tmp_path / "deep.json"
+    f.write_text("[" * 100000 + "]" * 100000)
+    r = run("plan", "--target", str(f))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == f"autoconfig: {f}: JSON nested too deeply to be a target file (at most 4 levels)"
