@@ -88,14 +88,14 @@ MAX_REPEAT = 1000      # samples per measurement; the best of a few already sett
 INT32_MAX = 2**31 - 1  # largest M, N, K the kernels take (the spec limit)
 
 
-def _available_cpus() -> int:
+def available_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
 
 
-def _bounded_int(lo: int, hi: Callable[[], int], why_hi: str) -> Callable[[str], int]:
+def bounded_int(lo: int, hi: Callable[[], int], why_hi: str) -> Callable[[str], int]:
     """An argparse type: an integer from lo to hi() (argparse prefixes the option's name)."""
     def integer(text: str) -> int:
         try:
@@ -208,10 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed)")
-    p.add_argument("--threads", type=_bounded_int(1, _available_cpus, "the CPUs this process may run on"),
+    p.add_argument("--threads", type=bounded_int(1, available_cpus, "the CPUs this process may run on"),
                    default=1, help="threads for every library (default 1)")
     p.add_argument("--repeat", default=5,
-                   type=_bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                   type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
                    help=f"samples per measurement; the best is kept (1 to {MAX_REPEAT})")
     p.add_argument("--shape", type=_parse_shape, action="append", metavar="MxNxK",
                    help="shape to time (repeatable; default: the embedded spec shapes)")
