@@ -26,7 +26,10 @@ integer, ``64.0`` and ``"64"`` are not integers either), impossible values,
 duplicates and missing keys all raise :class:`SpecError`, which carries the
 file, the 1-based line of the offending node, the key path
 (``kernels[2].shapes[0].M``) and a reason saying what was found and what is
-allowed. Loading either returns every spec or raises: nothing half-done.
+allowed. Sizes are checked against what the kernels hold (every operand
+within 2**48 bytes, a conv's lowered GEMM within the GEMM limits) and nesting
+against a spec's depth (PyYAML would otherwise recurse out of stack). Loading
+either returns every spec or raises: nothing half-done.
 
 Per-operator shape keys live in one table, ``_OPS``: supporting a new
 operator means adding a shape dataclass, one ``_OpSchema`` entry (its shape
@@ -58,12 +61,11 @@ __all__ = [
 
 SPEC_VERSION = 1
 INT32_MAX = 2**31 - 1          # largest M/N/K (and thread count) a spec may ask for
-PTRDIFF_MAX = 2**63 - 1        # largest operand size in bytes the runtime can address
-# Largest operand (or scratch matrix) a spec may describe, in bytes: the user
-# address space of x86-64 (2**47 with 4-level paging), AArch64 and RISC-V
-# Sv48 is at most 2**48, so a larger operand can never be allocated. Well
-# below PTRDIFF_MAX, it leaves room for the runtime's derived sizes (blocked
-# layouts padded to the vector width, packed panels) to stay inside int64.
+# Largest operand (or scratch matrix) a spec may describe, in bytes: a
+# process's address space on x86-64 (2**47 with 4-level paging), AArch64 and
+# RISC-V Sv48 is at most 2**48, so a larger operand can never be allocated.
+# Far below 2**63 (ptrdiff_t), it also keeps the runtime's derived sizes
+# (layouts padded to the vector width, packed panels) in int64.
 MAX_OPERAND_BYTES = 2**48
 DTYPES: Dict[str, int] = {"float32": 4}   # dtype -> bytes per element
 ACTIVATIONS: Tuple[str, ...] = ("none", "relu", "relu6", "gelu_tanh", "gelu_erf")
@@ -316,7 +318,7 @@ def _check_size(what: str, factors: str, elements: int, kernel: Dict[str, Any],
     nbytes = elements * DTYPES[kernel["dtype"]]
     if nbytes > MAX_OPERAND_BYTES:
         fail(f"{what} ({factors}) would take {nbytes} bytes; the limit is 2**48 (256 TiB, "
-             f"the largest address space a 64-bit CPU gives a process)")
+             f"a 64-bit process's address space)")
 
 
 def _check_gemm_shape(shape: GemmShape, kernel: Dict[str, Any], fail: Callable[..., None]) -> None:
@@ -389,8 +391,7 @@ def _check_conv_shape(shape: Conv2dShape, kernel: Dict[str, Any], fail: Callable
     if shape.out_h < 1 or shape.out_w < 1:
         fail(f"the output would be {shape.out_h}x{shape.out_w}: the dilated {shape.R}x{shape.S} kernel does "
              f"not fit the padded {shape.H}x{shape.W} input")
-    s = shape
-    cg = s.C // s.groups
+    s, cg = shape, shape.C // shape.groups
     _check_size("input x", f"N x C x H x W = {s.N} x {s.C} x {s.H} x {s.W}", s.N * s.C * s.H * s.W, kernel, fail)
     _check_size("weights w", f"K x C/groups x R x S = {s.K} x {cg} x {s.R} x {s.S}", s.K * cg * s.R * s.S,
                 kernel, fail)
