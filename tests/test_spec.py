@@ -503,6 +503,19 @@ def test_cli_module_subprocess(tmp_path):
     assert r.stderr.strip() == f"{bad}:3: kernels[0].threads[0]: expected a positive integer, got -1"
 
 
+def test_cli_module_deep_nesting_is_one_line(tmp_path):
+    """2000 levels: one `file:line: key.path: reason` line, not a RecursionError traceback."""
+    bad = write(tmp_path, kernel("- {name: k, op: matmul, dtype: float32, shapes: [{M: %s, N: 1, K: 1}]}"
+                                 % ("[" * 2000 + "]" * 2000)))
+    pkg_root = str(Path(spec.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_root] + [os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-m", "autoconfig.spec", str(bad)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"{bad}:3: kernels[0].shapes[0].M[0][0]...: YAML nested more than 32 levels "
+                                f"deep; a spec needs 6 (document, kernels, kernel, shapes, shape, value)")
+
+
 # --------------------------------------------------------------------------- conv2d specs
 CONV_OK = """version: 1
 kernels:
