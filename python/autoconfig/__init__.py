@@ -4,12 +4,12 @@ Runtime API (needs the compiled extension, i.e. an installed wheel; runtime/):
     matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
-Importing the package checks that this CPU has the ISA the kernels were
-generated for and raises ImportError otherwise (never SIGILL).
+The generator runs on any CPU. The first use of the runtime API (any name
+above, ``autoconfig._ext`` or ``import autoconfig.runtime.gemm``) loads the extension
+and checks that this CPU has the ISA the kernels were generated for, raising
+ImportError otherwise (never SIGILL).
 """
 import importlib
-
-from .runtime.guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,13 @@ __all__ = list(_EXPORTS)
 
 
 def __getattr__(name):
+    # Loaded on first use, not at import: the generator (spec, probe, plan)
+    # must run without NumPy and on a CPU lacking the build's ISA, where
+    # loading the kernels raises the guard's ImportError.
+    if name == "_ext":
+        from .runtime.guard import ext   # raises ImportError on a CPU lacking the build's ISA
+        globals()["_ext"] = ext
+        return ext
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
