@@ -1,7 +1,6 @@
 """The .acmodel writer and reader (graph/FORMAT.md): layout of the file,
 round trip of the graph and weights, CRC-32, and the reader's refusals."""
 import json
-import os
 import struct
 
 import numpy as np
