@@ -33,12 +33,12 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile, fixed_lanes_profile
 from ..spec import Conv2dShape
 from .gemm import plan_generic, tile_efficiency, Tile as GemmTile
 from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .winograd import WINOGRAD_REL_ERROR
 
 F32 = 4
 # Layout conversions (NCHW <-> NCHW[B]c, im2col, depthwise gather/scatter)
@@ -469,7 +469,7 @@ def depthwise_ow_tile(profile: HostProfile) -> int:
 def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
     """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
     Its documented error bound is the largest relative error measured on any
-    build (codegen/conv_winograd.py: WINOGRAD_REL_ERROR)."""
+    build (models/winograd.py: WINOGRAD_REL_ERROR)."""
     bound = WINOGRAD_REL_ERROR[mt]
     if tolerance is not None and bound > tolerance:
         return f"its error bound {bound:g} (relative) exceeds the tolerance {tolerance:g}"
