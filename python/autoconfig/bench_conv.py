@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .bench import QUIET_S, best_times, peer_pauses, pinned_torch, render_table, warm_seconds
+from .vocabulary import CONV_ALGORITHMS
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -98,7 +99,7 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         predicted = float("nan") if predicted is None else predicted.predicted_s
         fns = {"ours": lambda: layer(x, residual=res, out=out)}
         if check_model:
-            for alg in conv_api.CONV_ALGORITHMS:
+            for alg in CONV_ALGORITHMS:
                 if alg == layer.algorithm or all(c.rejected for c in ex.plan.candidates if c.name.split()[0] == alg):
                     continue
                 other = conv_api.prepare_conv2d(w, b, algorithm=alg, **kw)

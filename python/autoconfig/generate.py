@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import probe as probe_mod
 from . import spec as spec_mod
-from .codegen.gemm import (ACTIVATIONS, emit_entry, emit_ukernel_header, emit_vmath_header,
+from .codegen.gemm import (emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
 from .codegen.conv import conv_tu_name, emit_conv_kernels
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
@@ -27,6 +27,8 @@ from .models import conv as conv_model
 from .models import gemm as gemm_model
 from .plan import Plan, plans_to_json
 from .profile import HostProfile, fixed_lanes_profile
+from .shapes import Conv2dShape
+from .vocabulary import ACTIVATIONS
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 
@@ -102,7 +104,7 @@ def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Pla
     # One entry per distinct shape; activations and thread counts of several specs merge.
     shapes: Dict[Tuple[int, int, int], Dict] = {}
     # conv layers the model runs on the GEMM get that GEMM specialized
-    gemm_convs = {(spec_mod.Conv2dShape(**p.shape), p.value("threads")) for p in convs
+    gemm_convs = {(Conv2dShape(**p.shape), p.value("threads")) for p in convs
                   if p.algorithm in ("gemm-1x1", "im2col-gemm")}
     for s in specs:
         if s.op not in ("matmul", "gemm", "conv2d"):
