@@ -15,6 +15,7 @@ from __future__ import annotations
 from fractions import Fraction as Fr
 from typing import List, Optional, Sequence, Tuple
 
+from ..isa_table import ISA
 from ..models.winograd import WINOGRAD_REL_ERROR, transform_matrices, winograd_op_counts  # noqa: F401
 from .common import comment_block
 from .isa import Isa
@@ -23,9 +24,9 @@ from .isa import Isa
 # <cstring>; these kernels need nothing more.
 WINOGRAD_INCLUDES: List[str] = []
 
-# Vector registers per ISA key, for the register tile (x86-64 AVX-512: 32;
-# AVX2 and SSE: 16; AArch64 NEON/SVE: 32). An Isa may say so itself.
-_VECTOR_REGISTERS = {"avx512": 32, "avx2": 16, "generic": 16, "neon": 32, "sve": 32}
+# Vector registers per ISA key, for the register tile (the ISA table's). An
+# Isa may say so itself.
+_VECTOR_REGISTERS = {k: r.vector_registers for k, r in ISA.items()}
 
 
 # ---------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Emits gemm_registry.cpp: the table the dispatcher searches, and the build's facts."""
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
+from ..isa_table import FLAG_FEATURES
 from ..plan import Plan, plans_to_json
 from ..profile import HostProfile
 from .common import cpp_string_literal, file_header
@@ -13,18 +14,6 @@ from .gemm import act_mask, entry_symbol
 MIN_SECONDS_PER_THREAD = 50e-6
 
 
-# What each compile flag lets the compiler emit: the CPU must have it. Names
-# are those cpu_features.cpp reports (cpuid on x86, Linux hwcaps on AArch64).
-FLAG_FEATURES: Dict[str, Tuple[str, ...]] = {
-    "-mavx512f": ("avx512f",), "-mavx512bw": ("avx512bw",), "-mavx512dq": ("avx512dq",),
-    "-mavx512vl": ("avx512vl",), "-mavx512cd": ("avx512cd",), "-mavx2": ("avx2",), "-mavx": ("avx",),
-    "-mfma": ("fma",), "-mf16c": ("f16c",), "-msse4.2": ("sse4_2",), "-msse4.1": ("sse4_1",),
-    "-mssse3": ("ssse3",), "-mpopcnt": ("popcnt",),
-    # AArch64: Advanced SIMD is part of armv8-a; +sve adds the SVE instructions.
-    "-march=armv8-a": ("asimd",), "-march=armv8-a+sve": ("asimd", "sve"),
-    # RISC-V: the Linux hwcap letter of the V extension (RV64GC is the ABI baseline).
-    "-march=rv64gcv": ("v",),
-}
 
 
 def required_features(profile: HostProfile) -> List[str]:

@@ -1,75 +1,14 @@
 """Built-in targets: named classes of machine for cross-builds (nothing is
-measured), and the per-ISA table the probe and the targets read."""
+measured). Their ISA facts (flags, registers) come from isa_table.py."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
+from ..isa_table import ISA_TABLE, KNOWN_ISAS  # noqa: F401  (autoconfig.probe.ISA_TABLE, KNOWN_ISAS)
 from ..profile import CacheLevel, HostProfile
 
 KiB = 1 << 10
 MiB = 1 << 20
-
-# --------------------------------------------------------------------------- ISA table
-# Per codegen ISA: register file, flags for the generated kernels, the probe's
-# FMA measurement that gives its peak, and the cpu features it requires.
-ISA_TABLE: Dict[str, Dict[str, Any]] = {
-    "avx512": {
-        "vector_bits": 512,
-        "vector_registers": 32,
-        "compile_flags": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
-                          "-mavx2", "-mfma", "-mf16c"],
-        "fma_key": "avx512",
-        "requires": ["avx512f", "avx512bw", "avx512dq", "avx512vl"],
-    },
-    "avx2": {
-        "vector_bits": 256,
-        "vector_registers": 16,
-        "compile_flags": ["-mavx2", "-mfma", "-mf16c"],
-        "fma_key": "avx2",
-        "requires": ["avx2", "fma"],
-    },
-    # Arm Advanced SIMD: baseline on AArch64 (128-bit, 32 registers V0-V31).
-    # -march=armv8-a names that baseline explicitly, so the required feature
-    # (asimd) follows from the flags like the x86 ones do.
-    "neon": {
-        "vector_bits": 128,
-        "vector_registers": 32,
-        "compile_flags": ["-march=armv8-a"],
-        "fma_key": "neon",
-        "requires": ["asimd"],
-    },
-    # Arm SVE: 32 registers Z0-Z31 of an implementation-defined length
-    # (128..2048 bits). The kernels are vector-length agnostic; vector_bits is
-    # the length the planner assumes for blocking (256: Neoverse V1).
-    "sve": {
-        "vector_bits": 256,
-        "vector_registers": 32,
-        "compile_flags": ["-march=armv8-a+sve"],
-        "fma_key": "neon",
-        "requires": ["sve"],
-    },
-    # RISC-V Vector 1.0: 32 registers v0-v31 of VLEN bits (128..65536). The
-    # GEMM kernels are vector-length agnostic; vector_bits is the VLEN the
-    # planner assumes for blocking. Compiled with clang >= 16 (GCC 12 has no
-    # riscv_vector.h). No host probe measures it: name the rv64gcv target.
-    "rvv": {
-        "vector_bits": 256,
-        "vector_registers": 32,
-        "compile_flags": ["-march=rv64gcv"],
-        "fma_key": "rvv",
-        "requires": ["v"],
-    },
-    # Portable C++ code: the x86-64 baseline is SSE2 (128-bit, 16 xmm registers).
-    "generic": {
-        "vector_bits": 128,
-        "vector_registers": 16,
-        "compile_flags": [],
-        "fma_key": "sse",
-        "requires": [],
-    },
-}
-KNOWN_ISAS = tuple(ISA_TABLE)
-
 
 def _peak(freq_ghz: float, fma_per_cycle: float, vector_bits: int) -> float:
     """fp32 GFLOPS of one core: clock x FMA units x lanes x 2 flops."""
