@@ -27,7 +27,7 @@ from .codegen.gemm import (emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
 from .codegen.conv import conv_tu_name, emit_conv_kernels
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
-from .codegen.registry import emit_registry, emit_variants, isa_level, variant_id
+from .codegen.registry import emit_registry, emit_variants, isa_level, registry_tu_name, variant_id
 from .models import conv as conv_model
 from .models import spec_plans
 from .plan import Plan, plans_to_json
@@ -193,7 +193,7 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
             files.update(emitted.files)
             sources.setdefault(flags, []).extend(emitted.sources)
         gemm, convs = planned["gemm"], planned["conv2d"]
-        reg = f"gemm_registry_{variant_id(profile)}.cpp"
+        reg = registry_tu_name(variant_id(profile))
         files[reg] = emit_registry(profile, gemm[0], gemm[1:], gemm + convs,
                                    conv_model.model_coefficients(profile), convs)
         sources.setdefault("", []).append(reg)

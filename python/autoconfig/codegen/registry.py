@@ -1,4 +1,6 @@
-"""Emits gemm_registry.cpp: the table the dispatcher searches, and the build's facts."""
+"""Emits kernel_registry_<variant>.cpp: the variant's kernel table the dispatcher
+searches (GEMM entries, conv plans, the conv model's coefficients), and the
+build's facts."""
 from __future__ import annotations
 
 from typing import Dict, List
@@ -45,6 +47,11 @@ def variant_id(profile: HostProfile) -> str:
     return "".join(c if c.isalnum() else "_" for c in profile.name)
 
 
+def registry_tu_name(vid: str) -> str:
+    """The translation unit of a variant's kernel table (all families' kernels, not only GEMM's)."""
+    return f"kernel_registry_{vid}.cpp"
+
+
 # ConvModel fields, in declaration order (cpp_runtime/include/autoconfig/detail/conv_model.h).
 CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "fma_thread_scaling", "loads_per_cycle",
                      "issue_jitter",
@@ -78,7 +85,7 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
                   conv_coefficients: Dict[str, float], conv_plans: List[Plan]) -> str:
     vid = variant_id(profile)
     feats = required_features(profile)
-    o = [file_header(f"gemm_registry_{vid}.cpp: the kernels of variant {profile.name} and the facts they came from.",
+    o = [file_header(f"{registry_tu_name(vid)}: the kernels of variant {profile.name} and the facts they came from.",
                      [f"target={profile.name} isa={profile.isa} level={isa_level(profile)} "
                       f"specialized GEMM entries={len(specialized)}"])]
     o.append('#include "autoconfig/detail/registry.h"\n')
