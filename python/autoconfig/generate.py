@@ -32,6 +32,7 @@ from .models import conv as conv_model
 from .models import spec_plans
 from .plan import Plan, plans_to_json
 from .profile import HostProfile, fixed_lanes_profile
+from .vocabulary import ACTIVATIONS  # noqa: F401  (generate.ACTIVATIONS, as before)
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 

@@ -28,7 +28,8 @@ Everything below is importable from `autoconfig.probe` as before the split.
 """
 from __future__ import annotations
 
-from . import entry, host, measurement, overrides, sysfs, targets  # noqa: F401
+from ..profile import CacheLevel, HostProfile
+from . import entry, host, measurement, overrides, sysfs, targets
 from .entry import main, profile, summary
 from .host import (ASSUMED_FMA_LATENCY, BANDWIDTH_LEVELS, DEFAULT_CACHES, L3_FASTER_THAN_DRAM,
                    L3_MEASURED_CAP, L3_SYSFS_IMPLAUSIBLE, ROUND_TOLERANCE, _bandwidth_curve, _bw_at,
@@ -40,6 +41,6 @@ from .overrides import (_CACHE_FIELDS, _FIELD_NAMES, _apply_override, _check_fie
                         _is_num, _load_json, _target_from_file)
 from .sysfs import (SVE_DEFAULT_VL_FILE, _count_cpu_list, _parse_size, _read, read_sve_vector_bits,
                     read_sysfs_caches)
-from .targets import (BUILTIN_TARGETS, ISA_TABLE, KNOWN_ISAS, MULTI_TARGETS, KiB, MiB, _builtin, _peak,
-                      _target_profile, available_targets)
+from .targets import (_X86_BASE, _X86_V3, BUILTIN_TARGETS, ISA_TABLE, KNOWN_ISAS, MULTI_TARGETS, KiB, MiB, _builtin,
+                      _peak, _target_profile, available_targets)
 
