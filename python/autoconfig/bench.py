@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .isa_table import ISA
+
 
 def pin_threads(n: int) -> None:
     """Must run before numpy/torch are imported to bind their BLAS pools."""
@@ -117,7 +119,8 @@ class Row:
         return None if self.torch_s is None else self.torch_s / self.ours_s
 
 
-_PROBE_KEY = {"avx512": "avx512", "avx2": "avx2", "generic": "sse"}
+# The probe FMA reading that gives each ISA's peak (the ISA table's).
+_PROBE_KEY = {k: r.fma_key for k, r in ISA.items()}
 
 
 def pinned_torch(threads: int):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .bench import QUIET_S, best_times, peer_pauses, pinned_torch, render_table, warm_seconds
+from .vocabulary import CONV_ALGORITHMS
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10

@@ -32,8 +32,9 @@ against a spec's depth (PyYAML would otherwise recurse out of stack). Loading
 either returns every spec or raises: nothing half-done.
 
 Per-operator shape keys live in one table, ``_OPS``: supporting a new
-operator means adding a shape dataclass, one ``_OpSchema`` entry (its shape
-fields) and one cross-field validator.
+operator means adding a shape dataclass (in shapes.py, shared with the
+models), one ``_OpSchema`` entry (its shape fields) and one cross-field
+validator. The activation names come from vocabulary.py.
 
 This module needs PyYAML only (no numpy): the generator runs from CMake.
 Command line: ``python -m autoconfig.spec [--json] [FILE_OR_DIR...]``.
@@ -54,6 +55,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .shapes import Conv2dShape, GemmShape
+from .vocabulary import ACTIVATIONS, CONV_ACTIVATIONS
+
 __all__ = [
     "SPEC_VERSION", "DTYPES", "ACTIVATIONS", "OPS", "SpecError", "GemmShape", "OpSpec",
     "load_file", "load_dirs", "load", "default_spec_dir", "load_default", "main",
@@ -68,7 +72,6 @@ INT32_MAX = 2**31 - 1          # largest M/N/K (and thread count) a spec may ask
 # (layouts padded to the vector width, packed panels) in int64.
 MAX_OPERAND_BYTES = 2**48
 DTYPES: Dict[str, int] = {"float32": 4}   # dtype -> bytes per element
-ACTIVATIONS: Tuple[str, ...] = ("none", "relu", "relu6", "gelu_tanh", "gelu_erf")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -280,24 +283,6 @@ def _choice(what: str, allowed: Sequence[str]) -> Parser:
 
 # --------------------------------------------------------------------------- shapes
 
-@dataclass(frozen=True)
-class GemmShape:
-    """C[M,N] = op(A)[M,K] @ op(B)[K,N]; trans_* only for op 'gemm' (ONNX Gemm transA/transB)."""
-    M: int
-    N: int
-    K: int
-    trans_a: bool = False
-    trans_b: bool = False
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.M * self.N * self.K
-
-    def label(self) -> str:
-        t = "".join(x for x, on in (("a", self.trans_a), ("b", self.trans_b)) if on)
-        return f"{self.M}x{self.N}x{self.K}" + (f"(T{t})" if t else "")
-
-
 def _describe_shape(shape: Any) -> str:
     parts = []
     for f in dataclasses.fields(shape):
@@ -326,58 +311,6 @@ def _check_gemm_shape(shape: GemmShape, kernel: Dict[str, Any], fail: Callable[.
                                             ("B", ("K", shape.K), ("N", shape.N)),
                                             ("C", ("M", shape.M), ("N", shape.N))):
         _check_size(f"operand {operand}", f"{rn} x {cn} = {rows} x {cols}", rows * cols, kernel, fail)
-
-
-@dataclass(frozen=True)
-class Conv2dShape:
-    """ONNX Conv on NCHW float32: x (N, C, H, W), w (K, C/groups, R, S)."""
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    N: int = 1
-    stride_h: int = 1
-    stride_w: int = 1
-    pad_top: int = 0
-    pad_left: int = 0
-    pad_bottom: int = 0
-    pad_right: int = 0
-    dilation_h: int = 1
-    dilation_w: int = 1
-    groups: int = 1
-
-    @property
-    def out_h(self) -> int:
-        return (self.H + self.pad_top + self.pad_bottom - self.dilation_h * (self.R - 1) - 1) // self.stride_h + 1
-
-    @property
-    def out_w(self) -> int:
-        return (self.W + self.pad_left + self.pad_right - self.dilation_w * (self.S - 1) - 1) // self.stride_w + 1
-
-    @property
-    def pointwise(self) -> bool:
-        return (self.R == 1 and self.S == 1 and self.stride_h == 1 and self.stride_w == 1
-                and self.pad_top == self.pad_left == self.pad_bottom == self.pad_right == 0)
-
-    def gemm_shape(self) -> "GemmShape":
-        """The GEMM one image and group lowers to (runtime conv2d.cpp): rows are
-        output channels, columns output pixels, depth the patch size."""
-        return GemmShape(self.K // self.groups, self.out_h * self.out_w,
-                         (self.C // self.groups) * self.R * self.S)
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.N * self.K * self.out_h * self.out_w * (self.C // self.groups) * self.R * self.S
-
-    def label(self) -> str:
-        g = f" g{self.groups}" if self.groups > 1 else ""
-        return (f"{self.N}x{self.C}x{self.H}x{self.W} * {self.K}x{self.R}x{self.S} "
-                f"s{self.stride_h},{self.stride_w}{g}")
-
-
-CONV_ACTIVATIONS = ("none", "relu", "relu6")
 
 
 def _check_conv_shape(shape: Conv2dShape, kernel: Dict[str, Any], fail: Callable[..., None]) -> None:
