@@ -20,7 +20,7 @@ ROOT = "autoconfig"
 # Build stages (each may have become a subpackage): the runtime imports none of them.
 BUILD_STAGES = ("spec", "probe", "models", "codegen", "generate", "tuning", "graph")
 # Plain data shared by every stage; the runtime may import these and only these.
-SHARED_DATA = ("plan", "profile", "vocabulary", "shapes", "isa")
+SHARED_DATA = ("plan", "profile", "vocabulary", "shapes", "isa_table")
 RUNTIME = "runtime"
 
 

@@ -74,7 +74,6 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
     from .explanation import explain
     from .runtime.conv import prepare_conv2d
     from .runtime.info import host
-    from .vocabulary import CONV_ALGORITHMS
     torch = pinned_torch(threads) if use_torch else None
     peak = (peak_gflops or host().peak_gflops_per_core) * threads
     quiet = QUIET_S if threads > 1 else 0.0

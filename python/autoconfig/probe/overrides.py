@@ -158,6 +158,8 @@ def _load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:   # json recurses per nesting level
+        raise ValueError(f"{path}: JSON nested too deeply to be a target file (at most 4 levels)") from None
 
 
 def _target_from_file(path: Path) -> HostProfile:
