@@ -37,8 +37,10 @@ MOBILENETV2_DW = [
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=7)
+    from autoconfig.cli import MAX_REPEAT, available_cpus, bounded_int   # loads neither numpy nor the kernels
+    ap.add_argument("--threads", type=bounded_int(1, available_cpus, "the CPUs this process may run on"), default=1)
+    ap.add_argument("--repeat", type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                    default=7)
     ap.add_argument("--net", choices=["resnet50", "mobilenetv2", "all"], default="all")
     args = ap.parse_args()
     from autoconfig.bench import best_times, pin_threads, pinned_torch

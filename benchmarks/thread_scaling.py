@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import autoconfig
+from autoconfig.cli import INT32_MAX, MAX_REPEAT, available_cpus, bounded_int
 
 
 def best_seconds(a, b, out, threads_list, repeat):
@@ -30,12 +31,13 @@ def best_seconds(a, b, out, threads_list, repeat):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2048, help="square matrix size (default 2048)")
-    parser.add_argument("--threads", type=int, default=2, help="thread count compared to 1 (default 2)")
-    parser.add_argument("--repeat", type=int, default=7, help="samples per thread count (default 7)")
+    parser.add_argument("--size", type=bounded_int(1, lambda: INT32_MAX, "the kernels' largest dimension"),
+                        default=2048, help="square matrix size (default 2048)")
+    parser.add_argument("--threads", type=bounded_int(2, available_cpus, "the CPUs this process may run on"),
+                        default=2, help="thread count compared to 1 (default 2)")
+    parser.add_argument("--repeat", type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                        default=7, help="samples per thread count (default 7)")
     args = parser.parse_args()
-    if args.size < 1 or args.threads < 2 or args.repeat < 1:
-        parser.error("--size and --repeat must be >= 1 and --threads >= 2")
 
     n = args.size
     rng = np.random.default_rng(0)

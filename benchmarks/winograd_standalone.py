@@ -24,6 +24,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from test_winograd_kernel import build  # noqa: E402
 
+from autoconfig.cli import MAX_REPEAT, available_cpus, bounded_int  # noqa: E402
+
 LAYERS = [("res2_3x3", 64, 56), ("res3_3x3", 128, 28), ("res4_3x3", 256, 14), ("res5_3x3", 512, 7)]
 
 
@@ -41,11 +43,14 @@ def best_ms(fn, repeat: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--isa", default="avx512", choices=["avx512", "avx2", "generic"])
-    ap.add_argument("--repeat", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--l1", type=int, default=32 * 1024, help="l1_bytes passed to emit_winograd")
-    ap.add_argument("--l2", type=int, default=2 * 1024 * 1024, help="l2_bytes passed to emit_winograd")
-    ap.add_argument("--tile-block", type=int, default=0, help="fix the tiles per block (0: the model's choice)")
+    ap.add_argument("--repeat", type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                    default=10)
+    ap.add_argument("--threads", type=bounded_int(1, available_cpus, "the CPUs this process may run on"), default=1)
+    cache = bounded_int(1024, lambda: 2**31 - 1, "bytes of one cache level")
+    ap.add_argument("--l1", type=cache, default=32 * 1024, help="l1_bytes passed to emit_winograd")
+    ap.add_argument("--l2", type=cache, default=2 * 1024 * 1024, help="l2_bytes passed to emit_winograd")
+    ap.add_argument("--tile-block", type=bounded_int(0, lambda: 2**31 - 1, "an int in the generated code"), default=0,
+                    help="fix the tiles per block (0: the model's choice)")
     args = ap.parse_args()
 
     import torch

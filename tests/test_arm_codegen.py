@@ -49,7 +49,7 @@ def test_neon_code():
     conv = files["conv_kernels_armv8_neon.cpp"]
     assert "f32_conv2d_direct_nchw4c_neon" in conv and "float32x4_t acc[N][KB]" in conv
     assert not re.search(r"_mm\d*_|__m\d+|sv[a-z]+_f32", "\n".join(files.values()))   # no x86, no SVE
-    assert '"asimd", nullptr' in files["gemm_registry_armv8_neon.cpp"]                 # required hwcap
+    assert '"asimd", nullptr' in files["kernel_registry_armv8_neon.cpp"]                 # required hwcap
 
 
 def test_sve_gemm_is_vector_length_agnostic_and_conv_uses_the_neon_view():
@@ -64,7 +64,7 @@ def test_sve_gemm_is_vector_length_agnostic_and_conv_uses_the_neon_view():
     assert "include/f32_vmath_neon.h" in files
     # sizeless SVE vectors never appear in arrays or as members (GCC rejects both)
     assert not re.search(r"svfloat32_t\s+\w+\s*\[", "\n".join(files.values()))
-    assert '"sve", nullptr' in files["gemm_registry_armv8_sve.cpp"]
+    assert '"sve", nullptr' in files["kernel_registry_armv8_sve.cpp"]
     # conv plans name the kernels they run: NEON for the fixed-lanes algorithms, SVE for the GEMM-based ones
     for p in (p for p in plans if p.op == "conv2d"):
         want = "_sve" if p.algorithm in ("gemm-1x1", "im2col-gemm") else "_neon"

@@ -116,6 +116,22 @@ def test_engine_spec_error_stops_configure(tmp_path):
     assert "tiny_engine.yaml:" in err and "kernels[0].shapes[0].K" in err and "positive integer" in err
 
 
+def test_engine_deeply_nested_spec_names_the_file(tmp_path):
+    """A spec nested 2000 levels deep once stopped the build with 'maximum
+    recursion depth exceeded' and no file: it gets the usual file:line: key: reason."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    deep = "[" * 2000 + "]" * 2000
+    (specs / "deep.yaml").write_text(f"version: 1\nkernels:\n  - {{name: k, op: matmul, dtype: float32, "
+                                     f"shapes: [{{M: {deep}, N: 1, K: 1}}]}}\n")
+    r = cmake("-S", ENGINE, "-B", tmp_path / "build", f"-DPython_EXECUTABLE={sys.executable}",
+              f"-DAUTOCONFIG_SPECS={specs}", "-DAUTOCONFIG_TARGET=generic", check=False)
+    assert r.returncode != 0
+    err = " ".join((r.stdout + r.stderr).split())     # CMake wraps long messages
+    assert f"{specs / 'deep.yaml'}:3: kernels[0].shapes[0].M[0][0]" in err, err[-3000:]
+    assert "nested more than 32 levels deep" in err and "recursion" not in err
+
+
 def test_missing_pyyaml_is_explained(tmp_path):
     """A Python without PyYAML: configure stops and says what to install."""
     venv = tmp_path / "venv"

@@ -164,7 +164,7 @@ def test_emitted_sources_compile(tmp_path, target):
     for src in sources:
         text = src.read_text()
         assert text.startswith("// "), "generated files start with their plan"
-        baseline = src.name.startswith("gemm_registry_") or src.name == "variants.cpp"
+        baseline = src.name.startswith("kernel_registry_") or src.name == "variants.cpp"
         flags = [] if baseline else prof.compile_flags
         r = subprocess.run([CXX, "-std=c++17", "-fsyntax-only", *flags, f"-I{INCLUDE}", f"-I{out / 'include'}",
                             str(src)], capture_output=True, text=True)
@@ -200,7 +200,7 @@ def test_cmake_fragment_lists_sources(tmp_path):
     out = tmp_path / "gen"
     generate.generate(out, "generic", [str(write_spec(tmp_path / "specs"))], use_default_specs=False)
     text = (out / "autoconfig_generated.cmake").read_text()
-    assert "AUTOCONFIG_GENERATED_SOURCES" in text and "gemm_registry_generic.cpp" in text and "variants.cpp" in text
+    assert "AUTOCONFIG_GENERATED_SOURCES" in text and "kernel_registry_generic.cpp" in text and "variants.cpp" in text
     assert "tiny.yaml" in text   # a spec change must re-run the generator
 
 

@@ -1,11 +1,11 @@
 """The graph package is a build stage: it imports no runtime module (the
-extension, api, conv_api, bench), and only onnx_import.py imports onnx
+extension, runtime/, explanation, bench), and only onnx_import.py imports onnx
 (an optional extra). Checked on the source, without importing it."""
 import ast
 from pathlib import Path
 
 GRAPH = Path(__file__).resolve().parent.parent / "python" / "autoconfig" / "graph"
-RUNTIME = {"api", "conv_api", "_autoconfig_ext", "_isa_guard", "bench", "bench_conv"}
+RUNTIME = {"runtime", "api", "conv_api", "_autoconfig_ext", "_isa_guard", "bench", "bench_conv", "explanation"}
 
 
 def _imports(path: Path):

@@ -4,10 +4,8 @@ blocked layouts, views; tests/graph_reference.py, storage=True) against the
 unplanned graph, both in float64; then the structure (which tensors are
 blocked, where the conversions are, which concats are views) and the
 .acmodel fields the executor reads."""
-import json
 import os
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,6 @@ import graph_cases  # noqa: E402
 import graph_reference  # noqa: E402
 from autoconfig import probe  # noqa: E402
 from autoconfig.graph import acmodel, planner  # noqa: E402
-from autoconfig.graph.fnv import fnv1a64  # noqa: E402
 from autoconfig.graph.ir import BLOCKED_OPS  # noqa: E402
 from autoconfig.graph.onnx_import import import_onnx  # noqa: E402
 from autoconfig.graph.passes import run_passes  # noqa: E402
@@ -217,16 +214,7 @@ def _header_with(g, edit):
     """The file's bytes with its header edited (framing and checksum redone)."""
     header, blobs = acmodel.header_and_blobs(g)
     edit(header)
-    text = json.dumps(header).encode()
-    blob_len = acmodel._align(max((o + len(d) for o, d in blobs), default=0))
-    pre = acmodel._align(acmodel.PREAMBLE.size + len(text))
-    out = bytearray(pre + blob_len + 8)
-    acmodel.PREAMBLE.pack_into(out, 0, acmodel.MAGIC, acmodel.VERSION, 0, len(text), blob_len)
-    out[acmodel.PREAMBLE.size:acmodel.PREAMBLE.size + len(text)] = text
-    for o, d in blobs:
-        out[pre + o:pre + o + len(d)] = d
-    struct.pack_into("<Q", out, pre + blob_len, fnv1a64(memoryview(out)[:pre + blob_len]))
-    return bytes(out)
+    return acmodel.frame(header, blobs)
 
 
 def _tensor(header, name):

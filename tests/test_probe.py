@@ -36,7 +36,8 @@ def _load_modules():
         sys.modules[name] = pkg
         mods = []
         for mod in ("profile", "probe"):
-            spec = importlib.util.spec_from_file_location(f"{name}.{mod}", PKG_DIR / f"{mod}.py")
+            path = PKG_DIR / mod / "__init__.py" if (PKG_DIR / mod).is_dir() else PKG_DIR / f"{mod}.py"
+            spec = importlib.util.spec_from_file_location(f"{name}.{mod}", path)
             m = importlib.util.module_from_spec(spec)
             sys.modules[f"{name}.{mod}"] = m
             spec.loader.exec_module(m)
@@ -250,7 +251,7 @@ REAL_READ_SYSFS = probe.read_sysfs_caches
 def vm_sysfs(tmp_path, monkeypatch):
     """profile() reads the fake VM tree instead of this host's sysfs."""
     root = _fake_vm_sysfs(tmp_path / "cache")
-    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
+    monkeypatch.setattr(probe.sysfs, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
     return root
 
 
@@ -279,7 +280,7 @@ def test_l3_sanity_dram_speed_at_sysfs_size(tmp_path, monkeypatch):
     _write_index(root, 0, 1, "Data", "32K", 8, "0")
     _write_index(root, 1, 2, "Unified", "1M", 16, "0")
     _write_index(root, 2, 3, "Unified", "16M", 16, "0")          # plausible size ...
-    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
+    monkeypatch.setattr(probe.sysfs, "read_sysfs_caches", lambda: REAL_READ_SYSFS(root))
     curve = [(16 * KiB, 300.0), (256 * KiB, 120.0), (1 * MiB, 100.0), (4 * MiB, 60.0),
              (16 * MiB, 19.0), (64 * MiB, 18.5), (256 * MiB, 18.0)]
     p = probe.profile(measurements=_measurements(curve=curve))
@@ -296,7 +297,7 @@ def test_l3_sanity_dram_speed_at_sysfs_size(tmp_path, monkeypatch):
 
 def test_missing_caches_and_bandwidth_use_defaults(monkeypatch):
     monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
-    monkeypatch.setattr(probe, "read_sysfs_caches", lambda: [])
+    monkeypatch.setattr(probe.sysfs, "read_sysfs_caches", lambda: [])
     m = _measurements(curve=[])
     p = probe.profile(measurements=m)
     assert [(c.level, c.size_bytes, c.ways, c.source) for c in p.caches] == [

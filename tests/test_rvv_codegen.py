@@ -35,7 +35,7 @@ def test_rvv_gemm_code():
         assert intrinsic in ukernels, intrinsic
     vmath = files["include/f32_vmath_rvv.h"]
     assert "#include <riscv_vector.h>" in vmath and "static inline size_t rvv_vl(int64_t count)" in vmath
-    assert '"v", nullptr' in files["gemm_registry_rv64gcv.cpp"]           # the hwcap the kernels need
+    assert '"v", nullptr' in files["kernel_registry_rv64gcv.cpp"]           # the hwcap the kernels need
     assert not re.search(r"vfloat32m1_t\s+\w+\s*\[", "\n".join(files.values()))   # sizeless: never in arrays
     assert not re.search(r"_mm\d*_|float32x4_t|svfloat32_t", "\n".join(files.values()))
 

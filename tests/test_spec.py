@@ -246,6 +246,27 @@ MALFORMED = [
           shapes:
             - {M: 2147483647, N: 2147483647, K: 1}
      """), "kernels[0].shapes[0]", 7, "operand C (M x N = 2147483647 x 2147483647)"),
+    ("operand-beyond-address-space", kernel("""
+        - name: k
+          op: gemm
+          dtype: float32
+          shapes:
+            - {M: 16777216, N: 16777216, K: 1}
+     """), "kernels[0].shapes[0]", 7, "operand C (M x N = 16777216 x 16777216) would take 1125899906842624 "
+                                     "bytes; the limit is 2**48"),
+    # PyYAML composes recursively: 2000 levels used to raise RecursionError.
+    ("nested-2000-flow", kernel("""
+        - name: k
+          op: matmul
+          dtype: float32
+          shapes:
+            - {M: %s, N: 1, K: 1}
+     """) % ("[" * 2000 + "]" * 2000), "kernels[0].shapes[0].M[0][0]...", 7,
+     "YAML nested more than 32 levels deep"),
+    ("nested-2000-block", HEADER + "".join("  " * i + "  - a:\n" for i in range(2000)) + "  " * 2000 + "  1\n",
+     "kernels[0].a[0].a[0].a...", 18, "YAML nested more than 32 levels deep"),
+    ("nested-5000-one-line", "{" * 5000 + "}" * 5000, "<key>.<key>.<key>.<key>.<key>.<key>.<key>...", 1,
+     "YAML nested more than 32 levels deep"),
     ("duplicate-name-in-file", kernel("""
         - {name: a, op: matmul, dtype: float32}
         - {name: b, op: matmul, dtype: float32}
@@ -482,6 +503,19 @@ def test_cli_module_subprocess(tmp_path):
     assert r.stderr.strip() == f"{bad}:3: kernels[0].threads[0]: expected a positive integer, got -1"
 
 
+def test_cli_module_deep_nesting_is_one_line(tmp_path):
+    """2000 levels: one `file:line: key.path: reason` line, not a RecursionError traceback."""
+    bad = write(tmp_path, kernel("- {name: k, op: matmul, dtype: float32, shapes: [{M: %s, N: 1, K: 1}]}"
+                                 % ("[" * 2000 + "]" * 2000)))
+    pkg_root = str(Path(spec.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkg_root] + [os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-m", "autoconfig.spec", str(bad)], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"{bad}:3: kernels[0].shapes[0].M[0][0]...: YAML nested more than 32 levels "
+                                f"deep; a spec needs 6 (document, kernels, kernel, shapes, shape, value)")
+
+
 # --------------------------------------------------------------------------- conv2d specs
 CONV_OK = """version: 1
 kernels:
@@ -512,6 +546,19 @@ def test_conv_spec_loads_and_lowers_to_gemm(tmp_path):
     ("{C: 3, H: 2, W: 2, K: 4, R: 3, S: 3}", "kernels[0].shapes[0]", "the output would be 0x0"),
     ("{C: 3, H: 8, W: 8, K: 4, R: 3, S: 3, pad_top: -1}", "kernels[0].shapes[0].pad_top", "expected an integer >= 0"),
     ("{C: 3, H: 8, W: 8, K: 4, R: 3, S: 3, M: 5}", "kernels[0].shapes[0]", "'M' is only allowed when op is"),
+    # sizes the kernels cannot hold (issue 12): operands beyond 2**48 bytes, lowered GEMM dims beyond 2**31-1
+    ("{C: 2147483647, H: 2147483647, W: 2147483647, K: 2147483647, R: 3, S: 3}", "kernels[0].shapes[0]",
+     "input x (N x C x H x W = 1 x 2147483647 x 2147483647 x 2147483647) would take"),
+    ("{C: 2147483647, H: 1, W: 1, K: 2147483647, R: 1, S: 1}", "kernels[0].shapes[0]",
+     "weights w (K x C/groups x R x S = 2147483647 x 2147483647 x 1 x 1) would take"),
+    ("{C: 1, H: 8, W: 8, K: 1, R: 1, S: 1, pad_top: 2147483647, pad_left: 2147483647}", "kernels[0].shapes[0]",
+     "output y (N x K x out_h x out_w = 1 x 1 x 2147483655 x 2147483655) would take"),
+    ("{C: 1, H: 65536, W: 65536, K: 1, R: 1, S: 1}", "kernels[0].shapes[0]",
+     "the lowered GEMM's N (output pixels out_h x out_w = 65536 x 65536) is 4294967296; the limit is 2147483647"),
+    ("{C: 1, H: 60000, W: 60000, K: 1, R: 30000, S: 30000}", "kernels[0].shapes[0]",
+     "the im2col patch matrix (C/groups*R*S x out_h*out_w = 900000000 x 900060001) would take"),
+    ("{C: 64, H: 224, W: 224, K: 64, R: 3, S: 3, N: 2147483647}", "kernels[0].shapes[0]",
+     "input x (N x C x H x W = 2147483647 x 64 x 224 x 224) would take"),
 ])
 def test_conv_spec_errors(tmp_path, shape, path, fragment):
     f = tmp_path / "conv.yaml"

@@ -97,11 +97,11 @@ void im2col(const float* x, int64_t C, int64_t H, int64_t W, const Conv2dArgs& a
 
 }  // namespace
 
-int64_t conv2d_output_h(const Conv2dArgs& a) {
+int64_t conv2d_output_h(const Conv2dLayer& a) {
   return (a.H + a.pad_top + a.pad_bottom - a.dilation_h * (a.R - 1) - 1) / std::max<int64_t>(a.stride_h, 1) + 1;
 }
 
-int64_t conv2d_output_w(const Conv2dArgs& a) {
+int64_t conv2d_output_w(const Conv2dLayer& a) {
   return (a.W + a.pad_left + a.pad_right - a.dilation_w * (a.S - 1) - 1) / std::max<int64_t>(a.stride_w, 1) + 1;
 }
 

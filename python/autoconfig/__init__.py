@@ -1,38 +1,49 @@
 """autoconfig: host-tuned CPU kernels generated ahead of time.
 
-Runtime API (needs the compiled extension, i.e. an installed wheel):
+Runtime API (needs the compiled extension, i.e. an installed wheel; runtime/):
     matmul, gemm, conv2d, prepare_conv2d, to_blocked, BlockedTensor, host, explain, build_info,
-    load_onnx (import + plan an ONNX model in memory and load it into the executor)
+    load_onnx (an ONNX model imported and planned in memory, loaded into the executor; needs onnx)
 Generator modules (need only PyYAML): spec, probe, models, codegen, generate.
 
-Importing the package checks that this CPU has the ISA the kernels were
-generated for and raises ImportError otherwise (never SIGILL).
+The generator runs on any CPU. The first use of the runtime API (any name
+above, ``autoconfig._ext`` or ``import autoconfig.runtime.gemm``) loads the extension
+and checks that this CPU has the ISA the kernels were generated for, raising
+ImportError otherwise (never SIGILL).
 """
-from ._isa_guard import ext as _ext  # noqa: F401  (raises ImportError on a CPU lacking the build's ISA)
+import importlib
 
 __version__ = "0.1.0"
 
-_API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
-_CONV_API = ("conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "BlockedTensor", "to_blocked",
-             "block_size", "layout_conversions")
-_MODEL_API = ("load_onnx",)
-__all__ = list(_API + _CONV_API + _MODEL_API)
+# Public name -> the module that defines it. The runtime API imports NumPy
+# and the generator must run without it, so these load on first use.
+_EXPORTS = {
+    "matmul": "runtime.gemm", "gemm": "runtime.gemm",
+    "host": "runtime.info", "build_info": "runtime.info",
+    "explain": "explanation",
+    "conv2d": "runtime.conv", "prepare_conv2d": "runtime.conv", "PreparedConv2d": "runtime.conv",
+    "BlockedTensor": "runtime.blocked", "to_blocked": "runtime.blocked", "block_size": "runtime.blocked",
+    "layout_conversions": "runtime.blocked",
+    "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
+    "load_onnx": "model_onnx",
+}
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):
-    # The runtime API imports NumPy; the generator must run without it.
-    if name in _API or name in _CONV_API:
-        from . import api, conv_api
-        value = getattr(api if name in _API else conv_api, name)
-        globals()[name] = value      # later lookups skip this hook
-        return value
-    if name in _MODEL_API:
-        from . import model_onnx
-        value = getattr(model_onnx, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
+    # Loaded on first use, not at import: the generator (spec, probe, plan)
+    # must run without NumPy and on a CPU lacking the build's ISA, where
+    # loading the kernels raises the guard's ImportError.
+    if name == "_ext":
+        from .runtime.guard import ext   # raises ImportError on a CPU lacking the build's ISA
+        globals()["_ext"] = ext
+        return ext
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value      # later lookups skip this hook
+    return value
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API + _CONV_API + _MODEL_API))
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,4 +1,4 @@
-// nanobind bindings: thin, checked by the Python layer (api.py) first.
+// nanobind bindings: thin, checked by the Python layer (runtime/) first.
 // The GIL is released while a kernel runs.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
@@ -7,6 +7,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 #include <stdexcept>
@@ -63,9 +64,10 @@ void gemm_binding(In2 a, In2 b, Out2 c, std::optional<In2> c_in, std::optional<I
   g.act = static_cast<autoconfig::Activation>(act);
   g.threads = threads;
   autoconfig::Status s;
-  if (static_cast<double>(g.M) * g.N * g.K <= 262144.0) {
-    s = autoconfig::gemm(g);  // at most a few microseconds: not worth a GIL round trip
-  } else {
+  {
+    // Every Python object is read above; the ndarrays keep their arrays alive
+    // until return. Released for every size, so that calling threads run
+    // concurrently (and meet in the thread pool as C++ callers do).
     nb::gil_scoped_release release;
     s = autoconfig::gemm(g);
   }
@@ -106,11 +108,13 @@ bool overlaps(const T& x, const U& y) {
   return a.first < b.second && b.first < a.second;
 }
 
-// Fast path with a caller's `out`: false when out overlaps an input or its
-// rows are not contiguous (the Python layer then takes its general path).
+// Fast path with a caller's `out`: false when out overlaps an input, its
+// rows are not contiguous or do not follow each other at a positive stride
+// of at least a row (negative, zero: the Python layer then takes its general path).
 bool matmul_into_binding(In2 a, In2 b, std::optional<In1> bias, Out2 out, int act, int threads) {
   if (out.shape(0) != a.shape(0) || out.shape(1) != b.shape(1)) throw std::invalid_argument("out: wrong shape");
   if (out.shape(1) > 1 && out.stride(1) != 1) return false;
+  if (out.shape(0) > 1 && out.stride(0) < std::max<int64_t>(static_cast<int64_t>(out.shape(1)), 1)) return false;
   if (overlaps(out, a) || overlaps(out, b)) return false;
   if (bias && overlaps(out, *bias)) return false;
   if (out.shape(0) * out.shape(1) == 0) return true;

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .isa_table import ISA
+
 
 def pin_threads(n: int) -> None:
     """Must run before numpy/torch are imported to bind their BLAS pools."""
@@ -117,7 +119,8 @@ class Row:
         return None if self.torch_s is None else self.torch_s / self.ours_s
 
 
-_PROBE_KEY = {"avx512": "avx512", "avx2": "avx2", "generic": "sse"}
+# The probe FMA reading that gives each ISA's peak (the ISA table's).
+_PROBE_KEY = {k: r.fma_key for k, r in ISA.items()}
 
 
 def pinned_torch(threads: int):
@@ -162,9 +165,11 @@ def default_shapes() -> List[Tuple[int, int, int]]:
 def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int,
                use_torch: bool = True, seed: int = 0, peak_gflops: Optional[float] = None) -> List[Row]:
     import numpy as np
-    from . import api
+    from .explanation import explain
+    from .runtime.gemm import matmul
+    from .runtime.info import host
     torch = pinned_torch(threads) if use_torch else None
-    peak = (peak_gflops or api.host().peak_gflops_per_core) * threads
+    peak = (peak_gflops or host().peak_gflops_per_core) * threads
     rng = np.random.default_rng(seed)
     rows = []
     for (M, N, K) in shapes:
@@ -172,7 +177,7 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
         b = rng.standard_normal((K, N), dtype=np.float32)
         out = np.empty((M, N), dtype=np.float32)
         np_out = np.empty((M, N), dtype=np.float32)
-        fns = {"ours": lambda: api.matmul(a, b, out=out, threads=threads),
+        fns = {"ours": lambda: matmul(a, b, out=out, threads=threads),
                "numpy": lambda: np.matmul(a, b, out=np_out)}
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -181,11 +186,11 @@ def run_matmul(shapes: Sequence[Tuple[int, int, int]], threads: int, repeat: int
         times = best_times(fns, repeat, quiet_s=QUIET_S if threads > 1 else 0.0, pauses=peer_pauses(threads),
                            warm_s=warm_seconds(threads))
         ours, ref, tt = times["ours"], times["numpy"], times.get("torch")
-        ex = api.explain("matmul", M=M, N=N, K=K, threads=threads)
+        ex = explain("matmul", M=M, N=N, K=K, threads=threads)
         pred = ex.plan.predicted_s if ex.specialized else None
         if pred is not None and ex.plan.value("threads") != threads:
             from .models import gemm as gm
-            prof = api.host()
+            prof = host()
             t = gm.Tile(ex.plan.value("mr"), ex.plan.value("nr"), ex.plan.value("nr") // prof.lanes_f32)
             pred = gm.estimate(gm.Machine(prof), t, M, N, K, threads, ex.plan.value("loop_order")).seconds
         flops = 2.0 * M * N * K

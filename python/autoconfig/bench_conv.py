@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .bench import QUIET_S, best_times, peer_pauses, pinned_torch, render_table, warm_seconds
+from .vocabulary import CONV_ALGORITHMS
 
 # Within this factor of the measured best, a choice counts as right (issue 3's bar).
 MODEL_TOLERANCE = 1.10
@@ -70,9 +71,11 @@ def _label(sh) -> str:
 def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = True, net: Optional[str] = None,
              peak_gflops: Optional[float] = None, seed: int = 0) -> List[ConvRow]:
     import numpy as np
-    from . import api, conv_api
+    from .explanation import explain
+    from .runtime.conv import prepare_conv2d
+    from .runtime.info import host
     torch = pinned_torch(threads) if use_torch else None
-    peak = (peak_gflops or api.host().peak_gflops_per_core) * threads
+    peak = (peak_gflops or host().peak_gflops_per_core) * threads
     quiet = QUIET_S if threads > 1 else 0.0
     rng = np.random.default_rng(seed)
     rows = []
@@ -87,9 +90,9 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         res = rng.standard_normal((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32) if residual else None
         out = np.empty((1, sh.K, sh.out_h, sh.out_w), dtype=np.float32)
         t0 = time.perf_counter()
-        layer = conv_api.prepare_conv2d(w, b, **kw)
+        layer = prepare_conv2d(w, b, **kw)
         prep = time.perf_counter() - t0
-        ex = api.explain("conv2d", N=1, C=sh.C, H=sh.H, W=sh.W, K=sh.K, R=sh.R, S=sh.S,
+        ex = explain("conv2d", N=1, C=sh.C, H=sh.H, W=sh.W, K=sh.K, R=sh.R, S=sh.S,
                          strides=(sh.stride_h, sh.stride_w), pads=pads, dilations=(sh.dilation_h, sh.dilation_w),
                          groups=sh.groups, threads=threads)
         mine = [c for c in ex.plan.candidates if c.rejected is None and c.name.split()[0] == layer.algorithm]
@@ -98,10 +101,10 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         predicted = float("nan") if predicted is None else predicted.predicted_s
         fns = {"ours": lambda: layer(x, residual=res, out=out)}
         if check_model:
-            for alg in conv_api.CONV_ALGORITHMS:
+            for alg in CONV_ALGORITHMS:
                 if alg == layer.algorithm or all(c.rejected for c in ex.plan.candidates if c.name.split()[0] == alg):
                     continue
-                other = conv_api.prepare_conv2d(w, b, algorithm=alg, **kw)
+                other = prepare_conv2d(w, b, algorithm=alg, **kw)
                 fns[alg] = (lambda other=other: other(x, residual=res, out=out))
         if torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)

@@ -92,9 +92,9 @@ def _ours(path: str, input_shape, threads: int):
     from . import model_onnx
     from .graph import acmodel
     from .graph.pipeline import compile_onnx
-    from . import api
+    from .runtime.info import host
     t0 = time.perf_counter()
-    plan = compile_onnx(path, api.host(), input_shape=input_shape, threads=threads,
+    plan = compile_onnx(path, host(), input_shape=input_shape, threads=threads,
                         name=os.path.splitext(os.path.basename(path))[0])
     data = acmodel.to_bytes(plan.graph)
     plan_s = time.perf_counter() - t0

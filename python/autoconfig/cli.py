@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 PKG_DIR = Path(__file__).resolve().parent
 
@@ -81,33 +82,107 @@ def _compare_targets(arg: Optional[str], prof) -> List[str]:
     return [] if arg.strip() == "none" else [t.strip() for t in arg.split(",") if t.strip()]
 
 
+# Numeric options are checked by argparse, which names the option and exits
+# with 2: a zero or negative count used to run and print inf/nan.
+MAX_REPEAT = 1000      # samples per measurement; the best of a few already settles, more only lengthen the run
+INT32_MAX = 2**31 - 1  # largest M, N, K the kernels take (the spec limit)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def bounded_int(lo: int, hi: Callable[[], int], why_hi: str) -> Callable[[str], int]:
+    """An argparse type: an integer from lo to hi() (argparse prefixes the option's name)."""
+    def integer(text: str) -> int:
+        try:
+            v = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        top = hi()
+        if not lo <= v <= top:
+            raise argparse.ArgumentTypeError(f"expected an integer from {lo} to {top} ({why_hi}), got {v}")
+        return v
+    return integer
+
+
+def _memory_bytes() -> Optional[int]:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _parse_shape(text: str):
     try:
-        parts = [int(x) for x in text.lower().split("x")]
+        parts = [int(x, 10) for x in text.lower().split("x")]
     except ValueError:
         parts = []
     if len(parts) != 3 or min(parts) < 1:
         raise argparse.ArgumentTypeError(f"expected MxNxK with positive integers, got {text!r}")
+    if max(parts) > INT32_MAX:
+        raise argparse.ArgumentTypeError(f"expected M, N, K <= {INT32_MAX} (2**31-1), got {text!r}")
+    M, N, K = parts
+    # bench holds A, B, our C and numpy's C as float32 at once
+    need, have = 4 * (M * K + K * N + 2 * M * N), _memory_bytes()
+    if have is not None and need > have:
+        raise argparse.ArgumentTypeError(f"{text} needs {need / 2**30:.1f} GiB for its matrices; this machine has "
+                                         f"{have / 2**30:.1f} GiB of memory")
     return tuple(parts)
+
+
+def _parse_net(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a spec kernel name prefix such as resnet50, got an empty string")
+    return text
+
+
+def _check_net(net: Optional[str]) -> None:
+    """--net must select at least one conv layer: say which exist otherwise."""
+    from . import bench_conv
+    from . import spec as spec_mod
+    if net is None or bench_conv.default_layers(net):
+        return
+    names = sorted(s.name for s in spec_mod.load_default() if s.op == "conv2d" and s.shapes)
+    nets = sorted({n.split("_")[0] for n in names})
+    raise ValueError(f"--net {net}: no conv2d spec kernel's name starts with {net!r}; the nets are "
+                     f"{', '.join(nets) or '(none)'} and the kernels {', '.join(names) or '(none)'}")
 
 
 def cmd_bench(args) -> int:
     from . import bench
-    bench.pin_threads(args.threads)   # before numpy / torch create their pools
     if args.model:
+        bench.pin_threads(args.threads)   # before numpy and the peers create their pools
         return _bench_model(args)
-    from . import api
-    build_peak = api.host().peak_gflops_per_core
-    peak = bench.measured_peak_gflops(api.host().isa) or build_peak
+    # Check the selection before loading the kernels: it needs none.
+    if args.op == "conv2d":
+        _check_net(args.net)
+    elif args.check_model or args.net:
+        raise ValueError("--check-model and --net apply to --op conv2d")
+    shapes = None
+    if args.op == "matmul":
+        shapes = args.shape or bench.default_shapes()
+        if not shapes:
+            raise ValueError("the specs have no matmul or gemm shapes to time: pass --shape MxNxK")
+    bench.pin_threads(args.threads)   # before numpy / torch create their pools
+    try:
+        from .runtime.info import host   # loads the kernels: refused on a CPU lacking the build's ISA
+        host()
+    except ImportError as e:       # the guard's message already starts with "autoconfig: "
+        msg = str(e)
+        print(msg if msg.startswith("autoconfig: ") else f"autoconfig: {msg}", file=sys.stderr)
+        return 1
+    build_peak = host().peak_gflops_per_core
+    peak = bench.measured_peak_gflops(host().isa) or build_peak
     if args.op == "conv2d":
         from . import bench_conv
         rows = bench_conv.run_conv(args.threads, args.repeat, args.check_model, use_torch=not args.no_torch,
                                    net=args.net, peak_gflops=peak)
         print(bench_conv.format_conv_table(rows, args.markdown, peak))
         return 0
-    if args.check_model or args.net:
-        raise ValueError("--check-model and --net apply to --op conv2d")
-    shapes = args.shape or bench.default_shapes()
     rows = bench.run_matmul(shapes, args.threads, args.repeat, use_torch=not args.no_torch, peak_gflops=peak)
     print(bench.format_table(rows, args.markdown, peak, build_peak))
     return 0
@@ -235,8 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time our kernels against numpy (and PyTorch when installed), "
                                      "or (--model) a network against onnxruntime and OpenVINO")
-    p.add_argument("--threads", type=int, default=1, help="threads for every library (default 1)")
-    p.add_argument("--repeat", type=int, default=5, help="samples per measurement; the best is kept")
+    p.add_argument("--threads", type=bounded_int(1, available_cpus, "the CPUs this process may run on"),
+                   default=1, help="threads for every library (default 1)")
+    p.add_argument("--repeat", default=5,
+                   type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                   help=f"samples per measurement; the best is kept (1 to {MAX_REPEAT})")
     p.add_argument("--shape", type=_parse_shape, action="append", metavar="MxNxK",
                    help="shape to time (repeatable; default: the embedded spec shapes)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -245,14 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="matmul (the spec GEMM shapes) or conv2d (the spec ResNet-50 / MobileNetV2 layers)")
     p.add_argument("--check-model", action="store_true",
                    help="conv2d: also time every applicable algorithm and report whether the model chose the best")
-    p.add_argument("--net", default=None, help="conv2d: only spec kernels whose name starts with this (resnet50, ...)")
+    p.add_argument("--net", type=_parse_net, default=None,
+                   help="conv2d: only spec kernels whose name starts with this (resnet50, ...)")
     p.add_argument("--model", default=None, metavar="MODEL.onnx",
                    help="time a whole network end to end against onnxruntime and OpenVINO (when installed)")
-    p.add_argument("--runs", type=int, default=20, help="--model: timed inferences per engine (at least 20)")
+    p.add_argument("--runs", default=20, type=bounded_int(20, lambda: 100000, "fewer runs give no median worth reading"),
+                   help="--model: timed inferences per engine (at least 20)")
     p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
                    help="--model: input shape where the model leaves it open")
     p.add_argument("--plot", default=None, metavar="FILE", help="--model: bar chart of the per-node profile")
-    p.add_argument("--top", type=int, default=None, help="--model: show the N slowest nodes of the profile")
+    p.add_argument("--top", type=bounded_int(1, lambda: 100000, "a count of nodes"), default=None,
+                   help="--model: show the N slowest nodes of the profile")
     p.add_argument("--no-peers", action="store_true", help="--model: time ours only")
     p.set_defaults(func=cmd_bench)
 
@@ -275,9 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", 1) is not None and getattr(args, "threads", 1) < 1:
-        print("autoconfig: --threads must be >= 1", file=sys.stderr)
-        return 2
     from .spec import SpecError
     try:
         return args.func(args)

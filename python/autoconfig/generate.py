@@ -1,5 +1,9 @@
 """Build-time generator: specs + HostProfile -> plans -> C++ sources.
 
+Orchestration only: for each variant's profile, every operator family of
+FAMILIES plans (models/spec_plans.py and the models) and emits (codegen/);
+then the registry, the variants table, plans.json and the CMake list.
+
 CMake runs it at configure time with the source tree on PYTHONPATH:
     python -m autoconfig.generate --out <build>/generated --target host --cxx <compiler>
 It writes into a staging directory and only then replaces changed files, so a
@@ -13,20 +17,22 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import probe as probe_mod
 from . import spec as spec_mod
-from .codegen.gemm import (ACTIVATIONS, emit_entry, emit_ukernel_header, emit_vmath_header,
+from .codegen.gemm import (emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
 from .codegen.conv import conv_tu_name, emit_conv_kernels
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
-from .codegen.registry import emit_registry, emit_variants, isa_level, variant_id
+from .codegen.registry import emit_registry, emit_variants, isa_level, registry_tu_name, variant_id
 from .models import conv as conv_model
-from .models import gemm as gemm_model
+from .models import spec_plans
 from .plan import Plan, plans_to_json
 from .profile import HostProfile, fixed_lanes_profile
+from .vocabulary import ACTIVATIONS  # noqa: F401  (generate.ACTIVATIONS, as before)
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 
@@ -70,79 +76,100 @@ def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> L
     return [probe_mod.profile(None if target in ("", "host") else target, cxx=cxx)]
 
 
+# --------------------------------------------------------------------------- operator families
 def conv_plans(profile: HostProfile, specs) -> List[Plan]:
-    """One plan per (conv layer, thread count) the specs list: the model's
-    choice of algorithm and its parameters. A layer several specs list is
-    planned once, under the strictest of their tolerances."""
-    isa, conv_isa = isa_for_profile(profile), fixed_lanes_isa_for_profile(profile)
-    layers: Dict[Tuple, Dict] = {}
-    for s in specs:
-        if s.op != "conv2d":
-            continue
-        for sh in s.shapes:
-            for t in sorted({min(max(1, profile.cores), t) for t in s.threads}):
-                e = layers.setdefault((sh, t), {"specs": [], "acts": s.activations, "tolerance": None})
-                e["specs"].append(s.name)
-                if s.tolerance is not None:
-                    e["tolerance"] = min(s.tolerance, e["tolerance"] or s.tolerance)
-    return [conv_model.plan_layer(profile, sh, isa_suffix=isa.suffix, threads=t, activations=e["acts"],
-                                  spec_name=",".join(e["specs"]), tolerance=e["tolerance"],
-                                  fixed_lanes_suffix=conv_isa.suffix)
-            for (sh, t), e in layers.items()]
+    """The conv layer plans of `profile`'s variant (models/spec_plans.py)."""
+    return spec_plans.conv_plans(profile, specs, isa_for_profile(profile).suffix,
+                                 fixed_lanes_isa_for_profile(profile).suffix)
 
 
-def gemm_plans(profile: HostProfile, specs, convs: List[Plan] = ()) -> Tuple[Plan, List[Plan]]:
-    """The generic plan and the shape-specialized ones.
+def gemm_plans(profile: HostProfile, specs, convs: Sequence[Plan] = ()) -> Tuple[Plan, List[Plan]]:
+    """The generic GEMM plan and the shape-specialized ones (models/spec_plans.py)."""
+    return spec_plans.gemm_plans(profile, specs, isa_for_profile(profile).suffix, convs)
 
-    A shape gets one plan per thread count its spec lists (capped at the
-    profile's cores); plans that come out identical share one kernel, and the
-    registry maps each (shape, threads) to its kernel."""
+
+@dataclass
+class Emitted:
+    """What a family emits for one variant: {relative path: text}, and the
+    sources among them to compile with the variant's ISA flags, in order."""
+    files: Dict[str, str] = field(default_factory=dict)
+    sources: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One operator family: how its plans come from the specs, and how they
+    become C++. `needs` names the families whose plans its planning reads."""
+    name: str
+    plan: Callable[[HostProfile, Sequence, Dict[str, List[Plan]]], List[Plan]]
+    emit: Callable[[HostProfile, List[Plan]], Emitted]
+    needs: Tuple[str, ...] = ()
+
+
+def _plan_gemm(profile: HostProfile, specs, planned: Dict[str, List[Plan]]) -> List[Plan]:
+    generic, specialized = gemm_plans(profile, specs, planned["conv2d"])
+    return [generic] + specialized           # the generic plan first: the registry relies on it
+
+
+def _emit_gemm(profile: HostProfile, plans: List[Plan]) -> Emitted:
     isa = isa_for_profile(profile)
-    generic = gemm_model.plan_generic(profile, isa_suffix=isa.suffix)
-    # One entry per distinct shape; activations and thread counts of several specs merge.
-    shapes: Dict[Tuple[int, int, int], Dict] = {}
-    # conv layers the model runs on the GEMM get that GEMM specialized
-    gemm_convs = {(spec_mod.Conv2dShape(**p.shape), p.value("threads")) for p in convs
-                  if p.algorithm in ("gemm-1x1", "im2col-gemm")}
-    for s in specs:
-        if s.op not in ("matmul", "gemm", "conv2d"):
-            continue
-        for sh in s.shapes:
-            if s.op == "conv2d":
-                if not any((sh, min(max(1, profile.cores), t)) in gemm_convs
-                           for t in s.threads):
-                    continue
-                sh = sh.gemm_shape()   # conv2d runs as one GEMM per image and group
-            key = (sh.M, sh.N, sh.K)
-            entry = shapes.setdefault(key, {"acts": set(), "specs": [], "op": s.op, "threads": set()})
-            entry["acts"].update(s.activations)
-            entry["specs"].append(s.name)
-            entry["threads"].update(min(max(1, profile.cores), t) for t in s.threads)
-    specialized: List[Plan] = []
-    for (M, N, K), e in sorted(shapes.items()):
-        acts = [a for a in ACTIVATIONS if a in e["acts"]]
-        variants: List[Plan] = []
-        per_t = {t: gemm_model.plan_shape(profile, M, N, K, isa_suffix=isa.suffix, activations=acts,
-                                          spec_name=",".join(e["specs"]), op=e["op"], threads=t)
-                 for t in sorted(e["threads"])}
-        fastest = min(per_t, key=lambda t: per_t[t].predicted_s)
-        for t, p in per_t.items():
-            p.params["threads"].value = t
-            p.params["default_threads"] = gemm_model.Param(
-                fastest, "threads=None runs the spec thread count with the least predicted time: "
-                + ", ".join(f"{k}: {v.predicted_s * 1e6:.1f} us" for k, v in per_t.items()))
-            twin = next((v for v in variants if gemm_model.same_kernel(v, p)), None)
-            if twin is not None:
-                twin.notes.append(f"also serves {t} thread(s): the {t}-thread plan has the same tile and blocking")
-                twin.params.setdefault("also_threads", gemm_model.Param([], "thread counts sharing this kernel"))
-                twin.params["also_threads"].value.append(t)
-                continue
-            variants.append(p)
-        if len(variants) > 1:
-            for v in variants:
-                v.kernel += f"_t{v.value('threads')}"
-        specialized += variants
-    return generic, specialized
+    out = Emitted()
+    out.files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
+    for p in plans:
+        mr, nr = p.value("mr"), p.value("nr")
+        out.files[f"include/{ukernel_header_name(isa, mr, nr)}"] = emit_ukernel_header(isa, mr, nr)
+        name = f"{p.kernel}.cpp"
+        out.files[name] = emit_entry(isa, p)
+        out.sources.append(name)
+    return out
+
+
+def _plan_conv(profile: HostProfile, specs, planned: Dict[str, List[Plan]]) -> List[Plan]:
+    return conv_plans(profile, specs)
+
+
+def _emit_conv(profile: HostProfile, convs: List[Plan]) -> Emitted:
+    """The rule for scalable ISAs (SVE): the conv kernels need the lane count
+    at generation time (NCHW[B]c blocks, arrays of accumulators, which
+    sizeless SVE types forbid), so they are planned and emitted for the
+    profile's fixed-lanes view (fixed_lanes_profile: NEON)."""
+    vid = variant_id(profile)
+    conv_tu = conv_tu_name(vid)
+    conv_isa, conv_profile = fixed_lanes_isa_for_profile(profile), fixed_lanes_profile(profile)
+    out = Emitted()
+    out.files[f"include/{vmath_header_name(conv_isa)}"] = emit_vmath_header(conv_isa)   # same as GEMM's unless scalable
+    out.files[conv_tu] = emit_conv_kernels(
+        conv_isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
+        [f"spec layers planned for this variant: {len(convs)}"]
+        + [f"  {p.spec}: {p.shape['C']}x{p.shape['H']}x{p.shape['W']} -> {p.shape['K']} "
+           f"{p.shape['R']}x{p.shape['S']}/{p.shape['stride_h']} g{p.shape['groups']} t{p.value('threads')}: "
+           f"{p.algorithm}" + (f" tile {p.value('tile')}" if "tile" in p.params else "")
+           + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
+        l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
+        l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
+        vregs=conv_profile.vector_registers)
+    out.sources.append(conv_tu)
+    return out
+
+
+# The families, in the order their kernels are emitted and listed (plans.json,
+# the sources); each is planned after the families it needs. Adding an operator
+# = a model, an emitter, and a Family here (plus its registry entries).
+FAMILIES: Tuple[Family, ...] = (
+    Family("gemm", _plan_gemm, _emit_gemm, needs=("conv2d",)),   # conv layers the model runs as a GEMM
+    Family("conv2d", _plan_conv, _emit_conv),
+)
+
+
+def _planning_order(families: Sequence[Family]) -> List[Family]:
+    done: List[Family] = []
+    while len(done) < len(families):
+        ready = [f for f in families if f not in done and all(n in {d.name for d in done} for n in f.needs)]
+        if not ready:
+            raise ValueError("operator families depend on each other in a cycle: "
+                             + ", ".join(f"{f.name} needs {f.needs}" for f in families if f not in done))
+        done.append(ready[0])
+    return done
 
 
 def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
@@ -151,46 +178,27 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
 
     The rule for scalable ISAs (SVE): the GEMM microkernels are emitted for the
     profile's own ISA (vector-length agnostic); the conv kernels need the lane
-    count at generation time (NCHW[B]c blocks, arrays of accumulators, which
-    sizeless SVE types forbid), so they are planned and emitted for the
-    profile's fixed-lanes view (fixed_lanes_profile: NEON). Both compile with
-    the variant's flags: -march=armv8-a+sve includes Advanced SIMD."""
+    count at generation time, so they are planned and emitted for the
+    profile's fixed-lanes view (see _emit_conv). Both compile with the
+    variant's flags: -march=armv8-a+sve includes Advanced SIMD."""
     files: Dict[str, str] = {}
     sources: Dict[str, List[str]] = {}
     all_plans: List[Plan] = []
     for profile in profiles:
-        isa = isa_for_profile(profile)
-        convs = conv_plans(profile, specs)
-        generic, specialized = gemm_plans(profile, specs, convs)
-        plans = [generic] + specialized
-        files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
+        planned: Dict[str, List[Plan]] = {}
+        for fam in _planning_order(FAMILIES):
+            planned[fam.name] = fam.plan(profile, specs, planned)
         flags = ";".join(profile.compile_flags)
-        for p in plans:
-            mr, nr = p.value("mr"), p.value("nr")
-            files[f"include/{ukernel_header_name(isa, mr, nr)}"] = emit_ukernel_header(isa, mr, nr)
-            name = f"{p.kernel}.cpp"
-            files[name] = emit_entry(isa, p)
-            sources.setdefault(flags, []).append(name)
-        vid = variant_id(profile)
-        conv_tu = conv_tu_name(vid)
-        conv_isa, conv_profile = fixed_lanes_isa_for_profile(profile), fixed_lanes_profile(profile)
-        files[f"include/{vmath_header_name(conv_isa)}"] = emit_vmath_header(conv_isa)   # same as GEMM's unless scalable
-        files[conv_tu] = emit_conv_kernels(
-            conv_isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
-            [f"spec layers planned for this variant: {len(convs)}"]
-            + [f"  {p.spec}: {p.shape['C']}x{p.shape['H']}x{p.shape['W']} -> {p.shape['K']} "
-               f"{p.shape['R']}x{p.shape['S']}/{p.shape['stride_h']} g{p.shape['groups']} t{p.value('threads')}: "
-               f"{p.algorithm}" + (f" tile {p.value('tile')}" if "tile" in p.params else "")
-               + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
-            l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
-            l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
-            vregs=conv_profile.vector_registers)
-        sources.setdefault(flags, []).append(conv_tu)
-        reg = f"gemm_registry_{vid}.cpp"
-        files[reg] = emit_registry(profile, generic, specialized, plans + convs,
+        for fam in FAMILIES:
+            emitted = fam.emit(profile, planned[fam.name])
+            files.update(emitted.files)
+            sources.setdefault(flags, []).extend(emitted.sources)
+        gemm, convs = planned["gemm"], planned["conv2d"]
+        reg = registry_tu_name(variant_id(profile))
+        files[reg] = emit_registry(profile, gemm[0], gemm[1:], gemm + convs,
                                    conv_model.model_coefficients(profile), convs)
         sources.setdefault("", []).append(reg)
-        all_plans += plans + convs
+        all_plans += [p for fam in FAMILIES for p in planned[fam.name]]
     files["variants.cpp"] = emit_variants(target or "host", profiles)
     sources.setdefault("", []).append("variants.cpp")
     files["plans.json"] = plans_to_json(all_plans) + "\n"

@@ -21,10 +21,10 @@ def compile_bytes(model: Any, *, input_shape=None, threads: Optional[int] = None
                   constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None,
                   name: Optional[str] = None) -> bytes:
     """The planned .acmodel of an ONNX model (path, bytes or ModelProto) for this build."""
-    from . import api
     from .graph import acmodel
     from .graph.pipeline import compile_onnx
-    p = compile_onnx(model, api.host(), input_shape=input_shape, threads=threads, tolerance=tolerance,
+    from .runtime.info import host
+    p = compile_onnx(model, host(), input_shape=input_shape, threads=threads, tolerance=tolerance,
                      name=name or "model", constants=constants)
     return acmodel.to_bytes(p.graph)
 
@@ -32,7 +32,8 @@ def compile_bytes(model: Any, *, input_shape=None, threads: Optional[int] = None
 def load_bytes(data: bytes, *, threads: Optional[int] = None):
     """A Model from .acmodel bytes: the runtime's in-memory loader, or (an
     older extension without one) a private temporary file."""
-    import autoconfig
+    import importlib
+    autoconfig = importlib.import_module(__package__)   # its public load(), wherever the executor defines it
     kw = {} if threads is None else {"threads": threads}
     for attr in _BYTES_LOADERS:
         fn = getattr(autoconfig, attr, None) or getattr(autoconfig._ext, attr, None)

@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Dict, List, Optional, Tuple
 
+from .isa_table import SCALABLE_ISAS as _SCALABLE_ISAS
+
 
 @dataclass
 class CacheLevel:
@@ -77,11 +79,8 @@ class HostProfile:
 
 
 # Scalable (vector-length agnostic) ISAs, and the fixed-width code every CPU
-# with them also runs, with its width in bits: AArch64 mandates Advanced SIMD
-# (128-bit NEON) on every SVE core; RISC-V has no fixed-width SIMD, so RVV
-# cores get portable C++ vectors of VLEN's minimum, 128 bits (the compiler
-# lowers them to RVV or scalar code).
-SCALABLE_ISAS: Dict[str, Tuple[str, int]] = {"sve": ("neon", 128), "rvv": ("generic", 128)}
+# with them also runs, with its width in bits: the ISA table's fixed_lanes.
+SCALABLE_ISAS: Dict[str, Tuple[str, int]] = _SCALABLE_ISAS
 
 
 def fixed_lanes_profile(profile: HostProfile) -> HostProfile:

@@ -26,11 +26,15 @@ integer, ``64.0`` and ``"64"`` are not integers either), impossible values,
 duplicates and missing keys all raise :class:`SpecError`, which carries the
 file, the 1-based line of the offending node, the key path
 (``kernels[2].shapes[0].M``) and a reason saying what was found and what is
-allowed. Loading either returns every spec or raises: nothing half-done.
+allowed. Sizes are checked against what the kernels hold (every operand
+within 2**48 bytes, a conv's lowered GEMM within the GEMM limits) and nesting
+against a spec's depth (PyYAML would otherwise recurse out of stack). Loading
+either returns every spec or raises: nothing half-done.
 
 Per-operator shape keys live in one table, ``_OPS``: supporting a new
-operator means adding a shape dataclass, one ``_OpSchema`` entry (its shape
-fields) and one cross-field validator.
+operator means adding a shape dataclass (in shapes.py, shared with the
+models), one ``_OpSchema`` entry (its shape fields) and one cross-field
+validator. The activation names come from vocabulary.py.
 
 This module needs PyYAML only (no numpy): the generator runs from CMake.
 Command line: ``python -m autoconfig.spec [--json] [FILE_OR_DIR...]``.
@@ -51,6 +55,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .shapes import Conv2dShape, GemmShape
+from .vocabulary import ACTIVATIONS, CONV_ACTIVATIONS
+
 __all__ = [
     "SPEC_VERSION", "DTYPES", "ACTIVATIONS", "OPS", "SpecError", "GemmShape", "OpSpec",
     "load_file", "load_dirs", "load", "default_spec_dir", "load_default", "main",
@@ -58,9 +65,13 @@ __all__ = [
 
 SPEC_VERSION = 1
 INT32_MAX = 2**31 - 1          # largest M/N/K (and thread count) a spec may ask for
-PTRDIFF_MAX = 2**63 - 1        # largest operand size in bytes the runtime can address
+# Largest operand (or scratch matrix) a spec may describe, in bytes: a
+# process's address space on x86-64 (2**47 with 4-level paging), AArch64 and
+# RISC-V Sv48 is at most 2**48, so a larger operand can never be allocated.
+# Far below 2**63 (ptrdiff_t), it also keeps the runtime's derived sizes
+# (layouts padded to the vector width, packed panels) in int64.
+MAX_OPERAND_BYTES = 2**48
 DTYPES: Dict[str, int] = {"float32": 4}   # dtype -> bytes per element
-ACTIVATIONS: Tuple[str, ...] = ("none", "relu", "relu6", "gelu_tanh", "gelu_erf")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -272,24 +283,6 @@ def _choice(what: str, allowed: Sequence[str]) -> Parser:
 
 # --------------------------------------------------------------------------- shapes
 
-@dataclass(frozen=True)
-class GemmShape:
-    """C[M,N] = op(A)[M,K] @ op(B)[K,N]; trans_* only for op 'gemm' (ONNX Gemm transA/transB)."""
-    M: int
-    N: int
-    K: int
-    trans_a: bool = False
-    trans_b: bool = False
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.M * self.N * self.K
-
-    def label(self) -> str:
-        t = "".join(x for x, on in (("a", self.trans_a), ("b", self.trans_b)) if on)
-        return f"{self.M}x{self.N}x{self.K}" + (f"(T{t})" if t else "")
-
-
 def _describe_shape(shape: Any) -> str:
     parts = []
     for f in dataclasses.fields(shape):
@@ -304,67 +297,20 @@ def _describe_shape(shape: Any) -> str:
 ShapeCheck = Callable[[Any, Dict[str, Any], Callable[..., None]], None]
 
 
+def _check_size(what: str, factors: str, elements: int, kernel: Dict[str, Any],
+                fail: Callable[..., None]) -> None:
+    """Reject an operand of `elements` elements larger than MAX_OPERAND_BYTES."""
+    nbytes = elements * DTYPES[kernel["dtype"]]
+    if nbytes > MAX_OPERAND_BYTES:
+        fail(f"{what} ({factors}) would take {nbytes} bytes; the limit is 2**48 (256 TiB, "
+             f"a 64-bit process's address space)")
+
+
 def _check_gemm_shape(shape: GemmShape, kernel: Dict[str, Any], fail: Callable[..., None]) -> None:
-    elem = DTYPES[kernel["dtype"]]
     for operand, (rn, rows), (cn, cols) in (("A", ("M", shape.M), ("K", shape.K)),
                                             ("B", ("K", shape.K), ("N", shape.N)),
                                             ("C", ("M", shape.M), ("N", shape.N))):
-        nbytes = rows * cols * elem
-        if nbytes > PTRDIFF_MAX:
-            fail(f"operand {operand} ({rn} x {cn} = {rows} x {cols}) would take {nbytes} bytes; "
-                 f"the limit is 2**63-1")
-
-
-@dataclass(frozen=True)
-class Conv2dShape:
-    """ONNX Conv on NCHW float32: x (N, C, H, W), w (K, C/groups, R, S)."""
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    N: int = 1
-    stride_h: int = 1
-    stride_w: int = 1
-    pad_top: int = 0
-    pad_left: int = 0
-    pad_bottom: int = 0
-    pad_right: int = 0
-    dilation_h: int = 1
-    dilation_w: int = 1
-    groups: int = 1
-
-    @property
-    def out_h(self) -> int:
-        return (self.H + self.pad_top + self.pad_bottom - self.dilation_h * (self.R - 1) - 1) // self.stride_h + 1
-
-    @property
-    def out_w(self) -> int:
-        return (self.W + self.pad_left + self.pad_right - self.dilation_w * (self.S - 1) - 1) // self.stride_w + 1
-
-    @property
-    def pointwise(self) -> bool:
-        return (self.R == 1 and self.S == 1 and self.stride_h == 1 and self.stride_w == 1
-                and self.pad_top == self.pad_left == self.pad_bottom == self.pad_right == 0)
-
-    def gemm_shape(self) -> "GemmShape":
-        """The GEMM one image and group lowers to (runtime conv2d.cpp): rows are
-        output channels, columns output pixels, depth the patch size."""
-        return GemmShape(self.K // self.groups, self.out_h * self.out_w,
-                         (self.C // self.groups) * self.R * self.S)
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.N * self.K * self.out_h * self.out_w * (self.C // self.groups) * self.R * self.S
-
-    def label(self) -> str:
-        g = f" g{self.groups}" if self.groups > 1 else ""
-        return (f"{self.N}x{self.C}x{self.H}x{self.W} * {self.K}x{self.R}x{self.S} "
-                f"s{self.stride_h},{self.stride_w}{g}")
-
-
-CONV_ACTIVATIONS = ("none", "relu", "relu6")
+        _check_size(f"operand {operand}", f"{rn} x {cn} = {rows} x {cols}", rows * cols, kernel, fail)
 
 
 def _check_conv_shape(shape: Conv2dShape, kernel: Dict[str, Any], fail: Callable[..., None]) -> None:
@@ -378,6 +324,20 @@ def _check_conv_shape(shape: Conv2dShape, kernel: Dict[str, Any], fail: Callable
     if shape.out_h < 1 or shape.out_w < 1:
         fail(f"the output would be {shape.out_h}x{shape.out_w}: the dilated {shape.R}x{shape.S} kernel does "
              f"not fit the padded {shape.H}x{shape.W} input")
+    s, cg = shape, shape.C // shape.groups
+    _check_size("input x", f"N x C x H x W = {s.N} x {s.C} x {s.H} x {s.W}", s.N * s.C * s.H * s.W, kernel, fail)
+    _check_size("weights w", f"K x C/groups x R x S = {s.K} x {cg} x {s.R} x {s.S}", s.K * cg * s.R * s.S,
+                kernel, fail)
+    _check_size("output y", f"N x K x out_h x out_w = {s.N} x {s.K} x {s.out_h} x {s.out_w}",
+                s.N * s.K * s.out_h * s.out_w, kernel, fail)
+    # The planner lowers a conv to GEMMs (conv2d.cpp's im2col / 1x1 paths):
+    # their sizes must be ones a GEMM spec could ask for.
+    g = s.gemm_shape()
+    for dim, value, meaning in (("N", g.N, f"output pixels out_h x out_w = {s.out_h} x {s.out_w}"),
+                                ("K", g.K, f"patch size C/groups x R x S = {cg} x {s.R} x {s.S}")):
+        if value > INT32_MAX:
+            fail(f"the lowered GEMM's {dim} ({meaning}) is {value}; the limit is {INT32_MAX} (2**31-1)")
+    _check_size("the im2col patch matrix", f"C/groups*R*S x out_h*out_w = {g.K} x {g.N}", g.K * g.N, kernel, fail)
 
 
 @dataclass(frozen=True)
@@ -574,9 +534,54 @@ _TOP_FIELDS: Tuple[_Field, ...] = (
 
 # --------------------------------------------------------------------------- loading
 
+# A spec is 6 nodes deep (document, kernels, kernel, shapes, shape, value).
+# PyYAML composes nodes recursively: a file nested a few hundred levels deep
+# exhausts Python's stack (RecursionError, no file named). Far deeper than any
+# spec, far shallower than the stack.
+MAX_DEPTH = 32
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, key_path: str):
+        super().__init__(line, key_path)
+        self.line, self.key_path = line, key_path
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader that stops composing at MAX_DEPTH nested nodes, naming the
+    line and key path where the limit was crossed."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._path: List[str] = []    # one entry per node being composed
+
+    def compose_node(self, parent: Optional[Node], index: Any) -> Node:
+        if parent is None:
+            step = ""                  # the document's root
+        elif isinstance(index, int):
+            step = f"[{index}]"        # a list item
+        elif isinstance(index, ScalarNode):   # a mapping value under a plain key
+            key = str(index.value)
+            step = f".{key}" if _IDENTIFIER.match(key) else f"[{key!r}]"
+        else:
+            step = ".<key>"            # a mapping key (or a value under a complex key)
+        if len(self._path) >= MAX_DEPTH:
+            steps = self._path + [step]
+            path = "".join(steps[:8]).lstrip(".") + "..."   # where it went deep; the rest repeats
+            raise _TooDeep(self.peek_event().start_mark.line + 1, path)
+        self._path.append(step)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._path.pop()
+
+
 def _compose(text: str, ctx: _Ctx) -> Optional[Node]:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_DepthLimitedLoader)
+    except _TooDeep as e:
+        raise ctx.error(e.line, e.key_path, f"YAML nested more than {MAX_DEPTH} levels deep; a spec needs 6 "
+                                            f"(document, kernels, kernel, shapes, shape, value)") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         reason = f"YAML syntax error: {e.problem or e.context or 'invalid YAML'}"

@@ -74,7 +74,9 @@ AUTOCONFIG_API uint64_t conv2d_layout_conversions();
 //                         + shift[k] + residual[n, k, oh, ow])
 // with ih = oh*stride_h - pad_top + r*dilation_h (likewise iw), zero outside the
 // input, g = k / (K/G). x, w, y (and residual) are dense NCHW / KCRS.
-struct Conv2dArgs {
+//
+// What is computed: the layer, its tensors and their layouts.
+struct Conv2dLayer {
   int64_t N = 0, C = 0, H = 0, W = 0;     // input
   int64_t K = 0, R = 0, S = 0;            // output channels, kernel height, width
   int64_t stride_h = 1, stride_w = 1;
@@ -93,6 +95,10 @@ struct Conv2dArgs {
   float* y = nullptr;                     // N x K x Ho x Wo
   ConvLayout x_layout = ConvLayout::NCHW;  // layout of x
   ConvLayout y_layout = ConvLayout::NCHW;  // layout of y and residual
+};
+
+// How it is computed: the knobs that restrict or fix the model's choices.
+struct Conv2dOptions {
   int threads = 0;                        // 0: the plans' choice
   // Restrict the choice to these algorithms (bit i: "direct", "gemm-1x1",
   // "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"); ~0: any.
@@ -108,9 +114,17 @@ struct Conv2dArgs {
   float tolerance = 0.0f;
 };
 
-// Output height/width for these arguments (<= 0 when the layer is invalid).
-AUTOCONFIG_API int64_t conv2d_output_h(const Conv2dArgs& a);
-AUTOCONFIG_API int64_t conv2d_output_w(const Conv2dArgs& a);
+// What conv2d() takes: the layer and the options, every field reachable as
+// before (a.N, a.threads, a.algorithms, ...). Build one from the two parts
+// with Conv2dArgs{layer, options}.
+struct Conv2dArgs : Conv2dLayer, Conv2dOptions {
+  const Conv2dLayer& layer() const { return *this; }
+  const Conv2dOptions& options() const { return *this; }
+};
+
+// Output height/width of a layer (<= 0 when the layer is invalid); a Conv2dArgs is one.
+AUTOCONFIG_API int64_t conv2d_output_h(const Conv2dLayer& a);
+AUTOCONFIG_API int64_t conv2d_output_w(const Conv2dLayer& a);
 // Runs the convolution; the algorithm is chosen per layer (see conv2d_algorithm).
 AUTOCONFIG_API Status conv2d(const Conv2dArgs& args);
 // The algorithm conv2d() uses for these arguments ("direct", "gemm-1x1",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from ..models.gemm import LOOP_ORDER_ENUM
 from ..plan import Plan
+from ..vocabulary import ACTIVATIONS
 from .common import file_header
 from .gemm_ukernel import emit_ukernel, ukernel_name
 from .isa import Isa
 
-ACTIVATIONS = ["none", "relu", "relu6", "gelu_tanh", "gelu_erf"]
 ACT_ENUM = {"none": "None", "relu": "Relu", "relu6": "Relu6", "gelu_tanh": "GeluTanh", "gelu_erf": "GeluErf"}
 
 

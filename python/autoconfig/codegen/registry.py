@@ -1,8 +1,11 @@
-"""Emits gemm_registry.cpp: the table the dispatcher searches, and the build's facts."""
+"""Emits kernel_registry_<variant>.cpp: the variant's kernel table the dispatcher
+searches (GEMM entries, conv plans, the conv model's coefficients), and the
+build's facts."""
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
+from ..isa_table import FLAG_FEATURES
 from ..plan import Plan, plans_to_json
 from ..profile import HostProfile
 from .common import cpp_string_literal, file_header
@@ -13,18 +16,6 @@ from .gemm import act_mask, entry_symbol
 MIN_SECONDS_PER_THREAD = 50e-6
 
 
-# What each compile flag lets the compiler emit: the CPU must have it. Names
-# are those cpu_features.cpp reports (cpuid on x86, Linux hwcaps on AArch64).
-FLAG_FEATURES: Dict[str, Tuple[str, ...]] = {
-    "-mavx512f": ("avx512f",), "-mavx512bw": ("avx512bw",), "-mavx512dq": ("avx512dq",),
-    "-mavx512vl": ("avx512vl",), "-mavx512cd": ("avx512cd",), "-mavx2": ("avx2",), "-mavx": ("avx",),
-    "-mfma": ("fma",), "-mf16c": ("f16c",), "-msse4.2": ("sse4_2",), "-msse4.1": ("sse4_1",),
-    "-mssse3": ("ssse3",), "-mpopcnt": ("popcnt",),
-    # AArch64: Advanced SIMD is part of armv8-a; +sve adds the SVE instructions.
-    "-march=armv8-a": ("asimd",), "-march=armv8-a+sve": ("asimd", "sve"),
-    # RISC-V: the Linux hwcap letter of the V extension (RV64GC is the ABI baseline).
-    "-march=rv64gcv": ("v",),
-}
 
 
 def required_features(profile: HostProfile) -> List[str]:
@@ -54,6 +45,11 @@ def isa_level(profile: HostProfile) -> int:
 
 def variant_id(profile: HostProfile) -> str:
     return "".join(c if c.isalnum() else "_" for c in profile.name)
+
+
+def registry_tu_name(vid: str) -> str:
+    """The translation unit of a variant's kernel table (all families' kernels, not only GEMM's)."""
+    return f"kernel_registry_{vid}.cpp"
 
 
 # ConvModel fields, in declaration order (cpp_runtime/include/autoconfig/detail/conv_model.h).
@@ -89,7 +85,7 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
                   conv_coefficients: Dict[str, float], conv_plans: List[Plan]) -> str:
     vid = variant_id(profile)
     feats = required_features(profile)
-    o = [file_header(f"gemm_registry_{vid}.cpp: the kernels of variant {profile.name} and the facts they came from.",
+    o = [file_header(f"{registry_tu_name(vid)}: the kernels of variant {profile.name} and the facts they came from.",
                      [f"target={profile.name} isa={profile.isa} level={isa_level(profile)} "
                       f"specialized GEMM entries={len(specialized)}"])]
     o.append('#include "autoconfig/detail/registry.h"\n')

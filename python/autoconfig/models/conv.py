@@ -33,12 +33,13 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..codegen.conv_winograd import WINOGRAD_REL_ERROR
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile, fixed_lanes_profile
-from ..spec import Conv2dShape
+from ..shapes import Conv2dShape
+from ..vocabulary import CONV_ALGORITHMS
 from .gemm import plan_generic, tile_efficiency, Tile as GemmTile
 from .machine import CALL_OVERHEAD_CYCLES, ISSUE_JITTER, LOADS_PER_CYCLE, SYNC_SECONDS, Machine
+from .winograd import WINOGRAD_REL_ERROR
 
 F32 = 4
 # Layout conversions (NCHW <-> NCHW[B]c, im2col, depthwise gather/scatter)
@@ -59,9 +60,10 @@ TRANSFORM_EFFICIENCY = 0.25
 # reach about this fraction of the peak.
 WINOGRAD_GEMM_EFFICIENCY = 0.85
 
-ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
+ALGORITHMS = CONV_ALGORITHMS
 
-# One type for a layer's geometry, in specs and in the model.
+# The shape type's old name here (shapes.Conv2dShape is the one name; the
+# runtime's explain still builds a Layer).
 Layer = Conv2dShape
 
 
@@ -166,7 +168,7 @@ class DirectGeometry:
     last_kb: int
 
 
-def direct_geometry(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) -> DirectGeometry:
+def direct_geometry(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool) -> DirectGeometry:
     n, kb = tile
     B = m.lanes
     cb = 1 if plain else B
@@ -182,7 +184,7 @@ def direct_geometry(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool) ->
                           kblocks - (groups - 1) * kb)
 
 
-def plain_input_footprint(m: Machine, L: Layer, tile: Tuple[int, int]) -> int:
+def plain_input_footprint(m: Machine, L: Conv2dShape, tile: Tuple[int, int]) -> int:
     """Bytes one tile touches with plain NCHW input: every (channel, r) input
     row contributes the cache lines its n strided columns span, next to the
     tile's weights. The tile revisits them channel after channel, so they must
@@ -195,7 +197,7 @@ def plain_input_footprint(m: Machine, L: Layer, tile: Tuple[int, int]) -> int:
     return rows * (math.ceil(span / line) + 1) * line + weights
 
 
-def plain_input_rejection(m: Machine, L: Layer, tile: Tuple[int, int], ctx: Context) -> Optional[str]:
+def plain_input_rejection(m: Machine, L: Conv2dShape, tile: Tuple[int, int], ctx: Context) -> Optional[str]:
     if ctx.in_blocked:
         return "the input is already blocked"
     l1 = m.cache(1)
@@ -232,7 +234,7 @@ def _block_counts(cgroups: int) -> List[int]:
     return out + [cgroups]
 
 
-def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int = 1) -> DirectSchedule:
+def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int = 1) -> DirectSchedule:
     """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
     usable for what must stay; the other half: outputs and passing lines).
 
@@ -277,7 +279,7 @@ def direct_schedule(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
     return best
 
 
-def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, threads: int,
+def estimate_direct(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int,
                     ctx: Context = NCHW) -> Dict[str, float]:
     n, kb = tile
     g = direct_geometry(m, L, tile, plain)
@@ -328,7 +330,7 @@ def estimate_direct(m: Machine, L: Layer, tile: Tuple[int, int], plain: bool, th
 
 
 # --------------------------------------------------------------------------- NCHW algorithms in a blocked context
-def _layout_terms(m: Machine, L: Layer, threads: int, ctx: Context) -> Dict[str, float]:
+def _layout_terms(m: Machine, L: Conv2dShape, threads: int, ctx: Context) -> Dict[str, float]:
     """An algorithm that reads and writes NCHW, called on blocked tensors:
     the input converted to NCHW, the output back."""
     terms = {}
@@ -396,7 +398,7 @@ def _gemm_seconds(m: Machine, g: GemmCoefficients, M: int, N: int, K: int, threa
     return {"compute": compute, "calls": calls, "c_io": c_io}
 
 
-def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2col: bool,
+def estimate_gemm(m: Machine, g: GemmCoefficients, L: Conv2dShape, threads: int, im2col: bool,
                   ctx: Context = NCHW) -> Dict[str, float]:
     Cg, Kg = L.C // L.groups, L.K // L.groups
     P = L.out_h * L.out_w
@@ -415,7 +417,7 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Layer, threads: int, im2co
 
 
 # --------------------------------------------------------------------------- Winograd
-def winograd_counts(mt: int, L: Layer) -> Dict[str, float]:
+def winograd_counts(mt: int, L: Conv2dShape) -> Dict[str, float]:
     """Flops of F(mt x mt, 3x3) for one image: the transform-domain GEMMs and
     the input/output transforms (a separable (mt+2)-point transform costs
     about 2*(mt+2) adds per element and dimension), and the bytes of the
@@ -429,7 +431,7 @@ def winograd_counts(mt: int, L: Layer) -> Dict[str, float]:
             "u_bytes": float(F32 * a * a * L.C * L.K)}
 
 
-def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
+def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     c = winograd_counts(mt, L)
     t = max(1, min(threads, int(c["tiles"])))
     peak = m.peak_flops * t
@@ -449,7 +451,7 @@ def estimate_winograd(m: Machine, mt: int, L: Layer, threads: int, ctx: Context 
 
 
 # --------------------------------------------------------------------------- depthwise
-def estimate_depthwise(m: Machine, L: Layer, ow_tile: int, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
+def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     B = m.lanes
     kblocks = math.ceil(L.K / B)
     t = max(1, min(threads, kblocks))
@@ -481,14 +483,14 @@ def depthwise_ow_tile(profile: HostProfile) -> int:
 def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
     """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
     Its documented error bound is the largest relative error measured on any
-    build (codegen/conv_winograd.py: WINOGRAD_REL_ERROR)."""
+    build (models/winograd.py: WINOGRAD_REL_ERROR)."""
     bound = WINOGRAD_REL_ERROR[mt]
     if tolerance is not None and bound > tolerance:
         return f"its error bound {bound:g} (relative) exceeds the tolerance {tolerance:g}"
     return None
 
 
-def applicable(L: Layer, tolerance: Optional[float] = None) -> Dict[str, Optional[str]]:
+def applicable(L: Conv2dShape, tolerance: Optional[float] = None) -> Dict[str, Optional[str]]:
     """algorithm -> None if it can run the layer (within the relative error
     tolerance, when one is given), else why not."""
     wino = None
@@ -513,7 +515,7 @@ def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
     return f"direct {tile[0]}x{tile[1]}" + (" nchw-in" if plain else "")
 
 
-def candidates(profile: HostProfile, L: Layer, threads: int, allow: Sequence[str] = ALGORITHMS,
+def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequence[str] = ALGORITHMS,
                ctx: Context = NCHW, tolerance: Optional[float] = None) -> List[Candidate]:
     m = kernel_machine(profile)
     g = gemm_coefficients(profile)
@@ -571,7 +573,7 @@ def parse_direct_name(name: str) -> Tuple[Tuple[int, int], bool]:
     return (n, kb), len(parts) > 2 and parts[2] == "nchw-in"
 
 
-def _direct_params(profile: HostProfile, L: Layer, name: str, threads: int) -> Dict[str, Param]:
+def _direct_params(profile: HostProfile, L: Conv2dShape, name: str, threads: int) -> Dict[str, Param]:
     m = kernel_machine(profile)
     tile, plain = parse_direct_name(name)
     s = direct_schedule(m, L, tile, plain, threads)
@@ -595,7 +597,7 @@ def _direct_params(profile: HostProfile, L: Layer, name: str, threads: int) -> D
     }
 
 
-def plan_layer(profile: HostProfile, L: Layer, *, isa_suffix: str, threads: int = 1,
+def plan_layer(profile: HostProfile, L: Conv2dShape, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
                allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW,
                tolerance: Optional[float] = None, fixed_lanes_suffix: Optional[str] = None) -> Plan:

@@ -39,6 +39,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
 from ..profile import HostProfile
+from ..vocabulary import ACTIVATIONS
 from .machine import (CALL_OVERHEAD_CYCLES, ISSUE_JITTER, L2_LATENCY_CYCLES, LOADS_PER_CYCLE,
                       SYNC_SECONDS, Machine)
 
@@ -519,5 +520,5 @@ def plan_generic(profile: HostProfile, *, isa_suffix: str,
     params["threads"] = Param(0, "chosen per call: min(cores, work / (50 us of peak compute))")
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, None), algorithm="blis-gemm",
                 isa=profile.isa, shape=None, params=params, predicted_s=None,
-                candidates=shown_candidates(cands), activations=["none", "relu", "relu6", "gelu_tanh", "gelu_erf"],
+                candidates=shown_candidates(cands), activations=list(ACTIVATIONS),
                 notes=["reference shapes: " + ", ".join(f"{a}x{b}x{c}" for a, b, c in reference)])

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/runtime.h"
 
 namespace {
 
@@ -117,10 +118,45 @@ struct ConvCase : Case {
   }
 };
 
+// The pool's contract itself: every tid of a call runs exactly once, and
+// after parallel_run returns no thread touches the call's (stack) job. The job
+// counts runs per tid; the caller checks the counts, then scribbles over the
+// job so a late worker's write shows up in the next call's counts.
+struct PoolJob {
+  std::atomic<int> runs[8];
+  std::atomic<int> spin{0};
+};
+
+void pool_task(void* ctx, int tid, int nthreads) {
+  PoolJob& j = *static_cast<PoolJob*>(ctx);
+  for (int i = 0; i < 200 * (tid + 1); ++i) j.spin.fetch_add(1, std::memory_order_relaxed);   // uneven work
+  j.runs[tid].fetch_add(1, std::memory_order_relaxed);
+  (void)nthreads;
+}
+
+struct PoolCase : Case {
+  PoolCase() { name = "parallel_run 1..4 threads"; out_size = 8; }
+  autoconfig::Status run(float* out, int threads) const override {
+    const int n = threads > 0 ? threads + 1 : 4;   // 2, 3, 4, 4
+    PoolJob job;
+    for (auto& r : job.runs) r.store(0);
+    autoconfig::detail::parallel_run(n, &pool_task, &job);
+    for (int t = 0; t < 8; ++t) {
+      const int want = t < n ? 1 : 0;
+      out[t] = static_cast<float>(want);
+      if (job.runs[t].load() != want)
+        return autoconfig::Status::Error("tid " + std::to_string(t) + " of " + std::to_string(n) + " ran " +
+                                         std::to_string(job.runs[t].load()) + " times");
+    }
+    return autoconfig::Status::Ok();
+  }
+};
+
 unsigned bit(int i) { return 1u << i; }   // Conv2dArgs::algorithms: direct, gemm-1x1, im2col-gemm, wino-f2, wino-f4, depthwise
 
 std::vector<std::unique_ptr<Case>> make_cases() {
   std::vector<std::unique_ptr<Case>> cases;
+  cases.emplace_back(new PoolCase());
   cases.emplace_back(new GemmCase(37, 45, 19, autoconfig::Activation::Relu));      // specialized, tile edges
   cases.emplace_back(new GemmCase(131, 140, 400, autoconfig::Activation::None));   // several blocks: barriers
   cases.emplace_back(new GemmCase(200, 67, 129, autoconfig::Activation::GeluErf)); // generic kernel

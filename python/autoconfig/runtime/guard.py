@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 
+# The extension is installed next to the package's __init__ (autoconfig/_autoconfig_ext).
+_EXT_NAME = __package__.rpartition(".")[0] + "._autoconfig_ext"
+
 try:
-    ext = importlib.import_module(__package__ + "._autoconfig_ext")
+    ext = importlib.import_module(_EXT_NAME)
 except ModuleNotFoundError as e:  # source tree without a build: generator-only use
-    if e.name != __package__ + "._autoconfig_ext":
+    if e.name != _EXT_NAME:
         raise
     ext = None
 
@@ -19,3 +22,11 @@ if ext is not None:
     _why = ext.isa_error()   # empty when a variant of this build runs here
     if _why:
         raise ImportError(_why)
+
+
+def require_ext():
+    """The extension, or a RuntimeError saying how to get it."""
+    if ext is None:
+        raise RuntimeError("autoconfig's compiled kernels are not built in this tree: "
+                           "install the package (pip install .) to use the runtime API")
+    return ext
