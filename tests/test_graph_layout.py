@@ -269,3 +269,13 @@ def test_planning_twice_keeps_the_file_consistent(v4):
     plain = import_onnx(model)
     run_passes(plain)
     _same(graph_reference.run(g, feeds, storage=True), graph_reference.run(plain, feeds), "planned twice")
+
+
+def test_cli_layouts_option(tmp_path, capsys):
+    from autoconfig.cli import main
+    path = tmp_path / "b.onnx"
+    path.write_bytes(bottlenecks().SerializeToString())
+    for choice, blocked in (("auto", True), ("nchw", False), ("blocked", True)):
+        assert main(["plan-model", str(path), "--explain", "--target", "x86-64-v4", "--layouts", choice]) == 0
+        out = capsys.readouterr().out
+        assert ("nchw16c" in out.split("node ", 1)[1]) == blocked, choice

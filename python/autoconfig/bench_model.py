@@ -88,14 +88,14 @@ def cpu_name() -> str:
 
 
 # --------------------------------------------------------------------------- engines
-def _ours(path: str, input_shape, threads: int):
+def _ours(path: str, input_shape, threads: int, layouts: str = "auto"):
     from . import model_onnx
     from .graph import acmodel
     from .graph.pipeline import compile_onnx
     from .runtime.info import host
     t0 = time.perf_counter()
     plan = compile_onnx(path, host(), input_shape=input_shape, threads=threads,
-                        name=os.path.splitext(os.path.basename(path))[0])
+                        name=os.path.splitext(os.path.basename(path))[0], layouts=layouts)
     data = acmodel.to_bytes(plan.graph)
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -192,8 +192,8 @@ def _profile_ms(prof) -> Dict[str, float]:
 
 
 def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Sequence[str] = ("onnxruntime",
-        "openvino"), seed: int = 0) -> ModelBench:
-    model, plan, plan_s, load_s = _ours(path, input_shape, threads)
+        "openvino"), seed: int = 0, layouts: str = "auto") -> ModelBench:
+    model, plan, plan_s, load_s = _ours(path, input_shape, threads, layouts)
     g = plan.graph
     shape = tuple(g.tensors[g.inputs[0]].shape)
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

@@ -192,7 +192,7 @@ def _bench_model(args) -> int:
     from . import bench_model
     peers = [] if args.no_peers else ["onnxruntime", "openvino"]
     b = bench_model.run(args.model, threads=args.threads, runs=max(20, args.runs),
-                        input_shape=_input_shapes(args.input_shape), peers=peers)
+                        input_shape=_input_shapes(args.input_shape), peers=peers, layouts=args.layouts)
     print(bench_model.format_latency(b, args.markdown))
     print()
     print(bench_model.format_profile(b, args.markdown, top=args.top))
@@ -233,7 +233,7 @@ def _model_profile(args):
 def _compile_model(args, compare: bool = False):
     from .graph.pipeline import compile_onnx   # its ImportError_ is a ValueError: main() reports it
     return compile_onnx(args.model, _model_profile(args), input_shape=_input_shapes(args.input_shape),
-                        threads=args.threads, tolerance=args.tolerance, compare=compare)
+                        threads=args.threads, tolerance=args.tolerance, compare=compare, layouts=args.layouts)
 
 
 def cmd_import_onnx(args) -> int:
@@ -283,6 +283,9 @@ def _model_args(p) -> None:
     p.add_argument("--threads", type=int, default=None, help="cap on threads per node (default: the cores)")
     p.add_argument("--tolerance", type=float, default=None,
                    help="largest relative error a conv algorithm may carry (refuses Winograd above it)")
+    p.add_argument("--layouts", choices=["auto", "nchw", "blocked"], default="auto",
+                   help="activation layouts: the planner's choice of NCHW[B]c (auto), NCHW everywhere, or "
+                        "every activation that can be blocked")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=bounded_int(1, lambda: 100000, "a count of nodes"), default=None,
                    help="--model: show the N slowest nodes of the profile")
     p.add_argument("--no-peers", action="store_true", help="--model: time ours only")
+    p.add_argument("--layouts", choices=["auto", "nchw", "blocked"], default="auto",
+                   help="--model: activation layouts to plan (see plan-model --layouts)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("import-onnx", help="import, plan and write DIR/<name>.acmodel and DIR/<name>.yaml")

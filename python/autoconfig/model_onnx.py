@@ -19,13 +19,13 @@ _BYTES_LOADERS = ("load_bytes", "loads", "load_from_bytes")
 
 def compile_bytes(model: Any, *, input_shape=None, threads: Optional[int] = None,
                   constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None,
-                  name: Optional[str] = None) -> bytes:
+                  name: Optional[str] = None, layouts: str = "auto") -> bytes:
     """The planned .acmodel of an ONNX model (path, bytes or ModelProto) for this build."""
     from .graph import acmodel
     from .graph.pipeline import compile_onnx
     from .runtime.info import host
     p = compile_onnx(model, host(), input_shape=input_shape, threads=threads, tolerance=tolerance,
-                     name=name or "model", constants=constants)
+                     name=name or "model", constants=constants, layouts=layouts)
     return acmodel.to_bytes(p.graph)
 
 
@@ -65,17 +65,19 @@ def _call(fn, arg, kw):
 
 
 def load_onnx(model: Any, *, input_shape=None, threads: Optional[int] = None,
-              constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None):
+              constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None,
+              layouts: str = "auto"):
     """Import, plan and load an ONNX model (a path, its bytes or a
     ModelProto) in memory; returns a Model (`model(x)`, `model.run(names,
     feeds)`). input_shape: the first input's shape, or {name: shape}, where
     the model leaves it open. threads caps the threads of every node.
     constants: graph inputs bound to values at import (a shape fed as an
     input, Clip bounds). tolerance: the largest relative error a conv
-    algorithm may carry (refuses Winograd F(4x4) above its bound)."""
+    algorithm may carry (refuses Winograd F(4x4) above its bound). layouts:
+    "auto" (the planner's NCHW[B]c choice), "nchw" or "blocked"."""
     name = None
     if isinstance(model, (str, os.PathLike)):
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
     data = compile_bytes(model, input_shape=input_shape, threads=threads, constants=constants,
-                         tolerance=tolerance, name=name)
+                         tolerance=tolerance, name=name, layouts=layouts)
     return load_bytes(data, threads=threads)

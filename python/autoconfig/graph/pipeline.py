@@ -11,16 +11,24 @@ from .onnx_import import InputShapes, import_onnx
 from .passes import run_passes
 
 
+# --layouts: what planner.plan's `layouts` takes for each.
+LAYOUTS = {"auto": True, "nchw": False, "blocked": "blocked"}
+
+
 def compile_onnx(model, profile: HostProfile, *, input_shape: InputShapes = None, threads: Optional[int] = None,
                  tolerance: Optional[float] = None, name: Optional[str] = None,
                  optimize: bool = True, compare: bool = False,
-                 constants: Optional[Mapping[str, Any]] = None) -> planner.NetworkPlan:
+                 constants: Optional[Mapping[str, Any]] = None, layouts: str = "auto") -> planner.NetworkPlan:
     """compare: also plan the "no optimization" baseline (no passes, every node
     on all threads) and note the predicted speed-up (DLFusion's comparison).
-    constants: graph inputs bound to values at import (import_onnx)."""
+    constants: graph inputs bound to values at import (import_onnx).
+    layouts: "auto" (the planner's choice), "nchw" (no blocked tensor, no
+    concat in place) or "blocked" (every activation that can be, is)."""
+    if layouts not in LAYOUTS:
+        raise ValueError(f"layouts: expected one of {', '.join(LAYOUTS)}, got {layouts!r}")
     g = import_onnx(model, input_shape, name=name, constants=constants)
     changes: Dict[str, int] = run_passes(g) if optimize else {}
-    p = planner.plan(g, profile, threads=threads, tolerance=tolerance)
+    p = planner.plan(g, profile, threads=threads, tolerance=tolerance, layouts=LAYOUTS[layouts])
     if changes:
         p.notes.append("passes: " + ", ".join(f"{k} x{v}" for k, v in changes.items() if v))
     if compare:
