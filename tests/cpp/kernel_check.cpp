@@ -3,7 +3,7 @@
 // and prints how many cases passed. Exit status: 0 all passed, 1 a mismatch
 // (each is printed), 2 the kernels cannot run on this CPU (check_isa says why).
 // Built natively or cross-built for Arm and run under qemu (README, "Arm
-// (cross-build)"; tests/test_arm_emulation.py).
+// (cross-build)"; tests/cpp/test_arm_emulation.py).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "examples" / "cpp_engine"
 ENGINE_INSTALLED = REPO / "examples" / "cpp_engine_installed"
 CMAKE = shutil.which("cmake")
