@@ -162,6 +162,16 @@ def matmul(a, b, *, bias=None, activation=None, residual=None, out=None, threads
     return out
 
 
+def _finite_f32(v) -> bool:
+    """v stays finite as a float32 (1e39 passes math.isfinite but becomes inf)."""
+    try:
+        f = float(v)
+    except OverflowError:   # an int past the double range
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(f)))
+
+
 def _view_2d(x: np.ndarray, M: int, N: int):
     """x as an (M, N) view without copying, or None when that needs a copy."""
     if x.ndim == 2:
@@ -188,8 +198,9 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
     a = _f32_array(a, "a", 2)
     b = _f32_array(b, "b", 2)
     for name, v in (("alpha", alpha), ("beta", beta)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-            raise ValueError(f"{name}: expected a finite real number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite_f32(v):
+            raise ValueError(f"{name}: expected a finite real number (finite in float32: "
+                             f"|{name}| <= {float(np.finfo(np.float32).max):.7g}), got {v!r}")
     for name, v in (("trans_a", trans_a), ("trans_b", trans_b)):
         if not isinstance(v, (bool, np.bool_)) and v not in (0, 1):
             raise ValueError(f"{name}: expected a bool, got {v!r}")
@@ -212,14 +223,16 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
         if c.ndim > 2 or (c.ndim == 2 and cs[0] not in (1, M)) or (c.ndim >= 1 and cs[-1] not in (1, N)):
             raise ValueError(f"c: expected a shape broadcastable to ({M}, {N}) "
                              f"(scalar, ({N},), (1, {N}), ({M}, 1) or ({M}, {N})), got {cs}")
-        if beta != 0.0:
-            if c.ndim == 2 and cs == (M, N) and (M > 1 or N == 1):
-                c_in = _row_contiguous(c)
-            elif c.ndim == 2 and cs[1] == 1 and cs[0] == M and M > 1:
-                bias_row = np.ascontiguousarray(c[:, 0] * np.float32(beta), dtype=np.float32)
-            else:
-                bias_col = np.ascontiguousarray(np.broadcast_to(c.reshape(-1) * np.float32(beta), (N,)),
-                                                dtype=np.float32)
+        # Also for beta = 0: ONNX's formula gives 0 * C, NaN where C is NaN or infinite.
+        if c.ndim == 2 and cs == (M, N) and (M > 1 or N == 1):
+            c_in = _row_contiguous(c)
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = NaN, as the formula says
+                if c.ndim == 2 and cs[1] == 1 and cs[0] == M and M > 1:
+                    bias_row = np.ascontiguousarray(c[:, 0] * np.float32(beta), dtype=np.float32)
+                else:
+                    bias_col = np.ascontiguousarray(np.broadcast_to(c.reshape(-1) * np.float32(beta), (N,)),
+                                                    dtype=np.float32)
     out_is_new = out is None
     if out_is_new:
         out = np.empty((M, N), dtype=np.float32)
