@@ -143,7 +143,7 @@ def test_specialized_gemm_entries_keep_nan(ac):
     the rest (small finite data) stays finite. No float64 reference: the shapes
     can be large (the 1024^3 and 2048^3 squares, epilogue-free like 512^3, are
     left out to keep the test short)."""
-    from autoconfig.api import plans
+    from autoconfig.runtime.info import plans
     shapes = {}
     for p in plans():
         if p.op in ("matmul", "gemm") and p.shape and p.shape["M"] * p.shape["N"] * p.shape["K"] <= 320_000_000:
