@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 _API = ("matmul", "gemm", "host", "explain", "build_info", "ACTIVATIONS")
 _CONV_API = ("conv2d", "prepare_conv2d", "PreparedConv2d", "CONV_ALGORITHMS", "BlockedTensor", "to_blocked",
              "block_size", "layout_conversions")
-__all__ = list(_API + _CONV_API)
+_MODEL_API = ("load", "Model")
+__all__ = list(_API + _CONV_API + _MODEL_API)
 
 
 def __getattr__(name):
@@ -24,8 +25,13 @@ def __getattr__(name):
         value = getattr(api if name in _API else conv_api, name)
         globals()[name] = value      # later lookups skip this hook
         return value
+    if name in _MODEL_API:
+        from . import model_runtime
+        value = getattr(model_runtime, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'autoconfig' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API + _CONV_API))
+    return sorted(list(globals()) + list(_API + _CONV_API + _MODEL_API))

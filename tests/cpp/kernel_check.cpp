@@ -115,6 +115,7 @@ int main() {
   kcheck::Tally tally;
   kcheck::run_gemm_cases(tally);
   kcheck::run_conv_cases(tally);
+  kcheck::run_model_cases(tally);
   for (const auto& [section, n] : tally.per_section()) std::printf("  %-10s %5d cases\n", section.c_str(), n);
   std::printf("kernel_check: %d cases, %d failed\n", tally.cases(), tally.failures());
   return tally.failures() ? 1 : 0;
