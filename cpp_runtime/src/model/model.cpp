@@ -187,8 +187,12 @@ Status ModelImpl::parse(const uint8_t* data, size_t size) {
   if (!st.ok()) return st;
   st = check_arena();
   if (!st.ok()) return st;
-  arena = aligned_floats(static_cast<size_t>(arena_floats));
-  if (!arena) return Status::Error("cannot allocate the arena (" + std::to_string(arena_floats) + " floats)");
+  // arena_floats bounds the plan; the tensors' ranges say how much of it is used
+  int64_t used = 0;
+  for (const TensorInfo& ti : tensors)
+    if (ti.kind == TensorInfo::Intermediate) used = std::max(used, ti.arena + ti.storage);
+  arena = aligned_floats(static_cast<size_t>(used));
+  if (!arena) return Status::Error("cannot allocate the arena (" + std::to_string(used) + " floats)");
   ptr.assign(tensors.size(), nullptr);
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (tensors[i].kind == TensorInfo::Constant) ptr[i] = const_cast<float*>(tensors[i].data);

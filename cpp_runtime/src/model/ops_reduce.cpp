@@ -28,12 +28,15 @@ class SoftmaxOp : public Op {
         for (int64_t i = 0; i < inner; ++i) { m[i] = -kInf; s[i] = 0.0f; }
         for (int64_t k = 0; k < n; ++k)
           for (int64_t i = 0; i < inner; ++i) m[i] = max_nan(m[i], x[k * inner + i]);
-        for (int64_t k = 0; k < n; ++k)
-          for (int64_t i = 0; i < inner; ++i) {
-            const float e = exp_approx(x[k * inner + i] - m[i]);
-            if (!log_) y[k * inner + i] = e;
-            s[i] += e;
-          }
+        if (log_) {
+          for (int64_t k = 0; k < n; ++k)
+            for (int64_t i = 0; i < inner; ++i) s[i] += exp_approx(x[k * inner + i] - m[i]);
+        } else {
+          for (int64_t k = 0; k < n; ++k)
+            for (int64_t i = 0; i < inner; ++i) y[k * inner + i] = exp_approx(x[k * inner + i] - m[i]);
+          for (int64_t k = 0; k < n; ++k)
+            for (int64_t i = 0; i < inner; ++i) s[i] += y[k * inner + i];
+        }
         if (log_) {
           for (int64_t i = 0; i < inner; ++i) s[i] = m[i] + std::log(s[i]);
           for (int64_t k = 0; k < n; ++k)
