@@ -1,5 +1,6 @@
 // kernel_check: runs autoconfig's kernels (GEMM with every epilogue and edge
-// shape, conv2d through every algorithm) against plain double-precision loops
+// shape, conv2d through every algorithm, a small network through the .acmodel
+// executor) against plain double-precision loops
 // and prints how many cases passed. Exit status: 0 all passed, 1 a mismatch
 // (each is printed), 2 the kernels cannot run on this CPU (check_isa says why).
 // Built natively or cross-built for Arm and run under qemu (README, "Arm
