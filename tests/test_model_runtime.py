@@ -783,3 +783,81 @@ def test_random_garbage_never_crashes():
     for i in range(100):
         text = bytes(rng.integers(32, 127, size=int(rng.integers(0, 300))).astype(np.uint8))
         load_error(pack(text, b""))
+
+
+@pytest.mark.parametrize("B", [4, 8, 3])
+def test_blocked_ops_any_block(B):
+    """The layout-agnostic ops on nchw{B}c storage with a block other than the
+    conv kernels' (C not a multiple of B where the op allows it)."""
+    lay, lay2 = f"nchw{B}c", f"nchw{2 * B}c"
+    C = 2 * B
+    x, x2 = rand(2, C, 7, 5), rand(2, C, 7, 5)
+    s, t = rand(C), rand(C)
+    g = GraphBuilder("blocked_any")
+    xi, x2i = g.input("x", x.shape), g.input("x2", x2.shape)
+    xb, x2b = g.inter("xb", x.shape, layout=lay), g.inter("x2b", x.shape, layout=lay)
+    af = g.inter("af", x.shape, layout=lay)
+    ad = g.inter("ad", x.shape, layout=lay)
+    hs = g.inter("hs", x.shape, layout=lay)
+    cc = g.inter("cc", (2, 2 * C, 7, 5), layout=lay)
+    ap = g.inter("ap", (2, 2 * C, 4, 3), layout=lay)
+    rb = g.inter("rb", (2, 2 * C, 4, 3), layout=lay2)
+    y1 = g.output("y1", (2, 2 * C, 4, 3))
+    y2 = g.output("y2", (2, 2 * C, 1, 1))
+    g.node("to_layout", [xi], [xb], layout=lay)
+    g.node("to_layout", [x2i], [x2b], layout=lay)
+    g.node("channel_affine", [xb, g.const("s", s), g.const("t", t)], [af])
+    g.node("add", [af, x2b], [ad])
+    g.node("hard_swish", [ad], [hs])
+    g.node("concat", [hs, x2b], [cc], axis=1)
+    g.node("avg_pool", [cc], [ap], kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    g.node("to_layout", [ap], [rb], layout=lay2)
+    g.node("to_layout", [rb], [y1], layout="nchw")
+    g.node("global_max_pool", [cc], [y2])
+    m = autoconfig.load(g.to_bytes())
+    out1, out2 = m(x, x2)
+    xd, x2d = x.astype(np.float64), x2.astype(np.float64)
+    a = xd * s[None, :, None, None] + t[None, :, None, None] + x2d
+    c = np.concatenate([a * np.clip(a / 6 + 0.5, 0, 1), x2d], axis=1)
+    np.testing.assert_allclose(out1, pool_ref(c, "avg", (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 0, 1, (4, 3)),
+                               rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(out2, c.max(axis=(2, 3), keepdims=True), rtol=2e-6, atol=1e-6)
+
+
+def test_blocked_layout_odd_channels_round_trip():
+    x = rand(1, 5, 3, 4)
+    g = GraphBuilder("odd")
+    xi = g.input("x", x.shape)
+    b = g.inter("b", x.shape, layout="nchw4c")
+    r = g.inter("r", x.shape, layout="nchw4c")
+    y = g.output("y", x.shape)
+    gp = g.output("gp", (1, 5, 1, 1))
+    g.node("to_layout", [xi], [b], layout="nchw4c")
+    g.node("relu", [b], [r])
+    g.node("to_layout", [r], [y], layout="nchw")
+    g.node("global_avg_pool", [r], [gp])
+    out, pooled = autoconfig.load(g.to_bytes())(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    np.testing.assert_allclose(pooled, np.maximum(x, 0).astype(np.float64).mean(axis=(2, 3), keepdims=True), rtol=1e-6)
+    # ops that take nchw only say so
+    g2 = GraphBuilder("softmax_blocked")
+    xi = g2.input("x", x.shape)
+    b = g2.inter("b", x.shape, layout="nchw4c")
+    y = g2.output("y", x.shape)
+    g2.node("to_layout", [xi], [b], layout="nchw4c")
+    g2.node("softmax", [b], [y], axis=1)
+    with pytest.raises(ValueError, match="nchw4c: this op takes nchw"):
+        autoconfig.load(g2.to_bytes())
+
+
+def test_default_attributes():
+    x = rand(3, 11, lo=-4, hi=4)
+    np.testing.assert_allclose(run1("leaky_relu", {"x": x}, x.shape), np.where(x < 0, 0.01 * x, x), rtol=1e-6)
+    np.testing.assert_allclose(run1("hard_sigmoid", {"x": x}, x.shape), np.clip(0.2 * x + 0.5, 0, 1), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(run1("softmax", {"x": x}, x.shape), softmax_ref(x, 1, False, False), rtol=3e-6)
+    a, b = rand(4, 6), rand(6, 5)
+    assert rel_err(run1("gemm", {"a": a, "b": b}, (4, 5)), a.astype(np.float64) @ b) <= 1e-5
+    with pytest.raises(ValueError, match="attribute 'kernel' is missing"):
+        single("max_pool", {"x": rand(1, 1, 4, 4)}, (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="attribute 'size' is missing"):
+        single("lrn", {"x": rand(1, 3, 4, 4)}, (1, 3, 4, 4))
