@@ -630,6 +630,11 @@ def test_argument_errors(tmp_path):
     np.testing.assert_array_equal(m(np.asfortranarray(x)), m(x))      # any memory order is accepted
     with pytest.raises(FileNotFoundError):
         autoconfig.load(tmp_path / "missing.acmodel")
+    with pytest.raises(ValueError):
+        autoconfig.load(tmp_path)                      # a directory
+    (tmp_path / "empty.acmodel").write_bytes(b"")
+    with pytest.raises(ValueError, match="too short"):
+        autoconfig.load(tmp_path / "empty.acmodel")
 
 
 # ---------------------------------------------------------------- malformed files

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <new>
 
+#include <sys/stat.h>
+
 #include "autoconfig/detail/runtime.h"
 #include "model/json.h"
 #include "model/ops.h"
@@ -481,6 +483,11 @@ std::unique_ptr<Model> Model::load_from_memory(const void* data, size_t size, St
 std::unique_ptr<Model> Model::load(const std::string& path, Status* status) {
   Status local;
   Status& st = status ? *status : local;
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    st = Status::Error(path + ": not a regular file");
+    return nullptr;
+  }
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {
     st = Status::Error(path + ": cannot open the file");

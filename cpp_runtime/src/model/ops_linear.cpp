@@ -108,6 +108,11 @@ Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op) {
   if (!at.status().ok()) return at.status();
   if (s.size() != 2 || p.size() != 4 || d.size() != 2)
     return b.error("strides and dilations need 2 values, pads 4 (top, left, bottom, right)");
+  constexpr int64_t kMax = int64_t{1} << 20;
+  for (int i = 0; i < 2; ++i)
+    if (s[i] < 1 || d[i] < 1 || s[i] > kMax || d[i] > kMax) return b.error("strides and dilations must be in [1, 2^20]");
+  for (int i = 0; i < 4; ++i)
+    if (p[i] < 0 || p[i] > kMax) return b.error("pads must be in [0, 2^20]");
   Conv2dArgs a;
   a.N = X.dim(0);
   a.C = X.dim(1);

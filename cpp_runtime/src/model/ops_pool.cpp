@@ -22,19 +22,18 @@ inline float max_nan(float acc, float v) { return (v > acc || v != v) ? v : acc;
 struct Window { int64_t start, k0, k1, count_pad; };
 
 std::vector<Window> windows(int64_t out, int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
+  // closed forms (a hostile file's kernel size must not make loading slow)
   std::vector<Window> w(static_cast<size_t>(out));
   for (int64_t o = 0; o < out; ++o) {
     Window& x = w[static_cast<size_t>(o)];
     x.start = o * s - pb;
-    x.k0 = 0;
-    while (x.k0 < k && x.start + x.k0 * d < 0) ++x.k0;
-    x.k1 = k;
-    while (x.k1 > x.k0 && x.start + (x.k1 - 1) * d >= in) --x.k1;
-    x.count_pad = 0;   // taps inside the padded extent [-pb, in + pe)
-    for (int64_t t = 0; t < k; ++t) {
-      const int64_t i = x.start + t * d;
-      if (i >= -pb && i < in + pe) ++x.count_pad;
-    }
+    // taps t with 0 <= start + t d < in
+    x.k0 = x.start >= 0 ? 0 : std::min(k, (-x.start + d - 1) / d);
+    const int64_t last_in = in - 1 - x.start;     // t d <= last_in
+    x.k1 = last_in < 0 ? x.k0 : std::max(x.k0, std::min(k, last_in / d + 1));
+    // taps inside the padded extent [-pb, in + pe): start >= -pb always
+    const int64_t last_pad = in + pe - 1 - x.start;
+    x.count_pad = last_pad < 0 ? 0 : std::min(k, last_pad / d + 1);
   }
   return w;
 }
@@ -165,10 +164,12 @@ Status make_pool(const OpBuild& b, std::unique_ptr<Op>* op) {
   if (!at.status().ok()) return at.status();
   if (k.size() != 2 || s.size() != 2 || pads.size() != 4 || d.size() != 2)
     return b.error("kernel, strides and dilations need 2 values, pads 4 (top, left, bottom, right)");
+  constexpr int64_t kMax = int64_t{1} << 20;
   for (int i = 0; i < 2; ++i)
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1) return b.error("kernel, strides and dilations must be >= 1");
+    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || k[i] > kMax || s[i] > kMax || d[i] > kMax)
+      return b.error("kernel, strides and dilations must be in [1, 2^20]");
   for (int i = 0; i < 4; ++i)
-    if (pads[i] < 0) return b.error("pads must be >= 0");
+    if (pads[i] < 0 || pads[i] > kMax) return b.error("pads must be in [0, 2^20]");
   const int64_t N = X.dim(0), C = X.dim(1), H = X.dim(2), W = X.dim(3);
   if (Y.dim(0) != N || Y.dim(1) != C) return b.error("output " + shape_str(Y.shape) + " must keep N and C of " + shape_str(X.shape));
   const int64_t ins[2] = {H, W};
