@@ -57,7 +57,7 @@ def run1(op, inputs, out_shape, consts=(), **attrs):
 def conv_ref(x, w, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), groups=1):
     x = x.astype(np.float64)
     w = w.astype(np.float64)
-    N, C, H, W = x.shape
+    N, _, H, W = x.shape
     K, Cg, R, S = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     Ho = (H + pads[0] + pads[2] - (R - 1) * dil[0] - 1) // strides[0] + 1
@@ -366,7 +366,6 @@ def conv_model(x, w, b, strides, pads, dil, groups, residual=None, **attrs):
     if residual is not None:
         names.append(g.input("res", residual.shape))
         feed.append(residual)
-    N, K = x.shape[0], w.shape[0]
     ref = conv_ref(x, w, b, strides, pads, dil, groups)
     y = g.output("y", ref.shape)
     g.node("conv", names, [y], strides=list(strides), pads=list(pads), dilations=list(dil), groups=groups, **attrs)
@@ -658,14 +657,14 @@ def load_error(data) -> str:
 
 
 def test_tiny_file_loads():
-    g, data = tiny_bytes()
+    _, data = tiny_bytes()
     m = autoconfig.load(data)
     assert m(rand(1, 2, 5, 5)).shape == (1, 3)
 
 
 def test_truncated_at_every_offset():
     _, data = tiny_bytes()
-    for n in list(range(0, 80)) + list(range(80, len(data), 7)) + [len(data) - 1]:
+    for n in list(range(80)) + list(range(80, len(data), 7)) + [len(data) - 1]:
         msg = load_error(data[:n])
         assert "truncated" in msg or "too short" in msg or "past the end" in msg, (n, msg)
 
