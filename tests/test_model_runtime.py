@@ -321,9 +321,10 @@ def test_softmax(op, shape, axis, flatten):
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 4])
-def test_lrn(size):
+@pytest.mark.parametrize("beta", [0.75, 0.6])
+def test_lrn(size, beta):
     x = rand(2, 7, 3, 5, lo=-3, hi=3)
-    alpha, beta, bias = 1e-2, 0.75, 1.5
+    alpha, bias = 1e-2, 1.5
     xd = x.astype(np.float64)
     sq = np.zeros_like(xd)
     C = x.shape[1]

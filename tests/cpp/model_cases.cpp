@@ -120,6 +120,14 @@ void run_model_cases(Tally& tally) {
       std::vector<double> ms;
       tally.ok(model->run_profiled(in, out, threads, &ms));
       tally.expect(ms.size() == 5, "one time per node");
+      // bad calls are errors: an output over the input, a null buffer, negative threads
+      std::vector<float> xcopy = x;
+      const float* in2[] = {xcopy.data()};
+      float* over[] = {xcopy.data() + 8};
+      tally.expect(!model->run(in2, over, threads).ok(), "an output overlapping the input was accepted");
+      const float* none[] = {nullptr};
+      tally.expect(!model->run(none, out, threads).ok(), "a null input was accepted");
+      tally.expect(!model->run(in, out, -1).ok(), "threads -1 was accepted");
     }
     tally.end();
   }

@@ -414,7 +414,7 @@ Status ModelImpl::execute(const float* const* in, float* const* out, int threads
   if (threads < 0) return Status::Error("run: threads must be >= 0, got " + std::to_string(threads));
   if (!in && !inputs.empty()) return Status::Error("run: the inputs array is null");
   if (!out) return Status::Error("run: the outputs array is null");
-  struct Range { const char* b; const char* e; std::string what; };
+  struct Range { const char* b; const char* e; const std::string* what; };   // no allocation per call
   Range ranges[64];
   size_t nr = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -434,8 +434,8 @@ Status ModelImpl::execute(const float* const* in, float* const* out, int threads
         return Status::Error("run: output '" + t.name + "' overlaps input '" + u.name + "'");
     }
     for (size_t j = 0; j < nr; ++j)
-      if (ranges[j].b < e && b < ranges[j].e) return Status::Error("run: output '" + t.name + "' overlaps output '" + ranges[j].what + "'");
-    if (nr < 64 && t.numel) ranges[nr++] = Range{b, e, t.name};
+      if (ranges[j].b < e && b < ranges[j].e) return Status::Error("run: output '" + t.name + "' overlaps output '" + *ranges[j].what + "'");
+    if (nr < 64 && t.numel) ranges[nr++] = Range{b, e, &t.name};
   }
   std::lock_guard<std::mutex> lock(mu);
   for (size_t i = 0; i < inputs.size(); ++i) ptr[static_cast<size_t>(inputs[i])] = const_cast<float*>(in[i]);
