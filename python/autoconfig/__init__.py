@@ -23,6 +23,7 @@ _EXPORTS = {
     "BlockedTensor": "runtime.blocked", "to_blocked": "runtime.blocked", "block_size": "runtime.blocked",
     "layout_conversions": "runtime.blocked",
     "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
+    "load": "runtime.model", "Model": "runtime.model",
 }
 __all__ = list(_EXPORTS)
 
