@@ -340,7 +340,7 @@ nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threa
   return d;
 }
 
-// An .acmodel executor. The Python layer (model_runtime.py) checks dtypes and
+// An .acmodel executor. The Python layer (runtime/model.py) checks dtypes and
 // shapes first; the binding checks element counts again so a bad call is an
 // exception, never a crash.
 using InF = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
