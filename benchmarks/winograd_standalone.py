@@ -5,7 +5,7 @@ sgemm) on ResNet-50's 3x3 stride-1 layers at batch 1, one thread.
     python benchmarks/winograd_standalone.py [--isa avx512|avx2|generic] [--repeat 10]
                                              [--l1 BYTES] [--l2 BYTES] [--threads 1]
 
-Builds the kernels standalone (as tests/test_winograd_kernel.py does: no
+Builds the kernels standalone (as tests/build/test_winograd_kernel.py does: no
 package build needed). Prints ms per layer (best of --repeat), GFLOPS of the
 direct-convolution flop count, and the ratio torch / ours (> 1: ours faster).
 """

@@ -88,7 +88,8 @@ def assert_all_passed(r: subprocess.CompletedProcess, isa: str,
         assert re.search(rf"^\w+ vector length: {vector_bits} bits$", r.stdout, re.M), r.stdout[:500]
     counts = case_counts(r.stdout)
     assert counts["failed"] == 0
-    for section in ("gemm", "conv", "prepared"):
+    sections = ("gemm", "conv", "prepared", "nonfinite")
+    for section in sections:
         assert counts.get(section, 0) > 0, f"no {section} cases ran:\n{r.stdout[-2000:]}"
-    assert counts["total"] == counts["gemm"] + counts["conv"] + counts["prepared"]
+    assert counts["total"] == sum(counts[s] for s in sections)
     return counts

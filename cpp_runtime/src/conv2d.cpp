@@ -284,6 +284,12 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
   if (a.y_layout == ConvLayout::Blocked) {  // residual and clamp in the kernel's store
     detail::ConvEpilogue ep{bias_blocked, residual, lo, hi};
     k.direct.run(gb, xin, packed, ep, y, s, threads);
+    // Lanes past K multiply zero weights: a NaN or inf input leaves NaN there,
+    // which the next layer's zero weights would spread to every channel.
+    if (const int64_t kn = a.K % B) {
+      float* last = y + (kblocks - 1) * P * B;
+      for (int64_t p = 0; p < P; ++p) std::fill(last + p * B + kn, last + (p + 1) * B, 0.0f);
+    }
     return;
   }
   float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));

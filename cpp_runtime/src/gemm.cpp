@@ -77,7 +77,7 @@ int threads_for(const detail::Registry& r, const GemmArgs& g, const GemmKernel& 
 
 float apply_activation(float v, Activation a) {
   switch (a) {
-    case Activation::Relu: return v > 0.f ? v : 0.f;
+    case Activation::Relu: return v < 0.f ? 0.f : v;   // NaN stays NaN
     case Activation::Relu6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
     case Activation::GeluTanh:
       return 0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));

@@ -24,6 +24,7 @@ _EXPORTS = {
     "BlockedTensor": "runtime.blocked", "to_blocked": "runtime.blocked", "block_size": "runtime.blocked",
     "layout_conversions": "runtime.blocked",
     "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
+    "load": "runtime.model", "Model": "runtime.model",
     "load_onnx": "model_onnx",
 }
 __all__ = list(_EXPORTS)

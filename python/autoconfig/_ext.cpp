@@ -8,12 +8,14 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <stdexcept>
 #include <string>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/model.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -338,6 +340,108 @@ nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threa
   return d;
 }
 
+// An .acmodel executor. The Python layer (runtime/model.py) checks dtypes and
+// shapes first; the binding checks element counts again so a bad call is an
+// exception, never a crash.
+using InF = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using OutF = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
+
+struct ModelBinding {
+  std::unique_ptr<autoconfig::Model> m;
+
+  void gather(const std::vector<InF>& xs, const std::vector<OutF>& ys, std::vector<const float*>* in,
+              std::vector<float*>* out) const {
+    if (static_cast<int>(xs.size()) != m->num_inputs())
+      throw std::invalid_argument("the model takes " + std::to_string(m->num_inputs()) + " inputs, got " +
+                                  std::to_string(xs.size()));
+    if (static_cast<int>(ys.size()) != m->num_outputs())
+      throw std::invalid_argument("the model has " + std::to_string(m->num_outputs()) + " outputs, got " +
+                                  std::to_string(ys.size()) + " buffers");
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (static_cast<int64_t>(xs[i].size()) != m->input_size(static_cast<int>(i)))
+        throw std::invalid_argument("input '" + m->input_name(static_cast<int>(i)) + "' needs " +
+                                    std::to_string(m->input_size(static_cast<int>(i))) + " elements");
+      in->push_back(xs[i].data());
+    }
+    for (size_t i = 0; i < ys.size(); ++i) {
+      if (static_cast<int64_t>(ys[i].size()) != m->output_size(static_cast<int>(i)))
+        throw std::invalid_argument("output '" + m->output_name(static_cast<int>(i)) + "' needs " +
+                                    std::to_string(m->output_size(static_cast<int>(i))) + " elements");
+      out->push_back(ys[i].data());
+    }
+  }
+
+  void run(const std::vector<InF>& xs, const std::vector<OutF>& ys, int threads) const {
+    std::vector<const float*> in;
+    std::vector<float*> out;
+    gather(xs, ys, &in, &out);
+    autoconfig::Status st;
+    {
+      nb::gil_scoped_release release;
+      st = m->run(in.data(), out.data(), threads);
+    }
+    if (!st.ok()) throw std::runtime_error(st.message);
+  }
+
+  std::vector<double> run_profiled(const std::vector<InF>& xs, const std::vector<OutF>& ys, int threads) const {
+    std::vector<const float*> in;
+    std::vector<float*> out;
+    gather(xs, ys, &in, &out);
+    autoconfig::Status st;
+    std::vector<double> ms;
+    {
+      nb::gil_scoped_release release;
+      st = m->run_profiled(in.data(), out.data(), threads, &ms);
+    }
+    if (!st.ok()) throw std::runtime_error(st.message);
+    return ms;
+  }
+
+  std::vector<std::string> names(bool inputs) const {
+    std::vector<std::string> r;
+    for (int i = 0; i < (inputs ? m->num_inputs() : m->num_outputs()); ++i)
+      r.push_back(inputs ? m->input_name(i) : m->output_name(i));
+    return r;
+  }
+  std::vector<std::vector<int64_t>> shapes(bool inputs) const {
+    std::vector<std::vector<int64_t>> r;
+    for (int i = 0; i < (inputs ? m->num_inputs() : m->num_outputs()); ++i)
+      r.push_back(inputs ? m->input_shape(i) : m->output_shape(i));
+    return r;
+  }
+  nb::list nodes() const {
+    nb::list r;
+    for (int i = 0; i < m->num_nodes(); ++i) {
+      nb::dict d;
+      d["name"] = m->node_name(i);
+      d["op"] = m->node_op(i);
+      d["threads"] = m->node_threads(i);
+      d["algorithm"] = m->node_algorithm(i);
+      r.append(d);
+    }
+    return r;
+  }
+};
+
+ModelBinding model_load_binding(const std::string& path) {
+  autoconfig::Status st;
+  ModelBinding b;
+  {
+    nb::gil_scoped_release release;
+    b.m = autoconfig::Model::load(path, &st);
+  }
+  if (!b.m) throw std::invalid_argument(st.message);
+  return b;
+}
+
+ModelBinding model_load_bytes_binding(nb::bytes data) {
+  autoconfig::Status st;
+  ModelBinding b;
+  b.m = autoconfig::Model::load_from_memory(data.c_str(), data.size(), &st);
+  if (!b.m) throw std::invalid_argument(st.message);
+  return b;
+}
+
 }  // namespace
 
 NB_MODULE(_autoconfig_ext, m) {
@@ -360,6 +464,19 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("prepare_conv2d", &prepare_conv2d_binding, "w"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "C"_a, "H"_a, "W"_a, "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
         "threads"_a, "algorithms"_a, "tolerance"_a, "x_layout"_a = 0, "y_layout"_a = 0, nb::rv_policy::take_ownership);
+  nb::class_<ModelBinding>(m, "Model")
+      .def("run", &ModelBinding::run, "inputs"_a, "outputs"_a, "threads"_a)
+      .def("run_profiled", &ModelBinding::run_profiled, "inputs"_a, "outputs"_a, "threads"_a)
+      .def_prop_ro("name", [](const ModelBinding& b) { return b.m->name(); })
+      .def_prop_ro("input_names", [](const ModelBinding& b) { return b.names(true); })
+      .def_prop_ro("output_names", [](const ModelBinding& b) { return b.names(false); })
+      .def_prop_ro("input_shapes", [](const ModelBinding& b) { return b.shapes(true); })
+      .def_prop_ro("output_shapes", [](const ModelBinding& b) { return b.shapes(false); })
+      .def_prop_ro("nodes", &ModelBinding::nodes)
+      .def_prop_ro("header_json", [](const ModelBinding& b) { return b.m->header_json(); })
+      .def_prop_ro("arena_floats", [](const ModelBinding& b) { return b.m->arena_floats(); });
+  m.def("model_load", &model_load_binding, "path"_a);
+  m.def("model_load_bytes", &model_load_bytes_binding, "data"_a);
   m.def("conv2d_block", &autoconfig::conv2d_block);
   m.def("conv2d_direct_tiles", &autoconfig::conv2d_direct_tiles);
   m.def("conv2d_layout_conversions", &autoconfig::conv2d_layout_conversions);

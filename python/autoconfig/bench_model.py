@@ -223,7 +223,7 @@ def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Se
         e.samples = samples[e.name]
     measured = {}
     if hasattr(model, "profile"):
-        measured = _profile_ms(model.profile(x))
+        measured = _profile_ms(model.profile(x, repeat=5))   # best of 5 per node
     nodes = [NodeTime(n.name, n.op, n.threads, n.attrs.get("algorithm", "") or "", n.predicted_ms or 0.0,
                       measured.get(n.name)) for n in g.nodes]
     return ModelBench(os.path.basename(path), shape, threads, cpu_name(), plan_s, engines, nodes, plan.total_ms,

@@ -3,7 +3,7 @@
 The runtime (autoconfig.runtime) asks the extension which kernel a call runs;
 the reasons behind it are the models' estimates, which this module recomputes
 with the same formulas the build used. Nothing in runtime/ imports this
-module or the models (tests/test_imports.py keeps it so). The module is not
+module or the models (tests/package/test_imports.py keeps it so). The module is not
 named explain.py: that would shadow the function autoconfig.explain.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ read this table; none keeps a copy.
 
 Plain data at the bottom of the package: no imports from autoconfig.
 
-Adding an ISA (tests/test_isa_table.py checks the first four):
+Adding an ISA (tests/build/test_isa_table.py checks the first four):
   1. a row in ISAS below: width, registers, compile flags, the cpu features a
      host needs, the probe's FMA key, the fixed-lanes view if it is scalable,
      and the built-in target(s) that select it;

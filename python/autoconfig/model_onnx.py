@@ -1,20 +1,14 @@
 """load_onnx: an ONNX model straight to a runnable Model, in memory.
 
-The one runtime module that reaches into the build stage (graph/: import,
-passes, plan, .acmodel writer), as `explain` does for the kernel models: it
-plans the network for this build's HostProfile, serializes the .acmodel
-bytes and hands them to the C++ executor's in-memory loader, so nothing
-touches the disk. `onnx` is needed here (to import), never by `load`.
+A tool above both stages, as the CLI is: the graph build stage (import,
+passes, plan, .acmodel writer) plans the network for this build's
+HostProfile, and the .acmodel bytes go to the C++ executor's in-memory
+loader (runtime/model.py), so nothing touches the disk. `onnx` is needed here (to import), never by `load`.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Mapping, Optional
-
-# The executor's loader (cpp_runtime autoconfig::Model through the extension)
-# for a file in memory, by the names the wrapper may give it, most specific first.
-_BYTES_LOADERS = ("load_bytes", "loads", "load_from_bytes")
 
 
 def compile_bytes(model: Any, *, input_shape=None, threads: Optional[int] = None,
@@ -30,38 +24,9 @@ def compile_bytes(model: Any, *, input_shape=None, threads: Optional[int] = None
 
 
 def load_bytes(data: bytes, *, threads: Optional[int] = None):
-    """A Model from .acmodel bytes: the runtime's in-memory loader, or (an
-    older extension without one) a private temporary file."""
-    import importlib
-    autoconfig = importlib.import_module(__package__)   # its public load(), wherever the executor defines it
-    kw = {} if threads is None else {"threads": threads}
-    for attr in _BYTES_LOADERS:
-        fn = getattr(autoconfig, attr, None) or getattr(autoconfig._ext, attr, None)
-        if fn is not None:
-            return _call(fn, data, kw)
-    load = getattr(autoconfig, "load", None)
-    if load is None:
-        raise RuntimeError("this autoconfig build has no model executor (autoconfig.load)")
-    try:
-        return _call(load, data, kw)            # a load() that takes bytes too
-    except TypeError:
-        pass
-    fd, path = tempfile.mkstemp(suffix=".acmodel")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return _call(load, path, kw)
-    finally:
-        os.unlink(path)
-
-
-def _call(fn, arg, kw):
-    try:
-        return fn(arg, **kw)
-    except TypeError:
-        if not kw:
-            raise
-        return fn(arg)          # a loader without threads=: the plan's per-node counts already cap them
+    """A Model from .acmodel bytes (the executor's in-memory loader)."""
+    from .runtime.model import load
+    return load(data, threads=threads)
 
 
 def load_onnx(model: Any, *, input_shape=None, threads: Optional[int] = None,

@@ -48,5 +48,7 @@ constexpr double kEps = 1.1920928955078125e-07;
 
 void run_gemm_cases(Tally& tally);
 void run_conv_cases(Tally& tally);
+void run_nonfinite_cases(Tally& tally);
+void run_model_cases(Tally& tally);   // autoconfig::Model (.acmodel executor)
 
 }  // namespace kcheck

@@ -77,7 +77,7 @@ const Epilogue kEpilogues[] = {
 // the rounding of its whole (m+2)^2 input patch, amplified by the transform
 // coefficients (up to 8 for F(4x4,3x3)). So it is bounded by this factor
 // times the largest output magnitude of the channel (the bound
-// tests/test_winograd_kernel.py checks the kernels against on x86).
+// tests/build/test_winograd_kernel.py checks the kernels against on x86).
 double winograd_rtol(const std::string& alg) {
   if (alg == "winograd-f2") return 2e-6;
   if (alg == "winograd-f4") return 2e-5;

@@ -84,7 +84,7 @@ static inline void tile(const float* __restrict xb, const float* __restrict wb, 
   }}
   const {V} bv = {isa.loadu("a.bias")}, lo = {isa.set1("a.lo")}, hi = {isa.set1("a.hi")};
 #pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", isa.min(isa.max(isa.add("acc[n]", "bv"), "lo"), "hi"))}
+  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", isa.clamp(isa.add("acc[n]", "bv"), "lo", "hi"))}
 }}
 
 // Output row by row: whole tiles of kOwTile columns, then one narrower tile.

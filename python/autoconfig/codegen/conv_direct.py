@@ -124,7 +124,7 @@ static inline void tile(const float* __restrict x, const DirectArgs& a, const fl
     for (int n = 0; n < N; ++n) {{
       {V} v = {isa.add("acc[n][kb]", "bv")};
       if (res) v = {isa.add("v", isa.loadu("res + kb * a.y_kb + n * B"))};
-      v = {isa.min(isa.max("v", "lo"), "hi")};
+      v = {isa.clamp("v", "lo", "hi")};
       {isa.storeu("y + kb * a.y_kb + n * B", "v")}
     }}
   }}

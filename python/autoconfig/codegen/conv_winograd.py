@@ -196,13 +196,20 @@ void pack_weights(const float* w, int64_t K, int64_t C, float* u) {{
     const int64_t panel = k / kNR, width = std::min<int64_t>(kNR, Kp - panel * kNR);
     for (int64_t c = 0; c < C; ++c) {{
       const float* g = w + (k * C + c) * 9;
+      // Zero coefficients are skipped, not multiplied: 0 * inf would make a NaN
+      // of an infinite weight in positions that do not depend on it.
       double gg[kA][3];  // G g
       for (int i = 0; i < kA; ++i)
-        for (int s = 0; s < 3; ++s)
-          gg[i][s] = kG[i][0] * g[s] + kG[i][1] * g[3 + s] + kG[i][2] * g[6 + s];
+        for (int s = 0; s < 3; ++s) {{
+          gg[i][s] = 0.0;
+          for (int r = 0; r < 3; ++r)
+            if (kG[i][r] != 0.0) gg[i][s] += kG[i][r] * g[r * 3 + s];
+        }}
       for (int i = 0; i < kA; ++i)
         for (int j = 0; j < kA; ++j) {{
-          const double v = gg[i][0] * kG[j][0] + gg[i][1] * kG[j][1] + gg[i][2] * kG[j][2];
+          double v = 0.0;
+          for (int s = 0; s < 3; ++s)
+            if (kG[j][s] != 0.0) v += gg[i][s] * kG[j][s];
           u[(i * kA + j) * C * Kp + panel * kNR * C + c * width + (k - panel * kNR)] = float(v);
         }}
     }}
@@ -341,7 +348,7 @@ def _emit_output_transform(p: _Params) -> str:
     o += ["    " + l for l in _emit_apply(isa, at, [f"e{j}" for j in range(a)], [f"s{s}" for s in range(m)])]
     for s in range(m):
         o.append(f"    {isa.vtype} y{s} = {isa.add(f's{s}', 'bias')};")
-        o.append(f"    if (clamp) y{s} = {isa.min(isa.max(f'y{s}', 'vlo'), 'vhi')};")
+        o.append(f"    if (clamp) y{s} = {isa.clamp(f'y{s}', 'vlo', 'vhi')};")
         o.append("    " + isa.storeu(f"out + r * out_row + {s} * kL", f"y{s}"))
     o.append("  }")
     o.append("}")
@@ -400,7 +407,7 @@ static void output_segment(const Work& wk, int64_t th, int64_t tw, int64_t seg, 
         {isa.mask_decl("col_mask", "int(cols - w0)")}
         for (int64_t l = 0; l < channels; ++l) {{
           {vt} val = {isa.loadu("by_channel + l * kL")};
-          if (rrow) val = {isa.min(isa.max(isa.add("val", isa.masked_load("col_mask", "rrow + l * HoWo + w0")), "vlo"), "vhi")};
+          if (rrow) val = {isa.clamp(isa.add("val", isa.masked_load("col_mask", "rrow + l * HoWo + w0")), "vlo", "vhi")};
           {isa.masked_store("col_mask", "yrow + l * HoWo + w0", "val")}
         }}
       }}

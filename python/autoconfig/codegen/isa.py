@@ -45,8 +45,11 @@ class Isa:
     def loadu(self, ptr: str) -> str: raise NotImplementedError    # any alignment
     def storeu(self, ptr: str, v: str) -> str: raise NotImplementedError  # any alignment; a statement
     def sub(self, a: str, b: str) -> str: raise NotImplementedError
-    def max(self, a: str, b: str) -> str: raise NotImplementedError
-    def min(self, a: str, b: str) -> str: raise NotImplementedError
+    def clamp(self, v: str, lo: str, hi: str) -> str:
+        """min(max(v, lo), hi) for vectors v, lo, hi that keeps NaN: a NaN in v
+        stays NaN, as in numpy and ONNX (x86 max/min return their second operand
+        when either is NaN; RVV's vfmax/vfmin return the number)."""
+        raise NotImplementedError
     def prefetch(self, ptr: str) -> str:
         """Into L1, for writing."""
         return f"__builtin_prefetch({ptr}, 1, 3);"
@@ -117,8 +120,8 @@ class Avx512(Isa):
     def loadu(self, ptr): return f"_mm512_loadu_ps({ptr})"
     def storeu(self, ptr, v): return f"_mm512_storeu_ps({ptr}, {v});"
     def sub(self, a, b): return f"_mm512_sub_ps({a}, {b})"
-    def max(self, a, b): return f"_mm512_max_ps({a}, {b})"
-    def min(self, a, b): return f"_mm512_min_ps({a}, {b})"
+    # maxps/minps return the second operand when either is NaN: v goes second.
+    def clamp(self, v, lo, hi): return f"_mm512_min_ps({hi}, _mm512_max_ps({lo}, {v}))"
 
     def vector_math(self) -> str:
         return r'''
@@ -150,7 +153,11 @@ static inline __m512 v_gelu_tanh(__m512 v) {
   const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
   const __m512 u = _mm512_mul_ps(_mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v),
                                  _mm512_set1_ps(-1.5957691216057308f));  // -2*sqrt(2/pi)
-  return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), v_exp(u)));
+  // e^u past 88 overflows: +inf there (v_exp clamps), so v = -inf gives NaN as the formula does.
+  const __m512 d = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, _mm512_set1_ps(88.0f), _CMP_GT_OQ),
+                                        _mm512_add_ps(_mm512_set1_ps(1.0f), v_exp(u)),
+                                        _mm512_set1_ps(__builtin_inff()));
+  return _mm512_div_ps(v, d);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
@@ -179,8 +186,9 @@ static inline __m512 v_gelu_erf(__m512 v) {
 
 template <int ACT>
 static inline __m512 v_activation(__m512 v) {
-  if (ACT == 1) return _mm512_max_ps(v, _mm512_setzero_ps());
-  if (ACT == 2) return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6.0f));
+  // maxps/minps return the second operand when either is NaN: v goes second so relu(NaN) = NaN.
+  if (ACT == 1) return _mm512_max_ps(_mm512_setzero_ps(), v);
+  if (ACT == 2) return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(_mm512_setzero_ps(), v));
   if (ACT == 3) return v_gelu_tanh(v);
   if (ACT == 4) return v_gelu_erf(v);
   return v;
@@ -229,8 +237,8 @@ class Avx2(Isa):
     def loadu(self, ptr): return f"_mm256_loadu_ps({ptr})"
     def storeu(self, ptr, v): return f"_mm256_storeu_ps({ptr}, {v});"
     def sub(self, a, b): return f"_mm256_sub_ps({a}, {b})"
-    def max(self, a, b): return f"_mm256_max_ps({a}, {b})"
-    def min(self, a, b): return f"_mm256_min_ps({a}, {b})"
+    # maxps/minps return the second operand when either is NaN: v goes second.
+    def clamp(self, v, lo, hi): return f"_mm256_min_ps({hi}, _mm256_max_ps({lo}, {v}))"
 
     def vector_math(self) -> str:
         return r'''
@@ -267,7 +275,10 @@ static inline __m256 v_gelu_tanh(__m256 v) {
   const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
   const __m256 u = _mm256_mul_ps(_mm256_fmadd_ps(v3, _mm256_set1_ps(0.044715f), v),
                                  _mm256_set1_ps(-1.5957691216057308f));
-  return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), v_exp(u)));
+  // e^u past 88 overflows: +inf there (v_exp clamps), so v = -inf gives NaN as the formula does.
+  const __m256 d = _mm256_blendv_ps(_mm256_add_ps(_mm256_set1_ps(1.0f), v_exp(u)), _mm256_set1_ps(__builtin_inff()),
+                                    _mm256_cmp_ps(u, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+  return _mm256_div_ps(v, d);
 }
 
 static inline __m256 v_erf(__m256 x) {
@@ -292,8 +303,9 @@ static inline __m256 v_gelu_erf(__m256 v) {
 
 template <int ACT>
 static inline __m256 v_activation(__m256 v) {
-  if (ACT == 1) return _mm256_max_ps(v, _mm256_setzero_ps());
-  if (ACT == 2) return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(6.0f));
+  // maxps/minps return the second operand when either is NaN: v goes second so relu(NaN) = NaN.
+  if (ACT == 1) return _mm256_max_ps(_mm256_setzero_ps(), v);
+  if (ACT == 2) return _mm256_min_ps(_mm256_set1_ps(6.0f), _mm256_max_ps(_mm256_setzero_ps(), v));
   if (ACT == 3) return v_gelu_tanh(v);
   if (ACT == 4) return v_gelu_erf(v);
   return v;
@@ -322,8 +334,7 @@ class Portable(Isa):
     def loadu(self, ptr): return f"vf_load({ptr})"
     def storeu(self, ptr, v): return f"vf_store({ptr}, {v});"
     def sub(self, a, b): return f"({a} - {b})"
-    def max(self, a, b): return f"vf_max({a}, {b})"
-    def min(self, a, b): return f"vf_min({a}, {b})"
+    def clamp(self, v, lo, hi): return f"vf_clamp({v}, {lo}, {hi})"
 
     def vector_math(self) -> str:
         L = self.lanes
@@ -334,8 +345,8 @@ constexpr int kLanes = {L};
 static inline vf vf_load(const float* p) {{ vf v; std::memcpy(&v, p, sizeof v); return v; }}
 static inline vf vf_set1(float x) {{ vf v; for (int i = 0; i < kLanes; ++i) v[i] = x; return v; }}
 static inline void vf_store(float* p, vf v) {{ std::memcpy(p, &v, sizeof v); }}
-static inline vf vf_max(vf a, vf b) {{ return a > b ? a : b; }}
-static inline vf vf_min(vf a, vf b) {{ return a < b ? a : b; }}
+// Comparisons with NaN are false, so a NaN in v is kept.
+static inline vf vf_clamp(vf v, vf lo, vf hi) {{ return v < lo ? lo : (v > hi ? hi : v); }}
 // The first `count` lanes (count may be <= 0 or >= kLanes); the rest are zero.
 static inline vf vf_load_n(const float* p, int count) {{
   vf v{{}};
@@ -350,7 +361,7 @@ static inline void vf_store_n(float* p, int count, vf v) {{
 
 template <int ACT>
 static inline float s_activation(float v) {{
-  if (ACT == 1) return v > 0.0f ? v : 0.0f;
+  if (ACT == 1) return v < 0.0f ? 0.0f : v;   // NaN stays NaN
   if (ACT == 2) return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
   if (ACT == 3) return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
   if (ACT == 4) return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
@@ -387,8 +398,8 @@ class Neon(Isa):
     def loadu(self, ptr): return f"vld1q_f32({ptr})"
     def storeu(self, ptr, v): return f"vst1q_f32({ptr}, {v});"
     def sub(self, a, b): return f"vsubq_f32({a}, {b})"
-    def max(self, a, b): return f"vmaxq_f32({a}, {b})"
-    def min(self, a, b): return f"vminq_f32({a}, {b})"
+    # FMAX/FMIN return NaN when either operand is NaN (FMAXNM would not).
+    def clamp(self, v, lo, hi): return f"vminq_f32(vmaxq_f32({v}, {lo}), {hi})"
 
     def vector_math(self) -> str:
         return r"""
@@ -436,7 +447,10 @@ static inline float32x4_t v_gelu_tanh(float32x4_t v) {
   const float32x4_t v3 = vmulq_f32(vmulq_f32(v, v), v);
   const float32x4_t u = vmulq_f32(vfmaq_f32(v, v3, vdupq_n_f32(0.044715f)),
                                   vdupq_n_f32(-1.5957691216057308f));  // -2*sqrt(2/pi)
-  return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.0f), v_exp(u)));
+  // e^u past 88 overflows: +inf there (v_exp clamps), so v = -inf gives NaN as the formula does.
+  const float32x4_t d = vbslq_f32(vcgtq_f32(u, vdupq_n_f32(88.0f)), vdupq_n_f32(__builtin_inff()),
+                                  vaddq_f32(vdupq_n_f32(1.0f), v_exp(u)));
+  return vdivq_f32(v, d);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
@@ -462,6 +476,7 @@ static inline float32x4_t v_gelu_erf(float32x4_t v) {
 
 template <int ACT>
 static inline float32x4_t v_activation(float32x4_t v) {
+  // FMAX/FMIN keep NaN (relu(NaN) = NaN); FMAXNM would not.
   if (ACT == 1) return vmaxq_f32(v, vdupq_n_f32(0.0f));
   if (ACT == 2) return vminq_f32(vmaxq_f32(v, vdupq_n_f32(0.0f)), vdupq_n_f32(6.0f));
   if (ACT == 3) return v_gelu_tanh(v);
@@ -499,8 +514,8 @@ class Sve(Isa):
     def loadu(self, ptr): return f"svld1_f32(svptrue_b32(), {ptr})"
     def storeu(self, ptr, v): return f"svst1_f32(svptrue_b32(), {ptr}, {v});"
     def sub(self, a, b): return f"svsub_f32_x(svptrue_b32(), {a}, {b})"
-    def max(self, a, b): return f"svmax_f32_x(svptrue_b32(), {a}, {b})"
-    def min(self, a, b): return f"svmin_f32_x(svptrue_b32(), {a}, {b})"
+    # FMAX/FMIN return NaN when either operand is NaN (svmaxnm would not).
+    def clamp(self, v, lo, hi): return f"svmin_f32_x(svptrue_b32(), svmax_f32_x(svptrue_b32(), {v}, {lo}), {hi})"
 
     def vector_math(self) -> str:
         return r"""
@@ -529,7 +544,10 @@ static inline svfloat32_t v_gelu_tanh(svfloat32_t v) {
   const svfloat32_t v3 = svmul_f32_x(pg, svmul_f32_x(pg, v, v), v);
   const svfloat32_t u = svmul_n_f32_x(pg, svmla_n_f32_x(pg, v, v3, 0.044715f),
                                       -1.5957691216057308f);  // -2*sqrt(2/pi)
-  return svdiv_f32_x(pg, v, svadd_n_f32_x(pg, v_exp(u), 1.0f));
+  // e^u past 88 overflows: +inf there (v_exp clamps), so v = -inf gives NaN as the formula does.
+  const svfloat32_t d = svsel_f32(svcmpgt_n_f32(pg, u, 88.0f), svdup_n_f32(__builtin_inff()),
+                                  svadd_n_f32_x(pg, v_exp(u), 1.0f));
+  return svdiv_f32_x(pg, v, d);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
@@ -557,6 +575,7 @@ static inline svfloat32_t v_gelu_erf(svfloat32_t v) {
 template <int ACT>
 static inline svfloat32_t v_activation(svfloat32_t v) {
   const svbool_t pg = svptrue_b32();
+  // FMAX/FMIN keep NaN (relu(NaN) = NaN); svmaxnm would not.
   if (ACT == 1) return svmax_n_f32_x(pg, v, 0.0f);
   if (ACT == 2) return svmin_n_f32_x(pg, svmax_n_f32_x(pg, v, 0.0f), 6.0f);
   if (ACT == 3) return v_gelu_tanh(v);
@@ -597,8 +616,8 @@ class Rvv(Isa):
     def loadu(self, ptr): return self.load(ptr)
     def storeu(self, ptr, v): return f"__riscv_vse32_v_f32m1({ptr}, {v}, {self._VL});"
     def sub(self, a, b): return f"__riscv_vfsub_vv_f32m1({a}, {b}, {self._VL})"
-    def max(self, a, b): return f"__riscv_vfmax_vv_f32m1({a}, {b}, {self._VL})"
-    def min(self, a, b): return f"__riscv_vfmin_vv_f32m1({a}, {b}, {self._VL})"
+    # vfmax/vfmin return the number when one operand is NaN: compare and select instead.
+    def clamp(self, v, lo, hi): return f"rvv_clamp({v}, {lo}, {hi})"
 
     def vector_math(self) -> str:
         return r"""
@@ -608,6 +627,13 @@ class Rvv(Isa):
 static inline size_t rvv_vl(int64_t count) {
   const size_t vlmax = __riscv_vsetvlmax_e32m1();
   return count <= 0 ? 0 : (static_cast<uint64_t>(count) < vlmax ? static_cast<size_t>(count) : vlmax);
+}
+
+// min(max(v, lo), hi) keeping NaN (comparisons with NaN are false; vfmax/vfmin return the number).
+static inline vfloat32m1_t rvv_clamp(vfloat32m1_t v, vfloat32m1_t lo, vfloat32m1_t hi) {
+  const size_t vl = __riscv_vsetvlmax_e32m1();
+  v = __riscv_vmerge_vvm_f32m1(v, lo, __riscv_vmflt_vv_f32m1_b32(v, lo, vl), vl);
+  return __riscv_vmerge_vvm_f32m1(v, hi, __riscv_vmfgt_vv_f32m1_b32(v, hi, vl), vl);
 }
 
 // exp(x): x = n*ln2 + r, |r| <= ln2/2 (ln2 split in two for exactness), e^r
@@ -641,7 +667,10 @@ static inline vfloat32m1_t v_gelu_tanh(vfloat32m1_t v) {
   const vfloat32m1_t v3 = __riscv_vfmul_vv_f32m1(__riscv_vfmul_vv_f32m1(v, v, vl), v, vl);
   const vfloat32m1_t u = __riscv_vfmul_vf_f32m1(__riscv_vfmacc_vf_f32m1(v, 0.044715f, v3, vl),
                                                 -1.5957691216057308f, vl);  // -2*sqrt(2/pi)
-  return __riscv_vfdiv_vv_f32m1(v, __riscv_vfadd_vf_f32m1(v_exp(u), 1.0f, vl), vl);
+  // e^u past 88 overflows: +inf there (v_exp clamps), so v = -inf gives NaN as the formula does.
+  const vfloat32m1_t d = __riscv_vfmerge_vfm_f32m1(__riscv_vfadd_vf_f32m1(v_exp(u), 1.0f, vl), __builtin_inff(),
+                                                   __riscv_vmfgt_vf_f32m1_b32(u, 88.0f, vl), vl);
+  return __riscv_vfdiv_vv_f32m1(v, d, vl);
 }
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd extension.
@@ -670,8 +699,12 @@ static inline vfloat32m1_t v_gelu_erf(vfloat32m1_t v) {
 template <int ACT>
 static inline vfloat32m1_t v_activation(vfloat32m1_t v) {
   const size_t vl = __riscv_vsetvlmax_e32m1();
-  if (ACT == 1) return __riscv_vfmax_vf_f32m1(v, 0.0f, vl);
-  if (ACT == 2) return __riscv_vfmin_vf_f32m1(__riscv_vfmax_vf_f32m1(v, 0.0f, vl), 6.0f, vl);
+  // Compare and select: vfmax/vfmin would turn NaN into the bound.
+  if (ACT == 1) return __riscv_vfmerge_vfm_f32m1(v, 0.0f, __riscv_vmflt_vf_f32m1_b32(v, 0.0f, vl), vl);
+  if (ACT == 2) {
+    const vfloat32m1_t r = __riscv_vfmerge_vfm_f32m1(v, 0.0f, __riscv_vmflt_vf_f32m1_b32(v, 0.0f, vl), vl);
+    return __riscv_vfmerge_vfm_f32m1(r, 6.0f, __riscv_vmfgt_vf_f32m1_b32(r, 6.0f, vl), vl);
+  }
   if (ACT == 3) return v_gelu_tanh(v);
   if (ACT == 4) return v_gelu_erf(v);
   return v;

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 import numpy as np
 
 KINDS = ("input", "output", "constant", "intermediate")
-# The executor's op vocabulary (FORMAT.md, "Ops"; tests/test_graph_acmodel.py
+# The executor's op vocabulary (FORMAT.md, "Ops"; tests/graph/test_graph_acmodel.py
 # checks the two agree).
 EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish", "leaky_relu", "hard_sigmoid",
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",

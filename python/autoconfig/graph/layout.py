@@ -57,13 +57,14 @@ def _activation(g: Graph, name: str) -> bool:
     return bool(name) and g.tensors[name].kind != "constant"
 
 
-def _per_channel(g: Graph, vec: str, full: Tensor) -> bool:
-    """vec broadcasts over H and W only: a constant of C elements, or a 4-D
+def _per_channel(g: Graph, vec: str, full: Tensor, b: int) -> bool:
+    """vec broadcasts over H and W only: a constant of C elements with C a
+    multiple of B (its dense storage is then the blocked one), or a 4-D
     activation (1 or N) x C x 1 x 1."""
     v = g.tensors[vec]
     n, c = full.shape[0], full.shape[1]
     if v.kind == "constant":
-        return v.shape in ((c, 1, 1), (1, c, 1, 1))
+        return v.shape in ((c, 1, 1), (1, c, 1, 1)) and c % b == 0
     return len(v.shape) == 4 and v.shape[1:] == (c, 1, 1) and v.shape[0] in (1, n)
 
 
@@ -81,7 +82,7 @@ def runs_blocked(g: Graph, n: Node, b: int) -> bool:
         a, c = (g.tensors[i] for i in n.inputs)
         for full, other in ((a, c), (c, a)):
             if full.kind != "constant" and full.shape == y.shape:
-                if (other.kind != "constant" and other.shape == y.shape) or _per_channel(g, other.name, y):
+                if (other.kind != "constant" and other.shape == y.shape) or _per_channel(g, other.name, y, b):
                     return True
         return False
     if n.op == "concat":

@@ -4,7 +4,9 @@
                   the input's floats (same arena offset, FORMAT.md `reshape`)
   concat slices   a concat on axis 1 with N = 1 whose inputs are all
                   intermediates in its output's layout (nchw, or nchw{B}c
-                  with every C a multiple of B): each producer writes its
+                  with every C a multiple of B), each read by the concat
+                  alone (the executor lets a slice and the whole be alive
+                  together only at the concat): each producer writes its
                   input straight into a channel slice of the output
                   (`view_of`, `channel_offset`; the concat gets
                   `in_place: true` and does nothing). With N = 1 a channel
@@ -56,6 +58,9 @@ def in_place_reason(g: Graph, n: Node, reshaped: Dict[str, str], sliced: Dict[st
         p = producers.get(i)
         if p is None or p.op == "concat":
             return f"input {i!r} is not written by a node of its own"
+        if g.uses(i) != 1:
+            # the executor lets a view and its root be alive together only at the concat
+            return f"input {i!r} is read by other nodes too"
     return ""
 
 

@@ -25,7 +25,7 @@ algorithms run the profile's own GEMM. Both views have the same peak.
 
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
-(model_coefficients), and tests/test_conv_model.py checks both agree.
+(model_coefficients), and tests/build/test_conv_model.py checks both agree.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ _MATRICES = {
 
 # Max relative error vs a float64 reference, max|y - y64| / max|y64|, for x
 # and w drawn from N(0,1), C = K = 256, 14x14 input, pad 1, no epilogue;
-# measured with WINOGRAD_MEASURE_ERROR=1 pytest tests/test_winograd_kernel.py
+# measured with WINOGRAD_MEASURE_ERROR=1 pytest tests/build/test_winograd_kernel.py
 # -k measure_error. Values are the largest over the builds: avx512f gives
 # 3.5e-7 (F2) and 4.8e-6 (F4) (its reduction block of 64 channels shortens the
 # summation chains), avx2 6.9e-7 / 1.5e-5, portable 6.4e-7 / 1.7e-5. torch's

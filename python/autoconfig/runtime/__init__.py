@@ -11,6 +11,6 @@
 
 Modules here import only each other and the package's shared data (plan,
 profile, vocabulary); autoconfig.explanation is the one bridge to the models
-(tests/test_imports.py keeps it so). This __init__ imports nothing: the
+(tests/package/test_imports.py keeps it so). This __init__ imports nothing: the
 generator imports the guard without NumPy.
 """

@@ -70,9 +70,21 @@ def activation_code(activation) -> int:
     return ACTIVATIONS.index(name)
 
 
+def _finite_f32(v) -> bool:
+    """v stays finite as a float32 (1e39 passes math.isfinite but becomes inf)."""
+    try:
+        f = float(v)
+    except OverflowError:   # an int past the double range
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(f)))
+
+
 def finite_real(v, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise ValueError(f"{name}: expected a finite real number, got {v!r}")
+    """A real number that is finite in float32, the type the kernels compute in."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite_f32(v):
+        raise ValueError(f"{name}: expected a finite real number (finite in float32: "
+                         f"|{name}| <= {float(np.finfo(np.float32).max):.7g}), got {v!r}")
     return float(v)
 
 

@@ -133,14 +133,16 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, trans_a=False, trans_b=False, out
         if c.ndim > 2 or (c.ndim == 2 and cs[0] not in (1, M)) or (c.ndim >= 1 and cs[-1] not in (1, N)):
             raise ValueError(f"c: expected a shape broadcastable to ({M}, {N}) "
                              f"(scalar, ({N},), (1, {N}), ({M}, 1) or ({M}, {N})), got {cs}")
-        if beta != 0.0:
-            if c.ndim == 2 and cs == (M, N) and (M > 1 or N == 1):
-                c_in = gemm_operand(c)
-            elif c.ndim == 2 and cs[1] == 1 and cs[0] == M and M > 1:
-                bias_row = np.ascontiguousarray(c[:, 0] * np.float32(beta), dtype=np.float32)
-            else:
-                bias_col = np.ascontiguousarray(np.broadcast_to(c.reshape(-1) * np.float32(beta), (N,)),
-                                                dtype=np.float32)
+        # Also for beta = 0: ONNX's formula gives 0 * C, NaN where C is NaN or infinite.
+        if c.ndim == 2 and cs == (M, N) and (M > 1 or N == 1):
+            c_in = gemm_operand(c)
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf = NaN, as the formula says
+                if c.ndim == 2 and cs[1] == 1 and cs[0] == M and M > 1:
+                    bias_row = np.ascontiguousarray(c[:, 0] * np.float32(beta), dtype=np.float32)
+                else:
+                    bias_col = np.ascontiguousarray(np.broadcast_to(c.reshape(-1) * np.float32(beta), (N,)),
+                                                    dtype=np.float32)
     out_is_new = out is None
     out = np.empty((M, N), dtype=np.float32) if out_is_new else writable_out(out, "out", (M, N))
     _run_gemm(a2, b2, c_in, beta, bias_col, bias_row, alpha, 0, t, out, out_is_new)

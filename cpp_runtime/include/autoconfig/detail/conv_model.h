@@ -1,7 +1,7 @@
 // The analytical conv model at run time: the formulas of
 // python/autoconfig/models/conv.py, evaluated with the coefficients the
 // generator emitted for the variant (so the two never disagree on a number;
-// tests/test_conv_model.py checks they agree on the choice).
+// tests/build/test_conv_model.py checks they agree on the choice).
 #pragma once
 #include <cstdint>
 

@@ -381,7 +381,7 @@ struct GemvJob {
 
 inline float gemv_activation(float v, int act) {
   switch (act) {
-    case 1: return v > 0.f ? v : 0.f;
+    case 1: return v < 0.f ? 0.f : v;   // NaN stays NaN
     case 2: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
     case 3: return 0.5f * v * (1.f + __builtin_tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case 4: return 0.5f * v * (1.f + __builtin_erff(v * 0.70710678118654752f));

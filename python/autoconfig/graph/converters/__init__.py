@@ -7,7 +7,7 @@ the entry is `versioned({since: converter, ...})`: the converter of the
 greatest `since` not above the model's opset runs.
 
 Adding an op = a converter here + a runtime kernel (cpp_runtime) + its ONNX
-node-test ids (tests/test_graph_onnx_ops.py).
+node-test ids (tests/graph/test_graph_onnx_nodes.py).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import ast
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1] / "python" / "autoconfig"
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "python" / "autoconfig"
 ROOT = "autoconfig"
 
 # Build stages (each may have become a subpackage): the runtime imports none of them.
@@ -149,7 +149,7 @@ def layer_violations(graph: Dict[str, Set[str]]) -> List[str]:
 
 def test_the_package_is_found():
     graph = import_graph()
-    assert f"{ROOT}.{RUNTIME}.gemm" in graph, "tests/test_imports.py looks for the runtime in the wrong place"
+    assert f"{ROOT}.{RUNTIME}.gemm" in graph, "tests/package/test_imports.py looks for the runtime in the wrong place"
     assert graph[f"{ROOT}.{RUNTIME}.gemm"], "the import walk found no imports at all"
 
 

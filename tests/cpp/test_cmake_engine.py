@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "examples" / "cpp_engine"
 ENGINE_INSTALLED = REPO / "examples" / "cpp_engine_installed"
 CMAKE = shutil.which("cmake")
@@ -79,6 +79,34 @@ def test_subproject_engine(tmp_path):
     # ... and only its own: the embedded default specs were replaced
     assert not list((build / "autoconfig" / "generated").glob("*_m1024_n1024_k1024*.cpp"))
     assert_no_python_linked(build / "tiny_engine")
+    check_run_acmodel(build / "run_acmodel", tmp_path)
+
+
+def check_run_acmodel(exe: Path, tmp_path: Path):
+    """The engine's .acmodel runner (autoconfig::Model, no Python) agrees with
+    the Python runner on a small CNN, and a corrupted file is an error, not a crash."""
+    import numpy as np
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_model_runtime import small_cnn
+    path, x, ref = small_cnn(tmp_path)
+    x.tofile(tmp_path / "x.bin")
+    r = subprocess.run([str(exe), path, "--input", str(tmp_path / "x.bin"), "--output", str(tmp_path / "y.bin"),
+                        "--profile", "--threads", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "output prob [2, 10]" in r.stdout and "conv1" in r.stdout
+    y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(2, 10)
+    assert np.max(np.abs(y - ref)) / np.max(np.abs(ref)) <= 1e-4
+    try:
+        import autoconfig
+        np.testing.assert_allclose(y, autoconfig.load(path)(x), rtol=1e-5, atol=1e-7)
+    except ImportError:
+        pass
+    assert_no_python_linked(exe)
+    data = bytearray(Path(path).read_bytes())
+    data[100] ^= 0xFF
+    (tmp_path / "bad.acmodel").write_bytes(bytes(data))
+    r = subprocess.run([str(exe), str(tmp_path / "bad.acmodel")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "checksum mismatch" in r.stderr, r.stdout + r.stderr
 
 
 def test_fetchcontent_engine(tmp_path):

@@ -12,7 +12,7 @@ for Reshape, BatchNormalization statistics, Clip bounds) are bound at import
 are onnx.backend.test's defaults (rtol 1e-3, atol 1e-7): some expected
 outputs are printed to 4 digits.
 
-`python tests/test_graph_onnx_nodes.py` rewrites graph_node_tests.yaml from
+`python tests/graph/test_graph_onnx_nodes.py` rewrites graph_node_tests.yaml from
 the passing cases.
 """
 import os
@@ -111,7 +111,7 @@ def main():
             by_op[ops[0]].append(c.name)
     with open(YAML, "w") as f:
         f.write("# ONNX node tests (onnx.backend.test.case.node) that the importer + passes must pass,\n"
-                "# by operator; written by `python tests/test_graph_onnx_nodes.py` "
+                "# by operator; written by `python tests/graph/test_graph_onnx_nodes.py` "
                 f"(onnx {onnx.__version__}: {counts['pass']} pass, {counts['refused']} refused).\n")
         yaml.safe_dump({"node_tests": {k: sorted(v) for k, v in sorted(by_op.items())}}, f, sort_keys=False)
     print(dict(counts))

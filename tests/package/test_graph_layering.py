@@ -4,7 +4,7 @@ extension, runtime/, explanation, bench), and only onnx_import.py imports onnx
 import ast
 from pathlib import Path
 
-GRAPH = Path(__file__).resolve().parent.parent / "python" / "autoconfig" / "graph"
+GRAPH = Path(__file__).resolve().parents[2] / "python" / "autoconfig" / "graph"
 RUNTIME = {"runtime", "api", "conv_api", "_autoconfig_ext", "_isa_guard", "bench", "bench_conv", "explanation"}
 
 

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
 from autoconfig.codegen.conv_winograd import WINOGRAD_INCLUDES, emit_winograd  # noqa: E402

@@ -10,7 +10,7 @@ partition of work depends only on its arguments and thread count, so its
 result is deterministic. The GIL is released while kernels run, so the calls
 overlap in the thread pool.
 
-    python tests/concurrency_stress.py SECONDS CALLERS
+    python tests/runtime/concurrency_stress.py SECONDS CALLERS
 prints 'N passed, N failed' and exits 1 on any mismatch or exception.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 armv8-neon and armv8-sve (names, intrinsics, flags, the fixed-lanes rule for
 SVE conv kernels), and `autoconfig plan --explain` on an Arm target next to
 the x86 ones, every differing parameter traced to the profile field it read.
-tests/test_arm_emulation.py compiles and runs the same code under qemu."""
+tests/cpp/test_arm_emulation.py compiles and runs the same code under qemu."""
 from __future__ import annotations
 
 import json
@@ -22,7 +22,7 @@ from autoconfig.models import conv as conv_model
 from autoconfig.models import gemm as gemm_model
 from autoconfig.profile import fixed_lanes_profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHECK_SPECS = ROOT / "tests" / "cpp" / "specs"
 

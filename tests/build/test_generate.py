@@ -13,7 +13,7 @@ import pytest
 from autoconfig import generate, probe
 from autoconfig.models import gemm as gemm_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 INCLUDE = REPO / "cpp_runtime" / "include"
 CXX = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++")
 

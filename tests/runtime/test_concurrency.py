@@ -1,4 +1,4 @@
-"""Concurrent Python callers on the shared thread pool (tests/concurrency_stress.py):
+"""Concurrent Python callers on the shared thread pool (tests/runtime/concurrency_stress.py):
 8 threads mixing matmul, gemm, one-off conv2d of every algorithm and
 prepared layers, with thread counts 1/2/3/None; every result must equal the
 single-caller result bit for bit. The stress runs in a child process so a hang

@@ -27,7 +27,7 @@ NETS = ["squeezenet1_1", "mobilenet_v2", "resnet18", "resnet50"]
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "export_models.py")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "export_models.py")
     spec = importlib.util.spec_from_file_location("export_models", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules["export_models"] = mod

@@ -2,7 +2,7 @@
 GEMM microkernels are vector-length agnostic RVV 1.0 (the __riscv_-prefixed
 intrinsics, edges as vector lengths), its conv kernels come from the portable
 fixed-lanes view, and the plan is explained next to x86.
-tests/test_rvv_emulation.py compiles and runs the same code under qemu."""
+tests/cpp/test_rvv_emulation.py compiles and runs the same code under qemu."""
 from __future__ import annotations
 
 import platform
@@ -18,7 +18,7 @@ from autoconfig import generate, probe
 from autoconfig.codegen.isa import Rvv, fixed_lanes_isa_for_profile
 from autoconfig.profile import fixed_lanes_profile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def render():

@@ -1,6 +1,6 @@
 """Layout planning (NCHW[B]c across layers, to_layout nodes) and concats
 written in place: the planned graph run from its storage (arena offsets,
-blocked layouts, views; tests/graph_reference.py, storage=True) against the
+blocked layouts, views; tests/graph/graph_reference.py, storage=True) against the
 unplanned graph, both in float64; then the structure (which tensors are
 blocked, where the conversions are, which concats are views) and the
 .acmodel fields the executor reads."""
@@ -148,26 +148,34 @@ def test_model_keeps_bottlenecks_blocked_and_converts_once(v4):
     assert p.total_ms < flat.total_ms
 
 
-def se_block():
-    """Squeeze-and-excitation: the per-channel multiply by an activation vector."""
+def se_block(c=40):
+    """Squeeze-and-excitation: the per-channel multiply by an activation
+    vector; then a multiply by a per-channel constant."""
     nodes = [N("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]), N("Relu", ["c1"], ["r1"]),
              N("GlobalAveragePool", ["r1"], ["gp"]), N("Conv", ["gp", "w2"], ["s1"]), N("Relu", ["s1"], ["s2"]),
              N("Conv", ["s2", "w3"], ["s3"]), N("HardSigmoid", ["s3"], ["s"]), N("Mul", ["r1", "s"], ["m"]),
              N("MaxPool", ["m"], ["mp"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
              N("AveragePool", ["mp"], ["ap"], kernel_shape=[2, 2], strides=[1, 1]),
              N("Mul", ["ap", "k"], ["ak"]), N("Relu", ["ak"], ["cl"]), N("Conv", ["cl", "w4"], ["y"])]
-    inits = {"w1": _r(40, 16, 3, 3), "w2": _r(8, 40, 1, 1, seed=1), "w3": _r(40, 8, 1, 1, seed=2),
-             "k": _r(1, 40, 1, 1, seed=3), "w4": _r(8, 40, 1, 1, seed=4)}
+    inits = {"w1": _r(c, 16, 3, 3), "w2": _r(8, c, 1, 1, seed=1), "w3": _r(c, 8, 1, 1, seed=2),
+             "k": _r(1, c, 1, 1, seed=3), "w4": _r(8, c, 1, 1, seed=4)}
     return _model(nodes, (1, 16, 20, 20), inits)
 
 
-def test_forced_blocked_se_block_with_padded_channels(profile):
-    # 40 channels: not a multiple of 16 or 8, so the last block carries padding lanes
-    g, p = _check_storage(se_block(), _feeds((1, 16, 20, 20)), profile, "blocked", "se block")
+@pytest.mark.parametrize("c", [40, 48])
+def test_forced_blocked_se_block(profile, c):
+    # 40 channels with B = 16: the last block carries padding lanes, and the per-channel
+    # constant cannot be read as blocked storage: that multiply runs on NCHW
+    g, p = _check_storage(se_block(c), _feeds((1, 16, 20, 20)), profile, "blocked", f"se block {c}")
     lay = f"nchw{B[profile.name]}c"
-    for name in ("r1", "gp", "s", "m", "mp", "ap", "ak"):
+    for name in ("r1", "gp", "s", "m", "mp", "ap", "cl"):
         assert g.tensors[name].layout == lay, name
-    assert g.tensors["y"].layout == "nchw" and p.layout_conversions == 0
+    assert g.tensors["y"].layout == "nchw"
+    mul_k = next(n for n in g.nodes if n.op == "mul" and "k" in [i.split(".")[0] for i in n.inputs])
+    if c % B[profile.name] == 0:
+        assert p.layout_conversions == 0 and g.tensors[mul_k.outputs[0]].layout == lay
+    else:
+        assert p.layout_conversions == 2 and g.tensors[mul_k.outputs[0]].layout == "nchw"
 
 
 def concat_model(n_images=1, k=32):

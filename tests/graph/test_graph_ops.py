@@ -1,6 +1,6 @@
-"""Every supported ONNX op / attribute / opset variant (tests/graph_cases.py):
+"""Every supported ONNX op / attribute / opset variant (tests/graph/graph_cases.py):
 import (with and without the passes) and run through the float64 reference
-interpreter of the executor vocabulary (tests/graph_reference.py); compare
+interpreter of the executor vocabulary (tests/graph/graph_reference.py); compare
 with onnxruntime. Then the structure the passes must leave."""
 import numpy as np
 import pytest

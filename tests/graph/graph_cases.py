@@ -1,6 +1,6 @@
 """Small ONNX models built with onnx.helper, one per operator / attribute /
 opset variant the importer supports: the single list the op tests run
-(tests/test_graph_ops.py). Each case: id, opset, nodes, inputs {name: shape},
+(tests/graph/test_graph_ops.py). Each case: id, opset, nodes, inputs {name: shape},
 initializers {name: array}, outputs. Values are seeded per case."""
 from __future__ import annotations
 

@@ -1,0 +1,86 @@
+// autoconfig::Model: runs a planned network saved as an .acmodel file
+// (python/autoconfig/graph/FORMAT.md), the executor Python's autoconfig.load
+// and C++ engines share. No Python and no onnx at run time.
+//
+//   autoconfig::Status st;
+//   std::unique_ptr<autoconfig::Model> m = autoconfig::Model::load("resnet50.acmodel", &st);
+//   if (!m) { fprintf(stderr, "%s\n", st.message.c_str()); return 1; }
+//   std::vector<float> x(...), y(...);          // sizes from input_shape(0) / output_shape(0)
+//   const float* in[] = {x.data()};
+//   float* out[] = {y.data()};
+//   st = m->run(in, out, /*threads=*/0);
+//
+// Loading validates the whole file (lengths, checksum, header, every node's
+// shapes and attributes, the order of the nodes, the arena plan): a
+// truncated, corrupted or inconsistent file gives a Status naming what is
+// wrong and a null pointer, never a crash. Weights are prepared once at load
+// (conv weights packed for their algorithm) and the activation arena is
+// allocated once: a run allocates nothing (the kernels' per-thread scratch
+// grows on the first run only).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autoconfig/autoconfig.h"
+
+namespace autoconfig {
+
+struct ModelImpl;
+
+class AUTOCONFIG_API Model {
+ public:
+  // The model, or nullptr with *status (may be null) saying why. A Model owns
+  // everything it uses: the file or buffer can go away after the call.
+  static std::unique_ptr<Model> load(const std::string& path, Status* status);
+  static std::unique_ptr<Model> load_from_memory(const void* data, size_t size, Status* status);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& name() const;
+  int num_inputs() const;
+  int num_outputs() const;
+  const std::string& input_name(int i) const;    // i out of range: ""
+  const std::string& output_name(int i) const;
+  std::vector<int64_t> input_shape(int i) const;   // i out of range: {}
+  std::vector<int64_t> output_shape(int i) const;
+  int64_t input_size(int i) const;                 // elements (floats); -1 out of range
+  int64_t output_size(int i) const;
+
+  // inputs[i]: input_size(i) floats (dense NCHW, input_shape(i)); outputs[i]:
+  // output_size(i) floats, written. Output buffers must not overlap each
+  // other or the inputs. threads 0: each node's planned count capped at the
+  // CPUs this process may use; n > 0: every node capped at n. Calls on one
+  // Model are serialized (they share its arena); distinct Models run
+  // concurrently only if their thread counts are 1 (the thread pool runs one
+  // parallel call at a time).
+  Status run(const float* const* inputs, float* const* outputs, int threads = 0) const;
+  // run() that also measures each node: (*ms)[i] = milliseconds of node i.
+  Status run_profiled(const float* const* inputs, float* const* outputs, int threads,
+                      std::vector<double>* ms_per_node) const;
+
+  // The nodes in execution order (for profiles and explain()).
+  int num_nodes() const;
+  const std::string& node_name(int i) const;
+  const std::string& node_op(int i) const;
+  int node_threads(int i) const;                   // the plan's count (0: the run's)
+  // What a conv node runs ("direct", "winograd-f4", ...; "" for other ops).
+  std::string node_algorithm(int i) const;
+  // The header JSON as stored (the plan's explanation: predicted_ms, fused, why).
+  const std::string& header_json() const;
+  int64_t arena_floats() const;
+
+ private:
+  Model();
+  std::unique_ptr<ModelImpl> impl_;
+};
+
+// The .acmodel trailer: CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320,
+// as zlib's crc32) of the n bytes before it, zero-extended. For engines that
+// write or verify files themselves.
+AUTOCONFIG_API uint64_t acmodel_checksum(const void* data, size_t n);
+
+}  // namespace autoconfig

@@ -1,0 +1,275 @@
+// conv (PreparedConv2d: weights folded and packed once, at load), gemm and
+// matmul (autoconfig::gemm).
+#include <cmath>
+#include <cstring>
+
+#include "model/ops.h"
+
+namespace autoconfig {
+namespace model {
+
+namespace {
+
+bool parse_activation(const std::string& s, Activation* a) {
+  for (int i = 0; i < kNumActivations; ++i) {
+    if (s == activation_name(static_cast<Activation>(i))) {
+      *a = static_cast<Activation>(i);
+      return true;
+    }
+  }
+  // FORMAT.md spells them none / relu / relu6 / gelu_tanh / gelu_erf
+  static const char* kNames[] = {"none", "relu", "relu6", "gelu_tanh", "gelu_erf"};
+  for (int i = 0; i < 5; ++i) {
+    if (s == kNames[i]) {
+      *a = static_cast<Activation>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* const kConvAlgorithms[] = {"direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"};
+
+class ConvOp : public Op {
+ public:
+  PreparedConv2d conv_;
+  int64_t N_ = 0;
+  Status run(const OpRun& r) const override {
+    return conv_.run(r.in[0], N_, r.out[0], has_residual_ ? r.in[3] : nullptr, r.threads);
+  }
+  bool has_residual_ = false;
+  const char* algorithm() const override { return conv_.algorithm(); }
+};
+
+// gemm: Y = act(alpha op(A) op(B) + beta C)
+class GemmOp : public Op {
+ public:
+  GemmArgs g_;                        // A, B (when constant), C and the pointers are filled per call
+  bool a_in_ = true, b_const_ = false;
+  enum CMode { CNone, CBiasCol, CBiasRow, CFull, CScratch } c_mode_ = CNone;
+  bool c_const_ = false;
+  std::vector<float> c_owned_;        // constants: beta * C broadcast as the mode needs
+  mutable std::vector<float> c_scratch_;   // activation C with another shape (sized at load)
+  std::vector<int64_t> c_shape_;      // activation C broadcast: its shape (rank <= 2)
+  Status run(const OpRun& r) const override {
+    GemmArgs g = g_;
+    g.A = r.in[0];
+    g.B = r.in[1];
+    g.C = r.out[0];
+    g.threads = r.threads;
+    const float* c = c_mode_ == CNone ? nullptr : r.in[2];
+    switch (c_mode_) {
+      case CNone: break;
+      case CBiasCol: g.bias_col = c_const_ ? c_owned_.data() : c; break;
+      case CBiasRow: g.bias_row = c_const_ ? c_owned_.data() : c; break;
+      case CFull:
+        g.c_in = c_const_ ? c_owned_.data() : c;
+        g.ld_cin = g.N;
+        g.beta = c_const_ ? 1.0f : g_.beta;
+        break;
+      case CScratch: {
+        // unidirectional broadcast of a (rank <= 2) C into M x N
+        const int64_t cr = c_shape_.size() == 2 ? c_shape_[0] : 1;
+        const int64_t cc = c_shape_.empty() ? 1 : c_shape_.back();
+        for (int64_t i = 0; i < g.M; ++i)
+          for (int64_t j = 0; j < g.N; ++j)
+            c_scratch_[static_cast<size_t>(i * g.N + j)] = c[(cr == 1 ? 0 : i) * cc + (cc == 1 ? 0 : j)];
+        g.c_in = c_scratch_.data();
+        g.ld_cin = g.N;
+        g.beta = g_.beta;
+        break;
+      }
+    }
+    return gemm(g);
+  }
+};
+
+}  // namespace
+
+Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op) {
+  Status st = check_arity(b, 2, 4, 1);
+  if (!st.ok()) return st;
+  const TensorInfo &X = *b.in[0], &Wt = *b.in[1], &Y = *b.out[0];
+  const TensorInfo* bias = b.in.size() > 2 ? b.in[2] : nullptr;
+  const TensorInfo* res = b.in.size() > 3 ? b.in[3] : nullptr;
+  if (X.rank() != 4 || Wt.rank() != 4 || Y.rank() != 4)
+    return b.error("takes 4-D x, w and y (got " + shape_str(X.shape) + ", " + shape_str(Wt.shape) + " -> " + shape_str(Y.shape) + ")");
+  if (!Wt.data) return b.error("weights '" + Wt.name + "' must be a constant");
+  if (bias && (!bias->data || bias->numel != Wt.dim(0)))
+    return b.error("bias '" + bias->name + "' must be a constant of K = " + std::to_string(Wt.dim(0)) + " values");
+  Attrs& at = *b.attrs;
+  const auto s = at.ints("strides", {1, 1});
+  const auto p = at.ints("pads", {0, 0, 0, 0});
+  const auto d = at.ints("dilations", {1, 1});
+  const int64_t groups = at.integer("groups", 1);
+  const std::string act = at.string("activation", "none");
+  const auto clip = at.numbers("clip", {});
+  const std::string algo = at.string("algorithm", "");
+  if (!at.status().ok()) return at.status();
+  if (s.size() != 2 || p.size() != 4 || d.size() != 2)
+    return b.error("strides and dilations need 2 values, pads 4 (top, left, bottom, right)");
+  constexpr int64_t kMax = int64_t{1} << 20;
+  for (int i = 0; i < 2; ++i)
+    if (s[i] < 1 || d[i] < 1 || s[i] > kMax || d[i] > kMax) return b.error("strides and dilations must be in [1, 2^20]");
+  for (int i = 0; i < 4; ++i)
+    if (p[i] < 0 || p[i] > kMax) return b.error("pads must be in [0, 2^20]");
+  Conv2dArgs a;
+  a.N = X.dim(0);
+  a.C = X.dim(1);
+  a.H = X.dim(2);
+  a.W = X.dim(3);
+  a.K = Wt.dim(0);
+  a.R = Wt.dim(2);
+  a.S = Wt.dim(3);
+  a.stride_h = s[0];
+  a.stride_w = s[1];
+  a.pad_top = p[0];
+  a.pad_left = p[1];
+  a.pad_bottom = p[2];
+  a.pad_right = p[3];
+  a.dilation_h = d[0];
+  a.dilation_w = d[1];
+  a.groups = groups;
+  if (groups < 1 || a.C % groups || a.K % groups || Wt.dim(1) * groups != a.C)
+    return b.error("weights " + shape_str(Wt.shape) + " do not fit " + std::to_string(a.C) + " input channels in " +
+                   std::to_string(groups) + " groups");
+  if (!parse_activation(act, &a.act) || !(a.act == Activation::None || a.act == Activation::Relu || a.act == Activation::Relu6))
+    return b.error("activation '" + act + "' is not a conv epilogue (none, relu, relu6)");
+  if (!clip.empty()) {
+    if (clip.size() != 2) return b.error("clip needs [lo, hi] (null: unbounded)");
+    a.clip_lo = std::isnan(clip[0]) ? -__builtin_inff() : static_cast<float>(clip[0]);
+    a.clip_hi = std::isnan(clip[1]) ? __builtin_inff() : static_cast<float>(clip[1]);
+  }
+  if (!algo.empty()) {
+    unsigned mask = 0;
+    for (unsigned i = 0; i < sizeof kConvAlgorithms / sizeof kConvAlgorithms[0]; ++i)
+      if (algo == kConvAlgorithms[i]) mask = 1u << i;
+    if (!mask)
+      return b.error("algorithm '" + algo + "' is not one of direct, gemm-1x1, im2col-gemm, winograd-f2, winograd-f4, depthwise");
+    a.algorithms = mask;
+  }
+  const int64_t Ho = conv2d_output_h(a), Wo = conv2d_output_w(a);
+  if (Ho <= 0 || Wo <= 0 || Y.dim(0) != a.N || Y.dim(1) != a.K || Y.dim(2) != Ho || Y.dim(3) != Wo)
+    return b.error("output " + shape_str(Y.shape) + " does not match the input, weights and attributes (expected " +
+                   shape_str({a.N, a.K, Ho, Wo}) + ")");
+  if (res && (res->shape != Y.shape || res->block != Y.block))
+    return b.error("residual '" + res->name + "' (" + res->layout_name() + " " + shape_str(res->shape) +
+                   ") must match the output (" + Y.layout_name() + " " + shape_str(Y.shape) + ")");
+  const int blk = conv2d_block();
+  for (const TensorInfo* t : {&X, &Y, res})
+    if (t && t->block && t->block != blk)
+      return b.error("'" + t->name + "' is " + t->layout_name() + " but this build's conv kernels use nchw" +
+                     std::to_string(blk) + "c");
+  a.x_layout = X.block ? ConvLayout::Blocked : ConvLayout::NCHW;
+  a.y_layout = Y.block ? ConvLayout::Blocked : ConvLayout::NCHW;
+  a.w = Wt.data;
+  a.bias = bias ? bias->data : nullptr;
+  a.threads = b.threads;
+  auto* o = new ConvOp;
+  op->reset(o);
+  o->N_ = a.N;
+  o->has_residual_ = res != nullptr;
+  st = o->conv_.prepare(a);
+  if (!st.ok()) return b.error(st.message);
+  return Status::Ok();
+}
+
+Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
+  Status st = check_arity(b, 2, 3, 1);
+  if (!st.ok()) return st;
+  st = require_nchw(b);
+  if (!st.ok()) return st;
+  const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
+  const TensorInfo* C = b.in.size() > 2 ? b.in[2] : nullptr;
+  Attrs& at = *b.attrs;
+  const float alpha = static_cast<float>(at.number("alpha", 1.0));
+  const float beta = static_cast<float>(at.number("beta", 1.0));
+  const bool ta = at.boolean("trans_a", false), tb = at.boolean("trans_b", false);
+  const std::string act = at.string("activation", "none");
+  if (!at.status().ok()) return at.status();
+  if (A.rank() != 2 || B.rank() != 2 || Y.rank() != 2)
+    return b.error("takes 2-D a and b (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
+  const int64_t M = ta ? A.dim(1) : A.dim(0), K = ta ? A.dim(0) : A.dim(1);
+  const int64_t Kb = tb ? B.dim(1) : B.dim(0), N = tb ? B.dim(0) : B.dim(1);
+  if (K != Kb) return b.error("a " + shape_str(A.shape) + " and b " + shape_str(B.shape) + " do not multiply (trans_a " +
+                              std::to_string(ta) + ", trans_b " + std::to_string(tb) + ")");
+  if (Y.dim(0) != M || Y.dim(1) != N) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str({M, N}));
+  auto* o = new GemmOp;
+  op->reset(o);
+  GemmArgs& g = o->g_;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.rs_a = ta ? 1 : K;
+  g.cs_a = ta ? M : 1;
+  g.rs_b = tb ? 1 : N;
+  g.cs_b = tb ? K : 1;
+  g.ldc = N;
+  g.alpha = alpha;
+  g.beta = beta;
+  if (!parse_activation(act, &g.act)) return b.error("activation '" + act + "' is not one of none, relu, relu6, gelu_tanh, gelu_erf");
+  if (C && beta != 0.0f) {
+    if (C->rank() > 2) return b.error("c " + shape_str(C->shape) + " has more than 2 dimensions");
+    const int64_t cr = C->rank() == 2 ? C->dim(0) : 1, cc = C->rank() >= 1 ? C->dim(C->rank() - 1) : 1;
+    if ((cr != 1 && cr != M) || (cc != 1 && cc != N))
+      return b.error("c " + shape_str(C->shape) + " does not broadcast to " + shape_str({M, N}));
+    o->c_shape_ = C->shape;
+    o->c_const_ = C->data != nullptr;
+    if (o->c_const_) {
+      // beta * C, laid out as the epilogue reads it
+      if (cr == 1 && (cc == N || M > 1 || N == 1)) {
+        o->c_mode_ = GemmOp::CBiasCol;
+        o->c_owned_.resize(static_cast<size_t>(N));
+        for (int64_t j = 0; j < N; ++j) o->c_owned_[static_cast<size_t>(j)] = beta * C->data[cc == 1 ? 0 : j];
+      } else if (cc == 1) {
+        o->c_mode_ = GemmOp::CBiasRow;
+        o->c_owned_.resize(static_cast<size_t>(M));
+        for (int64_t i = 0; i < M; ++i) o->c_owned_[static_cast<size_t>(i)] = beta * C->data[i];
+      } else {
+        o->c_mode_ = GemmOp::CFull;
+        o->c_owned_.resize(static_cast<size_t>(M * N));
+        for (int64_t i = 0; i < M * N; ++i) o->c_owned_[static_cast<size_t>(i)] = beta * C->data[i];
+      }
+    } else if (cr == M && cc == N) {
+      o->c_mode_ = GemmOp::CFull;
+    } else if (beta == 1.0f && cr == 1 && cc == N) {
+      o->c_mode_ = GemmOp::CBiasCol;
+    } else if (beta == 1.0f && cc == 1 && cr == M) {
+      o->c_mode_ = GemmOp::CBiasRow;
+    } else {
+      o->c_mode_ = GemmOp::CScratch;
+      o->c_scratch_.resize(static_cast<size_t>(M * N));
+    }
+  }
+  return Status::Ok();
+}
+
+Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
+  Status st = check_arity(b, 2, 2, 1);
+  if (!st.ok()) return st;
+  st = require_nchw(b);
+  if (!st.ok()) return st;
+  const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
+  if (B.rank() != 2) return b.error("b " + shape_str(B.shape) + " must be 2-D (K x N)");
+  if (A.rank() < 1) return b.error("a must have at least one dimension");
+  const int64_t K = A.dim(A.rank() - 1), N = B.dim(1);
+  if (B.dim(0) != K) return b.error("a " + shape_str(A.shape) + " and b " + shape_str(B.shape) + " do not multiply");
+  std::vector<int64_t> want(A.shape.begin(), A.shape.end() - 1);
+  want.push_back(N);
+  if (Y.shape != want) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want));
+  auto* o = new GemmOp;
+  op->reset(o);
+  GemmArgs& g = o->g_;
+  g.M = A.rank() == 1 ? 1 : product(A.shape, 0, A.shape.size() - 1);
+  g.N = N;
+  g.K = K;
+  g.rs_a = K;
+  g.cs_a = 1;
+  g.rs_b = N;
+  g.cs_b = 1;
+  g.ldc = N;
+  return Status::Ok();
+}
+
+}  // namespace model
+}  // namespace autoconfig
