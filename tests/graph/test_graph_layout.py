@@ -59,7 +59,30 @@ def _check_storage(model, feeds, profile, layouts, what):
     _same(graph_reference.run(g, feeds, storage=True), want, what)
     data = acmodel.to_bytes(g)                      # the reader accepts what the planner wrote
     acmodel.from_bytes(data)
+    _through_the_executor(data, g, feeds, want, what)
     return g, p
+
+
+def _executor():
+    import autoconfig
+    try:
+        return autoconfig.load, autoconfig.block_size()
+    except (ImportError, AttributeError):
+        return None, None
+
+
+def _through_the_executor(data, g, feeds, want, what):
+    """Where the executor is built in and the plan's B is its block: the same
+    file through autoconfig.load (float32; 1e-3 with Winograd F(4x4), else 1e-4)."""
+    load, block = _executor()
+    blocks = {t.layout for t in g.tensors.values() if t.layout.startswith("nchw") and t.layout != "nchw"}
+    if load is None or blocks - {f"nchw{block}c"}:
+        return
+    got = load(data).run(None, {k: np.asarray(v, np.float32) for k, v in feeds.items()})
+    tol = 1e-3 if any(n.attrs.get("algorithm") == "winograd-f4" for n in g.nodes) else 1e-4
+    for a, b in zip(got, want):
+        scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+        assert float(np.abs(np.asarray(a) - b).max() if b.size else 0.0) / scale <= tol, f"{what} (executor)"
 
 
 def test_blocked_ops_match_format_md():

@@ -866,3 +866,39 @@ def test_default_attributes():
         single("max_pool", {"x": rand(1, 1, 4, 4)}, (1, 1, 4, 4))
     with pytest.raises(ValueError, match="attribute 'size' is missing"):
         single("lrn", {"x": rand(1, 3, 4, 4)}, (1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("B", [8, 16])
+def test_blocked_binary_with_a_per_channel_vector(B):
+    """add / mul on nchw{B}c with a per-channel operand (FORMAT.md, "Blocked
+    tensors"): a (N or 1) x C x 1 x 1 activation in the layout, either
+    operand order, and a constant of C floats (C a multiple of B)."""
+    lay, C = f"nchw{B}c", 2 * B
+    x, v, u = rand(2, C, 5, 3), rand(2, C, 1, 1), rand(1, C, 1, 1)
+    k = rand(C, 1, 1)
+    g = GraphBuilder("per_channel")
+    xi, vi, ui = g.input("x", x.shape), g.input("v", v.shape), g.input("u", u.shape)
+    xb, vb, ub = (g.inter(n + "b", t.shape, layout=lay) for n, t in (("x", x), ("v", v), ("u", u)))
+    m1, m2, m3 = (g.inter(n, x.shape, layout=lay) for n in ("m1", "m2", "m3"))
+    y = g.output("y", x.shape)
+    for a, b in ((xi, xb), (vi, vb), (ui, ub)):
+        g.node("to_layout", [a], [b], layout=lay)
+    g.node("mul", [xb, vb], [m1])
+    g.node("add", [ub, m1], [m2])
+    g.node("mul", [m2, g.const("k", k)], [m3])
+    g.node("to_layout", [m3], [y], layout="nchw")
+    out = autoconfig.load(g.to_bytes())(x, v, u)
+    want = (x.astype(np.float64) * v + u) * k[None]
+    np.testing.assert_allclose(out, want, rtol=2e-6, atol=1e-6)
+    # a constant of C floats with C not a multiple of B has no blocked storage: refused
+    g2 = GraphBuilder("per_channel_odd")
+    x3 = rand(1, B + 1, 2, 2)
+    xi = g2.input("x", x3.shape)
+    xb = g2.inter("xb", x3.shape, layout=lay)
+    m = g2.inter("m", x3.shape, layout=lay)
+    y = g2.output("y", x3.shape)
+    g2.node("to_layout", [xi], [xb], layout=lay)
+    g2.node("mul", [xb, g2.const("k", rand(B + 1, 1, 1))], [m])
+    g2.node("to_layout", [m], [y], layout="nchw")
+    with pytest.raises(ValueError, match="per-channel vector"):
+        autoconfig.load(g2.to_bytes())
