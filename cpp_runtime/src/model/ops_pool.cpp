@@ -16,7 +16,12 @@ namespace {
 constexpr int kMaxLanes = 64;
 constexpr float kInf = __builtin_inff();
 
-inline float max_nan(float acc, float v) { return (v > acc || v != v) ? v : acc; }
+// max that keeps a NaN from either side, written as two selects (maxss-like,
+// then the NaN) so that scalar code has no unpredictable branch
+inline float max_nan(float acc, float v) {
+  const float m = v > acc ? v : acc;
+  return v != v ? v : m;
+}
 
 // Taps [k0, k1) of a window that fall inside the input, and the divisor's share.
 struct Window { int64_t start, k0, k1, count_pad; };
@@ -45,9 +50,17 @@ class PoolOp : public Op {
   std::vector<Window> wh_, ww_;
 
   Status run(const OpRun& r) const override {
+    // nchw (1 lane): plain scalar code instead of a one-trip lane loop per tap
+    // (measured here: a 3x3 max_pool of 64 x 111 x 111, 14.7 ms -> less); the
+    // blocked lanes stay a run-time loop, which the vectorizer already handles
+    return L_ == 1 ? run_lanes<1>(r) : run_lanes<0>(r);
+  }
+
+  template <int LC>
+  Status run_lanes(const OpRun& r) const {
     const float* x = r.in[0];
     float* y = r.out[0];
-    const int64_t L = L_;
+    const int64_t L = LC > 0 ? LC : L_;
     parallel_for(r.threads, planes_ * Ho_, std::max<int64_t>(1, 4096 / (Wo_ * L)), [&](int64_t r0, int64_t r1) {
       float acc[kMaxLanes];
       for (int64_t row = r0; row < r1; ++row) {
