@@ -265,9 +265,11 @@ Status make_binary(const OpBuild& b, std::unique_ptr<Op>* op) {
     p.sa = same_a ? full : vec;
     p.sb = same_a ? vec : full;
   } else if (A.block || B.block || Y.block) {
-    return b.error("blocked layouts need inputs and output of one shape and layout, or one of them a per-channel "
-                   "vector (got " + A.layout_name() + " " + shape_str(A.shape) + ", " + B.layout_name() + " " +
-                   shape_str(B.shape) + " -> " + Y.layout_name() + " " + shape_str(Y.shape) + ")");
+    return b.error(
+        "blocked layouts need inputs and output of one shape and layout, or one of them a per-channel "
+        "vector (got " +
+        A.layout_name() + " " + shape_str(A.shape) + ", " + B.layout_name() + " " + shape_str(B.shape) + " -> " +
+        Y.layout_name() + " " + shape_str(Y.shape) + ")");
   } else {
     const int R = Y.rank();
     if (A.rank() > R || B.rank() > R)
