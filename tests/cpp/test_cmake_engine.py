@@ -86,7 +86,7 @@ def check_run_acmodel(exe: Path, tmp_path: Path):
     """The engine's .acmodel runner (autoconfig::Model, no Python) agrees with
     the Python runner on a small CNN, and a corrupted file is an error, not a crash."""
     import numpy as np
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))   # the runtime tests' small CNN
     from test_model_runtime import small_cnn
     path, x, ref = small_cnn(tmp_path)
     x.tofile(tmp_path / "x.bin")
