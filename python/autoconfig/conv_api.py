@@ -410,8 +410,12 @@ def prepare_conv2d(w, bias=None, *, input_shape, strides=(1, 1), pads=(0, 0, 0, 
 # --------------------------------------------------------------------------- explain
 def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=(1, 1), pads=(0, 0, 0, 0),
                    dilations=(1, 1), groups=1, threads=None, layout="nchw", input_layout=None,
-                   tolerance=None) -> Explanation:
-    """explain("conv2d", ...): the model's candidates, estimates and choice for a layer."""
+                   tolerance=None, prepared=True) -> Explanation:
+    """explain("conv2d", ...): the model's candidates, estimates and choice for a layer.
+    prepared=True: for a prepared layer (prepare_conv2d), chosen by run time alone;
+    prepared=False: for a one-off conv2d() call, whose estimates carry the
+    weight preparation it pays every call (term "prepare"). The notes give the
+    other mode's choice."""
     for name, v in (("N", N), ("C", C), ("H", H), ("W", W), ("K", K), ("R", R), ("S", S)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (0 if name == "N" else 1):
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
@@ -421,9 +425,11 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     sh, sw, pads4, dh, dw, Ho, Wo = _conv_layer((N, C, H, W), (K, C // g, R, S), strides, pads, dilations, groups)
     t = _threads_arg(threads)
     tol = _tolerance_arg(tolerance)
-    choice = _require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
-                                          _algorithm_choice(None), tol, LAYOUTS.index(input_layout),
-                                          LAYOUTS.index(layout))
+    prepared = bool(prepared)
+    choices = {p: _require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
+                                               _algorithm_choice(None), tol, LAYOUTS.index(input_layout),
+                                               LAYOUTS.index(layout), prepared=p) for p in (True, False)}
+    choice = choices[prepared]
     from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
     from .models import conv as conv_model
     pt, pl, pb, pr = pads4
@@ -434,8 +440,16 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     prof = host()
     plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
                                  ctx=ctx, tolerance=tol or None,
-                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix)
+                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix, prepared=prepared)
     notes = []
+    other = choices[not prepared]
+    run, prep = choices[True]["estimates"], choices[True]["prepare"]
+    notes.append("prepared layer (prepare_conv2d): " + choices[True]["algorithm"] + "; one-off conv2d(): "
+                 + choices[False]["algorithm"] + " (it pays the weight preparation every call)")
+    notes.append("run + prepare ms: " + ", ".join(
+        f"{a} {run[a] * 1e3:.3f} + {prep[a] * 1e3:.3f}" for a in run if run[a] >= 0))
+    if other["algorithm"] == choice["algorithm"]:
+        notes[-2] += ": the same algorithm either way"
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")
     else:
