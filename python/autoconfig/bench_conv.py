@@ -42,6 +42,17 @@ class ConvRow:
     oneoff_prepare_predicted_s: float = float("nan")
     prepare_bytes: float = 0.0
     prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's bandwidth of the level they fit
+    oneoff_measured: Dict[str, float] = field(default_factory=dict)   # --check-model: one-off, per algorithm
+
+    @property
+    def oneoff_best(self) -> Optional[str]:
+        return min(self.oneoff_measured, key=self.oneoff_measured.get) if self.oneoff_measured else None
+
+    @property
+    def oneoff_choice_ok(self) -> Optional[bool]:
+        if not self.oneoff_measured:
+            return None
+        return self.oneoff_measured[self.oneoff_algorithm] <= MODEL_TOLERANCE * min(self.oneoff_measured.values())
 
     @property
     def oneoff_vs_torch(self) -> Optional[float]:
@@ -132,6 +143,10 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
                     continue
                 other = conv_api.prepare_conv2d(w, b, algorithm=alg, **kw)
                 fns[alg] = (lambda other=other: other(x, residual=res, out=out))
+            for alg, est in one["estimates"].items():
+                if est >= 0 and alg != one_alg:   # one-off calls of every other applicable algorithm
+                    fns["oneoff " + alg] = (lambda alg=alg: conv_api.conv2d(
+                        x, w, b, activation=act, residual=res, out=out, threads=threads, algorithm=alg, **geo))
         if torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
             tr = torch.from_numpy(res) if res is not None else None
@@ -153,14 +168,16 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         ours = times.pop("ours")
         oneoff = times.pop("oneoff")
         tt = times.pop("torch", None)
-        measured = {}
+        measured, oneoff_measured = {}, {}
         if check_model:
+            oneoff_measured = {k.split(" ", 1)[1]: times.pop(k) for k in list(times) if k.startswith("oneoff ")}
+            oneoff_measured[one_alg] = oneoff
             measured = dict(times)
             measured[layer.algorithm] = ours
         rows.append(ConvRow(name, _label(sh), threads, layer.algorithm, predicted, ours, prep,
                             sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured,
                             one_alg, oneoff, one["estimates"][one_alg], prep_one, one["prepare"][one_alg],
-                            nbytes, bw_s))
+                            nbytes, bw_s, oneoff_measured))
     return rows
 
 
@@ -200,7 +217,8 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
         head += ["torch ms", "vs torch"]
     head += ["one-off algorithm", "one-off ms"] + (["one-off vs torch"] if has_torch else [])
     if check:
-        head += ["measured best", "best ms", "choice", "prep predicted ms", "prep ms"]
+        head += ["measured best", "best ms", "choice", "one-off best", "one-off choice", "prep predicted ms",
+                 "prep ms"]
     body = []
     for r in rows:
         cells = [r.spec, r.layer, str(r.threads), r.algorithm, f"{r.predicted_s * 1e3:.3f}", f"{r.ours_s * 1e3:.3f}",
@@ -215,6 +233,8 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
             best = r.best_measured
             cells += [best, f"{r.measured[best] * 1e3:.3f}",
                       "best" if best == r.algorithm else ("within 10%" if r.choice_ok else "MISS"),
+                      r.oneoff_best, "best" if r.oneoff_best == r.oneoff_algorithm else
+                      ("within 10%" if r.oneoff_choice_ok else "MISS"),
                       f"{r.oneoff_prepare_predicted_s * 1e3:.3f}", f"{r.oneoff_prepare_s * 1e3:.3f}"]
         body.append(cells)
     lines = render_table(head, body, markdown, align="<")
@@ -233,6 +253,10 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
         exact = sum(1 for r in rows if r.best_measured == r.algorithm)
         lines.append(f"model check: choice is the measured best on {exact}/{len(rows)} layers, within 10% of it "
                      f"on {ok}/{len(rows)} ({100.0 * ok / len(rows):.0f}%)")
+        ok = sum(1 for r in rows if r.oneoff_choice_ok)
+        exact = sum(1 for r in rows if r.oneoff_best == r.oneoff_algorithm)
+        lines.append(f"model check, one-off conv2d() (run + prepare): choice is the measured best on {exact}/"
+                     f"{len(rows)} layers, within 10% of it on {ok}/{len(rows)} ({100.0 * ok / len(rows):.0f}%)")
     lines.append(f"peak = {peak_gflops:.1f} GFLOPS/core x threads; ratios are torch time / ours (>1: ours faster); "
                  "ours excludes the one-time weight preparation (its own column); one-off is conv2d() with it")
     if check:

@@ -101,6 +101,8 @@ static void direct_thread(void* ctx, int tid, int nthreads) {{
   // lands at (j * kbn + kb) * B, a uniform stride.
   const bool uniform = j.cb == 1 || j.RS == 1;
   alignas(64) float col[B * B];
+  // Otherwise (blocked input, R*S > 1) whole channel blocks, B*RS columns, per step.
+  std::vector<float> blk(uniform ? 0 : static_cast<size_t>(B * B * j.RS));
   for (int64_t it = items * tid / nthreads; it < items * (tid + 1) / nthreads; ++it) {{
     const int64_t g = it / j.chunks, j0 = (it % j.chunks) * j.chunk;
     const int64_t j1 = j0 + j.chunk < j.cols ? j0 + j.chunk : j.cols;
@@ -109,20 +111,26 @@ static void direct_thread(void* ctx, int tid, int nthreads) {{
     for (int64_t kb = 0; kb < kbn; ++kb) {{
       const int64_t k0 = (g * j.KB + kb) * B;
       const int kn = static_cast<int>(j.K - k0 < B ? j.K - k0 : B);
+      if (!uniform) {{
+        for (int64_t jb = j0; jb < j1; jb += B * j.RS) {{   // j0, j1: whole channel blocks
+          for (int64_t q = 0; q < j.RS; ++q) columns(j.w, ld, k0, kn, jb + q * B, n, j.scale, blk.data() + q * B * B);
+          // Tap t of channel cr of this block: d + (t * B + cr) * kbn * B.
+          float* d = ug + (jb * kbn + kb) * B;
+          for (int cr = 0; cr < B; ++cr)
+            for (int64_t t = 0; t < j.RS; ++t)
+              {isa.storeu("d + (t * B + cr) * kbn * B", isa.loadu("blk.data() + (cr * j.RS + t) * B"))}
+        }}
+        continue;
+      }}
       for (int64_t jj = j0; jj < j1; jj += B) {{
-        if (uniform && kn == B && jj + B <= n && jj + B <= j1 && !j.scale) {{
-          // Column jj + i goes to ug + ((jj + i) * kbn + kb) * B: transpose straight into place.
-          blocks::transpose_block(j.w + k0 * ld + jj, ld, ug + (jj * kbn + kb) * B, kbn * B);
+        // Column jj + i goes to ug + ((jj + i) * kbn + kb) * B.
+        if (kn == B && jj + B <= n && jj + B <= j1 && !j.scale) {{
+          blocks::transpose_block(j.w + k0 * ld + jj, ld, ug + (jj * kbn + kb) * B, kbn * B);   // straight into place
           continue;
         }}
         columns(j.w, ld, k0, kn, jj, n, j.scale, col);
         const int m = static_cast<int>(j1 - jj < B ? j1 - jj : B);
-        int64_t c = jj / j.RS, t = jj % j.RS;   // column jj's channel and tap; stepped below (no division per column)
-        for (int i = 0; i < m; ++i) {{
-          const int64_t cq = j.cb == 1 ? c : c / B, cr = j.cb == 1 ? 0 : c % B;   // cb is 1 or B
-          {isa.storeu("ug + (((cq * j.RS + t) * j.cb + cr) * kbn + kb) * B", isa.loadu("col + i * B"))}
-          if (++t == j.RS) {{ t = 0; ++c; }}
-        }}
+        for (int i = 0; i < m; ++i) {isa.storeu("ug + ((jj + i) * kbn + kb) * B", isa.loadu("col + i * B"))}
       }}
     }}
   }}
@@ -144,8 +152,9 @@ void direct_weights(const float* w, const float* scale, int64_t K, int64_t C, in
   j.kblocks = (K + B - 1) / B;
   j.cols = (C + cb - 1) / cb * cb * j.RS;
   // Columns per item: its KB*B source row pieces and destination lines in half of L1.
-  const int64_t fit = kL1Bytes / 2 / (2 * int64_t(sizeof(float)) * KB * B) / B * B;
-  j.chunk = fit > B ? fit : B;
+  const int64_t fit = kL1Bytes / 2 / (2 * int64_t(sizeof(float)) * KB * B);
+  const int64_t step = cb == 1 || j.RS == 1 ? B : B * j.RS;   // direct_thread's step: columns or channel blocks
+  j.chunk = fit > step ? fit / step * step : step;
   j.chunks = (j.cols + j.chunk - 1) / j.chunk;
   const int64_t items = (j.kblocks + KB - 1) / KB * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : threads < items ? threads : items), &direct_thread, &j);
