@@ -72,12 +72,12 @@ TRANSFORM_EFFICIENCY = 0.25
 # reach about this fraction of the peak.
 WINOGRAD_GEMM_EFFICIENCY = 0.85
 
-# Weight preparation (codegen/conv_prepare.py): issue cycles per packed float
-# of the vectorized packers: a B x B register transpose (loads, shuffles, a
-# store to a column buffer), a reload, the scale multiply and the store.
-# Measured on the AMD EPYC Zen 3 VM (AVX2, 8 lanes) with L2-resident weights:
-# see BENCHMARKS.md, "Weight preparation".
-PREPARE_CYCLES_PER_ELEMENT = 0.5
+# Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
+# vectorized packers when the weights are cache-resident (B x B register
+# transposes, loads and stores, no DRAM): measured on the AMD EPYC Zen 3 VM
+# (AVX2, 8 lanes, 2.89 GHz probe), 1 thread: 0.8 (2048->512 1x1), 1.1
+# (128x128x3x3 and 256x256x3x3, blocked input); BENCHMARKS.md, "Weight preparation".
+PREPARE_CYCLES_PER_ELEMENT = 1.0
 
 ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
 
