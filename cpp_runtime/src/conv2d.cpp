@@ -133,13 +133,25 @@ void clamp_range(const Conv2dArgs& a, float* lo, float* hi) {
 
 bool is_clip(const Conv2dArgs& a) { return a.clip_lo > -kInf || a.clip_hi < kInf; }
 
-// Folded batch-norm: weight rows scaled, bias and shift folded into one row bias.
-void fold(const Conv2dArgs& a, std::vector<float>* w_out, std::vector<float>* bias_out) {
+// The algorithms that read w itself (the others read only pack_for's layout).
+bool reads_w(ConvAlgorithm alg) {
+  return alg == ConvAlgorithm::Gemm1x1 || alg == ConvAlgorithm::Im2colGemm || alg == ConvAlgorithm::Depthwise;
+}
+
+// Folded batch-norm: bias and shift folded into one row bias; with copy_w, the
+// weights copied into w_out with their rows scaled (without it w_out stays
+// empty: direct and Winograd multiply the scale in while packing).
+void fold(const Conv2dArgs& a, bool copy_w, std::vector<float>* w_out, std::vector<float>* bias_out) {
   const int64_t CRS = (a.C / a.groups) * a.R * a.S;
-  w_out->assign(a.w, a.w + a.K * CRS);
-  if (a.scale)
-    for (int64_t k = 0; k < a.K; ++k)
-      for (int64_t i = 0; i < CRS; ++i) (*w_out)[k * CRS + i] *= a.scale[k];
+  w_out->clear();
+  if (copy_w) {
+    w_out->reserve(static_cast<size_t>(a.K * CRS));
+    for (int64_t k = 0; k < a.K; ++k) {   // a row is scaled while it is in L1: one pass over w
+      w_out->insert(w_out->end(), a.w + k * CRS, a.w + (k + 1) * CRS);
+      if (a.scale)
+        for (float* r = w_out->data() + k * CRS; r < w_out->data() + (k + 1) * CRS; ++r) *r *= a.scale[k];
+    }
+  }
   bias_out->clear();
   if (a.bias || a.scale || a.shift) {
     bias_out->resize(static_cast<size_t>(a.K));
@@ -156,24 +168,34 @@ detail::ConvGeometry geometry(const Conv2dArgs& a) {
                               conv2d_output_h(a), conv2d_output_w(a)};
 }
 
-// Weights (and bias) in the layout the algorithm reads; empty for GEMM paths.
+// Floats of the weight layout the algorithm reads (0: it reads w itself).
+int64_t packed_floats(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::ConvKernels& k) {
+  if (ch.algorithm == ConvAlgorithm::Direct)
+    return k.direct.packed_weights_floats(a.K, a.C, a.R, a.S, ch.direct.plain_input ? 1 : k.direct.block);
+  if (ch.algorithm == ConvAlgorithm::WinogradF2) return k.winograd_f2.packed_weights_floats(a.K, a.C);
+  if (ch.algorithm == ConvAlgorithm::WinogradF4) return k.winograd_f4.packed_weights_floats(a.K, a.C);
+  return 0;
+}
+
+// Weights in the layout the algorithm reads, into packed (packed_floats()
+// floats; every one written), the batch-norm scale (K or null) multiplied in
+// the same pass, on `threads` threads; bias padded to whole blocks for direct.
 void pack_for(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
-              const float* bias, std::vector<float>* packed, std::vector<float>* bias_blocked) {
-  packed->clear();
+              const float* scale, const float* bias, int threads, float* packed,
+              std::vector<float>* bias_blocked) {
   bias_blocked->clear();
   if (ch.algorithm == ConvAlgorithm::Direct) {
     const int cb = ch.direct.plain_input ? 1 : k.direct.block;
-    packed->resize(static_cast<size_t>(k.direct.packed_weights_floats(a.K, a.C, a.R, a.S, cb)));
-    k.direct.pack_weights(w, a.K, a.C, a.R, a.S, k.direct.tile_kb[ch.direct.tile], cb, packed->data());
+    k.prepare.direct(w, scale, a.K, a.C, a.R, a.S, k.direct.tile_kb[ch.direct.tile], cb, packed, threads);
     if (bias) {
       const int64_t B = k.direct.block;
       bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
       std::copy(bias, bias + a.K, bias_blocked->begin());
     }
-  } else if (ch.algorithm == ConvAlgorithm::WinogradF2 || ch.algorithm == ConvAlgorithm::WinogradF4) {
-    const detail::WinogradKernel& wk = ch.algorithm == ConvAlgorithm::WinogradF2 ? k.winograd_f2 : k.winograd_f4;
-    packed->resize(static_cast<size_t>(wk.packed_weights_floats(a.K, a.C)));
-    wk.pack_weights(w, a.K, a.C, packed->data());
+  } else if (ch.algorithm == ConvAlgorithm::WinogradF2) {
+    k.prepare.winograd_f2(w, scale, a.K, a.C, packed, threads);
+  } else if (ch.algorithm == ConvAlgorithm::WinogradF4) {
+    k.prepare.winograd_f4(w, scale, a.K, a.C, packed, threads);
   }
 }
 
@@ -380,11 +402,12 @@ detail::ConvContext context_of(const Conv2dArgs& a) {
 
 }  // namespace
 
-Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
+Conv2dChoice conv2d_choice(const Conv2dArgs& a, bool prepared) {
   Conv2dChoice c;
   if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return c;
   const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a));
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a), prepared);
+  c.prepared = prepared;
   c.algorithm = detail::conv_algorithm_name(ch.algorithm);
   c.tile = ch.direct.tile;
   c.plain_input = ch.direct.plain_input;
@@ -393,14 +416,17 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a) {
   c.cblocks = ch.direct.cblocks;
   c.threads = threads;
   c.planned = ch.planned;
-  for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
+  for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
     c.estimates.emplace_back(detail::conv_algorithm_name(static_cast<ConvAlgorithm>(i)), ch.estimates[i]);
+    c.prepare.emplace_back(detail::conv_algorithm_name(static_cast<ConvAlgorithm>(i)), ch.prepare[i]);
+  }
   return c;
 }
 
 const char* conv2d_algorithm(const Conv2dArgs& a) {
   if (!validate(a, /*with_data=*/false).ok() || !detail::active_registry()) return "";
-  return detail::conv_algorithm_name(detail::choose_conv(a, conv_threads(a), a.algorithms, context_of(a)).algorithm);
+  return detail::conv_algorithm_name(
+      detail::choose_conv(a, conv_threads(a), a.algorithms, context_of(a), /*prepared=*/false).algorithm);
 }
 
 namespace {
@@ -477,20 +503,41 @@ Status conv2d(const Conv2dArgs& a) {
   if (!st.ok() || a.N == 0) return st;
   if (!detail::active_registry()) return check_isa();
   const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a));
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a), /*prepared=*/false);
   st = check_choice(a, ch);
   if (!st.ok()) return st;
-  std::vector<float> w, bias, packed, bias_blocked;
-  const float* wp = a.w;
-  const float* bp = nullptr;
-  if (a.scale || a.shift || a.bias) {
-    fold(a, &w, &bias);
-    wp = w.data();
-    bp = bias.empty() ? nullptr : bias.data();
-  }
+  // One pass over the caller's w, no cache: the packed weights live in this
+  // thread's scratch (grown once, reused by its later calls) and are rebuilt
+  // every call, so a w changed in place between calls is always seen.
+  std::vector<float> w, bias, bias_blocked;
+  fold(a, reads_w(ch.algorithm) && a.scale, &w, &bias);
+  const float* wp = w.empty() ? a.w : w.data();
+  const float* bp = bias.empty() ? nullptr : bias.data();
   const detail::ConvKernels& k = *detail::active_registry()->conv;
-  pack_for(ch, a, k, wp, bp, &packed, &bias_blocked);
-  return run_algorithm(a, ch, wp, bp, packed.data(), bias_blocked.empty() ? nullptr : bias_blocked.data(), threads);
+  const int64_t np = packed_floats(ch, a, k);
+  float* packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
+  if (np && !packed) return Status::Error("conv2d: out of memory for the packed weights");
+  pack_for(ch, a, k, a.w, a.scale, bp, threads, packed, &bias_blocked);
+  return run_algorithm(a, ch, wp, bp, packed, bias_blocked.empty() ? nullptr : bias_blocked.data(), threads);
+}
+
+Status conv2d_prepare_weights(const Conv2dArgs& a) {
+  Status st = validate(a, /*with_data=*/false);
+  if (!st.ok()) return st;
+  if (!detail::active_registry()) return check_isa();
+  const int threads = conv_threads(a);
+  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a), /*prepared=*/false);
+  st = check_choice(a, ch);
+  if (!st.ok()) return st;
+  // conv2d()'s preparation, step for step.
+  std::vector<float> w, bias, bias_blocked;
+  fold(a, reads_w(ch.algorithm) && a.scale, &w, &bias);
+  const detail::ConvKernels& k = *detail::active_registry()->conv;
+  const int64_t np = packed_floats(ch, a, k);
+  float* packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
+  if (np && !packed) return Status::Error("conv2d: out of memory for the packed weights");
+  pack_for(ch, a, k, a.w, a.scale, bias.empty() ? nullptr : bias.data(), threads, packed, &bias_blocked);
+  return Status::Ok();
 }
 
 Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
@@ -502,16 +549,19 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   const detail::ConvChoice ch = detail::choose_conv(layer, conv_threads(layer), layer.algorithms, context_of(layer));
   st = check_choice(layer, ch);
   if (!st.ok()) return st;
-  fold(layer, &w_, &bias_);
+  fold(layer, reads_w(ch.algorithm), &w_, &bias_);   // the layer keeps its own copy of what it reads
   algorithm_ = static_cast<int>(ch.algorithm);
   direct_tile_ = ch.direct.tile;
   direct_plain_ = ch.direct.plain_input;
   direct_groups_inner_ = ch.direct.groups_inner;
   direct_chunk_ = ch.direct.chunk;
   direct_cblocks_ = ch.direct.cblocks;
-  pack_for(ch, layer, *detail::active_registry()->conv, w_.data(), bias_.empty() ? nullptr : bias_.data(), &packed_,
-           &bias_blocked_);
-  layer_.w = w_.data();
+  const detail::ConvKernels& k = *detail::active_registry()->conv;
+  packed_.resize(static_cast<size_t>(packed_floats(ch, layer, k)));
+  pack_for(ch, layer, k, layer.w, layer.scale, bias_.empty() ? nullptr : bias_.data(), conv_threads(layer),
+           packed_.data(), &bias_blocked_);
+  // Only GEMM and depthwise read w (then w_ holds it); validate() wants it non-null.
+  layer_.w = w_.empty() ? packed_.data() : w_.data();
   layer_.bias = bias_.empty() ? nullptr : bias_.data();
   layer_.scale = layer_.shift = nullptr;
   layer_.x = nullptr;

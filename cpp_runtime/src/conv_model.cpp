@@ -248,6 +248,30 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   return compute + gather + scatter + sync(m, t, L.N) + layout_s(m, L, threads, ctx);
 }
 
+// models/conv.py: prepare_terms (alg's weight preparation; plain: direct with plain input;
+// scale: a batch-norm scale is folded).
+double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, bool plain, bool scale) {
+  const double B = m.lanes, w = L.K * std::floor(L.C / L.G) * L.R * L.S;
+  double written = scale ? w : 0.0, flops = 0.0;
+  if (alg == ConvAlgorithm::Direct) {
+    const double cb = plain ? 1 : B;
+    written = cdiv(L.K, B) * B * cdiv(L.C, cb) * cb * L.R * L.S;
+  } else if (alg == ConvAlgorithm::WinogradF2 || alg == ConvAlgorithm::WinogradF4) {
+    const double a = alg == ConvAlgorithm::WinogradF2 ? 4 : 6;
+    written = a * a * L.C * cdiv(L.K, B) * B;
+    flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C;
+  }
+  if (written <= 0) return 0.0;
+  const double nbytes = 4 * (w + written);
+  const double memory = nbytes / level_bw(m, nbytes);
+  const double issue = written * m.prepare_cycles_per_element / m.hz / t;
+  double compute = 0.0;
+  if (flops > 0)
+    compute = std::max(flops / (m.peak_flops * t * m.transform_efficiency),
+                       shared_fma_floor(m, flops / (m.peak_flops * m.transform_efficiency), t));
+  return std::max(memory, std::max(issue, compute)) + sync(m, t, 1);
+}
+
 const ConvPlanEntry* find_plan(const Registry& r, const Conv2dArgs& a, int threads) {
   const ConvPlanEntry* fallback = nullptr;
   for (int i = 0; i < r.conv_plan_count; ++i) {
@@ -264,7 +288,7 @@ const ConvPlanEntry* find_plan(const Registry& r, const Conv2dArgs& a, int threa
 
 }  // namespace
 
-ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvContext ctx) {
+ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvContext ctx, bool prepared) {
   ConvChoice c;
   const Registry* r = active_registry();
   if (!r) return c;
@@ -274,6 +298,12 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   const double t = threads < 1 ? 1 : threads;
   const double inf = std::numeric_limits<double>::infinity();
   for (double& e : c.estimates) e = -1.0;
+  for (double& e : c.prepare) e = -1.0;
+  const bool scale = a.scale != nullptr;
+  // A one-off call pays the preparation with the run (models/conv.py: candidates(prepared=False)).
+  auto charge = [&](ConvAlgorithm alg, bool plain) {
+    return prepared ? 0.0 : prepare_s(m, L, alg, t, plain, scale);
+  };
   auto within = [&](ConvAlgorithm alg) {
     const double bound = alg == ConvAlgorithm::WinogradF2 ? m.winograd_f2_error
                          : alg == ConvAlgorithm::WinogradF4 ? m.winograd_f4_error : 0.0;
@@ -296,7 +326,7 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
         if (plain && (ctx.in_blocked || !(forced_plain || plain_input_fits(m, L, n, kb)))) continue;
         const Schedule sc =
             direct_schedule(m, L, n, kb, plain != 0, t, a.direct_cblocks > 0 ? 0 : a.direct_order);
-        const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc);
+        const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc) + charge(ConvAlgorithm::Direct, plain != 0);
         if (s < best) {
           best = s;
           c.direct.tile = i;
@@ -310,15 +340,24 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
     c.estimates[static_cast<int>(ConvAlgorithm::Direct)] = best;
   }
   if (L.pointwise && ok(ConvAlgorithm::Gemm1x1))
-    c.estimates[static_cast<int>(ConvAlgorithm::Gemm1x1)] = gemm_s(m, L, t, false, ctx);
+    c.estimates[static_cast<int>(ConvAlgorithm::Gemm1x1)] =
+        gemm_s(m, L, t, false, ctx) + charge(ConvAlgorithm::Gemm1x1, false);
   if (!L.pointwise && ok(ConvAlgorithm::Im2colGemm))
-    c.estimates[static_cast<int>(ConvAlgorithm::Im2colGemm)] = gemm_s(m, L, t, true, ctx);
+    c.estimates[static_cast<int>(ConvAlgorithm::Im2colGemm)] =
+        gemm_s(m, L, t, true, ctx) + charge(ConvAlgorithm::Im2colGemm, false);
   if (wino && k.winograd_f2.run && ok(ConvAlgorithm::WinogradF2))
-    c.estimates[static_cast<int>(ConvAlgorithm::WinogradF2)] = winograd_s(m, L, 2, t, ctx);
+    c.estimates[static_cast<int>(ConvAlgorithm::WinogradF2)] =
+        winograd_s(m, L, 2, t, ctx) + charge(ConvAlgorithm::WinogradF2, false);
   if (wino && k.winograd_f4.run && ok(ConvAlgorithm::WinogradF4))
-    c.estimates[static_cast<int>(ConvAlgorithm::WinogradF4)] = winograd_s(m, L, 4, t, ctx);
+    c.estimates[static_cast<int>(ConvAlgorithm::WinogradF4)] =
+        winograd_s(m, L, 4, t, ctx) + charge(ConvAlgorithm::WinogradF4, false);
   if (dw && ok(ConvAlgorithm::Depthwise))
-    c.estimates[static_cast<int>(ConvAlgorithm::Depthwise)] = depthwise_s(m, L, t, ctx);
+    c.estimates[static_cast<int>(ConvAlgorithm::Depthwise)] =
+        depthwise_s(m, L, t, ctx) + charge(ConvAlgorithm::Depthwise, false);
+  for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
+    if (c.estimates[i] >= 0)
+      c.prepare[i] = prepare_s(m, L, static_cast<ConvAlgorithm>(i), t,
+                               i == static_cast<int>(ConvAlgorithm::Direct) && c.direct.plain_input, scale);
 
   double best = inf;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
@@ -330,7 +369,8 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   c.predicted_s = best;
   if (allowed == ~0u && !ctx.in_blocked && !ctx.out_blocked) {
     const ConvPlanEntry* e = find_plan(*r, a, threads);
-    if (e && within(e->algorithm)) {
+    // One-off: the plan (made for prepared layers) holds while its algorithm stays the cheapest.
+    if (e && within(e->algorithm) && (prepared || e->algorithm == c.algorithm)) {
       c.algorithm = e->algorithm;
       if (e->algorithm == ConvAlgorithm::Direct) c.direct = e->direct;
       c.predicted_s = c.estimates[static_cast<int>(e->algorithm)];

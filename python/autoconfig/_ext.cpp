@@ -303,13 +303,14 @@ void from_blocked_binding(AnyIn xb, AnyOut x, int64_t N, int64_t C, int64_t H, i
 nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
                                std::vector<int64_t> strides, std::vector<int64_t> pads,
                                std::vector<int64_t> dilations, int64_t groups, int threads, std::vector<int64_t> algorithms,
-                               float tolerance, int x_layout, int y_layout) {
+                               float tolerance, int x_layout, int y_layout, bool prepared, bool scale) {
   autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms,
                                         tolerance);
   a.x_layout = layout_of(x_layout);
   a.y_layout = layout_of(y_layout);
   a.w = reinterpret_cast<const float*>(&a);   // the choice never reads tensors
-  const auto c = autoconfig::conv2d_choice(a);
+  if (scale) a.scale = a.w;                    // only whether there is one matters
+  const auto c = autoconfig::conv2d_choice(a, prepared);
   nb::dict d;
   d["algorithm"] = c.algorithm;
   d["tile"] = c.tile;
@@ -319,10 +320,31 @@ nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64
   d["cblocks"] = c.cblocks;
   d["threads"] = c.threads;
   d["planned"] = c.planned;
-  nb::dict est;
+  d["prepared"] = c.prepared;
+  nb::dict est, prep;
   for (const auto& e : c.estimates) est[e.first.c_str()] = e.second;
+  for (const auto& e : c.prepare) prep[e.first.c_str()] = e.second;
   d["estimates"] = est;
+  d["prepare"] = prep;
   return d;
+}
+
+// conv2d()'s weight preparation alone (bench --op conv2d times it).
+void conv2d_prepare_weights_binding(In4 w, std::optional<In1c> scale, int64_t C, int64_t H, int64_t W,
+                                    std::vector<int64_t> strides, std::vector<int64_t> pads,
+                                    std::vector<int64_t> dilations, int64_t groups, int threads,
+                                    std::vector<int64_t> algorithms) {
+  autoconfig::Conv2dArgs a = conv_layer(1, C, H, W, w.shape(0), w.shape(2), w.shape(3), strides, pads, dilations,
+                                        groups, threads, algorithms, 0.0f);
+  if (static_cast<int64_t>(w.shape(1)) * a.groups != a.C) throw std::invalid_argument("w: wrong C/groups");
+  a.w = w.data();
+  a.scale = scale ? scale->data() : nullptr;
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::conv2d_prepare_weights(a);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
 }
 
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {
@@ -457,7 +479,9 @@ NB_MODULE(_autoconfig_ext, m) {
         "threads"_a, "algorithms"_a, "tolerance"_a);
   m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a,
         "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "tolerance"_a = 0.0f, "x_layout"_a = 0,
-        "y_layout"_a = 0);
+        "y_layout"_a = 0, "prepared"_a = true, "scale"_a = false);
+  m.def("conv2d_prepare_weights", &conv2d_prepare_weights_binding, "w"_a, "scale"_a.none(), "C"_a, "H"_a, "W"_a,
+        "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a);
   nb::class_<PreparedConvBinding>(m, "PreparedConv2d")
       .def("run", &prepared_run_binding, "x"_a, "N"_a, "y"_a, "residual"_a.none(), "threads"_a)
       .def_prop_ro("algorithm", [](const PreparedConvBinding& p) { return std::string(p.layer.algorithm()); });

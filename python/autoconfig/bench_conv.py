@@ -1,8 +1,11 @@
 """`autoconfig bench --op conv2d [--check-model]`: every conv layer of the
 embedded specs (ResNet-50, MobileNetV2 at batch 1), ours (weights prepared
-once, prepare time reported apart) against torch.nn.functional.conv2d
-(oneDNN) when installed; with --check-model every applicable algorithm is
-timed too, to see whether the model's choice is the measured best."""
+once, prepare time reported apart) and ours one-off (conv2d() as a
+torch.nn.functional.conv2d user calls it: weights prepared in every call)
+against torch.nn.functional.conv2d (oneDNN) when installed; with
+--check-model every applicable algorithm is timed too, to see whether the
+model's choice is the measured best, and the one-off call's weight
+preparation is timed alone against the model's prediction of it."""
 from __future__ import annotations
 
 import contextlib
@@ -31,6 +34,30 @@ class ConvRow:
     pct_peak: float
     torch_s: Optional[float]
     measured: Dict[str, float] = field(default_factory=dict)   # --check-model: algorithm -> seconds
+    # The one-off conv2d() call: its algorithm (run + prepare), time, and its
+    # weight preparation alone: measured, predicted, bytes read + written.
+    oneoff_algorithm: str = ""
+    oneoff_s: float = float("nan")
+    oneoff_predicted_s: float = float("nan")
+    oneoff_prepare_s: float = float("nan")
+    oneoff_prepare_predicted_s: float = float("nan")
+    prepare_bytes: float = 0.0
+    prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's bandwidth of the level they fit
+    oneoff_measured: Dict[str, float] = field(default_factory=dict)   # --check-model: one-off, per algorithm
+
+    @property
+    def oneoff_best(self) -> Optional[str]:
+        return min(self.oneoff_measured, key=self.oneoff_measured.get) if self.oneoff_measured else None
+
+    @property
+    def oneoff_choice_ok(self) -> Optional[bool]:
+        if not self.oneoff_measured:
+            return None
+        return self.oneoff_measured[self.oneoff_algorithm] <= MODEL_TOLERANCE * min(self.oneoff_measured.values())
+
+    @property
+    def oneoff_vs_torch(self) -> Optional[float]:
+        return None if self.torch_s is None else self.torch_s / self.oneoff_s
 
     @property
     def vs_torch(self) -> Optional[float]:
@@ -72,7 +99,8 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
              peak_gflops: Optional[float] = None, seed: int = 0) -> List[ConvRow]:
     import numpy as np
     from .explanation import explain
-    from .runtime.conv import prepare_conv2d
+    from .runtime.conv import conv2d, prepare_conv2d
+    from .runtime.guard import require_ext
     from .runtime.info import host
     torch = pinned_torch(threads) if use_torch else None
     peak = (peak_gflops or host().peak_gflops_per_core) * threads
@@ -99,13 +127,31 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         chosen = [c for c in mine if c.chosen]
         predicted = (chosen or sorted(mine, key=lambda c: c.predicted_s) or [None])[0]
         predicted = float("nan") if predicted is None else predicted.predicted_s
-        fns = {"ours": lambda: layer(x, residual=res, out=out)}
+        geo = dict(strides=(sh.stride_h, sh.stride_w), pads=pads, dilations=(sh.dilation_h, sh.dilation_w),
+                   groups=sh.groups)
+        one = require_ext().conv2d_choice(
+            1, sh.C, sh.H, sh.W, sh.K, sh.R, sh.S, [sh.stride_h, sh.stride_w], list(pads),
+            [sh.dilation_h, sh.dilation_w], sh.groups, threads, [0xFFFFFFFF, -1, -1, -1, -1], prepared=False)
+        one_alg = one["algorithm"]
+        def prep_fn(w=w, sh=sh, pads=pads):
+            require_ext().conv2d_prepare_weights(
+                w, None, sh.C, sh.H, sh.W, [sh.stride_h, sh.stride_w], list(pads), [sh.dilation_h, sh.dilation_w],
+                sh.groups, threads, [0xFFFFFFFF, -1, -1, -1, -1])
+        prep_one = best_times({"prepare": prep_fn}, repeat, quiet_s=quiet)["prepare"]
+        nbytes, bw_s = prepare_reference(host(), sh, one_alg, one["plain_input"])
+        fns = {"ours": lambda: layer(x, residual=res, out=out),
+               "oneoff": lambda: conv2d(x, w, b, activation=act, residual=res, out=out, threads=threads,
+                                                 **geo)}
         if check_model:
             for alg in CONV_ALGORITHMS:
                 if alg == layer.algorithm or all(c.rejected for c in ex.plan.candidates if c.name.split()[0] == alg):
                     continue
                 other = prepare_conv2d(w, b, algorithm=alg, **kw)
                 fns[alg] = (lambda other=other: other(x, residual=res, out=out))
+            for alg, est in one["estimates"].items():
+                if est >= 0 and alg != one_alg:   # one-off calls of every other applicable algorithm
+                    fns["oneoff " + alg] = (lambda alg=alg: conv2d(
+                        x, w, b, activation=act, residual=res, out=out, threads=threads, algorithm=alg, **geo))
         if torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
             tr = torch.from_numpy(res) if res is not None else None
@@ -125,14 +171,43 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         with (torch.no_grad() if torch is not None else contextlib.nullcontext()):
             times = best_times(fns, repeat, quiet_s=quiet, pauses=peer_pauses(threads), warm_s=warm_seconds(threads))
         ours = times.pop("ours")
+        oneoff = times.pop("oneoff")
         tt = times.pop("torch", None)
-        measured = {}
+        measured, oneoff_measured = {}, {}
         if check_model:
+            oneoff_measured = {k.split(" ", 1)[1]: times.pop(k) for k in list(times) if k.startswith("oneoff ")}
+            oneoff_measured[one_alg] = oneoff
             measured = dict(times)
             measured[layer.algorithm] = ours
         rows.append(ConvRow(name, _label(sh), threads, layer.algorithm, predicted, ours, prep,
-                            sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured))
+                            sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured,
+                            one_alg, oneoff, one["estimates"][one_alg], prep_one, one["prepare"][one_alg],
+                            nbytes, bw_s, oneoff_measured))
     return rows
+
+
+def prepare_reference(profile, sh, alg: str, plain: bool):
+    """(bytes read + written by the one-off weight preparation of alg, seconds
+    to move them at the profile's measured bandwidth of the level they fit in)."""
+    from .models import conv as conv_model
+    m = conv_model.kernel_machine(profile)
+    read, written = conv_model.prepare_bytes(m, sh, alg, plain)
+    nbytes = conv_model.F32 * (read + written)
+    return nbytes, (nbytes / m.bandwidth(m.level_of(nbytes)) if nbytes else 0.0)
+
+
+def format_prepare_table(rows: List[ConvRow], markdown: bool) -> str:
+    """The one-off call's weight preparation per layer: bytes, measured,
+    at the measured bandwidth, predicted."""
+    head = ["spec", "layer", "thr", "one-off algorithm", "bytes", "measured ms", "ms at bandwidth",
+            "measured / bandwidth", "predicted ms"]
+    body = []
+    for r in rows:
+        ratio = r.oneoff_prepare_s / r.prepare_bandwidth_s if r.prepare_bandwidth_s else float("nan")
+        body.append([r.spec, r.layer, str(r.threads), r.oneoff_algorithm, f"{r.prepare_bytes / 1e6:.2f} MB",
+                     f"{r.oneoff_prepare_s * 1e3:.3f}", f"{r.prepare_bandwidth_s * 1e3:.3f}",
+                     "-" if ratio != ratio else f"{ratio:.2f}", f"{r.oneoff_prepare_predicted_s * 1e3:.3f}"])
+    return "\n".join(render_table(head, body, markdown, align="<"))
 
 
 def _geomean(xs: Sequence[float]) -> float:
@@ -145,8 +220,10 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
     head = ["spec", "layer", "thr", "algorithm", "predicted ms", "ours ms", "GFLOPS", "% peak", "prepare ms"]
     if has_torch:
         head += ["torch ms", "vs torch"]
+    head += ["one-off algorithm", "one-off ms"] + (["one-off vs torch"] if has_torch else [])
     if check:
-        head += ["measured best", "best ms", "choice"]
+        head += ["measured best", "best ms", "choice", "one-off best", "one-off choice", "prep predicted ms",
+                 "prep ms"]
     body = []
     for r in rows:
         cells = [r.spec, r.layer, str(r.threads), r.algorithm, f"{r.predicted_s * 1e3:.3f}", f"{r.ours_s * 1e3:.3f}",
@@ -154,10 +231,16 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
         if has_torch:
             cells += ["-" if r.torch_s is None else f"{r.torch_s * 1e3:.3f}",
                       "-" if r.vs_torch is None else f"{r.vs_torch:.2f}x"]
+        cells += [r.oneoff_algorithm, f"{r.oneoff_s * 1e3:.3f}"]
+        if has_torch:
+            cells.append("-" if r.oneoff_vs_torch is None else f"{r.oneoff_vs_torch:.2f}x")
         if check:
             best = r.best_measured
             cells += [best, f"{r.measured[best] * 1e3:.3f}",
-                      "best" if best == r.algorithm else ("within 10%" if r.choice_ok else "MISS")]
+                      "best" if best == r.algorithm else ("within 10%" if r.choice_ok else "MISS"),
+                      r.oneoff_best, "best" if r.oneoff_best == r.oneoff_algorithm else
+                      ("within 10%" if r.oneoff_choice_ok else "MISS"),
+                      f"{r.oneoff_prepare_predicted_s * 1e3:.3f}", f"{r.oneoff_prepare_s * 1e3:.3f}"]
         body.append(cells)
     lines = render_table(head, body, markdown, align="<")
     lines.append("")
@@ -166,11 +249,22 @@ def format_conv_table(rows: List[ConvRow], markdown: bool, peak_gflops: float) -
             rs = [r.vs_torch for r in rows if r.spec.startswith(net) and r.vs_torch]
             if rs:
                 lines.append(f"geometric mean vs torch, {net}: {_geomean(rs):.2f}x over {len(rs)} layers")
+            rs = [r.oneoff_vs_torch for r in rows if r.spec.startswith(net) and r.oneoff_vs_torch]
+            if rs:
+                lines.append(f"geometric mean vs torch, one-off conv2d(), {net}: {_geomean(rs):.2f}x "
+                             f"over {len(rs)} layers")
     if check:
         ok = sum(1 for r in rows if r.choice_ok)
         exact = sum(1 for r in rows if r.best_measured == r.algorithm)
         lines.append(f"model check: choice is the measured best on {exact}/{len(rows)} layers, within 10% of it "
                      f"on {ok}/{len(rows)} ({100.0 * ok / len(rows):.0f}%)")
+        ok = sum(1 for r in rows if r.oneoff_choice_ok)
+        exact = sum(1 for r in rows if r.oneoff_best == r.oneoff_algorithm)
+        lines.append(f"model check, one-off conv2d() (run + prepare): choice is the measured best on {exact}/"
+                     f"{len(rows)} layers, within 10% of it on {ok}/{len(rows)} ({100.0 * ok / len(rows):.0f}%)")
     lines.append(f"peak = {peak_gflops:.1f} GFLOPS/core x threads; ratios are torch time / ours (>1: ours faster); "
-                 "ours excludes the one-time weight preparation (its own column)")
+                 "ours excludes the one-time weight preparation (its own column); one-off is conv2d() with it")
+    if check:
+        lines += ["", "one-off weight preparation (conv2d_prepare_weights, best of the samples):",
+                  format_prepare_table(rows, markdown)]
     return "\n".join(lines)

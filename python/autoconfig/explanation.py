@@ -80,8 +80,12 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
 
 def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=(1, 1), pads=(0, 0, 0, 0),
                    dilations=(1, 1), groups=1, threads=None, layout="nchw", input_layout=None,
-                   tolerance=None) -> Explanation:
-    """explain("conv2d", ...): the model's candidates, estimates and choice for a layer."""
+                   tolerance=None, prepared=True) -> Explanation:
+    """explain("conv2d", ...): the model's candidates, estimates and choice for a layer.
+    prepared=True: for a prepared layer (prepare_conv2d), chosen by run time alone;
+    prepared=False: for a one-off conv2d() call, whose estimates carry the
+    weight preparation it pays every call (term "prepare"). The notes give the
+    other mode's choice."""
     N = positive_int(N, "N", minimum=0, maximum=LAYER_INT_MAX)
     C, H, W, K, R, S = (positive_int(v, name, maximum=LAYER_INT_MAX) for name, v in
                         (("C", C), ("H", H), ("W", W), ("K", K), ("R", R), ("S", S)))
@@ -93,9 +97,11 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     fits_int64(N * K * Ho * Wo, "N, K, H, W, strides, pads", "the output's N*K*Ho*Wo")
     t = threads_arg(threads)
     tol = tolerance_arg(tolerance)
-    choice = require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
-                                         algorithm_choice(None), tol, layout_code(input_layout),
-                                         layout_code(layout))
+    prepared = bool(prepared)
+    choices = {p: require_ext().conv2d_choice(N, C, H, W, K, R, S, [sh, sw], list(pads4), [dh, dw], int(groups), t,
+                                              algorithm_choice(None), tol, layout_code(input_layout),
+                                              layout_code(layout), prepared=p) for p in (True, False)}
+    choice = choices[prepared]
     pt, pl, pb, pr = pads4
     layer = conv_model.Layer(C=C, H=H, W=W, K=K, R=R, S=S, N=max(1, N), stride_h=sh, stride_w=sw, pad_top=pt,
                              pad_left=pl, pad_bottom=pb, pad_right=pr, dilation_h=dh, dilation_w=dw,
@@ -104,8 +110,14 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     prof = host()
     plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
                                  ctx=ctx, tolerance=tol or None,
-                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix)
-    notes = []
+                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix, prepared=prepared)
+    run, prep = choices[True]["estimates"], choices[True]["prepare"]
+    notes = ["prepared layer (prepare_conv2d): " + choices[True]["algorithm"] + "; one-off conv2d(): "
+             + choices[False]["algorithm"] + " (it pays the weight preparation every call)"
+             + (": the same algorithm either way" if choices[False]["algorithm"] == choice["algorithm"]
+                and choices[True]["algorithm"] == choice["algorithm"] else ""),
+             "run + prepare ms: " + ", ".join(f"{a} {run[a] * 1e3:.3f} + {prep[a] * 1e3:.3f}"
+                                              for a in run if run[a] >= 0)]
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")
     else:

@@ -35,4 +35,6 @@ def test_bench_conv_small_net(ac):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "model check: choice is the measured best on" in r.stdout
-    assert r.stdout.count("mobilenetv2_projection_residual") == 5
+    # one row per layer in the main table and in the one-off preparation table
+    assert r.stdout.count("mobilenetv2_projection_residual") == 10
+    assert "one-off weight preparation" in r.stdout and "ms at bandwidth" in r.stdout

@@ -125,7 +125,9 @@ struct Conv2dArgs : Conv2dLayer, Conv2dOptions {
 // Output height/width of a layer (<= 0 when the layer is invalid); a Conv2dArgs is one.
 AUTOCONFIG_API int64_t conv2d_output_h(const Conv2dLayer& a);
 AUTOCONFIG_API int64_t conv2d_output_w(const Conv2dLayer& a);
-// Runs the convolution; the algorithm is chosen per layer (see conv2d_algorithm).
+// Runs the convolution; the algorithm is chosen per layer (see conv2d_algorithm)
+// by run time + weight preparation, which a one-off call pays every time (no
+// cache: the packed weights are rebuilt from w on every call).
 AUTOCONFIG_API Status conv2d(const Conv2dArgs& args);
 // The algorithm conv2d() uses for these arguments ("direct", "gemm-1x1",
 // "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise"), or "" if invalid.
@@ -141,9 +143,15 @@ struct Conv2dChoice {
   int64_t cblocks = 1;       // direct: reduction blocks of input channels
   int threads = 1;
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
+  bool prepared = false;     // the choice of a prepared layer (run time alone), else of conv2d() (run + prepare)
   std::vector<std::pair<std::string, double>> estimates;
+  std::vector<std::pair<std::string, double>> prepare;   // each estimate's weight preparation (< 0: n/a)
 };
-AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args);
+// prepared = false: what conv2d() chooses; true: what PreparedConv2d::prepare() chooses.
+AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args, bool prepared = false);
+// The weight preparation a one-off conv2d() call of these arguments does (into
+// this thread's scratch), alone: for timing it (autoconfig bench --op conv2d).
+AUTOCONFIG_API Status conv2d_prepare_weights(const Conv2dArgs& args);
 
 // A conv layer's weights prepared once (batch-norm folded into them, the
 // layer's attributes fixed) and reused across calls: no per-call weight work.

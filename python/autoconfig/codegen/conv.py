@@ -18,6 +18,7 @@ from typing import List, Sequence, Tuple
 
 from .common import file_header
 from .conv_direct import Tile, direct_kernel_name, emit_direct
+from .conv_prepare import emit_prepare, prepare_table_row
 from .conv_winograd import emit_winograd
 from .gemm import vmath_header_name
 from .isa import Isa
@@ -223,6 +224,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
          emit_blocks(isa), emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
     code, rows = _winograd_parts(isa, l1_bytes, l2_bytes, vregs)
     o.append(code)
+    o.append(emit_prepare(isa, l1_bytes))
     o.append("}  // namespace\n")
     o.append(f"namespace variant_{variant} {{")
     o.append("extern const ConvKernels kConvKernels;")
@@ -233,6 +235,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     o.append("    {&depthwise::run},")
     o.append(f"    {rows[0]},")
     o.append(f"    {rows[1]},")
+    o.append(f"    {prepare_table_row()},")
     o.append("};")
     o.append(f"}}  // namespace variant_{variant}")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")

@@ -23,6 +23,19 @@ its fixed-lanes view (profile.fixed_lanes_profile: NEON on an SVE core) and
 direct, depthwise and Winograd are modelled on that view; the GEMM-based
 algorithms run the profile's own GEMM. Both views have the same peak.
 
+Preparation (the weights in the layout the algorithm reads, batch-norm scale
+folded in the same pass) is a term of its own, "prepare" (prepare_terms): a
+one-off conv2d() call pays it on every call and is chosen by run + prepare;
+a prepared layer (prepare_conv2d / PreparedConv2d) pays it once and is chosen
+by run time alone (candidates(..., prepared=True), the default).
+  direct      read w (K*C*R*S floats), write NCHW[B]c weights (K and C padded
+              to blocks): max(issue, bytes / bandwidth of where they fit).
+  winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
+              G g G^T (9a + 3a^2 multiply-adds per filter) at
+              TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
+  gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
+              batch-norm scale must be folded into a copy (scale=True).
+
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
 (model_coefficients), and tests/build/test_conv_model.py checks both agree.
@@ -59,6 +72,13 @@ TRANSFORM_EFFICIENCY = 0.25
 # The batched transform-domain GEMMs are short (C deep, tile block wide); they
 # reach about this fraction of the peak.
 WINOGRAD_GEMM_EFFICIENCY = 0.85
+
+# Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
+# vectorized packers when the weights are cache-resident (B x B register
+# transposes, loads and stores, no DRAM): measured on the AMD EPYC Zen 3 VM
+# (AVX2, 8 lanes, 2.89 GHz probe), 1 thread: 0.8 (2048->512 1x1), 1.1
+# (128x128x3x3 and 256x256x3x3, blocked input); BENCHMARKS.md, "Weight preparation".
+PREPARE_CYCLES_PER_ELEMENT = 1.0
 
 ALGORITHMS = CONV_ALGORITHMS
 
@@ -479,6 +499,40 @@ def depthwise_ow_tile(profile: HostProfile) -> int:
     return int(max(1, min(m.vregs - 2, 2 * math.ceil(m.fma_latency * m.fma_units))))
 
 
+# --------------------------------------------------------------------------- preparation
+def prepare_bytes(m: Machine, L: Layer, alg: str, plain: bool = False, scale: bool = False) -> Tuple[float, float]:
+    """(floats read, floats written) by the weight preparation of `alg`
+    (a candidate name's first word; plain: direct reads plain NCHW input)."""
+    w = float(L.K * (L.C // L.groups) * L.R * L.S)
+    B = m.lanes
+    if alg == "direct":
+        cb = 1 if plain else B
+        return w, float(math.ceil(L.K / B) * B * math.ceil(L.C / cb) * cb * L.R * L.S)
+    if alg.startswith("winograd"):
+        a = int(alg[-1]) + 2
+        return w, float(a * a * L.C * math.ceil(L.K / B) * B)
+    return (w, w) if scale else (0.0, 0.0)
+
+
+def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,
+                  scale: bool = False) -> Dict[str, float]:
+    """Seconds of the weight preparation a call of `alg` pays (module
+    docstring): {"prepare": ...}, 0 when the algorithm reads w in place."""
+    read, written = prepare_bytes(m, L, alg, plain, scale)
+    if written <= 0:
+        return {"prepare": 0.0}
+    nbytes = F32 * (read + written)
+    memory = nbytes / m.bandwidth(m.level_of(nbytes))
+    issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
+    compute = 0.0
+    if alg.startswith("winograd"):
+        a = int(alg[-1]) + 2
+        flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C
+        compute = max(flops / (m.peak_flops * threads * TRANSFORM_EFFICIENCY),
+                      _shared_fma_floor(m, flops / (m.peak_flops * TRANSFORM_EFFICIENCY), threads))
+    return {"prepare": max(memory, issue, compute) + _sync(threads, 1)}
+
+
 # --------------------------------------------------------------------------- selection
 def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
     """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
@@ -516,13 +570,20 @@ def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
 
 
 def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequence[str] = ALGORITHMS,
-               ctx: Context = NCHW, tolerance: Optional[float] = None) -> List[Candidate]:
+               ctx: Context = NCHW, tolerance: Optional[float] = None, prepared: bool = True,
+               scale: bool = False) -> List[Candidate]:
+    """prepared=False: a one-off call, every estimate carries its "prepare"
+    term (scale: the call folds a batch-norm scale)."""
     m = kernel_machine(profile)
     g = gemm_coefficients(profile)
     why_not = applicable(L, tolerance)
     out: List[Candidate] = []
 
     def add(name: str, terms: Dict[str, float]) -> None:
+        if not prepared:
+            alg = name.split()[0]
+            plain = alg == "direct" and parse_direct_name(name)[1]
+            terms = dict(terms, **prepare_terms(m, L, alg, threads, plain, scale))
         out.append(Candidate(name, sum(terms.values()), terms))
 
     for alg in ALGORITHMS:
@@ -600,16 +661,19 @@ def _direct_params(profile: HostProfile, L: Conv2dShape, name: str, threads: int
 def plan_layer(profile: HostProfile, L: Conv2dShape, *, isa_suffix: str, threads: int = 1,
                activations: Sequence[str] = ("none",), spec_name: Optional[str] = None,
                allow: Sequence[str] = ALGORITHMS, ctx: Context = NCHW,
-               tolerance: Optional[float] = None, fixed_lanes_suffix: Optional[str] = None) -> Plan:
+               tolerance: Optional[float] = None, fixed_lanes_suffix: Optional[str] = None,
+               prepared: bool = True) -> Plan:
     """isa_suffix names the GEMM-based kernels; fixed_lanes_suffix (default:
     isa_suffix) the direct, depthwise and Winograd kernels, which are built for
-    the fixed-lanes view of the profile."""
-    cands = candidates(profile, L, threads, allow, ctx, tolerance)
+    the fixed-lanes view of the profile. prepared=False plans a one-off call
+    (run + prepare)."""
+    cands = candidates(profile, L, threads, allow, ctx, tolerance, prepared=prepared)
     fixed = fixed_lanes_profile(profile)
     best = choose(cands)
     alg = best.name.split()[0]
     params: Dict[str, Param] = {
-        "algorithm": Param(alg, "least predicted time among the applicable algorithms (candidates below)"),
+        "algorithm": Param(alg, "least predicted time among the applicable algorithms (candidates below)"
+                           + ("" if prepared else ", preparation of the weights included (a one-off call)")),
         "threads": Param(threads, "spec thread count, capped at the profile's cores"),
     }
     if tolerance is not None:
@@ -647,7 +711,7 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
         "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
-        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES,
+        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES, "prepare_cycles_per_element": PREPARE_CYCLES_PER_ELEMENT,
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
         "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
         "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,

@@ -83,12 +83,24 @@ struct DepthwiseConvKernel {
               float* y, int threads);
 };
 
+// Weight preparation at memory speed (codegen/conv_prepare.py): the layouts of
+// DirectConvKernel::pack_weights and WinogradKernel::pack_weights, with the
+// batch-norm scale (K values, or null) multiplied in, vectorized and on
+// `threads` pool threads. Every float of u is written (u need not be cleared).
+struct ConvPrepare {
+  void (*direct)(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb,
+                 float* u, int threads);
+  void (*winograd_f2)(const float* w, const float* scale, int64_t K, int64_t C, float* u, int threads);
+  void (*winograd_f4)(const float* w, const float* scale, int64_t K, int64_t C, float* u, int threads);
+};
+
 struct ConvKernels {
   const char* isa_suffix;        // avx512f | avx2 | sse42 | scalar | neon | sve
   DirectConvKernel direct;
   DepthwiseConvKernel depthwise;
   WinogradKernel winograd_f2;
   WinogradKernel winograd_f4;
+  ConvPrepare prepare;
 };
 
 }  // namespace detail

@@ -24,6 +24,7 @@ struct ConvModel {
   double winograd_f2_error, winograd_f4_error;   // documented relative error bounds
   double l1_bytes, l1_ways, line_bytes, l2_bytes, l3_bytes;
   double bw_l1, bw_l2, bw_l3, bw_dram;   // bytes/s
+  double prepare_cycles_per_element;     // weight preparation issue cost (models/conv.py: prepare_terms)
 };
 
 // A layer the spec listed, with the plan the generator chose for it.
@@ -46,12 +47,18 @@ struct ConvChoice {
   double predicted_s = 0;
   bool planned = false;     // from a spec's plan (else the run-time model)
   double estimates[static_cast<int>(ConvAlgorithm::Count)] = {};  // best per algorithm; < 0: not applicable
+  // The weight preparation of each algorithm's best variant (seconds; < 0: not
+  // applicable); included in estimates for a one-off call (prepared = false).
+  double prepare[static_cast<int>(ConvAlgorithm::Count)] = {};
 };
 
 // The choice for a layer: the spec's plan when the build has one for it (and
 // the call is NCHW, as plans are), else the model. `allowed`: bit i set =
-// ConvAlgorithm(i) may be chosen.
-ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed = ~0u, ConvContext ctx = {});
+// ConvAlgorithm(i) may be chosen. prepared = false: a one-off conv2d() call,
+// chosen by run + weight preparation (the plan's algorithm only when it is
+// still the cheapest with its preparation charged).
+ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed = ~0u, ConvContext ctx = {},
+                       bool prepared = true);
 
 }  // namespace detail
 }  // namespace autoconfig

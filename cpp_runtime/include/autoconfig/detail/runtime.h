@@ -39,7 +39,8 @@ enum ScratchSlot : int {
   kScratchLayoutIn = 5,    // conv2d: an input converted between layouts
   kScratchLayoutOut = 6,   // conv2d: an output (or residual) converted between layouts
   kScratchLayoutRes = 7,
-  kNumScratchSlots = 8
+  kScratchWeights = 8,     // conv2d one-off call: the weights packed for the call (reused, never cleared)
+  kNumScratchSlots = 9
 };
 float* thread_scratch(int slot, size_t floats);
 

@@ -1,0 +1,169 @@
+"""One-off conv2d() calls (issue 14): the weights prepared in the call equal
+the weights a prepared layer keeps (bit for bit, every algorithm, with a
+folded batch-norm), a weight array changed in place is always seen (no
+cache), and the model charges the preparation to the one-off choice only,
+the same way in Python and in C++."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reference import assert_close, conv_ref, conv_tol
+
+from autoconfig.models import conv as conv_model
+from autoconfig.spec import Conv2dShape
+
+ALGORITHMS = ("direct", "gemm-1x1", "im2col-gemm", "winograd-f2", "winograd-f4", "depthwise")
+# As tests/test_conv2d.py: Winograd transforms amplify rounding.
+WINOGRAD_TOL_FACTOR = {"winograd-f2": 8.0, "winograd-f4": 100.0}
+
+LAYERS = [
+    # N, C, H, W, K, R, S, strides, pads, dilations, groups
+    (1, 32, 19, 37, 48, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),    # Winograd-eligible, odd sizes
+    (2, 17, 9, 11, 33, 3, 3, (1, 1), (0, 2, 1, 0), (1, 1), 1),     # partial channel blocks (K and C)
+    (1, 3, 23, 23, 20, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),     # stem-like: plain input, C = 3
+    (1, 40, 14, 14, 72, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),    # pointwise
+    (1, 24, 29, 31, 24, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 24),   # depthwise
+    (1, 16, 7, 7, 48, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 16),     # depthwise, multiplier 3
+    (1, 130, 6, 6, 70, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # many channels: several work items
+]
+
+
+def _applies(layer, alg) -> bool:
+    return conv_model.applicable(_shape(layer))[alg] is None
+
+
+def _shape(layer) -> Conv2dShape:
+    N, C, H, W, K, R, S, (sh, sw), (pt, pl, pb, pr), (dh, dw), g = layer
+    return Conv2dShape(N=N, C=C, H=H, W=W, K=K, R=R, S=S, stride_h=sh, stride_w=sw, pad_top=pt, pad_left=pl,
+                       pad_bottom=pb, pad_right=pr, dilation_h=dh, dilation_w=dw, groups=g)
+
+
+def _tensors(layer, seed=0):
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C // groups, R, S), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    scale = (rng.random(K, dtype=np.float32) + 0.5).astype(np.float32)
+    shift = rng.standard_normal(K, dtype=np.float32)
+    return x, w, b, scale, shift
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("alg", ALGORITHMS)
+@pytest.mark.parametrize("layer", LAYERS, ids=[f"L{i}" for i in range(len(LAYERS))])
+def test_oneoff_equals_prepared(ac, layer, alg, threads):
+    """conv2d() prepares the weights in the call; prepare_conv2d() once: the
+    same pass (batch-norm scale folded in), so the same bits."""
+    if not _applies(layer, alg):
+        pytest.skip(f"{alg} does not apply")
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    x, w, b, scale, shift = _tensors(layer)
+    kw = dict(strides=strides, pads=pads, dilations=dil, groups=groups, activation="relu", algorithm=alg,
+              threads=threads)
+    for bn in (False, True):
+        extra = dict(scale=scale, shift=shift) if bn else {}
+        y1 = ac.conv2d(x, w, b, **extra, **kw)
+        layer_ = ac.prepare_conv2d(w, b, input_shape=(C, H, W), **extra, **kw)
+        assert layer_.algorithm == alg
+        y2 = layer_(x)
+        np.testing.assert_array_equal(y1, y2)
+        ref = conv_ref(x, w, b, strides, pads, dil, groups, scale=scale if bn else None,
+                       shift=shift if bn else None, activation="relu")
+        w_bn = w * scale[:, None, None, None] if bn else w
+        assert_close(y1, ref, conv_tol(x, w_bn, ref, groups) * WINOGRAD_TOL_FACTOR.get(alg, 1.0), f"{alg} bn={bn}")
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_oneoff_sees_weights_changed_in_place(ac, alg):
+    """No cache between one-off calls: changing w (and scale) in place between
+    two calls changes the second result exactly as a fresh call would."""
+    layer = LAYERS[0] if alg not in ("gemm-1x1", "depthwise") else LAYERS[3] if alg == "gemm-1x1" else LAYERS[4]
+    if not _applies(layer, alg):
+        pytest.skip(f"{alg} does not apply")
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    x, w, b, scale, shift = _tensors(layer)
+    kw = dict(strides=strides, pads=pads, dilations=dil, groups=groups, algorithm=alg, threads=1)
+    first = ac.conv2d(x, w, b, scale=scale, shift=shift, **kw)
+    w[0] += 1.0            # same array, same address, new values
+    w[-1, ..., -1] *= -3.0
+    scale[1] = 2.0
+    second = ac.conv2d(x, w, b, scale=scale, shift=shift, **kw)
+    fresh = ac.conv2d(x, w.copy(), b, scale=scale.copy(), shift=shift, **kw)
+    np.testing.assert_array_equal(second, fresh)
+    assert not np.array_equal(first, second)
+
+
+LAYERS_MODEL = [
+    # N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups
+    (1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (1, 1024, 14, 14, 2048, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1),
+    (1, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1),
+    (1, 144, 56, 56, 144, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 144),
+    (1, 17, 9, 11, 33, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 1),
+]
+FIELDS = ("N", "C", "H", "W", "K", "R", "S", "stride_h", "stride_w", "pad_top", "pad_left", "pad_bottom",
+          "pad_right", "dilation_h", "dilation_w", "groups")
+
+
+@pytest.mark.parametrize("scale", [False, True])
+@pytest.mark.parametrize("prepared", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("L", LAYERS_MODEL, ids=[f"M{i}" for i in range(len(LAYERS_MODEL))])
+def test_prepare_term_same_in_python_and_cpp(ac, L, threads, prepared, scale):
+    """models/conv.py and cpp_runtime/src/conv_model.cpp: one-off estimates
+    carry the same "prepare" term; a prepared layer's carry none."""
+    N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
+    cpp = ac._ext.conv2d_choice(N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, threads,
+                                [0xFFFFFFFF, -1, -1, -1, -1], 0.0, 0, 0, prepared=prepared, scale=scale)
+    layer = Conv2dShape(**dict(zip(FIELDS, L)))
+    cands = conv_model.candidates(ac.host(), layer, threads, prepared=prepared, scale=scale)
+    py, prep = {}, {}
+    for c in cands:
+        if c.rejected is None:
+            alg = c.name.split()[0]
+            if c.predicted_s < py.get(alg, math.inf):
+                py[alg] = c.predicted_s
+                prep[alg] = c.terms.get("prepare")
+    for alg, est in cpp["estimates"].items():
+        if est < 0:
+            assert alg not in py
+            continue
+        assert est == pytest.approx(py[alg], rel=1e-9), alg
+        if prepared:
+            assert prep[alg] is None
+        else:
+            assert prep[alg] == pytest.approx(cpp["prepare"][alg], rel=1e-9), alg
+    if not cpp["planned"]:
+        best = min(py, key=py.get)
+        assert cpp["algorithm"] == best
+
+
+def test_oneoff_charges_the_winograd_transform(ac):
+    """The 512x512x3x3 layer at 7x7: its F(4x4) transform (36/9 = 4x the
+    weights written, plus the arithmetic) costs more than the run, so the
+    one-off estimate of winograd-f4 carries it and exceeds the prepared one."""
+    L = LAYERS_MODEL[1]
+    N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
+    args = (N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, 1, [0xFFFFFFFF, -1, -1, -1, -1])
+    prepared = ac._ext.conv2d_choice(*args, prepared=True)
+    oneoff = ac._ext.conv2d_choice(*args, prepared=False)
+    for alg in ("direct", "winograd-f4"):
+        assert oneoff["estimates"][alg] == pytest.approx(prepared["estimates"][alg] + oneoff["prepare"][alg])
+    assert oneoff["prepare"]["winograd-f4"] > oneoff["prepare"]["direct"] > 0
+    assert oneoff["prepare"]["im2col-gemm"] == 0.0
+
+
+def test_explain_shows_both_modes(ac):
+    kw = dict(N=1, C=256, H=14, W=14, K=256, R=3, S=3, pads=1, threads=1)
+    one = ac.explain("conv2d", prepared=False, **kw)
+    prep = ac.explain("conv2d", prepared=True, **kw)
+    assert all("prepare" in c.terms for c in one.plan.candidates if c.rejected is None)
+    assert not any("prepare" in c.terms for c in prep.plan.candidates if c.rejected is None)
+    text = str(one)
+    assert "one-off conv2d()" in text and "prepared layer" in text and "run + prepare ms" in text
