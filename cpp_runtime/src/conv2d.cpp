@@ -146,7 +146,7 @@ void fold(const Conv2dArgs& a, bool copy_w, std::vector<float>* w_out, std::vect
   w_out->clear();
   if (copy_w) {
     w_out->reserve(static_cast<size_t>(a.K * CRS));
-    for (int64_t k = 0; k < a.K; ++k) {   // a row is scaled while it is in L1: one pass over w
+    for (int64_t k = 0; k < a.K; ++k) {  // a row is scaled while it is in L1: one pass over w
       w_out->insert(w_out->end(), a.w + k * CRS, a.w + (k + 1) * CRS);
       if (a.scale)
         for (float* r = w_out->data() + k * CRS; r < w_out->data() + (k + 1) * CRS; ++r) *r *= a.scale[k];
@@ -181,8 +181,7 @@ int64_t packed_floats(const detail::ConvChoice& ch, const Conv2dArgs& a, const d
 // floats; every one written), the batch-norm scale (K or null) multiplied in
 // the same pass, on `threads` threads; bias padded to whole blocks for direct.
 void pack_for(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
-              const float* scale, const float* bias, int threads, float* packed,
-              std::vector<float>* bias_blocked) {
+              const float* scale, const float* bias, int threads, float* packed, std::vector<float>* bias_blocked) {
   bias_blocked->clear();
   if (ch.algorithm == ConvAlgorithm::Direct) {
     const int cb = ch.direct.plain_input ? 1 : k.direct.block;
@@ -549,7 +548,7 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   const detail::ConvChoice ch = detail::choose_conv(layer, conv_threads(layer), layer.algorithms, context_of(layer));
   st = check_choice(layer, ch);
   if (!st.ok()) return st;
-  fold(layer, reads_w(ch.algorithm), &w_, &bias_);   // the layer keeps its own copy of what it reads
+  fold(layer, reads_w(ch.algorithm), &w_, &bias_);  // the layer keeps its own copy of what it reads
   algorithm_ = static_cast<int>(ch.algorithm);
   direct_tile_ = ch.direct.tile;
   direct_plain_ = ch.direct.plain_input;

@@ -301,9 +301,7 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   for (double& e : c.prepare) e = -1.0;
   const bool scale = a.scale != nullptr;
   // A one-off call pays the preparation with the run (models/conv.py: candidates(prepared=False)).
-  auto charge = [&](ConvAlgorithm alg, bool plain) {
-    return prepared ? 0.0 : prepare_s(m, L, alg, t, plain, scale);
-  };
+  auto charge = [&](ConvAlgorithm alg, bool plain) { return prepared ? 0.0 : prepare_s(m, L, alg, t, plain, scale); };
   auto within = [&](ConvAlgorithm alg) {
     const double bound = alg == ConvAlgorithm::WinogradF2 ? m.winograd_f2_error
                          : alg == ConvAlgorithm::WinogradF4 ? m.winograd_f4_error : 0.0;

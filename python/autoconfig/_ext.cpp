@@ -301,15 +301,15 @@ void from_blocked_binding(AnyIn xb, AnyOut x, int64_t N, int64_t C, int64_t H, i
 }
 
 nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
-                               std::vector<int64_t> strides, std::vector<int64_t> pads,
-                               std::vector<int64_t> dilations, int64_t groups, int threads, std::vector<int64_t> algorithms,
-                               float tolerance, int x_layout, int y_layout, bool prepared, bool scale) {
+                               std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dilations,
+                               int64_t groups, int threads, std::vector<int64_t> algorithms, float tolerance,
+                               int x_layout, int y_layout, bool prepared, bool scale) {
   autoconfig::Conv2dArgs a = conv_layer(N, C, H, W, K, R, S, strides, pads, dilations, groups, threads, algorithms,
                                         tolerance);
   a.x_layout = layout_of(x_layout);
   a.y_layout = layout_of(y_layout);
   a.w = reinterpret_cast<const float*>(&a);   // the choice never reads tensors
-  if (scale) a.scale = a.w;                    // only whether there is one matters
+  if (scale) a.scale = a.w;                   // only whether there is one matters
   const auto c = autoconfig::conv2d_choice(a, prepared);
   nb::dict d;
   d["algorithm"] = c.algorithm;
@@ -477,8 +477,8 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("conv2d", &conv2d_binding, "x"_a, "w"_a, "y"_a, "bias"_a.none(), "scale"_a.none(), "shift"_a.none(),
         "residual"_a.none(), "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "act"_a, "clip_lo"_a, "clip_hi"_a,
         "threads"_a, "algorithms"_a, "tolerance"_a);
-  m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a,
-        "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "tolerance"_a = 0.0f, "x_layout"_a = 0,
+  m.def("conv2d_choice", &conv2d_choice_binding, "N"_a, "C"_a, "H"_a, "W"_a, "K"_a, "R"_a, "S"_a, "strides"_a, "pads"_a,
+        "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a, "tolerance"_a = 0.0f, "x_layout"_a = 0,
         "y_layout"_a = 0, "prepared"_a = true, "scale"_a = false);
   m.def("conv2d_prepare_weights", &conv2d_prepare_weights_binding, "w"_a, "scale"_a.none(), "C"_a, "H"_a, "W"_a,
         "strides"_a, "pads"_a, "dilations"_a, "groups"_a, "threads"_a, "algorithms"_a);

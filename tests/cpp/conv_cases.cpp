@@ -197,7 +197,7 @@ void run_chosen(Tally& tally, const Layer& l, const Tensors& t, int64_t out_size
   std::vector<float> y(static_cast<size_t>(out_size));
   a.y = y.data();
   a.threads = 1;
-  const autoconfig::Conv2dChoice choice = autoconfig::conv2d_choice(a);   // conv2d()'s: run + preparation
+  const autoconfig::Conv2dChoice choice = autoconfig::conv2d_choice(a);  // conv2d()'s: run + preparation
   const autoconfig::Conv2dChoice planned = autoconfig::conv2d_choice(a, /*prepared=*/true);
   tally.begin("conv", describe(l, "model's choice " + choice.algorithm, e, 1));
   tally.expect(planned.planned == l.planned, std::string("planned=") + (planned.planned ? "true" : "false") +

@@ -145,7 +145,7 @@ struct Conv2dChoice {
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
   bool prepared = false;     // the choice of a prepared layer (run time alone), else of conv2d() (run + prepare)
   std::vector<std::pair<std::string, double>> estimates;
-  std::vector<std::pair<std::string, double>> prepare;   // each estimate's weight preparation (< 0: n/a)
+  std::vector<std::pair<std::string, double>> prepare;  // each estimate's weight preparation (< 0: n/a)
 };
 // prepared = false: what conv2d() chooses; true: what PreparedConv2d::prepare() chooses.
 AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args, bool prepared = false);

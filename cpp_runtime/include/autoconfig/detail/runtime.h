@@ -36,10 +36,10 @@ enum ScratchSlot : int {
   kScratchEdgeB = 2,
   kScratchConv0 = 3,
   kScratchConv1 = 4,
-  kScratchLayoutIn = 5,    // conv2d: an input converted between layouts
-  kScratchLayoutOut = 6,   // conv2d: an output (or residual) converted between layouts
+  kScratchLayoutIn = 5,   // conv2d: an input converted between layouts
+  kScratchLayoutOut = 6,  // conv2d: an output (or residual) converted between layouts
   kScratchLayoutRes = 7,
-  kScratchWeights = 8,     // conv2d one-off call: the weights packed for the call (reused, never cleared)
+  kScratchWeights = 8,  // conv2d one-off call: the weights packed for the call (reused, never cleared)
   kNumScratchSlots = 9
 };
 float* thread_scratch(int slot, size_t floats);
