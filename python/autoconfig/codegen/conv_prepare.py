@@ -24,34 +24,11 @@ per (k, c), in double), after a memset of the whole buffer.
 """
 from __future__ import annotations
 
-from fractions import Fraction as Fr
-from typing import List, Sequence
+from typing import List
 
 from ..models.winograd import transform_matrices
+from .conv_winograd import linear_combination
 from .isa import Isa
-
-
-def _fl(x: Fr) -> str:
-    return repr(float(x)) + "f"
-
-
-def _lincomb(isa: Isa, coeffs: Sequence[Fr], inputs: Sequence[str]) -> str:
-    """sum_j coeffs[j] * inputs[j] as one expression: +-1 cost an add/sub, the
-    rest an FMA with a broadcast constant."""
-    terms = [(c, x) for c, x in zip(coeffs, inputs) if c != 0]
-    if not terms:
-        return isa.zero()
-    terms.sort(key=lambda t: t[0] != 1)
-    c0, x0 = terms[0]
-    expr = x0 if c0 == 1 else isa.mul(isa.set1(_fl(c0)), x0)
-    for c, x in terms[1:]:
-        if c == 1:
-            expr = isa.add(expr, x)
-        elif c == -1:
-            expr = isa.sub(expr, x)
-        else:
-            expr = isa.fma(isa.set1(_fl(c)), x, expr)
-    return expr
 
 
 def _common(isa: Isa, l1_bytes: int) -> str:
@@ -171,11 +148,11 @@ def _winograd(isa: Isa, m: int) -> str:
     # gg = G g (a x 3): row i, column s = sum_r G[i][r] g[r][s].
     for i in range(a):
         for s in range(3):
-            body.append(f"          const {V} gg{i}_{s} = {_lincomb(isa, G[i], [g_in[r * 3 + s] for r in range(3)])};")
+            body.append(f"          const {V} gg{i}_{s} = {linear_combination(isa, G[i], [g_in[r * 3 + s] for r in range(3)])};")
     # U = gg G^T (a x a): element (i, jx) = sum_s gg[i][s] G[jx][s]; stored at position xi = i*a + jx.
     for i in range(a):
         for jx in range(a):
-            e = _lincomb(isa, G[jx], [f"gg{i}_{s}" for s in range(3)])
+            e = linear_combination(isa, G[jx], [f"gg{i}_{s}" for s in range(3)])
             body.append("          " + isa.storeu(f"uc + {i * a + jx} * plane", e))
     body_s = "\n".join(body)
     return f'''

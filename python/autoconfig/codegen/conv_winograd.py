@@ -38,23 +38,33 @@ def _fl(x: Fr) -> str:
     return repr(float(x)) + "f"
 
 
+def linear_combination(isa: Isa, coeffs: Sequence[Fr], inputs: Sequence[str]) -> str:
+    """sum_j coeffs[j] * inputs[j] as one expression: +-1 cost an add/sub, the
+    rest an FMA with a broadcast constant (shared with the weight packers,
+    codegen/conv_prepare.py)."""
+    terms = [(c, x) for c, x in zip(coeffs, inputs) if c != 0]
+    if not terms:
+        return isa.zero()
+    terms.sort(key=lambda t: t[0] != 1)     # start from a +1 term when there is one
+    c0, x0 = terms[0]
+    expr = x0 if c0 == 1 else isa.mul(isa.set1(_fl(c0)), x0)
+    for c, x in terms[1:]:
+        if c == 1:
+            expr = isa.add(expr, x)
+        elif c == -1:
+            expr = isa.sub(expr, x)
+        else:
+            expr = isa.fma(isa.set1(_fl(c)), x, expr)
+    return expr
+
+
 def _emit_apply(isa: Isa, matrix: Sequence[Sequence[Fr]], inputs: Sequence[str],
                 outputs: Sequence[str]) -> List[str]:
     """Declarations outputs[i] = sum_j matrix[i][j] * inputs[j], as add/sub/FMA
     chains (coefficients +-1 cost no multiply)."""
     lines = []
     for out, row in zip(outputs, matrix):
-        terms = [(c, x) for c, x in zip(row, inputs) if c != 0]
-        terms.sort(key=lambda t: t[0] != 1)     # start from a +1 term when there is one
-        c0, x0 = terms[0]
-        expr = x0 if c0 == 1 else isa.mul(isa.set1(_fl(c0)), x0)
-        for c, x in terms[1:]:
-            if c == 1:
-                expr = isa.add(expr, x)
-            elif c == -1:
-                expr = isa.sub(expr, x)
-            else:
-                expr = isa.fma(isa.set1(_fl(c)), x, expr)
+        expr = linear_combination(isa, row, inputs)
         lines.append(f"const {isa.vtype} {out} = {expr};")
     return lines
 
