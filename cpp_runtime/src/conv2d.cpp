@@ -8,6 +8,7 @@
 // into each kernel's store (for GEMM: per output channel = per GEMM row).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -497,46 +498,69 @@ Status conv2d_from_blocked(const float* xb, int64_t N, int64_t C, int64_t H, int
   return Status::Ok();
 }
 
-Status conv2d(const Conv2dArgs& a) {
-  Status st = validate(a);
-  if (!st.ok() || a.N == 0) return st;
-  if (!detail::active_registry()) return check_isa();
-  const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a), /*prepared=*/false);
-  st = check_choice(a, ch);
-  if (!st.ok()) return st;
-  // One pass over the caller's w, no cache: the packed weights live in this
-  // thread's scratch (grown once, reused by its later calls) and are rebuilt
-  // every call, so a w changed in place between calls is always seen.
+namespace {
+
+// What a one-off call has prepared: the choice (run + prepare), the folded
+// bias and, for the algorithms that read w, the scaled copy of w (else empty:
+// the packed weights carry the scale), and the packed weights in this
+// thread's scratch.
+struct OneOffWeights {
+  detail::ConvChoice choice;
+  int threads = 1;
   std::vector<float> w, bias, bias_blocked;
-  fold(a, reads_w(ch.algorithm) && a.scale, &w, &bias);
-  const float* wp = w.empty() ? a.w : w.data();
-  const float* bp = bias.empty() ? nullptr : bias.data();
+  float* packed = nullptr;
+  const float* weights(const Conv2dArgs& a) const { return w.empty() ? a.w : w.data(); }
+  const float* row_bias() const { return bias.empty() ? nullptr : bias.data(); }
+  const float* blocked_bias() const { return bias_blocked.empty() ? nullptr : bias_blocked.data(); }
+};
+
+// conv2d()'s prologue, shared with conv2d_prepare_weights() so the latter
+// times exactly what a call pays: validate, choose by run + prepare, fold,
+// pack. One pass over the caller's w, no cache: the packed weights live in
+// this thread's scratch (grown once, reused by its later calls) and are
+// rebuilt every call, so a w changed in place between calls is always seen.
+// with_data: a.x and a.y are checked too; *skip is set when there is nothing
+// to compute (N == 0), after validation. pack_seconds (or null): the time of
+// the fold and pack alone, without the checks and the model's choice.
+Status prepare_one_off(const Conv2dArgs& a, bool with_data, OneOffWeights* p, bool* skip,
+                       double* pack_seconds = nullptr) {
+  *skip = false;
+  Status st = validate(a, with_data);
+  if (!st.ok()) return st;
+  if (with_data && a.N == 0) {
+    *skip = true;
+    return st;
+  }
+  if (!detail::active_registry()) return check_isa();
+  p->threads = conv_threads(a);
+  p->choice = detail::choose_conv(a, p->threads, a.algorithms, context_of(a), /*prepared=*/false);
+  st = check_choice(a, p->choice);
+  if (!st.ok()) return st;
   const detail::ConvKernels& k = *detail::active_registry()->conv;
-  const int64_t np = packed_floats(ch, a, k);
-  float* packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
-  if (np && !packed) return Status::Error("conv2d: out of memory for the packed weights");
-  pack_for(ch, a, k, a.w, a.scale, bp, threads, packed, &bias_blocked);
-  return run_algorithm(a, ch, wp, bp, packed, bias_blocked.empty() ? nullptr : bias_blocked.data(), threads);
+  const int64_t np = packed_floats(p->choice, a, k);
+  p->packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
+  if (np && !p->packed) return Status::Error("conv2d: out of memory for the packed weights");
+  const auto t0 = std::chrono::steady_clock::now();
+  fold(a, reads_w(p->choice.algorithm) && a.scale, &p->w, &p->bias);
+  pack_for(p->choice, a, k, a.w, a.scale, p->row_bias(), p->threads, p->packed, &p->bias_blocked);
+  if (pack_seconds) *pack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Status::Ok();
 }
 
-Status conv2d_prepare_weights(const Conv2dArgs& a) {
-  Status st = validate(a, /*with_data=*/false);
-  if (!st.ok()) return st;
-  if (!detail::active_registry()) return check_isa();
-  const int threads = conv_threads(a);
-  const detail::ConvChoice ch = detail::choose_conv(a, threads, a.algorithms, context_of(a), /*prepared=*/false);
-  st = check_choice(a, ch);
-  if (!st.ok()) return st;
-  // conv2d()'s preparation, step for step.
-  std::vector<float> w, bias, bias_blocked;
-  fold(a, reads_w(ch.algorithm) && a.scale, &w, &bias);
-  const detail::ConvKernels& k = *detail::active_registry()->conv;
-  const int64_t np = packed_floats(ch, a, k);
-  float* packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
-  if (np && !packed) return Status::Error("conv2d: out of memory for the packed weights");
-  pack_for(ch, a, k, a.w, a.scale, bias.empty() ? nullptr : bias.data(), threads, packed, &bias_blocked);
-  return Status::Ok();
+}  // namespace
+
+Status conv2d(const Conv2dArgs& a) {
+  OneOffWeights p;
+  bool skip = false;
+  Status st = prepare_one_off(a, /*with_data=*/true, &p, &skip);
+  if (!st.ok() || skip) return st;
+  return run_algorithm(a, p.choice, p.weights(a), p.row_bias(), p.packed, p.blocked_bias(), p.threads);
+}
+
+Status conv2d_prepare_weights(const Conv2dArgs& a, double* pack_seconds) {
+  OneOffWeights p;
+  bool skip = false;
+  return prepare_one_off(a, /*with_data=*/false, &p, &skip, pack_seconds);
 }
 
 Status PreparedConv2d::prepare(const Conv2dArgs& layer) {

@@ -262,8 +262,9 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
     flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C;
   }
   if (written <= 0) return 0.0;
-  const double nbytes = 4 * (w + written);
-  const double memory = nbytes / level_bw(m, nbytes);
+  const double footprint = 4 * (w + written);
+  // Beyond the last cache every written line is read first (write-allocate).
+  const double memory = 4 * (w + written * (footprint > m.l3_bytes / 2 ? 2 : 1)) / level_bw(m, footprint);
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)

@@ -329,22 +329,25 @@ nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64
   return d;
 }
 
-// conv2d()'s weight preparation alone (bench --op conv2d times it).
-void conv2d_prepare_weights_binding(In4 w, std::optional<In1c> scale, int64_t C, int64_t H, int64_t W,
-                                    std::vector<int64_t> strides, std::vector<int64_t> pads,
-                                    std::vector<int64_t> dilations, int64_t groups, int threads,
-                                    std::vector<int64_t> algorithms) {
+// conv2d()'s weight preparation alone (bench --op conv2d times it); returns
+// the seconds of its fold and re-layout (without checks and model choice).
+double conv2d_prepare_weights_binding(In4 w, std::optional<In1c> scale, int64_t C, int64_t H, int64_t W,
+                                      std::vector<int64_t> strides, std::vector<int64_t> pads,
+                                      std::vector<int64_t> dilations, int64_t groups, int threads,
+                                      std::vector<int64_t> algorithms) {
   autoconfig::Conv2dArgs a = conv_layer(1, C, H, W, w.shape(0), w.shape(2), w.shape(3), strides, pads, dilations,
                                         groups, threads, algorithms, 0.0f);
   if (static_cast<int64_t>(w.shape(1)) * a.groups != a.C) throw std::invalid_argument("w: wrong C/groups");
   a.w = w.data();
   a.scale = scale ? scale->data() : nullptr;
   autoconfig::Status s;
+  double pack_seconds = 0.0;
   {
     nb::gil_scoped_release release;
-    s = autoconfig::conv2d_prepare_weights(a);
+    s = autoconfig::conv2d_prepare_weights(a, &pack_seconds);
   }
   if (!s.ok()) throw std::invalid_argument(s.message);
+  return pack_seconds;
 }
 
 nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threads) {

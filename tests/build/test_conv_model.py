@@ -176,3 +176,23 @@ def test_threads_sharing_fma_units_do_not_double_the_rate():
     fma_work = 2.0 * L.K * L.out_h * L.out_w * L.C * L.R * L.S / (base.peak_gflops_per_core * 1e9)
     assert compute(smt, 2) == pytest.approx(fma_work, rel=0.02) and compute(smt, 2) < compute(smt, 1)
     assert conv_model.model_coefficients(smt)["fma_thread_scaling"] == 0.5
+
+
+def test_prepare_beyond_the_last_cache_pays_write_allocate():
+    """A re-layout whose bytes fit a cache moves them once; one beyond the
+    last cache (here 1024->2048 1x1: 8 MiB read, 8 MiB written) also reads
+    every destination line before writing it, so its written bytes count
+    twice at the DRAM bandwidth."""
+    from autoconfig import probe
+    m = conv_model.kernel_machine(probe.profile("x86-64-v3"))
+    big = Conv2dShape(C=1024, H=14, W=14, K=2048, R=1, S=1)
+    read, written = conv_model.prepare_bytes(m, big, "direct")
+    assert m.level_of(conv_model.F32 * (read + written)) == "DRAM"
+    want = conv_model.F32 * (read + 2 * written) / m.bandwidth("DRAM")
+    assert conv_model.prepare_terms(m, big, "direct", 1)["prepare"] == pytest.approx(want, rel=1e-12)
+    small = Conv2dShape(C=64, H=56, W=56, K=64, R=1, S=1)
+    read, written = conv_model.prepare_bytes(m, small, "direct")
+    level = m.level_of(conv_model.F32 * (read + written))
+    assert level != "DRAM"
+    assert conv_model.prepare_terms(m, small, "direct", 1)["prepare"] >= (
+        conv_model.F32 * (read + written) / m.bandwidth(level))

@@ -77,6 +77,43 @@ def test_oneoff_equals_prepared(ac, layer, alg, threads):
         assert_close(y1, ref, conv_tol(x, w_bn, ref, groups) * WINOGRAD_TOL_FACTOR.get(alg, 1.0), f"{alg} bn={bn}")
 
 
+# Prime channel counts and sizes: partial output and input channel blocks,
+# several packer work items (groups of output blocks x chunks of columns or
+# channels) to share among 1, 2 and 3 threads, a 1x1 layer with more channels
+# than one item's columns, a plain-input (stem-like) layer.
+PACKER_LAYERS = [
+    (1, 37, 11, 13, 41, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (1, 131, 5, 7, 67, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 263, 3, 3, 29, 3, 3, (2, 2), (1, 0, 1, 0), (1, 1), 1),
+    (1, 3, 17, 19, 23, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("alg", ["direct", "winograd-f2", "winograd-f4"])
+@pytest.mark.parametrize("layer", PACKER_LAYERS, ids=[f"P{i}" for i in range(len(PACKER_LAYERS))])
+def test_threaded_packers(ac, layer, alg, threads):
+    """The weight packers split their work among the call's threads: every
+    packed float written once whatever the thread count, so a one-off call
+    equals the prepared layer (packed on the same threads) and the float64
+    reference, with and without a folded batch-norm scale."""
+    if not _applies(layer, alg):
+        pytest.skip(f"{alg} does not apply")
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    x, w, b, scale, shift = _tensors(layer, seed=threads)
+    kw = dict(strides=strides, pads=pads, dilations=dil, groups=groups, algorithm=alg, threads=threads)
+    for bn in (False, True):
+        extra = dict(scale=scale, shift=shift) if bn else {}
+        y1 = ac.conv2d(x, w, b, **extra, **kw)
+        y2 = ac.prepare_conv2d(w, b, input_shape=(C, H, W), **extra, **kw)(x)
+        np.testing.assert_array_equal(y1, y2)
+        ref = conv_ref(x, w, b, strides, pads, dil, groups, scale=scale if bn else None,
+                       shift=shift if bn else None)
+        w_bn = w * scale[:, None, None, None] if bn else w
+        assert_close(y1, ref, conv_tol(x, w_bn, ref, groups) * WINOGRAD_TOL_FACTOR.get(alg, 1.0),
+                     f"{alg} threads={threads} bn={bn}")
+
+
 @pytest.mark.parametrize("alg", ALGORITHMS)
 def test_oneoff_sees_weights_changed_in_place(ac, alg):
     """No cache between one-off calls: changing w (and scale) in place between

@@ -151,7 +151,9 @@ struct Conv2dChoice {
 AUTOCONFIG_API Conv2dChoice conv2d_choice(const Conv2dArgs& args, bool prepared = false);
 // The weight preparation a one-off conv2d() call of these arguments does (into
 // this thread's scratch), alone: for timing it (autoconfig bench --op conv2d).
-AUTOCONFIG_API Status conv2d_prepare_weights(const Conv2dArgs& args);
+// pack_seconds (or null) receives the time of the fold and re-layout alone
+// (the call minus its argument checks and the model's choice).
+AUTOCONFIG_API Status conv2d_prepare_weights(const Conv2dArgs& args, double* pack_seconds = nullptr);
 
 // A conv layer's weights prepared once (batch-norm folded into them, the
 // layer's attributes fixed) and reused across calls: no per-call weight work.

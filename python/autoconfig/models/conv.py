@@ -29,7 +29,10 @@ one-off conv2d() call pays it on every call and is chosen by run + prepare;
 a prepared layer (prepare_conv2d / PreparedConv2d) pays it once and is chosen
 by run time alone (candidates(..., prepared=True), the default).
   direct      read w (K*C*R*S floats), write NCHW[B]c weights (K and C padded
-              to blocks): max(issue, bytes / bandwidth of where they fit).
+              to blocks): max(issue, bytes / bandwidth of where they fit);
+              beyond the last cache the written bytes count twice (each
+              line is read before it is written: write-allocate; measured on
+              Zen 3: the DRAM-sized re-layouts took 1.4-2.2x the single count).
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
@@ -521,8 +524,10 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     read, written = prepare_bytes(m, L, alg, plain, scale)
     if written <= 0:
         return {"prepare": 0.0}
-    nbytes = F32 * (read + written)
-    memory = nbytes / m.bandwidth(m.level_of(nbytes))
+    footprint = F32 * (read + written)
+    level = m.level_of(footprint)
+    # Beyond the last cache every written line is read first (write-allocate).
+    memory = F32 * (read + written * (2 if level == "DRAM" else 1)) / m.bandwidth(level)
     issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
