@@ -263,8 +263,9 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   }
   if (written <= 0) return 0.0;
   const double footprint = 4 * (w + written);
-  // Beyond the last cache every written line is read first (write-allocate).
-  const double memory = 4 * (w + written * (footprint > m.l3_bytes / 2 ? 2 : 1)) / level_bw(m, footprint);
+  // Beyond the last cache every written line is read first (write-allocate);
+  // the threads share the bytes as they share the issue (one core's bandwidth each).
+  const double memory = 4 * (w + written * (footprint > m.l3_bytes / 2 ? 2 : 1)) / level_bw(m, footprint) / t;
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)

@@ -40,11 +40,11 @@ class ConvRow:
     oneoff_s: float = float("nan")
     oneoff_predicted_s: float = float("nan")
     oneoff_prepare_s: float = float("nan")
-    oneoff_pack_s: float = float("nan")   # its fold + re-layout alone (no checks, no model), timed in C++
     oneoff_prepare_predicted_s: float = float("nan")
     prepare_bytes: float = 0.0
     prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's bandwidth of the level they fit
     oneoff_measured: Dict[str, float] = field(default_factory=dict)   # --check-model: one-off, per algorithm
+    oneoff_pack_s: float = float("nan")   # its fold + re-layout alone (no checks, no model), timed in C++
 
     @property
     def oneoff_best(self) -> Optional[str]:

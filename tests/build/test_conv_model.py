@@ -182,7 +182,7 @@ def test_prepare_beyond_the_last_cache_pays_write_allocate():
     """A re-layout whose bytes fit a cache moves them once; one beyond the
     last cache (here 1024->2048 1x1: 8 MiB read, 8 MiB written) also reads
     every destination line before writing it, so its written bytes count
-    twice at the DRAM bandwidth."""
+    twice at the DRAM bandwidth; the call's threads share the bytes."""
     from autoconfig import probe
     m = conv_model.kernel_machine(probe.profile("x86-64-v3"))
     big = Conv2dShape(C=1024, H=14, W=14, K=2048, R=1, S=1)
@@ -190,6 +190,9 @@ def test_prepare_beyond_the_last_cache_pays_write_allocate():
     assert m.level_of(conv_model.F32 * (read + written)) == "DRAM"
     want = conv_model.F32 * (read + 2 * written) / m.bandwidth("DRAM")
     assert conv_model.prepare_terms(m, big, "direct", 1)["prepare"] == pytest.approx(want, rel=1e-12)
+    # Two threads each bring their share of the bytes (plus one barrier).
+    assert conv_model.prepare_terms(m, big, "direct", 2)["prepare"] == pytest.approx(
+        want / 2 + conv_model.SYNC_SECONDS, rel=1e-12)
     small = Conv2dShape(C=64, H=56, W=56, K=64, R=1, S=1)
     read, written = conv_model.prepare_bytes(m, small, "direct")
     level = m.level_of(conv_model.F32 * (read + written))

@@ -38,3 +38,4 @@ def test_bench_conv_small_net(ac):
     # one row per layer in the main table and in the one-off preparation table
     assert r.stdout.count("mobilenetv2_projection_residual") == 10
     assert "one-off weight preparation" in r.stdout and "ms at bandwidth" in r.stdout
+    assert "re-layout ms" in r.stdout and "re-layout / bandwidth" in r.stdout

@@ -33,6 +33,13 @@ by run time alone (candidates(..., prepared=True), the default).
               beyond the last cache the written bytes count twice (each
               line is read before it is written: write-allocate; measured on
               Zen 3: the DRAM-sized re-layouts took 1.4-2.2x the single count).
+              The bytes and the issue are shared among the call's threads:
+              the probe's bandwidth is one core's, limited by the misses
+              one core keeps in flight, and 2 threads prepared the 2-17 MB
+              layers in 0.23-0.55x the 1-thread time on the Zen 3 VM
+              (BENCHMARKS.md, issue 14's preparation tables at 1 and 2
+              threads); many threads would meet the machine's total
+              bandwidth, which the profile does not measure.
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
@@ -527,7 +534,9 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     footprint = F32 * (read + written)
     level = m.level_of(footprint)
     # Beyond the last cache every written line is read first (write-allocate).
-    memory = F32 * (read + written * (2 if level == "DRAM" else 1)) / m.bandwidth(level)
+    # The probe's bandwidth is one core's; the packers' threads each bring
+    # their own misses in flight (module docstring), so threads divide it too.
+    memory = F32 * (read + written * (2 if level == "DRAM" else 1)) / m.bandwidth(level) / threads
     issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
