@@ -33,18 +33,17 @@ by run time alone (candidates(..., prepared=True), the default).
               beyond the last cache the written bytes count twice (each
               line is read before it is written: write-allocate; measured on
               Zen 3: the DRAM-sized re-layouts took 1.4-2.2x the single count).
-              The bytes and the issue are shared among the call's threads:
-              the probe's bandwidth is one core's, limited by the misses
-              one core keeps in flight, and 2 threads prepared the 2-17 MB
-              layers in 0.23-0.55x the 1-thread time on the Zen 3 VM
-              (BENCHMARKS.md, issue 14's preparation tables at 1 and 2
-              threads); many threads would meet the machine's total
-              bandwidth, which the profile does not measure.
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
   gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
               batch-norm scale must be folded into a copy (scale=True).
+The packers split their work among the call's threads, and the bytes are
+shared like the issue: the probe's bandwidth is one core's, limited by the
+misses one core keeps in flight, and 2 threads prepared the 2-17 MB layers in
+0.23-0.55x the 1-thread time on the Zen 3 VM (BENCHMARKS.md, issue 14's
+preparation tables at 1 and 2 threads). Many threads would meet the
+machine's total bandwidth, which the profile does not measure.
 
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
