@@ -8,7 +8,9 @@ One translation unit per variant, compiled with its ISA flags, holding
     output channels is gathered into a padded H x W x B tile and every tap is
     one vector FMA per output column;
   - Winograd F(2x2,3x3) and F(4x4,3x3) (codegen/conv_winograd.py);
-  - the ConvKernels table the runtime dispatches through.
+  - the ConvKernels table the runtime dispatches through;
+  - the .acmodel executor's inner loops (cpp_runtime/src/model/loops_impl.h,
+    compiled here so they get the variant's ISA flags) and their table.
 Tiles come from the conv plan (models/conv.py); the vector operations from
 the Isa, so the same emitter serves every fixed-lanes ISA.
 """
@@ -248,6 +250,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
          "#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstring>\n#include <vector>\n",
          '#include "autoconfig/detail/conv_kernels.h"',
          '#include "autoconfig/detail/runtime.h"',
+         '#include "model/loops_impl.h"   // the executor\'s loops, compiled here with this variant\'s flags',
          f'#include "{vmath_header_name(isa)}"\n',
          "namespace autoconfig {\nnamespace detail {\nnamespace {\n",
          emit_blocks(isa), emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
@@ -266,6 +269,8 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     o.append(f"    {rows[1]},")
     o.append(f"    {prepare_table_row()},")
     o.append("};")
+    o.append("extern const ModelLoops kModelLoops;")
+    o.append("const ModelLoops kModelLoops = kModelLoopsTable;")
     o.append(f"}}  // namespace variant_{variant}")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")
     return "\n".join(o) + "\n"
