@@ -3,7 +3,8 @@
 //   direct       generated NCHW[B]c kernel; NCHW converted in and out here
 //   gemm-1x1     pointwise layers: W_g [K/G x C/G] times X_g [C/G x H*W], no copy
 //   im2col-gemm  patch matrix in per-thread scratch, then the GEMM
-//   winograd-f2/f4, depthwise   generated kernels on NCHW
+//   winograd-f2/f4              generated kernels on NCHW
+//   depthwise                   generated kernel on channel blocks, NCHW or NCHW[B]c
 // The epilogue (bias, folded batch-norm, residual, activation, clip) is fused
 // into each kernel's store (for GEMM: per output channel = per GEMM row).
 #include <algorithm>
@@ -325,7 +326,7 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
     k.direct.from_blocked(yb, a.K, P, nullptr, -kInf, kInf, y, threads);
 }
 
-// An NCHW algorithm (GEMM, Winograd, depthwise) on one NCHW image.
+// An NCHW algorithm (GEMM, Winograd) on one NCHW image.
 Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernels& k, const float* x, float* y,
                 const float* residual, const float* w, const float* bias, const float* packed, int threads) {
   if (alg == ConvAlgorithm::Gemm1x1 || alg == ConvAlgorithm::Im2colGemm)
@@ -338,7 +339,6 @@ Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernel
   switch (alg) {
     case ConvAlgorithm::WinogradF2: k.winograd_f2.run(g, x, packed, ep, y, threads); break;
     case ConvAlgorithm::WinogradF4: k.winograd_f4.run(g, x, packed, ep, y, threads); break;
-    case ConvAlgorithm::Depthwise: k.depthwise.run(g, a.K / a.C, x, w, ep, y, threads); break;
     default: return Status::Error("conv2d: internal error: unknown algorithm");
   }
   return Status::Ok();
@@ -347,7 +347,7 @@ Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernel
 // The chosen algorithm with prepared weights: w folded, bias folded (K or
 // null), packed / bias_blocked as pack_for() made them. Tensors in the
 // layouts a.x_layout / a.y_layout; an NCHW algorithm on blocked tensors
-// converts around itself.
+// converts around itself (direct and depthwise read and write both layouts).
 Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const float* w, const float* bias,
                      const float* packed, const float* bias_blocked, int threads) {
   const detail::Registry* r = detail::active_registry();
@@ -365,6 +365,11 @@ Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const fl
     const float* res = a.residual ? a.residual + n * out_size : nullptr;
     if (ch.algorithm == ConvAlgorithm::Direct) {
       run_direct(a, ch.direct, k, x, y, res, packed, bias_blocked, lo, hi, threads);
+      continue;
+    }
+    if (ch.algorithm == ConvAlgorithm::Depthwise) {  // works on channel blocks: any layout, no conversion
+      const detail::ConvEpilogue ep{bias, res, lo, hi};
+      k.depthwise.run(geometry(a), a.K / a.C, x, x_blocked, w, ep, y, y_blocked, threads);
       continue;
     }
     if (x_blocked) {

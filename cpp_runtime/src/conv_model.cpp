@@ -242,10 +242,12 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
       (q + (rem > 0 ? 1 : 0)) * m.tile_overhead_cycles;
   const double fma_cycles = kblocks * L.Ho * L.Wo * L.R * L.S / m.fma_units;
   const double compute = std::max(L.N * share * L.Ho * row / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
+  // Channel blocks in either layout, no conversion (models/conv.py: estimate_depthwise).
   const double Hp = L.H + L.pt + L.pb, Wp = L.W + L.pl + L.pr;
-  const double gather = L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;
-  const double scatter = L.N * share * B * L.Ho * L.Wo * m.copy_cycles_per_element / m.hz;
-  return compute + gather + scatter + sync(m, t, L.N) + layout_s(m, L, threads, ctx);
+  const bool in_place = ctx.in_blocked && L.K == L.C && Hp == L.H && Wp == L.W;
+  const double gather = in_place ? 0.0 : L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;
+  const double scatter = ctx.out_blocked ? 0.0 : L.N * share * B * L.Ho * L.Wo * m.copy_cycles_per_element / m.hz;
+  return compute + gather + scatter + sync(m, t, L.N);
 }
 
 // models/conv.py: prepare_terms (alg's weight preparation; plain: direct with plain input;

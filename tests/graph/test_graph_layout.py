@@ -171,6 +171,33 @@ def test_model_keeps_bottlenecks_blocked_and_converts_once(v4):
     assert p.total_ms < flat.total_ms
 
 
+def inverted_residual(c=24, expand=6):
+    """MobileNetV2's block: 1x1 expand + relu6, 3x3 depthwise + relu6, 1x1
+    project, residual Add; a 1x1 conv before and after."""
+    e = c * expand
+    nodes = [N("Conv", ["x", "w0"], ["a"]), N("Conv", ["a", "we"], ["e0"]), N("Clip", ["e0", "lo", "hi"], ["e"]),
+             N("Conv", ["e", "wd"], ["d0"], group=e, pads=[1, 1, 1, 1]), N("Clip", ["d0", "lo", "hi"], ["d"]),
+             N("Conv", ["d", "wp"], ["p"]), N("Add", ["p", "a"], ["s"]), N("Conv", ["s", "w1"], ["y"])]
+    inits = {"w0": _r(c, 16, 1, 1), "we": _r(e, c, 1, 1, seed=1), "wd": _r(e, 1, 3, 3, seed=2),
+             "wp": _r(c, e, 1, 1, seed=3), "w1": _r(8, c, 1, 1, seed=4),
+             "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    return _model(nodes, (1, 16, 28, 28), inits)
+
+
+@pytest.mark.parametrize("c", [24, 20])
+def test_inverted_residual_stays_blocked(profile, c):
+    """The depthwise conv reads and writes NCHW[B]c, so the expanded tensors
+    around it stay blocked with no to_layout (20 channels: a partial last
+    block; the 24- or 20-channel residual group is the model's choice)."""
+    g, p = _check_storage(inverted_residual(c), _feeds((1, 16, 28, 28)), profile, True, f"inverted residual {c}")
+    lay = f"nchw{B[profile.name]}c"
+    dw = next(n for n in g.nodes if n.op == "conv" and n.attrs["groups"] > 1)
+    assert dw.attrs["algorithm"] == "depthwise"
+    assert dw.layout == f"{lay} -> {lay}"
+    assert p.layout_conversions == 0
+    assert g.tensors[dw.inputs[0]].layout == g.tensors[dw.outputs[0]].layout == lay
+
+
 def se_block(c=40):
     """Squeeze-and-excitation: the per-channel multiply by an activation
     vector; then a multiply by a per-channel constant."""

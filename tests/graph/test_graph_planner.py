@@ -154,3 +154,45 @@ def test_cli_reports_bad_models(tmp_path, capsys):
     assert "not a valid ONNX model" in capsys.readouterr().err
     assert main(["plan-model", light("squeezenet"), "--target", TARGET, "--input-shape", "1,3,a"]) == 2
     assert "--input-shape" in capsys.readouterr().err
+
+
+def test_dlfusion_knobs_given_threads_and_no_fusion():
+    """The options the DLFusion comparison plans with (benchmarks/dlfusion.py):
+    given per-node thread counts replace the rule's choice (capped at the
+    cores) and keep the node list; fusion=False leaves every conv, activation
+    and Add a node of its own; all_threads puts every node on all cores."""
+    import dataclasses
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    from autoconfig.graph.pipeline import compile_onnx
+    prof = dataclasses.replace(probe.profile(TARGET), cores=4)
+    rng = np.random.default_rng(0)
+    inits = {"w1": rng.standard_normal((32, 16, 3, 3)), "w2": rng.standard_normal((16, 32, 1, 1)),
+             "s": rng.uniform(0.5, 1.5, 32), "b": rng.standard_normal(32), "m": rng.standard_normal(32),
+             "v": rng.uniform(0.5, 1.5, 32)}
+    N = helper.make_node
+    nodes = [N("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]), N("BatchNormalization", ["c1", "s", "b", "m", "v"], ["n1"]),
+             N("Relu", ["n1"], ["r1"]), N("Conv", ["r1", "w2"], ["c2"]), N("Add", ["c2", "x"], ["a"]),
+             N("Relu", ["a"], ["y"])]
+    g = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 28, 28])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    path = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    planned = compile_onnx(path, prof)
+    names = [n.name for n in planned.graph.nodes]
+    given = {n: (3 if i % 2 else 9) for i, n in enumerate(names)}
+    forced = compile_onnx(path, prof, node_threads=given)
+    assert [n.name for n in forced.graph.nodes] == names
+    for n in forced.graph.nodes:
+        assert n.threads == min(4, given[n.name]) and "given" in n.why, n.name
+    unfused = compile_onnx(path, prof, fusion=False)
+    assert all(n.attrs.get("activation", "none") == "none" and (len(n.inputs) < 4 or not n.inputs[3])
+               for n in unfused.graph.nodes if n.op == "conv")
+    assert unfused.graph.count("relu") > 0 and unfused.graph.count("add") > 0
+    assert planned.graph.count("relu") == 0 and planned.graph.count("add") == 0
+    assert unfused.graph.count("channel_affine") == 0           # the folds still run
+    everywhere = compile_onnx(path, prof, optimize=False, layouts="nchw", all_threads=True)
+    assert all(n.threads == 4 for n in everywhere.graph.nodes)
+    assert everywhere.graph.count("channel_affine") > 0
+    assert everywhere.total_ms > planned.total_ms

@@ -194,3 +194,51 @@ def test_blocked_out_in_place(ac):
     r = layer(ac.to_blocked(x), residual=t, out=t)
     assert r is t
     assert_close(t.to_nchw(), want, 1e-4, "in-place blocked residual")
+
+
+# Depthwise in NCHW[B]c (MobileNet's inverted residual blocks stay blocked):
+# every stride / pad / dilation the op allows, channels below, at and past a
+# block, multipliers 1 and 2, each of the four layout pairs.
+DEPTHWISE = [
+    # C, H, W, mult, R, strides, pads (t, l, b, r), dilations
+    (3, 7, 5, 1, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (13, 11, 9, 1, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
+    (24, 10, 12, 1, 3, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (17, 9, 13, 1, 5, (1, 2), (2, 0, 1, 2), (1, 1)),
+    (8, 12, 11, 1, 3, (2, 1), (2, 2, 2, 2), (2, 2)),
+    (11, 8, 8, 2, 3, (1, 1), (1, 1, 1, 1), (1, 2)),
+    (5, 6, 7, 3, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layouts", [("blocked", "blocked"), ("blocked", "nchw"), ("nchw", "blocked")],
+                         ids=["b-b", "b-n", "n-b"])
+@pytest.mark.parametrize("case", DEPTHWISE, ids=[f"dw{i}" for i in range(len(DEPTHWISE))])
+def test_depthwise_blocked_matches_reference(ac, case, layouts, threads):
+    """Bias, folded batch-norm, relu6 and a residual, in blocked layouts, with
+    no layout conversion counted: the kernel reads and writes channel blocks."""
+    C, H, W, mult, R, strides, pads, dil = case
+    K = C * mult
+    rng = np.random.default_rng(C * 100 + H)
+    x = rng.standard_normal((2, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, 1, R, R), dtype=np.float32) * 0.4
+    b = rng.standard_normal(K, dtype=np.float32)
+    scale = rng.uniform(0.5, 1.5, K).astype(np.float32)
+    layer = ac.prepare_conv2d(w, b, input_shape=(C, H, W), strides=strides, pads=pads, dilations=dil, groups=C,
+                              scale=scale, activation="relu6", algorithm="depthwise", input_layout=layouts[0],
+                              layout=layouts[1])
+    assert layer.algorithm == "depthwise"
+    y_shape = (2, K) + tuple(layer.output_shape[1:])
+    res = rng.standard_normal(y_shape, dtype=np.float32)
+    xin = ac.to_blocked(x) if layouts[0] == "blocked" else x
+    rin = ac.to_blocked(res) if layouts[1] == "blocked" else res
+    before = ac.layout_conversions()
+    got = layer(xin, residual=rin, threads=threads)
+    assert ac.layout_conversions() == before
+    got = got.to_nchw() if layouts[1] == "blocked" else got
+    want = conv_ref(x, w, b, strides, pads, dil, groups=C, scale=scale, activation="relu6", residual=res)
+    assert_close(got, want, 1e-5 * (1 + np.abs(want)), f"depthwise {case} {layouts}")
+    if layouts[1] == "blocked":   # lanes past K stay finite (zeros from zero weights and bias, then the clamp)
+        data = layer(xin, threads=threads).data
+        assert np.isfinite(data).all()

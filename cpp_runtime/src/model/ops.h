@@ -16,6 +16,7 @@
 #include "autoconfig/autoconfig.h"
 #include "autoconfig/detail/runtime.h"
 #include "model/json.h"
+#include "model/loops.h"
 
 namespace autoconfig {
 namespace model {
@@ -125,6 +126,9 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op);
 Status check_arity(const OpBuild& b, int min_in, int max_in, int n_out);
 // Requires every listed tensor to be nchw.
 Status require_nchw(const OpBuild& b);
+// The active kernel variant's executor loops (loops.h), or check_isa()'s
+// Status when no variant of this build runs on the CPU.
+Status model_loops(const detail::ModelLoops** out);
 std::string shape_str(const std::vector<int64_t>& s);
 int64_t product(const std::vector<int64_t>& s, size_t from = 0, size_t to = SIZE_MAX);
 

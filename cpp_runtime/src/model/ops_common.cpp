@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "autoconfig/detail/registry.h"
 #include "model/ops.h"
 
 namespace autoconfig {
@@ -131,6 +132,13 @@ Status require_nchw(const OpBuild& b) {
     if (t && t->block) return b.error("input '" + t->name + "' is " + t->layout_name() + ": this op takes nchw");
   for (const TensorInfo* t : b.out)
     if (t->block) return b.error("output '" + t->name + "' is " + t->layout_name() + ": this op writes nchw");
+  return Status::Ok();
+}
+
+Status model_loops(const detail::ModelLoops** out) {
+  const detail::Registry* r = detail::active_registry();
+  if (!r) return check_isa();
+  *out = r->model_loops;
   return Status::Ok();
 }
 

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/loops.h"
 #include "model/ops.h"
-#include "model/vmath.h"
 
 namespace autoconfig {
 namespace model {
@@ -18,64 +18,35 @@ constexpr int64_t kGrain = 16384;   // elements below which splitting across thr
 
 // ---- unary ----
 
-enum class Unary { Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh };
+using detail::UnaryKind;
 
-template <class F>
-void map(const float* x, float* y, int64_t n, int threads, const F& f) {
-  parallel_for(threads, n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
-  });
-}
-
+// The loop runs in the active variant's copy (loops.h): AVX2 / AVX-512 where the CPU has them.
 class UnaryOp : public Op {
  public:
-  UnaryOp(Unary k, int64_t n, float p0, float p1) : k_(k), n_(n), p0_(p0), p1_(p1) {}
+  UnaryOp(const detail::ModelLoops* loops, UnaryKind k, int64_t n, float p0, float p1)
+      : loops_(loops), k_(k), n_(n), p0_(p0), p1_(p1) {}
   bool alias_ok(int, int, int64_t rel) const override { return rel == 0; }
   Status run(const OpRun& r) const override {
     const float* x = r.in[0];
     float* y = r.out[0];
-    const float a = p0_, b = p1_;
-    switch (k_) {
-      case Unary::Relu: map(x, y, n_, r.threads, [](float v) { return v < 0.0f ? 0.0f : v; }); break;
-      case Unary::LeakyRelu: map(x, y, n_, r.threads, [a](float v) { return v < 0.0f ? a * v : v; }); break;
-      case Unary::Clip:
-        map(x, y, n_, r.threads, [a, b](float v) {
-          v = v < a ? a : v;
-          return v > b ? b : v;
-        });
-        break;
-      case Unary::Sigmoid:
-        map(x, y, n_, r.threads, [](float v) { return 1.0f / (1.0f + exp_approx(-v)); });
-        break;
-      case Unary::HardSigmoid:
-        map(x, y, n_, r.threads, [a, b](float v) {
-          float t = a * v + b;
-          t = t < 0.0f ? 0.0f : t;
-          return t > 1.0f ? 1.0f : t;
-        });
-        break;
-      case Unary::HardSwish:
-        map(x, y, n_, r.threads, [](float v) {
-          float t = v * (1.0f / 6.0f) + 0.5f;
-          t = t < 0.0f ? 0.0f : t;
-          t = t > 1.0f ? 1.0f : t;
-          return v * t;
-        });
-        break;
-      case Unary::Tanh: map(x, y, n_, r.threads, [](float v) { return std::tanh(v); }); break;
-    }
+    parallel_for(r.threads, n_, kGrain,
+                 [&](int64_t b, int64_t e) { loops_->unary(k_, x + b, y + b, e - b, p0_, p1_); });
     return Status::Ok();
   }
 
  private:
-  Unary k_;
+  const detail::ModelLoops* loops_;
+  UnaryKind k_;
   int64_t n_;
   float p0_, p1_;
 };
 
 // ---- binary ----
 
-enum class Bin { Add, Sub, Mul, Div };
+using Bin = detail::BinaryKind;
+// Rows at least this long go to the variant's loop (an indirect call per row); shorter
+// ones (a blocked per-channel vector: rows of B lanes) stay inline here.
+constexpr int64_t kLongRow = 64;
 
 // The output's dimensions after dropping 1s and merging neighbours that both
 // inputs walk alike; the innermost keeps unit (or zero) strides.
@@ -86,7 +57,8 @@ struct BroadcastPlan {
 };
 
 template <class F>
-void binary_rows(const BroadcastPlan& p, const float* a, const float* b, float* y, int threads, const F& f) {
+void binary_rows(const BroadcastPlan& p, const detail::ModelLoops* loops, Bin k, const float* a, const float* b,
+                 float* y, int threads, const F& f) {
   const int64_t n = p.n;
   const int outer = static_cast<int>(p.size.size()) - 1;   // dims before the inner one
   parallel_for(threads, p.rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
@@ -101,7 +73,9 @@ void binary_rows(const BroadcastPlan& p, const float* a, const float* b, float* 
       const float* pa = a + oa;
       const float* pb = b + ob;
       float* py = y + row * n;
-      if (p.ia && p.ib) {
+      if (n >= kLongRow) {
+        loops->binary(k, pa, p.ia, pb, p.ib, py, n);
+      } else if (p.ia && p.ib) {
         for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
       } else if (p.ia) {
         const float s = pb[0];
@@ -119,22 +93,24 @@ void binary_rows(const BroadcastPlan& p, const float* a, const float* b, float* 
 
 class BinaryOp : public Op {
  public:
-  BinaryOp(Bin k, BroadcastPlan p, bool same_a, bool same_b) : k_(k), p_(std::move(p)), same_a_(same_a), same_b_(same_b) {}
+  BinaryOp(const detail::ModelLoops* loops, Bin k, BroadcastPlan p, bool same_a, bool same_b)
+      : loops_(loops), k_(k), p_(std::move(p)), same_a_(same_a), same_b_(same_b) {}
   bool alias_ok(int i, int, int64_t rel) const override { return rel == 0 && (i == 0 ? same_a_ : same_b_); }
   Status run(const OpRun& r) const override {
     const float* a = r.in[0];
     const float* b = r.in[1];
     float* y = r.out[0];
     switch (k_) {
-      case Bin::Add: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u + v; }); break;
-      case Bin::Sub: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u - v; }); break;
-      case Bin::Mul: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u * v; }); break;
-      case Bin::Div: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u / v; }); break;
+      case Bin::Add: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u + v; }); break;
+      case Bin::Sub: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u - v; }); break;
+      case Bin::Mul: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u * v; }); break;
+      case Bin::Div: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u / v; }); break;
     }
     return Status::Ok();
   }
 
  private:
+  const detail::ModelLoops* loops_;
   Bin k_;
   BroadcastPlan p_;
   bool same_a_, same_b_;
@@ -200,32 +176,35 @@ Status make_unary(const OpBuild& b, std::unique_ptr<Op>* op) {
   if (!st.ok()) return st;
   st = same_shape_layout(b, *b.in[0], *b.out[0]);
   if (!st.ok()) return st;
+  const detail::ModelLoops* loops = nullptr;
+  st = model_loops(&loops);
+  if (!st.ok()) return st;
   Attrs& at = *b.attrs;
-  Unary k;
+  UnaryKind k;
   float p0 = 0.0f, p1 = 0.0f;
   if (b.op == "relu") {
-    k = Unary::Relu;
+    k = UnaryKind::Relu;
   } else if (b.op == "leaky_relu") {
-    k = Unary::LeakyRelu;
+    k = UnaryKind::LeakyRelu;
     p0 = static_cast<float>(at.number("alpha", 0.01));
   } else if (b.op == "clip") {
-    k = Unary::Clip;
+    k = UnaryKind::Clip;
     p0 = static_cast<float>(at.number_or_null("min", -HUGE_VAL));
     p1 = static_cast<float>(at.number_or_null("max", HUGE_VAL));
   } else if (b.op == "sigmoid") {
-    k = Unary::Sigmoid;
+    k = UnaryKind::Sigmoid;
   } else if (b.op == "hard_sigmoid") {
-    k = Unary::HardSigmoid;
+    k = UnaryKind::HardSigmoid;
     p0 = static_cast<float>(at.number("alpha", 0.2));
     p1 = static_cast<float>(at.number("beta", 0.5));
   } else if (b.op == "hard_swish") {
-    k = Unary::HardSwish;
+    k = UnaryKind::HardSwish;
   } else {
-    k = Unary::Tanh;
+    k = UnaryKind::Tanh;
   }
   if (!at.status().ok()) return at.status();
   // blocked storage: the padded lanes go through the function too (finite in, finite out)
-  op->reset(new UnaryOp(k, b.in[0]->storage, p0, p1));
+  op->reset(new UnaryOp(loops, k, b.in[0]->storage, p0, p1));
   return Status::Ok();
 }
 
@@ -244,6 +223,9 @@ static bool blocked_per_channel(const TensorInfo& v, const TensorInfo& y) {
 
 Status make_binary(const OpBuild& b, std::unique_ptr<Op>* op) {
   Status st = check_arity(b, 2, 2, 1);
+  if (!st.ok()) return st;
+  const detail::ModelLoops* loops = nullptr;
+  st = model_loops(&loops);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
   Bin k = b.op == "add" ? Bin::Add : b.op == "sub" ? Bin::Sub : b.op == "mul" ? Bin::Mul : Bin::Div;
@@ -326,7 +308,7 @@ Status make_binary(const OpBuild& b, std::unique_ptr<Op>* op) {
   p.rows = Y.numel == 0 ? 0 : (Y.block ? Y.storage : Y.numel) / p.n;
   if (p.n > 1 && ((p.ia && p.sa.back() != 1) || (p.ib && p.sb.back() != 1)))
     return b.error("internal: inner broadcast stride is not 1");
-  op->reset(new BinaryOp(k, std::move(p), same_a, same_b));
+  op->reset(new BinaryOp(loops, k, std::move(p), same_a, same_b));
   return Status::Ok();
 }
 

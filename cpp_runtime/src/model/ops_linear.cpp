@@ -51,10 +51,11 @@ class GemmOp : public Op {
   std::vector<float> c_owned_;        // constants: beta * C broadcast as the mode needs
   mutable std::vector<float> c_scratch_;   // activation C with another shape (sized at load)
   std::vector<int64_t> c_shape_;      // activation C broadcast: its shape (rank <= 2)
+  std::vector<float> b_owned_;        // a constant transposed b, stored K x N at load
   Status run(const OpRun& r) const override {
     GemmArgs g = g_;
     g.A = r.in[0];
-    g.B = r.in[1];
+    g.B = b_owned_.empty() ? r.in[1] : b_owned_.data();
     g.C = r.out[0];
     g.threads = r.threads;
     const float* c = c_mode_ == CNone ? nullptr : r.in[2];
@@ -204,6 +205,16 @@ Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
   g.cs_a = ta ? M : 1;
   g.rs_b = tb ? 1 : N;
   g.cs_b = tb ? K : 1;
+  if (tb && B.data) {
+    // A classifier's weights (N x K, trans_b) stored K x N once: the GEMM
+    // (and its M = 1 GEMV entries) then reads b with unit stride along N
+    // instead of gathering a column per K step on every call.
+    o->b_owned_.resize(static_cast<size_t>(K * N));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) o->b_owned_[static_cast<size_t>(k * N + n)] = B.data[n * K + k];
+    g.rs_b = N;
+    g.cs_b = 1;
+  }
   g.ldc = N;
   g.alpha = alpha;
   g.beta = beta;

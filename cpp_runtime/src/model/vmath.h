@@ -8,6 +8,9 @@
 
 namespace autoconfig {
 namespace model {
+// Internal linkage: the baseline operators and every variant's loops
+// (loops_impl.h) each keep their own copy, compiled with their own flags.
+namespace {
 
 inline float exp_approx(float x) {
   const bool nan = x != x;
@@ -34,5 +37,6 @@ inline float exp_approx(float x) {
   return nan ? x : y;
 }
 
+}  // namespace
 }  // namespace model
 }  // namespace autoconfig

@@ -8,7 +8,9 @@ One translation unit per variant, compiled with its ISA flags, holding
     output channels is gathered into a padded H x W x B tile and every tap is
     one vector FMA per output column;
   - Winograd F(2x2,3x3) and F(4x4,3x3) (codegen/conv_winograd.py);
-  - the ConvKernels table the runtime dispatches through.
+  - the ConvKernels table the runtime dispatches through;
+  - the .acmodel executor's inner loops (cpp_runtime/src/model/loops_impl.h,
+    compiled here so they get the variant's ISA flags) and their table.
 Tiles come from the conv plan (models/conv.py); the vector operations from
 the Isa, so the same emitter serves every fixed-lanes ISA.
 """
@@ -104,16 +106,22 @@ struct Job {{
   const ConvGeometry* g;
   int64_t mult;
   const float* x;
+  bool x_blocked;                      // x is ceil(C/B) x H x W x B instead of C x H x W
   const float* w;
   const ConvEpilogue* ep;
   float* y;
+  bool y_blocked;                      // y and ep->residual are ceil(K/B) x Ho x Wo x B
 }};
 
-// xb (Hp x Wp x B) <- the block's input planes with zero pads; only the pads
-// are cleared, every interior element is written by the gather.
-static void gather(const Job& j, int64_t k0, int kn, float* xb) {{
+// The block's input as an Hp x Wp x B tile with zero pads, in xb; returns the
+// tile, which is the input itself when it is blocked, unpadded and the
+// multiplier is 1 (nothing to copy). Only the pads of xb are cleared: the
+// gather writes every interior element.
+static const float* gather(const Job& j, int64_t k0, int kn, float* xb) {{
   const ConvGeometry& g = *j.g;
   const int64_t Wp = g.W + g.pad_left + g.pad_right, HW = g.H * g.W;
+  const bool pads = g.pad_top || g.pad_left || g.pad_bottom || g.pad_right;
+  if (j.x_blocked && j.mult == 1 && !pads) return j.x + k0 * HW;
   std::memset(xb, 0, sizeof(float) * g.pad_top * Wp * B);
   std::memset(xb + (g.pad_top + g.H) * Wp * B, 0, sizeof(float) * g.pad_bottom * Wp * B);
   for (int64_t h = 0; h < g.H; ++h) {{
@@ -121,25 +129,50 @@ static void gather(const Job& j, int64_t k0, int kn, float* xb) {{
     std::memset(row, 0, sizeof(float) * g.pad_left * B);
     std::memset(row + (g.pad_left + g.W) * B, 0, sizeof(float) * g.pad_right * B);
   }}
+  if (j.x_blocked && j.mult == 1) {{   // the block's rows, already H x W x B: copied between the pads
+    for (int64_t h = 0; h < g.H; ++h)
+      std::memcpy(xb + ((h + g.pad_top) * Wp + g.pad_left) * B, j.x + ((k0 / B) * g.H + h) * g.W * B,
+                  sizeof(float) * g.W * B);
+    return xb;
+  }}
   // Channels of a full block with multiplier 1 are B consecutive planes: transpose.
-  if (kn == B && j.mult == 1) {{
+  if (!j.x_blocked && kn == B && j.mult == 1) {{
     for (int64_t h = 0; h < g.H; ++h) {{
       float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B;
       blocks::planes_to_block(j.x + k0 * HW + h * g.W, HW, g.W, d);
     }}
-    return;
+    return xb;
   }}
   for (int64_t h = 0; h < g.H; ++h) {{
     float* d = xb + ((h + g.pad_top) * Wp + g.pad_left) * B;
-    for (int64_t w = 0; w < g.W; ++w)
-      for (int i = 0; i < B; ++i) d[w * B + i] = i < kn ? j.x[((k0 + i) / j.mult) * HW + h * g.W + w] : 0.0f;
+    for (int i = 0; i < B; ++i) {{
+      if (i >= kn) {{
+        for (int64_t w = 0; w < g.W; ++w) d[w * B + i] = 0.0f;
+        continue;
+      }}
+      const int64_t c = (k0 + i) / j.mult;   // the input channel of output channel k0 + i
+      const float* src = j.x_blocked ? j.x + ((c / B) * HW + h * g.W) * B + c % B : j.x + c * HW + h * g.W;
+      const int64_t step = j.x_blocked ? B : 1;
+      for (int64_t w = 0; w < g.W; ++w) d[w * B + i] = src[w * step];
+    }}
+  }}
+  return xb;
+}}
+
+// ob[q] = min(max(ob[q] + r[q], lo), hi) over n floats: a residual in ob's layout.
+static void add_residual(float* __restrict ob, const float* __restrict r, int64_t n, float lo, float hi) {{
+  for (int64_t q = 0; q < n; ++q) {{
+    const float v = ob[q] + r[q];
+    ob[q] = v < lo ? lo : (v > hi ? hi : v);
   }}
 }}
 
 // One block of B output channels k0..k0+B-1 (input channel k / mult each):
-// gather its input planes into a zero-padded Hp x Wp x B tile, run the taps
-// (bias and, without a residual, the clamp fused into the stores), transpose
-// back to NCHW; a residual is added, then clamped, on the NCHW rows.
+// its input as a zero-padded Hp x Wp x B tile (gather), the taps with the
+// bias and, without a residual, the clamp fused into the stores; a blocked y
+// is written in place, an NCHW one through a tile transposed back. A
+// residual is added, then clamped, after the taps. Lanes past K have zero
+// weights and bias and read padded (finite) or zero inputs: they stay finite.
 static void thread_fn(void* ctx, int tid, int nthreads) {{
   const Job& j = *static_cast<const Job*>(ctx);
   const ConvGeometry& g = *j.g;
@@ -147,8 +180,8 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
   const int64_t P = g.Ho * g.Wo;
   const int64_t K = g.K, kblocks = (K + B - 1) / B;
   float* xb = thread_scratch(kScratchConv0, static_cast<size_t>(Hp * Wp * B + P * B + g.R * g.S * B + B));
-  float* ob = xb + Hp * Wp * B;
-  float* wb = ob + P * B;
+  float* tile_out = xb + Hp * Wp * B;
+  float* wb = tile_out + P * B;
   float* bb = wb + g.R * g.S * B;
   const bool res = j.ep->residual != nullptr;
   Args a{{g.R, g.S, g.Ho, g.Wo, Wp, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, bb,
@@ -157,29 +190,27 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
   for (int64_t kb = lo; kb < hi; ++kb) {{
     const int64_t k0 = kb * B;
     const int kn = static_cast<int>(K - k0 < B ? K - k0 : B);
-    gather(j, k0, kn, xb);
+    const float* xt = gather(j, k0, kn, xb);
     for (int i = 0; i < B; ++i) {{
       bb[i] = i < kn && j.ep->bias ? j.ep->bias[k0 + i] : 0.0f;
       for (int64_t t = 0; t < g.R * g.S; ++t) wb[t * B + i] = i < kn ? j.w[(k0 + i) * g.R * g.S + t] : 0.0f;
     }}
-    block(xb, wb, a, ob);
-    float* dst = j.y + k0 * P;
-    blocks::block_to_planes(ob, kn, P, dst);
-    for (int i = 0; i < kn && res; ++i) {{
-      float* d = dst + i * P;
-      const float* r = j.ep->residual + (k0 + i) * P;
-      const float lo_v = j.ep->lo, hi_v = j.ep->hi;
-      for (int64_t q = 0; q < P; ++q) {{
-        const float v = d[q] + r[q];
-        d[q] = v < lo_v ? lo_v : (v > hi_v ? hi_v : v);
-      }}
+    if (j.y_blocked) {{
+      float* ob = j.y + k0 * P;
+      block(xt, wb, a, ob);
+      if (res) add_residual(ob, j.ep->residual + k0 * P, P * B, j.ep->lo, j.ep->hi);
+      continue;
     }}
+    block(xt, wb, a, tile_out);
+    float* dst = j.y + k0 * P;
+    blocks::block_to_planes(tile_out, kn, P, dst);
+    for (int i = 0; i < kn && res; ++i) add_residual(dst + i * P, j.ep->residual + (k0 + i) * P, P, j.ep->lo, j.ep->hi);
   }}
 }}
 
-void run(const ConvGeometry& g, int64_t multiplier, const float* x, const float* w, const ConvEpilogue& ep,
-         float* y, int threads) {{
-  Job j{{&g, multiplier, x, w, &ep, y}};
+void run(const ConvGeometry& g, int64_t multiplier, const float* x, bool x_blocked, const float* w,
+         const ConvEpilogue& ep, float* y, bool y_blocked, int threads) {{
+  Job j{{&g, multiplier, x, x_blocked, w, &ep, y, y_blocked}};
   const int64_t kblocks = (g.K + B - 1) / B;
   int t = threads < 1 ? 1 : threads;
   if (t > kblocks) t = static_cast<int>(kblocks);
@@ -219,6 +250,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
          "#include <algorithm>\n#include <cmath>\n#include <cstdint>\n#include <cstring>\n#include <vector>\n",
          '#include "autoconfig/detail/conv_kernels.h"',
          '#include "autoconfig/detail/runtime.h"',
+         '#include "model/loops_impl.h"   // the executor\'s loops, compiled here with this variant\'s flags',
          f'#include "{vmath_header_name(isa)}"\n',
          "namespace autoconfig {\nnamespace detail {\nnamespace {\n",
          emit_blocks(isa), emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
@@ -237,6 +269,8 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     o.append(f"    {rows[1]},")
     o.append(f"    {prepare_table_row()},")
     o.append("};")
+    o.append("extern const ModelLoops kModelLoops;")
+    o.append("const ModelLoops kModelLoops = kModelLoopsTable;")
     o.append(f"}}  // namespace variant_{variant}")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")
     return "\n".join(o) + "\n"

@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..profile import HostProfile
 from . import acmodel, layer_spec, planner
 from .onnx_import import InputShapes, import_onnx
-from .passes import run_passes
+from .passes import PASSES, UNFUSED, run_passes
 
 
 # --layouts: what planner.plan's `layouts` takes for each.
@@ -18,17 +18,24 @@ LAYOUTS = {"auto": True, "nchw": False, "blocked": "blocked"}
 def compile_onnx(model, profile: HostProfile, *, input_shape: InputShapes = None, threads: Optional[int] = None,
                  tolerance: Optional[float] = None, name: Optional[str] = None,
                  optimize: bool = True, compare: bool = False,
-                 constants: Optional[Mapping[str, Any]] = None, layouts: str = "auto") -> planner.NetworkPlan:
+                 constants: Optional[Mapping[str, Any]] = None, layouts: str = "auto", fusion: bool = True,
+                 all_threads: bool = False, node_threads: Optional[Mapping[str, int]] = None
+                 ) -> planner.NetworkPlan:
     """compare: also plan the "no optimization" baseline (no passes, every node
     on all threads) and note the predicted speed-up (DLFusion's comparison).
     constants: graph inputs bound to values at import (import_onnx).
     layouts: "auto" (the planner's choice), "nchw" (no blocked tensor, no
-    concat in place) or "blocked" (every activation that can be, is)."""
+    concat in place) or "blocked" (every activation that can be, is).
+    optimize=False: no passes at all (batch-norms stay nodes); fusion=False:
+    the folds but no fusion (every conv, activation and Add its own node).
+    all_threads / node_threads: planner.plan's (every node on all cores;
+    given counts per node name)."""
     if layouts not in LAYOUTS:
         raise ValueError(f"layouts: expected one of {', '.join(LAYOUTS)}, got {layouts!r}")
     g = import_onnx(model, input_shape, name=name, constants=constants)
-    changes: Dict[str, int] = run_passes(g) if optimize else {}
-    p = planner.plan(g, profile, threads=threads, tolerance=tolerance, layouts=LAYOUTS[layouts])
+    changes: Dict[str, int] = run_passes(g, PASSES if fusion else UNFUSED) if optimize else {}
+    p = planner.plan(g, profile, threads=threads, tolerance=tolerance, layouts=LAYOUTS[layouts],
+                     all_threads=all_threads, node_threads=node_threads)
     if changes:
         p.notes.append("passes: " + ", ".join(f"{k} x{v}" for k, v in changes.items() if v))
     if compare:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..models import conv as conv_model
 from ..models import gemm as gemm_model
@@ -257,11 +257,15 @@ def thread_limit(g: Graph, n: Node, costs: _Costs, cores: int) -> Tuple[int, int
     return max(1, min(cores, t_ops, units)), t_ops, units, unit_why
 
 
-def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool = False) -> None:
+def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool = False,
+                 given: Optional[int] = None) -> None:
+    """n's thread count: the DLFusion rule bounds it and the model picks
+    inside; all_threads: every core; given: this count (capped at cores)."""
     f = flops(g, n)
     t_max, t_ops, units, unit_why = thread_limit(g, n, costs, cores)
     options = []
-    for t in ([cores] if all_threads else range(1, t_max + 1)):
+    fixed = cores if all_threads else (max(1, min(cores, given)) if given is not None else None)
+    for t in ([fixed] if fixed is not None else range(1, t_max + 1)):
         s, alg, why = costs.node(g, n, t)
         options.append((s, t, alg, why))
     s, t, alg, why = min(options, key=lambda o: (o[0], o[1]))
@@ -272,6 +276,9 @@ def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool
     tried = ", ".join(f"{o[1]}t {o[0] * 1e3:.3f} ms" for o in options)
     if all_threads:
         n.why = f"{f / 1e6:.2f} MFLOP on all {cores} thread(s) (baseline: no per-node choice); {why}"
+        return
+    if given is not None:
+        n.why = f"{f / 1e6:.2f} MFLOP on {t} thread(s), given (the rule would allow {t_max}); {why}"
         return
     before = f"{n.why}; " if n.op == "to_layout" and n.why and "rule allows" not in n.why else ""
     n.why = (f"{before}{f / 1e6:.2f} MFLOP, {unit_why}: rule allows {t_max} thread(s) "
@@ -339,12 +346,17 @@ def plan_arena(g: Graph) -> int:
 
 
 def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
-         tolerance: Optional[float] = None, all_threads: bool = False, layouts: object = True) -> NetworkPlan:
+         tolerance: Optional[float] = None, all_threads: bool = False, layouts: object = True,
+         node_threads: Optional[Mapping[str, int]] = None) -> NetworkPlan:
     """Plan a graph (after passes) for a profile; `threads` caps the cores.
     all_threads: every node on all the cores (the "no optimization" baseline
     of the DLFusion comparison, as onnxruntime runs its ops) and NCHW.
     layouts=False: NCHW everywhere and no concat in place (for comparisons);
-    "blocked": every activation that can be nchw{B}c is (tests)."""
+    "blocked": every activation that can be nchw{B}c is (tests).
+    node_threads: {node name: thread count} replacing the rule's choice for
+    the nodes it names (a measured search: benchmarks/dlfusion.py); the
+    layouts are still chosen with the rule's counts, so the nodes (and
+    their names) are the same whatever counts are given."""
     cores = max(1, min(profile.cores, threads or profile.cores))
     costs = _Costs(profile, tolerance)
     chosen = None
@@ -355,8 +367,9 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
         chosen = choose_layouts(g, costs, cores, force_blocked=layouts == "blocked")
         concat_slices(g)
     costs.views = reshape_views(g)
+    given = dict(node_threads or {})
     for n in g.nodes:
-        plan_threads(g, n, costs, cores, all_threads)
+        plan_threads(g, n, costs, cores, all_threads, given.get(n.name))
         x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
         n.layout = f"{x.layout if x else '-'} -> {g.tensors[n.outputs[0]].layout}"
     arena = plan_arena(g)

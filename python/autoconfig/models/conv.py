@@ -8,7 +8,8 @@ Algorithms (cpp_runtime/src/conv2d.cpp runs them):
   gemm-1x1    pointwise layers: the GEMM on the NCHW tensors, no copy.
   im2col-gemm patch matrix, then the GEMM.
   winograd-f2 / winograd-f4   F(2x2,3x3) / F(4x4,3x3): 3x3, stride 1, groups 1.
-  depthwise   groups == C: taps vectorized over channels.
+  depthwise   groups == C: taps vectorized over channels, one channel block
+              at a time, in and out of either layout (no conversion).
 
 Every estimate is a sum of named terms (Candidate.terms). Kernels whose data
 streams can overlap their arithmetic are charged max(compute, streams): the
@@ -493,11 +494,16 @@ def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, c
     fma_cycles = kblocks * L.out_h * L.out_w * L.R * L.S / m.fma_units
     compute = max(L.N * share * L.out_h * row / _hz(m), _shared_fma_floor(m, L.N * fma_cycles / _hz(m), t))
     Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
-    gather = L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    scatter = L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    terms = {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
-    terms.update(_layout_terms(m, L, threads, ctx))
-    return terms
+    # The kernel works on channel blocks in either layout (no conversion):
+    # gather builds each block's zero-padded Hp x Wp x B tile (a transpose
+    # from NCHW, a row copy from NCHW[B]c, nothing for an unpadded blocked
+    # input with multiplier 1); scatter transposes it back for an NCHW output
+    # (a blocked one is stored in place).
+    pads = Hp != L.H or Wp != L.W
+    in_place = ctx.in_blocked and L.K == L.C and not pads
+    gather = 0.0 if in_place else L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
+    scatter = 0.0 if ctx.out_blocked else L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
+    return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
 
 
 def depthwise_ow_tile(profile: HostProfile) -> int:

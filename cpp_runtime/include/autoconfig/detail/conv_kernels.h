@@ -77,10 +77,12 @@ struct DirectConvKernel {
 };
 
 // Depthwise (groups == C, K == C * multiplier) convolution, any R, S, strides,
-// dilations, pads; NCHW in and out.
+// dilations, pads, one image. x is NCHW (C x H x W) or, x_blocked, NCHW[B]c
+// (ceil(C/B) x H x W x B); y and ep.residual are NCHW or, y_blocked, NCHW[B]c:
+// the kernel works on channel blocks, so blocked tensors need no conversion.
 struct DepthwiseConvKernel {
-  void (*run)(const ConvGeometry& g, int64_t multiplier, const float* x, const float* w, const ConvEpilogue& ep,
-              float* y, int threads);
+  void (*run)(const ConvGeometry& g, int64_t multiplier, const float* x, bool x_blocked, const float* w,
+              const ConvEpilogue& ep, float* y, bool y_blocked, int threads);
 };
 
 // Weight preparation at memory speed (codegen/conv_prepare.py): the layouts of

@@ -12,6 +12,8 @@
 namespace autoconfig {
 namespace detail {
 
+struct ModelLoops;  // cpp_runtime/src/model/loops.h
+
 using GemmEntryFn = void (*)(const GemmArgs& g, int threads);
 
 struct GemmKernel {
@@ -42,6 +44,9 @@ struct Registry {
   const ConvModel* conv_model;
   const ConvPlanEntry* conv_plans;
   int conv_plan_count;
+  // The .acmodel executor's inner loops, compiled with the variant's flags
+  // (cpp_runtime/src/model/loops.h; defined in conv_kernels_<variant>.cpp).
+  const ModelLoops* model_loops;
 };
 
 // Best first. Defined in the generated variants.cpp.

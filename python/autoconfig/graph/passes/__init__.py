@@ -28,6 +28,10 @@ PASSES: Tuple[Pass, ...] = (
     eliminate_dead_code,
 )
 
+# The same list without the fusions (folds and dead code only): every
+# remaining node runs on its own (the DLFusion comparison's fusion knob).
+UNFUSED: Tuple[Pass, ...] = tuple(p for p in PASSES if p not in (fuse_residual, fuse_activation))
+
 MAX_ROUNDS = 20
 
 
