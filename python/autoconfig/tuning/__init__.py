@@ -1,0 +1,1 @@
+"""Selectors beside the analytical model: configuration space, measurement, search, predictor."""
