@@ -254,9 +254,12 @@ def _block_counts(cgroups: int) -> List[int]:
     return out + [cgroups]
 
 
-def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int = 1) -> DirectSchedule:
+def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int = 1,
+                    groups_inner: Optional[bool] = None) -> DirectSchedule:
     """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
     usable for what must stay; the other half: outputs and passing lines).
+    groups_inner None: the model's choice of work order; True / False force
+    it (as Conv2dOptions::direct_order does in conv_model.cpp).
 
     groups outer, nb reduction blocks: a group's weights for one block are
     reused by every row while they stay in L2; one block of the input (the
@@ -294,7 +297,7 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
     chunks = math.ceil(g.cols / chunk)
     inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
-    if inner < best.l3_bytes:
+    if groups_inner or (groups_inner is None and inner < best.l3_bytes):
         return DirectSchedule(True, chunk, 1, inner, footprint)
     return best
 
