@@ -146,7 +146,9 @@ class TaskState:
     order: List[int]                # config indices, best predicted first (the analytical choice first)
     done: Dict = field(default_factory=dict)      # config -> (seconds, source, load1)
 
-    def next_configs(self, stage: str, count: int, rng: random.Random) -> List:
+    def next_configs(self, stage: str, count: int, rng: random.Random, exhaustive: int = 0) -> List:
+        if stage == "analytical" and len(self.configs) <= exhaustive:
+            count = len(self.configs)      # a small space is measured whole: its oracle is exact
         if count <= 0:
             return []
         if stage == "analytical":
@@ -211,8 +213,9 @@ def _measure_pairs(pairs: List[Tuple[Any, Any]], host, isa: str, repeats: int,
 
 def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: SamplingPlan,
             repeats: int, threads: int, families: Optional[Sequence[str]] = None, chunk: int = 6,
-            log: Callable[[str], None] = print) -> Dataset:
-    """Measure a prior-guided sample of tasks under each ISA, `chunk` tasks at
+            exhaustive: int = 40, log: Callable[[str], None] = print) -> Dataset:
+    """Measure a prior-guided sample of tasks under each ISA (the whole
+    space of a task with at most `exhaustive` configs), `chunk` tasks at
     a time (their candidates share compiled batches); the file is saved after
     every chunk, so a long collection can be stopped and its file used, and a
     rerun skips the (task, ISA) pairs already in it."""
@@ -229,7 +232,7 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
         "cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
         "command": "python -m autoconfig.tuning.dataset " + " ".join(sys.argv[1:]),
         "sampling": asdict(plan), "repeats": repeats, "threads": threads, "seed": seed,
-        "per_family": per_family})
+        "per_family": per_family, "exhaustive_below": exhaustive})
     ds.metadata["isas"] = sorted(set(ds.metadata.get("isas", [])) | set(isas))
     ds.metadata.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     profiles = {isa: profile_for_isa(host, isa) for isa in isas}
@@ -250,7 +253,7 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
             states.append(TaskState(lt, task, isa, configs, order))
         for stage, count in plan.stages():
             for isa in isas:
-                picks = [(st, c) for st in states if st.isa == isa for c in st.next_configs(stage, count, rng)]
+                picks = [(st, c) for st in states if st.isa == isa for c in st.next_configs(stage, count, rng, exhaustive)]
                 if not picks:
                     continue
                 load = load_average()
@@ -299,6 +302,8 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--chunk", type=int, default=6, help="tasks whose candidates share compiled batches")
+    c.add_argument("--exhaustive", type=int, default=40, help="measure the whole space of tasks with at most this "
+                   "many configs (their oracle is then exact)")
     s = sub.add_parser("summary", help="print what a dataset holds")
     s.add_argument("path", type=Path, nargs="?", default=DEFAULT_PATH)
     a = ap.parse_args(argv)
@@ -307,7 +312,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
         return 0
     fams = [f for f in a.families.split(",") if f] or None
     collect(a.out, [i for i in a.isa.split(",") if i], a.per_family, a.seed,
-            SamplingPlan(a.top, a.neighbours, a.random), a.repeats, a.threads, fams, a.chunk)
+            SamplingPlan(a.top, a.neighbours, a.random), a.repeats, a.threads, fams, a.chunk, a.exhaustive)
     return 0
 
 
