@@ -32,6 +32,7 @@ from .models import conv as conv_model
 from .models import spec_plans
 from .plan import Plan, plans_to_json
 from .profile import HostProfile, fixed_lanes_profile
+from .tuning.selectors import SpecPlanners
 from .vocabulary import ACTIVATIONS  # noqa: F401  (generate.ACTIVATIONS, as before)
 
 GENERATOR_DIR = Path(__file__).resolve().parent
@@ -77,15 +78,45 @@ def get_profiles(target: str, out: Path, cxx: Optional[str], reprobe: bool) -> L
 
 
 # --------------------------------------------------------------------------- operator families
-def conv_plans(profile: HostProfile, specs) -> List[Plan]:
-    """The conv layer plans of `profile`'s variant (models/spec_plans.py)."""
+def conv_plans(profile: HostProfile, specs, planners: Optional[SpecPlanners] = None) -> List[Plan]:
+    """The conv layer plans of `profile`'s variant (models/spec_plans.py);
+    planners: a selector's (AUTOCONFIG_SELECTOR), None for the model's."""
+    extra = {"plan_layer": planners.plan_layer} if planners else {}
     return spec_plans.conv_plans(profile, specs, isa_for_profile(profile).suffix,
-                                 fixed_lanes_isa_for_profile(profile).suffix)
+                                 fixed_lanes_isa_for_profile(profile).suffix, **extra)
 
 
-def gemm_plans(profile: HostProfile, specs, convs: Sequence[Plan] = ()) -> Tuple[Plan, List[Plan]]:
+def gemm_plans(profile: HostProfile, specs, convs: Sequence[Plan] = (),
+               planners: Optional[SpecPlanners] = None) -> Tuple[Plan, List[Plan]]:
     """The generic GEMM plan and the shape-specialized ones (models/spec_plans.py)."""
-    return spec_plans.gemm_plans(profile, specs, isa_for_profile(profile).suffix, convs)
+    extra = {"plan_shape": planners.plan_shape} if planners else {}
+    return spec_plans.gemm_plans(profile, specs, isa_for_profile(profile).suffix, convs, **extra)
+
+
+def selector_planners(selector: str, tuning_log: Optional[str]) -> Optional[SpecPlanners]:
+    """The planners of AUTOCONFIG_SELECTOR (None: the analytical model, the
+    default, whose output stays exactly what it was); the option names and
+    what they expect are in every error."""
+    from .tuning.log import LogError, TuningLog
+    from .tuning.selectors import SelectorError
+    selector = selector or "analytical"
+    try:
+        SpecPlanners.check(selector)
+    except SelectorError as e:
+        raise ValueError(f"AUTOCONFIG_SELECTOR (--selector): {e}") from None
+    log = None
+    if tuning_log:
+        try:
+            log = TuningLog.load(tuning_log)
+        except LogError as e:
+            raise ValueError(f"AUTOCONFIG_TUNING_LOG (--tuning-log): {e}; expected a log written by "
+                             "`autoconfig tune`") from None
+    elif selector.partition(":")[0] == "search":
+        raise ValueError("AUTOCONFIG_SELECTOR=search needs AUTOCONFIG_TUNING_LOG (--tuning-log): the path of a "
+                         "tuning log written by `autoconfig tune`")
+    if selector == "analytical":
+        return None
+    return SpecPlanners(selector, log)
 
 
 @dataclass
@@ -101,13 +132,14 @@ class Family:
     """One operator family: how its plans come from the specs, and how they
     become C++. `needs` names the families whose plans its planning reads."""
     name: str
-    plan: Callable[[HostProfile, Sequence, Dict[str, List[Plan]]], List[Plan]]
+    plan: Callable[[HostProfile, Sequence, Dict[str, List[Plan]], Optional[SpecPlanners]], List[Plan]]
     emit: Callable[[HostProfile, List[Plan]], Emitted]
     needs: Tuple[str, ...] = ()
 
 
-def _plan_gemm(profile: HostProfile, specs, planned: Dict[str, List[Plan]]) -> List[Plan]:
-    generic, specialized = gemm_plans(profile, specs, planned["conv2d"])
+def _plan_gemm(profile: HostProfile, specs, planned: Dict[str, List[Plan]],
+               planners: Optional[SpecPlanners] = None) -> List[Plan]:
+    generic, specialized = gemm_plans(profile, specs, planned["conv2d"], planners)
     return [generic] + specialized           # the generic plan first: the registry relies on it
 
 
@@ -124,8 +156,9 @@ def _emit_gemm(profile: HostProfile, plans: List[Plan]) -> Emitted:
     return out
 
 
-def _plan_conv(profile: HostProfile, specs, planned: Dict[str, List[Plan]]) -> List[Plan]:
-    return conv_plans(profile, specs)
+def _plan_conv(profile: HostProfile, specs, planned: Dict[str, List[Plan]],
+               planners: Optional[SpecPlanners] = None) -> List[Plan]:
+    return conv_plans(profile, specs, planners)
 
 
 def _emit_conv(profile: HostProfile, convs: List[Plan]) -> Emitted:
@@ -172,7 +205,8 @@ def _planning_order(families: Sequence[Family]) -> List[Family]:
     return done
 
 
-def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
+def render(target: str, profiles: List[HostProfile], specs, planners: Optional[SpecPlanners] = None
+           ) -> Tuple[Dict[str, str], List[Plan], Dict[str, List[str]]]:
     """All generated files as {relative path: text}, the plans, and the
     sources to compile with their ISA flags ({flags: [files]}).
 
@@ -187,7 +221,7 @@ def render(target: str, profiles: List[HostProfile], specs) -> Tuple[Dict[str, s
     for profile in profiles:
         planned: Dict[str, List[Plan]] = {}
         for fam in _planning_order(FAMILIES):
-            planned[fam.name] = fam.plan(profile, specs, planned)
+            planned[fam.name] = fam.plan(profile, specs, planned, planners)
         flags = ";".join(profile.compile_flags)
         for fam in FAMILIES:
             emitted = fam.emit(profile, planned[fam.name])
@@ -251,11 +285,13 @@ def sync_tree(staging: Path, out: Path, keep: Sequence[str] = ()) -> None:
 
 
 def generate(out: Path, target: str = "host", spec_dirs: Sequence[str] = (), use_default_specs: bool = True,
-             cxx: Optional[str] = None, reprobe: bool = False) -> List[Plan]:
+             cxx: Optional[str] = None, reprobe: bool = False, selector: str = "analytical",
+             tuning_log: Optional[str] = None) -> List[Plan]:
     specs = load_specs(spec_dirs, use_default_specs)     # raises SpecError before anything is written
+    planners = selector_planners(selector, tuning_log)   # raises ValueError naming the option
     profiles = get_profiles(target, out, cxx, reprobe)
-    files, plans, sources = render(target, profiles, specs)
-    spec_files = sorted({s.file for s in specs})
+    files, plans, sources = render(target, profiles, specs, planners)
+    spec_files = sorted({s.file for s in specs}) + ([str(Path(tuning_log).resolve())] if tuning_log else [])
     with tempfile.TemporaryDirectory(prefix="autoconfig-gen-") as tmp:
         staging = Path(tmp)
         for rel, text in files.items():
@@ -278,10 +314,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-default-specs", action="store_true", help="do not load the embedded kernels_spec/")
     ap.add_argument("--cxx", default=None, help="C++ compiler for the probe's micro-benchmarks")
     ap.add_argument("--reprobe", action="store_true", help="measure the host again even if a cached profile exists")
+    ap.add_argument("--selector", default="analytical",
+                    help="who picks each spec layer's kernel: analytical (default), search (needs --tuning-log), "
+                         "random, or a registered selector (AUTOCONFIG_SELECTOR)")
+    ap.add_argument("--tuning-log", default=None, help="tuning log written by `autoconfig tune` (AUTOCONFIG_TUNING_LOG)")
     args = ap.parse_args(argv)
     try:
         plans = generate(Path(args.out).resolve(), args.target, split_dirs(args.specs),
-                         not args.no_default_specs, args.cxx, args.reprobe)
+                         not args.no_default_specs, args.cxx, args.reprobe, args.selector, args.tuning_log or None)
     except spec_mod.SpecError as e:
         print(f"autoconfig: spec error: {e}", file=sys.stderr)
         return 2

@@ -9,11 +9,14 @@ policy around them that generate.py runs.
   GEMM:   the generic plan, plus one per distinct shape of the matmul/gemm
           specs and of the conv layers the conv model runs as a GEMM; one
           plan per thread count, identical ones sharing a kernel.
+Each takes the function that plans one task (default: the model's;
+generate.py passes a selector's, tuning/selectors.py, for
+AUTOCONFIG_SELECTOR), with the model function's signature.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..plan import Param, Plan
 from ..profile import HostProfile
@@ -45,7 +48,8 @@ class GemmShapeRequest:
     threads: Set[int] = field(default_factory=set)
 
 
-def conv_plans(profile: HostProfile, specs, isa_suffix: str, fixed_lanes_suffix: str) -> List[Plan]:
+def conv_plans(profile: HostProfile, specs, isa_suffix: str, fixed_lanes_suffix: str,
+               plan_layer: Callable[..., Plan] = conv_model.plan_layer) -> List[Plan]:
     """One plan per (conv layer, thread count) the specs list: the model's
     choice of algorithm and its parameters. A layer several specs list is
     planned once, under the strictest of their tolerances."""
@@ -59,13 +63,14 @@ def conv_plans(profile: HostProfile, specs, isa_suffix: str, fixed_lanes_suffix:
                 e.specs.append(s.name)
                 if s.tolerance is not None:
                     e.tolerance = min(s.tolerance, e.tolerance or s.tolerance)
-    return [conv_model.plan_layer(profile, sh, isa_suffix=isa_suffix, threads=t, activations=e.activations,
+    return [plan_layer(profile, sh, isa_suffix=isa_suffix, threads=t, activations=e.activations,
                                   spec_name=",".join(e.specs), tolerance=e.tolerance,
                                   fixed_lanes_suffix=fixed_lanes_suffix)
             for (sh, t), e in layers.items()]
 
 
-def gemm_plans(profile: HostProfile, specs, isa_suffix: str, convs: Sequence[Plan] = ()) -> Tuple[Plan, List[Plan]]:
+def gemm_plans(profile: HostProfile, specs, isa_suffix: str, convs: Sequence[Plan] = (),
+               plan_shape: Callable[..., Plan] = gemm_model.plan_shape) -> Tuple[Plan, List[Plan]]:
     """The generic plan and the shape-specialized ones.
 
     A shape gets one plan per thread count its spec lists (capped at the
@@ -94,7 +99,7 @@ def gemm_plans(profile: HostProfile, specs, isa_suffix: str, convs: Sequence[Pla
     for (M, N, K), e in sorted(shapes.items()):
         acts = [a for a in ACTIVATIONS if a in e.activations]
         variants: List[Plan] = []
-        per_t = {t: gemm_model.plan_shape(profile, M, N, K, isa_suffix=isa_suffix, activations=acts,
+        per_t = {t: plan_shape(profile, M, N, K, isa_suffix=isa_suffix, activations=acts,
                                           spec_name=",".join(e.specs), op=e.op, threads=t)
                  for t in sorted(e.threads)}
         fastest = min(per_t, key=lambda t: per_t[t].predicted_s)
