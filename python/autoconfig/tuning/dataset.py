@@ -23,7 +23,7 @@ File: JSON, gzip-compressed:
    "metadata": {...}}            # CPU, command, dates, ISA variants absent and why
 
 Regenerate (the shipped file; ~1-2 hours on a 2-core Zen 3 VM):
-  python -m autoconfig.tuning.dataset collect --out python/autoconfig/tuning/dataset.json.gz
+  PYTHONPATH=python python -m autoconfig.tuning.dataset collect      # -> benchmarks/data/tuning_dataset.json.gz
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 FORMAT = "autoconfig-tuning-dataset"
 VERSION = 1
-DEFAULT_PATH = Path(__file__).with_name("dataset.json.gz")
+# In the source tree, not in the wheel: the training side needs it, a build does not.
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "tuning_dataset.json.gz"
 
 
 class DatasetError(ValueError):
