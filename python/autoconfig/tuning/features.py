@@ -56,6 +56,7 @@ GEMM_KNOB_FEATURES = ("knob_gemv", "knob_mr", "knob_nr", "knob_nv", "knob_acc", 
                       "knob_nc_vs_model", "knob_a_panel_in_l1", "knob_grid_m", "knob_grid_n",
                       "knob_m_waste", "knob_n_waste", "knob_k_blocks", "knob_n_blocks", "knob_m_blocks",
                       "knob_kc_l1_ways", "knob_mc_l2_share", "knob_nc_l3_share")
+GEMM_KNOB_ORDER = ("grid", "kc", "loop_order", "mc", "mr", "nc", "nr")     # space.GEMM_KNOBS, sorted
 CONV_KNOB_FEATURES = tuple(f"knob_alg_{a.replace('-', '_')}" for a in CONV_ALGORITHMS) + (
     "knob_tile_n", "knob_tile_kb", "knob_plain_input", "knob_groups_inner", "knob_log2_c_blocks",
     "knob_col_waste", "knob_kblock_waste")
@@ -109,15 +110,19 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     M, N, K = task.shape.M, task.shape.N, task.shape.K
     flops = 2.0 * M * N * K
     first = COLUMN["model_peak_fraction"]
-    knobs = [c.as_dict() for c in configs]
-    if knobs[0].get("path") == "gemv":           # M == 1: one config, gemm_run's row-streaming path
+    if configs[0].get("path") == "gemv":           # M == 1: one config, gemm_run's row-streaming path
         e = gemm_model.estimate_gemv(m, N, K, task.threads)
         out[:, COLUMN["knob_gemv"]] = 1.0
         out[:, first:first + 2 + len(TERM_NAMES) + 1] = (
             [flops / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
         return np.full(len(configs), e.seconds)
+    # the knob values in one pass: Config keeps its knobs sorted by name
+    names = {tuple(n for n, _ in c.knobs) for c in configs}
+    if names != {GEMM_KNOB_ORDER}:
+        raise ValueError(f"GEMM configs: expected the knobs {GEMM_KNOB_ORDER}, got {sorted(names)}")
+    grid_s, kc_l, order_l, mc_l, mr_l, nc_l, nr_l = zip(*[[v for _, v in c.knobs] for c in configs])
     # one model estimate per (tile, loop order), shared by its kc / mc / nc / grid variants
-    keys = [(k["mr"], k["nr"], k["loop_order"]) for k in knobs]
+    keys = list(zip(mr_l, nr_l, order_l))
     distinct = sorted(set(keys))
     index = {key: j for j, key in enumerate(distinct)}
     model_rows, seconds, blocking = [], [], []
@@ -132,13 +137,10 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     j = np.array([index[key] for key in keys])
     out[:, first:first + len(model_rows[0])] = np.asarray(model_rows)[j]
     kc0, mc0, nc0 = (np.asarray(blocking, dtype=np.float64)[j, i] for i in range(3))
-    mr = np.array([k["mr"] for k in knobs], dtype=np.float64)
-    nr = np.array([k["nr"] for k in knobs], dtype=np.float64)
-    kc = np.array([k["kc"] for k in knobs], dtype=np.float64)
-    mc = np.array([k["mc"] for k in knobs], dtype=np.float64)
-    nc = np.array([k["nc"] for k in knobs], dtype=np.float64)
-    a_panel = np.array([k["loop_order"] == gemm_model.A_PANEL_IN_L1 for k in knobs], dtype=np.float64)
-    grid = np.array([[int(v) for v in str(k["grid"]).split("x")] for k in knobs], dtype=np.float64)
+    mr, nr, kc, mc, nc = (np.array(v, dtype=np.float64) for v in (mr_l, nr_l, kc_l, mc_l, nc_l))
+    a_panel = np.array([o == gemm_model.A_PANEL_IN_L1 for o in order_l], dtype=np.float64)
+    grids = {g: [int(v) for v in str(g).split("x")] for g in set(grid_s)}
+    grid = np.array([grids[g] for g in grid_s], dtype=np.float64)
     nv = nr / m.lanes
     l2, l3 = m.cache(2).size_bytes, m.cache(3).size_bytes
     for name, v in (("knob_mr", mr), ("knob_nr", nr), ("knob_nv", nv), ("knob_acc", mr * nv),

@@ -19,7 +19,11 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as e:     # the generator's Python (C++ engines) may lack it: say what to install
+    raise ImportError(f"the predictor selector needs numpy in the Python that runs the generator ({e}): "
+                      "pip install numpy") from e
 
 from ..plan import Plan
 from ..profile import HostProfile

@@ -44,22 +44,6 @@ class Tree:
     right: np.ndarray
     leaf_value: np.ndarray         # float64, per leaf
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Leaf value reached by each row of x (rows x features)."""
-        rows = x.shape[0]
-        if self.split_feature.size == 0:
-            return np.full(rows, self.leaf_value[0])
-        node = np.zeros(rows, dtype=np.int64)
-        active = np.arange(rows)
-        # every step moves each active row one level down; a row leaves the
-        # active set when it reaches a leaf (child < 0)
-        while active.size:
-            n = node[active]
-            go_left = x[active, self.split_feature[n]] <= self.threshold[n]
-            node[active] = np.where(go_left, self.left[n], self.right[n])
-            active = active[node[active] >= 0]
-        return self.leaf_value[~node]
-
 
 @dataclass
 class Ranker:
@@ -75,10 +59,12 @@ class Ranker:
         if not np.all(np.isfinite(x)):
             bad = sorted({self.features[j] for j in np.nonzero(~np.isfinite(x))[1]})
             raise ValueError(f"x: non-finite feature value(s) in {bad}")
-        total = np.zeros(x.shape[0])
-        for t in self.trees:
-            total += t.predict(x)
-        return total
+        return self._flat().score(x)
+
+    def _flat(self) -> "_FlatForest":
+        if getattr(self, "_flat_cache", None) is None:
+            self._flat_cache = _FlatForest(self.trees)
+        return self._flat_cache
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "features": list(self.features),
@@ -95,6 +81,65 @@ class Ranker:
             path.write_bytes(gzip.compress(text.encode(), mtime=0))
         else:
             path.write_text(text)
+
+
+class _FlatForest:
+    """All trees in one node table, walked together: a leaf is a node that
+    tests nothing (threshold +inf, both children itself), so every (row,
+    tree) pair takes the same number of steps (the deepest tree's depth) and
+    each step is a handful of whole-array numpy operations, instead of a
+    Python loop over trees (the predictor scores ~2000 GEMM configs per task)."""
+
+    def __init__(self, trees: Sequence[Tree]):
+        feat, thr, left, right, value, roots = [], [], [], [], [], []
+        depth = 0
+        base = 0
+        for t in trees:
+            n, leaves = t.split_feature.size, t.leaf_value.size
+            leaf0 = base + n                         # the tree's leaves follow its internal nodes
+
+            def glob(child):
+                return np.where(child >= 0, base + child, leaf0 + ~child)
+            feat += [t.split_feature, np.zeros(leaves, dtype=np.int64)]
+            thr += [t.threshold, np.full(leaves, np.inf)]
+            left += [glob(t.left), leaf0 + np.arange(leaves)]
+            right += [glob(t.right), leaf0 + np.arange(leaves)]
+            value += [np.zeros(n), t.leaf_value]
+            roots.append(base if n else leaf0)
+            depth = max(depth, _depth(t))
+            base += n + leaves
+        self.feat = np.concatenate(feat)
+        self.thr = np.concatenate(thr)
+        self.left = np.concatenate(left)
+        self.right = np.concatenate(right)
+        self.value = np.concatenate(value)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.depth = depth
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        rows = np.arange(x.shape[0])[:, None]
+        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.size))
+        for _ in range(self.depth):
+            go_left = x[rows, self.feat[node]] <= self.thr[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        # trees summed in order, as the training library does
+        total = np.zeros(x.shape[0])
+        for v in self.value[node].T:
+            total += v
+        return total
+
+
+def _depth(t: Tree) -> int:
+    """Internal nodes on the longest root-to-leaf path."""
+    if t.split_feature.size == 0:
+        return 0
+    d = np.zeros(t.split_feature.size, dtype=np.int64)
+    d[0] = 1
+    for i in range(t.split_feature.size):          # children come after their parent
+        for c in (t.left[i], t.right[i]):
+            if c >= 0:
+                d[c] = d[i] + 1
+    return int(d.max())
 
 
 def _tree_from_dict(d: Any, index: int, n_features: int) -> Tree:
