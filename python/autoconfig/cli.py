@@ -1,4 +1,5 @@
-"""Command line: autoconfig probe | plan | bench | import-onnx | plan-model (also python -m autoconfig)."""
+"""Command line: autoconfig probe | plan | bench | import-onnx | plan-model | tune | compare-selectors
+(also python -m autoconfig)."""
 from __future__ import annotations
 
 import argparse
@@ -274,6 +275,80 @@ def cmd_plan_model(args) -> int:
     return 0
 
 
+def _tuning_profile(args):
+    """The machine measurements run on: --profile FILE, else this build's profile, else a probe."""
+    from . import probe
+    from .profile import HostProfile
+    if args.profile:
+        try:
+            return HostProfile.from_json(Path(args.profile).read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"--profile {args.profile}: not a HostProfile JSON ({e})") from None
+    return _build_profile() or probe.profile(None, probe_exe=_installed_probe())
+
+
+def _tuning_tasks(args, prof):
+    from .tuning_tools import tasks_from_args
+    return tasks_from_args(args.spec, args.model, prof, threads=args.threads,
+                           input_shape=_input_shapes(args.input_shape), limit=args.limit, match=args.match)
+
+
+def cmd_tune(args) -> int:
+    from .tuning_tools import tune
+    prof = _tuning_profile(args)
+    tasks = _tuning_tasks(args, prof)
+    print(f"tuning {len(tasks)} task(s), budget {args.budget} measurement(s) each, on {prof.name} "
+          f"({args.isa or prof.isa}); log: {args.out}")
+    tune(tasks, prof, args.budget, args.out, isa=args.isa, repeats=args.repeat, append=not args.fresh)
+    return 0
+
+
+def cmd_compare_selectors(args) -> int:
+    from .tuning.log import TuningLog
+    from .tuning.space import profile_for_isa
+    from .tuning_tools import compare, format_results, results_json
+    prof = _tuning_profile(args)
+    tasks = _tuning_tasks(args, prof)
+    log = TuningLog() if args.log else None
+    quiet = args.json
+    results = compare(tasks, prof, budgets=args.budget or (16, 64, 256), repeats=args.repeat,
+                      exhaustive_max=args.exhaustive_max, oracle_budget=args.oracle_budget, isa=args.isa, log=log,
+                      progress=None if quiet else (lambda m: print(m, file=sys.stderr)))
+    if log is not None:
+        log.save(args.log)
+    print(results_json(results) if args.json else format_results(results, profile_for_isa(prof, args.isa),
+                                                                  args.markdown))
+    return 0
+
+
+def _tuning_args(p) -> None:
+    p.add_argument("--spec", action="append", metavar="DIR", help="a spec folder whose layers to tune (repeatable)")
+    p.add_argument("--model", default=None, metavar="MODEL.onnx", help="an ONNX model whose conv/GEMM layers to tune")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
+                   help="--model: input shape where the model leaves it open")
+    p.add_argument("--threads", type=_int_list, default=None, metavar="1,2",
+                   help="thread counts to tune every layer at (default: each spec's own)")
+    p.add_argument("--isa", default=None, choices=["x86-64-v4", "x86-64-v3", "x86-64-v2", "generic"],
+                   help="measure another ISA variant this CPU runs (default: the profile's)")
+    p.add_argument("--profile", default=None, metavar="FILE",
+                   help="HostProfile JSON to plan with (default: this build's, else a probe)")
+    p.add_argument("--repeat", type=bounded_int(1, lambda: MAX_REPEAT, "more samples only lengthen the run"),
+                   default=5, help="timed samples per measurement; the best is kept")
+    p.add_argument("--limit", type=bounded_int(1, lambda: 10 ** 6, "a task count"), default=None,
+                   help="only the first N tasks")
+    p.add_argument("--match", default=None, metavar="TEXT", help="only tasks whose key contains TEXT")
+
+
+def _int_list(text: str) -> List[int]:
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        vals = []
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return vals
+
+
 def _model_args(p) -> None:
     p.add_argument("model", help="the ONNX model file")
     p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
@@ -356,6 +431,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per node: fused into, algorithm, layout, threads, predicted ms; the network total")
     p.add_argument("--why", action="store_true", help="with --explain: every node's reasons")
     p.set_defaults(func=cmd_plan_model)
+
+    p = sub.add_parser("tune", help="search each layer's configuration space by measuring (the empirical "
+                                    "baseline); write a tuning log for AUTOCONFIG_SELECTOR=search")
+    _tuning_args(p)
+    p.add_argument("--budget", type=bounded_int(1, lambda: 10 ** 6, "a measurement count"), required=True,
+                   help="measurements per layer")
+    p.add_argument("--out", required=True, metavar="tuning.json", help="the tuning log (appended to if it exists)")
+    p.add_argument("--fresh", action="store_true", help="overwrite --out instead of appending to it")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("compare-selectors", help="measure the kernel each selector picks per layer, next to the "
+                                                 "oracle (exhaustive or large search) and each one's time to configure")
+    _tuning_args(p)
+    p.add_argument("--budget", type=_int_list, default=None, metavar="16,64,256",
+                   help="search budgets to compare (default 16,64,256)")
+    p.add_argument("--exhaustive-max", type=bounded_int(1, lambda: 10 ** 6, "a config count"), default=64,
+                   help="measure the whole space as the oracle when it has at most this many configs")
+    p.add_argument("--oracle-budget", type=bounded_int(1, lambda: 10 ** 6, "a measurement count"), default=512,
+                   help="otherwise the oracle is a search of this many measurements")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--json", action="store_true",
+                   help='print [{"layer", "oracle_ms", "oracle", "selectors": {name: {"ms", "configure_s"}}}]')
+    p.add_argument("--log", default=None, metavar="FILE", help="also write every measurement to this tuning log")
+    p.set_defaults(func=cmd_compare_selectors)
     return ap
 
 

@@ -39,6 +39,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -195,6 +196,21 @@ def _conv_gemm_plan(task: Task, profile: HostProfile) -> Plan:
     return p
 
 
+def _compiled(cxx: str, base: Path, path: Path, flags: List[str], inc: List[str]) -> str:
+    """The object of `path`, compiled once per text and flags (cached in the
+    base build): a batch recompiles only what changed, mostly its GEMM entries.
+    Headers a file includes are keyed by the base (fixed) or by the text that
+    names them (a ukernel header's name holds its tile and ISA)."""
+    h = hashlib.sha256(path.read_bytes() + " ".join(flags).encode()).hexdigest()[:20]
+    obj = base / "objcache" / f"{path.stem}-{h}.o"
+    if not obj.exists():
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        tmp = obj.with_name(obj.name + f".{os.getpid()}.tmp")
+        _run([cxx, *BASE_FLAGS, *flags, *inc, "-c", str(path), "-o", str(tmp)], f"compiling {path.name} of a batch")
+        os.replace(tmp, obj)
+    return str(obj)
+
+
 def _measure_batch(pairs: Sequence[Tuple[Task, Config]], profile: HostProfile, repeats: int, cxx: str,
                    base: Path, work: Path) -> List[float]:
     isa = isa_for_profile(profile)
@@ -206,24 +222,31 @@ def _measure_batch(pairs: Sequence[Tuple[Task, Config]], profile: HostProfile, r
     headers: Dict[str, str] = {}
     jobs: List[str] = []
     specialized: Dict[Tuple[int, int, int, int], Plan] = {}
+    names: List[str] = []
     for task, config in pairs:
         if task.op == "gemm":
             plan = plan_for(task, config, profile)
-            plan.kernel = f"tune_gemm_{len(entries)}"
+            # named by what it compiles, so the same candidate's object is reused across batches
+            plan.kernel = "tune_gemm_" + hashlib.sha256(f"{task.key()} {config.name()}".encode()).hexdigest()[:16]
             plan.activations = ["none"]
             mr, nr = plan.value("mr"), plan.value("nr")
             headers[ukernel_header_name(isa, mr, nr)] = emit_ukernel_header(isa, mr, nr)
-            jobs.append(f"gemm {len(entries)} {task.shape.M} {task.shape.N} {task.shape.K} {task.threads} "
+            jobs.append(f"gemm {len(names)} {task.shape.M} {task.shape.N} {task.shape.K} {task.threads} "
                         f"{_tolerance(task, config)}")
-            entries.append(emit_entry(isa, plan))
+            if plan.kernel not in names:
+                entries.append(plan.kernel)
+                _write(gen / f"{plan.kernel}.cpp", emit_entry(isa, plan))
+            names.append(plan.kernel)
         else:
             if config.get("algorithm") in ("gemm-1x1", "im2col-gemm"):
                 g = task.shape.gemm_shape()
                 key = (g.M, g.N, g.K, task.threads)
                 if key not in specialized:
                     p = _conv_gemm_plan(task, profile)
-                    p.kernel = f"tune_conv_gemm_{len(specialized)}"
+                    p.kernel = "tune_conv_gemm_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
                     specialized[key] = p
+                    entries.append(p.kernel)
+                    _write(gen / f"{p.kernel}.cpp", emit_entry(isa, p))
             jobs.append(_conv_job(task, config, profile))
     for p in specialized.values():
         headers[ukernel_header_name(isa, p.value("mr"), p.value("nr"))] = emit_ukernel_header(
@@ -232,27 +255,24 @@ def _measure_batch(pairs: Sequence[Tuple[Task, Config]], profile: HostProfile, r
         _write(gen / "include" / name, text)
     _write(gen / "include" / vmath_header_name(isa), emit_vmath_header(isa))
     gemm_plans = [p for p in specialized.values()]
-    kernels = "".join(entries) + "".join(emit_entry(isa, p) for p in gemm_plans)
-    names = [f"tune_gemm_{i}" for i in range(len(entries))]
-    table = ("\nnamespace autoconfig {\nnamespace detail {\n"
-             + "".join(f"void {n}(const GemmArgs& g, int threads);\n" for n in names)
+    table = ("#include \"autoconfig/autoconfig.h\"\n\nnamespace autoconfig {\nnamespace detail {\n"
+             + "".join(f"void {n}(const GemmArgs& g, int threads);\n" for n in sorted(set(names)))
              + "using GemmEntryFn = void (*)(const GemmArgs& g, int threads);\n"
              + "extern const GemmEntryFn kTuneEntries[];\nextern const int kTuneEntryCount;\n"
              + "const GemmEntryFn kTuneEntries[] = {" + "".join(f"&{n}, " for n in names) + "nullptr};\n"
              + f"const int kTuneEntryCount = {len(names)};\n}}  // namespace detail\n}}  // namespace autoconfig\n")
-    _write(gen / "tune_entries.cpp", kernels + table)
+    _write(gen / "tune_entries.cpp", table)
     generic = _generic_plan(profile)
     vid = variant_id(profile)
     _write(gen / registry_tu_name(vid), emit_registry(profile, generic, gemm_plans, [],
                                                       conv_model.model_coefficients(profile), []))
     _write(gen / "variants.cpp", emit_variants(profile.name, [profile]))
     inc = [f"-I{src / 'include'}", f"-I{src / 'src'}", f"-I{gen / 'include'}", f"-I{base / 'gen' / 'include'}"]
-    objs = []
-    for path, flags in ((gen / "tune_entries.cpp", list(profile.compile_flags)), (gen / registry_tu_name(vid), []),
-                        (gen / "variants.cpp", []), (DRIVER, [])):
-        obj = gen / (path.stem + ".o")
-        _run([cxx, *BASE_FLAGS, *flags, *inc, "-c", str(path), "-o", str(obj)], f"compiling {path.name} of a batch")
-        objs.append(str(obj))
+    units = [(gen / f"{e}.cpp", list(profile.compile_flags)) for e in entries]
+    units += [(gen / "tune_entries.cpp", []), (gen / registry_tu_name(vid), []), (gen / "variants.cpp", []),
+              (DRIVER, [])]
+    with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+        objs = list(pool.map(lambda u: _compiled(cxx, base, u[0], u[1], inc), units))
     exe = gen / "measure_driver"
     _run([cxx, "-pthread", "-o", str(exe), *objs, str(base / "libbase.a")], "linking the batch's driver")
     jobs_file = gen / "jobs.txt"
