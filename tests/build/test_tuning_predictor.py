@@ -152,7 +152,7 @@ def test_predictor_plans_every_default_spec_layer():
     for task in tasks:
         plan = select(task, V3, "predictor")
         assert plan.op in ("matmul", "conv2d")
-        reasons = [p.why for p in plan.params.values()]
+        reasons = [p.why for p in plan.params.values()] + plan.notes     # the gemv path: one config, a note
         assert any(w.startswith("predictor: score") and "rank 1 of" in w for w in reasons), plan.explain()
         if plan.algorithm == "blis-gemm":
             k = {n: plan.value(n) for n in ("mr", "nr", "kc", "mc", "nc", "loop_order", "grid")}
