@@ -3,7 +3,9 @@ features (tuning/features.py), exploration-based sampling (tuning/dataset.py),
 and the shipped model as the "predictor" selector (tuning/predictor.py)."""
 import gzip
 import json
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +47,37 @@ def test_layers_are_valid_and_tagged():
     # Inception v3 ends at 8x8 with 2048 channels; BERT-large's FFN at sequence 384
     assert Conv2dShape(2048, 8, 8, 192, 1, 1) in {t.shape for t in T.network_layers("inception_v3")}
     assert GemmShape(384, 4096, 1024) in {t.shape for t in T.network_layers("bert-large")}
+
+
+MODELS_DIR = os.environ.get("AUTOCONFIG_ONNX_MODELS") or str(Path(__file__).resolve().parents[2] / "benchmarks" / "models")
+
+
+@pytest.mark.parametrize("network", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_networks_match_torchvision_export(network):
+    """The generators against torchvision's own definitions, exported to ONNX
+    by benchmarks/export_models.py (skipped when they were not exported;
+    AUTOCONFIG_ONNX_MODELS names another folder): the same distinct conv
+    layers, each as often."""
+    path = os.path.join(MODELS_DIR, f"{network}.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not exported (python benchmarks/export_models.py)")
+    onnx = pytest.importorskip("onnx")
+    m = onnx.shape_inference.infer_shapes(onnx.load(path))
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(m.graph.value_info) + list(m.graph.input)}
+    weights = {i.name: list(i.dims) for i in m.graph.initializer}
+    exported = {}
+    for n in m.graph.node:
+        if n.op_type != "Conv":
+            continue
+        a = {x.name: onnx.helper.get_attribute_value(x) for x in n.attribute}
+        _, C, H, W = dims[n.input[0]]
+        K, _, R, S = weights[n.input[1]]
+        st, p = a.get("strides", [1, 1]), a.get("pads", [0, 0, 0, 0])
+        shape = Conv2dShape(C, H, W, K, R, S, stride_h=st[0], stride_w=st[1], pad_top=p[0], pad_left=p[1],
+                            pad_bottom=p[2], pad_right=p[3], groups=a.get("group", 1))
+        exported[shape] = exported.get(shape, 0) + 1
+    assert exported == {t.shape: t.count for t in T.network_layers(network)}
 
 
 def test_sample_tasks_deterministic_and_by_family():
@@ -142,7 +175,6 @@ def test_corrupt_predictor_refused(tmp_path, monkeypatch):
 
 
 def test_predictor_plans_every_default_spec_layer():
-    from pathlib import Path
     from autoconfig import spec as spec_mod
     from autoconfig.tuning.selectors import SelectorError, select
     from autoconfig.tuning.space import tasks_from_specs
