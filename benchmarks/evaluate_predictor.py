@@ -21,7 +21,8 @@ Per test group, time of each selector's pick:
                  neighbours of the best, random ones) plus every config the
                  selectors below picked: an upper bound of the true best.
   analytical     the model's config (always measured by the collection).
-  predictor      the split's model's top-ranked config of the whole space.
+  predictor      the split's model's top-ranked config (tuning.predictor.rank:
+                 the configs the analytical model puts within 4x of its best).
   predictor:8    the fastest of its top 8.
   search@B       tuning.search at budget B, simulated on the dataset's times:
                  only on groups whose whole space was measured (elsewhere
@@ -48,13 +49,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
 from autoconfig.tuning import dataset as ds_mod  # noqa: E402
-from autoconfig.tuning.features import feature_matrix  # noqa: E402
+from autoconfig.tuning.predictor import rank  # noqa: E402
 from autoconfig.tuning.space import Config, analytical_config, space  # noqa: E402
 from autoconfig.tuning.train import Group, groups_of, train  # noqa: E402
 
@@ -66,34 +66,26 @@ def geomean(v: Sequence[float]) -> float:
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
 
 
-def _measured(g: Group) -> Dict[Config, float]:
-    return dict(zip(g.configs, g.seconds.tolist()))
+def predictor_picks(ranker, groups: Sequence[Group], k: int = 8) -> List[List[Config]]:
+    """The top k of each group as the predictor selector ranks them (predictor.rank)."""
+    return [rank(g.task, g.profile, ranker)[0][:k] for g in groups]
 
 
-def predictor_picks(ranker, groups: Sequence[Group], k: int = 8) -> Dict[int, List[Config]]:
-    out = {}
-    for i, g in enumerate(groups):
-        configs = space(g.task, g.profile)
-        scores = ranker.score(feature_matrix(g.task, configs, g.profile))
-        out[i] = [configs[j] for j in np.argsort(-scores, kind="stable")[:k]]
-    return out
-
-
-def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], picks: Dict[int, List[Config]], host, measure_now: bool,
-            log) -> Dict[int, Dict[Config, float]]:
-    """Times of the picks per group: from the dataset, or measured now."""
-    times = {i: _measured(g) for i, g in enumerate(groups)}
+def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], times: Dict[int, Dict[Config, float]],
+            picks: Dict[int, List[Config]], host, measure_now: bool, log) -> None:
+    """Measures the picks no group time covers (unless not measure_now) and
+    adds them to `times` (group index -> config -> seconds) and the dataset."""
     need: Dict[str, List[Tuple[int, Config]]] = {}
     for i, cs in picks.items():
         for c in cs:
             if c not in times[i]:
                 need.setdefault(groups[i].isa, []).append((i, c))
     if not measure_now:
-        return times
+        return
     for isa, items in need.items():
         log(f"  measuring {len(items)} predictor picks the dataset lacks on {isa}")
-        secs = ds_mod._measure_pairs([(groups[i].task, c) for i, c in items], host, isa, 5, log)
         load = ds_mod.load_average()
+        secs = ds_mod._measure_pairs([(groups[i].task, c) for i, c in items], host, isa, 5, log)
         for (i, c), s in zip(items, secs):
             if s is None:
                 continue
@@ -101,7 +93,6 @@ def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], picks: Dict[int, List[C
             g = groups[i]
             ds.records.append(ds_mod.Record(g.task.to_dict(), g.network, g.family, isa, c.to_dict(), float(s),
                                             "evaluation", load))
-    return times
 
 
 def simulated_search(g: Group, times: Dict[Config, float], budget: int) -> Optional[float]:
@@ -115,23 +106,27 @@ def simulated_search(g: Group, times: Dict[Config, float], budget: int) -> Optio
     return search_many([g.task], g.profile, budget, measure_fn=lookup)[0].best_seconds
 
 
-def evaluate(ds, groups: Sequence[Group], tests: Sequence[int], ranker, host, measure_now: bool, log):
-    sub = [groups[i] for i in tests]
-    picks = predictor_picks(ranker, sub)
-    times = fill_in(ds, sub, picks, host, measure_now, log)
+def evaluate(ds, groups: Sequence[Group], times: Dict[int, Dict[Config, float]], tests: Sequence[int], ranker,
+             host, measure_now: bool, log):
+    picks = dict(zip(tests, predictor_picks(ranker, [groups[i] for i in tests])))
+    fill_in(ds, groups, times, picks, host, measure_now, log)
     rows = []
-    for i, g in enumerate(sub):
-        t = times[i]
-        oracle = min(t.values())
-        chosen = {"analytical": t.get(analytical_config(g.task, g.profile)),
-                  "predictor": t.get(picks[i][0])}
+    for i in tests:
+        g, t = groups[i], times[i]
+        chosen = {"analytical": t.get(analytical_config(g.task, g.profile)), "predictor": t.get(picks[i][0])}
         top8 = [t[c] for c in picks[i] if c in t]
         chosen["predictor:8"] = min(top8) if len(top8) == len(picks[i]) else None
         for b in BUDGETS:
             chosen[f"search@{b}"] = simulated_search(g, t, b)
-        rows.append({"group": g, "oracle": oracle, "chosen": chosen, "space": len(space(g.task, g.profile)),
-                     "measured": len(t)})
+        rows.append({"index": i, "group": g, "chosen": chosen, "space": len(space(g.task, g.profile))})
     return rows
+
+
+def finish(rows, times) -> None:
+    """The oracle and the measured count of each row, once every split's picks are measured."""
+    for r in rows:
+        t = times[r["index"]]
+        r["oracle"], r["measured"] = min(t.values()), len(t)
 
 
 def summarize(rows) -> Dict[str, Tuple[float, int]]:
@@ -196,12 +191,24 @@ def main(argv=None) -> int:
     t0 = time.time()
     out = [f"Dataset: {a.dataset.name}, {len(ds.records)} records, {len(groups)} (task, ISA) groups, "
            f"families {', '.join(families)}, ISAs {', '.join(isas)}; CPU {ds.metadata.get('cpu')}."]
-    held_rows = []
+    times = {i: dict(zip(g.configs, g.seconds.tolist())) for i, g in enumerate(groups)}
+    held_rows, isa_rows = [], []
     for fam in families:
         train_g = [g for g in groups if g.family != fam]
         tests = [i for i, g in enumerate(groups) if g.family == fam]
         log(f"held-out family {fam}: train {len(train_g)} groups, test {len(tests)}")
-        held_rows += evaluate(ds, groups, tests, train(train_g), host, not a.no_measure, log)
+        held_rows += evaluate(ds, groups, times, tests, train(train_g), host, not a.no_measure, log)
+    if len(isas) > 1:
+        for test_isa in isas:
+            train_g = [g for g in groups if g.isa != test_isa]
+            tests = [i for i, g in enumerate(groups) if g.isa == test_isa]
+            log(f"held-out ISA {test_isa}: train {len(train_g)} groups, test {len(tests)}")
+            isa_rows.append((test_isa, evaluate(ds, groups, times, tests, train(train_g), host, not a.no_measure,
+                                                log)))
+    # the oracle of a group is the best over everything measured, the picks of every split included
+    finish(held_rows, times)
+    for _, rows in isa_rows:
+        finish(rows, times)
     out.append(table("Held-out networks (leave one family out)", summarize(held_rows), len(held_rows)))
     fam_lines = ["| family | groups | analytical | predictor | predictor:8 |", "|---|---|---|---|---|"]
     for fam in families:
@@ -209,14 +216,9 @@ def main(argv=None) -> int:
         fam_lines.append(f"| {fam} | {s['predictor'][1]} | {s['analytical'][0]:.3f} | {s['predictor'][0]:.3f} | "
                          f"{s['predictor:8'][0]:.3f} |")
     out.append("\n".join(fam_lines))
-    if len(isas) > 1:
-        for test_isa in isas:
-            train_g = [g for g in groups if g.isa != test_isa]
-            tests = [i for i, g in enumerate(groups) if g.isa == test_isa]
-            log(f"held-out ISA {test_isa}: train {len(train_g)} groups, test {len(tests)}")
-            rows = evaluate(ds, groups, tests, train(train_g), host, not a.no_measure, log)
-            out.append(table(f"Held-out ISA: trained on {', '.join(i for i in isas if i != test_isa)}, "
-                             f"tested on {test_isa}", summarize(rows), len(rows)))
+    for test_isa, rows in isa_rows:
+        out.append(table(f"Held-out ISA: trained on {', '.join(i for i in isas if i != test_isa)}, "
+                         f"tested on {test_isa}", summarize(rows), len(rows)))
     if not a.no_measure:
         ds.save(a.dataset)
     if a.per_layer:

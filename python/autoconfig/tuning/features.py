@@ -59,7 +59,8 @@ GEMM_KNOB_FEATURES = ("knob_gemv", "knob_mr", "knob_nr", "knob_nv", "knob_acc", 
 GEMM_KNOB_ORDER = ("grid", "kc", "loop_order", "mc", "mr", "nc", "nr")     # space.GEMM_KNOBS, sorted
 CONV_KNOB_FEATURES = tuple(f"knob_alg_{a.replace('-', '_')}" for a in CONV_ALGORITHMS) + (
     "knob_tile_n", "knob_tile_kb", "knob_plain_input", "knob_groups_inner", "knob_log2_c_blocks",
-    "knob_col_waste", "knob_kblock_waste")
+    "knob_col_waste", "knob_kblock_waste", "knob_log2_channels_per_block", "knob_cblocks_vs_model",
+    "knob_traffic_vs_model", "knob_traffic_vs_time", "knob_partial_sums_share")
 # The analytical models' term names (models/gemm.py estimate, models/conv.py
 # estimate_*); any other name is counted in model_term_other.
 TERM_NAMES = ("compute", "calls", "a_stream", "b_stream", "pack_a", "pack_b", "c_io", "sync", "stall",
@@ -159,6 +160,30 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     return np.asarray(seconds)[j]
 
 
+def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: bool, nb: int) -> Tuple[float, float]:
+    """(bytes from beyond L2, of which partial sums) of the direct kernel with
+    a forced work order and reduction block count: the terms
+    models/conv.direct_schedule() minimises over, for one schedule."""
+    n, kb = tile
+    g = conv_model.direct_geometry(m, L, tile, plain)
+    half_l2 = m.cache(2).size_bytes / 2
+    cpad = g.taps // (L.R * L.S) * g.cb
+    rows_in = (L.R - 1) * L.dilation_h + 1
+    rows_read = g.in_h if L.pointwise else min(g.in_h, g.rows * rows_in)
+    x_bytes = cpad * rows_read * g.in_w * 4
+    w_all = g.kblocks * m.lanes * cpad * L.R * L.S * 4
+    if inner:
+        per_col = cpad * rows_in * L.stride_w * 4
+        chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
+        return x_bytes + (w_all * g.rows * math.ceil(g.cols / chunk) if w_all > half_l2 else w_all), 0.0
+    w_group = kb * m.lanes * cpad * L.R * L.S * 4
+    y_bytes = g.kblocks * m.lanes * g.rows * g.cols * 4
+    w = w_all if w_group / nb <= half_l2 else w_all * g.rows
+    x = x_bytes if x_bytes / nb <= half_l2 else x_bytes * g.groups
+    y = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
+    return w + x + y, y
+
+
 def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray) -> np.ndarray:
     L = task.shape
     m = conv_model.kernel_machine(profile)
@@ -182,6 +207,19 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
             out[i, COLUMN["knob_col_waste"]] = (math.ceil(L.out_w / tn) * tn - L.out_w) / L.out_w
             kblocks = math.ceil(L.K / m.lanes)
             out[i, COLUMN["knob_kblock_waste"]] = (math.ceil(kblocks / kb) * kb - kblocks) / kblocks
+            inner, nb = k["order"] == "groups-inner", k["c_blocks"]
+            g = conv_model.direct_geometry(m, L, (tn, kb), plain)
+            cpad = g.taps // (L.R * L.S) * g.cb
+            out[i, COLUMN["knob_log2_channels_per_block"]] = _log2(cpad / nb)
+            model = conv_model.direct_schedule(m, L, (tn, kb), plain, task.threads)
+            out[i, COLUMN["knob_cblocks_vs_model"]] = _log2(nb / model.cblocks)
+            traffic, partial = direct_traffic(m, L, (tn, kb), plain, inner, nb)
+            out[i, COLUMN["knob_traffic_vs_model"]] = _log2(max(traffic, 1.0) / max(model.l3_bytes, 1.0))
+            out[i, COLUMN["knob_partial_sums_share"]] = partial / max(traffic, 1.0)
+            cand = cands.get(name)
+            if cand is not None and cand.rejected is None:
+                seconds = traffic / conv_model._beyond_l2_bandwidth(m, model.footprint)
+                out[i, COLUMN["knob_traffic_vs_time"]] = math.log2(1.0 + seconds / cand.predicted_s)
         else:
             name = alg
         cand = cands.get(name)

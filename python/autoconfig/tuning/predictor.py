@@ -8,6 +8,14 @@
                 When measuring is impossible (a cross-build's ISA this CPU
                 lacks, no compiler), it falls back to the top-1 with a note.
 
+The model ranks only the configs whose analytical estimate is within
+MODEL_GUARD (4x) of the model's best estimate for the task: the trees learn
+the model's residual near the good configs and have seen few far ones, so
+far outside them they extrapolate (an algorithm absent from training, such
+as a depthwise layer's im2col-gemm at 37x the depthwise time, could
+otherwise rank first). In the dataset the fastest config of every (task,
+ISA) lies within 2.7x of the model's best estimate.
+
 The model file ships in the package (predictor.json.gz, trained by
 python -m autoconfig.tuning.train on the dataset of tuning/dataset.py);
 AUTOCONFIG_PREDICTOR=/path/model.json.gz replaces it. Only numpy is needed.
@@ -27,12 +35,13 @@ except ImportError as e:     # the generator's Python (C++ engines) may lack it:
 
 from ..plan import Plan
 from ..profile import HostProfile
-from .features import FEATURES, feature_matrix
+from .features import COLUMN, FEATURES, feature_matrix
 from .ranker import Ranker, load_ranker, require_features
 from .selectors import SelectorError, register
 from .space import Config, Task, isa_name, plan_for, space
 
 SHIPPED = Path(__file__).with_name("predictor.json.gz")
+MODEL_GUARD = 4.0       # ranked: configs the analytical model estimates within this factor of its best
 _LOADED: Dict[str, Ranker] = {}
 
 
@@ -52,17 +61,21 @@ def load_model(path: Optional[Path] = None) -> Ranker:
 
 
 def rank(task: Task, profile: HostProfile, model: Optional[Ranker] = None) -> Tuple[List[Config], np.ndarray]:
-    """The task's configs, best predicted first, and their scores (stable:
-    equal scores keep the space's order)."""
+    """The task's configs within MODEL_GUARD of the model's best estimate,
+    best predicted first, and their scores (stable: equal scores keep the
+    space's order)."""
     model = model or load_model()
     configs = space(task, profile)
-    scores = model.score(feature_matrix(task, configs, profile))
+    x = feature_matrix(task, configs, profile)
+    keep = np.nonzero(x[:, COLUMN["model_vs_best"]] <= np.log2(MODEL_GUARD))[0]
+    scores = model.score(x[keep])
     order = np.argsort(-scores, kind="stable")
-    return [configs[i] for i in order], scores[order]
+    return [configs[keep[i]] for i in order], scores[order]
 
 
 def _why(score: float, r: int, n: int) -> str:
-    return f"predictor: score {score:.3f}, rank {r} of {n} configs (offline-trained ranking model)"
+    return (f"predictor: score {score:.3f}, rank {r} of {n} configs (offline-trained ranking model; "
+            f"configs the analytical model puts within {MODEL_GUARD:g}x of its best)")
 
 
 def predictor_plan(task: Task, profile: HostProfile, *, log=None, arg: Optional[str] = None) -> Plan:
