@@ -1,6 +1,6 @@
 """Held-out evaluation of the predictor against the analytical model and the search.
 
-    python benchmarks/evaluate_predictor.py [--dataset D] [--no-measure] [--markdown]
+    python benchmarks/evaluate_predictor.py [--dataset D] [--measure-ops gemm,conv2d] [--per-layer]
 
 Needs LightGBM (pip install 'autoconfig[tuning]'): every split trains its own
 model on its training side only.
@@ -30,8 +30,9 @@ Per test group, time of each selector's pick:
 The predictor's picks that the dataset lacks are measured now (measure.measure,
 best of 5) and appended to the dataset as source "evaluation" (they then
 serve later runs and the shipped model's training; a held-out side never
-trains on its own records), unless --no-measure (such picks are then skipped
-and counted).
+trains on its own records), unless their op is left out of --measure-ops
+(such picks are then skipped: a group counts for a selector only when its
+pick has a time; the tables give the group counts).
 Score per selector: geomean over groups of oracle time / chosen time (1.0 =
 always the best found).
 
@@ -72,16 +73,17 @@ def predictor_picks(ranker, groups: Sequence[Group], k: int = 8) -> List[List[Co
 
 
 def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], times: Dict[int, Dict[Config, float]],
-            picks: Dict[int, List[Config]], host, measure_now: bool, log) -> None:
-    """Measures the picks no group time covers (unless not measure_now) and
-    adds them to `times` (group index -> config -> seconds) and the dataset."""
+            picks: Dict[int, List[Config]], host, measure_ops: Sequence[str], log) -> None:
+    """Measures the picks of tasks whose op is in measure_ops that no group
+    time covers, and adds them to `times` (group index -> config -> seconds)
+    and the dataset."""
     need: Dict[str, List[Tuple[int, Config]]] = {}
     for i, cs in picks.items():
+        if groups[i].task.op not in measure_ops:
+            continue
         for c in cs:
             if c not in times[i]:
                 need.setdefault(groups[i].isa, []).append((i, c))
-    if not measure_now:
-        return
     for isa, items in need.items():
         log(f"  measuring {len(items)} predictor picks the dataset lacks on {isa}")
         load = ds_mod.load_average()
@@ -107,9 +109,9 @@ def simulated_search(g: Group, times: Dict[Config, float], budget: int) -> Optio
 
 
 def evaluate(ds, groups: Sequence[Group], times: Dict[int, Dict[Config, float]], tests: Sequence[int], ranker,
-             host, measure_now: bool, log):
+             host, measure_ops: Sequence[str], log):
     picks = dict(zip(tests, predictor_picks(ranker, [groups[i] for i in tests])))
-    fill_in(ds, groups, times, picks, host, measure_now, log)
+    fill_in(ds, groups, times, picks, host, measure_ops, log)
     rows = []
     for i in tests:
         g, t = groups[i], times[i]
@@ -175,13 +177,15 @@ def per_layer(rows) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", type=Path, default=ds_mod.DEFAULT_PATH)
-    ap.add_argument("--no-measure", action="store_true", help="do not measure picks the dataset lacks")
+    ap.add_argument("--measure-ops", default="gemm,conv2d",
+                    help="measure the picks the dataset lacks for these ops ('' for none; GEMM candidates compile)")
     ap.add_argument("--per-layer", action="store_true", help="print the per-layer table of held-out networks")
     ap.add_argument("--skip-configure", action="store_true")
     a = ap.parse_args(argv)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
+    ops = [o for o in a.measure_ops.split(",") if o]
     ds = ds_mod.load_dataset(a.dataset)
     host = ds_mod.host_profile(ds)
     groups = groups_of(ds)
@@ -197,14 +201,13 @@ def main(argv=None) -> int:
         train_g = [g for g in groups if g.family != fam]
         tests = [i for i, g in enumerate(groups) if g.family == fam]
         log(f"held-out family {fam}: train {len(train_g)} groups, test {len(tests)}")
-        held_rows += evaluate(ds, groups, times, tests, train(train_g), host, not a.no_measure, log)
+        held_rows += evaluate(ds, groups, times, tests, train(train_g), host, ops, log)
     if len(isas) > 1:
         for test_isa in isas:
             train_g = [g for g in groups if g.isa != test_isa]
             tests = [i for i, g in enumerate(groups) if g.isa == test_isa]
             log(f"held-out ISA {test_isa}: train {len(train_g)} groups, test {len(tests)}")
-            isa_rows.append((test_isa, evaluate(ds, groups, times, tests, train(train_g), host, not a.no_measure,
-                                                log)))
+            isa_rows.append((test_isa, evaluate(ds, groups, times, tests, train(train_g), host, ops, log)))
     # the oracle of a group is the best over everything measured, the picks of every split included
     finish(held_rows, times)
     for _, rows in isa_rows:
@@ -219,7 +222,7 @@ def main(argv=None) -> int:
     for test_isa, rows in isa_rows:
         out.append(table(f"Held-out ISA: trained on {', '.join(i for i in isas if i != test_isa)}, "
                          f"tested on {test_isa}", summarize(rows), len(rows)))
-    if not a.no_measure:
+    if ops:
         ds.save(a.dataset)
     if a.per_layer:
         out.append(per_layer(held_rows))
