@@ -193,6 +193,18 @@ def host_profile(ds: Dataset):
     return p
 
 
+def absent_isas(host) -> Dict[str, str]:
+    """The ISA variants this machine cannot run, and why (recorded in the metadata)."""
+    from .space import ISA_VIEWS, SpaceError, profile_for_isa
+    out = {}
+    for isa in ISA_VIEWS:
+        try:
+            profile_for_isa(host, isa)
+        except SpaceError as e:
+            out[isa] = str(e)
+    return out
+
+
 def _measure_pairs(pairs: List[Tuple[Any, Any]], host, isa: str, repeats: int,
                    log: Callable[[str], None]) -> List[Optional[float]]:
     """measure() over all pairs; when a batch fails, the pairs one by one, a
@@ -235,6 +247,7 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
         "sampling": asdict(plan), "repeats": repeats, "threads": threads, "seed": seed,
         "per_family": per_family, "exhaustive_below": exhaustive})
     ds.metadata["isas"] = sorted(set(ds.metadata.get("isas", [])) | set(isas))
+    ds.metadata["isas_absent"] = absent_isas(host)
     ds.metadata.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     profiles = {isa: profile_for_isa(host, isa) for isa in isas}
     for isa, p in profiles.items():
