@@ -22,11 +22,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..models import conv as conv_model
 from ..models import gemm as gemm_model
-from ..models.machine import Machine
 from ..profile import HostProfile
 from .log import TuningLog
 from .measure import measure as measure_pairs
-from .space import Config, Task, analytical_config, isa_name, profile_for_isa, space
+from .space import (Config, Task, _gemm_model_blocking, _JsonKeyedMachine, _gemm_tiles, analytical_config, isa_name, profile_for_isa,
+                    space)
 
 MeasureFn = Callable[[Sequence[Tuple[Task, Config]], HostProfile], List[float]]
 
@@ -64,14 +64,15 @@ def model_ranked(task: Task, profile: HostProfile) -> List[Config]:
     sp = set(space(task, profile))
     scored: List[Tuple[float, Config]] = []
     if task.op == "gemm" and task.shape.M > 1:
-        m = Machine(profile)
+        m = _JsonKeyedMachine(profile)
         M, N, K = task.shape.M, task.shape.N, task.shape.K
-        for c in sp:
-            t = gemm_model.Tile(c.get("mr"), c.get("nr"), c.get("nr") // m.lanes)
-            kc, mc, nc = _model_blocking(m, t, c.get("loop_order"), M, N)
-            if (c.get("kc"), c.get("mc"), c.get("nc"), c.get("grid")) != (kc, mc, nc, first.get("grid")):
-                continue
-            scored.append((gemm_model.estimate(m, t, M, N, K, task.threads, c.get("loop_order")).seconds, c))
+        for t in _gemm_tiles(m):
+            for order in gemm_model.LOOP_ORDERS:
+                kc, mc, nc = _gemm_model_blocking(m, t, order, M, N)
+                c = Config.make("gemm", mr=t.mr, nr=t.nr, kc=kc, mc=mc, nc=nc, loop_order=order,
+                                grid=first.get("grid"))
+                if c in sp:
+                    scored.append((gemm_model.estimate(m, t, M, N, K, task.threads, order).seconds, c))
     elif task.op == "conv2d":
         m = conv_model.kernel_machine(profile)
         for cand in conv_model.candidates(profile, task.shape, task.threads, tolerance=task.tolerance):
@@ -91,18 +92,15 @@ def model_ranked(task: Task, profile: HostProfile) -> List[Config]:
     return [first] + [c for c in ranked if c != first]
 
 
-def _model_blocking(m: Machine, t: gemm_model.Tile, order: str, M: int, N: int) -> Tuple[int, int, int]:
-    from .space import _gemm_model_blocking
-    return _gemm_model_blocking(m, t, order, M, N)
-
-
 class _TaskSearch:
     """One task's state: its space, what was measured, what comes next."""
 
     def __init__(self, task: Task, profile: HostProfile, budget: int, seed: int):
         self.result = SearchResult(task)
         self.space = space(task, profile)
-        self.keys = {c: dict(_tile_key(c)) for c in self.space}
+        names = sorted({n for c in self.space for n, _ in _tile_key(c)})
+        # each config's knob values in one order: a distance is a zip of two tuples
+        self.keys = {c: tuple(dict(_tile_key(c)).get(n) for n in names) for c in self.space}
         self.seeds = model_ranked(task, profile)
         self.budget = min(budget, len(self.space))
         self.measured: Dict[Config, float] = {}
@@ -122,8 +120,9 @@ class _TaskSearch:
         for reach in (1, 2):
             for p in parents:
                 pk = self.keys[p]
-                near = [c for c in self.space if c not in self.measured and c not in out
-                        and _keyed_distance(pk, self.keys[c]) <= reach]
+                taken = set(out)
+                near = [c for c in self.space if c not in self.measured and c not in taken
+                        and sum(a != b for a, b in zip(pk, self.keys[c])) <= reach]
                 self.rng.shuffle(near)
                 out += near[:max(0, n - len(out))]
                 if len(out) >= n:

@@ -47,6 +47,7 @@ ConvPlanEntry, or Conv2dOptions when measured):
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -157,15 +158,17 @@ class Config:
     def name(self) -> str:
         """Short and readable: 'gemm 6x16 kc256 mc72 nc4096 b-panel-in-L1 1x2', 'conv direct 14x1 blocked outer/2'."""
         k = self.as_dict()
-        if self.op == "gemm":
-            if k.get("path") == "gemv":
-                return "gemv"
+        if self.op == "gemm" and k.get("path") == "gemv":
+            return "gemv"
+        if self.op == "gemm" and all(n in k for n in GEMM_KNOBS):
             return (f"{k['mr']}x{k['nr']} kc{k['kc']} mc{k['mc']} nc{k['nc']} {k['loop_order']} "
                     f"grid{k['grid']}")
-        if k["algorithm"] != "direct":
-            return k["algorithm"]
-        order = "inner" if k["order"] == "groups-inner" else f"outer/{k['c_blocks']}"
-        return f"direct {k['tile']} {k['input']} {order}"
+        if self.op == "conv2d" and k.get("algorithm") != "direct" and len(k) == 1:
+            return str(k["algorithm"])
+        if self.op == "conv2d" and all(n in k for n in CONV_DIRECT_KNOBS):
+            order = "inner" if k["order"] == "groups-inner" else f"outer/{k['c_blocks']}"
+            return f"direct {k['tile']} {k['input']} {order}"
+        return f"{self.op} " + " ".join(f"{n}={v}" for n, v in self.knobs)   # an incomplete config, as it is
 
     def to_dict(self) -> Dict[str, Any]:
         return {"op": self.op, "knobs": self.as_dict()}
@@ -234,6 +237,14 @@ def _gemm_tiles(m: Machine) -> List[gemm_model.Tile]:
     return tiles
 
 
+class _JsonKeyedMachine(Machine):
+    """A Machine whose profile JSON is computed once (the kc memo's key)."""
+
+    def __init__(self, profile: HostProfile):
+        super().__init__(profile)
+        object.__setattr__(self, "_json", profile.to_json())
+
+
 def _grids(threads: int) -> List[str]:
     return [f"{a}x{threads // a}" for a in range(1, threads + 1) if threads % a == 0]
 
@@ -246,9 +257,18 @@ def _scaled(base: int, factors: Sequence[float], quantum: int, lo: int, hi: int)
     return sorted(out)
 
 
+_KC: Dict[Tuple[str, gemm_model.Tile, str], int] = {}
+
+
 def _gemm_model_blocking(m: Machine, t: gemm_model.Tile, order: str, M: int, N: int) -> Tuple[int, int, int]:
-    """(kc, mc, nc) as plan_shape() chooses them for this tile and order."""
-    kc = gemm_model.kc_for(m, t, order)
+    """(kc, mc, nc) as plan_shape() chooses them for this tile and order
+    (kc_for's search over k blocks is kept per profile, tile and order)."""
+    key = (getattr(m, "_json", None) or m.profile.to_json(), t, order)
+    if key not in _KC:
+        if len(_KC) > 4096:
+            _KC.clear()
+        _KC[key] = gemm_model.kc_for(m, t, order)
+    kc = _KC[key]
     mc = min(gemm_model.mc_for(m, t, kc, order), math.ceil(M / t.mr) * t.mr)
     nc = gemm_model.balanced(N, gemm_model.nc_for(m, t, kc, order), t.nr)
     return kc, mc, nc
@@ -258,7 +278,7 @@ def _gemm_space(task: Task, profile: HostProfile) -> List[Config]:
     M, N, K = task.shape.M, task.shape.N, task.shape.K
     if M == 1:
         return [Config.make("gemm", path="gemv")]
-    m = Machine(profile)
+    m = _JsonKeyedMachine(profile)
     out = []
     kc_hi = min(KC_MAX, math.ceil(K / gemm_model.KC_QUANTUM) * gemm_model.KC_QUANTUM)
     for t in _gemm_tiles(m):
@@ -279,10 +299,26 @@ def _gemm_space(task: Task, profile: HostProfile) -> List[Config]:
     return out
 
 
+# The models' plans by (task, profile): plan_for() and the searches ask for
+# the same one many times, and a GEMM plan weighs every tile and thread count.
+_MODEL_PLANS: Dict[Tuple[Task, str], Plan] = {}
+_MODEL_PLANS_MAX = 512
+
+
+def _memo_plan(task: Task, profile: HostProfile, make) -> Plan:
+    key = (task, profile.to_json())
+    if key not in _MODEL_PLANS:
+        if len(_MODEL_PLANS) >= _MODEL_PLANS_MAX:
+            _MODEL_PLANS.clear()
+        _MODEL_PLANS[key] = make()
+    return copy.deepcopy(_MODEL_PLANS[key])   # callers annotate their copy
+
+
 def _gemm_plan_analytical(task: Task, profile: HostProfile) -> Plan:
     M, N, K = task.shape.M, task.shape.N, task.shape.K
-    return gemm_model.plan_shape(profile, M, N, K, isa_suffix=isa_for_profile(profile).suffix,
-                                 activations=list(task.activations), threads=task.threads)
+    return _memo_plan(task, profile, lambda: gemm_model.plan_shape(
+        profile, M, N, K, isa_suffix=isa_for_profile(profile).suffix, activations=list(task.activations),
+        threads=task.threads))
 
 
 def _gemm_analytical_config(task: Task, profile: HostProfile) -> Config:
@@ -333,6 +369,7 @@ def _gemm_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
     M, N, K = task.shape.M, task.shape.N, task.shape.K
     base = _gemm_plan_analytical(task, profile)
     if config.get("path") == "gemv":
+        base.params["path"] = Param("gemv", why)
         base.notes.append(why)
         return base
     m = Machine(profile)
@@ -381,10 +418,10 @@ def _conv_space(task: Task, profile: HostProfile) -> List[Config]:
 
 
 def _conv_plan_analytical(task: Task, profile: HostProfile) -> Plan:
-    return conv_model.plan_layer(profile, task.shape, isa_suffix=isa_for_profile(profile).suffix,
-                                 threads=task.threads, activations=list(task.activations),
-                                 tolerance=task.tolerance,
-                                 fixed_lanes_suffix=fixed_lanes_isa_for_profile(profile).suffix)
+    return _memo_plan(task, profile, lambda: conv_model.plan_layer(
+        profile, task.shape, isa_suffix=isa_for_profile(profile).suffix, threads=task.threads,
+        activations=list(task.activations), tolerance=task.tolerance,
+        fixed_lanes_suffix=fixed_lanes_isa_for_profile(profile).suffix))
 
 
 def _conv_analytical_config(task: Task, profile: HostProfile) -> Config:
@@ -473,9 +510,17 @@ def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
 
 
 # --------------------------------------------------------------------------- API
+_SPACES: Dict[Tuple[Task, str], List[Config]] = {}
+
+
 def space(task: Task, profile: HostProfile) -> List[Config]:
     """Every valid configuration of `task` on `profile` (see the module docstring), in a fixed order."""
-    return _gemm_space(task, profile) if task.op == "gemm" else _conv_space(task, profile)
+    key = (task, profile.to_json())
+    if key not in _SPACES:
+        if len(_SPACES) > 256:
+            _SPACES.clear()
+        _SPACES[key] = _gemm_space(task, profile) if task.op == "gemm" else _conv_space(task, profile)
+    return list(_SPACES[key])
 
 
 def analytical_config(task: Task, profile: HostProfile) -> Config:
