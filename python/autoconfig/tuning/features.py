@@ -118,9 +118,10 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
             [flops / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
         return np.full(len(configs), e.seconds)
     # the knob values in one pass: Config keeps its knobs sorted by name
-    names = {tuple(n for n, _ in c.knobs) for c in configs}
-    if names != {GEMM_KNOB_ORDER}:
-        raise ValueError(f"GEMM configs: expected the knobs {GEMM_KNOB_ORDER}, got {sorted(names)}")
+    # space() builds every GEMM config with the same knobs; the first one's names and every length are checked
+    names = tuple(n for n, _ in configs[0].knobs)
+    if names != GEMM_KNOB_ORDER or any(len(c.knobs) != len(GEMM_KNOB_ORDER) for c in configs):
+        raise ValueError(f"GEMM configs: expected the knobs {GEMM_KNOB_ORDER}, got {names}")
     grid_s, kc_l, order_l, mc_l, mr_l, nc_l, nr_l = zip(*[[v for _, v in c.knobs] for c in configs])
     # one model estimate per (tile, loop order), shared by its kc / mc / nc / grid variants
     keys = list(zip(mr_l, nr_l, order_l))
