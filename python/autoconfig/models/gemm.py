@@ -135,7 +135,20 @@ def tile_efficiency(m: Machine, t: Tile, kc: int, ldc: Optional[int] = None) -> 
                  "jitter": jitter, "c_alias_cyc": alias}
 
 
+# kc_for by (L1 bytes, L1 ways, mr, nr, order): it tries every kc up to 2048,
+# and the tuning space and the predictor's features ask for every tile.
+_KC_CACHE: Dict[Tuple[int, int, int, int, str], int] = {}
+
+
 def kc_for(m: Machine, t: Tile, order: str = B_PANEL_IN_L1) -> int:
+    l1 = m.cache(1)
+    key = (l1.size_bytes, l1.ways, t.mr, t.nr, order)
+    if key not in _KC_CACHE:
+        _KC_CACHE[key] = _kc_for(m, t, order)
+    return _KC_CACHE[key]
+
+
+def _kc_for(m: Machine, t: Tile, order: str) -> int:
     """b-panel-in-L1: largest kc with the B micro-panel (kc x nr) and the A
     micro-panel (mr x kc) in the L1 ways left for panels, counted as whole
     ways: B stays, A's lines pass through.

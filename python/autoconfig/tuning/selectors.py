@@ -26,7 +26,7 @@ from .space import SpaceError, Task, analytical_config, check_config, isa_name, 
 from .space import _conv_plan_analytical, _gemm_plan_analytical
 
 SelectorFn = Callable[..., Plan]      # fn(task, profile, *, log=None, arg=None) -> Plan
-RESERVED = {"predictor": "the offline-trained predictor (issue 16, autoconfig.tuning.predictor) is not in this build"}
+RESERVED = {"predictor": "the offline-trained predictor (autoconfig.tuning.predictor) cannot be loaded"}
 # Modules that register a reserved name when imported.
 PLUGINS = {"predictor": "autoconfig.tuning.predictor"}
 _REGISTRY: Dict[str, SelectorFn] = {}
@@ -55,15 +55,17 @@ def check_selector(selector: str) -> None:
     A reserved name registers itself when its module is importable
     (PLUGINS), and is refused with RESERVED's reason when it is not."""
     base, _ = parse(selector)
+    missing = None
     if base not in _REGISTRY and base in PLUGINS:
         try:
             importlib.import_module(PLUGINS[base])
-        except ImportError:
-            pass
+        except ImportError as e:
+            missing = e
     if base in _REGISTRY:
         return
     if base in RESERVED:
-        raise SelectorError(f"selector {selector!r}: {RESERVED[base]}; available: {', '.join(names())}")
+        why = f"{RESERVED[base]} ({missing})" if missing else RESERVED[base]
+        raise SelectorError(f"selector {selector!r}: {why}; available: {', '.join(names())}")
     raise SelectorError(f"unknown selector {selector!r}; expected one of {', '.join(names())}")
 
 

@@ -1,0 +1,334 @@
+"""The tuning dataset: measured (task, config, machine/ISA) -> seconds records.
+
+What is measured (One-Shot Tuner's two samplers, Ryu et al. CC 2022):
+  tasks    prior-guided: layers of real networks (tuning/tasks.py), a few per
+           family, weighted by how often the networks run them;
+  configs  exploration-based: per task, the analytical model's top k of the
+           whole space (where good configurations are), then the one-knob
+           neighbours of the best measured so far (around the best), then a
+           random share of the rest (coverage, so the predictor also sees what
+           bad looks like).
+Every (task, config) is measured with tuning.measure.measure (compiled in
+batches, checked against a reference, best of repeats) under each ISA variant
+this CPU runs; the HostProfile each variant was planned and measured with is
+stored once per ISA, and the load average beside every batch, since the
+machine may be shared while the data is collected.
+
+File: JSON, gzip-compressed:
+  {"format": "autoconfig-tuning-dataset", "version": 1,
+   "profiles": {isa: HostProfile dict},
+   "records": [{"task": Task dict, "network": str, "family": str, "isa": str,
+                "config": Config dict, "seconds": float, "source": "analytical"|"neighbour"|"random",
+                "load1": float}, ...],
+   "metadata": {...}}            # CPU, command, dates, ISA variants absent and why
+
+Regenerate (the shipped file; ~1-2 hours on a 2-core Zen 3 VM):
+  PYTHONPATH=python python -m autoconfig.tuning.dataset collect      # -> benchmarks/data/tuning_dataset.json.gz
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+FORMAT = "autoconfig-tuning-dataset"
+VERSION = 1
+# In the source tree, not in the wheel: the training side needs it, a build does not.
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "tuning_dataset.json.gz"
+
+
+class DatasetError(ValueError):
+    """A dataset file that cannot be used, with the reason."""
+
+
+@dataclass
+class Record:
+    task: Dict[str, Any]
+    network: str
+    family: str
+    isa: str
+    config: Dict[str, Any]
+    seconds: float
+    source: str
+    load1: float
+
+
+@dataclass
+class Dataset:
+    profiles: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    records: List[Record] = field(default_factory=list)
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Union[str, Path]) -> None:
+        d = {"format": FORMAT, "version": VERSION, "profiles": self.profiles,
+             "records": [asdict(r) for r in self.records], "metadata": self.metadata}
+        text = json.dumps(d, separators=(",", ":"), sort_keys=True)
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+        os.replace(tmp, path)
+
+    def groups(self) -> Dict[Tuple[str, str], List[Record]]:
+        """Records by (task key, isa): the unit a ranking is learned and judged on."""
+        out: Dict[Tuple[str, str], List[Record]] = {}
+        for r in self.records:
+            out.setdefault((task_key(r.task), r.isa), []).append(r)
+        return out
+
+
+def task_key(task: Dict[str, Any]) -> str:
+    return json.dumps(task, sort_keys=True)
+
+
+def load_dataset(path: Union[str, Path] = DEFAULT_PATH) -> Dataset:
+    path = Path(path)
+    try:
+        d = json.loads(gzip.decompress(path.read_bytes()).decode())
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetError(f"{path}: not a gzip JSON tuning dataset: {e}") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:
+        raise DatasetError(f"{path}: expected format {FORMAT!r} version {VERSION}")
+    try:
+        records = [Record(**r) for r in d["records"]]
+    except (KeyError, TypeError) as e:
+        raise DatasetError(f"{path}: malformed record: {e}") from None
+    missing = sorted({r.isa for r in records} - set(d["profiles"]))
+    if missing:
+        raise DatasetError(f"{path}: records of ISA(s) {missing} have no profile")
+    return Dataset(d["profiles"], records, d.get("metadata", {}))
+
+
+# --------------------------------------------------------------------------- exploration-based sampling
+def knob_distance(a, b) -> int:
+    """Knobs two configs of one task set differently."""
+    da, db = a.as_dict(), b.as_dict()
+    return sum(1 for k in set(da) | set(db) if da.get(k) != db.get(k))
+
+
+def neighbours(best, configs: Sequence, done: Dict, count: int, rng: random.Random) -> List:
+    """Up to `count` unmeasured configs nearest to `best` (fewest knobs
+    changed; ties broken at random)."""
+    cands = [c for c in configs if c not in done and c != best]
+    rng.shuffle(cands)
+    cands.sort(key=lambda c: knob_distance(best, c))
+    return cands[:count]
+
+
+@dataclass
+class SamplingPlan:
+    """Configs measured per task: analytical top k, neighbours of the best so
+    far (in two rounds: the second around the first's winner), random."""
+    top: int = 6
+    neighbour: int = 6
+    random: int = 4
+
+    def stages(self) -> List[Tuple[str, int]]:
+        half = self.neighbour // 2
+        return [("analytical", self.top), ("neighbour", half), ("neighbour", self.neighbour - half),
+                ("random", self.random)]
+
+
+@dataclass
+class TaskState:
+    """One (task, ISA) being sampled: its space, the model's order, what is measured."""
+    layer: Any                      # tasks.LayerTask
+    task: Any                       # space.Task
+    isa: str
+    configs: List
+    order: List[int]                # config indices, best predicted first (the analytical choice first)
+    done: Dict = field(default_factory=dict)      # config -> (seconds, source, load1)
+
+    def next_configs(self, stage: str, count: int, rng: random.Random, exhaustive: int = 0) -> List:
+        if stage == "analytical" and len(self.configs) <= exhaustive:
+            count = len(self.configs)      # a small space is measured whole: its oracle is exact
+        if count <= 0:
+            return []
+        if stage == "analytical":
+            return [self.configs[i] for i in self.order if self.configs[i] not in self.done][:count]
+        if stage == "neighbour":
+            if not self.done:
+                return []
+            best = min(self.done, key=lambda c: self.done[c][0])
+            return neighbours(best, self.configs, self.done, count, rng)
+        rest = [c for c in self.configs if c not in self.done]
+        return rng.sample(rest, min(count, len(rest)))
+
+
+# --------------------------------------------------------------------------- collection
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return -1.0
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def host_profile(ds: Dataset):
+    """The machine's probed profile: the one stored in the dataset when it is
+    being extended (the ISA views must not change between runs), else probed now."""
+    from ..probe import profile as probe_profile
+    from ..profile import HostProfile
+    if "host_profile" in ds.metadata:
+        return HostProfile.from_dict(ds.metadata["host_profile"])
+    p = probe_profile(None)
+    ds.metadata["host_profile"] = p.to_dict()
+    return p
+
+
+def absent_isas(host) -> Dict[str, str]:
+    """The ISA variants this machine cannot run, and why (recorded in the metadata)."""
+    from .space import ISA_VIEWS, SpaceError, profile_for_isa
+    out = {}
+    for isa in ISA_VIEWS:
+        try:
+            profile_for_isa(host, isa)
+        except SpaceError as e:
+            out[isa] = str(e)
+    return out
+
+
+def _measure_pairs(pairs: List[Tuple[Any, Any]], host, isa: str, repeats: int,
+                   log: Callable[[str], None]) -> List[Optional[float]]:
+    """measure() over all pairs; when a batch fails, the pairs one by one, a
+    failing one recorded as None (and logged) so the others still count."""
+    from .measure import MeasureError, measure
+    try:
+        return list(measure(pairs, host, repeats=repeats, isa=isa))
+    except MeasureError as e:
+        log(f"  batch failed ({str(e)[:200]}); measuring one by one")
+    out: List[Optional[float]] = []
+    for p in pairs:
+        try:
+            out.append(measure([p], host, repeats=repeats, isa=isa)[0])
+        except MeasureError as e:
+            log(f"  skipped {p[0].key()} {p[1].name()}: {str(e)[:300]}")
+            out.append(None)
+    return out
+
+
+def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: SamplingPlan,
+            repeats: int, threads: int, families: Optional[Sequence[str]] = None, chunk: int = 6,
+            exhaustive: int = 40, log: Callable[[str], None] = print) -> Dataset:
+    """Measure a prior-guided sample of tasks under each ISA (the whole
+    space of a task with at most `exhaustive` configs), `chunk` tasks at
+    a time (their candidates share compiled batches); the file is saved after
+    every chunk, so a long collection can be stopped and its file used, and a
+    rerun skips the (task, ISA) pairs already in it."""
+    from . import tasks as task_mod
+    from .space import Task, analytical_config, profile_for_isa, space
+    from .features import model_predictions
+
+    rng = random.Random(seed)
+    sample = task_mod.sample_tasks(per_family, seed=seed, families=families or task_mod.FAMILIES)
+    ds = load_dataset(out) if out.exists() else Dataset()
+    host = host_profile(ds)
+    have = {(task_key(r.task), r.isa) for r in ds.records}
+    ds.metadata.update({
+        "cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "command": "python -m autoconfig.tuning.dataset " + " ".join(sys.argv[1:]),
+        "sampling": asdict(plan), "repeats": repeats, "threads": threads, "seed": seed,
+        "per_family": per_family, "exhaustive_below": exhaustive})
+    ds.metadata["isas"] = sorted(set(ds.metadata.get("isas", [])) | set(isas))
+    ds.metadata["isas_absent"] = absent_isas(host)
+    ds.metadata.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    profiles = {isa: profile_for_isa(host, isa) for isa in isas}
+    for isa, p in profiles.items():
+        ds.profiles[isa] = p.to_dict()
+    todo = [(lt, isa) for lt in sample for isa in isas
+            if (task_key(Task(lt.op, lt.shape, threads).to_dict()), isa) not in have]
+    log(f"{len(sample)} tasks sampled, {len(todo)} (task, ISA) pairs to measure")
+    for start in range(0, len(todo), chunk):
+        t0 = time.time()
+        states = []
+        for lt, isa in todo[start:start + chunk]:
+            task = Task(lt.op, lt.shape, threads)
+            configs = space(task, profiles[isa])
+            predicted = model_predictions(task, configs, profiles[isa])
+            chosen = analytical_config(task, profiles[isa])
+            order = sorted(range(len(configs)), key=lambda i: (configs[i] != chosen, predicted[i]))
+            states.append(TaskState(lt, task, isa, configs, order))
+        for stage, count in plan.stages():
+            for isa in isas:
+                picks = [(st, c) for st in states if st.isa == isa for c in st.next_configs(stage, count, rng, exhaustive)]
+                if not picks:
+                    continue
+                load = load_average()
+                secs = _measure_pairs([(st.task, c) for st, c in picks], host, isa, repeats, log)
+                for (st, c), sec in zip(picks, secs):
+                    st.done[c] = (sec, stage, load)
+        for st in states:
+            for c, (sec, src, load) in st.done.items():
+                if sec is not None:
+                    ds.records.append(Record(st.task.to_dict(), st.layer.network, st.layer.family, st.isa,
+                                             c.to_dict(), float(sec), src, load))
+        ds.metadata["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        ds.save(out)
+        log(f"[{min(start + chunk, len(todo))}/{len(todo)}] {time.time() - t0:.0f} s, load {load_average():.2f}, "
+            f"{len(ds.records)} records: " + "; ".join(
+                f"{st.isa} {st.layer.network} {st.task.shape.label()}" for st in states))
+    return ds
+
+
+def summary(ds: Dataset) -> str:
+    groups = ds.groups()
+    fams: Dict[str, int] = {}
+    for r in ds.records:
+        fams[r.family] = fams.get(r.family, 0) + 1
+    loads = [r.load1 for r in ds.records if r.load1 >= 0]
+    return "\n".join([
+        f"{len(ds.records)} records, {len(groups)} (task, isa) groups, ISAs {sorted(ds.profiles)}",
+        "records per family: " + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())),
+        f"load average (1 min) during collection: min {min(loads, default=0):.2f}, "
+        f"median {sorted(loads)[len(loads) // 2] if loads else 0:.2f}, max {max(loads, default=0):.2f}",
+    ] + [f"{k}: {v}" for k, v in sorted(ds.metadata.items())])
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m autoconfig.tuning.dataset", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="measure a prior-guided task sample (appends to --out)")
+    c.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    c.add_argument("--isa", default="x86-64-v3,x86-64-v2", help="comma-separated ISA variants to measure under")
+    c.add_argument("--per-family", type=int, default=6, help="tasks drawn per network family")
+    c.add_argument("--families", default="", help="comma-separated families (default: all)")
+    c.add_argument("--top", type=int, default=6)
+    c.add_argument("--neighbours", type=int, default=6)
+    c.add_argument("--random", type=int, default=4)
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--chunk", type=int, default=6, help="tasks whose candidates share compiled batches")
+    c.add_argument("--exhaustive", type=int, default=40, help="measure the whole space of tasks with at most this "
+                   "many configs (their oracle is then exact)")
+    s = sub.add_parser("summary", help="print what a dataset holds")
+    s.add_argument("path", type=Path, nargs="?", default=DEFAULT_PATH)
+    a = ap.parse_args(argv)
+    if a.cmd == "summary":
+        print(summary(load_dataset(a.path)))
+        return 0
+    fams = [f for f in a.families.split(",") if f] or None
+    collect(a.out, [i for i in a.isa.split(",") if i], a.per_family, a.seed,
+            SamplingPlan(a.top, a.neighbours, a.random), a.repeats, a.threads, fams, a.chunk, a.exhaustive)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""The shipped ranking model: a file format and its evaluator in numpy alone.
+
+The predictor is an ensemble of regression trees trained offline for ranking
+(tuning/train.py: LightGBM lambdarank); a configuration's score is the sum of
+the leaf values its feature vector reaches, one leaf per tree, and a higher
+score means a faster configuration. At build time only this module runs, so
+a build needs numpy but no training library.
+
+File (JSON, gzip-compressed when the name ends in .gz):
+  {"format": "autoconfig-ranker", "version": 1,
+   "features": [name, ...],                 # the column order of the vectors
+   "trees": [{"split_feature": [int],       # per internal node: the column tested,
+              "threshold": [float],         #   go left when x[column] <= threshold
+              "left": [int], "right": [int],#   child: >= 0 an internal node, < 0 leaf ~child
+              "leaf_value": [float]}, ...],
+   "metadata": {...}}                       # how it was trained (free-form)
+A tree without internal nodes is one leaf (empty node lists, one leaf value).
+Loading checks the whole structure, so a truncated or edited file is refused
+with the reason instead of scoring wrongly.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Union
+
+import numpy as np
+
+FORMAT = "autoconfig-ranker"
+VERSION = 1
+
+
+class RankerFileError(ValueError):
+    """A ranking-model file that cannot be used, with the reason."""
+
+
+@dataclass
+class Tree:
+    split_feature: np.ndarray      # int, per internal node
+    threshold: np.ndarray          # float64, per internal node
+    left: np.ndarray               # int, per internal node (< 0: leaf ~value)
+    right: np.ndarray
+    leaf_value: np.ndarray         # float64, per leaf
+
+
+@dataclass
+class Ranker:
+    features: List[str]
+    trees: List[Tree]
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Scores of the rows of x (higher: predicted faster)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"x: expected a (rows, {len(self.features)}) feature matrix, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            bad = sorted({self.features[j] for j in np.nonzero(~np.isfinite(x))[1]})
+            raise ValueError(f"x: non-finite feature value(s) in {bad}")
+        return self._flat().score(x)
+
+    def _flat(self) -> "_FlatForest":
+        if getattr(self, "_flat_cache", None) is None:
+            self._flat_cache = _FlatForest(self.trees)
+        return self._flat_cache
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "features": list(self.features),
+                "trees": [{"split_feature": t.split_feature.tolist(), "threshold": t.threshold.tolist(),
+                           "left": t.left.tolist(), "right": t.right.tolist(),
+                           "leaf_value": t.leaf_value.tolist()} for t in self.trees],
+                "metadata": self.metadata}
+
+    def save(self, path: Union[str, Path]) -> None:
+        text = json.dumps(self.to_dict(), separators=(",", ":"))
+        path = Path(path)
+        if path.suffix == ".gz":
+            # mtime=0: the same model gives the same bytes
+            path.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            path.write_text(text)
+
+
+MAX_LEAVES = 64        # leaves per tree the evaluator's bit masks hold
+ROW_CHUNK = 4096       # rows scored at once (bounds the (rows, nodes) masks' memory)
+
+
+class _FlatForest:
+    """All trees scored at once with the QuickScorer idea (Lucchese et al.,
+    SIGIR 2015): number each tree's leaves left to right; a node whose test
+    sends a row right rules out every leaf of its left subtree; the leaf the
+    row reaches is the leftmost leaf no false test ruled out. So every node's
+    test is one column comparison over all rows, the ruled-out leaves are
+    AND-ed as bit masks per tree (8 to 64 bits), and the exit leaf is the lowest set bit:
+    a few whole-array numpy operations instead of a walk per tree (the
+    predictor scores up to ~2000 GEMM configs per task)."""
+
+    def __init__(self, trees: Sequence[Tree]):
+        feat, thr, keep, starts, leaf_values = [], [], [], [], []
+        width = max(t.leaf_value.size for t in trees)
+        # the narrowest unsigned type whose bits hold the widest tree's leaves
+        self.dtype = next(np.dtype(d) for d in ("u1", "u2", "u4", "u8") if np.dtype(d).itemsize * 8 >= width)
+        ones = self.dtype.type(np.iinfo(self.dtype).max)
+        for t in trees:
+            starts.append(len(feat))
+            values = np.zeros(width)
+            if t.split_feature.size == 0:
+                # one leaf: a node that never sends a row right
+                feat.append(0)
+                thr.append(np.inf)
+                keep.append(ones)
+                values[0] = t.leaf_value[0]
+                leaf_values.append(values)
+                continue
+            position: Dict[int, int] = {}       # leaf id -> left-to-right position
+            left_leaves: Dict[int, List[int]] = {}
+
+            def walk(child: int) -> List[int]:
+                if child < 0:
+                    position[~child] = len(position)
+                    return [position[~child]]
+                lows = walk(int(t.left[child]))
+                left_leaves[child] = lows
+                return lows + walk(int(t.right[child]))
+            walk(0)
+            for node in range(t.split_feature.size):
+                feat.append(int(t.split_feature[node]))
+                thr.append(float(t.threshold[node]))
+                ruled_out = sum(1 << pos for pos in left_leaves[node])
+                keep.append(self.dtype.type(int(ones) & ~ruled_out))
+            for leaf, pos in position.items():
+                values[pos] = t.leaf_value[leaf]
+            leaf_values.append(values)
+        self.feat = np.asarray(feat, dtype=np.int64)
+        self.thr = np.asarray(thr, dtype=np.float64)
+        self.keep = np.asarray(keep, dtype=self.dtype)
+        self.ones = ones
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.values = np.asarray(leaf_values)             # (trees, widest tree's leaves)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self._score(x[i:i + ROW_CHUNK]) for i in range(0, max(1, x.shape[0]), ROW_CHUNK)])
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        rows = x.shape[0]
+        if rows == 0:
+            return np.zeros(0)
+        go_right = x[:, self.feat] > self.thr
+        masks = np.where(go_right, self.keep, self.ones)
+        alive = np.bitwise_and.reduceat(masks, self.starts, axis=1)          # (rows, trees)
+        lowest = alive & (~alive + self.dtype.type(1))
+        leaf = np.log2(lowest.astype(np.float64)).astype(np.int64)           # exact: a power of two
+        picked = self.values[np.arange(self.values.shape[0]), leaf]
+        # trees summed in order, as the training library does
+        total = np.zeros(rows)
+        for v in picked.T:
+            total += v
+        return total
+
+
+def _tree_from_dict(d: Any, index: int, n_features: int) -> Tree:
+    where = f"trees[{index}]"
+    if not isinstance(d, dict):
+        raise RankerFileError(f"{where}: expected an object, got {type(d).__name__}")
+    keys = ("split_feature", "threshold", "left", "right", "leaf_value")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise RankerFileError(f"{where}: missing {missing}")
+    try:
+        sf = np.asarray(d["split_feature"], dtype=np.int64)
+        th = np.asarray(d["threshold"], dtype=np.float64)
+        left = np.asarray(d["left"], dtype=np.int64)
+        right = np.asarray(d["right"], dtype=np.int64)
+        leaves = np.asarray(d["leaf_value"], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise RankerFileError(f"{where}: node lists must be numbers ({e})") from None
+    n = sf.size
+    if any(a.ndim != 1 for a in (sf, th, left, right, leaves)):
+        raise RankerFileError(f"{where}: node lists must be flat lists")
+    if not (th.size == left.size == right.size == n):
+        raise RankerFileError(f"{where}: split_feature, threshold, left, right differ in length "
+                              f"({n}, {th.size}, {left.size}, {right.size})")
+    if leaves.size != n + 1:
+        raise RankerFileError(f"{where}: a binary tree with {n} internal nodes has {n + 1} leaves, "
+                              f"got {leaves.size} leaf values")
+    if n and (sf.min() < 0 or sf.max() >= n_features):
+        raise RankerFileError(f"{where}: split_feature outside 0..{n_features - 1}")
+    if not (np.all(np.isfinite(th)) and np.all(np.isfinite(leaves))):
+        raise RankerFileError(f"{where}: non-finite threshold or leaf value")
+    if leaves.size > MAX_LEAVES:
+        raise RankerFileError(f"{where}: {leaves.size} leaves; this evaluator takes trees of at most {MAX_LEAVES}")
+    if n == 0:
+        return Tree(sf, th, left, right, leaves)
+    children = np.concatenate([left, right])
+    internal = children[children >= 0]
+    leaf_ids = ~children[children < 0]
+    # every node but the root is the child of exactly one node, every leaf too,
+    # and a child's index is larger than its parent's (no cycle)
+    if (internal.size != n - 1 or leaf_ids.size != n + 1 or np.any(internal >= n)
+            or np.unique(internal).size != internal.size or np.any(internal == 0)
+            or not np.array_equal(np.sort(leaf_ids), np.arange(n + 1))):
+        raise RankerFileError(f"{where}: children do not form one binary tree over {n} nodes and {n + 1} leaves")
+    parent_ok = all(c > i for i in range(n) for c in (left[i], right[i]) if c >= 0)
+    if not parent_ok:
+        raise RankerFileError(f"{where}: a child index is not larger than its parent's (nodes must be in "
+                              "pre-order or breadth-first order)")
+    return Tree(sf, th, left, right, leaves)
+
+
+def ranker_from_dict(d: Any) -> Ranker:
+    if not isinstance(d, dict):
+        raise RankerFileError(f"expected a JSON object, got {type(d).__name__}")
+    if d.get("format") != FORMAT:
+        raise RankerFileError(f"format: expected {FORMAT!r}, got {d.get('format')!r}")
+    if d.get("version") != VERSION:
+        raise RankerFileError(f"version: this autoconfig reads version {VERSION}, got {d.get('version')!r}")
+    feats = d.get("features")
+    if not isinstance(feats, list) or not feats or not all(isinstance(f, str) for f in feats):
+        raise RankerFileError("features: expected a non-empty list of names")
+    trees = d.get("trees")
+    if not isinstance(trees, list) or not trees:
+        raise RankerFileError("trees: expected a non-empty list")
+    meta = d.get("metadata", {})
+    if not isinstance(meta, dict):
+        raise RankerFileError("metadata: expected an object")
+    return Ranker(feats, [_tree_from_dict(t, i, len(feats)) for i, t in enumerate(trees)], meta)
+
+
+def load_ranker(path: Union[str, Path]) -> Ranker:
+    """Read and check a ranking-model file; RankerFileError names the file and what is wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+        d = json.loads(text)
+    except FileNotFoundError:
+        raise RankerFileError(f"{path}: no such file") from None
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RankerFileError(f"{path}: not a readable (gzip) JSON ranking model: {e}") from None
+    try:
+        return ranker_from_dict(d)
+    except RankerFileError as e:
+        raise RankerFileError(f"{path}: {e}") from None
+
+
+def require_features(ranker: Ranker, names: Sequence[str]) -> None:
+    """The model must read the feature columns this autoconfig computes, in order."""
+    if list(ranker.features) != list(names):
+        extra = [f for f in ranker.features if f not in names]
+        missing = [f for f in names if f not in ranker.features]
+        raise RankerFileError(f"features: the model was trained on other features (unknown to this version: "
+                              f"{extra[:5]}, not in the model: {missing[:5]}); retrain it with "
+                              "python -m autoconfig.tuning.train")

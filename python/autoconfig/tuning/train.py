@@ -1,0 +1,158 @@
+"""Offline training of the predictor: dataset -> ranking model file.
+
+    python -m autoconfig.tuning.train [--dataset D] [--out python/autoconfig/tuning/predictor.json.gz]
+                                      [--families resnet,bert,...] [--isas x86-64-v3,...]
+
+Needs the optional extra `autoconfig[tuning]` (LightGBM); the model it writes
+is read at build time by tuning/ranker.py with numpy alone.
+
+Why LightGBM lambdarank. What a selector needs is the order of a task's
+configurations, not their absolute times (a 3x3 conv and a BERT FFN differ by
+1000x in time; the ranking within each differs in its own ways), so the
+objective is a ranking one over groups = (task, ISA): lambdarank optimises
+NDCG directly, weighting swaps near the top of the list, which is where a
+selector's choice comes from (pairwise objectives weight every swap alike).
+Gradient-boosted trees suit the features: a mix of counts, ratios, flags and
+the analytical model's terms on very different scales, with thresholds
+(a tile that no longer fits, a block past a cache) rather than smooth
+effects, and only tens of groups to learn from (hence small trees: 7 leaves,
+depth <= 5, at least 10 rows a leaf, 150 rounds at rate 0.05); a tree ensemble is also a
+dozen lines to evaluate in numpy. XGBoost's rank:ndcg would do as well;
+LightGBM is smaller to install.
+
+Labels: per group, grade = round(GRADES * (t_best / t) ** LABEL_POWER): 30
+for the best measured config, ~26 at 3% slower, ~20 at 10% slower, 0 beyond
+~2x. The power concentrates the grades where selectors differ (within 10%
+of the best); gains are linear in the grade.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from ..profile import HostProfile
+from .dataset import DEFAULT_PATH as DEFAULT_DATASET
+from .dataset import Dataset, load_dataset
+from .features import FEATURES, feature_matrix
+from .ranker import Ranker
+
+DEFAULT_MODEL = Path(__file__).with_name("predictor.json.gz")
+GRADES = 30
+LABEL_POWER = 4.0
+PARAMS = {
+    "objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [1, 3, 8],
+    "lambdarank_truncation_level": 16, "label_gain": list(range(GRADES + 1)),
+    "num_leaves": 7, "max_depth": 5, "learning_rate": 0.05, "min_data_in_leaf": 10,
+    "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0,
+    "use_missing": False, "deterministic": True, "force_row_wise": True, "num_threads": 1,
+    "seed": 7, "verbose": -1,
+}
+ROUNDS = 150
+
+
+@dataclass
+class Group:
+    """One (task, ISA) of the dataset: its measured configs, their seconds and
+    their feature rows (computed over the whole space, so the model's
+    'vs best' column is relative to the best prediction of the space)."""
+    task: object
+    isa: str
+    network: str
+    family: str
+    profile: HostProfile
+    configs: List
+    seconds: np.ndarray
+    x: np.ndarray
+
+    @property
+    def best(self) -> float:
+        return float(self.seconds.min())
+
+
+def groups_of(ds: Dataset, families: Optional[Sequence[str]] = None,
+              isas: Optional[Sequence[str]] = None) -> List[Group]:
+    from .space import Config, Task, space
+    profiles = {isa: HostProfile.from_dict(p) for isa, p in ds.profiles.items()}
+    out = []
+    for (_, isa), recs in sorted(ds.groups().items()):
+        r0 = recs[0]
+        if (families and r0.family not in families) or (isas and isa not in isas):
+            continue
+        task = Task.from_dict(r0.task)
+        best: Dict = {}
+        for r in recs:                     # a config measured twice keeps its best time
+            c = Config.from_dict(r.config)
+            best[c] = min(best.get(c, float("inf")), r.seconds)
+        full = space(task, profiles[isa])
+        where = {c: i for i, c in enumerate(full)}
+        configs = [c for c in best if c in where]
+        if not configs:
+            continue
+        x = feature_matrix(task, full, profiles[isa])[[where[c] for c in configs]]
+        out.append(Group(task, isa, r0.network, r0.family, profiles[isa], configs,
+                         np.array([best[c] for c in configs]), x))
+    return out
+
+
+def grades(seconds: np.ndarray) -> np.ndarray:
+    return np.rint(GRADES * (seconds.min() / seconds) ** LABEL_POWER).astype(int)
+
+
+def train(groups: Sequence[Group], rounds: int = ROUNDS, params: Optional[dict] = None,
+          metadata: Optional[dict] = None) -> Ranker:
+    """A LightGBM lambdarank model over the groups, as a numpy Ranker (and
+    checked to score the training rows as LightGBM does)."""
+    try:
+        import lightgbm as lgb
+    except ImportError:
+        raise SystemExit("training needs LightGBM: pip install 'autoconfig[tuning]'") from None
+    from .lightgbm_export import ranker_from_lightgbm
+    groups = [g for g in groups if len(g.configs) > 1]       # one config ranks nothing
+    if not groups:
+        raise ValueError("groups: no (task, ISA) group with two or more measured configs")
+    x = np.concatenate([g.x for g in groups])
+    y = np.concatenate([grades(g.seconds) for g in groups])
+    booster = lgb.train(dict(PARAMS, **(params or {})), lgb.Dataset(x, y, group=[len(g.configs) for g in groups],
+                                                                   feature_name=list(FEATURES)),
+                        num_boost_round=rounds)
+    meta = {"trainer": f"lightgbm {lgb.__version__} lambdarank", "rounds": rounds, "groups": len(groups),
+            "rows": int(x.shape[0]), "label": f"round({GRADES} * (t_best / t) ** {LABEL_POWER:g})",
+            "params": dict(PARAMS, **(params or {}))}
+    meta.update(metadata or {})
+    ranker = ranker_from_lightgbm(booster, FEATURES, meta)
+    gap = np.max(np.abs(ranker.score(x) - booster.predict(x, raw_score=True)))
+    if gap > 1e-9:
+        raise AssertionError(f"the numpy evaluator differs from LightGBM by {gap:g} on the training rows")
+    return ranker
+
+
+def main(argv: Optional[Iterable[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m autoconfig.tuning.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--families", default="", help="train on these families only (comma-separated)")
+    ap.add_argument("--isas", default="", help="train on these ISA variants only (comma-separated)")
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
+    a = ap.parse_args(argv)
+    ds = load_dataset(a.dataset)
+    fams = [f for f in a.families.split(",") if f] or None
+    isas = [i for i in a.isas.split(",") if i] or None
+    t0 = time.time()
+    groups = groups_of(ds, fams, isas)
+    ranker = train(groups, a.rounds, metadata={
+        "dataset": a.dataset.name, "dataset_cpu": ds.metadata.get("cpu"), "families": sorted({g.family for g in groups}),
+        "isas": sorted({g.isa for g in groups}), "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    ranker.save(a.out)
+    print(f"{a.out}: {len(ranker.trees)} trees over {len(FEATURES)} features, {len(groups)} groups, "
+          f"{a.out.stat().st_size / 1024:.0f} KiB, {time.time() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
