@@ -11,6 +11,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "model/loops.h"
 #include "model/vmath.h"
@@ -88,11 +89,58 @@ void binary(BinaryKind k, const float* a, int64_t ia, const float* b, int64_t ib
   }
 }
 
+// A blocked pixel of LC lanes as one GCC/Clang vector (lowered to the
+// variant's registers): the NaN-keeping max of a whole pixel is a compare and
+// two blends, which the vectorizer does not find in the unrolled lane loop
+// (it leaves one scalar compare-and-move per lane).
+// (Loads and stores are memcpy in place: no vector crosses a call, so the
+// baseline variant's build has no vector ABI to warn about.)
+template <int LC>
+struct Pixel {
+  typedef float type __attribute__((vector_size(LC * sizeof(float))));
+};
+
+// Output rows [r0, r1) of a pool whose planes hold LC lanes per pixel (4, 8, 16).
+template <int LC, bool MAX>
+void pool_rows_v(const PoolShape& s, const float* __restrict x, float* __restrict y, int64_t r0, int64_t r1) {
+  using V = typename Pixel<LC>::type;
+  for (int64_t row = r0; row < r1; ++row) {
+    const int64_t p = row / s.Ho, oh = row % s.Ho;
+    const PoolWindow& h = s.wh[oh];
+    const float* xp = x + p * s.H * s.W * LC;
+    float* yp = y + (p * s.Ho + oh) * s.Wo * LC;
+    for (int64_t ow = 0; ow < s.Wo; ++ow) {
+      const PoolWindow& w = s.ww[ow];
+      V acc = V{} + (MAX ? -kInf : 0.0f);
+      for (int64_t kh = h.k0; kh < h.k1; ++kh) {
+        const float* xr = xp + (h.start + kh * s.dh) * s.W * LC;
+        for (int64_t kw = w.k0; kw < w.k1; ++kw) {
+          V v;
+          std::memcpy(&v, xr + (w.start + kw * s.dw) * LC, sizeof v);
+          if (MAX) {
+            const V m = v > acc ? v : acc;
+            acc = v != v ? v : m;  // a NaN tap wins, as max_nan
+          } else {
+            acc += v;
+          }
+        }
+      }
+      if (!MAX) {
+        const int64_t n = s.include_pad ? h.count_pad * w.count_pad : (h.k1 - h.k0) * (w.k1 - w.k0);
+        acc *= n > 0 ? 1.0f / static_cast<float>(n) : 0.0f;
+      }
+      std::memcpy(yp + ow * LC, &acc, sizeof acc);
+    }
+  }
+}
+
 // LC: the lane count as a constant (0: s.L at run time); MAX: max or average.
 template <int LC, bool MAX>
 void pool_rows_t(const PoolShape& s, const float* __restrict x, float* __restrict y, int64_t r0, int64_t r1) {
   const int64_t L = LC > 0 ? LC : s.L;
-  float acc[64];
+  // exactly LC floats when the lane count is a constant: the accumulator then
+  // lives in a register instead of on the stack (a store and reload per tap)
+  float acc[LC > 0 ? LC : 64];
   for (int64_t row = r0; row < r1; ++row) {
     const int64_t p = row / s.Ho, oh = row % s.Ho;
     const PoolWindow& h = s.wh[oh];
@@ -123,9 +171,9 @@ void pool_rows_t(const PoolShape& s, const float* __restrict x, float* __restric
 void pool_rows(const PoolShape& s, const float* x, float* y, int64_t r0, int64_t r1) {
   switch (s.L) {
     case 1: return s.max ? pool_rows_t<1, true>(s, x, y, r0, r1) : pool_rows_t<1, false>(s, x, y, r0, r1);
-    case 4: return s.max ? pool_rows_t<4, true>(s, x, y, r0, r1) : pool_rows_t<4, false>(s, x, y, r0, r1);
-    case 8: return s.max ? pool_rows_t<8, true>(s, x, y, r0, r1) : pool_rows_t<8, false>(s, x, y, r0, r1);
-    case 16: return s.max ? pool_rows_t<16, true>(s, x, y, r0, r1) : pool_rows_t<16, false>(s, x, y, r0, r1);
+    case 4: return s.max ? pool_rows_v<4, true>(s, x, y, r0, r1) : pool_rows_v<4, false>(s, x, y, r0, r1);
+    case 8: return s.max ? pool_rows_v<8, true>(s, x, y, r0, r1) : pool_rows_v<8, false>(s, x, y, r0, r1);
+    case 16: return s.max ? pool_rows_v<16, true>(s, x, y, r0, r1) : pool_rows_v<16, false>(s, x, y, r0, r1);
     default: return s.max ? pool_rows_t<0, true>(s, x, y, r0, r1) : pool_rows_t<0, false>(s, x, y, r0, r1);
   }
 }
@@ -133,11 +181,13 @@ void pool_rows(const PoolShape& s, const float* x, float* y, int64_t r0, int64_t
 template <int LC, bool MAX>
 void reduce_lanes(const float* __restrict x, int64_t HW, int64_t L_run, float* __restrict res) {
   const int64_t L = LC > 0 ? LC : L_run;
-  for (int64_t l = 0; l < L; ++l) res[l] = MAX ? -kInf : 0.0f;
+  float acc[LC > 0 ? LC : 64];  // as pool_rows_t: a register when L is a constant
+  for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? -kInf : 0.0f;
   for (int64_t i = 0; i < HW; ++i) {
     const float* v = x + i * L;
-    for (int64_t l = 0; l < L; ++l) res[l] = MAX ? max_nan(res[l], v[l]) : res[l] + v[l];
+    for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? max_nan(acc[l], v[l]) : acc[l] + v[l];
   }
+  for (int64_t l = 0; l < L; ++l) res[l] = acc[l];
 }
 
 // One plane of one lane: eight partial results, a reduction the vectorizer keeps in one register.
