@@ -11,7 +11,10 @@ is one parallel region with one thread count, as DLFusion plans them):
   T(conv, t)        = the conv model's cheapest applicable algorithm on t
                       threads, NCHW around the call (models/conv.candidates:
                       compute, streams, packing, layout conversion, sync)
-  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t)
+  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t); a batched
+                      matmul (attention's per-head products) as one GEMM
+                      of batch x M rows (the executor runs the batches on
+                      separate threads, each GEMM on one)
   T(other, t)       = max(compute, memory) + sync, where
                         memory  = bytes read + written / (one core's bandwidth
                                   of the level they fit in [profile] x
@@ -64,7 +67,7 @@ from ..profile import HostProfile
 from ..spec import Conv2dShape
 from . import layout as layout_plan
 from .ir import Graph, Node, Tensor
-from .shapes import numel
+from .shapes import numel, permute
 from .views import concat_slices, reshape_views, views  # noqa: F401  (reshape_views: for tests)
 
 F32 = 4
@@ -81,7 +84,10 @@ MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
 # 10-20 cycles per vector of 8-16 lanes, about 1-2 cycles per element; LRN
 # adds a power. Everything else: a few vector instructions per vector.
 CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
-                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5}
+                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5,
+                      # erf and gelu: an exp and a divide plus a degree-5 polynomial; layer_norm:
+                      # three passes over the row (mean, variance, normalize)
+                      "erf": 2.5, "gelu": 3.0, "exp": 2.0, "pow": 2.0, "sqrt": 0.5, "layer_norm": 1.0}
 DEFAULT_CYCLES_PER_ELEMENT = 0.25
 ARENA_ALIGN_FLOATS = 16      # 64 bytes: a cache line, the blob alignment of FORMAT.md
 
@@ -109,12 +115,16 @@ def conv_layer(g: Graph, n: Node) -> Conv2dShape:
 
 
 def gemm_mnk(g: Graph, n: Node) -> Tuple[int, int, int]:
+    """(M, N, K) of the node's GEMM; a batched matmul counts its batch in M
+    (the time model treats the per-batch GEMMs as one of batch x M rows)."""
     a, b = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
     if n.op == "gemm":
         m, k = a[::-1] if n.attrs["trans_a"] else a
         _, nn = b[::-1] if n.attrs["trans_b"] else b
         return m, nn, k
-    return numel(a[:-1]), b[1], a[-1]
+    a, b = permute(a, n.attrs.get("perm_a")), permute(b, n.attrs.get("perm_b"))
+    y = g.tensors[n.outputs[0]]
+    return y.size // max(1, b[-1]), b[-1], a[-1]
 
 
 def flops(g: Graph, n: Node) -> float:
