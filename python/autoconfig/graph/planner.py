@@ -36,6 +36,10 @@ Threads per node (the DLFusion knob, from operation count and channel size):
 The rule bounds the search and the model arbitrates inside it; `why` records
 both.
 
+Fusion decided here (it needs the cost model): matmuls sharing their input
+(attention's Q, K, V projections) become one GEMM + a split where
+T_gemm(M, sum N, K) + T(copy) < sum T_gemm(M, N_i, K) (projections.py).
+
 Memory: every intermediate tensor lives in one arena. Its lifetime runs from
 the node that writes it to the last node that reads it; tensors are placed
 largest first, each at the smallest gap (best fit) among already placed
@@ -66,6 +70,7 @@ from ..models.machine import SYNC_SECONDS, Machine
 from ..profile import HostProfile
 from ..spec import Conv2dShape
 from . import layout as layout_plan
+from . import projections
 from .ir import Graph, Node, Tensor
 from .shapes import numel, permute
 from .views import concat_slices, reshape_views, views  # noqa: F401  (reshape_views: for tests)
@@ -177,6 +182,14 @@ def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
             "_level": level}
 
 
+def copy_seconds(m: Machine, floats: int, t: int) -> float:
+    """A copy of `floats` floats (read and written) on t threads: the memory term of T(other)."""
+    nbytes = 2 * F32 * floats
+    level = m.level_of(nbytes)
+    gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
+    return nbytes / (m.bandwidth(level) * gain) + (SYNC_SECONDS if t > 1 else 0.0)
+
+
 class _Costs:
     def __init__(self, profile: HostProfile, tolerance: Optional[float]):
         self.profile = profile
@@ -216,14 +229,17 @@ class _Costs:
             f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
         return best.predicted_s, best.name.split()[0], why
 
+    def gemm(self, m: int, n: int, k: int, t: int) -> float:
+        key = (m, n, k, t)
+        if key not in self._gemm_cache:
+            p = gemm_model.plan_shape(self.profile, m, n, k, isa_suffix="graph", threads=t)
+            self._gemm_cache[key] = p.predicted_s
+        return self._gemm_cache[key]
+
     def _rest(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
-            key = (m, nn, k, t)
-            if key not in self._gemm_cache:
-                p = gemm_model.plan_shape(self.profile, m, nn, k, isa_suffix="graph", threads=t)
-                self._gemm_cache[key] = p.predicted_s
-            return self._gemm_cache[key], "", f"GEMM {m}x{nn}x{k}"
+            return self.gemm(m, nn, k, t), "", f"GEMM {m}x{nn}x{k}"
         if n.op == "reshape" and n.outputs[0] in self.views:
             return 0.0, "", "a view: shares its input's arena space, no copy"
         terms = _other_seconds(self.machine, g, n, t)
@@ -358,6 +374,9 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     cores = max(1, min(profile.cores, threads or profile.cores))
     costs = _Costs(profile, tolerance)
     chosen = None
+    fusion_notes = [] if all_threads else projections.plan(
+        g, lambda m, n, k: min(costs.gemm(m, n, k, t) for t in range(1, cores + 1)),
+        lambda floats: copy_seconds(costs.machine, floats, cores))
     if all_threads or not layouts:
         all_nchw(g)
         layout_plan.sync_conversions(g)
@@ -377,6 +396,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     if chosen is not None:
         p.layout_conversions = g.count("to_layout")
         p.notes.append(chosen.note(g))
+    p.notes += fusion_notes
     p.in_place_concats = sum(1 for n in g.nodes if n.op == "concat" and n.attrs.get("in_place"))
     if p.in_place_concats:
         p.notes.append(f"{p.in_place_concats} concat(s) written in place by their producers")
