@@ -104,12 +104,12 @@ class LayerNormOp : public Op {
  public:
   int64_t rows_ = 0, n_ = 1;
   float eps_ = 1e-5f;
-  bool scale_scalar_ = false, bias_scalar_ = false;
+  bool scale_scalar_ = false, bias_scalar_ = false, has_bias_ = false;
   bool alias_ok(int i, int, int64_t rel) const override { return i == 0 && rel == 0; }
   Status run(const OpRun& r) const override {
     const int64_t n = n_;
     const float* scale = r.in[1];
-    const float* bias = r.in[2];
+    const float* bias = has_bias_ ? r.in[2] : nullptr;   // r.in holds the node's inputs only
     parallel_for(r.threads, rows_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
       for (int64_t row = r0; row < r1; ++row) {
         const float* x = r.in[0] + row * n;
@@ -277,6 +277,7 @@ Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
   }
   o->scale_scalar_ = S.numel == 1;
   o->bias_scalar_ = B && B->numel == 1;
+  o->has_bias_ = B != nullptr;
   return Status::Ok();
 }
 

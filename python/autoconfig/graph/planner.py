@@ -132,6 +132,18 @@ def gemm_mnk(g: Graph, n: Node) -> Tuple[int, int, int]:
     return y.size // max(1, b[-1]), b[-1], a[-1]
 
 
+def gemm_call_shape(g: Graph, n: Node) -> Tuple[int, int, int]:
+    """(M, N, K) of one GEMM call the executor makes for the node: a matmul
+    whose b has batch dimensions (attention's per-head products) calls one
+    GEMM per batch; with a 2-D b the batch folds into M."""
+    m, nn, k = gemm_mnk(g, n)
+    if n.op == "matmul":
+        a = permute(g.tensors[n.inputs[0]].shape, n.attrs.get("perm_a"))
+        if len(g.tensors[n.inputs[1]].shape) > 2:
+            m = a[-2]
+    return m, nn, k
+
+
 def flops(g: Graph, n: Node) -> float:
     out = sum(g.tensors[o].size for o in n.outputs)
     if n.op == "conv":
