@@ -187,3 +187,22 @@ def test_tiny_bert_from_transformers(tmp_path, attn):
         planned = load_onnx(path, input_shape=shapes_of(f))
         assert rel_err(planned(*[f[n] for n in planned.input_names]), ref) <= TOL, (batch, seq, pad)
         assert rel_err(seq_model(*[f[n] for n in seq_model.input_names]), ref) <= TOL, (batch, seq, pad)
+
+
+def test_tiny_vit_from_transformers(tmp_path):
+    """A ViT encoder: the conv patch embedding, the class token Concat, then the same encoder layers."""
+    _ext_or_skip()
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    import export_transformers
+    from autoconfig.model_onnx import load_onnx
+    torch.manual_seed(0)
+    cfg = transformers.ViTConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96,
+                                 image_size=32, patch_size=8)
+    path = export_transformers.export_vit(transformers.ViTModel(cfg, add_pooling_layer=False),
+                                          str(tmp_path / "tiny_vit.onnx"))
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"pixel_values": x})[0]
+    y = load_onnx(path)(x)
+    assert y.shape == (1, 17, 48) and rel_err(y, ref) <= TOL
