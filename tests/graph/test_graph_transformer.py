@@ -206,3 +206,22 @@ def test_tiny_vit_from_transformers(tmp_path):
     ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"pixel_values": x})[0]
     y = load_onnx(path)(x)
     assert y.shape == (1, 17, 48) and rel_err(y, ref) <= TOL
+
+
+def test_bucket_files_for_engines(tmp_path):
+    """import-onnx --sequence-buckets writes one .acmodel per bucket; an engine pads to the
+    bucket with zeros (mask 0), runs the file in the C++ executor and keeps the first L positions."""
+    _ext_or_skip()
+    import autoconfig
+    from autoconfig.cli import main
+    model = tc.encoder(layers=1, max_len=32)
+    path = tmp_path / "enc.onnx"
+    onnx.save(model, str(path))
+    assert main(["import-onnx", str(path), "-o", str(tmp_path), "--sequence-buckets", "20", "--batch", "2"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.acmodel")) == [f"enc.s{n}.acmodel" for n in (1, 16, 2, 20, 4, 8)]
+    m = autoconfig.load(str(tmp_path / "enc.s16.acmodel"))
+    assert m.input_shapes == [(2, 16), (2, 16)] and m.input_dtypes == ["int64", "int64"]
+    f = tc.feeds(2, 11, pad=3)
+    padded = [np.pad(f[n], [(0, 0), (0, 5)]) for n in m.input_names]
+    y = m(*padded)[:, :11]
+    assert rel_err(y, ort_run(model, f)[0]) <= TOL
