@@ -11,8 +11,25 @@
 namespace autoconfig {
 namespace detail {
 
-enum class UnaryKind : int { Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh };
-enum class BinaryKind : int { Add, Sub, Mul, Div };
+// The kinds from Erf on run on plain (nchw / row-major) tensors only (ops_elementwise.cpp checks).
+enum class UnaryKind : int {
+  Relu,
+  LeakyRelu,
+  Clip,
+  Sigmoid,
+  HardSigmoid,
+  HardSwish,
+  Tanh,
+  Erf,
+  Sqrt,
+  Exp,
+  Neg,
+  Reciprocal,
+  GeluErf,
+  GeluTanh
+};
+// The kinds after Div run on plain tensors only; comparisons give 1 or 0 (FORMAT.md: booleans are float32 0/1).
+enum class BinaryKind : int { Add, Sub, Mul, Div, Pow, Equal, Less, Greater, Max, Min };
 
 // Taps [k0, k1) of a pooling window that fall inside the input (start: the
 // window's first input index, padding included), and the taps inside the

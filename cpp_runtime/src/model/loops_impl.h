@@ -61,6 +61,13 @@ void unary(UnaryKind k, const float* x, float* y, int64_t n, float a, float b) {
       });
       break;
     case UnaryKind::Tanh: map(x, y, n, [](float v) { return std::tanh(v); }); break;
+    case UnaryKind::Erf: map(x, y, n, [](float v) { return model::erf_approx(v); }); break;
+    case UnaryKind::Sqrt: map(x, y, n, [](float v) { return std::sqrt(v); }); break;
+    case UnaryKind::Exp: map(x, y, n, [](float v) { return model::exp_approx(v); }); break;
+    case UnaryKind::Neg: map(x, y, n, [](float v) { return -v; }); break;
+    case UnaryKind::Reciprocal: map(x, y, n, [](float v) { return 1.0f / v; }); break;
+    case UnaryKind::GeluErf: map(x, y, n, [](float v) { return model::gelu_erf(v); }); break;
+    case UnaryKind::GeluTanh: map(x, y, n, [](float v) { return model::gelu_tanh(v); }); break;
   }
 }
 
@@ -86,6 +93,13 @@ void binary(BinaryKind k, const float* a, int64_t ia, const float* b, int64_t ib
     case BinaryKind::Sub: zip(a, ia, b, ib, y, n, [](float u, float v) { return u - v; }); break;
     case BinaryKind::Mul: zip(a, ia, b, ib, y, n, [](float u, float v) { return u * v; }); break;
     case BinaryKind::Div: zip(a, ia, b, ib, y, n, [](float u, float v) { return u / v; }); break;
+    case BinaryKind::Pow: zip(a, ia, b, ib, y, n, [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); }); break;
+    case BinaryKind::Equal: zip(a, ia, b, ib, y, n, [](float u, float v) { return u == v ? 1.0f : 0.0f; }); break;
+    case BinaryKind::Less: zip(a, ia, b, ib, y, n, [](float u, float v) { return u < v ? 1.0f : 0.0f; }); break;
+    case BinaryKind::Greater: zip(a, ia, b, ib, y, n, [](float u, float v) { return u > v ? 1.0f : 0.0f; }); break;
+    // NaN propagates (numpy's maximum / minimum)
+    case BinaryKind::Max: zip(a, ia, b, ib, y, n, [](float u, float v) { return u != u || u > v ? u : v; }); break;
+    case BinaryKind::Min: zip(a, ia, b, ib, y, n, [](float u, float v) { return u != u || u < v ? u : v; }); break;
   }
 }
 

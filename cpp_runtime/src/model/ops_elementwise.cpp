@@ -105,6 +105,27 @@ class BinaryOp : public Op {
       case Bin::Sub: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u - v; }); break;
       case Bin::Mul: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u * v; }); break;
       case Bin::Div: binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u / v; }); break;
+      case Bin::Pow:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads,
+                    [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); });
+        break;
+      // comparisons give 1 or 0 (booleans are float32 0/1 in the executor, FORMAT.md)
+      case Bin::Equal:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u == v ? 1.0f : 0.0f; });
+        break;
+      case Bin::Less:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u < v ? 1.0f : 0.0f; });
+        break;
+      case Bin::Greater:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u > v ? 1.0f : 0.0f; });
+        break;
+      // NaN propagates (numpy's maximum / minimum)
+      case Bin::Max:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u != u || u > v ? u : v; });
+        break;
+      case Bin::Min:
+        binary_rows(p_, loops_, k_, a, b, y, r.threads, [](float u, float v) { return u != u || u < v ? u : v; });
+        break;
     }
     return Status::Ok();
   }
@@ -199,9 +220,26 @@ Status make_unary(const OpBuild& b, std::unique_ptr<Op>* op) {
     p1 = static_cast<float>(at.number("beta", 0.5));
   } else if (b.op == "hard_swish") {
     k = UnaryKind::HardSwish;
+  } else if (b.op == "erf") {
+    k = UnaryKind::Erf;
+  } else if (b.op == "sqrt") {
+    k = UnaryKind::Sqrt;
+  } else if (b.op == "exp") {
+    k = UnaryKind::Exp;
+  } else if (b.op == "neg") {
+    k = UnaryKind::Neg;
+  } else if (b.op == "reciprocal") {
+    k = UnaryKind::Reciprocal;
+  } else if (b.op == "gelu") {
+    const std::string approx = at.string("approximate", "none");
+    if (approx != "none" && approx != "tanh")
+      return b.error("approximate must be 'none' (erf) or 'tanh', got '" + approx + "'");
+    k = approx == "tanh" ? UnaryKind::GeluTanh : UnaryKind::GeluErf;
   } else {
     k = UnaryKind::Tanh;
   }
+  if (b.in[0]->block && k >= UnaryKind::Erf)
+    return b.error("runs on nchw only (input '" + b.in[0]->name + "' is " + b.in[0]->layout_name() + ")");
   if (!at.status().ok()) return at.status();
   // blocked storage: the padded lanes go through the function too (finite in, finite out)
   op->reset(new UnaryOp(loops, k, b.in[0]->storage, p0, p1));
@@ -228,7 +266,11 @@ Status make_binary(const OpBuild& b, std::unique_ptr<Op>* op) {
   st = model_loops(&loops);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
-  Bin k = b.op == "add" ? Bin::Add : b.op == "sub" ? Bin::Sub : b.op == "mul" ? Bin::Mul : Bin::Div;
+  const char* const names[] = {"add", "sub", "mul", "div", "pow", "equal", "less", "greater", "max", "min"};
+  Bin k = Bin::Add;
+  for (int i = 0; i < 10; ++i)
+    if (b.op == names[i]) k = static_cast<Bin>(i);
+  if (k > Bin::Div && (A.block || B.block || Y.block)) return b.error("runs on nchw only");
   BroadcastPlan p;
   const bool same_a = A.shape == Y.shape && A.block == Y.block, same_b = B.shape == Y.shape && B.block == Y.block;
   if (same_a && same_b && Y.block) {

@@ -18,7 +18,10 @@ KINDS = ("input", "output", "constant", "intermediate")
 EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish", "leaky_relu", "hard_sigmoid",
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
                 "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
-                "reduce_mean", "to_layout")
+                "reduce_mean", "to_layout",
+                # transformers (issue 17): FORMAT.md "Ops", second table
+                "erf", "sqrt", "exp", "neg", "reciprocal", "gelu", "pow", "equal", "less", "greater", "max", "min",
+                "where", "expand", "gather", "cast", "layer_norm")
 # The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
 # "Blocked tensors"; tests/test_graph_layout.py checks the two agree).
 BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
@@ -36,6 +39,7 @@ class Tensor:
     arena: Optional[int] = None          # float offset in the arena (intermediates, set by the planner)
     view_of: Optional[str] = None        # a channel slice of this tensor (in-place concat, set by the planner)
     channel_offset: int = 0              # first channel of the slice in view_of
+    dtype: str = "float32"               # "int64" for an int64 input; every other tensor holds float32
 
     @property
     def size(self) -> int:
