@@ -93,7 +93,9 @@ void binary(BinaryKind k, const float* a, int64_t ia, const float* b, int64_t ib
     case BinaryKind::Sub: zip(a, ia, b, ib, y, n, [](float u, float v) { return u - v; }); break;
     case BinaryKind::Mul: zip(a, ia, b, ib, y, n, [](float u, float v) { return u * v; }); break;
     case BinaryKind::Div: zip(a, ia, b, ib, y, n, [](float u, float v) { return u / v; }); break;
-    case BinaryKind::Pow: zip(a, ia, b, ib, y, n, [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); }); break;
+    case BinaryKind::Pow:
+      zip(a, ia, b, ib, y, n, [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); });
+      break;
     case BinaryKind::Equal: zip(a, ia, b, ib, y, n, [](float u, float v) { return u == v ? 1.0f : 0.0f; }); break;
     case BinaryKind::Less: zip(a, ia, b, ib, y, n, [](float u, float v) { return u < v ? 1.0f : 0.0f; }); break;
     case BinaryKind::Greater: zip(a, ia, b, ib, y, n, [](float u, float v) { return u > v ? 1.0f : 0.0f; }); break;
