@@ -316,6 +316,8 @@ def cmd_compare_selectors(args) -> int:
                       progress=None if quiet else (lambda m: print(m, file=sys.stderr)))
     if log is not None:
         log.save(args.log)
+    if args.save_json:
+        Path(args.save_json).write_text(results_json(results) + "\n")
     print(results_json(results) if args.json else format_results(results, profile_for_isa(prof, args.isa),
                                                                   args.markdown))
     return 0
@@ -454,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='print [{"layer", "oracle_ms", "oracle", "selectors": {name: {"ms", "configure_s"}}}]')
     p.add_argument("--log", default=None, metavar="FILE", help="also write every measurement to this tuning log")
+    p.add_argument("--save-json", default=None, metavar="FILE", help="also write the --json list to FILE")
     p.set_defaults(func=cmd_compare_selectors)
     return ap
 

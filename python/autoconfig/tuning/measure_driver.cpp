@@ -29,7 +29,7 @@
 namespace autoconfig {
 namespace detail {
 using GemmEntryFn = void (*)(const GemmArgs& g, int threads);
-extern const GemmEntryFn kTuneEntries[];   // tune_entries.cpp
+extern const GemmEntryFn kTuneEntries[];  // tune_entries.cpp
 extern const int kTuneEntryCount;
 }  // namespace detail
 }  // namespace autoconfig
@@ -175,15 +175,15 @@ std::string run_conv(std::istringstream& in, int repeats, Reference* ref) {
   int alg;
   double tol;
   if (!(in >> a.C >> a.H >> a.W >> a.K >> a.R >> a.S >> a.stride_h >> a.stride_w >> a.pad_top >> a.pad_left >>
-        a.pad_bottom >> a.pad_right >> a.dilation_h >> a.dilation_w >> a.groups >> a.threads >> alg >>
-        a.direct_tile >> a.direct_input >> a.direct_order >> a.direct_cblocks >> tol))
+        a.pad_bottom >> a.pad_right >> a.dilation_h >> a.dilation_w >> a.groups >> a.threads >> alg >> a.direct_tile >>
+        a.direct_input >> a.direct_order >> a.direct_cblocks >> tol))
     return "error bad conv job line";
   a.N = 1;
   a.algorithms = 1u << alg;
   std::ostringstream key;
   key << "conv " << a.C << " " << a.H << " " << a.W << " " << a.K << " " << a.R << " " << a.S << " " << a.stride_h
-      << " " << a.stride_w << " " << a.pad_top << " " << a.pad_left << " " << a.pad_bottom << " " << a.pad_right
-      << " " << a.dilation_h << " " << a.dilation_w << " " << a.groups;
+      << " " << a.stride_w << " " << a.pad_top << " " << a.pad_left << " " << a.pad_bottom << " " << a.pad_right << " "
+      << a.dilation_h << " " << a.dilation_w << " " << a.groups;
   if (ref->key != key.str()) {
     conv_reference(a, ref);
     ref->key = key.str();
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
     std::string op;
     in >> op;
     int64_t v = 0;
-    const int before = op == "gemm" ? 4 : 15;   // fields before THREADS
+    const int before = op == "gemm" ? 4 : 15;  // fields before THREADS
     for (int i = 0; i < before && (in >> v); ++i) {
     }
     int t = 1;
@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
     std::istringstream in(lines[i]);
     std::string op;
     in >> op;
-    std::string out = op == "gemm" ? run_gemm(in, repeats, &ref)
+    std::string out = op == "gemm"   ? run_gemm(in, repeats, &ref)
                       : op == "conv" ? run_conv(in, repeats, &ref)
                                      : "error unknown job " + op;
     const size_t sp = out.find(' ');
