@@ -18,7 +18,9 @@ KINDS = ("input", "output", "constant", "intermediate")
 EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish", "leaky_relu", "hard_sigmoid",
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
                 "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
-                "reduce_mean", "to_layout")
+                "reduce_mean", "to_layout",
+                # fused transformer ops (issue 17): FORMAT.md "Ops", fused table
+                "attention", "matmul_layer_norm")
 # The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
 # "Blocked tensors"; tests/test_graph_layout.py checks the two agree).
 BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")

@@ -162,6 +162,15 @@ def _given(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
     raise ShapeError("this op's output shapes come from the importer")
 
 
+def _attention(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    q = s[0]
+    return [(q[0], q[1], int(a["heads"]) * int(a["head_size"]))]
+
+
+def _matmul_layer_norm(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    return [tuple(s[0][:-1]) + (s[1][1],)]
+
+
 RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "conv": _conv, "gemm": _gemm, "matmul": _matmul,
     "relu": _same, "sigmoid": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
@@ -171,6 +180,7 @@ RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "channel_affine": _channel_affine, "concat": _concat, "split": _given,
     "max_pool": _pool, "avg_pool": _pool, "global_avg_pool": _global_pool, "global_max_pool": _global_pool,
     "reshape": _given, "transpose": _transpose, "pad": _pad, "reduce_mean": _reduce_mean,
+    "attention": _attention, "matmul_layer_norm": _matmul_layer_norm,
 }
 
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/attention_kernels.h"
 #include "autoconfig/detail/conv_kernels.h"
 #include "autoconfig/detail/conv_model.h"
 
@@ -42,6 +43,8 @@ struct Registry {
   const ConvModel* conv_model;
   const ConvPlanEntry* conv_plans;
   int conv_plan_count;
+  // Transformer kernels: fused attention, softmax and LayerNorm rows.
+  const AttentionKernels* attention;
 };
 
 // Best first. Defined in the generated variants.cpp.
