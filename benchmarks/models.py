@@ -1,8 +1,11 @@
 """End-to-end latency of whole networks: autoconfig against onnxruntime and
 OpenVINO (each at the same thread count, round-robin in one process; see
-autoconfig/bench_model.py for how), at 1 and 2 threads, batch 1.
+autoconfig/bench_model.py for how), at 1 and 2 threads, batch 1; a
+transformer (bert.onnx, distilbert.onnx) at sequence length --sequence
+(default 128: BERT-base seq 128 batch 1), its token ids made up.
 
     python benchmarks/export_models.py                  # once: benchmarks/models/*.onnx (needs torch)
+    python benchmarks/export_transformers.py --out benchmarks/models   # bert, distilbert, vit
     python benchmarks/models.py [--models DIR | FILE.onnx ...] [--threads 1,2] [--runs 20]
                                 [--markdown] [--profile] [--out FILE.md]
 
@@ -19,7 +22,7 @@ import glob
 import os
 import sys
 
-ORDER = ("resnet50", "resnet18", "mobilenet_v2", "squeezenet1_1")
+ORDER = ("resnet50", "resnet18", "mobilenet_v2", "squeezenet1_1", "bert", "distilbert", "vit")
 
 
 def _models(args):
@@ -36,6 +39,7 @@ def main() -> int:
     ap.add_argument("--models", default=os.path.join(os.path.dirname(__file__), "models"))
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--sequence", type=int, default=128, help="transformers: sequence length (batch 1)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--profile", action="store_true", help="also the per-node profile (the 15 slowest nodes)")
     ap.add_argument("--out", default=None, help="also write the output to this file")
@@ -52,14 +56,15 @@ def main() -> int:
     out, summary = [], []
     for path in paths:
         for t in counts:
-            b = bench_model.run(path, threads=t, runs=max(20, args.runs))
+            b = bench_model.run(path, threads=t, runs=max(20, args.runs), sequence=args.sequence)
             chunk = [bench_model.format_latency(b, args.markdown), ""]
             if args.profile:
                 chunk += [bench_model.format_profile(b, args.markdown, top=15), ""]
             print("\n".join(chunk), flush=True)
             out += chunk
             ours = b.engine("autoconfig")
-            row = [b.model, str(t), f"{ours.best * 1e3:.2f}"]
+            shape = "x".join(map(str, b.input_shape))
+            row = [f"{b.model} {shape}", str(t), f"{ours.best * 1e3:.2f}"]
             for peer in ("onnxruntime", "openvino"):
                 e = b.engine(peer)
                 row += ["-", "-"] if e is None else [f"{e.best * 1e3:.2f}", f"{e.best / ours.best:.2f}x"]

@@ -25,7 +25,7 @@ _EXPORTS = {
     "layout_conversions": "runtime.blocked",
     "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
     "load": "runtime.model", "Model": "runtime.model",
-    "load_onnx": "model_onnx",
+    "load_onnx": "model_onnx", "SequenceModel": "sequence_model",
     "attention": "runtime.attention", "attention_choice": "runtime.attention",
     "gemm_layernorm": "runtime.attention", "gemm_layernorm_choice": "runtime.attention",
 }

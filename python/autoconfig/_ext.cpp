@@ -497,13 +497,13 @@ nb::dict gemm_layernorm_choice_binding(int64_t M, int64_t N, int64_t K, int thre
 // An .acmodel executor. The Python layer (runtime/model.py) checks dtypes and
 // shapes first; the binding checks element counts again so a bad call is an
 // exception, never a crash.
-using InF = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using InAny = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;   // float32, or int64 where the model says
 using OutF = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
 
 struct ModelBinding {
   std::unique_ptr<autoconfig::Model> m;
 
-  void gather(const std::vector<InF>& xs, const std::vector<OutF>& ys, std::vector<const float*>* in,
+  void gather(const std::vector<InAny>& xs, const std::vector<OutF>& ys, std::vector<const void*>* in,
               std::vector<float*>* out) const {
     if (static_cast<int>(xs.size()) != m->num_inputs())
       throw std::invalid_argument("the model takes " + std::to_string(m->num_inputs()) + " inputs, got " +
@@ -512,6 +512,10 @@ struct ModelBinding {
       throw std::invalid_argument("the model has " + std::to_string(m->num_outputs()) + " outputs, got " +
                                   std::to_string(ys.size()) + " buffers");
     for (size_t i = 0; i < xs.size(); ++i) {
+      const bool i64 = m->input_dtype(static_cast<int>(i)) == autoconfig::DType::Int64;
+      if (xs[i].dtype() != (i64 ? nb::dtype<int64_t>() : nb::dtype<float>()))
+        throw std::invalid_argument("input '" + m->input_name(static_cast<int>(i)) + "' must be " +
+                                    (i64 ? "int64" : "float32"));
       if (static_cast<int64_t>(xs[i].size()) != m->input_size(static_cast<int>(i)))
         throw std::invalid_argument("input '" + m->input_name(static_cast<int>(i)) + "' needs " +
                                     std::to_string(m->input_size(static_cast<int>(i))) + " elements");
@@ -525,8 +529,8 @@ struct ModelBinding {
     }
   }
 
-  void run(const std::vector<InF>& xs, const std::vector<OutF>& ys, int threads) const {
-    std::vector<const float*> in;
+  void run(const std::vector<InAny>& xs, const std::vector<OutF>& ys, int threads) const {
+    std::vector<const void*> in;
     std::vector<float*> out;
     gather(xs, ys, &in, &out);
     autoconfig::Status st;
@@ -537,8 +541,8 @@ struct ModelBinding {
     if (!st.ok()) throw std::runtime_error(st.message);
   }
 
-  std::vector<double> run_profiled(const std::vector<InF>& xs, const std::vector<OutF>& ys, int threads) const {
-    std::vector<const float*> in;
+  std::vector<double> run_profiled(const std::vector<InAny>& xs, const std::vector<OutF>& ys, int threads) const {
+    std::vector<const void*> in;
     std::vector<float*> out;
     gather(xs, ys, &in, &out);
     autoconfig::Status st;
@@ -555,6 +559,12 @@ struct ModelBinding {
     std::vector<std::string> r;
     for (int i = 0; i < (inputs ? m->num_inputs() : m->num_outputs()); ++i)
       r.push_back(inputs ? m->input_name(i) : m->output_name(i));
+    return r;
+  }
+  std::vector<std::string> input_dtypes() const {
+    std::vector<std::string> r;
+    for (int i = 0; i < m->num_inputs(); ++i)
+      r.push_back(m->input_dtype(i) == autoconfig::DType::Int64 ? "int64" : "float32");
     return r;
   }
   std::vector<std::vector<int64_t>> shapes(bool inputs) const {
@@ -627,6 +637,7 @@ NB_MODULE(_autoconfig_ext, m) {
       .def_prop_ro("input_names", [](const ModelBinding& b) { return b.names(true); })
       .def_prop_ro("output_names", [](const ModelBinding& b) { return b.names(false); })
       .def_prop_ro("input_shapes", [](const ModelBinding& b) { return b.shapes(true); })
+      .def_prop_ro("input_dtypes", &ModelBinding::input_dtypes)
       .def_prop_ro("output_shapes", [](const ModelBinding& b) { return b.shapes(false); })
       .def_prop_ro("nodes", &ModelBinding::nodes)
       .def_prop_ro("header_json", [](const ModelBinding& b) { return b.m->header_json(); })

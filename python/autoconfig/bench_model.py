@@ -116,8 +116,7 @@ def _onnxruntime(path: str, threads: int):
     so.log_severity_level = 3
     t0 = time.perf_counter()
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return (lambda x: sess.run(None, {name: x})[0]), time.perf_counter() - t0, ort.__version__
+    return (lambda feeds: sess.run(None, feeds)[0]), time.perf_counter() - t0, ort.__version__
 
 
 def _openvino(path: str, threads: int):
@@ -131,8 +130,8 @@ def _openvino(path: str, threads: int):
     request = compiled.create_infer_request()
     load = time.perf_counter() - t0
 
-    def run(x):
-        request.infer({0: x})
+    def run(feeds):
+        request.infer(feeds)
         return request.get_output_tensor(0).data
     return run, load, ov.__version__.split("-")[0]
 
@@ -191,16 +190,53 @@ def _profile_ms(prof) -> Dict[str, float]:
     return out
 
 
+def sequence_shapes(path: str, sequence: int, batch: int = 1) -> Optional[Dict[str, List[int]]]:
+    """A transformer's input shapes at this sequence length ({name: [batch, sequence]}
+    for its int64 inputs with an open sequence axis), or None for other models."""
+    from .model_onnx import is_sequence_model
+    if not is_sequence_model(path):
+        return None
+    from .graph.onnx_import import load_model
+    m = load_model(path)
+    inits = {i.name for i in m.graph.initializer}
+    return {vi.name: [batch, sequence] for vi in m.graph.input if vi.name not in inits}
+
+
+def make_feeds(g, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Inputs for a planned graph: float32 inputs standard normal; int64 ones
+    made up as a tokenizer would: a mask all ones, token types zeros, ids
+    uniform in [0, 100) (every vocabulary is larger)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name in g.inputs:
+        t = g.tensors[name]
+        if t.dtype == "int64":
+            low = name.lower()
+            if "mask" in low:
+                feeds[name] = np.ones(t.shape, np.int64)
+            elif "type" in low:
+                feeds[name] = np.zeros(t.shape, np.int64)
+            else:
+                feeds[name] = rng.integers(0, 100, t.shape, dtype=np.int64)
+        else:
+            feeds[name] = rng.standard_normal(t.shape).astype(np.float32)
+    return feeds
+
+
 def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Sequence[str] = ("onnxruntime",
-        "openvino"), seed: int = 0, layouts: str = "auto") -> ModelBench:
+        "openvino"), seed: int = 0, layouts: str = "auto", sequence: int = 128) -> ModelBench:
+    """sequence: a transformer's (int64 token inputs) length when input_shape is not given."""
+    if input_shape is None:
+        input_shape = sequence_shapes(path, sequence)
     model, plan, plan_s, load_s = _ours(path, input_shape, threads, layouts)
     g = plan.graph
     shape = tuple(g.tensors[g.inputs[0]].shape)
-    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    feeds = make_feeds(g, seed)
+    xs = [feeds[n] for n in g.inputs]
     import autoconfig
     engines = [EngineResult("autoconfig", autoconfig.__version__, load_s=load_s)]
-    fns: Dict[str, Callable[[], object]] = {"autoconfig": lambda: model(x)}
-    first = model(x)
+    fns: Dict[str, Callable[[], object]] = {"autoconfig": lambda: model(*xs)}
+    first = model(*xs)
     outputs = {"autoconfig": np.asarray(first[0] if isinstance(first, tuple) else first)}
     makers = {"onnxruntime": _onnxruntime, "openvino": _openvino}
     notes = []
@@ -211,8 +247,8 @@ def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Se
             continue
         fn, load, version = made
         engines.append(EngineResult(name, version, load_s=load))
-        outputs[name] = np.array(fn(x))
-        fns[name] = (lambda f: (lambda: f(x)))(fn)
+        outputs[name] = np.array(fn(feeds))
+        fns[name] = (lambda f: (lambda: f(feeds)))(fn)
     ref = outputs.get("onnxruntime")
     if ref is not None:
         scale = float(np.abs(ref).max()) or 1.0
@@ -223,7 +259,7 @@ def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Se
         e.samples = samples[e.name]
     measured = {}
     if hasattr(model, "profile"):
-        measured = _profile_ms(model.profile(x, repeat=5))   # best of 5 per node
+        measured = _profile_ms(model.profile(*xs, repeat=5))   # best of 5 per node
     nodes = [NodeTime(n.name, n.op, n.threads, n.attrs.get("algorithm", "") or "", n.predicted_ms or 0.0,
                       measured.get(n.name)) for n in g.nodes]
     return ModelBench(os.path.basename(path), shape, threads, cpu_name(), plan_s, engines, nodes, plan.total_ms,

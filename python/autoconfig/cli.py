@@ -192,7 +192,8 @@ def _bench_model(args) -> int:
     from . import bench_model
     peers = [] if args.no_peers else ["onnxruntime", "openvino"]
     b = bench_model.run(args.model, threads=args.threads, runs=max(20, args.runs),
-                        input_shape=_input_shapes(args.input_shape), peers=peers, layouts=args.layouts)
+                        input_shape=_input_shapes(args.input_shape), peers=peers, layouts=args.layouts,
+                        sequence=args.sequence)
     print(bench_model.format_latency(b, args.markdown))
     print()
     print(bench_model.format_profile(b, args.markdown, top=args.top))
@@ -334,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--model: timed inferences per engine (at least 20)")
     p.add_argument("--input-shape", action="append", metavar="[NAME=]1,3,224,224",
                    help="--model: input shape where the model leaves it open")
+    p.add_argument("--sequence", type=bounded_int(1, lambda: 1 << 20, "a sequence length"), default=128,
+                   help="--model: a transformer's sequence length (its int64 token inputs, batch 1; "
+                        "ids made up in [0, 100), mask all ones)")
     p.add_argument("--plot", default=None, metavar="FILE", help="--model: bar chart of the per-node profile")
     p.add_argument("--top", type=bounded_int(1, lambda: 100000, "a count of nodes"), default=None,
                    help="--model: show the N slowest nodes of the profile")

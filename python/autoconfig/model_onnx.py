@@ -29,9 +29,24 @@ def load_bytes(data: bytes, *, threads: Optional[int] = None):
     return load(data, threads=threads)
 
 
+def is_sequence_model(model: Any) -> bool:
+    """An int64 input of rank >= 2 whose axis 1 is open: token ids (a transformer encoder)."""
+    from onnx import TensorProto
+
+    from .graph.onnx_import import load_model
+    m = load_model(model)
+    inits = {i.name for i in m.graph.initializer}
+    for vi in m.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if (vi.name not in inits and vi.type.tensor_type.elem_type == TensorProto.INT64 and len(dims) >= 2
+                and not (dims[1].HasField("dim_value") and dims[1].dim_value > 0)):
+            return True
+    return False
+
+
 def load_onnx(model: Any, *, input_shape=None, threads: Optional[int] = None,
               constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None,
-              layouts: str = "auto"):
+              layouts: str = "auto", max_sequence: Optional[int] = None):
     """Import, plan and load an ONNX model (a path, its bytes or a
     ModelProto) in memory; returns a Model (`model(x)`, `model.run(names,
     feeds)`). input_shape: the first input's shape, or {name: shape}, where
@@ -39,10 +54,18 @@ def load_onnx(model: Any, *, input_shape=None, threads: Optional[int] = None,
     constants: graph inputs bound to values at import (a shape fed as an
     input, Clip bounds). tolerance: the largest relative error a conv
     algorithm may carry (refuses Winograd F(4x4) above its bound). layouts:
-    "auto" (the planner's NCHW[B]c choice), "nchw" or "blocked"."""
+    "auto" (the planner's NCHW[B]c choice), "nchw" or "blocked".
+
+    A transformer encoder (token ids: an int64 input with an open sequence
+    axis) given no input_shape loads as a SequenceModel: planned per
+    sequence-length bucket up to max_sequence (default 512) on first use,
+    callable with any length (sequence_model.py)."""
     name = None
     if isinstance(model, (str, os.PathLike)):
         name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
+    if input_shape is None and constants is None and is_sequence_model(model):
+        from .sequence_model import SequenceModel
+        return SequenceModel(model, max_sequence=max_sequence, threads=threads, tolerance=tolerance, name=name)
     data = compile_bytes(model, input_shape=input_shape, threads=threads, constants=constants,
                          tolerance=tolerance, name=name, layouts=layouts)
     return load_bytes(data, threads=threads)

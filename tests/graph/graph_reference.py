@@ -130,7 +130,40 @@ def run_node(op, ins, a, out_shapes):
             y = y + a["beta"] * ins[2]
         return [_act(y, a.get("activation"))]
     if op == "matmul":
-        return [x @ ins[1]]
+        a_ = x.transpose(a["perm_a"]) if a.get("perm_a") else x
+        b_ = ins[1].transpose(a["perm_b"]) if a.get("perm_b") else ins[1]
+        y = a.get("alpha", 1.0) * (a_ @ b_)
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + ins[2]
+        if a.get("perm_y"):
+            y = y.transpose(a["perm_y"])
+        if len(ins) > 3 and ins[3] is not None:
+            y = y + ins[3]
+        return [_act(y, a.get("activation"))]
+    if op == "layer_norm":
+        axes = tuple(range(a.get("axis", -1) % x.ndim, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * ins[1].reshape(x.shape[axes[0]:] if ins[1].size > 1
+                                                                               else ())
+        if len(ins) > 2 and ins[2] is not None:
+            y = y + ins[2].reshape(x.shape[axes[0]:] if ins[2].size > 1 else ())
+        return [y]
+    if op == "gather":
+        idx = ins[1].astype(np.int64)
+        ax = a.get("axis", 0)
+        idx = np.where(idx < 0, idx + x.shape[ax], idx)
+        return [np.take(x, idx, axis=ax)]
+    if op == "cast":
+        to = a["to"]
+        return [x.astype(np.float64) if to == "float32" else (x != 0).astype(np.float64) if to == "bool"
+                else np.trunc(x)]
+    if op == "where":
+        return [np.where(x != 0, ins[1], ins[2])]
+    if op == "expand":
+        return [np.broadcast_to(x, out_shapes[0]).copy()]
+    if op == "gelu":
+        return [_act(x, "gelu_tanh" if a.get("approximate") == "tanh" else "gelu_erf")]
     simple = {
         "relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
         "hard_swish": lambda v: v * np.clip(v / 6 + 0.5, 0, 1),
@@ -140,12 +173,16 @@ def run_node(op, ins, a, out_shapes):
         "global_avg_pool": lambda v: v.mean(axis=(2, 3), keepdims=True),
         "global_max_pool": lambda v: v.max(axis=(2, 3), keepdims=True),
         "to_layout": lambda v: v,
+        "erf": lambda v: np.vectorize(math.erf)(v) if v.size else v, "sqrt": np.sqrt, "exp": np.exp,
+        "neg": np.negative, "reciprocal": lambda v: 1.0 / v,
     }
     if op in simple:
         return [simple[op](x)]
-    if op in ("add", "sub", "mul", "div"):
-        f = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op]
-        return [np.broadcast_to(f(x, ins[1]), out_shapes[0])]
+    binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+              "max": np.maximum, "min": np.minimum, "equal": lambda u, v: (u == v) * 1.0,
+              "less": lambda u, v: (u < v) * 1.0, "greater": lambda u, v: (u > v) * 1.0}
+    if op in binary:
+        return [np.broadcast_to(binary[op](x, ins[1]), out_shapes[0])]
     if op == "channel_affine":
         sh = (1, -1) + (1,) * (x.ndim - 2)
         return [x * ins[1].reshape(sh) + ins[2].reshape(sh)]
@@ -163,6 +200,9 @@ def run_node(op, ins, a, out_shapes):
     if op == "transpose":
         return [x.transpose(a["perm"])]
     if op in ("softmax", "log_softmax"):
+        x = a.get("scale", 1.0) * x
+        if len(ins) > 1 and ins[1] is not None:
+            x = x + ins[1]
         return [softmax(x, a["axis"], a["flatten"], op == "log_softmax")]
     if op == "lrn":
         return [lrn(x, a)]

@@ -135,6 +135,6 @@ def test_vocabulary_matches_format_md_and_the_shape_rules():
 
 def test_writer_refuses_an_op_outside_the_vocabulary():
     g = small_graph()
-    g.nodes[1].op = "erf"
+    g.nodes[1].op = "fft"
     with pytest.raises(acmodel.FormatError, match="vocabulary"):
         acmodel.to_bytes(g)

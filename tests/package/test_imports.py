@@ -169,7 +169,7 @@ def test_one_bridge_from_runtime_to_models():
     # model_onnx (load_onnx: import + plan + load in memory) and onnx_backend over it compose the
     # graph build stage with the executor as the CLI does; bench_model is the tool behind bench --model.
     tools = {f"{ROOT}.{m}" for m in ("cli", "bench", "bench_conv", "bench_model", "plan_compare", "__main__",
-                                     "model_onnx", "onnx_backend")}
+                                     "model_onnx", "onnx_backend", "sequence_model")}
     bridges = [m for m, deps in import_graph().items()
                if m not in tools and _top(m) not in (RUNTIME,)
                and any(_top(d) == RUNTIME and d != f"{ROOT}.{RUNTIME}.guard" for d in deps)

@@ -30,6 +30,10 @@ namespace autoconfig {
 
 struct ModelImpl;
 
+// Element type of a model input: float32, or int64 (token ids and attention
+// masks of a transformer; FORMAT.md). Every other tensor is float32.
+enum class DType : int { Float32 = 0, Int64 = 1 };
+
 class AUTOCONFIG_API Model {
  public:
   // The model, or nullptr with *status (may be null) saying why. A Model owns
@@ -47,7 +51,8 @@ class AUTOCONFIG_API Model {
   const std::string& output_name(int i) const;
   std::vector<int64_t> input_shape(int i) const;   // i out of range: {}
   std::vector<int64_t> output_shape(int i) const;
-  int64_t input_size(int i) const;                 // elements (floats); -1 out of range
+  int64_t input_size(int i) const;                 // elements; -1 out of range
+  DType input_dtype(int i) const;                  // Float32 out of range
   int64_t output_size(int i) const;
 
   // inputs[i]: input_size(i) floats (dense NCHW, input_shape(i)); outputs[i]:
@@ -58,8 +63,13 @@ class AUTOCONFIG_API Model {
   // concurrently only if their thread counts are 1 (the thread pool runs one
   // parallel call at a time).
   Status run(const float* const* inputs, float* const* outputs, int threads = 0) const;
+  // The same for models with int64 inputs: inputs[i] points at input_size(i)
+  // elements of input_dtype(i) (int64_t or float).
+  Status run(const void* const* inputs, float* const* outputs, int threads = 0) const;
   // run() that also measures each node: (*ms)[i] = milliseconds of node i.
   Status run_profiled(const float* const* inputs, float* const* outputs, int threads,
+                      std::vector<double>* ms_per_node) const;
+  Status run_profiled(const void* const* inputs, float* const* outputs, int threads,
                       std::vector<double>* ms_per_node) const;
 
   // The nodes in execution order (for profiles and explain()).

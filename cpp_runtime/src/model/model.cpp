@@ -102,7 +102,7 @@ struct ModelImpl {
   Status parse_tensors(const json::Value& list, const uint8_t* blob_section, uint64_t blob_bytes);
   Status parse_nodes(const json::Value& list);
   Status check_arena() const;
-  Status execute(const float* const* inputs, float* const* outputs, int threads, std::vector<double>* ms) const;
+  Status execute(const void* const* inputs, float* const* outputs, int threads, std::vector<double>* ms) const;
 };
 
 Status ModelImpl::parse(const uint8_t* data, size_t size) {
@@ -245,6 +245,14 @@ Status ModelImpl::parse_tensors(const json::Value& list, const uint8_t* blob_sec
         t.block = b;
       }
     }
+    if (const json::Value* dt = e.find("dtype")) {
+      if (dt->kind != json::Value::String || (dt->str != "float32" && dt->str != "int64"))
+        return Status::Error(tw + ": dtype must be \"float32\" or \"int64\"");
+      t.int64 = dt->str == "int64";
+      if (t.int64 && t.kind != TensorInfo::Input)
+        return Status::Error(tw + ": only inputs may be int64 (every other tensor is float32)");
+      if (t.int64 && t.block) return Status::Error(tw + ": an int64 input is nchw");
+    }
     t.storage = t.block ? t.dim(0) * ((t.dim(1) + t.block - 1) / t.block) * t.dim(2) * t.dim(3) * t.block : t.numel;
     if (t.kind == TensorInfo::Constant) {
       if (!json_int(e.find("offset"), 0, INT64_MAX / 2, &t.blob_offset))
@@ -345,6 +353,12 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
     for (int id : node.out) b.out.push_back(&tensors[static_cast<size_t>(id)]);
     b.attrs = node.attrs.get();
     b.threads = node.threads;
+    for (size_t i = 0; i < b.in.size(); ++i) {
+      // int64 data is read by the two ops that convert it; everything else computes on float32
+      if (b.in[i] && b.in[i]->int64 && !((node.op == "gather" && i == 1) || (node.op == "cast" && i == 0)))
+        return Status::Error(where + ": reads the int64 input '" + b.in[i]->name +
+                             "' as input " + std::to_string(i) + "; only gather (indices) and cast read int64 tensors");
+    }
     Status st = make(b, &node.impl);
     if (!st.ok()) return st;
     if (!node.attrs->status().ok()) return node.attrs->status();
@@ -402,7 +416,7 @@ Status ModelImpl::check_arena() const {
   return Status::Ok();
 }
 
-Status ModelImpl::execute(const float* const* in, float* const* out, int threads, std::vector<double>* ms) const {
+Status ModelImpl::execute(const void* const* in, float* const* out, int threads, std::vector<double>* ms) const {
   if (threads < 0) return Status::Error("run: threads must be >= 0, got " + std::to_string(threads));
   if (!in && !inputs.empty()) return Status::Error("run: the inputs array is null");
   if (!out) return Status::Error("run: the outputs array is null");
@@ -422,7 +436,7 @@ Status ModelImpl::execute(const float* const* in, float* const* out, int threads
     for (size_t j = 0; j < inputs.size() && t.numel; ++j) {
       const TensorInfo& u = tensors[static_cast<size_t>(inputs[j])];
       const char* ib = reinterpret_cast<const char*>(in[j]);
-      if (u.numel && ib < e && b < ib + u.numel * 4)
+      if (u.numel && ib < e && b < ib + u.numel * (u.int64 ? 8 : 4))
         return Status::Error("run: output '" + t.name + "' overlaps input '" + u.name + "'");
     }
     for (size_t j = 0; j < nr; ++j)
@@ -430,7 +444,9 @@ Status ModelImpl::execute(const float* const* in, float* const* out, int threads
     if (nr < 64 && t.numel) ranges[nr++] = Range{b, e, &t.name};
   }
   std::lock_guard<std::mutex> lock(mu);
-  for (size_t i = 0; i < inputs.size(); ++i) ptr[static_cast<size_t>(inputs[i])] = const_cast<float*>(in[i]);
+  // an int64 input travels as a float pointer to the ops that read it (gather, cast), which know its type
+  for (size_t i = 0; i < inputs.size(); ++i)
+    ptr[static_cast<size_t>(inputs[i])] = static_cast<float*>(const_cast<void*>(in[i]));
   for (size_t i = 0; i < outputs.size(); ++i) ptr[static_cast<size_t>(outputs[i])] = out[i];
   const int cap = threads > 0 ? threads : detail::available_cpus();
   if (ms) ms->assign(nodes.size(), 0.0);
@@ -538,19 +554,42 @@ int64_t Model::input_size(int i) const {
   const TensorInfo* t = io(*impl_, impl_->inputs, i);
   return t ? t->numel : -1;
 }
+DType Model::input_dtype(int i) const {
+  const TensorInfo* t = io(*impl_, impl_->inputs, i);
+  return t && t->int64 ? DType::Int64 : DType::Float32;
+}
 int64_t Model::output_size(int i) const {
   const TensorInfo* t = io(*impl_, impl_->outputs, i);
   return t ? t->numel : -1;
 }
 
-Status Model::run(const float* const* inputs, float* const* outputs, int threads) const {
+Status Model::run(const void* const* inputs, float* const* outputs, int threads) const {
   return impl_->execute(inputs, outputs, threads, nullptr);
+}
+
+Status Model::run(const float* const* inputs, float* const* outputs, int threads) const {
+  for (int i : impl_->inputs)
+    if (impl_->tensors[static_cast<size_t>(i)].int64)
+      return Status::Error("run: input '" + impl_->tensors[static_cast<size_t>(i)].name +
+                           "' is int64; pass the inputs as const void* const* (Model::run overload)");
+  return impl_->execute(reinterpret_cast<const void* const*>(inputs), outputs, threads, nullptr);
+}
+
+Status Model::run_profiled(const void* const* inputs, float* const* outputs, int threads,
+                           std::vector<double>* ms_per_node) const {
+  std::vector<double> local;
+  return impl_->execute(inputs, outputs, threads, ms_per_node ? ms_per_node : &local);
 }
 
 Status Model::run_profiled(const float* const* inputs, float* const* outputs, int threads,
                            std::vector<double>* ms_per_node) const {
+  for (int i : impl_->inputs)
+    if (impl_->tensors[static_cast<size_t>(i)].int64)
+      return Status::Error("run: input '" + impl_->tensors[static_cast<size_t>(i)].name +
+                           "' is int64; pass the inputs as const void* const* (Model::run_profiled overload)");
   std::vector<double> local;
-  return impl_->execute(inputs, outputs, threads, ms_per_node ? ms_per_node : &local);
+  return impl_->execute(reinterpret_cast<const void* const*>(inputs), outputs, threads,
+                        ms_per_node ? ms_per_node : &local);
 }
 
 int Model::num_nodes() const { return static_cast<int>(impl_->nodes.size()); }

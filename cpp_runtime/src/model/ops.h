@@ -32,6 +32,7 @@ struct TensorInfo {
   int64_t arena = -1;         // intermediate: float offset in the arena
   int64_t blob_offset = 0, blob_bytes = 0;   // constant
   int io_index = -1;          // input / output: position in the header's list
+  bool int64 = false;         // an input of dtype int64 (read by gather and cast only)
   const float* data = nullptr;               // constant: the aligned copy
   int64_t dim(int i) const { return shape[static_cast<size_t>(i)]; }
   int rank() const { return static_cast<int>(shape.size()); }
@@ -114,6 +115,11 @@ Status make_to_layout(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op);        // ops_reduce.cpp
 Status make_lrn(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_reduce_mean(const OpBuild& b, std::unique_ptr<Op>* op);
+Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op);
+Status make_gather(const OpBuild& b, std::unique_ptr<Op>* op);         // ops_index.cpp
+Status make_cast(const OpBuild& b, std::unique_ptr<Op>* op);
+Status make_where(const OpBuild& b, std::unique_ptr<Op>* op);
+Status make_expand(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op);           // ops_linear.cpp
 Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op);
@@ -129,6 +135,20 @@ Status check_arity(const OpBuild& b, int min_in, int max_in, int n_out);
 Status require_nchw(const OpBuild& b);
 std::string shape_str(const std::vector<int64_t>& s);
 int64_t product(const std::vector<int64_t>& s, size_t from = 0, size_t to = SIZE_MAX);
+
+// numpy broadcasting of `in` to `out`: per output axis the input's stride
+// (0 where the input has 1 or lacks the axis); false when it does not broadcast.
+bool broadcast_strides(const std::vector<int64_t>& in, const std::vector<int64_t>& out, std::vector<int64_t>* strides);
+// The offset in an input with `strides` of output row `row` (all axes but the last).
+inline int64_t row_offset(const std::vector<int64_t>& out, const std::vector<int64_t>& strides, int64_t row) {
+  int64_t off = 0;
+  for (int d = static_cast<int>(out.size()) - 2; d >= 0; --d) {
+    const int64_t n = out[static_cast<size_t>(d)];
+    off += (row % n) * strides[static_cast<size_t>(d)];
+    row /= n;
+  }
+  return off;
+}
 
 // Splits [0, n) into chunks over up to `threads` threads (fewer when a chunk
 // would fall below `grain` items) and calls f(begin, end) for each.

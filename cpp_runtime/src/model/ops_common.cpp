@@ -146,6 +146,20 @@ int64_t product(const std::vector<int64_t>& s, size_t from, size_t to) {
   return p;
 }
 
+bool broadcast_strides(const std::vector<int64_t>& in, const std::vector<int64_t>& out, std::vector<int64_t>* strides) {
+  const int R = static_cast<int>(out.size()), r = static_cast<int>(in.size());
+  if (r > R) return false;
+  strides->assign(static_cast<size_t>(R), 0);
+  int64_t stride = 1;
+  for (int d = R - 1, e = r - 1; e >= 0; --d, --e) {
+    const int64_t td = in[static_cast<size_t>(e)], od = out[static_cast<size_t>(d)];
+    if (td != od && td != 1) return false;
+    (*strides)[static_cast<size_t>(d)] = td == 1 ? 0 : stride;
+    stride *= td;
+  }
+  return true;
+}
+
 namespace {
 struct OpEntry { const char* name; OpFactory make; };
 const OpEntry kOps[] = {
@@ -159,10 +173,27 @@ const OpEntry kOps[] = {
     {"hard_sigmoid", make_unary},
     {"hard_swish", make_unary},
     {"tanh", make_unary},
+    {"erf", make_unary},
+    {"sqrt", make_unary},
+    {"exp", make_unary},
+    {"neg", make_unary},
+    {"reciprocal", make_unary},
+    {"gelu", make_unary},
     {"add", make_binary},
     {"sub", make_binary},
     {"mul", make_binary},
     {"div", make_binary},
+    {"pow", make_binary},
+    {"equal", make_binary},
+    {"less", make_binary},
+    {"greater", make_binary},
+    {"max", make_binary},
+    {"min", make_binary},
+    {"where", make_where},
+    {"expand", make_expand},
+    {"gather", make_gather},
+    {"cast", make_cast},
+    {"layer_norm", make_layer_norm},
     {"channel_affine", make_channel_affine},
     {"concat", make_concat},
     {"split", make_split},

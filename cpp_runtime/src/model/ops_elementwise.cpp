@@ -18,7 +18,7 @@ constexpr int64_t kGrain = 16384;   // elements below which splitting across thr
 
 // ---- unary ----
 
-enum class Unary { Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh };
+enum class Unary { Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Sqrt, Exp, Neg, Reciprocal, GeluErf, GeluTanh };
 
 template <class F>
 void map(const float* x, float* y, int64_t n, int threads, const F& f) {
@@ -63,6 +63,13 @@ class UnaryOp : public Op {
         });
         break;
       case Unary::Tanh: map(x, y, n_, r.threads, [](float v) { return std::tanh(v); }); break;
+      case Unary::Erf: map(x, y, n_, r.threads, [](float v) { return erf_approx(v); }); break;
+      case Unary::Sqrt: map(x, y, n_, r.threads, [](float v) { return std::sqrt(v); }); break;
+      case Unary::Exp: map(x, y, n_, r.threads, [](float v) { return exp_approx(v); }); break;
+      case Unary::Neg: map(x, y, n_, r.threads, [](float v) { return -v; }); break;
+      case Unary::Reciprocal: map(x, y, n_, r.threads, [](float v) { return 1.0f / v; }); break;
+      case Unary::GeluErf: map(x, y, n_, r.threads, [](float v) { return gelu_erf(v); }); break;
+      case Unary::GeluTanh: map(x, y, n_, r.threads, [](float v) { return gelu_tanh(v); }); break;
     }
     return Status::Ok();
   }
@@ -75,7 +82,7 @@ class UnaryOp : public Op {
 
 // ---- binary ----
 
-enum class Bin { Add, Sub, Mul, Div };
+enum class Bin { Add, Sub, Mul, Div, Pow, Equal, Less, Greater, Max, Min };
 
 // The output's dimensions after dropping 1s and merging neighbours that both
 // inputs walk alike; the innermost keeps unit (or zero) strides.
@@ -130,6 +137,16 @@ class BinaryOp : public Op {
       case Bin::Sub: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u - v; }); break;
       case Bin::Mul: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u * v; }); break;
       case Bin::Div: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u / v; }); break;
+      case Bin::Pow:
+        binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); });
+        break;
+      // comparisons give 1 or 0 (booleans are float32 0/1 in the executor, FORMAT.md)
+      case Bin::Equal: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u == v ? 1.0f : 0.0f; }); break;
+      case Bin::Less: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u < v ? 1.0f : 0.0f; }); break;
+      case Bin::Greater: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u > v ? 1.0f : 0.0f; }); break;
+      // NaN propagates (numpy's maximum / minimum)
+      case Bin::Max: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u > v ? u : v; }); break;
+      case Bin::Min: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u < v ? u : v; }); break;
     }
     return Status::Ok();
   }
@@ -220,9 +237,25 @@ Status make_unary(const OpBuild& b, std::unique_ptr<Op>* op) {
     p1 = static_cast<float>(at.number("beta", 0.5));
   } else if (b.op == "hard_swish") {
     k = Unary::HardSwish;
+  } else if (b.op == "erf") {
+    k = Unary::Erf;
+  } else if (b.op == "sqrt") {
+    k = Unary::Sqrt;
+  } else if (b.op == "exp") {
+    k = Unary::Exp;
+  } else if (b.op == "neg") {
+    k = Unary::Neg;
+  } else if (b.op == "reciprocal") {
+    k = Unary::Reciprocal;
+  } else if (b.op == "gelu") {
+    const std::string approx = at.string("approximate", "none");
+    if (approx != "none" && approx != "tanh") return b.error("approximate must be 'none' (erf) or 'tanh', got '" + approx + "'");
+    k = approx == "tanh" ? Unary::GeluTanh : Unary::GeluErf;
   } else {
     k = Unary::Tanh;
   }
+  if (b.in[0]->block && (k >= Unary::Erf))
+    return b.error("runs on nchw only (input '" + b.in[0]->name + "' is " + b.in[0]->layout_name() + ")");
   if (!at.status().ok()) return at.status();
   // blocked storage: the padded lanes go through the function too (finite in, finite out)
   op->reset(new UnaryOp(k, b.in[0]->storage, p0, p1));
@@ -246,7 +279,11 @@ Status make_binary(const OpBuild& b, std::unique_ptr<Op>* op) {
   Status st = check_arity(b, 2, 2, 1);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
-  Bin k = b.op == "add" ? Bin::Add : b.op == "sub" ? Bin::Sub : b.op == "mul" ? Bin::Mul : Bin::Div;
+  const char* const names[] = {"add", "sub", "mul", "div", "pow", "equal", "less", "greater", "max", "min"};
+  Bin k = Bin::Add;
+  for (int i = 0; i < 10; ++i)
+    if (b.op == names[i]) k = static_cast<Bin>(i);
+  if (k > Bin::Div && (A.block || B.block || Y.block)) return b.error("runs on nchw only");
   BroadcastPlan p;
   const bool same_a = A.shape == Y.shape && A.block == Y.block, same_b = B.shape == Y.shape && B.block == Y.block;
   if (same_a && same_b && Y.block) {

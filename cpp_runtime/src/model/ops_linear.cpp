@@ -2,6 +2,7 @@
 // matmul (autoconfig::gemm).
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "model/ops.h"
 
@@ -244,30 +245,187 @@ Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
   return Status::Ok();
 }
 
+// matmul: Y = permute(act(alpha * A' B' + bias + residual), perm_y), A' = permute(a, perm_a),
+// B' = permute(b, perm_b), numpy batch broadcasting. The permutations are
+// strides: a transposed operand (the per-head Q, K^T, V of attention) is read
+// in place by the GEMM's packing, a permuted output written in place.
+namespace {
+
+struct Operand {
+  std::vector<int64_t> shape, strides;   // logical (after the permutation), in elements
+};
+
+bool permuted(const TensorInfo& t, const std::vector<int64_t>& perm, Operand* o) {
+  const int R = t.rank();
+  std::vector<int64_t> dense(static_cast<size_t>(R), 1);
+  for (int d = R - 2; d >= 0; --d) dense[static_cast<size_t>(d)] = dense[static_cast<size_t>(d) + 1] * t.dim(d + 1);
+  o->shape.clear();
+  o->strides.clear();
+  if (perm.empty()) {
+    o->shape = t.shape;
+    o->strides = dense;
+    return true;
+  }
+  if (static_cast<int>(perm.size()) != R) return false;
+  std::vector<bool> seen(static_cast<size_t>(R), false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= R || seen[static_cast<size_t>(p)]) return false;
+    seen[static_cast<size_t>(p)] = true;
+    o->shape.push_back(t.dim(static_cast<int>(p)));
+    o->strides.push_back(dense[static_cast<size_t>(p)]);
+  }
+  return true;
+}
+
+class MatmulOp : public Op {
+ public:
+  GemmArgs g_;                              // M, N, K, strides, alpha, act, bias (constant)
+  std::vector<int64_t> batch_;              // batch dims of the result (broadcast)
+  std::vector<int64_t> sa_, sb_, sy_;       // per batch dim: element strides of a, b, y (0: broadcast)
+  int64_t nbatch_ = 1;
+  bool has_bias_ = false, has_res_ = false;
+  Status run(const OpRun& r) const override {
+    const float* bias = has_bias_ ? r.in[2] : nullptr;
+    const float* res = has_res_ ? r.in[3] : nullptr;
+    if (nbatch_ == 1) return one(r, 0, bias, res, r.threads);
+    if (nbatch_ >= r.threads) {
+      // one GEMM per thread at a time: the heads of attention are independent
+      std::mutex mu;
+      Status err;
+      parallel_for(r.threads, nbatch_, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) {
+          Status s = one(r, i, bias, res, 1);
+          if (!s.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            err = s;
+          }
+        }
+      });
+      return err;
+    }
+    for (int64_t i = 0; i < nbatch_; ++i) {
+      Status s = one(r, i, bias, res, r.threads);
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status one(const OpRun& r, int64_t b, const float* bias, const float* res, int threads) const {
+    int64_t oa = 0, ob = 0, oy = 0, rem = b;
+    for (int d = static_cast<int>(batch_.size()) - 1; d >= 0; --d) {
+      const int64_t i = rem % batch_[static_cast<size_t>(d)];
+      rem /= batch_[static_cast<size_t>(d)];
+      oa += i * sa_[static_cast<size_t>(d)];
+      ob += i * sb_[static_cast<size_t>(d)];
+      oy += i * sy_[static_cast<size_t>(d)];
+    }
+    GemmArgs g = g_;
+    g.A = r.in[0] + oa;
+    g.B = r.in[1] + ob;
+    g.C = r.out[0] + oy;
+    g.bias_col = bias;
+    if (res) {
+      g.c_in = res + oy;
+      g.ld_cin = g.ldc;
+      g.beta = 1.0f;
+    }
+    g.threads = threads;
+    return gemm(g);
+  }
+};
+
+}  // namespace
+
 Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 2, 2, 1);
+  Status st = check_arity(b, 2, 4, 1);
   if (!st.ok()) return st;
   st = require_nchw(b);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
-  if (B.rank() != 2) return b.error("b " + shape_str(B.shape) + " must be 2-D (K x N)");
-  if (A.rank() < 1) return b.error("a must have at least one dimension");
-  const int64_t K = A.dim(A.rank() - 1), N = B.dim(1);
-  if (B.dim(0) != K) return b.error("a " + shape_str(A.shape) + " and b " + shape_str(B.shape) + " do not multiply");
-  std::vector<int64_t> want(A.shape.begin(), A.shape.end() - 1);
-  want.push_back(N);
+  const TensorInfo* bias = b.in.size() > 2 ? b.in[2] : nullptr;
+  const TensorInfo* res = b.in.size() > 3 ? b.in[3] : nullptr;
+  Attrs& at = *b.attrs;
+  const auto pa = at.ints("perm_a", {}), pb = at.ints("perm_b", {}), py = at.ints("perm_y", {});
+  const float alpha = static_cast<float>(at.number("alpha", 1.0));
+  const std::string act = at.string("activation", "none");
+  if (!at.status().ok()) return at.status();
+  if (A.rank() < 2 || B.rank() < 2) return b.error("a and b need at least 2 dimensions (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
+  Operand a, bb;
+  if (!permuted(A, pa, &a)) return b.error("perm_a is not a permutation of a's " + std::to_string(A.rank()) + " axes");
+  if (!permuted(B, pb, &bb)) return b.error("perm_b is not a permutation of b's " + std::to_string(B.rank()) + " axes");
+  const int ra = a.shape.size(), rb = bb.shape.size();
+  const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = bb.shape[rb - 1];
+  if (bb.shape[rb - 2] != K) return b.error("a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " do not multiply");
+  // the result's batch: numpy broadcasting of the two batch shapes
+  const int nb = std::max(ra, rb) - 2;
+  std::vector<int64_t> batch(static_cast<size_t>(nb)), sa(static_cast<size_t>(nb), 0), sbv(static_cast<size_t>(nb), 0);
+  for (int d = 0; d < nb; ++d) {
+    const int da = d - (nb - (ra - 2)), db = d - (nb - (rb - 2));
+    const int64_t xa = da >= 0 ? a.shape[static_cast<size_t>(da)] : 1, xb = db >= 0 ? bb.shape[static_cast<size_t>(db)] : 1;
+    if (xa != xb && xa != 1 && xb != 1)
+      return b.error("batch dimensions of a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " do not broadcast");
+    batch[static_cast<size_t>(d)] = xa == 1 ? xb : xa;
+    if (da >= 0 && xa != 1) sa[static_cast<size_t>(d)] = a.strides[static_cast<size_t>(da)];
+    if (db >= 0 && xb != 1) sbv[static_cast<size_t>(d)] = bb.strides[static_cast<size_t>(db)];
+  }
+  std::vector<int64_t> result = batch;
+  result.push_back(M);
+  result.push_back(N);
+  // y: the result permuted by perm_y; the strides of the result's axes in y's dense storage
+  const int ry = static_cast<int>(result.size());
+  std::vector<int64_t> want(static_cast<size_t>(ry)), ystride(static_cast<size_t>(ry));
+  if (!py.empty()) {
+    if (static_cast<int>(py.size()) != ry) return b.error("perm_y needs " + std::to_string(ry) + " axes");
+    std::vector<bool> seen(static_cast<size_t>(ry), false);
+    for (int64_t p : py) {
+      if (p < 0 || p >= ry || seen[static_cast<size_t>(p)]) return b.error("perm_y is not a permutation");
+      seen[static_cast<size_t>(p)] = true;
+    }
+    if (py.back() != ry - 1) return b.error("perm_y must keep the last axis last (the GEMM writes rows with unit stride)");
+  }
+  for (int d = 0; d < ry; ++d) want[static_cast<size_t>(d)] = result[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])];
   if (Y.shape != want) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want));
-  auto* o = new GemmOp;
+  {
+    std::vector<int64_t> dense(static_cast<size_t>(ry), 1);
+    for (int d = ry - 2; d >= 0; --d) dense[static_cast<size_t>(d)] = dense[static_cast<size_t>(d) + 1] * want[static_cast<size_t>(d) + 1];
+    for (int d = 0; d < ry; ++d) ystride[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])] = dense[static_cast<size_t>(d)];
+  }
+  if (bias && (!bias->data || bias->numel != N))
+    return b.error("bias '" + bias->name + "' must be a constant of N = " + std::to_string(N) + " values");
+  if (res && res->shape != Y.shape)
+    return b.error("residual '" + res->name + "' " + shape_str(res->shape) + " must have the output's shape " + shape_str(Y.shape));
+  auto* o = new MatmulOp;
   op->reset(o);
   GemmArgs& g = o->g_;
-  g.M = A.rank() == 1 ? 1 : product(A.shape, 0, A.shape.size() - 1);
+  if (!parse_activation(act, &g.act)) return b.error("activation '" + act + "' is not one of none, relu, relu6, gelu_tanh, gelu_erf");
+  g.M = M;
   g.N = N;
   g.K = K;
-  g.rs_a = K;
-  g.cs_a = 1;
-  g.rs_b = N;
-  g.cs_b = 1;
-  g.ldc = N;
+  g.rs_a = a.strides[static_cast<size_t>(ra - 2)];
+  g.cs_a = a.strides[static_cast<size_t>(ra - 1)];
+  g.rs_b = bb.strides[static_cast<size_t>(rb - 2)];
+  g.cs_b = bb.strides[static_cast<size_t>(rb - 1)];
+  g.ldc = ystride[static_cast<size_t>(ry - 2)];
+  g.alpha = alpha;
+  o->has_bias_ = bias != nullptr;
+  o->has_res_ = res != nullptr;
+  // Fold batch dims into M where a and y walk them as more rows and b does not
+  // move (x @ W with a 2-D weight): one large GEMM instead of many small ones.
+  while (!batch.empty()) {
+    const size_t d = batch.size() - 1;
+    if (sbv[d] != 0 || sa[d] != g.M * g.rs_a || ystride[d] != g.M * g.ldc) break;
+    g.M *= batch[d];
+    batch.pop_back();
+    sa.pop_back();
+    sbv.pop_back();
+  }
+  o->batch_ = batch;
+  o->sa_ = sa;
+  o->sb_ = sbv;
+  o->sy_.assign(ystride.begin(), ystride.begin() + static_cast<long>(batch.size()));
+  o->nbatch_ = product(batch);
+  if (Y.numel == 0) o->nbatch_ = 0;
   return Status::Ok();
 }
 

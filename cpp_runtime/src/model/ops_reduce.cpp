@@ -1,4 +1,5 @@
-// softmax / log_softmax, lrn, reduce_mean.
+// softmax / log_softmax (with an optional additive mask and scale), lrn,
+// reduce_mean, layer_norm.
 #include <cmath>
 
 #include "model/ops.h"
@@ -12,12 +13,28 @@ namespace {
 constexpr float kInf = __builtin_inff();
 inline float max_nan(float acc, float v) { return (v > acc || v != v) ? v : acc; }
 
+// The sum of a row in eight partial sums (a vectorizable reduction).
+template <class F>
+inline float row_sum(int64_t n, const F& f) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) a[j] += f(i + j);
+  for (; i < n; ++i) a[0] += f(i);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 class SoftmaxOp : public Op {
  public:
   bool log_ = false;
   int64_t outer_ = 1, n_ = 1, inner_ = 1;
-  bool alias_ok(int, int, int64_t rel) const override { return rel == 0; }
+  // softmax(scale * x + mask) over the last axis: the mask broadcast to x (strides per axis of x)
+  bool masked_ = false;
+  float scale_ = 1.0f;
+  std::vector<int64_t> shape_, mask_strides_;
+  bool alias_ok(int i, int, int64_t rel) const override { return i == 0 && rel == 0; }
   Status run(const OpRun& r) const override {
+    if (masked_ || scale_ != 1.0f) return run_last_axis(r);
     const int64_t n = n_, inner = inner_;
     parallel_for(r.threads, outer_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n * inner)), [&](int64_t o0, int64_t o1) {
       float* m = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(2 * inner));
@@ -45,6 +62,66 @@ class SoftmaxOp : public Op {
           for (int64_t i = 0; i < inner; ++i) s[i] = 1.0f / s[i];
           for (int64_t k = 0; k < n; ++k)
             for (int64_t i = 0; i < inner; ++i) y[k * inner + i] *= s[i];
+        }
+      }
+    });
+    return Status::Ok();
+  }
+
+  Status run_last_axis(const OpRun& r) const {
+    const int64_t n = n_;
+    const float scale = scale_;
+    const int64_t ms = masked_ ? mask_strides_.back() : 0;
+    parallel_for(r.threads, outer_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        const float* x = r.in[0] + o * n;
+        float* y = r.out[0] + o * n;
+        if (masked_) {
+          const float* mk = r.in[1] + row_offset(shape_, mask_strides_, o);
+          for (int64_t k = 0; k < n; ++k) y[k] = scale * x[k] + mk[k * ms];
+        } else {
+          for (int64_t k = 0; k < n; ++k) y[k] = scale * x[k];
+        }
+        float m = -kInf;
+        for (int64_t k = 0; k < n; ++k) m = max_nan(m, y[k]);
+        if (log_) {
+          const float s = m + std::log(row_sum(n, [&](int64_t k) { return exp_approx(y[k] - m); }));
+          for (int64_t k = 0; k < n; ++k) y[k] -= s;
+        } else {
+          for (int64_t k = 0; k < n; ++k) y[k] = exp_approx(y[k] - m);
+          const float inv = 1.0f / row_sum(n, [&](int64_t k) { return y[k]; });
+          for (int64_t k = 0; k < n; ++k) y[k] *= inv;
+        }
+      }
+    });
+    return Status::Ok();
+  }
+};
+
+// y = (x - mean) / sqrt(var + epsilon) * scale + bias over the last n elements
+// of each row (ONNX LayerNormalization; var is the biased variance).
+class LayerNormOp : public Op {
+ public:
+  int64_t rows_ = 0, n_ = 1;
+  float eps_ = 1e-5f;
+  bool scale_scalar_ = false, bias_scalar_ = false, has_bias_ = false;
+  bool alias_ok(int i, int, int64_t rel) const override { return i == 0 && rel == 0; }
+  Status run(const OpRun& r) const override {
+    const int64_t n = n_;
+    const float* scale = r.in[1];
+    const float* bias = has_bias_ ? r.in[2] : nullptr;   // r.in holds the node's inputs only
+    parallel_for(r.threads, rows_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
+        const float* x = r.in[0] + row * n;
+        float* y = r.out[0] + row * n;
+        const float mean = row_sum(n, [&](int64_t k) { return x[k]; }) / static_cast<float>(n);
+        const float var = row_sum(n, [&](int64_t k) { return (x[k] - mean) * (x[k] - mean); }) / static_cast<float>(n);
+        const float rstd = 1.0f / std::sqrt(var + eps_);
+        const int64_t ss = scale_scalar_ ? 0 : 1, bs = bias_scalar_ ? 0 : 1;
+        if (bias) {
+          for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - mean) * rstd * scale[k * ss] + bias[k * bs];
+        } else {
+          for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - mean) * rstd * scale[k * ss];
         }
       }
     });
@@ -134,7 +211,7 @@ class ReduceMeanOp : public Op {
 }  // namespace
 
 Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
+  Status st = check_arity(b, 1, 2, 1);
   if (!st.ok()) return st;
   st = require_nchw(b);
   if (!st.ok()) return st;
@@ -142,12 +219,24 @@ Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op) {
   if (X.shape != Y.shape) return b.error("output " + shape_str(Y.shape) + " differs from input " + shape_str(X.shape));
   int64_t axis = b.attrs->integer("axis", -1);
   const bool flatten = b.attrs->boolean("flatten", false);
+  const double scale = b.attrs->number("scale", 1.0);
   if (!b.attrs->status().ok()) return b.attrs->status();
   const int R = X.rank();
   if (axis < 0) axis += R;
   if (R == 0 || axis < 0 || axis >= R) return b.error("axis out of range for " + shape_str(X.shape));
   auto* o = new SoftmaxOp;
   op->reset(o);
+  o->scale_ = static_cast<float>(scale);
+  const TensorInfo* M = b.in.size() > 1 ? b.in[1] : nullptr;
+  if ((M || scale != 1.0) && (axis != R - 1 || flatten))
+    return b.error("a mask or a scale needs the softmax over the last axis (axis " + std::to_string(axis) + " of " +
+                   shape_str(X.shape) + ")");
+  if (M) {
+    o->masked_ = true;
+    o->shape_ = X.shape;
+    if (!broadcast_strides(M->shape, X.shape, &o->mask_strides_))
+      return b.error("mask '" + M->name + "' " + shape_str(M->shape) + " does not broadcast to " + shape_str(X.shape));
+  }
   o->log_ = b.op == "log_softmax";
   o->outer_ = product(X.shape, 0, static_cast<size_t>(axis));
   if (flatten) {
@@ -158,6 +247,37 @@ Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op) {
     o->inner_ = product(X.shape, static_cast<size_t>(axis) + 1);
   }
   if (X.numel == 0) o->outer_ = 0;
+  return Status::Ok();
+}
+
+Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
+  Status st = check_arity(b, 2, 3, 1);
+  if (!st.ok()) return st;
+  st = require_nchw(b);
+  if (!st.ok()) return st;
+  const TensorInfo &X = *b.in[0], &S = *b.in[1], &Y = *b.out[0];
+  const TensorInfo* B = b.in.size() > 2 ? b.in[2] : nullptr;
+  int64_t axis = b.attrs->integer("axis", -1);
+  const double eps = b.attrs->number("epsilon", 1e-5);
+  if (!b.attrs->status().ok()) return b.attrs->status();
+  const int R = X.rank();
+  if (axis < 0) axis += R;
+  if (R == 0 || axis < 0 || axis >= R) return b.error("axis out of range for " + shape_str(X.shape));
+  if (X.shape != Y.shape) return b.error("output " + shape_str(Y.shape) + " differs from input " + shape_str(X.shape));
+  auto* o = new LayerNormOp;
+  op->reset(o);
+  o->n_ = product(X.shape, static_cast<size_t>(axis));
+  o->rows_ = X.numel ? X.numel / o->n_ : 0;
+  o->eps_ = static_cast<float>(eps);
+  for (const TensorInfo* t : {&S, B}) {
+    if (!t) continue;
+    if (t->numel != o->n_ && t->numel != 1)
+      return b.error("'" + t->name + "' " + shape_str(t->shape) + " must hold the " + std::to_string(o->n_) +
+                     " normalized elements (or one)");
+  }
+  o->scale_scalar_ = S.numel == 1;
+  o->bias_scalar_ = B && B->numel == 1;
+  o->has_bias_ = B != nullptr;
   return Status::Ok();
 }
 

@@ -34,5 +34,39 @@ inline float exp_approx(float x) {
   return nan ? x : y;
 }
 
+// erf: a Taylor series below |x| = 0.5 (relative error < 1e-7 there, where
+// the next formula's absolute error would be large relative to erf's small
+// values), Abramowitz & Stegun 7.1.26 above (absolute error < 1.5e-7, so
+// relative < 3e-7 since erf >= 0.52 there). Both computed, one selected, so
+// the loop stays vectorizable.
+inline float erf_approx(float x) {
+  const float x2 = x * x;
+  float q = -1.0f / 1320.0f;
+  q = q * x2 + 1.0f / 216.0f;
+  q = q * x2 - 1.0f / 42.0f;
+  q = q * x2 + 1.0f / 10.0f;
+  q = q * x2 - 1.0f / 3.0f;
+  q = q * x2 + 1.0f;
+  const float small = 1.1283791670955126f * x * q;
+  const float ax = x < 0.0f ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float big = 1.0f - p * t * exp_approx(-x2);
+  const float signed_big = x < 0.0f ? -big : big;
+  return ax < 0.5f ? small : signed_big;
+}
+
+// gelu with tanh: 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+inline float gelu_tanh(float x) {
+  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return x / (1.0f + exp_approx(-2.0f * u));
+}
+
+inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f)); }
+
 }  // namespace model
 }  // namespace autoconfig

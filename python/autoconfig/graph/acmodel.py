@@ -79,6 +79,8 @@ def header_and_blobs(g: Graph) -> Tuple[Dict[str, Any], List[Tuple[int, bytes]]]
             offset = _align(offset + len(data))
         else:
             entry["layout"] = t.layout
+            if t.dtype != "float32":
+                entry["dtype"] = t.dtype
             if t.kind == "intermediate":
                 entry["arena"] = int(t.arena)
                 if t.view_of:

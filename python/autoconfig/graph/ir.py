@@ -19,6 +19,9 @@ EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
                 "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
                 "reduce_mean", "to_layout",
+                # transformers (issue 17): FORMAT.md "Ops", second table
+                "erf", "sqrt", "exp", "neg", "reciprocal", "gelu", "pow", "equal", "less", "greater", "max", "min",
+                "where", "expand", "gather", "cast", "layer_norm",
                 # fused transformer ops (issue 17): FORMAT.md "Ops", fused table
                 "attention", "matmul_layer_norm")
 # The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
@@ -38,6 +41,7 @@ class Tensor:
     arena: Optional[int] = None          # float offset in the arena (intermediates, set by the planner)
     view_of: Optional[str] = None        # a channel slice of this tensor (in-place concat, set by the planner)
     channel_offset: int = 0              # first channel of the slice in view_of
+    dtype: str = "float32"               # "int64" for an int64 input; every other tensor holds float32
 
     @property
     def size(self) -> int:

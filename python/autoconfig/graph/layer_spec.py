@@ -11,7 +11,7 @@ import re
 from typing import Dict, List, Tuple
 
 from .ir import Graph
-from .planner import conv_layer, gemm_mnk
+from .planner import conv_layer, gemm_call_shape
 
 _CONV_KEYS = ("C", "H", "W", "K", "R", "S", "N", "stride_h", "stride_w", "pad_top", "pad_left", "pad_bottom",
               "pad_right", "dilation_h", "dilation_w", "groups")
@@ -41,7 +41,7 @@ def layer_spec_yaml(g: Graph) -> str:
             key = ("conv2d", act, bias, residual, False, False)
             name = f"{model}_conv_{act}" + ("_residual" if residual else "") + ("" if bias else "_nobias")
         elif n.op in ("gemm", "matmul"):
-            m, nn, k = gemm_mnk(g, n)
+            m, nn, k = gemm_call_shape(g, n)
             ta = bool(n.attrs.get("trans_a", 0))
             tb = bool(n.attrs.get("trans_b", 0))
             shape = {"M": m, "N": nn, "K": k}
@@ -50,10 +50,11 @@ def layer_spec_yaml(g: Graph) -> str:
                     shape["trans_a"] = True
                 if tb:
                     shape["trans_b"] = True
-            bias = n.op == "gemm" and bool(n.inputs[2:3] and n.inputs[2])
+            bias = bool(n.inputs[2:3] and n.inputs[2])
+            residual = n.op == "matmul" and len(n.inputs) > 3 and bool(n.inputs[3])
             act = n.attrs.get("activation", "none")
-            key = (n.op, act, bias, False, ta, tb)
-            name = f"{model}_{n.op}_{act}" + ("" if bias else "_nobias")
+            key = (n.op, act, bias, residual, ta, tb)
+            name = f"{model}_{n.op}_{act}" + ("_residual" if residual else "") + ("" if bias else "_nobias")
         else:
             continue
         entry = groups.setdefault(key, {"name": name, "shapes": [], "threads": set(), "layers": []})

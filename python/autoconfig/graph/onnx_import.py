@@ -134,11 +134,39 @@ class Ctx:
             return tuple(int(d) for d in self.imp.values[name].shape)
         return self.imp.g.tensors[name].shape
 
-    def input(self, i: int) -> str:
-        """The IR tensor of input i ("" when absent); constants become graph constants."""
+    def kind(self, i: int) -> str:
+        """What input i holds: 'f' (float), 'i' (integers) or 'b' (booleans). The
+        executor stores all three as float32 (FORMAT.md, "Element types"); the
+        importer tracks them for Cast, integer Div and the logical ops."""
+        name = self.imp.resolve(self.inputs[i])
+        if name in self.imp.values:
+            k = self.imp.values[name].dtype.kind
+            return "b" if k == "b" else "i" if k in "iu" else "f"
+        return self.imp.kinds.get(name, "f")
+
+    def is_int64_input(self, i: int) -> bool:
+        """Input i is an int64 graph input itself (only gather and cast read those)."""
+        name = self.imp.resolve(self.inputs[i])
+        t = self.imp.g.tensors.get(name)
+        return t is not None and t.dtype == "int64"
+
+    def input(self, i: int, raw: bool = False) -> str:
+        """The IR tensor of input i ("" when absent); constants become graph
+        constants. An int64 graph input is read through one cast to float32
+        (emitted once) unless raw (gather's indices, cast: they read int64)."""
         if not self.has_input(i):
             return ""
-        return self.imp.materialize(self.inputs[i], self)
+        name = self.imp.materialize(self.inputs[i], self)
+        if raw or not self.is_int64_input(i):
+            return name
+        if name not in self.imp.float_copies:
+            out = self.imp.g.fresh_name(f"{name}.float")
+            self.imp.g.add_tensor(Tensor(out, self.imp.g.tensors[name].shape))
+            self.imp.kinds[out] = "i"
+            self.imp.g.nodes.append(Node(self.imp.unique_node_name(f"{name}.cast"), "cast", [name], [out],
+                                         {"to": "int"}, fused=[]))
+            self.imp.float_copies[name] = out
+        return self.imp.float_copies[name]
 
     # ---- outputs
     def output_used(self, i: int) -> bool:
@@ -155,9 +183,10 @@ class Ctx:
 
     def emit(self, op: str, inputs: Sequence[str], attrs: Optional[Dict[str, Any]] = None,
              out_shapes: Optional[Sequence[Sequence[int]]] = None,
-             outputs: Optional[Sequence[str]] = None) -> List[str]:
+             outputs: Optional[Sequence[str]] = None, kind: str = "f") -> List[str]:
         """Append an executor node. outputs default to the ONNX node's; shapes
-        come from shapes.py unless given (split, reshape). Returns the output names."""
+        come from shapes.py unless given (split, reshape); kind: what the outputs
+        hold ('f', 'i', 'b': see kind()). Returns the output names."""
         attrs = dict(attrs or {})
         g = self.imp.g
         if outputs is None:
@@ -173,6 +202,8 @@ class Ctx:
             if o in g.tensors:
                 raise self.fail(f"output {o!r} is already defined (ONNX requires each tensor to be written once)")
             g.add_tensor(Tensor(o, tuple(int(d) for d in s)))
+            if kind != "f":
+                self.imp.kinds[o] = kind
         # the first node takes the ONNX node's name; more (a Sum chain) get numbered ones
         node_name = self.name if not self._emitted else self.imp.unique_node_name(f"{self.name}.{self._emitted}")
         self._emitted += 1
@@ -193,6 +224,8 @@ class Importer:
         self.values: Dict[str, np.ndarray] = {}     # ONNX name -> constant value (any dtype)
         self.aliases: Dict[str, str] = {}          # ONNX name -> the name it stands for
         self._materialized: Dict[str, str] = {}
+        self.kinds: Dict[str, str] = {}            # activation -> 'i' / 'b' when not float (Ctx.kind)
+        self.float_copies: Dict[str, str] = {}     # int64 input -> its float32 copy (Ctx.input)
         onnx = _onnx()
         for init in g.initializer:
             try:
@@ -242,9 +275,10 @@ class Importer:
                                f"{[i.name for i in real]}")
         for vi in real:
             tt = vi.type.tensor_type
-            if tt.elem_type not in (onnx.TensorProto.FLOAT, 0):
+            if tt.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, 0):
                 raise ImportError_(f"input {vi.name!r} has element type "
-                                   f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; only float32 inputs are supported")
+                                   f"{onnx.TensorProto.DataType.Name(tt.elem_type)}; only float32 and int64 "
+                                   f"inputs are supported")
             declared = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
             if vi.name in input_shapes:
                 shape = tuple(int(d) for d in input_shapes[vi.name])
@@ -258,7 +292,10 @@ class Importer:
                 shape = tuple(declared)
             if min(shape, default=1) < 1:
                 raise ImportError_(f"input {vi.name!r}: shape {shape} must be positive")
-            self.g.add_tensor(Tensor(vi.name, shape, "input"))
+            int64 = tt.elem_type == onnx.TensorProto.INT64
+            self.g.add_tensor(Tensor(vi.name, shape, "input", dtype="int64" if int64 else "float32"))
+            if int64:
+                self.kinds[vi.name] = "i"
             self.g.inputs.append(vi.name)
 
     def unique_node_name(self, name: str) -> str:

@@ -11,7 +11,10 @@ is one parallel region with one thread count, as DLFusion plans them):
   T(conv, t)        = the conv model's cheapest applicable algorithm on t
                       threads, NCHW around the call (models/conv.candidates:
                       compute, streams, packing, layout conversion, sync)
-  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t)
+  T(gemm/matmul, t) = models/gemm.plan_shape(M, N, K, threads=t); a batched
+                      matmul (attention's per-head products) as one GEMM
+                      of batch x M rows (the executor runs the batches on
+                      separate threads, each GEMM on one)
   T(other, t)       = max(compute, memory) + sync, where
                         memory  = bytes read + written / (one core's bandwidth
                                   of the level they fit in [profile] x
@@ -32,6 +35,10 @@ Threads per node (the DLFusion knob, from operation count and channel size):
   t_node     = the count in 1..t_max with the least predicted T(node, t)
 The rule bounds the search and the model arbitrates inside it; `why` records
 both.
+
+Fusion decided here (it needs the cost model): matmuls sharing their input
+(attention's Q, K, V projections) become one GEMM + a split where
+T_gemm(M, sum N, K) + T(copy) < sum T_gemm(M, N_i, K) (projections.py).
 
 Memory: every intermediate tensor lives in one arena. Its lifetime runs from
 the node that writes it to the last node that reads it; tensors are placed
@@ -63,8 +70,9 @@ from ..models.machine import SYNC_SECONDS, Machine
 from ..profile import HostProfile
 from ..spec import Conv2dShape
 from . import layout as layout_plan
+from . import projections
 from .ir import Graph, Node, Tensor
-from .shapes import numel
+from .shapes import numel, permute
 from .views import concat_slices, reshape_views, views  # noqa: F401  (reshape_views: for tests)
 
 F32 = 4
@@ -81,7 +89,10 @@ MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
 # 10-20 cycles per vector of 8-16 lanes, about 1-2 cycles per element; LRN
 # adds a power. Everything else: a few vector instructions per vector.
 CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
-                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5}
+                      "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5,
+                      # erf and gelu: an exp and a divide plus a degree-5 polynomial; layer_norm:
+                      # three passes over the row (mean, variance, normalize)
+                      "erf": 2.5, "gelu": 3.0, "exp": 2.0, "pow": 2.0, "sqrt": 0.5, "layer_norm": 1.0}
 DEFAULT_CYCLES_PER_ELEMENT = 0.25
 ARENA_ALIGN_FLOATS = 16      # 64 bytes: a cache line, the blob alignment of FORMAT.md
 
@@ -109,12 +120,28 @@ def conv_layer(g: Graph, n: Node) -> Conv2dShape:
 
 
 def gemm_mnk(g: Graph, n: Node) -> Tuple[int, int, int]:
+    """(M, N, K) of the node's GEMM; a batched matmul counts its batch in M
+    (the time model treats the per-batch GEMMs as one of batch x M rows)."""
     a, b = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
     if n.op == "gemm":
         m, k = a[::-1] if n.attrs["trans_a"] else a
         _, nn = b[::-1] if n.attrs["trans_b"] else b
         return m, nn, k
-    return numel(a[:-1]), b[1], a[-1]
+    a, b = permute(a, n.attrs.get("perm_a")), permute(b, n.attrs.get("perm_b"))
+    y = g.tensors[n.outputs[0]]
+    return y.size // max(1, b[-1]), b[-1], a[-1]
+
+
+def gemm_call_shape(g: Graph, n: Node) -> Tuple[int, int, int]:
+    """(M, N, K) of one GEMM call the executor makes for the node: a matmul
+    whose b has batch dimensions (attention's per-head products) calls one
+    GEMM per batch; with a 2-D b the batch folds into M."""
+    m, nn, k = gemm_mnk(g, n)
+    if n.op == "matmul":
+        a = permute(g.tensors[n.inputs[0]].shape, n.attrs.get("perm_a"))
+        if len(g.tensors[n.inputs[1]].shape) > 2:
+            m = a[-2]
+    return m, nn, k
 
 
 def flops(g: Graph, n: Node) -> float:
@@ -167,6 +194,14 @@ def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
             "_level": level}
 
 
+def copy_seconds(m: Machine, floats: int, t: int) -> float:
+    """A copy of `floats` floats (read and written) on t threads: the memory term of T(other)."""
+    nbytes = 2 * F32 * floats
+    level = m.level_of(nbytes)
+    gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
+    return nbytes / (m.bandwidth(level) * gain) + (SYNC_SECONDS if t > 1 else 0.0)
+
+
 class _Costs:
     def __init__(self, profile: HostProfile, tolerance: Optional[float]):
         self.profile = profile
@@ -206,14 +241,17 @@ class _Costs:
             f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
         return best.predicted_s, best.name.split()[0], why
 
+    def gemm(self, m: int, n: int, k: int, t: int) -> float:
+        key = (m, n, k, t)
+        if key not in self._gemm_cache:
+            p = gemm_model.plan_shape(self.profile, m, n, k, isa_suffix="graph", threads=t)
+            self._gemm_cache[key] = p.predicted_s
+        return self._gemm_cache[key]
+
     def _rest(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
-            key = (m, nn, k, t)
-            if key not in self._gemm_cache:
-                p = gemm_model.plan_shape(self.profile, m, nn, k, isa_suffix="graph", threads=t)
-                self._gemm_cache[key] = p.predicted_s
-            return self._gemm_cache[key], "", f"GEMM {m}x{nn}x{k}"
+            return self.gemm(m, nn, k, t), "", f"GEMM {m}x{nn}x{k}"
         if n.op == "reshape" and n.outputs[0] in self.views:
             return 0.0, "", "a view: shares its input's arena space, no copy"
         terms = _other_seconds(self.machine, g, n, t)
@@ -348,6 +386,9 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     cores = max(1, min(profile.cores, threads or profile.cores))
     costs = _Costs(profile, tolerance)
     chosen = None
+    fusion_notes = [] if all_threads else projections.plan(
+        g, lambda m, n, k: min(costs.gemm(m, n, k, t) for t in range(1, cores + 1)),
+        lambda floats: copy_seconds(costs.machine, floats, cores))
     if all_threads or not layouts:
         all_nchw(g)
         layout_plan.sync_conversions(g)
@@ -367,6 +408,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     if chosen is not None:
         p.layout_conversions = g.count("to_layout")
         p.notes.append(chosen.note(g))
+    p.notes += fusion_notes
     p.in_place_concats = sum(1 for n in g.nodes if n.op == "concat" and n.attrs.get("in_place"))
     if p.in_place_concats:
         p.notes.append(f"{p.in_place_concats} concat(s) written in place by their producers")

@@ -96,11 +96,43 @@ def _gemm(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
     return [(m, n)]
 
 
+def permute(shape: Sequence[int], perm) -> Shape:
+    if not perm:
+        return tuple(shape)
+    if sorted(perm) != list(range(len(shape))):
+        raise ShapeError(f"perm {perm} is not a permutation of {len(shape)} axes")
+    return tuple(shape[p] for p in perm)
+
+
 def _matmul(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
-    sa, sb = ins
-    if len(sa) < 2 or len(sb) != 2 or sa[-1] != sb[0]:
-        raise ShapeError(f"matmul expects a (... x M x K) and b (K x N), got {sa} and {sb}")
-    return [tuple(sa[:-1]) + (sb[1],)]
+    """numpy matmul of permute(a, perm_a) and permute(b, perm_b), the result
+    permuted by perm_y (FORMAT.md); bias (N) and residual (y's shape) optional."""
+    sa, sb = permute(ins[0], a.get("perm_a")), permute(ins[1], a.get("perm_b"))
+    if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
+        raise ShapeError(f"matmul expects a (... x M x K) and b (... x K x N), got {sa} and {sb}")
+    batch = broadcast(sa[:-2], sb[:-2])
+    y = permute(tuple(batch) + (sa[-2], sb[-1]), a.get("perm_y"))
+    if len(ins) > 2 and ins[2] and tuple(ins[2]) != (sb[-1],):
+        raise ShapeError(f"matmul bias has shape {ins[2]}, expected ({sb[-1]},)")
+    if len(ins) > 3 and ins[3] and tuple(ins[3]) != y:
+        raise ShapeError(f"matmul residual has shape {ins[3]}, expected {y}")
+    return [y]
+
+
+def _gather(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    d, i = ins
+    ax = a.get("axis", 0)
+    return [tuple(d[:ax]) + tuple(i) + tuple(d[ax + 1:])]
+
+
+def _where(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    return [broadcast(broadcast(ins[0], ins[1]), ins[2])]
+
+
+def _softmax(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    if len(ins) > 1 and ins[1] is not None and broadcast(ins[1], ins[0]) != tuple(ins[0]):
+        raise ShapeError(f"softmax mask {ins[1]} does not broadcast to {ins[0]}")
+    return [tuple(ins[0])]
 
 
 def _same(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
@@ -163,8 +195,21 @@ def _given(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
 
 
 def _attention(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    """[B, S, heads x head_size] (rank-3 q), or the logical [B, H, S, D] laid
+    out by y_perm (logical axis i is the output's axis y_perm[i])."""
+    H, D = int(a["heads"]), int(a["head_size"])
     q = s[0]
-    return [(q[0], q[1], int(a["heads"]) * int(a["head_size"]))]
+    if len(q) == 3:
+        B, S = q[0], q[1]
+    else:
+        qp = list(a.get("q_perm") or (0, 1, 2, 3))
+        B, S = q[qp[0]], q[qp[2]]
+    if not a.get("y_perm"):
+        return [(B, S, H * D)]
+    y = [0] * 4
+    for i, d in enumerate((B, H, S, D)):
+        y[list(a["y_perm"])[i]] = d
+    return [tuple(y)]
 
 
 def _matmul_layer_norm(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
@@ -174,7 +219,10 @@ def _matmul_layer_norm(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
 RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "conv": _conv, "gemm": _gemm, "matmul": _matmul,
     "relu": _same, "sigmoid": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
-    "hard_sigmoid": _same, "clip": _same, "softmax": _same, "log_softmax": _same, "lrn": _same,
+    "hard_sigmoid": _same, "clip": _same, "softmax": _softmax, "log_softmax": _softmax, "lrn": _same,
+    "erf": _same, "sqrt": _same, "exp": _same, "neg": _same, "reciprocal": _same, "gelu": _same,
+    "cast": _same, "layer_norm": _same, "gather": _gather, "where": _where, "expand": _given,
+    "pow": _binary, "equal": _binary, "less": _binary, "greater": _binary, "max": _binary, "min": _binary,
     "to_layout": _same,
     "add": _binary, "sub": _binary, "mul": _binary, "div": _binary,
     "channel_affine": _channel_affine, "concat": _concat, "split": _given,

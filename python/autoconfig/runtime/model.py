@@ -58,6 +58,11 @@ class Model:
         return [tuple(s) for s in self._impl.input_shapes]
 
     @property
+    def input_dtypes(self) -> List[str]:
+        """'float32' or 'int64' (token ids, attention masks) per input."""
+        return list(self._impl.input_dtypes)
+
+    @property
     def output_shapes(self) -> List[Tuple[int, ...]]:
         return [tuple(s) for s in self._impl.output_shapes]
 
@@ -90,12 +95,16 @@ class Model:
         if len(xs) != len(names):
             raise TypeError(f"the model takes {len(names)} input(s) ({', '.join(names)}), got {len(xs)}")
         out = []
-        for name, shape, x in zip(names, shapes, xs):
+        for name, shape, dtype, x in zip(names, shapes, self.input_dtypes, xs):
             a = np.asarray(x)
-            if a.dtype != np.float32:
+            if a.dtype != np.dtype(dtype):
                 if a.dtype.kind not in "fiub":
-                    raise TypeError(f"input '{name}': dtype {a.dtype} is not numeric (float32 expected)")
-                raise TypeError(f"input '{name}': dtype {a.dtype}, expected float32 (convert with .astype(np.float32))")
+                    raise TypeError(f"input '{name}': dtype {a.dtype} is not numeric ({dtype} expected)")
+                if dtype == "int64" and a.dtype.kind in "iub":
+                    a = a.astype(np.int64)     # any integer or boolean array: the values are what count
+                else:
+                    raise TypeError(f"input '{name}': dtype {a.dtype}, expected {dtype} "
+                                    f"(convert with .astype(np.{dtype}))")
             if tuple(a.shape) != tuple(shape):
                 raise ValueError(f"input '{name}': shape {tuple(a.shape)}, the model expects {tuple(shape)}")
             out.append(np.ascontiguousarray(a))

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-from . import constants, elementwise, nn, structure
+from . import constants, elementwise, indexing, nn, structure
 from ._util import Versioned
 
 Converter = Callable[..., None]
 
 CONVERTERS: Dict[str, object] = {}
-for _family in (nn, elementwise, structure, constants):
+for _family in (nn, elementwise, structure, indexing, constants):
     overlap = set(CONVERTERS) & set(_family.CONVERTERS)
     assert not overlap, f"converter defined twice: {overlap}"
     CONVERTERS.update(_family.CONVERTERS)

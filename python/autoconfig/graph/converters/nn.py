@@ -46,9 +46,30 @@ def gemm_v11(cx) -> None:
 
 def matmul(cx) -> None:
     a, b = cx.shape(0), cx.shape(1)
-    if len(b) != 2 or len(a) < 2:
-        raise cx.fail(f"MatMul is supported for a (... x M x K) times a 2-D b (K x N); got {a} and {b}")
+    if len(b) < 2 or len(a) < 2:
+        raise cx.fail(f"MatMul is supported for operands of rank 2 or more (numpy batch broadcasting); "
+                      f"got {a} and {b}")
+    if cx.all_const():
+        cx.set_value(0, np.matmul(cx.const(0), cx.const(1)))
+        return
     cx.emit("matmul", [cx.input(0), cx.input(1)])
+
+
+def layer_norm(cx) -> None:
+    shape = cx.shape(0)
+    axis = norm_axis(cx, int(cx.attr("axis", -1)), len(shape))
+    eps = float(cx.attr("epsilon", 1e-5))
+    if int(cx.attr("stash_type", 1)) != 1:
+        raise cx.fail("stash_type other than 1 (float32) is not supported")
+    for i in (1, 2):
+        if cx.output_used(i):
+            raise cx.fail(f"output {i} (mean / inverse standard deviation) is used; only Y is supported")
+    n = int(np.prod(shape[axis:]))
+    for i, what in ((1, "scale"), (2, "B")):
+        if cx.has_input(i) and int(np.prod(cx.shape(i))) not in (1, n):
+            raise cx.fail(f"{what} of shape {cx.shape(i)} must hold the {n} normalized elements")
+    ins = [cx.input(0), cx.input(1)] + ([cx.input(2)] if cx.has_input(2) else [])
+    cx.emit("layer_norm", ins, {"axis": axis, "epsilon": eps})
 
 
 def batch_norm(cx) -> None:
@@ -147,6 +168,7 @@ CONVERTERS = {
     "GlobalAveragePool": _global("global_avg_pool"),
     "GlobalMaxPool": _global("global_max_pool"),
     "LRN": lrn,
+    "LayerNormalization": layer_norm,
     "Softmax": versioned({1: _softmax("softmax", 1, True), 13: _softmax("softmax", -1, False)}),
     "LogSoftmax": versioned({1: _softmax("log_softmax", 1, True), 13: _softmax("log_softmax", -1, False)}),
 }

@@ -20,7 +20,7 @@ def _reshape_to(cx, shape: Sequence[int]) -> None:
         return
     if numel(shape) != numel(cx.shape(0)):
         raise cx.fail(f"cannot reshape {cx.shape(0)} to {shape}")
-    cx.emit("reshape", [cx.input(0)], out_shapes=[shape])
+    cx.emit("reshape", [cx.input(0)], out_shapes=[shape], kind=cx.kind(0))
 
 
 def concat(cx) -> None:
@@ -31,7 +31,7 @@ def concat(cx) -> None:
         cx.set_value(0, np.concatenate([cx.const(i) for i in ins], axis=axis))
         return
     ins = [i for i in ins if numel(cx.shape(i)) > 0 or len(ins) == 1]   # empty pieces add nothing
-    cx.emit("concat", [cx.input(i) for i in ins], {"axis": axis})
+    cx.emit("concat", [cx.input(i) for i in ins], {"axis": axis}, kind=cx.kind(ins[0]))
 
 
 def _required(cx, name: str):
@@ -120,7 +120,7 @@ def transpose(cx) -> None:
     if cx.is_const(0):
         cx.set_value(0, np.transpose(cx.const(0), perm))
         return
-    cx.emit("transpose", [cx.input(0)], {"perm": perm})
+    cx.emit("transpose", [cx.input(0)], {"perm": perm}, kind=cx.kind(0))
 
 
 def _squeeze(cx, axes: List[int]) -> None:
@@ -199,9 +199,6 @@ def _reduce_mean(cx, axes, keepdims: int, noop_empty: int) -> None:
             return
         axes = list(range(rank))
     axes = sorted({norm_axis(cx, a, rank, "axes") for a in axes})
-    if rank < 3 or axes[0] < 2:
-        raise cx.fail(f"ReduceMean is supported over spatial axes (2 and beyond) of N x C x ...; "
-                      f"got axes {axes} of a rank-{rank} input")
     cx.emit("reduce_mean", [cx.input(0)], {"axes": axes, "keepdims": int(keepdims)})
 
 

@@ -3,7 +3,10 @@
 run_passes() repeats the list until no pass changes anything.
 
 Order: folds first (they only touch constants and remove nodes), then the
-residual fusion (which needs a conv with no activation yet), then the
+subgraph recognisers (GELU from its Erf formula, layer normalization
+from its ReduceMean/Sub/Pow/Sqrt/Div form), the matmul folds (strided
+transposes, the attention scale, the bias: in that order, as each needs the
+matmul without the next), the softmax mask, then the residual fusion (which needs a conv with no activation yet), then the
 activation fusion (which picks up the activation after a residual Add), and
 dead code last.
 """
@@ -15,14 +18,26 @@ from ..ir import Graph
 from .eliminate_dead_code import eliminate_dead_code
 from .fold_batchnorm import fold_batchnorm
 from .fold_constant_mul_add import fold_constant_mul_add
+from .fold_matmul_scale import fold_matmul_scale
+from .fold_matmul_transpose import fold_matmul_transpose
 from .fuse_activation import fuse_activation
+from .fuse_gelu import fuse_gelu
+from .fuse_layer_norm import fuse_layer_norm
+from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_residual import fuse_residual
+from .fuse_softmax_mask import fuse_softmax_mask
 
 Pass = Callable[[Graph], bool]
 
 PASSES: Tuple[Pass, ...] = (
     fold_batchnorm,
     fold_constant_mul_add,
+    fuse_gelu,
+    fuse_layer_norm,
+    fold_matmul_transpose,
+    fold_matmul_scale,
+    fuse_matmul_bias,
+    fuse_softmax_mask,
     fuse_residual,
     fuse_activation,
     eliminate_dead_code,

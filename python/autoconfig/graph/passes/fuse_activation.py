@@ -1,8 +1,10 @@
-"""Fuse an activation into the conv or gemm producing its input, when that
-producer feeds only it:
+"""Fuse an activation into the conv, gemm or matmul producing its input,
+when that producer feeds only it:
   conv: relu -> activation relu; clip(0, 6) -> relu6; any other clip (or a
         clip after a relu) -> the clip [lo, hi] applied after the activation;
-  gemm: relu -> relu; clip(0, 6) -> relu6 (a gemm has no clip).
+  gemm, matmul: relu -> relu; clip(0, 6) -> relu6 (no clip); gelu ->
+        gelu_erf / gelu_tanh (the GEMM epilogues compute ONNX's formulas:
+        erf to 1.5e-7 absolute, the tanh form exactly; tests/graph compare).
 A relu after a clip, or a second clip, stays a node."""
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from typing import Optional, Tuple
 
 from ..ir import Graph, Node
 from ._match import replace_output, sole_consumer
+
+
+GELU_EPILOGUE = {"none": "gelu_erf", "tanh": "gelu_tanh"}
 
 
 def _bounds(n: Node) -> Optional[Tuple[float, float]]:
@@ -21,9 +26,14 @@ def _bounds(n: Node) -> Optional[Tuple[float, float]]:
 
 
 def _fuse(p: Node, act: Node) -> bool:
-    lo, hi = _bounds(act)
     cur = p.attrs.get("activation", "none")
-    if p.op == "gemm":
+    if act.op == "gelu":
+        if p.op not in ("gemm", "matmul") or cur != "none":
+            return False
+        p.attrs["activation"] = GELU_EPILOGUE[act.attrs.get("approximate", "none")]
+        return True
+    lo, hi = _bounds(act)
+    if p.op in ("gemm", "matmul"):
         if cur != "none":
             return False
         if act.op == "relu":
@@ -56,10 +66,10 @@ def _fuse(p: Node, act: Node) -> bool:
 
 def fuse_activation(g: Graph) -> bool:
     changed = False
-    for act in [n for n in g.nodes if n.op in ("relu", "clip")]:
+    for act in [n for n in g.nodes if n.op in ("relu", "clip", "gelu")]:
         producers = g.producers()
         p = producers.get(act.inputs[0])
-        if p is None or p.op not in ("conv", "gemm") or sole_consumer(g, act.inputs[0]) is not act:
+        if p is None or p.op not in ("conv", "gemm", "matmul") or sole_consumer(g, act.inputs[0]) is not act:
             continue
         if _fuse(p, act):
             replace_output(g, p, act)
