@@ -1,7 +1,7 @@
 """Attention alone: autoconfig's fused kernel against the unfused sequence of
 our own kernels, and against onnxruntime, measured round-robin in one process.
 
-    python benchmarks/attention.py [--heads 12] [--seq 384] [--dim 64] [--batch 1]
+    python benchmarks/attention.py [--heads 12] [--seq 384] [--dim 64] [--batch 1] [--layernorm]
                                    [--threads 1,2] [--repeat 20] [--markdown]
 
 Engines, all on the same float32 inputs (Q, K, V read in place from one packed
@@ -15,6 +15,10 @@ masked, O written with its heads merged):
             V as (B, S, H*D)), when the installed wheel has it
   ort-graph onnxruntime on the unfused ONNX graph (ORT_ENABLE_ALL)
   torch     torch.nn.functional.scaled_dot_product_attention, when installed
+With --layernorm it times GEMM + bias + residual + LayerNorm instead
+(autoconfig.gemm_layernorm fused vs unfused, BERT-base's two shapes per layer
+at --seq rows: 768 x 768 and 3072 x 768), against onnxruntime on MatMul, Add,
+Add, LayerNormalization (ORT_ENABLE_ALL).
 Every engine runs once per round, each thread count in turn (one untimed call
 before each timed one); best and median over --repeat rounds. The model's
 predicted times (autoconfig.attention_choice) are printed beside the measured.
@@ -100,6 +104,64 @@ def torch_engine(threads):
     return run
 
 
+def layernorm_engines(M, N, K, threads, rng):
+    a = rng.standard_normal((M, K), dtype=np.float32)
+    w = (rng.standard_normal((K, N), dtype=np.float32) / np.sqrt(K)).astype(np.float32)
+    bias, gamma, beta = (rng.standard_normal(N, dtype=np.float32) for _ in range(3))
+    res = rng.standard_normal((M, N), dtype=np.float32)
+    out = np.empty((M, N), np.float32)
+    eng = {}
+    for t in threads:
+        for alg in ("fused", "unfused"):
+            eng[(alg, t)] = (lambda t=t, alg=alg: autoconfig.gemm_layernorm(
+                a, w, gamma, beta, bias=bias, residual=res, out=out, threads=t, algorithm=alg))
+        try:
+            from onnx import TensorProto, helper, numpy_helper
+        except ImportError:
+            continue
+        nodes = [helper.make_node("MatMul", ["a", "w"], ["y"]), helper.make_node("Add", ["y", "bias"], ["yb"]),
+                 helper.make_node("Add", ["yb", "res"], ["yr"]),
+                 helper.make_node("LayerNormalization", ["yr", "gamma", "beta"], ["o"], axis=-1, epsilon=1e-5)]
+        g = helper.make_graph(nodes, "ln", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                            for n, s in (("a", [M, K]), ("res", [M, N]))],
+                              [helper.make_tensor_value_info("o", TensorProto.FLOAT, [M, N])],
+                              initializer=[numpy_helper.from_array(x, n) for x, n in
+                                           ((w, "w"), (bias, "bias"), (gamma, "gamma"), (beta, "beta"))])
+        sess = _ort_session(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), t)
+        eng[("ort-graph", t)] = lambda sess=sess: sess.run(None, {"a": a, "res": res})
+    return eng
+
+
+def run_rounds(engines, repeat):
+    times = {key: [] for key in engines}
+    for _ in range(repeat):
+        for key, fn in engines.items():
+            fn()
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return times
+
+
+def main_layernorm(args, threads) -> None:
+    rng = np.random.default_rng(0)
+    for K, N in ((768, 768), (3072, 768)):
+        M = args.batch * args.seq
+        times = run_rounds(layernorm_engines(M, N, K, threads, rng), args.repeat)
+        print(f"# GEMM {M}x{N}x{K} + bias + residual + LayerNorm, {args.repeat} rounds; load "
+              f"{os.getloadavg()[0]:.2f}")
+        for t in threads:
+            c = autoconfig.gemm_layernorm_choice(M, N, K, threads=t)
+            fused_best = min(times[("fused", t)])
+            for (name, tt), ts in times.items():
+                if tt == t:
+                    pred = c.get(f"{name}_s")
+                    print(f"  threads {t} {name:>10}: best {min(ts) * 1e3:7.3f} ms  median "
+                          f"{statistics.median(ts) * 1e3:7.3f} ms  fused speed-up {min(ts) / fused_best:.2f}x"
+                          + (f"  predicted {pred * 1e3:.3f} ms" if pred else ""))
+            print(f"  model's choice at {t} thread(s): {c['algorithm']} (block rows {c['block_rows']})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heads", type=int, default=12)
@@ -110,9 +172,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20, help="rounds (default 20, at least 20 for the figures)")
     ap.add_argument("--no-peers", action="store_true", help="only autoconfig fused vs unfused")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--layernorm", action="store_true", help="time GEMM + bias + residual + LayerNorm instead")
     args = ap.parse_args()
     B, H, S, D = args.batch, args.heads, args.seq, args.dim
     threads = [int(t) for t in args.threads.split(",")]
+    if args.layernorm:
+        main_layernorm(args, threads)
+        return
     rng = np.random.default_rng(0)
     hd = H * D
     qkv = rng.standard_normal((B, S, 3 * hd), dtype=np.float32)
@@ -151,13 +217,7 @@ def main() -> None:
         if err > 1e-3:
             print(f"# warning: {name} t={t} differs from fused by {err:.3g}")
 
-    times = {key: [] for key in engines}
-    for _ in range(args.repeat):
-        for key, fn in engines.items():
-            fn()
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
+    times = run_rounds(engines, args.repeat)
 
     load = os.getloadavg()[0]
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")

@@ -192,3 +192,7 @@ def test_tiny_bert_from_transformers(tmp_path, attn):
         planned = load_onnx(path, input_shape=shapes_of(f))
         assert rel_err(planned(*[f[n] for n in planned.input_names]), ref) <= TOL, (batch, seq, pad)
         assert rel_err(seq_model(*[f[n] for n in seq_model.input_names]), ref) <= TOL, (batch, seq, pad)
+    if attn == "eager":   # the eager export's pattern: both attentions fused, the four GEMM + LayerNorms too
+        g = import_onnx(model, shapes_of(f))
+        run_passes(g)
+        assert g.ops().get("attention") == 2 and g.ops().get("matmul_layer_norm") == 4
