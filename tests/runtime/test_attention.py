@@ -108,6 +108,8 @@ def test_model_choice_is_explained(ac):
     assert {"compute", "softmax", "stream"} <= {k for k, _ in c["fused_terms"]}
     assert {"gemm1", "scores", "gemm2"} <= {k for k, _ in c["unfused_terms"]}
     assert ac.attention_choice(1, 12, 384, 384, 64, algorithm="unfused")["algorithm"] == "unfused"
+    text = str(ac.explain("attention", H=12, S=384, D=64, threads=1))
+    assert f"1 thread(s): {c['algorithm']}" in text and "unfused: gemm1" in text and "run-time choice" in text
 
 
 @pytest.mark.parametrize("call,match", [

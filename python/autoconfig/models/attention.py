@@ -260,6 +260,8 @@ class AttentionEstimate:
         out += ["  " + n for n in self.notes]
         return "\n".join(out)
 
+    __str__ = explain
+
 
 def estimate(profile: HostProfile, s: AttentionShape, threads: int) -> AttentionEstimate:
     c = model_coefficients(profile)
