@@ -497,7 +497,7 @@ nb::dict gemm_layernorm_choice_binding(int64_t M, int64_t N, int64_t K, int thre
 // An .acmodel executor. The Python layer (runtime/model.py) checks dtypes and
 // shapes first; the binding checks element counts again so a bad call is an
 // exception, never a crash.
-using InAny = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;   // float32, or int64 where the model says
+using InAny = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;  // float32, or int64 where the model says
 using OutF = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
 
 struct ModelBinding {

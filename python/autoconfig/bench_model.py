@@ -190,18 +190,6 @@ def _profile_ms(prof) -> Dict[str, float]:
     return out
 
 
-def sequence_shapes(path: str, sequence: int, batch: int = 1) -> Optional[Dict[str, List[int]]]:
-    """A transformer's input shapes at this sequence length ({name: [batch, sequence]}
-    for its int64 inputs with an open sequence axis), or None for other models."""
-    from .model_onnx import is_sequence_model
-    if not is_sequence_model(path):
-        return None
-    from .graph.onnx_import import load_model
-    m = load_model(path)
-    inits = {i.name for i in m.graph.initializer}
-    return {vi.name: [batch, sequence] for vi in m.graph.input if vi.name not in inits}
-
-
 def make_feeds(g, seed: int = 0) -> Dict[str, np.ndarray]:
     """Inputs for a planned graph: float32 inputs standard normal; int64 ones
     made up as a tokenizer would: a mask all ones, token types zeros, ids
@@ -227,6 +215,7 @@ def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Se
         "openvino"), seed: int = 0, layouts: str = "auto", sequence: int = 128) -> ModelBench:
     """sequence: a transformer's (int64 token inputs) length when input_shape is not given."""
     if input_shape is None:
+        from .model_onnx import sequence_shapes
         input_shape = sequence_shapes(path, sequence)
     model, plan, plan_s, load_s = _ours(path, input_shape, threads, layouts)
     g = plan.graph

@@ -240,14 +240,35 @@ def _compile_model(args, compare: bool = False):
 def cmd_import_onnx(args) -> int:
     from .graph import planner
     from .graph.pipeline import write_outputs
-    p = _compile_model(args)
     name = args.name or Path(args.model).stem
+    if args.sequence_buckets:
+        return _import_buckets(args, name)
+    p = _compile_model(args)
     am, spec = write_outputs(p, args.output, name)
     print(f"wrote {am} ({Path(am).stat().st_size} bytes) and {spec}")
     print(f"{len(p.graph.nodes)} nodes, arena {p.arena_floats} floats, predicted {p.total_ms:.3f} ms "
           f"on {p.profile_name} ({p.cores} core(s))")
     if args.explain:
         print(planner.explain(p))
+    return 0
+
+
+def _import_buckets(args, name: str) -> int:
+    """One .acmodel per sequence-length bucket (FORMAT.md, "Sequence length"): DIR/<name>.s<L>.acmodel."""
+    from .graph.pipeline import compile_onnx, write_outputs
+    from .model_onnx import sequence_shapes
+    from .sequence_model import buckets
+    if args.input_shape:
+        raise ValueError("--sequence-buckets gives the input shapes itself: drop --input-shape")
+    if sequence_shapes(args.model, 1) is None:
+        raise ValueError(f"{args.model}: --sequence-buckets needs a transformer (an int64 token input with an "
+                         f"open sequence axis)")
+    profile = _model_profile(args)
+    for length in buckets(args.sequence_buckets):
+        p = compile_onnx(args.model, profile, input_shape=sequence_shapes(args.model, length, args.batch),
+                         threads=args.threads, tolerance=args.tolerance, layouts=args.layouts)
+        am, _ = write_outputs(p, args.output, f"{name}.s{length}")
+        print(f"wrote {am}: batch {args.batch}, sequence {length}, predicted {p.total_ms:.3f} ms")
     return 0
 
 
@@ -351,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--name", default=None, help="file name stem (default: the model file's)")
     p.add_argument("--explain", action="store_true", help="also print the plan per node")
+    p.add_argument("--sequence-buckets", type=bounded_int(1, lambda: 1 << 20, "a sequence length"), default=None,
+                   metavar="MAX", help="a transformer: one DIR/<name>.s<L>.acmodel per sequence-length bucket "
+                                       "L = 1, 2, 4, ... up to MAX (C++ engines pad to the bucket, mask 0)")
+    p.add_argument("--batch", type=bounded_int(1, lambda: 1 << 20, "a batch size"), default=1,
+                   help="with --sequence-buckets: the batch size planned")
     p.set_defaults(func=cmd_import_onnx)
 
     p = sub.add_parser("plan-model", help="import and plan an ONNX model (or read an .acmodel); "

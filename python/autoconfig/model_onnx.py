@@ -44,6 +44,17 @@ def is_sequence_model(model: Any) -> bool:
     return False
 
 
+def sequence_shapes(model: Any, sequence: int, batch: int = 1) -> Optional[dict]:
+    """A transformer's input shapes at one sequence length ({name: [batch,
+    sequence]} for its inputs), or None for a model without open token-id inputs."""
+    if not is_sequence_model(model):
+        return None
+    from .graph.onnx_import import load_model
+    m = load_model(model)
+    inits = {i.name for i in m.graph.initializer}
+    return {vi.name: [batch, sequence] for vi in m.graph.input if vi.name not in inits}
+
+
 def load_onnx(model: Any, *, input_shape=None, threads: Optional[int] = None,
               constants: Optional[Mapping[str, Any]] = None, tolerance: Optional[float] = None,
               layouts: str = "auto", max_sequence: Optional[int] = None):

@@ -6,7 +6,9 @@ A model is compiled at its first run, when the inputs' shapes and values are
 known: inputs that are not float32 (shapes, axes) and inputs the importer
 needs as constants (it says which: "... must be a constant") are bound at
 import, as onnxruntime folds them; the rest are fed. A rep keeps one
-compiled Model per (shapes, bound values).
+compiled Model per (shapes, bound values). The executor's outputs are
+float32 (booleans as 0 / 1, integers exact: graph/FORMAT.md, "Element
+types"); the rep returns each in the type the graph declares.
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ class AutoconfigRep(BackendRep):
         self.tolerance = tolerance
         inits = {i.name for i in model.graph.initializer}
         self.input_names = [i.name for i in model.graph.input if i.name not in inits]
+        from onnx import helper
+        self.output_dtypes = [helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type)
+                              if o.type.tensor_type.elem_type else np.dtype(np.float32) for o in model.graph.output]
         self._compiled: Dict[Tuple, Tuple[Any, List[str]]] = {}
 
     def _compile(self, values: Dict[str, np.ndarray]):
@@ -64,7 +69,16 @@ class AutoconfigRep(BackendRep):
         m, feeds = self._compile(values)
         # np.require keeps 0-d inputs 0-d (ascontiguousarray would make them 1-d)
         outs = m.run(None, {n: np.require(values[n], np.float32, "C") for n in feeds})
-        return [np.asarray(o) for o in outs]
+        return [_as_declared(np.asarray(o), t) for o, t in zip(outs, self.output_dtypes)]
+
+
+def _as_declared(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A float32 output in the graph's declared type: bool from 0 / 1, integers rounded."""
+    if dtype == np.bool_:
+        return y != 0
+    if np.issubdtype(dtype, np.integer):
+        return np.rint(y).astype(dtype)
+    return y.astype(dtype, copy=False)
 
 
 class AutoconfigBackend(Backend):

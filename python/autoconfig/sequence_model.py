@@ -24,7 +24,7 @@ output declared without names has its sequence axes found as the axes whose
 planned size is the bucket where the input's is (declared unknown).
 
 C++ engines do the same with one .acmodel per bucket (`autoconfig
-import-onnx --input-shape input_ids=1,128 ...` per bucket): pad the inputs
+import-onnx model.onnx -o DIR --sequence-buckets 512`): pad the inputs
 with zeros to the bucket's length, run, and read the first L positions of
 each sequence axis (FORMAT.md, "Sequence length").
 """

@@ -183,6 +183,9 @@ def test_tiny_bert_from_transformers(tmp_path, attn):
     from autoconfig.model_onnx import load_onnx
     path = _export_tiny_bert(tmp_path, attn)
     model = onnx.load(path)
+    g = import_onnx(model, {n: (2, 8) for n in ("input_ids", "attention_mask", "token_type_ids")})
+    run_passes(g)
+    assert "transpose" not in g.ops() and "erf" not in g.ops()      # heads read in place, GELU in the GEMM
     rng = np.random.default_rng(3)
     seq_model = load_onnx(path, max_sequence=64)
     for batch, seq, pad in [(1, 1, 0), (1, 7, 0), (1, 16, 5), (3, 7, 3), (3, 16, 0), (3, 16, 6)]:
@@ -196,3 +199,41 @@ def test_tiny_bert_from_transformers(tmp_path, attn):
         g = import_onnx(model, shapes_of(f))
         run_passes(g)
         assert g.ops().get("attention") == 2 and g.ops().get("matmul_layer_norm") == 4
+
+
+def test_tiny_vit_from_transformers(tmp_path):
+    """A ViT encoder: the conv patch embedding, the class token Concat, then the same encoder layers."""
+    _ext_or_skip()
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    import export_transformers
+    from autoconfig.model_onnx import load_onnx
+    torch.manual_seed(0)
+    cfg = transformers.ViTConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96,
+                                 image_size=32, patch_size=8)
+    path = export_transformers.export_vit(transformers.ViTModel(cfg, add_pooling_layer=False),
+                                          str(tmp_path / "tiny_vit.onnx"))
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"pixel_values": x})[0]
+    y = load_onnx(path)(x)
+    assert y.shape == (1, 17, 48) and rel_err(y, ref) <= TOL
+
+
+def test_bucket_files_for_engines(tmp_path):
+    """import-onnx --sequence-buckets writes one .acmodel per bucket; an engine pads to the
+    bucket with zeros (mask 0), runs the file in the C++ executor and keeps the first L positions."""
+    _ext_or_skip()
+    import autoconfig
+    from autoconfig.cli import main
+    model = tc.encoder(layers=1, max_len=32)
+    path = tmp_path / "enc.onnx"
+    onnx.save(model, str(path))
+    assert main(["import-onnx", str(path), "-o", str(tmp_path), "--sequence-buckets", "20", "--batch", "2"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.acmodel")) == [f"enc.s{n}.acmodel" for n in (1, 16, 2, 20, 4, 8)]
+    m = autoconfig.load(str(tmp_path / "enc.s16.acmodel"))
+    assert m.input_shapes == [(2, 16), (2, 16)] and m.input_dtypes == ["int64", "int64"]
+    f = tc.feeds(2, 11, pad=3)
+    padded = [np.pad(f[n], [(0, 0), (0, 5)]) for n in m.input_names]
+    y = m(*padded)[:, :11]
+    assert rel_err(y, ort_run(model, f)[0]) <= TOL

@@ -51,8 +51,8 @@ class AUTOCONFIG_API Model {
   const std::string& output_name(int i) const;
   std::vector<int64_t> input_shape(int i) const;   // i out of range: {}
   std::vector<int64_t> output_shape(int i) const;
-  int64_t input_size(int i) const;                 // elements; -1 out of range
-  DType input_dtype(int i) const;                  // Float32 out of range
+  int64_t input_size(int i) const;  // elements; -1 out of range
+  DType input_dtype(int i) const;   // Float32 out of range
   int64_t output_size(int i) const;
 
   // inputs[i]: input_size(i) floats (dense NCHW, input_shape(i)); outputs[i]:

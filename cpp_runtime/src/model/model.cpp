@@ -356,8 +356,8 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
     for (size_t i = 0; i < b.in.size(); ++i) {
       // int64 data is read by the two ops that convert it; everything else computes on float32
       if (b.in[i] && b.in[i]->int64 && !((node.op == "gather" && i == 1) || (node.op == "cast" && i == 0)))
-        return Status::Error(where + ": reads the int64 input '" + b.in[i]->name +
-                             "' as input " + std::to_string(i) + "; only gather (indices) and cast read int64 tensors");
+        return Status::Error(where + ": reads the int64 input '" + b.in[i]->name + "' as input " + std::to_string(i) +
+                             "; only gather (indices) and cast read int64 tensors");
     }
     Status st = make(b, &node.impl);
     if (!st.ok()) return st;

@@ -116,7 +116,7 @@ Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op);        // ops_re
 Status make_lrn(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_reduce_mean(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op);
-Status make_gather(const OpBuild& b, std::unique_ptr<Op>* op);         // ops_index.cpp
+Status make_gather(const OpBuild& b, std::unique_ptr<Op>* op);  // ops_index.cpp
 Status make_cast(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_where(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_expand(const OpBuild& b, std::unique_ptr<Op>* op);

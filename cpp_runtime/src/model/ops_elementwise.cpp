@@ -18,7 +18,22 @@ constexpr int64_t kGrain = 16384;   // elements below which splitting across thr
 
 // ---- unary ----
 
-enum class Unary { Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Sqrt, Exp, Neg, Reciprocal, GeluErf, GeluTanh };
+enum class Unary {
+  Relu,
+  LeakyRelu,
+  Clip,
+  Sigmoid,
+  HardSigmoid,
+  HardSwish,
+  Tanh,
+  Erf,
+  Sqrt,
+  Exp,
+  Neg,
+  Reciprocal,
+  GeluErf,
+  GeluTanh
+};
 
 template <class F>
 void map(const float* x, float* y, int64_t n, int threads, const F& f) {
@@ -141,12 +156,20 @@ class BinaryOp : public Op {
         binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return v == 2.0f ? u * u : std::pow(u, v); });
         break;
       // comparisons give 1 or 0 (booleans are float32 0/1 in the executor, FORMAT.md)
-      case Bin::Equal: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u == v ? 1.0f : 0.0f; }); break;
+      case Bin::Equal:
+        binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u == v ? 1.0f : 0.0f; });
+        break;
       case Bin::Less: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u < v ? 1.0f : 0.0f; }); break;
-      case Bin::Greater: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u > v ? 1.0f : 0.0f; }); break;
+      case Bin::Greater:
+        binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u > v ? 1.0f : 0.0f; });
+        break;
       // NaN propagates (numpy's maximum / minimum)
-      case Bin::Max: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u > v ? u : v; }); break;
-      case Bin::Min: binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u < v ? u : v; }); break;
+      case Bin::Max:
+        binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u > v ? u : v; });
+        break;
+      case Bin::Min:
+        binary_rows(p_, a, b, y, r.threads, [](float u, float v) { return u != u || u < v ? u : v; });
+        break;
     }
     return Status::Ok();
   }
@@ -249,7 +272,8 @@ Status make_unary(const OpBuild& b, std::unique_ptr<Op>* op) {
     k = Unary::Reciprocal;
   } else if (b.op == "gelu") {
     const std::string approx = at.string("approximate", "none");
-    if (approx != "none" && approx != "tanh") return b.error("approximate must be 'none' (erf) or 'tanh', got '" + approx + "'");
+    if (approx != "none" && approx != "tanh")
+      return b.error("approximate must be 'none' (erf) or 'tanh', got '" + approx + "'");
     k = approx == "tanh" ? Unary::GeluTanh : Unary::GeluErf;
   } else {
     k = Unary::Tanh;

@@ -21,7 +21,7 @@ constexpr double kExactInt = 16777216.0;
 
 class GatherOp : public Op {
  public:
-  int64_t outer_ = 1, axis_len_ = 1, inner_ = 1, count_ = 0;   // data: outer x axis_len x inner; count indices
+  int64_t outer_ = 1, axis_len_ = 1, inner_ = 1, count_ = 0;  // data: outer x axis_len x inner; count indices
   bool int64_ = false;
   std::string index_name_;
   Status run(const OpRun& r) const override {
@@ -31,18 +31,21 @@ class GatherOp : public Op {
     for (int64_t j = 0; j < count_; ++j) {
       const double v = index(r.in[1], j);
       if (!(v >= -static_cast<double>(axis_len_) && v < static_cast<double>(axis_len_)) || std::floor(v) != v)
-        return Status::Error("index " + std::to_string(v) + " at position " + std::to_string(j) + " of '" + index_name_ +
-                             "' is outside [-" + std::to_string(axis_len_) + ", " + std::to_string(axis_len_) + ")");
+        return Status::Error("index " + std::to_string(v) + " at position " + std::to_string(j) + " of '" +
+                             index_name_ + "' is outside [-" + std::to_string(axis_len_) + ", " +
+                             std::to_string(axis_len_) + ")");
     }
     const int64_t inner = inner_, count = count_, len = axis_len_;
-    parallel_for(r.threads, outer_ * count, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner)), [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t o = p / count, j = p % count;
-        int64_t i = static_cast<int64_t>(index(r.in[1], j));
-        if (i < 0) i += len;
-        std::memcpy(y + p * inner, data + (o * len + i) * inner, sizeof(float) * static_cast<size_t>(inner));
-      }
-    });
+    parallel_for(r.threads, outer_ * count, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, inner)),
+                 [&](int64_t p0, int64_t p1) {
+                   for (int64_t p = p0; p < p1; ++p) {
+                     const int64_t o = p / count, j = p % count;
+                     int64_t i = static_cast<int64_t>(index(r.in[1], j));
+                     if (i < 0) i += len;
+                     std::memcpy(y + p * inner, data + (o * len + i) * inner,
+                                 sizeof(float) * static_cast<size_t>(inner));
+                   }
+                 });
     return Status::Ok();
   }
 
@@ -92,7 +95,7 @@ class CastOp : public Op {
 
 class BroadcastOp : public Op {
  public:
-  std::vector<int64_t> out_;                  // output shape (rank >= 1)
+  std::vector<int64_t> out_;                   // output shape (rank >= 1)
   std::vector<std::vector<int64_t>> strides_;  // per input
   bool where_ = false;
   Status run(const OpRun& r) const override {
@@ -134,7 +137,8 @@ Status broadcast_op(const OpBuild& b, int n_in, std::unique_ptr<Op>* op) {
     const TensorInfo& X = *b.in[static_cast<size_t>(i)];
     std::vector<int64_t> s;
     if (!broadcast_strides(X.shape, o->out_, &s))
-      return b.error("input '" + X.name + "' " + shape_str(X.shape) + " does not broadcast to the output " + shape_str(Y.shape));
+      return b.error("input '" + X.name + "' " + shape_str(X.shape) + " does not broadcast to the output " +
+                     shape_str(Y.shape));
     for (size_t d = 0, off = o->out_.size() - X.shape.size(); d < X.shape.size(); ++d)
       if (X.shape[d] != 1) want[d + off] = X.shape[d];
     o->strides_.push_back(s);
@@ -181,13 +185,18 @@ Status make_cast(const OpBuild& b, std::unique_ptr<Op>* op) {
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   const std::string to = b.attrs->string("to", "", true);
   if (!b.attrs->status().ok()) return b.attrs->status();
-  if (X.shape != Y.shape) return b.error("output " + shape_str(Y.shape) + " should have the input's shape " + shape_str(X.shape));
+  if (X.shape != Y.shape)
+    return b.error("output " + shape_str(Y.shape) + " should have the input's shape " + shape_str(X.shape));
   auto* o = new CastOp;
   op->reset(o);
-  if (to == "float32") o->to_ = CastTo::Float;
-  else if (to == "bool") o->to_ = CastTo::Bool;
-  else if (to == "int") o->to_ = CastTo::Int;
-  else return b.error("to must be float32, bool or int, got '" + to + "'");
+  if (to == "float32")
+    o->to_ = CastTo::Float;
+  else if (to == "bool")
+    o->to_ = CastTo::Bool;
+  else if (to == "int")
+    o->to_ = CastTo::Int;
+  else
+    return b.error("to must be float32, bool or int, got '" + to + "'");
   o->from_int64_ = X.int64;
   o->n_ = X.numel;
   o->name_ = X.name;

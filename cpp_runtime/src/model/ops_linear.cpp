@@ -252,7 +252,7 @@ Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
 namespace {
 
 struct Operand {
-  std::vector<int64_t> shape, strides;   // logical (after the permutation), in elements
+  std::vector<int64_t> shape, strides;  // logical (after the permutation), in elements
 };
 
 bool permuted(const TensorInfo& t, const std::vector<int64_t>& perm, Operand* o) {
@@ -279,9 +279,9 @@ bool permuted(const TensorInfo& t, const std::vector<int64_t>& perm, Operand* o)
 
 class MatmulOp : public Op {
  public:
-  GemmArgs g_;                              // M, N, K, strides, alpha, act, bias (constant)
-  std::vector<int64_t> batch_;              // batch dims of the result (broadcast)
-  std::vector<int64_t> sa_, sb_, sy_;       // per batch dim: element strides of a, b, y (0: broadcast)
+  GemmArgs g_;                         // M, N, K, strides, alpha, act, bias (constant)
+  std::vector<int64_t> batch_;         // batch dims of the result (broadcast)
+  std::vector<int64_t> sa_, sb_, sy_;  // per batch dim: element strides of a, b, y (0: broadcast)
   int64_t nbatch_ = 1;
   bool has_bias_ = false, has_res_ = false;
   Status run(const OpRun& r) const override {
@@ -350,21 +350,25 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
   const float alpha = static_cast<float>(at.number("alpha", 1.0));
   const std::string act = at.string("activation", "none");
   if (!at.status().ok()) return at.status();
-  if (A.rank() < 2 || B.rank() < 2) return b.error("a and b need at least 2 dimensions (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
+  if (A.rank() < 2 || B.rank() < 2)
+    return b.error("a and b need at least 2 dimensions (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
   Operand a, bb;
   if (!permuted(A, pa, &a)) return b.error("perm_a is not a permutation of a's " + std::to_string(A.rank()) + " axes");
   if (!permuted(B, pb, &bb)) return b.error("perm_b is not a permutation of b's " + std::to_string(B.rank()) + " axes");
   const int ra = a.shape.size(), rb = bb.shape.size();
   const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = bb.shape[rb - 1];
-  if (bb.shape[rb - 2] != K) return b.error("a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " do not multiply");
+  if (bb.shape[rb - 2] != K)
+    return b.error("a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " do not multiply");
   // the result's batch: numpy broadcasting of the two batch shapes
   const int nb = std::max(ra, rb) - 2;
   std::vector<int64_t> batch(static_cast<size_t>(nb)), sa(static_cast<size_t>(nb), 0), sbv(static_cast<size_t>(nb), 0);
   for (int d = 0; d < nb; ++d) {
     const int da = d - (nb - (ra - 2)), db = d - (nb - (rb - 2));
-    const int64_t xa = da >= 0 ? a.shape[static_cast<size_t>(da)] : 1, xb = db >= 0 ? bb.shape[static_cast<size_t>(db)] : 1;
+    const int64_t xa = da >= 0 ? a.shape[static_cast<size_t>(da)] : 1,
+                  xb = db >= 0 ? bb.shape[static_cast<size_t>(db)] : 1;
     if (xa != xb && xa != 1 && xb != 1)
-      return b.error("batch dimensions of a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) + " do not broadcast");
+      return b.error("batch dimensions of a " + shape_str(a.shape) + " and b " + shape_str(bb.shape) +
+                     " do not broadcast");
     batch[static_cast<size_t>(d)] = xa == 1 ? xb : xa;
     if (da >= 0 && xa != 1) sa[static_cast<size_t>(d)] = a.strides[static_cast<size_t>(da)];
     if (db >= 0 && xb != 1) sbv[static_cast<size_t>(d)] = bb.strides[static_cast<size_t>(db)];
@@ -382,23 +386,29 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
       if (p < 0 || p >= ry || seen[static_cast<size_t>(p)]) return b.error("perm_y is not a permutation");
       seen[static_cast<size_t>(p)] = true;
     }
-    if (py.back() != ry - 1) return b.error("perm_y must keep the last axis last (the GEMM writes rows with unit stride)");
+    if (py.back() != ry - 1)
+      return b.error("perm_y must keep the last axis last (the GEMM writes rows with unit stride)");
   }
-  for (int d = 0; d < ry; ++d) want[static_cast<size_t>(d)] = result[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])];
+  for (int d = 0; d < ry; ++d)
+    want[static_cast<size_t>(d)] = result[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])];
   if (Y.shape != want) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want));
   {
     std::vector<int64_t> dense(static_cast<size_t>(ry), 1);
-    for (int d = ry - 2; d >= 0; --d) dense[static_cast<size_t>(d)] = dense[static_cast<size_t>(d) + 1] * want[static_cast<size_t>(d) + 1];
-    for (int d = 0; d < ry; ++d) ystride[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])] = dense[static_cast<size_t>(d)];
+    for (int d = ry - 2; d >= 0; --d)
+      dense[static_cast<size_t>(d)] = dense[static_cast<size_t>(d) + 1] * want[static_cast<size_t>(d) + 1];
+    for (int d = 0; d < ry; ++d)
+      ystride[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])] = dense[static_cast<size_t>(d)];
   }
   if (bias && (!bias->data || bias->numel != N))
     return b.error("bias '" + bias->name + "' must be a constant of N = " + std::to_string(N) + " values");
   if (res && res->shape != Y.shape)
-    return b.error("residual '" + res->name + "' " + shape_str(res->shape) + " must have the output's shape " + shape_str(Y.shape));
+    return b.error("residual '" + res->name + "' " + shape_str(res->shape) + " must have the output's shape " +
+                   shape_str(Y.shape));
   auto* o = new MatmulOp;
   op->reset(o);
   GemmArgs& g = o->g_;
-  if (!parse_activation(act, &g.act)) return b.error("activation '" + act + "' is not one of none, relu, relu6, gelu_tanh, gelu_erf");
+  if (!parse_activation(act, &g.act))
+    return b.error("activation '" + act + "' is not one of none, relu, relu6, gelu_tanh, gelu_erf");
   g.M = M;
   g.N = N;
   g.K = K;

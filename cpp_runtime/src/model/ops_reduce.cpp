@@ -109,7 +109,7 @@ class LayerNormOp : public Op {
   Status run(const OpRun& r) const override {
     const int64_t n = n_;
     const float* scale = r.in[1];
-    const float* bias = has_bias_ ? r.in[2] : nullptr;   // r.in holds the node's inputs only
+    const float* bias = has_bias_ ? r.in[2] : nullptr;  // r.in holds the node's inputs only
     parallel_for(r.threads, rows_, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
       for (int64_t row = r0; row < r1; ++row) {
         const float* x = r.in[0] + row * n;

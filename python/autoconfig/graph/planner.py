@@ -205,6 +205,8 @@ def parallel_units(g: Graph, n: Node, lanes: int) -> Tuple[int, str]:
 def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
     nbytes = F32 * (sum(storage_floats(g.tensors[i]) for i in n.inputs if i)
                     + sum(storage_floats(g.tensors[o]) for o in n.outputs))
+    if n.op == "gather":    # reads the rows it selects (an embedding lookup), not the whole table
+        nbytes = F32 * (2 * g.tensors[n.outputs[0]].size + g.tensors[n.inputs[1]].size)
     level = m.level_of(nbytes)
     gain = min(t, MEMORY_THREAD_GAIN[level]) if t > 1 else 1.0
     hz = m.peak_flops / (2 * m.lanes * m.fma_units)

@@ -19,6 +19,7 @@ from typing import Callable, Dict, Tuple
 
 from ..ir import Graph
 from .eliminate_dead_code import eliminate_dead_code
+from .eliminate_identity_reshape import eliminate_identity_reshape
 from .fold_batchnorm import fold_batchnorm
 from .fold_constant_mul_add import fold_constant_mul_add
 from .fold_matmul_scale import fold_matmul_scale
@@ -39,6 +40,7 @@ PASSES: Tuple[Pass, ...] = (
     fold_constant_mul_add,
     fuse_gelu,
     fuse_layer_norm,
+    eliminate_identity_reshape,
     fold_matmul_transpose,
     fold_matmul_scale,
     fuse_matmul_bias,
