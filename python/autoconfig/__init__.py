@@ -26,6 +26,8 @@ _EXPORTS = {
     "ACTIVATIONS": "vocabulary", "CONV_ALGORITHMS": "vocabulary",
     "load": "runtime.model", "Model": "runtime.model",
     "load_onnx": "model_onnx", "SequenceModel": "sequence_model",
+    "attention": "runtime.attention", "attention_choice": "runtime.attention",
+    "gemm_layernorm": "runtime.attention", "gemm_layernorm_choice": "runtime.attention",
 }
 __all__ = list(_EXPORTS)
 

@@ -10,10 +10,11 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
-#include <utility>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+#include "autoconfig/attention.h"
 #include "autoconfig/autoconfig.h"
 #include "autoconfig/model.h"
 
@@ -365,6 +366,137 @@ nb::dict gemm_choice_binding(int64_t M, int64_t N, int64_t K, int act, int threa
   return d;
 }
 
+// Attention on 4-D views (batch, head, row, d) of any strides with the last
+// axis contiguous (runtime/attention.py makes them so): a packed projection's
+// Q, K, V are such views, as is an output written with its heads merged.
+using In4s = nb::ndarray<const float, nb::ndim<4>, nb::device::cpu>;
+using Out4s = nb::ndarray<float, nb::ndim<4>, nb::device::cpu>;
+
+void attention_binding(In4s q, In4s k, In4s v, std::optional<In4s> mask, Out4s o, float scale, int threads,
+                       int algorithm, int64_t key_block) {
+  autoconfig::AttentionArgs a;
+  a.B = static_cast<int64_t>(q.shape(0));
+  a.H = static_cast<int64_t>(q.shape(1));
+  a.S = static_cast<int64_t>(q.shape(2));
+  a.D = static_cast<int64_t>(q.shape(3));
+  a.Sk = static_cast<int64_t>(k.shape(2));
+  auto same = [&](const auto& x, int64_t rows, const char* name) {
+    if (static_cast<int64_t>(x.shape(0)) != a.B || static_cast<int64_t>(x.shape(1)) != a.H ||
+        static_cast<int64_t>(x.shape(2)) != rows || static_cast<int64_t>(x.shape(3)) != a.D)
+      throw std::invalid_argument(std::string(name) + ": shape does not match q");
+    if (a.D > 1 && x.stride(3) != 1) throw std::invalid_argument(std::string(name) + ": last axis must be contiguous");
+  };
+  same(k, a.Sk, "k");
+  same(v, a.Sk, "v");
+  same(o, a.S, "out");
+  a.q = q.data();
+  a.q_batch = q.stride(0), a.q_head = q.stride(1), a.q_row = q.stride(2);
+  a.k = k.data();
+  a.k_batch = k.stride(0), a.k_head = k.stride(1), a.k_row = k.stride(2);
+  a.v = v.data();
+  a.v_batch = v.stride(0), a.v_head = v.stride(1), a.v_row = v.stride(2);
+  a.o = o.data();
+  a.o_batch = o.stride(0), a.o_head = o.stride(1), a.o_row = a.S > 1 ? o.stride(2) : a.D;
+  if (mask) {
+    if (static_cast<int64_t>(mask->shape(0)) != a.B || static_cast<int64_t>(mask->shape(1)) != a.H ||
+        static_cast<int64_t>(mask->shape(2)) != a.S || static_cast<int64_t>(mask->shape(3)) != a.Sk)
+      throw std::invalid_argument("mask: shape must be (B, H, S, Sk)");
+    if (a.Sk > 1 && mask->stride(3) != 1) throw std::invalid_argument("mask: last axis must be contiguous");
+    a.mask = mask->data();
+    a.mask_batch = mask->stride(0), a.mask_head = mask->stride(1), a.mask_row = mask->stride(2);
+  }
+  a.scale = scale;
+  a.threads = threads;
+  a.algorithm = static_cast<autoconfig::AttentionAlgorithm>(algorithm);
+  a.key_block = key_block;
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::attention(a);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+nb::dict attention_choice_binding(int64_t B, int64_t H, int64_t S, int64_t Sk, int64_t D, int threads, int algorithm,
+                                  int64_t key_block) {
+  autoconfig::AttentionArgs a;
+  a.B = B, a.H = H, a.S = S, a.Sk = Sk, a.D = D;
+  a.threads = threads;
+  a.algorithm = static_cast<autoconfig::AttentionAlgorithm>(algorithm);
+  a.key_block = key_block;
+  const auto c = autoconfig::attention_choice(a);
+  nb::dict d;
+  d["algorithm"] = c.algorithm;
+  d["threads"] = c.threads;
+  d["key_block"] = c.key_block;
+  d["tile_rows"] = c.tile_rows;
+  d["fused_s"] = c.fused_s;
+  d["unfused_s"] = c.unfused_s;
+  d["fused_terms"] = c.fused_terms;
+  d["unfused_terms"] = c.unfused_terms;
+  return d;
+}
+
+void gemm_layernorm_binding(In2 a, In2 b, Out2 c, std::optional<In2> residual, std::optional<In1> bias, In1 gamma,
+                            std::optional<In1> beta, float epsilon, int threads, int algorithm) {
+  autoconfig::GemmArgs g;
+  g.M = static_cast<int64_t>(a.shape(0));
+  g.K = static_cast<int64_t>(a.shape(1));
+  g.N = static_cast<int64_t>(b.shape(1));
+  if (static_cast<int64_t>(b.shape(0)) != g.K) throw std::invalid_argument("b: rows must equal a's columns");
+  if (static_cast<int64_t>(c.shape(0)) != g.M || static_cast<int64_t>(c.shape(1)) != g.N)
+    throw std::invalid_argument("out: shape must be (M, N)");
+  if (g.N > 1 && c.stride(1) != 1) throw std::invalid_argument("out: last axis must be contiguous");
+  g.A = a.data(), g.rs_a = a.stride(0), g.cs_a = a.stride(1);
+  g.B = b.data(), g.rs_b = b.stride(0), g.cs_b = b.stride(1);
+  g.C = c.data();
+  g.ldc = g.M > 1 ? c.stride(0) : g.N;
+  if (residual) {
+    if (static_cast<int64_t>(residual->shape(0)) != g.M || static_cast<int64_t>(residual->shape(1)) != g.N ||
+        (g.N > 1 && residual->stride(1) != 1))
+      throw std::invalid_argument("residual: must be (M, N) with a contiguous last axis");
+    g.c_in = residual->data();
+    g.ld_cin = g.M > 1 ? residual->stride(0) : g.N;
+    g.beta = 1.0f;
+  }
+  auto vec = [&](const In1& x, const char* name) {
+    if (static_cast<int64_t>(x.shape(0)) != g.N || (g.N > 1 && x.stride(0) != 1))
+      throw std::invalid_argument(std::string(name) + ": must be a contiguous vector of length N");
+    return x.data();
+  };
+  if (bias) g.bias_col = vec(*bias, "bias");
+  autoconfig::LayerNormEpilogue ln;
+  ln.gamma = vec(gamma, "gamma");
+  if (beta) ln.beta = vec(*beta, "beta");
+  ln.epsilon = epsilon;
+  ln.algorithm = static_cast<autoconfig::AttentionAlgorithm>(algorithm);
+  g.threads = threads;
+  autoconfig::Status s;
+  {
+    nb::gil_scoped_release release;
+    s = autoconfig::gemm_layernorm(g, ln);
+  }
+  if (!s.ok()) throw std::invalid_argument(s.message);
+}
+
+nb::dict gemm_layernorm_choice_binding(int64_t M, int64_t N, int64_t K, int threads, int algorithm) {
+  autoconfig::GemmArgs g;
+  g.M = M, g.N = N, g.K = K;
+  g.threads = threads;
+  float one = 1.0f;
+  autoconfig::LayerNormEpilogue ln;
+  ln.gamma = &one;  // only checked for presence
+  ln.algorithm = static_cast<autoconfig::AttentionAlgorithm>(algorithm);
+  const auto c = autoconfig::gemm_layernorm_choice(g, ln);
+  nb::dict d;
+  d["algorithm"] = c.algorithm;
+  d["block_rows"] = c.block_rows;
+  d["threads"] = c.threads;
+  d["fused_s"] = c.fused_s;
+  d["unfused_s"] = c.unfused_s;
+  return d;
+}
+
 // An .acmodel executor. The Python layer (runtime/model.py) checks dtypes and
 // shapes first; the binding checks element counts again so a bad call is an
 // exception, never a crash.
@@ -520,6 +652,14 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("conv2d_layout_conversions", &autoconfig::conv2d_layout_conversions);
   m.def("conv2d_to_blocked", &to_blocked_binding, "x"_a, "xb"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
   m.def("conv2d_from_blocked", &from_blocked_binding, "xb"_a, "x"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
+  m.def("attention", &attention_binding, "q"_a, "k"_a, "v"_a, "mask"_a.none(), "out"_a, "scale"_a, "threads"_a,
+        "algorithm"_a, "key_block"_a);
+  m.def("attention_choice", &attention_choice_binding, "B"_a, "H"_a, "S"_a, "Sk"_a, "D"_a, "threads"_a = 0,
+        "algorithm"_a = 0, "key_block"_a = 0);
+  m.def("gemm_layernorm", &gemm_layernorm_binding, "a"_a, "b"_a, "out"_a, "residual"_a.none(), "bias"_a.none(),
+        "gamma"_a, "beta"_a.none(), "epsilon"_a, "threads"_a, "algorithm"_a);
+  m.def("gemm_layernorm_choice", &gemm_layernorm_choice_binding, "M"_a, "N"_a, "K"_a, "threads"_a = 0,
+        "algorithm"_a = 0);
   m.def("gemm_choice", &gemm_choice_binding, "M"_a, "N"_a, "K"_a, "act"_a = 0, "threads"_a = 0);
   m.def("missing_cpu_features", &autoconfig::missing_cpu_features);
   m.def("isa_error", [] { return autoconfig::check_isa().message; });

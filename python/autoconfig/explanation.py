@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
+from .models import attention as attention_model
 from .models import conv as conv_model
 from .models import gemm as gemm_model
 from .plan import Plan
@@ -48,13 +49,16 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
 
     matmul / gemm: explain("matmul", M=.., N=.., K=..).
     conv2d: explain("conv2d", N=1, C=.., H=.., W=.., K=.., R=.., S=.., strides=.., pads=..,
-    dilations=.., groups=..): every algorithm's estimate and the choice."""
+    dilations=.., groups=..): every algorithm's estimate and the choice.
+    attention: explain("attention", B=1, H=.., S=.., Sk=.., D=..): fused vs unfused, term by term."""
+    if op == "attention":
+        return explain_attention(threads=threads, **conv)
     if op == "conv2d":
         return explain_conv2d(N=1 if N is None else N, K=K, threads=threads, **conv)
     if conv:
         raise TypeError(f"explain({op!r}): unexpected arguments {sorted(conv)}")
     if op not in ("matmul", "gemm"):
-        raise ValueError(f"op: expected 'matmul', 'gemm' or 'conv2d', got {op!r}")
+        raise ValueError(f"op: expected 'matmul', 'gemm', 'conv2d' or 'attention', got {op!r}")
     M, N, K = (positive_int(v, name) for name, v in (("M", M), ("N", N), ("K", K)))
     fits_int64(M * K, "M, K", "a's M*K")
     fits_int64(K * N, "K, N", "b's K*N")
@@ -76,6 +80,19 @@ def explain(op: str = "matmul", *, M: int = None, N: int = None, K: int = None, 
         notes.append(f"model estimate for this shape: {est.seconds * 1e6:.1f} us ("
                      + ", ".join(f"{k}={v * 1e6:.1f}us" for k, v in est.terms.items()) + ")")
     return Explanation(plan, choice["kernel"], choice["threads"], choice["specialized"], notes)
+
+
+def explain_attention(B=1, H=None, S=None, Sk=None, D=None, threads=None) -> "attention_model.AttentionEstimate":
+    """What autoconfig.attention runs for (B, H, S, Sk, D) (Sk None: S): the thread
+    count and algorithm the run-time model picks, with both estimates' terms
+    (models/attention.py; the C++ mirror agrees, tests/build/test_attention_model.py)."""
+    Sk = S if Sk is None else Sk
+    dims = [positive_int(v, name) for name, v in (("B", B), ("H", H), ("S", S), ("Sk", Sk), ("D", D))]
+    choice = require_ext().attention_choice(*dims, threads_arg(threads))
+    est = attention_model.estimate(host(), attention_model.AttentionShape(*dims), choice["threads"])
+    est.notes.append(f"the run-time choice: {choice['algorithm']} on {choice['threads']} thread(s), "
+                     f"key block {choice['key_block']}")
+    return est
 
 
 def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=(1, 1), pads=(0, 0, 0, 0),

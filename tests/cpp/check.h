@@ -50,5 +50,6 @@ void run_gemm_cases(Tally& tally);
 void run_conv_cases(Tally& tally);
 void run_nonfinite_cases(Tally& tally);
 void run_model_cases(Tally& tally);   // autoconfig::Model (.acmodel executor)
+void run_attention_cases(Tally& tally);  // autoconfig/attention.h: attention, gemm_layernorm
 
 }  // namespace kcheck

@@ -1,6 +1,6 @@
 // kernel_check: runs autoconfig's kernels (GEMM with every epilogue and edge
 // shape, conv2d through every algorithm, a small network through the .acmodel
-// executor) against plain double-precision loops
+// executor, fused and unfused attention and GEMM + LayerNorm) against plain double-precision loops
 // and prints how many cases passed. Exit status: 0 all passed, 1 a mismatch
 // (each is printed), 2 the kernels cannot run on this CPU (check_isa says why).
 // Built natively or cross-built for Arm and run under qemu (README, "Arm
@@ -118,6 +118,7 @@ int main() {
   kcheck::run_conv_cases(tally);
   kcheck::run_nonfinite_cases(tally);
   kcheck::run_model_cases(tally);
+  kcheck::run_attention_cases(tally);
   for (const auto& [section, n] : tally.per_section()) std::printf("  %-10s %5d cases\n", section.c_str(), n);
   std::printf("kernel_check: %d cases, %d failed\n", tally.cases(), tally.failures());
   return tally.failures() ? 1 : 0;

@@ -140,6 +140,30 @@ def run_node(op, ins, a, out_shapes):
         if len(ins) > 3 and ins[3] is not None:
             y = y + ins[3]
         return [_act(y, a.get("activation"))]
+    if op == "attention":
+        H, D = a["heads"], a["head_size"]
+
+        def logical(t, name):       # FORMAT.md: [B, rows, width] at an offset, or a permuted [B, H, rows, D]
+            if t.ndim == 3:
+                off = a.get(f"{name}_offset", 0)
+                return t[:, :, off:off + H * D].reshape(t.shape[0], t.shape[1], H, D).transpose(0, 2, 1, 3)
+            return t.transpose(a.get(f"{name}_perm") or (0, 1, 2, 3))
+        q, k, v = logical(x, "q"), logical(ins[1], "k"), logical(ins[2], "v")
+        s = a["scale"] * (q @ k.transpose(0, 1, 3, 2))
+        if len(ins) > 3 and ins[3] is not None:
+            s = s + ins[3]
+        o = softmax(s, 3, False, False) @ v
+        if a.get("y_perm"):
+            return [o.transpose(np.argsort(a["y_perm"]))]
+        return [o.transpose(0, 2, 1, 3).reshape(o.shape[0], o.shape[2], H * D)]
+    if op == "matmul_layer_norm":
+        y = x @ ins[1]
+        for extra in (ins[2], ins[3]):
+            if extra is not None:
+                y = y + extra
+        mean = y.mean(axis=-1, keepdims=True)
+        y = (y - mean) / np.sqrt(((y - mean) ** 2).mean(axis=-1, keepdims=True) + a.get("epsilon", 1e-5)) * ins[4]
+        return [y + ins[5] if len(ins) > 5 and ins[5] is not None else y]
     if op == "layer_norm":
         axes = tuple(range(a.get("axis", -1) % x.ndim, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)

@@ -65,18 +65,23 @@ def test_passes_leave_the_fused_structure(gelu, layer_norm):
     run_passes(g)
     ops = g.ops()
     assert "transpose" not in ops                 # Q, K^T, V and the merge read / written in place
-    assert ops.get("layer_norm") == 5             # embeddings + 2 per layer, whichever form
+    assert ops.get("layer_norm", 0) + ops.get("matmul_layer_norm", 0) == 5   # embeddings + 2 per layer
     for op in ("erf", "tanh", "pow", "sqrt", "reduce_mean", "div"):
         assert op not in ops, op
+    # attention fused (fuse_attention): per layer Q.K^T, the masked softmax and P.V are one node
+    # reading Q, K, V in place (q/k/v_perm) and writing the heads merged (y_perm)
+    att = [n for n in g.nodes if n.op == "attention"]
+    assert len(att) == 2 and "softmax" not in ops
+    assert all(abs(n.attrs["scale"] - 1 / np.sqrt(8)) < 1e-6 and n.inputs[3] for n in att)   # scale, mask
+    assert all(n.attrs["k_perm"] == [0, 2, 1, 3] and n.attrs["y_perm"] == [0, 2, 1, 3] for n in att)
+    # GEMM + bias + residual + LayerNorm (fuse_matmul_layer_norm): the two per layer
+    mln = [n for n in g.nodes if n.op == "matmul_layer_norm"]
+    assert len(mln) == 4 and ops.get("layer_norm") == 1       # the embeddings' layer norm stays
+    assert all(n.inputs[2] and n.inputs[3] for n in mln)      # bias and residual in the epilogue
     mm = [n for n in g.nodes if n.op == "matmul"]
-    assert len(mm) == 16
+    assert len(mm) == 8                                       # Q, K, V and the FFN's first, per layer
     acts = [n.attrs.get("activation") for n in mm if n.attrs.get("activation", "none") != "none"]
     assert acts == ["gelu_erf" if gelu == "erf" else "gelu_tanh"] * 2
-    assert sum(1 for n in mm if len(n.inputs) > 3 and n.inputs[3]) == 4     # the two residuals per layer
-    scores = [n for n in mm if n.attrs.get("perm_b") == [0, 2, 3, 1]]
-    assert len(scores) == 2 and all(abs(n.attrs["alpha"] - 1 / np.sqrt(8)) < 1e-6 for n in scores)
-    assert all(len(n.inputs) == 2 for n in g.nodes if n.op == "softmax")   # the mask folded in
-    assert sum(1 for n in mm if n.attrs.get("perm_y") == [0, 2, 1, 3]) == 2
 
 
 def _ext_or_skip():
@@ -190,6 +195,10 @@ def test_tiny_bert_from_transformers(tmp_path, attn):
         planned = load_onnx(path, input_shape=shapes_of(f))
         assert rel_err(planned(*[f[n] for n in planned.input_names]), ref) <= TOL, (batch, seq, pad)
         assert rel_err(seq_model(*[f[n] for n in seq_model.input_names]), ref) <= TOL, (batch, seq, pad)
+    if attn == "eager":   # the eager export's pattern: both attentions fused, the four GEMM + LayerNorms too
+        g = import_onnx(model, shapes_of(f))
+        run_passes(g)
+        assert g.ops().get("attention") == 2 and g.ops().get("matmul_layer_norm") == 4
 
 
 def test_tiny_vit_from_transformers(tmp_path):

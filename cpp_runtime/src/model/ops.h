@@ -124,6 +124,8 @@ Status make_expand(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op);           // ops_linear.cpp
 Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op);
 Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op);
+Status make_attention(const OpBuild& b, std::unique_ptr<Op>* op);  // ops_attention.cpp
+Status make_matmul_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op);
 
 // ---- helpers shared by the op files ----
 

@@ -217,6 +217,8 @@ const OpEntry kOps[] = {
     {"pad", make_pad},
     {"reduce_mean", make_reduce_mean},
     {"to_layout", make_to_layout},
+    {"attention", make_attention},
+    {"matmul_layer_norm", make_matmul_layer_norm},
 };
 }  // namespace
 

@@ -50,6 +50,11 @@ class Isa:
         stays NaN, as in numpy and ONNX (x86 max/min return their second operand
         when either is NaN; RVV's vfmax/vfmin return the number)."""
         raise NotImplementedError
+    def max_keep_nan(self, a: str, v: str) -> str:
+        """Lane-wise max(a, v) that is NaN where v is NaN (a NaN in a alone may
+        be dropped): the row max and the exp flush of softmax use it."""
+        raise NotImplementedError
+
     def prefetch(self, ptr: str) -> str:
         """Into L1, for writing."""
         return f"__builtin_prefetch({ptr}, 1, 3);"
@@ -122,6 +127,7 @@ class Avx512(Isa):
     def sub(self, a, b): return f"_mm512_sub_ps({a}, {b})"
     # maxps/minps return the second operand when either is NaN: v goes second.
     def clamp(self, v, lo, hi): return f"_mm512_min_ps({hi}, _mm512_max_ps({lo}, {v}))"
+    def max_keep_nan(self, a, v): return f"_mm512_max_ps({a}, {v})"
 
     def vector_math(self) -> str:
         return r'''
@@ -239,6 +245,7 @@ class Avx2(Isa):
     def sub(self, a, b): return f"_mm256_sub_ps({a}, {b})"
     # maxps/minps return the second operand when either is NaN: v goes second.
     def clamp(self, v, lo, hi): return f"_mm256_min_ps({hi}, _mm256_max_ps({lo}, {v}))"
+    def max_keep_nan(self, a, v): return f"_mm256_max_ps({a}, {v})"
 
     def vector_math(self) -> str:
         return r'''
@@ -335,6 +342,8 @@ class Portable(Isa):
     def storeu(self, ptr, v): return f"vf_store({ptr}, {v});"
     def sub(self, a, b): return f"({a} - {b})"
     def clamp(self, v, lo, hi): return f"vf_clamp({v}, {lo}, {hi})"
+    # a > v is false when either is NaN: v (with its NaN) is returned.
+    def max_keep_nan(self, a, v): return f"({a} > {v} ? {a} : {v})"
 
     def vector_math(self) -> str:
         L = self.lanes
@@ -366,6 +375,12 @@ static inline float s_activation(float v) {{
   if (ACT == 3) return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
   if (ACT == 4) return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
   return v;
+}}
+
+// exp lane by lane (libm: exp(-inf) = 0, NaN stays NaN).
+static inline vf v_exp(vf x) {{
+  for (int i = 0; i < kLanes; ++i) x[i] = std::exp(x[i]);
+  return x;
 }}
 
 template <int ACT>
@@ -400,6 +415,7 @@ class Neon(Isa):
     def sub(self, a, b): return f"vsubq_f32({a}, {b})"
     # FMAX/FMIN return NaN when either operand is NaN (FMAXNM would not).
     def clamp(self, v, lo, hi): return f"vminq_f32(vmaxq_f32({v}, {lo}), {hi})"
+    def max_keep_nan(self, a, v): return f"vmaxq_f32({a}, {v})"
 
     def vector_math(self) -> str:
         return r"""
@@ -516,6 +532,7 @@ class Sve(Isa):
     def sub(self, a, b): return f"svsub_f32_x(svptrue_b32(), {a}, {b})"
     # FMAX/FMIN return NaN when either operand is NaN (svmaxnm would not).
     def clamp(self, v, lo, hi): return f"svmin_f32_x(svptrue_b32(), svmax_f32_x(svptrue_b32(), {v}, {lo}), {hi})"
+    def max_keep_nan(self, a, v): return f"svmax_f32_x(svptrue_b32(), {a}, {v})"
 
     def vector_math(self) -> str:
         return r"""
@@ -618,6 +635,9 @@ class Rvv(Isa):
     def sub(self, a, b): return f"__riscv_vfsub_vv_f32m1({a}, {b}, {self._VL})"
     # vfmax/vfmin return the number when one operand is NaN: compare and select instead.
     def clamp(self, v, lo, hi): return f"rvv_clamp({v}, {lo}, {hi})"
+    # vfmax returns the number when one operand is NaN: compare (false with NaN) and select.
+    def max_keep_nan(self, a, v):
+        return f"__riscv_vmerge_vvm_f32m1({v}, {a}, __riscv_vmfgt_vv_f32m1_b32({a}, {v}, {self._VL}), {self._VL})"
 
     def vector_math(self) -> str:
         return r"""

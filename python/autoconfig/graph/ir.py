@@ -21,7 +21,9 @@ EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish
                 "reduce_mean", "to_layout",
                 # transformers (issue 17): FORMAT.md "Ops", second table
                 "erf", "sqrt", "exp", "neg", "reciprocal", "gelu", "pow", "equal", "less", "greater", "max", "min",
-                "where", "expand", "gather", "cast", "layer_norm")
+                "where", "expand", "gather", "cast", "layer_norm",
+                # fused transformer ops (issue 17): FORMAT.md "Ops", fused table
+                "attention", "matmul_layer_norm")
 # The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
 # "Blocked tensors"; tests/test_graph_layout.py checks the two agree).
 BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")

@@ -64,6 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from ..models import attention as attention_model
 from ..models import conv as conv_model
 from ..models import gemm as gemm_model
 from ..models.machine import SYNC_SECONDS, Machine
@@ -144,8 +145,25 @@ def gemm_call_shape(g: Graph, n: Node) -> Tuple[int, int, int]:
     return m, nn, k
 
 
+def attention_shape(g: Graph, n: Node) -> attention_model.AttentionShape:
+    """(B, H, S, Sk, D) of an attention node (FORMAT.md: rank-3 [B, rows, width]
+    operands, or rank-4 ones permuted to the logical [B, H, rows, D])."""
+    H, D = int(n.attrs["heads"]), int(n.attrs["head_size"])
+
+    def rows(name: str, key: str) -> int:
+        shape = g.tensors[name].shape
+        return shape[1] if len(shape) == 3 else shape[list(n.attrs.get(key) or (0, 1, 2, 3))[2]]
+    return attention_model.AttentionShape(g.tensors[n.inputs[0]].shape[0], H, rows(n.inputs[0], "q_perm"),
+                                          rows(n.inputs[1], "k_perm"), D)
+
+
 def flops(g: Graph, n: Node) -> float:
     out = sum(g.tensors[o].size for o in n.outputs)
+    if n.op == "attention":
+        s = attention_shape(g, n)
+        return 4.0 * s.B * s.H * s.S * s.Sk * s.D
+    if n.op == "matmul_layer_norm":
+        return 2.0 * out * g.tensors[n.inputs[1]].shape[0]
     if n.op == "conv":
         return float(conv_layer(g, n).flops)
     if n.op in ("gemm", "matmul"):
@@ -171,6 +189,12 @@ def parallel_units(g: Graph, n: Node, lanes: int) -> Tuple[int, str]:
     if n.op in ("gemm", "matmul"):
         m, nn, _ = gemm_mnk(g, n)
         return max(1, math.ceil(nn / 16) * max(1, m // 6)), f"{m}x{nn} output"
+    if n.op == "attention":
+        s = attention_shape(g, n)
+        return s.B * s.H * math.ceil(s.S / 6), f"{s.B * s.H} heads x {s.S} queries"
+    if n.op == "matmul_layer_norm":
+        rows = g.tensors[n.outputs[0]].size // max(1, y[-1])
+        return max(1, rows // 6), f"{rows} rows of {y[-1]}"
     if len(y) >= 2:
         c = y[1]
         rows = y[2] if len(y) > 2 else 1
@@ -250,7 +274,29 @@ class _Costs:
             self._gemm_cache[key] = p.predicted_s
         return self._gemm_cache[key]
 
+    def attention(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
+        """models/attention.py: the fused kernel or the unfused sequence, the cheaper."""
+        e = attention_model.estimate(self.profile, attention_shape(g, n), t)
+        s = min(e.fused_s, e.unfused_s)
+        other = "unfused" if e.algorithm == "fused" else "fused"
+        return s, e.algorithm, (f"attention {e.algorithm} {s * 1e3:.3f} ms beats {other} "
+                                f"{max(e.fused_s, e.unfused_s) * 1e3:.3f} ms (models/attention.py)")
+
+    def matmul_layer_norm(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
+        x, w = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
+        M, K, N = int(math.prod(x[:-1])), w[0], w[1]
+        c = conv_model.model_coefficients(self.profile)
+        fused, unfused, rows = attention_model.gemm_layernorm_terms(c, int(c["lanes"]), M, N, K, t)
+        fs, us = sum(fused.values()), sum(unfused.values())
+        alg = "fused" if fs <= us else "unfused"
+        return min(fs, us), alg, (f"GEMM {M}x{N}x{K} + LayerNorm {alg} {min(fs, us) * 1e3:.3f} ms (fused: row blocks "
+                                  f"of {rows} in L2, {fs * 1e3:.3f} ms; unfused {us * 1e3:.3f} ms)")
+
     def _rest(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
+        if n.op == "attention":
+            return self.attention(g, n, t)
+        if n.op == "matmul_layer_norm":
+            return self.matmul_layer_norm(g, n, t)
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
             return self.gemm(m, nn, k, t), "", f"GEMM {m}x{nn}x{k}"
@@ -311,7 +357,7 @@ def plan_threads(g: Graph, n: Node, costs: _Costs, cores: int, all_threads: bool
     s, t, alg, why = min(options, key=lambda o: (o[0], o[1]))
     n.threads = t
     n.predicted_ms = s * 1e3
-    if n.op == "conv":
+    if n.op in ("conv", "attention", "matmul_layer_norm"):
         n.attrs["algorithm"] = alg
     tried = ", ".join(f"{o[1]}t {o[0] * 1e3:.3f} ms" for o in options)
     if all_threads:

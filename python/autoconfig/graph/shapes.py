@@ -194,6 +194,28 @@ def _given(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
     raise ShapeError("this op's output shapes come from the importer")
 
 
+def _attention(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    """[B, S, heads x head_size] (rank-3 q), or the logical [B, H, S, D] laid
+    out by y_perm (logical axis i is the output's axis y_perm[i])."""
+    H, D = int(a["heads"]), int(a["head_size"])
+    q = s[0]
+    if len(q) == 3:
+        B, S = q[0], q[1]
+    else:
+        qp = list(a.get("q_perm") or (0, 1, 2, 3))
+        B, S = q[qp[0]], q[qp[2]]
+    if not a.get("y_perm"):
+        return [(B, S, H * D)]
+    y = [0] * 4
+    for i, d in enumerate((B, H, S, D)):
+        y[list(a["y_perm"])[i]] = d
+    return [tuple(y)]
+
+
+def _matmul_layer_norm(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
+    return [tuple(s[0][:-1]) + (s[1][1],)]
+
+
 RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "conv": _conv, "gemm": _gemm, "matmul": _matmul,
     "relu": _same, "sigmoid": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
@@ -206,6 +228,7 @@ RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "channel_affine": _channel_affine, "concat": _concat, "split": _given,
     "max_pool": _pool, "avg_pool": _pool, "global_avg_pool": _global_pool, "global_max_pool": _global_pool,
     "reshape": _given, "transpose": _transpose, "pad": _pad, "reduce_mean": _reduce_mean,
+    "attention": _attention, "matmul_layer_norm": _matmul_layer_norm,
 }
 
 

@@ -4,6 +4,7 @@
     checks     public argument checks (each error names its argument)
     memory     what the kernels can read or write in place: strides, overlap, copies
     gemm       matmul, gemm
+    attention  attention (fused or unfused) and gemm_layernorm (GEMM + residual + LayerNorm)
     conv_args  conv2d's layer geometry, epilogue and algorithm arguments
     blocked    the NCHW[B]c activation layout (BlockedTensor)
     conv       conv2d and prepared conv layers

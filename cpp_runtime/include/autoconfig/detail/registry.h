@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/attention_kernels.h"
 #include "autoconfig/detail/conv_kernels.h"
 #include "autoconfig/detail/conv_model.h"
 
@@ -47,6 +48,8 @@ struct Registry {
   // The .acmodel executor's inner loops, compiled with the variant's flags
   // (cpp_runtime/src/model/loops.h; defined in conv_kernels_<variant>.cpp).
   const ModelLoops* model_loops;
+  // Transformer kernels: fused attention, softmax and LayerNorm rows.
+  const AttentionKernels* attention;
 };
 
 // Best first. Defined in the generated variants.cpp.

@@ -40,7 +40,10 @@ enum ScratchSlot : int {
   kScratchLayoutOut = 6,  // conv2d: an output (or residual) converted between layouts
   kScratchLayoutRes = 7,
   kScratchWeights = 8,  // conv2d one-off call: the weights packed for the call (reused, never cleared)
-  kNumScratchSlots = 9
+  kScratchAttnK = 9,    // attention: K^T of one head, packed
+  kScratchAttnS = 10,   // attention: the score tile (fused) or a head's score matrix (unfused)
+  kScratchAttnO = 11,   // attention: the output tile's accumulators
+  kNumScratchSlots = 12
 };
 float* thread_scratch(int slot, size_t floats);
 

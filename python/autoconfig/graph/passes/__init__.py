@@ -8,7 +8,10 @@ from its ReduceMean/Sub/Pow/Sqrt/Div form), the matmul folds (strided
 transposes, the attention scale, the bias: in that order, as each needs the
 matmul without the next), the softmax mask, then the residual fusion (which needs a conv with no activation yet), then the
 activation fusion (which picks up the activation after a residual Add), and
-dead code last.
+dead code last. The transformer fusions come after what they build on:
+attention after the transposes, the scale and the softmax mask are folded
+(fuse_attention), GEMM + LayerNorm after the bias and residual are in the
+matmul's epilogue (fuse_matmul_layer_norm).
 """
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ from .fold_constant_mul_add import fold_constant_mul_add
 from .fold_matmul_scale import fold_matmul_scale
 from .fold_matmul_transpose import fold_matmul_transpose
 from .fuse_activation import fuse_activation
+from .fuse_attention import fuse_attention
 from .fuse_gelu import fuse_gelu
 from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_bias import fuse_matmul_bias
+from .fuse_matmul_layer_norm import fuse_matmul_layer_norm
 from .fuse_residual import fuse_residual
 from .fuse_softmax_mask import fuse_softmax_mask
 
@@ -40,8 +45,10 @@ PASSES: Tuple[Pass, ...] = (
     fold_matmul_scale,
     fuse_matmul_bias,
     fuse_softmax_mask,
+    fuse_attention,
     fuse_residual,
     fuse_activation,
+    fuse_matmul_layer_norm,
     eliminate_dead_code,
 )
 

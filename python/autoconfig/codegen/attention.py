@@ -1,0 +1,351 @@
+"""Emits attention_kernels_<variant>.cpp: the transformer kernels of one variant.
+
+One translation unit per variant, compiled with its ISA flags, holding
+  - the fused scaled-dot-product attention (the flash-attention idea on a
+    CPU): per (batch, head, query chunk) K^T is packed once; per register
+    tile of query rows the keys are walked in blocks whose scores stay in L1,
+    with a running max and sum per row (online softmax) and the output
+    accumulators rescaled when the max grows;
+  - softmax over rows (the unfused sequence's middle step) and LayerNorm over
+    rows (the second pass of GEMM + LayerNorm, on rows still in cache);
+  - the AttentionKernels table the runtime dispatches through.
+Register tile and key block come from models/attention.py; the vector
+operations from the Isa, so the same emitter serves every fixed-lanes ISA.
+"""
+from __future__ import annotations
+
+from .common import file_header
+from .gemm import vmath_header_name
+from .isa import Isa
+
+
+def attention_tu_name(variant: str) -> str:
+    return f"attention_kernels_{variant}.cpp"
+
+
+def fused_kernel_name(isa: Isa, rows: int, cols: int) -> str:
+    return f"f32_attention_fused_{rows}x{cols}_{isa.suffix}"
+
+
+# exp(d) for d <= 0 as softmax needs it: v_exp clamps its argument at -87
+# (e^-87 = 1.65e-38) so it never returns 0; results at or below that clamp are
+# flushed to 0 by subtracting FLUSH (a change far below the resolution of the
+# row sum, which is >= 1), so masked keys (-inf, or -1e4 below the max) weigh
+# exactly 0 as in the unfused softmax. The last max keeps a NaN of d (v_exp's
+# clamp drops it on x86).
+FLUSH = "1.7e-38f"
+
+
+def _tile(isa: Isa, mr: int, nv: int) -> str:
+    V = isa.vtype
+    masks = "\n".join(f"    {isa.mask_decl(f'm{j}', f'cols - {j} * L')}" for j in range(nv))
+    loads = "\n".join(
+        f"      const {V} b{j} = (FULL ? {isa.loadu(f'bk + {j} * L')} : {isa.masked_load(f'm{j}', f'bk + {j} * L')});"
+        for j in range(nv))
+    fmas = "\n".join(f"        acc[r][{j}] = {isa.fma('ar', f'b{j}', f'acc[r][{j}]')};" for j in range(nv))
+    def old_c(j: int) -> str:
+        return f"(FULL ? {isa.loadu(f'cr + {j} * L')} : {isa.masked_load(f'm{j}', f'cr + {j} * L')})"
+    rescale = "\n".join(f"        acc[r][{j}] = {isa.fma('al', old_c(j), f'acc[r][{j}]')};" for j in range(nv))
+    stores = "\n".join(
+        f"      if (FULL) {{ {isa.storeu(f'cr + {j} * L', f'acc[r][{j}]')} }} else {{ {isa.masked_store(f'm{j}', f'cr + {j} * L', f'acc[r][{j}]')} }}"
+        for j in range(nv))
+    return f'''// c[r][0:cols] = alpha[r] * c[r][0:cols] (when alpha) + sum_k a[r*lda + k] * b[k*ldb + 0:cols]
+// for r < R; cols <= NR (FULL: cols == NR). Both products of attention run
+// through it: scores = Q K^T (b = K^T packed) and O = P V (b = V in place).
+template <int R, bool FULL>
+static inline void tile(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb, int64_t K,
+                        float* __restrict c, int64_t ldc, int cols, const float* __restrict alpha) {{
+  {V} acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[r][j] = {isa.zero()};
+{masks if nv else ""}
+  (void)cols;
+  for (int64_t k = 0; k < K; ++k) {{
+    const float* bk = b + k * ldb;
+{loads}
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {{
+      const {V} ar = {isa.broadcast("a[r * lda + k]")};
+{fmas}
+    }}
+  }}
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {{
+    float* cr = c + r * ldc;
+    if (alpha) {{
+      const {V} al = {isa.set1("alpha[r]")};
+{rescale}
+    }}
+{stores}
+  }}
+}}
+
+// The first `rows` (1..MR) rows through tile<rows, FULL>.
+template <bool FULL>
+static void tile_rows(int rows, const float* a, int64_t lda, const float* b, int64_t ldb, int64_t K, float* c,
+                      int64_t ldc, int cols, const float* alpha) {{
+  switch (rows) {{
+{chr(10).join(f"    case {r}: tile<{r}, FULL>(a, lda, b, ldb, K, c, ldc, cols, alpha); break;" for r in range(1, mr + 1))}
+    default: break;
+  }}
+}}
+'''
+
+
+def _softmax(isa: Isa) -> str:
+    V = isa.vtype
+    return f'''// The row's scores become p = exp(x - ref) with x = scale * s + mask and ref
+// the running max (0 while every score so far is -inf, so those weigh 0 and
+// do not turn into NaN); m and l are the row's running max and sum, alpha the
+// factor the output accumulated so far must be scaled by.
+static inline {V} softmax_exp({V} d) {{
+  const {V} p = {isa.max_keep_nan(isa.zero(), isa.sub("v_exp(d)", isa.set1(FLUSH)))};
+  return {isa.max_keep_nan("p", "d")};   // d <= 0 <= p, so this is p, or NaN where d is NaN
+}}
+
+static inline float scalar_softmax_exp(float d) {{
+  return d != d ? d : (d <= -87.0f ? 0.0f : std::exp(d));
+}}
+
+static inline float hmax(const {V} v) {{
+  alignas(64) float t[L];
+  {isa.storeu("t", "v")}
+  float m = t[0];
+  for (int i = 1; i < L; ++i) m = t[i] > m ? t[i] : m;
+  return m;
+}}
+
+static inline float hsum(const {V} v) {{
+  alignas(64) float t[L];
+  {isa.storeu("t", "v")}
+  float s = 0.0f;
+  for (int i = 0; i < L; ++i) s += t[i];
+  return s;
+}}
+
+static void online_row(float* __restrict s, int64_t n, float scale, const float* __restrict mask, float* m, float* l,
+                       float* alpha) {{
+  const {V} vs = {isa.set1("scale")};
+  {V} vmax = {isa.set1("-__builtin_inff()")};
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {{
+    {V} x = {isa.mul(isa.loadu("s + j"), "vs")};
+    if (mask) x = {isa.add("x", isa.loadu("mask + j"))};
+    {isa.storeu("s + j", "x")}
+    vmax = {isa.max_keep_nan("vmax", "x")};
+  }}
+  float mb = hmax(vmax);
+  for (; j < n; ++j) {{
+    float x = s[j] * scale;
+    if (mask) x += mask[j];
+    s[j] = x;
+    mb = x > mb ? x : mb;
+  }}
+  // A NaN score may be dropped from the max: its own exp below is NaN, so the row is NaN anyway.
+  const float mnew = mb > *m ? mb : *m;
+  const float ref = mnew == -__builtin_inff() ? 0.0f : mnew;
+  *alpha = *m == -__builtin_inff() ? 0.0f : std::exp(*m - mnew);
+  const {V} vref = {isa.set1("ref")};
+  {V} vsum = {isa.zero()};
+  for (j = 0; j + L <= n; j += L) {{
+    const {V} p = softmax_exp({isa.sub(isa.loadu("s + j"), "vref")});
+    {isa.storeu("s + j", "p")}
+    vsum = {isa.add("vsum", "p")};
+  }}
+  float sum = hsum(vsum);
+  for (; j < n; ++j) {{
+    const float p = scalar_softmax_exp(s[j] - ref);
+    s[j] = p;
+    sum += p;
+  }}
+  *l = *l * *alpha + sum;
+  *m = mnew;
+}}
+
+void softmax_rows(float* s, int64_t ld, int64_t rows, int64_t cols, float scale, const float* mask, int64_t mask_ld) {{
+  for (int64_t r = 0; r < rows; ++r) {{
+    float* row = s + r * ld;
+    float m = -__builtin_inff(), l = 0.0f, alpha;
+    online_row(row, cols, scale, mask ? mask + r * mask_ld : nullptr, &m, &l, &alpha);
+    const float inv = 1.0f / l;   // l = 0 (every score -inf): 0 * inf = NaN, as the unfused graph gives
+    const {V} vinv = {isa.set1("inv")};
+    int64_t j = 0;
+    for (; j + L <= cols; j += L) {isa.storeu("row + j", isa.mul(isa.loadu("row + j"), "vinv"))}
+    for (; j < cols; ++j) row[j] *= inv;
+  }}
+}}
+'''
+
+
+def _layernorm(isa: Isa) -> str:
+    V = isa.vtype
+    return f'''// Two passes over a row in cache for the mean and the (biased) variance of
+// the deviations (no E[x^2] - E[x]^2 cancellation), a third to normalize.
+void layernorm_rows(float* y, int64_t ld, int64_t rows, int64_t n, const float* gamma, const float* beta, float eps) {{
+  for (int64_t r = 0; r < rows; ++r) {{
+    float* row = y + r * ld;
+    {V} vs = {isa.zero()};
+    int64_t j = 0;
+    for (; j + L <= n; j += L) vs = {isa.add("vs", isa.loadu("row + j"))};
+    float sum = hsum(vs);
+    for (; j < n; ++j) sum += row[j];
+    const float mean = sum / static_cast<float>(n);
+    const {V} vm = {isa.set1("mean")};
+    {V} vq = {isa.zero()};
+    for (j = 0; j + L <= n; j += L) {{
+      const {V} d = {isa.sub(isa.loadu("row + j"), "vm")};
+      vq = {isa.fma("d", "d", "vq")};
+    }}
+    float sq = hsum(vq);
+    for (; j < n; ++j) sq += (row[j] - mean) * (row[j] - mean);
+    const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(n) + eps);
+    const {V} vr = {isa.set1("rstd")};
+    for (j = 0; j + L <= n; j += L) {{
+      const {V} x = {isa.mul(isa.sub(isa.loadu("row + j"), "vm"), "vr")};
+      const {V} g = {isa.mul("x", isa.loadu("gamma + j"))};
+      {isa.storeu("row + j", f"(beta ? {isa.add('g', isa.loadu('beta + j'))} : g)")}
+    }}
+    for (; j < n; ++j) {{
+      const float x = (row[j] - mean) * rstd * gamma[j];
+      row[j] = beta ? x + beta[j] : x;
+    }}
+  }}
+}}
+'''
+
+
+def _fused(isa: Isa) -> str:
+    return f'''// K^T (D x ldk, ldk a multiple of NR) <- the n rows of k (row stride ks), transposed;
+// columns n..ldk-1 are zero so score tiles are always whole.
+static void pack_kt(const float* __restrict k, int64_t ks, int64_t n, int64_t D, float* __restrict kt, int64_t ldk) {{
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {{
+    int64_t d = 0;
+    for (; d + L <= D; d += L) transpose_block(k + j * ks + d, ks, kt + d * ldk + j, ldk);
+    for (; d < D; ++d)
+      for (int i = 0; i < L; ++i) kt[d * ldk + j + i] = k[(j + i) * ks + d];
+  }}
+  for (; j < n; ++j)
+    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = k[j * ks + d];
+  for (; j < ldk; ++j)
+    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = 0.0f;
+}}
+
+struct Work {{
+  const AttentionArgs* a;
+  int64_t key_block, chunks, items;
+}};
+
+// One work item: queries [q0, q1) of head (b, h).
+static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t kb) {{
+  const int64_t D = a.D, Sk = a.Sk;
+  const float* Q = a.q + b * a.q_batch + h * a.q_head;
+  const float* K = a.k + b * a.k_batch + h * a.k_head;
+  const float* Vv = a.v + b * a.v_batch + h * a.v_head;
+  const float* M = a.mask ? a.mask + b * a.mask_batch + h * a.mask_head : nullptr;
+  float* O = a.o + b * a.o_batch + h * a.o_head;
+  const int64_t ldk = (Sk + NR - 1) / NR * NR;
+  const int64_t ldd = (D + NR - 1) / NR * NR;
+  float* kt = thread_scratch(kScratchAttnK, static_cast<size_t>(D * ldk));
+  float* s = thread_scratch(kScratchAttnS, static_cast<size_t>(MR * kb));
+  float* acc = thread_scratch(kScratchAttnO, static_cast<size_t>(MR * ldd));
+  if (!kt || !s || !acc) return;   // out of memory: attention() checked the sizes it could
+  pack_kt(K, a.k_row, Sk, D, kt, ldk);
+  float m[MR], l[MR], alpha[MR];
+  for (int64_t i0 = q0; i0 < q1; i0 += MR) {{
+    const int rows = static_cast<int>(q1 - i0 < MR ? q1 - i0 : MR);
+    for (int r = 0; r < rows; ++r) {{ m[r] = -__builtin_inff(); l[r] = 0.0f; }}
+    for (int64_t j0 = 0; j0 < Sk; j0 += kb) {{
+      const int64_t n = Sk - j0 < kb ? Sk - j0 : kb;
+      const int64_t npad = (n + NR - 1) / NR * NR;
+      for (int64_t c0 = 0; c0 < npad; c0 += NR)
+        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + j0 + c0, ldk, D, s + c0, kb, NR, nullptr);
+      for (int r = 0; r < rows; ++r)
+        online_row(s + r * kb, n, a.scale, M ? M + (i0 + r) * a.mask_row + j0 : nullptr, &m[r], &l[r], &alpha[r]);
+      for (int64_t d0 = 0; d0 < D; d0 += NR) {{
+        const int cols = static_cast<int>(D - d0 < NR ? D - d0 : NR);
+        const float* al = j0 == 0 ? nullptr : alpha;
+        if (cols == NR) tile_rows<true>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
+        else tile_rows<false>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
+      }}
+    }}
+    for (int r = 0; r < rows; ++r) {{
+      const float inv = 1.0f / l[r];   // l = 0 (every score -inf): 0 * inf = NaN, as the unfused graph gives
+      const {isa.vtype} vinv = {isa.set1("inv")};
+      const float* ar = acc + r * ldd;
+      float* orow = O + (i0 + r) * a.o_row;
+      int64_t d = 0;
+      for (; d + L <= D; d += L) {isa.storeu("orow + d", isa.mul(isa.loadu("ar + d"), "vinv"))}
+      for (; d < D; ++d) orow[d] = ar[d] * inv;
+    }}
+  }}
+}}
+
+static void fused_job(void* ctx, int tid, int nthreads) {{
+  const Work& w = *static_cast<const Work*>(ctx);
+  const AttentionArgs& a = *w.a;
+  const int64_t per = (w.items + nthreads - 1) / nthreads;
+  const int64_t begin = tid * per, end = begin + per < w.items ? begin + per : w.items;
+  const int64_t rows = (a.S + w.chunks - 1) / w.chunks;
+  for (int64_t it = begin; it < end; ++it) {{
+    const int64_t chunk = it % w.chunks, bh = it / w.chunks;
+    const int64_t q0 = chunk * rows, q1 = q0 + rows < a.S ? q0 + rows : a.S;
+    if (q0 < q1) run_item(a, bh / a.H, bh % a.H, q0, q1, w.key_block);
+  }}
+}}
+
+// Items: (batch, head, query chunk); one chunk per head unless batch x heads
+// leave threads short of kItemsPerThread items (models/attention.py: query_chunks).
+void fused(const AttentionArgs& a, int64_t key_block, int threads) {{
+  const int64_t heads = a.B * a.H, tiles = (a.S + MR - 1) / MR;
+  int64_t chunks = 1;
+  if (heads < threads * kItemsPerThread) chunks = (threads * kItemsPerThread + heads - 1) / heads;
+  if (chunks > tiles) chunks = tiles;
+  if (chunks < 1) chunks = 1;
+  Work w{{&a, key_block, chunks, heads * chunks}};
+  int t = threads;
+  if (t > w.items) t = static_cast<int>(w.items);
+  parallel_run(t < 1 ? 1 : t, &fused_job, &w);
+}}
+'''
+
+
+def emit_attention_kernels(isa: Isa, variant: str, rows: int, vectors: int, key_block: int,
+                           items_per_thread: int, plan_lines=()) -> str:
+    """The variant's attention translation unit (compiled with its ISA flags).
+    isa has fixed lanes: a scalable variant passes its fixed-lanes view."""
+    if not isa.fixed_lanes:
+        raise ValueError(f"the attention kernels keep arrays of {isa.vtype}: emit them for the fixed-lanes view "
+                         f"of {isa.suffix} (codegen.isa.fixed_lanes_isa_for_profile)")
+    if not 1 <= rows <= 16:
+        raise ValueError(f"attention tile rows must be in 1..16, got {rows}")
+    cols = vectors * isa.lanes
+    head = file_header(
+        f"{attention_tu_name(variant)}: transformer kernels of variant {variant} ({isa.suffix}).",
+        [f"{fused_kernel_name(isa, rows, cols)}: register tile {rows} query rows x {cols} columns "
+         f"(models/attention.py: tile), key block {key_block} (models/attention.py: key_block)"]
+        + list(plan_lines))
+    o = [head,
+         "#include <cmath>\n#include <cstdint>\n#include <cstring>\n",
+         '#include "autoconfig/detail/attention_kernels.h"',
+         '#include "autoconfig/detail/runtime.h"',
+         f'#include "{vmath_header_name(isa)}"\n',
+         "namespace autoconfig {\nnamespace detail {\nnamespace {\n",
+         f"constexpr int L = {isa.lanes};",
+         f"constexpr int MR = {rows};",
+         f"constexpr int NV = {vectors};",
+         "constexpr int NR = NV * L;",
+         f"constexpr int64_t kKeyBlock = {key_block};",
+         f"constexpr int64_t kItemsPerThread = {items_per_thread};\n",
+         isa.transpose_fn("transpose_block"),
+         _tile(isa, rows, vectors), _softmax(isa), _layernorm(isa), _fused(isa),
+         "}  // namespace\n",
+         f"namespace variant_{variant} {{",
+         "extern const AttentionKernels kAttentionKernels;",
+         f'const AttentionKernels kAttentionKernels = {{"{isa.suffix}", MR, NR, kKeyBlock, &fused, &softmax_rows,',
+         "                                              &layernorm_rows};",
+         f"}}  // namespace variant_{variant}",
+         "\n}  // namespace detail\n}  // namespace autoconfig"]
+    return "\n".join(o) + "\n"
