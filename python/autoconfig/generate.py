@@ -187,8 +187,11 @@ def _emit_conv(profile: HostProfile, convs: List[Plan]) -> Emitted:
     return out
 
 
-def _plan_attention(profile: HostProfile, specs, planned: Dict[str, List[Plan]]) -> List[Plan]:
-    return []   # one kernel for any shape; fused vs unfused is chosen per call (models/attention.py)
+def _plan_attention(profile: HostProfile, specs, planned: Dict[str, List[Plan]],
+                    planners: Optional[SpecPlanners] = None) -> List[Plan]:
+    # One kernel for any shape, outside the tuning space (no selector applies);
+    # fused vs unfused is chosen per call (models/attention.py).
+    return []
 
 
 def _emit_attention(profile: HostProfile, plans: List[Plan]) -> Emitted:
