@@ -48,6 +48,17 @@ def replace_output(g: Graph, producer: Node, absorbed: Node) -> None:
         g.tensors.pop(old, None)
 
 
+def replace_subgraph(g: Graph, nodes, fused: Node, at: Node) -> None:
+    """`fused` takes the place of `at` (one of `nodes`) and `nodes` leave the
+    graph with the tensors only they passed between them (not `fused`'s outputs)."""
+    g.nodes.insert(g.nodes.index(at), fused)
+    for n in nodes:
+        g.nodes.remove(n)
+        for o in n.outputs:
+            if o not in fused.outputs:
+                g.tensors.pop(o, None)
+
+
 def new_constant(g: Graph, base: str, value: np.ndarray) -> str:
     name = g.fresh_name(base)
     g.constant(name, value)

@@ -14,7 +14,7 @@ from typing import Optional
 
 
 from ..ir import Graph, Node
-from ._match import sole_consumer
+from ._match import replace_subgraph, sole_consumer
 
 RTOL = 1e-4      # constants within 1e-4 of 1/sqrt(2), 1, 0.5: float32 exporters round them
 
@@ -123,12 +123,6 @@ def fuse_gelu(g: Graph) -> bool:
         x, approximate, nodes, last = m
         gelu = Node(f"{last.name}.gelu", "gelu", [x], list(last.outputs), {"approximate": approximate},
                     fused=[n.name for n in nodes])
-        at = g.nodes.index(last)
-        g.nodes.insert(at, gelu)
-        for n in nodes:
-            g.nodes.remove(n)
-            for o in n.outputs:
-                if o not in gelu.outputs:
-                    g.tensors.pop(o, None)
+        replace_subgraph(g, nodes, gelu, at=last)
         changed = True
     return changed

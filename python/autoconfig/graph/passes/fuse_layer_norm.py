@@ -13,7 +13,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..ir import Graph, Node
-from ._match import new_constant, sole_consumer
+from ._match import new_constant, replace_subgraph, sole_consumer
 
 
 def _const_scalar(g: Graph, name: str) -> Optional[float]:
@@ -101,11 +101,6 @@ def fuse_layer_norm(g: Graph) -> bool:
                 g.tensors[beta].data.reshape(-1), (n_norm,)).copy()))
         ln = Node(f"{last.name}.layer_norm", "layer_norm", ins, list(last.outputs),
                   {"axis": axis, "epsilon": eps}, fused=[n.name for n in nodes])
-        g.nodes.insert(g.nodes.index(last), ln)
-        for n in nodes:
-            g.nodes.remove(n)
-            for o in n.outputs:
-                if o not in ln.outputs:
-                    g.tensors.pop(o, None)
+        replace_subgraph(g, nodes, ln, at=last)
         changed = True
     return changed
