@@ -88,7 +88,7 @@ def assert_all_passed(r: subprocess.CompletedProcess, isa: str,
         assert re.search(rf"^\w+ vector length: {vector_bits} bits$", r.stdout, re.M), r.stdout[:500]
     counts = case_counts(r.stdout)
     assert counts["failed"] == 0
-    sections = ("gemm", "conv", "prepared", "nonfinite", "model")
+    sections = ("gemm", "conv", "prepared", "nonfinite", "model", "attention", "layernorm")
     for section in sections:
         assert counts.get(section, 0) > 0, f"no {section} cases ran:\n{r.stdout[-2000:]}"
     assert counts["total"] == sum(counts[s] for s in sections)
