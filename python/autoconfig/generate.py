@@ -25,11 +25,10 @@ from . import probe as probe_mod
 from . import spec as spec_mod
 from .codegen.gemm import (emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
-from .codegen.attention import attention_tu_name, emit_attention_kernels
+from .codegen.attention import attention_tu_name, attention_unit
 from .codegen.conv import conv_tu_name, emit_conv_kernels
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
 from .codegen.registry import emit_registry, emit_variants, isa_level, registry_tu_name, variant_id
-from .models import attention as attention_model
 from .models import conv as conv_model
 from .models import spec_plans
 from .plan import Plan, plans_to_json
@@ -197,17 +196,9 @@ def _plan_attention(profile: HostProfile, specs, planned: Dict[str, List[Plan]],
 def _emit_attention(profile: HostProfile, plans: List[Plan]) -> Emitted:
     """Fused attention, softmax and LayerNorm rows; like the conv kernels they
     keep arrays of vectors, so a scalable ISA gets its fixed-lanes view."""
-    vid = variant_id(profile)
-    tu = attention_tu_name(vid)
-    isa, fixed = fixed_lanes_isa_for_profile(profile), fixed_lanes_profile(profile)
-    tile = attention_model.tile(fixed)
-    kb = attention_model.key_block(fixed, tile)
     out = Emitted()
-    out.files[f"include/{vmath_header_name(isa)}"] = emit_vmath_header(isa)
-    out.files[tu] = emit_attention_kernels(isa, vid, tile.rows, tile.vectors, kb, attention_model.ITEMS_PER_THREAD,
-                                           [f"planned for {fixed.name} ({fixed.isa}, {fixed.vector_registers} "
-                                            f"vector registers, L1 {fixed.cache(1).size_bytes if fixed.cache(1) else 0} B)"])
-    out.sources.append(tu)
+    out.files.update(attention_unit(profile))
+    out.sources.append(attention_tu_name(variant_id(profile)))
     return out
 
 

@@ -40,7 +40,7 @@ CASES = [
     (lambda ac: ac.gemm(A(2, 3), A(3, 4), beta="1"), ValueError, "beta: expected a finite real"),
     (lambda ac: ac.gemm(A(2, 3), A(3, 4), trans_b="yes"), ValueError, "trans_b: expected a bool"),
     (lambda ac: ac.gemm(A(2, 3, 1), A(3, 4)), ValueError, "a: expected a 2-D array"),
-    (lambda ac: ac.explain("conv9d", M=1, N=1, K=1), ValueError, "op: expected 'matmul', 'gemm' or 'conv2d'"),
+    (lambda ac: ac.explain("conv9d", M=1, N=1, K=1), ValueError, "op: expected 'matmul', 'gemm', 'conv2d' or 'attention'"),
     (lambda ac: ac.explain("matmul", M=0, N=1, K=1), ValueError, "M: expected a positive integer"),
 ]
 

@@ -451,6 +451,14 @@ def test_matmul(ashape):
         assert rel_err(run1("matmul", {"a": a, "b": b}, ref.shape, consts=consts), ref) <= 1e-5
 
 
+@pytest.mark.parametrize("ashape", [(5,), (3, 5), (2, 3, 5)])
+def test_matmul_by_a_vector(ashape):
+    a, b = rand(*ashape), rand(5)
+    ref = a.astype(np.float64) @ b
+    for consts in (("b",), ()):
+        assert rel_err(run1("matmul", {"a": a, "b": b}, ref.shape, consts=consts), ref) <= 1e-5
+
+
 # ---------------------------------------------------------------- layouts and the arena
 
 def test_blocked_layout_through_conv_pool_and_back():

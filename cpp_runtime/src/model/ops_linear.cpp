@@ -361,11 +361,24 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
   const float alpha = static_cast<float>(at.number("alpha", 1.0));
   const std::string act = at.string("activation", "none");
   if (!at.status().ok()) return at.status();
-  if (A.rank() < 2 || B.rank() < 2)
-    return b.error("a and b need at least 2 dimensions (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
+  if (A.rank() < 1 || B.rank() < 1)
+    return b.error("a and b need at least 1 dimension (got " + shape_str(A.shape) + ", " + shape_str(B.shape) + ")");
+  // numpy's vectors: a 1-D a is one row [1, K], a 1-D b one column [K, 1], and
+  // the axis added for it is not in the output
+  const bool a_vec = A.rank() == 1, b_vec = B.rank() == 1;
+  if ((a_vec || b_vec) && !(pa.empty() && pb.empty() && py.empty()))
+    return b.error("perm_a, perm_b and perm_y need a and b of at least 2 dimensions");
   Operand a, bb;
   if (!permuted(A, pa, &a)) return b.error("perm_a is not a permutation of a's " + std::to_string(A.rank()) + " axes");
   if (!permuted(B, pb, &bb)) return b.error("perm_b is not a permutation of b's " + std::to_string(B.rank()) + " axes");
+  if (a_vec) {
+    a.shape.insert(a.shape.begin(), 1);
+    a.strides.insert(a.strides.begin(), A.shape[0]);
+  }
+  if (b_vec) {
+    bb.shape.push_back(1);
+    bb.strides.push_back(1);
+  }
   const int ra = a.shape.size(), rb = bb.shape.size();
   const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = bb.shape[rb - 1];
   if (bb.shape[rb - 2] != K)
@@ -402,7 +415,10 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
   }
   for (int d = 0; d < ry; ++d)
     want[static_cast<size_t>(d)] = result[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])];
-  if (Y.shape != want) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want));
+  std::vector<int64_t> want_y = want;
+  if (b_vec) want_y.erase(want_y.end() - 1);
+  if (a_vec) want_y.erase(want_y.end() - 1);
+  if (Y.shape != want_y) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want_y));
   {
     std::vector<int64_t> dense(static_cast<size_t>(ry), 1);
     for (int d = ry - 2; d >= 0; --d)

@@ -14,9 +14,14 @@ operations from the Isa, so the same emitter serves every fixed-lanes ISA.
 """
 from __future__ import annotations
 
+from typing import Dict
+
+from ..models import attention as attention_model
+from ..profile import fixed_lanes_profile
 from .common import file_header
-from .gemm import vmath_header_name
-from .isa import Isa
+from .gemm import emit_vmath_header, vmath_header_name
+from .isa import Isa, fixed_lanes_isa_for_profile
+from .registry import variant_id
 
 
 def attention_tu_name(variant: str) -> str:
@@ -349,3 +354,21 @@ def emit_attention_kernels(isa: Isa, variant: str, rows: int, vectors: int, key_
          f"}}  // namespace variant_{variant}",
          "\n}  // namespace detail\n}  // namespace autoconfig"]
     return "\n".join(o) + "\n"
+
+
+def attention_unit(profile) -> Dict[str, str]:
+    """The variant's attention translation unit and the vmath header it
+    includes ({relative path: text}), planned by models/attention.py. Like the
+    conv kernels they keep arrays of vectors, so a scalable ISA gets its
+    fixed-lanes view. The generator and the tuning harness both build it."""
+    isa, fixed = fixed_lanes_isa_for_profile(profile), fixed_lanes_profile(profile)
+    tile = attention_model.tile(fixed)
+    kb = attention_model.key_block(fixed, tile)
+    vid = variant_id(profile)
+    l1 = fixed.cache(1).size_bytes if fixed.cache(1) else 0
+    return {
+        f"include/{vmath_header_name(isa)}": emit_vmath_header(isa),
+        attention_tu_name(vid): emit_attention_kernels(
+            isa, vid, tile.rows, tile.vectors, kb, attention_model.ITEMS_PER_THREAD,
+            [f"planned for {fixed.name} ({fixed.isa}, {fixed.vector_registers} vector registers, L1 {l1} B)"]),
+    }

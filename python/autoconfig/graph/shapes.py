@@ -108,10 +108,16 @@ def _matmul(ins: List[Shape], a: Dict[str, Any]) -> List[Shape]:
     """numpy matmul of permute(a, perm_a) and permute(b, perm_b), the result
     permuted by perm_y (FORMAT.md); bias (N) and residual (y's shape) optional."""
     sa, sb = permute(ins[0], a.get("perm_a")), permute(ins[1], a.get("perm_b"))
+    # numpy's vectors: a 1-D a is a row [1, K], a 1-D b a column [K, 1]; the added axis is dropped
+    a_vec, b_vec = len(sa) == 1, len(sb) == 1
+    if (a_vec or b_vec) and any(a.get(k) for k in ("perm_a", "perm_b", "perm_y")):
+        raise ShapeError("matmul's perm_a, perm_b and perm_y need a and b of at least 2 dimensions")
+    sa, sb = ((1,) + tuple(sa)) if a_vec else tuple(sa), (tuple(sb) + (1,)) if b_vec else tuple(sb)
     if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
         raise ShapeError(f"matmul expects a (... x M x K) and b (... x K x N), got {sa} and {sb}")
     batch = broadcast(sa[:-2], sb[:-2])
     y = permute(tuple(batch) + (sa[-2], sb[-1]), a.get("perm_y"))
+    y = y[:len(y) - 2] + (() if a_vec else (y[-2],)) + (() if b_vec else (y[-1],))
     if len(ins) > 2 and ins[2] and tuple(ins[2]) != (sb[-1],):
         raise ShapeError(f"matmul bias has shape {ins[2]}, expected ({sb[-1]},)")
     if len(ins) > 3 and ins[3] and tuple(ins[3]) != y:

@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..codegen.attention import attention_tu_name, attention_unit
 from ..codegen.conv import conv_tu_name, emit_conv_kernels
 from ..codegen.gemm import emit_entry, emit_ukernel_header, emit_vmath_header, ukernel_header_name, vmath_header_name
 from ..codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
@@ -146,10 +147,15 @@ def _base(profile: HostProfile, cxx: str) -> Path:
         l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
         l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
         vregs=conv_profile.vector_registers))
+    # the registry points at the variant's attention kernels too
+    attention = attention_unit(profile)
+    for rel, text in attention.items():
+        _write(gen / rel, text)
     objs = []
     inc = [f"-I{src / 'include'}", f"-I{src / 'src'}", f"-I{gen / 'include'}"]
     units = [(src / "src" / s, []) for s in RUNTIME_SOURCES]
-    units += [(gen / "generic.cpp", list(profile.compile_flags)), (gen / conv_tu_name(vid), list(profile.compile_flags))]
+    units += [(gen / "generic.cpp", list(profile.compile_flags)), (gen / conv_tu_name(vid), list(profile.compile_flags)),
+              (gen / attention_tu_name(vid), list(profile.compile_flags))]
     for path, flags in units:
         obj = root / "obj" / (path.stem + ".o")
         obj.parent.mkdir(parents=True, exist_ok=True)
