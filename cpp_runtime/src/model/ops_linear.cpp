@@ -416,8 +416,8 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
   for (int d = 0; d < ry; ++d)
     want[static_cast<size_t>(d)] = result[static_cast<size_t>(py.empty() ? d : py[static_cast<size_t>(d)])];
   std::vector<int64_t> want_y = want;
-  if (b_vec) want_y.erase(want_y.end() - 1);
-  if (a_vec) want_y.erase(want_y.end() - 1);
+  if (a_vec) want_y.erase(want_y.end() - 2);  // M
+  if (b_vec) want_y.erase(want_y.end() - 1);  // N
   if (Y.shape != want_y) return b.error("output " + shape_str(Y.shape) + " should be " + shape_str(want_y));
   {
     std::vector<int64_t> dense(static_cast<size_t>(ry), 1);
