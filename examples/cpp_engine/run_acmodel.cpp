@@ -4,10 +4,13 @@
 //
 //   run_acmodel model.acmodel [--threads N] [--input x.bin ...] [--output y.bin ...] [--profile]
 //
-// Inputs come from raw float32 files (dense NCHW, one per model input, in
-// order) or, without --input, from a fixed pseudo-random sequence. Outputs
-// are written as raw float32 with --output; the program prints each output's
-// shape, a checksum and its first values either way.
+// Inputs come from raw files, one per model input, in order: float32 (dense
+// NCHW) or, for an int64 input (a transformer's token ids and attention
+// mask), int64 little-endian. Without --input, float inputs get a fixed
+// pseudo-random sequence and int64 inputs all ones (token id 1 everywhere,
+// every position attended: valid for any vocabulary). Outputs are written as
+// raw float32 with --output; the program prints each output's shape, a
+// checksum and its first values either way.
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -26,13 +29,14 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-bool read_floats(const std::string& path, std::vector<float>* v) {
+// Reads exactly v->size() bytes (the input's elements times its element size).
+bool read_exact(const std::string& path, std::vector<unsigned char>* v) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return false;
   const std::streamoff n = f.tellg();
-  if (n != static_cast<std::streamoff>(v->size() * sizeof(float))) {
+  if (n != static_cast<std::streamoff>(v->size())) {
     std::fprintf(stderr, "%s: %lld bytes, the model input needs %zu\n", path.c_str(), static_cast<long long>(n),
-                 v->size() * sizeof(float));
+                 v->size());
     return false;
   }
   f.seekg(0);
@@ -74,24 +78,35 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::vector<std::vector<float>> inputs(static_cast<size_t>(model->num_inputs()));
-  std::vector<const float*> in_ptr;
+  // Raw bytes per input: float32 or int64 elements, as input_dtype(i) says.
+  std::vector<std::vector<unsigned char>> inputs(static_cast<size_t>(model->num_inputs()));
+  std::vector<const void*> in_ptr;
   uint64_t lcg = 0x9E3779B97F4A7C15ull;
   for (int i = 0; i < model->num_inputs(); ++i) {
+    const bool int64 = model->input_dtype(i) == autoconfig::DType::Int64;
+    const size_t n = static_cast<size_t>(model->input_size(i));
     auto& v = inputs[static_cast<size_t>(i)];
-    v.resize(static_cast<size_t>(model->input_size(i)));
+    v.resize(n * (int64 ? sizeof(int64_t) : sizeof(float)));
     if (!in_files.empty()) {
-      if (!read_floats(in_files[static_cast<size_t>(i)], &v)) {
-        std::fprintf(stderr, "error: cannot read input %d from %s\n", i, in_files[static_cast<size_t>(i)].c_str());
+      if (!read_exact(in_files[static_cast<size_t>(i)], &v)) {
+        std::fprintf(stderr, "error: cannot read input %d (%s) from %s\n", i, int64 ? "int64" : "float32",
+                     in_files[static_cast<size_t>(i)].c_str());
         return 1;
       }
+    } else if (int64) {
+      for (size_t j = 0; j < n; ++j) {
+        const int64_t one = 1;
+        std::memcpy(v.data() + j * sizeof(int64_t), &one, sizeof(one));
+      }
     } else {
-      for (float& x : v) {
+      for (size_t j = 0; j < n; ++j) {
         lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-        x = static_cast<float>((lcg >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+        const float x = static_cast<float>((lcg >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+        std::memcpy(v.data() + j * sizeof(float), &x, sizeof(x));
       }
     }
-    std::printf("input  %s %s\n", model->input_name(i).c_str(), shape_str(model->input_shape(i)).c_str());
+    std::printf("input  %s %s %s\n", model->input_name(i).c_str(), shape_str(model->input_shape(i)).c_str(),
+                int64 ? "int64" : "float32");
     in_ptr.push_back(v.data());
   }
   std::vector<std::vector<float>> outputs(static_cast<size_t>(model->num_outputs()));

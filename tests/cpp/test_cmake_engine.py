@@ -80,6 +80,7 @@ def test_subproject_engine(tmp_path):
     assert not list((build / "autoconfig" / "generated").glob("*_m1024_n1024_k1024*.cpp"))
     assert_no_python_linked(build / "tiny_engine")
     check_run_acmodel(build / "run_acmodel", tmp_path)
+    check_run_acmodel_int64(build / "run_acmodel", tmp_path)
 
 
 def check_run_acmodel(exe: Path, tmp_path: Path):
@@ -107,6 +108,47 @@ def check_run_acmodel(exe: Path, tmp_path: Path):
     (tmp_path / "bad.acmodel").write_bytes(bytes(data))
     r = subprocess.run([str(exe), str(tmp_path / "bad.acmodel")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "checksum mismatch" in r.stderr, r.stdout + r.stderr
+
+
+def check_run_acmodel_int64(exe: Path, tmp_path: Path):
+    """A transformer encoder's int64 inputs (token ids and attention mask, with
+    padding) from raw int64 files: the C++ runner agrees with the Python runner
+    of the same .acmodel, and with onnxruntime where it is installed."""
+    import numpy as np
+    onnx = pytest.importorskip("onnx")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "graph"))   # the graph tests' tiny encoder
+    import transformer_cases as tc
+    from autoconfig.cli import main
+    onnx.save(tc.encoder(layers=1, max_len=16), str(tmp_path / "enc.onnx"))
+    assert main(["import-onnx", str(tmp_path / "enc.onnx"), "-o", str(tmp_path),
+                 "--input-shape", "input_ids=2,7", "--input-shape", "attention_mask=2,7"]) == 0
+    path = tmp_path / "enc.acmodel"
+    feeds = tc.feeds(2, 7, pad=2)
+    names = ["input_ids", "attention_mask"]
+    for n in names:
+        feeds[n].tofile(tmp_path / f"{n}.bin")
+    r = subprocess.run([str(exe), str(path), *sum((["--input", str(tmp_path / f"{n}.bin")] for n in names), []),
+                        "--output", str(tmp_path / "h.bin")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "input  input_ids [2, 7] int64" in r.stdout and "output last_hidden_state [2, 7, 32]" in r.stdout
+    y = np.fromfile(tmp_path / "h.bin", dtype=np.float32).reshape(2, 7, 32)
+    import autoconfig
+    np.testing.assert_allclose(y, autoconfig.load(str(path))(*(feeds[n] for n in names)), rtol=1e-5, atol=1e-6)
+    try:
+        import onnxruntime as ort
+        sess = ort.InferenceSession(str(tmp_path / "enc.onnx"), providers=["CPUExecutionProvider"])
+        ref = sess.run(None, feeds)[0]
+        assert np.max(np.abs(y - ref)) / np.max(np.abs(ref)) <= 1e-4
+    except ImportError:
+        pass
+    # a float file where the model wants int64 is refused by its size, naming the input
+    np.zeros((2, 7), np.float32).tofile(tmp_path / "f.bin")
+    r = subprocess.run([str(exe), str(path), "--input", str(tmp_path / "f.bin"), "--input",
+                        str(tmp_path / "attention_mask.bin")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot read input 0 (int64)" in r.stderr, r.stdout + r.stderr
+    # no --input: ids and mask all ones, a valid input for any vocabulary
+    r = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "output last_hidden_state [2, 7, 32]" in r.stdout, r.stdout + r.stderr
 
 
 def test_fetchcontent_engine(tmp_path):
