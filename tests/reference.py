@@ -101,3 +101,15 @@ def conv_tol(x, w, want, groups):
     return 4 * taps * np.finfo(np.float32).eps * mag + 1e-5 * (1 + np.abs(want))
 
 
+def softmax_ref(x, axis, flatten, log):
+    """Softmax / LogSoftmax over `axis` (flatten: ONNX opset < 13, over all axes from it on), in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    shape = x.shape
+    if flatten:
+        x = x.reshape(int(np.prod(shape[:axis])), -1)
+        axis = 1
+    m = x.max(axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    s = e.sum(axis=axis, keepdims=True)
+    y = (x - m - np.log(s)) if log else e / s
+    return y.reshape(shape)

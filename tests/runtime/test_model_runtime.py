@@ -14,6 +14,7 @@ import pytest
 
 import autoconfig
 from acmodel_writer import GraphBuilder, pack
+from reference import softmax_ref
 
 RNG = np.random.default_rng(1234)
 
@@ -293,19 +294,6 @@ def test_global_pools(shape):
 
 
 # ---------------------------------------------------------------- softmax, lrn, reduce_mean
-
-def softmax_ref(x, axis, flatten, log):
-    x = x.astype(np.float64)
-    shape = x.shape
-    if flatten:
-        x = x.reshape(int(np.prod(shape[:axis])), -1)
-        axis = 1
-    m = x.max(axis=axis, keepdims=True)
-    e = np.exp(x - m)
-    s = e.sum(axis=axis, keepdims=True)
-    y = (x - m - np.log(s)) if log else e / s
-    return y.reshape(shape)
-
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("shape,axis,flatten", [((2, 1000), 1, False), ((2, 1000), -1, False), ((1, 1), 1, False),

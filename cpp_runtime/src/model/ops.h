@@ -134,6 +134,8 @@ Status make_matmul_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op);
 Status check_arity(const OpBuild& b, int min_in, int max_in, int n_out);
 // Requires every listed tensor to be nchw.
 Status require_nchw(const OpBuild& b);
+// check_arity, then require_nchw: the prologue of the ops that read and write dense NCHW.
+Status check_nchw_arity(const OpBuild& b, int min_in, int max_in, int n_out);
 // The active kernel variant's executor loops (loops.h), or check_isa()'s
 // Status when no variant of this build runs on the CPU.
 Status model_loops(const detail::ModelLoops** out);

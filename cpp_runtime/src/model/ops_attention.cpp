@@ -93,9 +93,7 @@ Status operand(const OpBuild& b, Attrs& at, const TensorInfo& t, const char* nam
 }  // namespace
 
 Status make_attention(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 3, 4, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 3, 4, 1);
   if (!st.ok()) return st;
   Attrs& at = *b.attrs;
   const int64_t H = at.integer("heads", 0, true);
@@ -187,9 +185,7 @@ class MatmulLayerNormOp : public Op {
 }  // namespace
 
 Status make_matmul_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 5, 6, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 5, 6, 1);
   if (!st.ok()) return st;
   Attrs& at = *b.attrs;
   const double eps = at.number("epsilon", 1e-5);

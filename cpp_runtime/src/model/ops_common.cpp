@@ -135,6 +135,11 @@ Status require_nchw(const OpBuild& b) {
   return Status::Ok();
 }
 
+Status check_nchw_arity(const OpBuild& b, int min_in, int max_in, int n_out) {
+  Status st = check_arity(b, min_in, max_in, n_out);
+  return st.ok() ? require_nchw(b) : st;
+}
+
 Status model_loops(const detail::ModelLoops** out) {
   const detail::Registry* r = detail::active_registry();
   if (!r) return check_isa();

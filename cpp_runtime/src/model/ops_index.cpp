@@ -123,9 +123,7 @@ class BroadcastOp : public Op {
 };
 
 Status broadcast_op(const OpBuild& b, int n_in, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, n_in, n_in, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, n_in, n_in, 1);
   if (!st.ok()) return st;
   const TensorInfo& Y = *b.out[0];
   auto* o = new BroadcastOp;
@@ -152,9 +150,7 @@ Status broadcast_op(const OpBuild& b, int n_in, std::unique_ptr<Op>* op) {
 }  // namespace
 
 Status make_gather(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 2, 2, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 2, 2, 1);
   if (!st.ok()) return st;
   const TensorInfo &D = *b.in[0], &I = *b.in[1], &Y = *b.out[0];
   int64_t axis = b.attrs->integer("axis", 0);
@@ -178,9 +174,7 @@ Status make_gather(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_cast(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 1, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   const std::string to = b.attrs->string("to", "", true);

@@ -177,9 +177,7 @@ Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 2, 3, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 2, 3, 1);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
   const TensorInfo* C = b.in.size() > 2 ? b.in[2] : nullptr;
@@ -349,9 +347,7 @@ class MatmulOp : public Op {
 }  // namespace
 
 Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 2, 4, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 2, 4, 1);
   if (!st.ok()) return st;
   const TensorInfo &A = *b.in[0], &B = *b.in[1], &Y = *b.out[0];
   const TensorInfo* bias = b.in.size() > 2 ? b.in[2] : nullptr;

@@ -211,9 +211,7 @@ class ReduceMeanOp : public Op {
 }  // namespace
 
 Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 2, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 2, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   if (X.shape != Y.shape) return b.error("output " + shape_str(Y.shape) + " differs from input " + shape_str(X.shape));
@@ -251,9 +249,7 @@ Status make_softmax(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 2, 3, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 2, 3, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &S = *b.in[1], &Y = *b.out[0];
   const TensorInfo* B = b.in.size() > 2 ? b.in[2] : nullptr;
@@ -282,9 +278,7 @@ Status make_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_lrn(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 1, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   if (X.shape != Y.shape || X.rank() < 3)
@@ -305,9 +299,7 @@ Status make_lrn(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_reduce_mean(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 1, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   Attrs& at = *b.attrs;

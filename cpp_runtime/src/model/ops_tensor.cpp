@@ -243,9 +243,7 @@ Status make_reshape(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_transpose(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 1, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   const int R = X.rank();
@@ -275,9 +273,7 @@ Status make_transpose(const OpBuild& b, std::unique_ptr<Op>* op) {
 }
 
 Status make_pad(const OpBuild& b, std::unique_ptr<Op>* op) {
-  Status st = check_arity(b, 1, 1, 1);
-  if (!st.ok()) return st;
-  st = require_nchw(b);
+  Status st = check_nchw_arity(b, 1, 1, 1);
   if (!st.ok()) return st;
   const TensorInfo &X = *b.in[0], &Y = *b.out[0];
   Attrs& at = *b.attrs;
