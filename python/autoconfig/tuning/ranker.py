@@ -84,7 +84,7 @@ class Ranker:
 
 
 MAX_LEAVES = 64        # leaves per tree the evaluator's bit masks hold
-ROW_CHUNK = 4096       # rows scored at once (bounds the (rows, nodes) masks' memory)
+ROW_CHUNK = 2048       # rows scored at once: the (nodes, rows) tests of a chunk stay in L2-sized buffers
 
 
 class _FlatForest:
@@ -93,26 +93,31 @@ class _FlatForest:
     sends a row right rules out every leaf of its left subtree; the leaf the
     row reaches is the leftmost leaf no false test ruled out. So every node's
     test is one column comparison over all rows, the ruled-out leaves are
-    AND-ed as bit masks per tree (8 to 64 bits), and the exit leaf is the lowest set bit:
-    a few whole-array numpy operations instead of a walk per tree (the
-    predictor scores up to ~2000 GEMM configs per task)."""
+    AND-ed as bit masks per tree (8 to 64 bits), and the exit leaf is the
+    lowest set bit: a few whole-array numpy operations instead of a walk per
+    tree (the predictor scores up to ~2000 GEMM configs per task).
+
+    Layout, for speed: the nodes' tests are computed grouped by the feature
+    they read (one comparison of a contiguous feature row against that
+    feature's thresholds), and AND-ed per tree slot: node slot d of every tree
+    is one row gather, trees with fewer nodes padded with a test that never
+    rules anything out. Every row still reaches the same leaves, and the
+    trees are summed in the same order, so scores are exact."""
 
     def __init__(self, trees: Sequence[Tree]):
-        feat, thr, keep, starts, leaf_values = [], [], [], [], []
         width = max(t.leaf_value.size for t in trees)
+        depth = max(max(1, t.split_feature.size) for t in trees)      # node slots per tree
+        n_trees = len(trees)
         # the narrowest unsigned type whose bits hold the widest tree's leaves
         self.dtype = next(np.dtype(d) for d in ("u1", "u2", "u4", "u8") if np.dtype(d).itemsize * 8 >= width)
         ones = self.dtype.type(np.iinfo(self.dtype).max)
-        for t in trees:
-            starts.append(len(feat))
-            values = np.zeros(width)
+        feat = np.zeros((depth, n_trees), dtype=np.int64)
+        thr = np.full((depth, n_trees), np.inf)                      # padding: x > inf is never true
+        ruled_out = np.zeros((depth, n_trees), dtype=self.dtype)      # leaves a true "go right" rules out
+        self.values = np.zeros((n_trees, width))                      # leaf values, left-to-right order
+        for j, t in enumerate(trees):
             if t.split_feature.size == 0:
-                # one leaf: a node that never sends a row right
-                feat.append(0)
-                thr.append(np.inf)
-                keep.append(ones)
-                values[0] = t.leaf_value[0]
-                leaf_values.append(values)
+                self.values[j, 0] = t.leaf_value[0]
                 continue
             position: Dict[int, int] = {}       # leaf id -> left-to-right position
             left_leaves: Dict[int, List[int]] = {}
@@ -126,19 +131,30 @@ class _FlatForest:
                 return lows + walk(int(t.right[child]))
             walk(0)
             for node in range(t.split_feature.size):
-                feat.append(int(t.split_feature[node]))
-                thr.append(float(t.threshold[node]))
-                ruled_out = sum(1 << pos for pos in left_leaves[node])
-                keep.append(self.dtype.type(int(ones) & ~ruled_out))
+                feat[node, j] = int(t.split_feature[node])
+                thr[node, j] = float(t.threshold[node])
+                ruled_out[node, j] = self.dtype.type(sum(1 << pos for pos in left_leaves[node]))
             for leaf, pos in position.items():
-                values[pos] = t.leaf_value[leaf]
-            leaf_values.append(values)
-        self.feat = np.asarray(feat, dtype=np.int64)
-        self.thr = np.asarray(thr, dtype=np.float64)
-        self.keep = np.asarray(keep, dtype=self.dtype)
+                self.values[j, pos] = t.leaf_value[leaf]
         self.ones = ones
-        self.starts = np.asarray(starts, dtype=np.int64)
-        self.values = np.asarray(leaf_values)             # (trees, widest tree's leaves)
+        self.ruled_out = ruled_out[:, :, None]                       # (slots, trees, 1)
+        # real tests sorted by feature; slot (d, j) reads test row slot_row[d, j]
+        # (padding slots read the last row, always False)
+        real = np.isfinite(thr.ravel())
+        by_feature = np.argsort(np.where(real, feat.ravel(), np.iinfo(np.int64).max), kind="stable")[:real.sum()]
+        n_tests = by_feature.size
+        row = np.full(depth * n_trees, n_tests, dtype=np.int64)
+        row[by_feature] = np.arange(n_tests)
+        self.slot_row = row.reshape(depth, n_trees)
+        sorted_feat = feat.ravel()[by_feature]
+        cuts = np.flatnonzero(np.diff(sorted_feat)) + 1
+        self.segments = [(int(sorted_feat[a]), int(a), int(b), thr.ravel()[by_feature[a:b]][:, None])
+                         for a, b in zip(np.r_[0, cuts], np.r_[cuts, n_tests]) if b > a]
+        self.n_tests = n_tests
+        self.leaf_offset = (np.arange(n_trees) * width)[:, None]
+        self.flat_values = self.values.ravel()
+        # lowest set bit -> its index, by table for 8-bit masks
+        self.low_bit = np.array([(v & -v).bit_length() - 1 if v else 0 for v in range(256)], dtype=np.int64)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([self._score(x[i:i + ROW_CHUNK]) for i in range(0, max(1, x.shape[0]), ROW_CHUNK)])
@@ -147,15 +163,22 @@ class _FlatForest:
         rows = x.shape[0]
         if rows == 0:
             return np.zeros(0)
-        go_right = x[:, self.feat] > self.thr
-        masks = np.where(go_right, self.keep, self.ones)
-        alive = np.bitwise_and.reduceat(masks, self.starts, axis=1)          # (rows, trees)
-        lowest = alive & (~alive + self.dtype.type(1))
-        leaf = np.log2(lowest.astype(np.float64)).astype(np.int64)           # exact: a power of two
-        picked = self.values[np.arange(self.values.shape[0]), leaf]
+        columns = np.ascontiguousarray(x.T)
+        go_right = np.zeros((self.n_tests + 1, rows), dtype=bool)
+        for f, a, b, thr in self.segments:
+            np.greater(columns[f], thr, out=go_right[a:b])
+        alive = self.ones ^ (go_right[self.slot_row[0]] * self.ruled_out[0])      # (trees, rows)
+        for d in range(1, self.slot_row.shape[0]):
+            alive &= self.ones ^ (go_right[self.slot_row[d]] * self.ruled_out[d])
+        if self.dtype.itemsize == 1:
+            leaf = self.low_bit[alive]
+        else:
+            lowest = alive & (~alive + self.dtype.type(1))
+            leaf = np.log2(lowest.astype(np.float64)).astype(np.int64)       # exact: a power of two
+        picked = self.flat_values[leaf + self.leaf_offset]
         # trees summed in order, as the training library does
         total = np.zeros(rows)
-        for v in picked.T:
+        for v in picked:
             total += v
         return total
 
