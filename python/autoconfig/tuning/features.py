@@ -34,6 +34,7 @@ are numpy arrays over the whole space.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -43,6 +44,7 @@ from ..models import gemm as gemm_model
 from ..models.machine import Machine
 from ..profile import HostProfile
 from ..vocabulary import CONV_ALGORITHMS
+from .space import BlockConfigs, GemmBlock, conv_candidates, gemm_blocks, space
 
 HW_FEATURES = ("hw_lanes", "hw_vregs", "hw_fma_latency", "hw_fma_units", "hw_freq_ghz", "hw_peak_gflops",
                "hw_l1_log2kib", "hw_l1_ways", "hw_l2_log2kib", "hw_l2_ways", "hw_l3_log2kib", "hw_l3_ways",
@@ -106,16 +108,15 @@ def _term_columns(terms: Dict[str, float]) -> List[float]:
 
 
 def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray) -> np.ndarray:
-    """Fills the GEMM knob and model columns; returns each config's predicted seconds."""
+    """Fills the GEMM knob and model columns of `configs`; returns each config's predicted seconds."""
     m = Machine(profile)
     M, N, K = task.shape.M, task.shape.N, task.shape.K
-    flops = 2.0 * M * N * K
     first = COLUMN["model_peak_fraction"]
     if configs[0].get("path") == "gemv":           # M == 1: one config, gemm_run's row-streaming path
         e = gemm_model.estimate_gemv(m, N, K, task.threads)
         out[:, COLUMN["knob_gemv"]] = 1.0
         out[:, first:first + 2 + len(TERM_NAMES) + 1] = (
-            [flops / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
+            [2.0 * M * N * K / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
         return np.full(len(configs), e.seconds)
     # the knob values in one pass: Config keeps its knobs sorted by name
     # space() builds every GEMM config with the same knobs; the first one's names and every length are checked
@@ -123,10 +124,49 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     if names != GEMM_KNOB_ORDER or any(len(c.knobs) != len(GEMM_KNOB_ORDER) for c in configs):
         raise ValueError(f"GEMM configs: expected the knobs {GEMM_KNOB_ORDER}, got {names}")
     grid_s, kc_l, order_l, mc_l, mr_l, nc_l, nr_l = zip(*[[v for _, v in c.knobs] for c in configs])
-    # one model estimate per (tile, loop order), shared by its kc / mc / nc / grid variants
     keys = list(zip(mr_l, nr_l, order_l))
     distinct = sorted(set(keys))
     index = {key: j for j, key in enumerate(distinct)}
+    grids = {g: [int(v) for v in str(g).split("x")] for g in set(grid_s)}
+    knobs = _GemmKnobs(np.array([index[key] for key in keys]), *(np.array(v, dtype=np.float64)
+                                                                  for v in (kc_l, mc_l, nc_l)),
+                       np.array([grids[g] for g in grid_s], dtype=np.float64))
+    return _gemm_fill(task, m, distinct, knobs, out)
+
+
+def _gemm_block_columns(task, blocks: Sequence[GemmBlock], profile: HostProfile, out: np.ndarray) -> np.ndarray:
+    """_gemm_columns for the configs of `blocks` (space.gemm_blocks) in their
+    order, the knob columns made by repeating each block's value lists."""
+    kc, mc, nc, grid = [], [], [], []
+    for b in blocks:
+        nk, nm, nn, ng = len(b.kcs), len(b.mcs), len(b.ncs), len(b.grids)
+        kc.append(np.repeat(b.kcs, nm * nn * ng))
+        mc.append(np.tile(np.repeat(b.mcs, nn * ng), nk))
+        nc.append(np.tile(np.repeat(b.ncs, ng), nk * nm))
+        grid.append(np.tile([[int(v) for v in g.split("x")] for g in b.grids], (nk * nm * nn, 1)))
+    which = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
+    knobs = _GemmKnobs(which, *(np.concatenate(v).astype(np.float64) for v in (kc, mc, nc, grid)))
+    return _gemm_fill(task, Machine(profile), [(b.tile.mr, b.tile.nr, b.order) for b in blocks], knobs, out)
+
+
+@dataclass
+class _GemmKnobs:
+    """The knob columns of a set of GEMM configs: `which` indexes the
+    distinct (mr, nr, loop order) of each row; the rest are the row's knobs."""
+    which: np.ndarray
+    kc: np.ndarray
+    mc: np.ndarray
+    nc: np.ndarray
+    grid: np.ndarray          # (rows, 2): threads along M, along N
+
+
+def _gemm_fill(task, m: Machine, distinct: Sequence[Tuple[int, int, str]], k: _GemmKnobs,
+               out: np.ndarray) -> np.ndarray:
+    """Fills the knob and model columns; one model estimate per distinct (tile,
+    loop order), shared by its kc / mc / nc / grid variants. Returns seconds."""
+    M, N, K = task.shape.M, task.shape.N, task.shape.K
+    flops = 2.0 * M * N * K
+    first = COLUMN["model_peak_fraction"]
     model_rows, seconds, blocking = [], [], []
     for mr, nr, order in distinct:
         t = gemm_model.Tile(mr, nr, nr // m.lanes)
@@ -136,13 +176,13 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
         blocking.append((kc0, gemm_model.mc_for(m, t, kc0, order), gemm_model.nc_for(m, t, kc0, order)))
         model_rows.append([flops / (e.seconds * m.peak_flops * max(1, e.threads)), eff] + _term_columns(e.terms))
         seconds.append(e.seconds)
-    j = np.array([index[key] for key in keys])
+    j = k.which
     out[:, first:first + len(model_rows[0])] = np.asarray(model_rows)[j]
     kc0, mc0, nc0 = (np.asarray(blocking, dtype=np.float64)[j, i] for i in range(3))
-    mr, nr, kc, mc, nc = (np.array(v, dtype=np.float64) for v in (mr_l, nr_l, kc_l, mc_l, nc_l))
-    a_panel = np.array([o == gemm_model.A_PANEL_IN_L1 for o in order_l], dtype=np.float64)
-    grids = {g: [int(v) for v in str(g).split("x")] for g in set(grid_s)}
-    grid = np.array([grids[g] for g in grid_s], dtype=np.float64)
+    mr = np.array([d[0] for d in distinct], dtype=np.float64)[j]
+    nr = np.array([d[1] for d in distinct], dtype=np.float64)[j]
+    a_panel = np.array([d[2] == gemm_model.A_PANEL_IN_L1 for d in distinct], dtype=np.float64)[j]
+    kc, mc, nc, grid = k.kc, k.mc, k.nc, k.grid
     nv = nr / m.lanes
     l2, l3 = m.cache(2).size_bytes, m.cache(3).size_bytes
     for name, v in (("knob_mr", mr), ("knob_nr", nr), ("knob_nv", nv), ("knob_acc", mr * nv),
@@ -188,7 +228,7 @@ def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: boo
 def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray) -> np.ndarray:
     L = task.shape
     m = conv_model.kernel_machine(profile)
-    cands = {c.name: c for c in conv_model.candidates(profile, L, task.threads, tolerance=task.tolerance)}
+    cands = {c.name: c for c in conv_candidates(task, profile)}
     n = len(configs)
     pred = np.empty(n)
     first = COLUMN["model_peak_fraction"]
@@ -238,19 +278,37 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     return pred
 
 
-def feature_matrix(task, configs: Sequence, profile: HostProfile) -> np.ndarray:
-    """(len(configs), len(FEATURES)) float64, finite."""
-    n = len(configs)
+def _matrix(task, n: int, profile: HostProfile, fill) -> np.ndarray:
+    """The (n, len(FEATURES)) matrix: hardware and task columns, then
+    fill(out) -> predicted seconds for the knob and model columns."""
     x = np.zeros((n, len(FEATURES)))
     x[:, :len(HW_FEATURES)] = hw_row(profile)
     x[:, len(HW_FEATURES):len(HW_FEATURES) + len(TASK_FEATURES)] = task_row(task)
     if n == 0:
         return x
-    pred = (_gemm_columns if task.op == "gemm" else _conv_columns)(task, configs, profile, x)
-    pred = np.maximum(pred, 1e-12)
+    pred = np.maximum(fill(x), 1e-12)
     x[:, COLUMN["model_log10_s"]] = np.log10(pred)
     x[:, COLUMN["model_vs_best"]] = np.log2(pred / pred.min())
     return x
+
+
+def feature_matrix(task, configs: Sequence, profile: HostProfile) -> np.ndarray:
+    """(len(configs), len(FEATURES)) float64, finite."""
+    columns = _gemm_columns if task.op == "gemm" else _conv_columns
+    return _matrix(task, len(configs), profile, lambda out: columns(task, configs, profile, out))
+
+
+def space_features(task, profile: HostProfile) -> Tuple[np.ndarray, Sequence]:
+    """(feature_matrix(task, space(task, profile), profile), the space as a
+    sequence), a GEMM space built as arrays from its blocks, whose Configs
+    are made only when indexed."""
+    if task.op == "gemm" and task.shape.M > 1:
+        blocks = gemm_blocks(task, profile)
+        configs = BlockConfigs(blocks)
+        return _matrix(task, len(configs), profile,
+                       lambda out: _gemm_block_columns(task, blocks, profile, out)), configs
+    configs = space(task, profile)
+    return feature_matrix(task, configs, profile), configs
 
 
 def model_predictions(task, configs: Sequence, profile: HostProfile) -> np.ndarray:
