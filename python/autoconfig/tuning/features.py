@@ -136,16 +136,28 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
 
 def _gemm_block_columns(task, blocks: Sequence[GemmBlock], profile: HostProfile, out: np.ndarray) -> np.ndarray:
     """_gemm_columns for the configs of `blocks` (space.gemm_blocks) in their
-    order, the knob columns made by repeating each block's value lists."""
-    kc, mc, nc, grid = [], [], [], []
-    for b in blocks:
-        nk, nm, nn, ng = len(b.kcs), len(b.mcs), len(b.ncs), len(b.grids)
-        kc.append(np.repeat(b.kcs, nm * nn * ng))
-        mc.append(np.tile(np.repeat(b.mcs, nn * ng), nk))
-        nc.append(np.tile(np.repeat(b.ncs, ng), nk * nm))
-        grid.append(np.tile([[int(v) for v in g.split("x")] for g in b.grids], (nk * nm * nn, 1)))
-    which = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
-    knobs = _GemmKnobs(which, *(np.concatenate(v).astype(np.float64) for v in (kc, mc, nc, grid)))
+    order: row r of block b is its config r - start(b), whose kc / mc / nc /
+    grid indices are the digits of that number in the block's radices (the
+    nesting GemmBlock.config() undoes), read from per-block value tables."""
+    sizes = np.array([(len(b.kcs), len(b.mcs), len(b.ncs), len(b.grids)) for b in blocks])
+    counts = sizes.prod(axis=1)
+    which = np.repeat(np.arange(len(blocks)), counts)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_kc, n_mc, n_nc, n_grid = (sizes[which, i] for i in range(4))
+    g, rest = local % n_grid, local // n_grid
+    n, rest = rest % n_nc, rest // n_nc
+    mi, k = rest % n_mc, rest // n_mc
+
+    def table(lists) -> np.ndarray:
+        t = np.zeros((len(lists), max(len(v) for v in lists)))
+        for i, v in enumerate(lists):
+            t[i, :len(v)] = v
+        return t
+    parsed = {text: [int(v) for v in text.split("x")] for b in blocks for text in b.grids}
+    grid = np.stack([table([[parsed[text][axis] for text in b.grids] for b in blocks])[which, g]
+                     for axis in (0, 1)], axis=1)
+    knobs = _GemmKnobs(which, table([b.kcs for b in blocks])[which, k], table([b.mcs for b in blocks])[which, mi],
+                       table([b.ncs for b in blocks])[which, n], grid)
     return _gemm_fill(task, Machine(profile), [(b.tile.mr, b.tile.nr, b.order) for b in blocks], knobs, out)
 
 
@@ -201,12 +213,15 @@ def _gemm_fill(task, m: Machine, distinct: Sequence[Tuple[int, int, str]], k: _G
     return np.asarray(seconds)[j]
 
 
-def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: bool, nb: int) -> Tuple[float, float]:
+def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: bool, nb: int,
+                   g=None) -> Tuple[float, float]:
     """(bytes from beyond L2, of which partial sums) of the direct kernel with
     a forced work order and reduction block count: the terms
-    models/conv.direct_schedule() minimises over, for one schedule."""
+    models/conv.direct_schedule() minimises over, for one schedule.
+    g: models/conv.direct_geometry(m, L, tile, plain) when the caller has it."""
     n, kb = tile
-    g = conv_model.direct_geometry(m, L, tile, plain)
+    if g is None:
+        g = conv_model.direct_geometry(m, L, tile, plain)
     half_l2 = m.cache(2).size_bytes / 2
     cpad = g.taps // (L.R * L.S) * g.cb
     rows_in = (L.R - 1) * L.dilation_h + 1
@@ -232,6 +247,8 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     n = len(configs)
     pred = np.empty(n)
     first = COLUMN["model_peak_fraction"]
+    per_tile: Dict[Tuple[int, int, bool], tuple] = {}       # the direct tile's geometry and model schedule
+    kblocks = math.ceil(L.K / m.lanes)
     for i, c in enumerate(configs):
         k = c.as_dict()
         alg = k["algorithm"]
@@ -239,22 +256,23 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
         if alg == "direct":
             tn, kb = (int(v) for v in str(k["tile"]).split("x"))
             plain = k["input"] == "nchw"
-            name = conv_model.direct_candidate_name((tn, kb), plain)
+            if (tn, kb, plain) not in per_tile:
+                g = conv_model.direct_geometry(m, L, (tn, kb), plain)
+                per_tile[tn, kb, plain] = (g, conv_model.direct_schedule(m, L, (tn, kb), plain, task.threads),
+                                           conv_model.direct_candidate_name((tn, kb), plain))
+            g, model, name = per_tile[tn, kb, plain]
             out[i, COLUMN["knob_tile_n"]] = tn
             out[i, COLUMN["knob_tile_kb"]] = kb
             out[i, COLUMN["knob_plain_input"]] = float(plain)
             out[i, COLUMN["knob_groups_inner"]] = float(k["order"] == "groups-inner")
             out[i, COLUMN["knob_log2_c_blocks"]] = _log2(k["c_blocks"])
             out[i, COLUMN["knob_col_waste"]] = (math.ceil(L.out_w / tn) * tn - L.out_w) / L.out_w
-            kblocks = math.ceil(L.K / m.lanes)
             out[i, COLUMN["knob_kblock_waste"]] = (math.ceil(kblocks / kb) * kb - kblocks) / kblocks
             inner, nb = k["order"] == "groups-inner", k["c_blocks"]
-            g = conv_model.direct_geometry(m, L, (tn, kb), plain)
             cpad = g.taps // (L.R * L.S) * g.cb
             out[i, COLUMN["knob_log2_channels_per_block"]] = _log2(cpad / nb)
-            model = conv_model.direct_schedule(m, L, (tn, kb), plain, task.threads)
             out[i, COLUMN["knob_cblocks_vs_model"]] = _log2(nb / model.cblocks)
-            traffic, partial = direct_traffic(m, L, (tn, kb), plain, inner, nb)
+            traffic, partial = direct_traffic(m, L, (tn, kb), plain, inner, nb, g)
             out[i, COLUMN["knob_traffic_vs_model"]] = _log2(max(traffic, 1.0) / max(model.l3_bytes, 1.0))
             out[i, COLUMN["knob_partial_sums_share"]] = partial / max(traffic, 1.0)
             cand = cands.get(name)
