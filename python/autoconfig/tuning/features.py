@@ -27,9 +27,14 @@ op (GEMM columns are 0 for a conv task and the other way round), all finite:
            and by how much the model is wrong (its residual), as Halide's
            autoscheduler learns coefficients of hand-derived terms.
 
-Build-time cost: the estimates are computed once per (tile, order) or
-candidate and broadcast over the configs that share them; the knob columns
-are numpy arrays over the whole space.
+Build-time cost (the predictor configures every spec task with these): the
+model's estimates are computed once per (tile, loop order) or candidate, by
+the models' own functions, and broadcast over the configs that share them;
+the knob columns are numpy arrays over the whole space. space_features()
+reads a GEMM space as its blocks (space.gemm_blocks: one per tile and loop
+order), so its ~2,000 configs become columns without a Config object each;
+feature_matrix() over a list of Configs (training, the dataset) gives the
+same matrix (tests/build/test_tuning_predictor.py checks both agree).
 """
 from __future__ import annotations
 

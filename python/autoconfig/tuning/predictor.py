@@ -20,6 +20,14 @@ The model file ships in the package (predictor.json.gz, trained by
 python -m autoconfig.tuning.train on the dataset of tuning/dataset.py);
 AUTOCONFIG_PREDICTOR=/path/model.json.gz replaces it. Only numpy is needed.
 Every Plan's reasons name the model's score and the config's rank.
+
+Time to configure (issue 16's bar: all default spec tasks in < 1 s): the
+features of a task's whole space are a few numpy operations per column
+(features.space_features), the forest scores them all at once
+(ranker._FlatForest), and only the pick is planned (space.plan_for); the
+ranked configs are made as Config objects only when indexed (Ranked).
+benchmarks/configure_time.py times it; tests/build/test_predictor_picks.py
+holds the picks to the ones frozen from the per-config implementation.
 """
 from __future__ import annotations
 

@@ -44,6 +44,12 @@ ConvPlanEntry, or Conv2dOptions when measured):
   is its dispatch key), the depthwise and Winograd tiles (one per build:
   codegen/conv.py emits a single variant), and the GEMM that gemm-1x1 and
   im2col-gemm run (a GEMM task of its own: spec_plans specializes it).
+
+A GEMM space is a product per (tile, loop order): gemm_blocks() returns it
+as those blocks (GemmBlock: the value lists of kc, mc, nc and grid), which is
+how the predictor reads it without a Config per config (BlockConfigs makes
+them on demand); space() lists the same configs in the same order. This
+module needs no numpy: the generator imports it for every selector.
 """
 from __future__ import annotations
 
