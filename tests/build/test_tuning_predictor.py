@@ -144,6 +144,23 @@ def test_space_features_equal_the_per_config_path(task, profile):
             configs[len(full)]
 
 
+@pytest.mark.parametrize("task", TASKS[4:] + [Task("conv2d", Conv2dShape(64, 14, 14, 64, 3, 3, **{
+    f"pad_{s}": 1 for s in ("top", "left", "bottom", "right")}), threads=2, tolerance=1e-6)], ids=lambda t: t.key())
+def test_conv_candidates_are_the_models(task):
+    """space.conv_candidates reads the analytical plan's candidates (one
+    evaluation per layer): they must be what models.conv.candidates() gives
+    for the task's threads and tolerance, none chosen."""
+    from autoconfig.models import conv as conv_model
+    from autoconfig.tuning.space import conv_candidates
+    got = conv_candidates(task, V3)
+    want = conv_model.candidates(V3, task.shape, task.threads, tolerance=task.tolerance)
+    assert [(c.name, c.predicted_s, c.terms, c.rejected) for c in got] == [
+        (c.name, c.predicted_s, c.terms, c.rejected) for c in want]
+    assert not any(c.chosen for c in got)
+    got[0].terms["changed"] = 1.0                       # copies: the memo is not touched
+    assert "changed" not in conv_candidates(task, V3)[0].terms
+
+
 def test_gemm_blocks_refuse_gemv():
     from autoconfig.tuning.space import SpaceError, gemm_blocks
     with pytest.raises(SpaceError, match="gemm_blocks: expected a GEMM task with M > 1"):

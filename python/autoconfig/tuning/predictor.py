@@ -61,11 +61,15 @@ def model_path() -> Path:
 def load_model(path: Optional[Path] = None) -> Ranker:
     """The ranking model (cached per path), checked to read this version's features."""
     path = Path(path or model_path())
+    if path.is_absolute() and str(path) in _LOADED:     # resolving costs a stat per folder, per task
+        return _LOADED[str(path)]
     key = str(path.resolve())
     if key not in _LOADED:
         ranker = load_ranker(path)
         require_features(ranker, FEATURES)
         _LOADED[key] = ranker
+    if path.is_absolute():
+        _LOADED[str(path)] = _LOADED[key]
     return _LOADED[key]
 
 

@@ -493,20 +493,15 @@ def _conv_plan_analytical(task: Task, profile: HostProfile, shared: bool = False
         fixed_lanes_suffix=fixed_lanes_isa_for_profile(profile).suffix), shared)
 
 
-# models.conv.candidates() by (task, profile): the predictor's features and
-# plan_for() both read the candidates of a layer.
-_CONV_CANDIDATES: Dict[Tuple[Task, str], List[Candidate]] = {}
-
-
 def conv_candidates(task: Task, profile: HostProfile) -> List[Candidate]:
     """models.conv.candidates() for a conv task at its thread count and
-    tolerance, as fresh copies the caller may change."""
-    key = (task, profile_key(profile))
-    if key not in _CONV_CANDIDATES:
-        if len(_CONV_CANDIDATES) >= _MODEL_PLANS_MAX:
-            _CONV_CANDIDATES.clear()
-        _CONV_CANDIDATES[key] = conv_model.candidates(profile, task.shape, task.threads, tolerance=task.tolerance)
-    return [replace(c, terms=dict(c.terms)) for c in _CONV_CANDIDATES[key]]
+    tolerance, as fresh copies the caller may change (none chosen). They are
+    the model's plan's own candidates (plan_layer ranks exactly these), which
+    plan_for() needs anyway: the predictor's features and its plan then
+    evaluate a layer's candidates once (tests/build/test_tuning_predictor.py
+    checks they equal a direct call)."""
+    return [Candidate(c.name, c.predicted_s, dict(c.terms), False, c.rejected)
+            for c in _conv_plan_analytical(task, profile, shared=True).candidates]
 
 
 def _conv_analytical_config(task: Task, profile: HostProfile) -> Config:
