@@ -140,6 +140,10 @@ def test_space_features_equal_the_per_config_path(task, profile):
         blocks = gemm_blocks(task, profile)
         assert sum(len(b) for b in blocks) == len(full)
         assert configs[-1] == full[-1] and configs[1:4] == full[1:4] and configs[::97] == full[::97]
+        # the space's fast Config constructor makes the same (equal, same hash) Config as Config.make
+        for c in full[::53] + [configs[-1]]:
+            made = Config.make("gemm", **c.as_dict())
+            assert c == made and hash(c) == hash(made) and c.knobs == made.knobs
         with pytest.raises(IndexError, match="outside a space of"):
             configs[len(full)]
 
