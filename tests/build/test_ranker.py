@@ -106,3 +106,54 @@ def test_agrees_with_lightgbm():
     probe = np.concatenate([x, rng.normal(size=(40, 4)) * 2, np.round(x[:20] * 2) / 2])
     np.testing.assert_allclose(ours.score(probe), booster.predict(probe, raw_score=True), rtol=0, atol=1e-9)
     assert isinstance(ours, Ranker)
+
+
+def _random_tree(rng, n_leaves, n_features):
+    """A random binary tree in pre-order (the file's node order), as a dict."""
+    sf, th, left, right, leaves = [], [], [], [], []
+
+    def grow(n):            # returns the child reference of a subtree with n leaves
+        if n == 1:
+            leaves.append(float(rng.normal()))
+            return ~(len(leaves) - 1)
+        node = len(sf)
+        sf.append(int(rng.integers(n_features)))
+        th.append(float(rng.integers(-3, 4)) / 2)          # on a grid, so rows hit thresholds exactly
+        left.append(0)
+        right.append(0)
+        k = int(rng.integers(1, n))
+        left[node] = grow(k)
+        right[node] = grow(n - k)
+        return node
+    grow(n_leaves)
+    return {"split_feature": sf, "threshold": th, "left": left, "right": right, "leaf_value": leaves}
+
+
+def _walk(tree, row):
+    node = 0
+    if not tree["split_feature"]:
+        return tree["leaf_value"][0]
+    while node >= 0:
+        nxt = tree["left"][node] if row[tree["split_feature"][node]] <= tree["threshold"][node] else tree["right"][node]
+        if nxt < 0:
+            return tree["leaf_value"][~nxt]
+        node = nxt
+
+
+@pytest.mark.parametrize("max_leaves", [1, 8, 9, 16, 17, 33, 64])
+def test_random_forests_score_as_a_tree_walk(max_leaves):
+    """Trees of 1..max_leaves leaves (every mask width: 8, 16, 32, 64 bits)
+    scored against a plain walk per tree and row, summed in tree order; more
+    rows than one chunk, rows on the thresholds."""
+    rng = np.random.default_rng(max_leaves)
+    n_features = 5
+    trees = [_random_tree(rng, int(rng.integers(1, max_leaves + 1)), n_features) for _ in range(12)]
+    trees[0] = _random_tree(rng, max_leaves, n_features)
+    r = ranker_from_dict({"format": "autoconfig-ranker", "version": 1,
+                          "features": [f"f{i}" for i in range(n_features)], "trees": trees})
+    x = np.concatenate([rng.integers(-4, 5, size=(2060, n_features)) / 2, rng.normal(size=(40, n_features))])
+    want = np.zeros(x.shape[0])
+    for t in trees:
+        want += [_walk(t, row) for row in x]
+    assert np.array_equal(r.score(x), want)
+    assert r.score(x[:0]).shape == (0,)

@@ -117,6 +117,71 @@ def test_features_finite_fixed_width(task, profile):
     assert len({row.tobytes() for row in x}) == len(configs)
 
 
+V4 = _builtin("x86-64-v4")
+SPACE_TASKS = [Task("gemm", GemmShape(7, 13, 29)), Task("gemm", GemmShape(97, 64, 768), threads=2),
+               Task("gemm", GemmShape(384, 3, 1), threads=4), Task("gemm", GemmShape(2, 4099, 31), threads=3),
+               Task("gemm", GemmShape(1, 1000, 2048)), Task("gemm", GemmShape(128, 3072, 768), threads=6)]
+
+
+@pytest.mark.parametrize("profile", [V4, V3, V2], ids=["v4", "v3", "v2"])
+@pytest.mark.parametrize("task", SPACE_TASKS + TASKS[4:6], ids=lambda t: t.key())
+def test_space_features_equal_the_per_config_path(task, profile):
+    """The predictor reads a GEMM space as blocks (space.gemm_blocks, knob
+    columns by index arithmetic, Configs made on demand); the per-config path
+    (feature_matrix over space()'s list, as training computes it) gives the
+    same matrix bit for bit and the same configs in the same order."""
+    x, configs = F.space_features(task, profile)
+    full = space(task, profile)
+    assert len(configs) == len(full)
+    assert list(configs) == full
+    assert np.array_equal(x, F.feature_matrix(task, full, profile))
+    if task.op == "gemm" and task.shape.M > 1:
+        from autoconfig.tuning.space import gemm_blocks
+        blocks = gemm_blocks(task, profile)
+        assert sum(len(b) for b in blocks) == len(full)
+        assert configs[-1] == full[-1] and configs[1:4] == full[1:4] and configs[::97] == full[::97]
+        # the space's fast Config constructor makes the same (equal, same hash) Config as Config.make
+        for c in full[::53] + [configs[-1]]:
+            made = Config.make("gemm", **c.as_dict())
+            assert c == made and hash(c) == hash(made) and c.knobs == made.knobs
+        with pytest.raises(IndexError, match="outside a space of"):
+            configs[len(full)]
+
+
+@pytest.mark.parametrize("task", TASKS[4:] + [Task("conv2d", Conv2dShape(64, 14, 14, 64, 3, 3, **{
+    f"pad_{s}": 1 for s in ("top", "left", "bottom", "right")}), threads=2, tolerance=1e-6)], ids=lambda t: t.key())
+def test_conv_candidates_are_the_models(task):
+    """space.conv_candidates reads the analytical plan's candidates (one
+    evaluation per layer): they must be what models.conv.candidates() gives
+    for the task's threads and tolerance, none chosen."""
+    from autoconfig.models import conv as conv_model
+    from autoconfig.tuning.space import conv_candidates
+    got = conv_candidates(task, V3)
+    want = conv_model.candidates(V3, task.shape, task.threads, tolerance=task.tolerance)
+    assert [(c.name, c.predicted_s, c.terms, c.rejected) for c in got] == [
+        (c.name, c.predicted_s, c.terms, c.rejected) for c in want]
+    assert not any(c.chosen for c in got)
+    got[0].terms["changed"] = 1.0                       # copies: the memo is not touched
+    assert "changed" not in conv_candidates(task, V3)[0].terms
+
+
+def test_gemm_blocks_refuse_gemv():
+    from autoconfig.tuning.space import SpaceError, gemm_blocks
+    with pytest.raises(SpaceError, match="gemm_blocks: expected a GEMM task with M > 1"):
+        gemm_blocks(Task("gemm", GemmShape(1, 64, 64)), V3)
+
+
+def test_ranked_configs_are_a_sequence():
+    from autoconfig.tuning import predictor as P
+    task = Task("gemm", GemmShape(97, 64, 768), threads=2)
+    ranked, scores = P.rank(task, V3)
+    listed = list(ranked)
+    assert len(listed) == len(ranked) == len(scores) and len(set(listed)) == len(listed)
+    assert ranked[0] == listed[0] and ranked[-1] == listed[-1] and ranked[:8] == listed[:8]
+    assert ranked == listed and ranked != listed[::-1]
+    assert set(listed) <= set(space(task, V3))
+
+
 def test_feature_names_unique():
     assert len(set(F.FEATURES)) == len(F.FEATURES)
 

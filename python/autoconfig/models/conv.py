@@ -391,13 +391,14 @@ class GemmCoefficients:
         return 1.0 / (self.inv_eff_a + self.inv_eff_b / max(1, min(depth, self.kc)))
 
 
-# gemm_coefficients by profile (its JSON): plan_generic takes ~1 s, and the
-# graph planner asks for every conv of a network at every thread count.
+# gemm_coefficients by profile (its dataclass repr: every field, exact floats,
+# ~1/40 of to_json's time): plan_generic takes ~1 s, and the graph planner and
+# the predictor ask for every conv of a network at every thread count.
 _GEMM_COEFFICIENTS: Dict[str, GemmCoefficients] = {}
 
 
 def gemm_coefficients(profile: HostProfile) -> GemmCoefficients:
-    key = profile.to_json()
+    key = repr(profile)
     if key not in _GEMM_COEFFICIENTS:
         _GEMM_COEFFICIENTS[key] = _gemm_coefficients(profile)
     return _GEMM_COEFFICIENTS[key]

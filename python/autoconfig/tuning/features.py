@@ -27,13 +27,19 @@ op (GEMM columns are 0 for a conv task and the other way round), all finite:
            and by how much the model is wrong (its residual), as Halide's
            autoscheduler learns coefficients of hand-derived terms.
 
-Build-time cost: the estimates are computed once per (tile, order) or
-candidate and broadcast over the configs that share them; the knob columns
-are numpy arrays over the whole space.
+Build-time cost (the predictor configures every spec task with these): the
+model's estimates are computed once per (tile, loop order) or candidate, by
+the models' own functions, and broadcast over the configs that share them;
+the knob columns are numpy arrays over the whole space. space_features()
+reads a GEMM space as its blocks (space.gemm_blocks: one per tile and loop
+order), so its ~2,000 configs become columns without a Config object each;
+feature_matrix() over a list of Configs (training, the dataset) gives the
+same matrix (tests/build/test_tuning_predictor.py checks both agree).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -43,6 +49,7 @@ from ..models import gemm as gemm_model
 from ..models.machine import Machine
 from ..profile import HostProfile
 from ..vocabulary import CONV_ALGORITHMS
+from .space import BlockConfigs, GemmBlock, conv_candidates, gemm_blocks, space
 
 HW_FEATURES = ("hw_lanes", "hw_vregs", "hw_fma_latency", "hw_fma_units", "hw_freq_ghz", "hw_peak_gflops",
                "hw_l1_log2kib", "hw_l1_ways", "hw_l2_log2kib", "hw_l2_ways", "hw_l3_log2kib", "hw_l3_ways",
@@ -106,16 +113,15 @@ def _term_columns(terms: Dict[str, float]) -> List[float]:
 
 
 def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray) -> np.ndarray:
-    """Fills the GEMM knob and model columns; returns each config's predicted seconds."""
+    """Fills the GEMM knob and model columns of `configs`; returns each config's predicted seconds."""
     m = Machine(profile)
     M, N, K = task.shape.M, task.shape.N, task.shape.K
-    flops = 2.0 * M * N * K
     first = COLUMN["model_peak_fraction"]
     if configs[0].get("path") == "gemv":           # M == 1: one config, gemm_run's row-streaming path
         e = gemm_model.estimate_gemv(m, N, K, task.threads)
         out[:, COLUMN["knob_gemv"]] = 1.0
         out[:, first:first + 2 + len(TERM_NAMES) + 1] = (
-            [flops / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
+            [2.0 * M * N * K / (e.seconds * m.peak_flops * max(1, e.threads)), 1.0] + _term_columns(e.terms))
         return np.full(len(configs), e.seconds)
     # the knob values in one pass: Config keeps its knobs sorted by name
     # space() builds every GEMM config with the same knobs; the first one's names and every length are checked
@@ -123,10 +129,61 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     if names != GEMM_KNOB_ORDER or any(len(c.knobs) != len(GEMM_KNOB_ORDER) for c in configs):
         raise ValueError(f"GEMM configs: expected the knobs {GEMM_KNOB_ORDER}, got {names}")
     grid_s, kc_l, order_l, mc_l, mr_l, nc_l, nr_l = zip(*[[v for _, v in c.knobs] for c in configs])
-    # one model estimate per (tile, loop order), shared by its kc / mc / nc / grid variants
     keys = list(zip(mr_l, nr_l, order_l))
     distinct = sorted(set(keys))
     index = {key: j for j, key in enumerate(distinct)}
+    grids = {g: [int(v) for v in str(g).split("x")] for g in set(grid_s)}
+    knobs = _GemmKnobs(np.array([index[key] for key in keys]), *(np.array(v, dtype=np.float64)
+                                                                  for v in (kc_l, mc_l, nc_l)),
+                       np.array([grids[g] for g in grid_s], dtype=np.float64))
+    return _gemm_fill(task, m, distinct, knobs, out)
+
+
+def _gemm_block_columns(task, blocks: Sequence[GemmBlock], profile: HostProfile, out: np.ndarray) -> np.ndarray:
+    """_gemm_columns for the configs of `blocks` (space.gemm_blocks) in their
+    order: row r of block b is its config r - start(b), whose kc / mc / nc /
+    grid indices are the digits of that number in the block's radices (the
+    nesting GemmBlock.config() undoes), read from per-block value tables."""
+    sizes = np.array([(len(b.kcs), len(b.mcs), len(b.ncs), len(b.grids)) for b in blocks])
+    counts = sizes.prod(axis=1)
+    which = np.repeat(np.arange(len(blocks)), counts)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_kc, n_mc, n_nc, n_grid = (sizes[which, i] for i in range(4))
+    g, rest = local % n_grid, local // n_grid
+    n, rest = rest % n_nc, rest // n_nc
+    mi, k = rest % n_mc, rest // n_mc
+
+    def table(lists) -> np.ndarray:
+        t = np.zeros((len(lists), max(len(v) for v in lists)))
+        for i, v in enumerate(lists):
+            t[i, :len(v)] = v
+        return t
+    parsed = {text: [int(v) for v in text.split("x")] for b in blocks for text in b.grids}
+    grid = np.stack([table([[parsed[text][axis] for text in b.grids] for b in blocks])[which, g]
+                     for axis in (0, 1)], axis=1)
+    knobs = _GemmKnobs(which, table([b.kcs for b in blocks])[which, k], table([b.mcs for b in blocks])[which, mi],
+                       table([b.ncs for b in blocks])[which, n], grid)
+    return _gemm_fill(task, Machine(profile), [(b.tile.mr, b.tile.nr, b.order) for b in blocks], knobs, out)
+
+
+@dataclass
+class _GemmKnobs:
+    """The knob columns of a set of GEMM configs: `which` indexes the
+    distinct (mr, nr, loop order) of each row; the rest are the row's knobs."""
+    which: np.ndarray
+    kc: np.ndarray
+    mc: np.ndarray
+    nc: np.ndarray
+    grid: np.ndarray          # (rows, 2): threads along M, along N
+
+
+def _gemm_fill(task, m: Machine, distinct: Sequence[Tuple[int, int, str]], k: _GemmKnobs,
+               out: np.ndarray) -> np.ndarray:
+    """Fills the knob and model columns; one model estimate per distinct (tile,
+    loop order), shared by its kc / mc / nc / grid variants. Returns seconds."""
+    M, N, K = task.shape.M, task.shape.N, task.shape.K
+    flops = 2.0 * M * N * K
+    first = COLUMN["model_peak_fraction"]
     model_rows, seconds, blocking = [], [], []
     for mr, nr, order in distinct:
         t = gemm_model.Tile(mr, nr, nr // m.lanes)
@@ -136,13 +193,13 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
         blocking.append((kc0, gemm_model.mc_for(m, t, kc0, order), gemm_model.nc_for(m, t, kc0, order)))
         model_rows.append([flops / (e.seconds * m.peak_flops * max(1, e.threads)), eff] + _term_columns(e.terms))
         seconds.append(e.seconds)
-    j = np.array([index[key] for key in keys])
+    j = k.which
     out[:, first:first + len(model_rows[0])] = np.asarray(model_rows)[j]
     kc0, mc0, nc0 = (np.asarray(blocking, dtype=np.float64)[j, i] for i in range(3))
-    mr, nr, kc, mc, nc = (np.array(v, dtype=np.float64) for v in (mr_l, nr_l, kc_l, mc_l, nc_l))
-    a_panel = np.array([o == gemm_model.A_PANEL_IN_L1 for o in order_l], dtype=np.float64)
-    grids = {g: [int(v) for v in str(g).split("x")] for g in set(grid_s)}
-    grid = np.array([grids[g] for g in grid_s], dtype=np.float64)
+    mr = np.array([d[0] for d in distinct], dtype=np.float64)[j]
+    nr = np.array([d[1] for d in distinct], dtype=np.float64)[j]
+    a_panel = np.array([d[2] == gemm_model.A_PANEL_IN_L1 for d in distinct], dtype=np.float64)[j]
+    kc, mc, nc, grid = k.kc, k.mc, k.nc, k.grid
     nv = nr / m.lanes
     l2, l3 = m.cache(2).size_bytes, m.cache(3).size_bytes
     for name, v in (("knob_mr", mr), ("knob_nr", nr), ("knob_nv", nv), ("knob_acc", mr * nv),
@@ -161,12 +218,15 @@ def _gemm_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     return np.asarray(seconds)[j]
 
 
-def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: bool, nb: int) -> Tuple[float, float]:
+def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: bool, nb: int,
+                   g=None) -> Tuple[float, float]:
     """(bytes from beyond L2, of which partial sums) of the direct kernel with
     a forced work order and reduction block count: the terms
-    models/conv.direct_schedule() minimises over, for one schedule."""
+    models/conv.direct_schedule() minimises over, for one schedule.
+    g: models/conv.direct_geometry(m, L, tile, plain) when the caller has it."""
     n, kb = tile
-    g = conv_model.direct_geometry(m, L, tile, plain)
+    if g is None:
+        g = conv_model.direct_geometry(m, L, tile, plain)
     half_l2 = m.cache(2).size_bytes / 2
     cpad = g.taps // (L.R * L.S) * g.cb
     rows_in = (L.R - 1) * L.dilation_h + 1
@@ -188,10 +248,12 @@ def direct_traffic(m: Machine, L, tile: Tuple[int, int], plain: bool, inner: boo
 def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray) -> np.ndarray:
     L = task.shape
     m = conv_model.kernel_machine(profile)
-    cands = {c.name: c for c in conv_model.candidates(profile, L, task.threads, tolerance=task.tolerance)}
+    cands = {c.name: c for c in conv_candidates(task, profile)}
     n = len(configs)
     pred = np.empty(n)
     first = COLUMN["model_peak_fraction"]
+    per_tile: Dict[Tuple[int, int, bool], tuple] = {}       # the direct tile's geometry and model schedule
+    kblocks = math.ceil(L.K / m.lanes)
     for i, c in enumerate(configs):
         k = c.as_dict()
         alg = k["algorithm"]
@@ -199,22 +261,23 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
         if alg == "direct":
             tn, kb = (int(v) for v in str(k["tile"]).split("x"))
             plain = k["input"] == "nchw"
-            name = conv_model.direct_candidate_name((tn, kb), plain)
+            if (tn, kb, plain) not in per_tile:
+                g = conv_model.direct_geometry(m, L, (tn, kb), plain)
+                per_tile[tn, kb, plain] = (g, conv_model.direct_schedule(m, L, (tn, kb), plain, task.threads),
+                                           conv_model.direct_candidate_name((tn, kb), plain))
+            g, model, name = per_tile[tn, kb, plain]
             out[i, COLUMN["knob_tile_n"]] = tn
             out[i, COLUMN["knob_tile_kb"]] = kb
             out[i, COLUMN["knob_plain_input"]] = float(plain)
             out[i, COLUMN["knob_groups_inner"]] = float(k["order"] == "groups-inner")
             out[i, COLUMN["knob_log2_c_blocks"]] = _log2(k["c_blocks"])
             out[i, COLUMN["knob_col_waste"]] = (math.ceil(L.out_w / tn) * tn - L.out_w) / L.out_w
-            kblocks = math.ceil(L.K / m.lanes)
             out[i, COLUMN["knob_kblock_waste"]] = (math.ceil(kblocks / kb) * kb - kblocks) / kblocks
             inner, nb = k["order"] == "groups-inner", k["c_blocks"]
-            g = conv_model.direct_geometry(m, L, (tn, kb), plain)
             cpad = g.taps // (L.R * L.S) * g.cb
             out[i, COLUMN["knob_log2_channels_per_block"]] = _log2(cpad / nb)
-            model = conv_model.direct_schedule(m, L, (tn, kb), plain, task.threads)
             out[i, COLUMN["knob_cblocks_vs_model"]] = _log2(nb / model.cblocks)
-            traffic, partial = direct_traffic(m, L, (tn, kb), plain, inner, nb)
+            traffic, partial = direct_traffic(m, L, (tn, kb), plain, inner, nb, g)
             out[i, COLUMN["knob_traffic_vs_model"]] = _log2(max(traffic, 1.0) / max(model.l3_bytes, 1.0))
             out[i, COLUMN["knob_partial_sums_share"]] = partial / max(traffic, 1.0)
             cand = cands.get(name)
@@ -238,19 +301,37 @@ def _conv_columns(task, configs: Sequence, profile: HostProfile, out: np.ndarray
     return pred
 
 
-def feature_matrix(task, configs: Sequence, profile: HostProfile) -> np.ndarray:
-    """(len(configs), len(FEATURES)) float64, finite."""
-    n = len(configs)
+def _matrix(task, n: int, profile: HostProfile, fill) -> np.ndarray:
+    """The (n, len(FEATURES)) matrix: hardware and task columns, then
+    fill(out) -> predicted seconds for the knob and model columns."""
     x = np.zeros((n, len(FEATURES)))
     x[:, :len(HW_FEATURES)] = hw_row(profile)
     x[:, len(HW_FEATURES):len(HW_FEATURES) + len(TASK_FEATURES)] = task_row(task)
     if n == 0:
         return x
-    pred = (_gemm_columns if task.op == "gemm" else _conv_columns)(task, configs, profile, x)
-    pred = np.maximum(pred, 1e-12)
+    pred = np.maximum(fill(x), 1e-12)
     x[:, COLUMN["model_log10_s"]] = np.log10(pred)
     x[:, COLUMN["model_vs_best"]] = np.log2(pred / pred.min())
     return x
+
+
+def feature_matrix(task, configs: Sequence, profile: HostProfile) -> np.ndarray:
+    """(len(configs), len(FEATURES)) float64, finite."""
+    columns = _gemm_columns if task.op == "gemm" else _conv_columns
+    return _matrix(task, len(configs), profile, lambda out: columns(task, configs, profile, out))
+
+
+def space_features(task, profile: HostProfile) -> Tuple[np.ndarray, Sequence]:
+    """(feature_matrix(task, space(task, profile), profile), the space as a
+    sequence), a GEMM space built as arrays from its blocks, whose Configs
+    are made only when indexed."""
+    if task.op == "gemm" and task.shape.M > 1:
+        blocks = gemm_blocks(task, profile)
+        configs = BlockConfigs(blocks)
+        return _matrix(task, len(configs), profile,
+                       lambda out: _gemm_block_columns(task, blocks, profile, out)), configs
+    configs = space(task, profile)
+    return feature_matrix(task, configs, profile), configs
 
 
 def model_predictions(task, configs: Sequence, profile: HostProfile) -> np.ndarray:

@@ -20,12 +20,21 @@ The model file ships in the package (predictor.json.gz, trained by
 python -m autoconfig.tuning.train on the dataset of tuning/dataset.py);
 AUTOCONFIG_PREDICTOR=/path/model.json.gz replaces it. Only numpy is needed.
 Every Plan's reasons name the model's score and the config's rank.
+
+Time to configure (issue 16's bar: all default spec tasks in < 1 s): the
+features of a task's whole space are a few numpy operations per column
+(features.space_features), the forest scores them all at once
+(ranker._FlatForest), and only the pick is planned (space.plan_for); the
+ranked configs are made as Config objects only when indexed (Ranked).
+benchmarks/configure_time.py times it; tests/build/test_predictor_picks.py
+holds the picks to the ones frozen from the per-config implementation.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence as SequenceABC
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 try:
     import numpy as np
@@ -35,10 +44,10 @@ except ImportError as e:     # the generator's Python (C++ engines) may lack it:
 
 from ..plan import Plan
 from ..profile import HostProfile
-from .features import COLUMN, FEATURES, feature_matrix
+from .features import COLUMN, FEATURES, space_features
 from .ranker import Ranker, load_ranker, require_features
 from .selectors import SelectorError, register
-from .space import Config, Task, isa_name, plan_for, space
+from .space import Config, Task, isa_name, plan_for
 
 SHIPPED = Path(__file__).with_name("predictor.json.gz")
 MODEL_GUARD = 4.0       # ranked: configs the analytical model estimates within this factor of its best
@@ -52,25 +61,50 @@ def model_path() -> Path:
 def load_model(path: Optional[Path] = None) -> Ranker:
     """The ranking model (cached per path), checked to read this version's features."""
     path = Path(path or model_path())
+    if path.is_absolute() and str(path) in _LOADED:     # resolving costs a stat per folder, per task
+        return _LOADED[str(path)]
     key = str(path.resolve())
     if key not in _LOADED:
         ranker = load_ranker(path)
         require_features(ranker, FEATURES)
         _LOADED[key] = ranker
+    if path.is_absolute():
+        _LOADED[str(path)] = _LOADED[key]
     return _LOADED[key]
 
 
-def rank(task: Task, profile: HostProfile, model: Optional[Ranker] = None) -> Tuple[List[Config], np.ndarray]:
+class Ranked(SequenceABC):
+    """Configs in the predictor's order, made on demand: item i is
+    configs[index[i]] (a GEMM space holds ~2,000 configs; a selector plans one
+    and predictor:K measures K). Equal to any sequence of the same configs."""
+
+    def __init__(self, configs: Sequence[Config], index: np.ndarray):
+        self.configs, self.index = configs, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.configs[int(j)] for j in self.index[i]]
+        return self.configs[int(self.index[i])]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SequenceABC) and len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None
+
+
+def rank(task: Task, profile: HostProfile, model: Optional[Ranker] = None) -> Tuple[Ranked, np.ndarray]:
     """The task's configs within MODEL_GUARD of the model's best estimate,
     best predicted first, and their scores (stable: equal scores keep the
     space's order)."""
     model = model or load_model()
-    configs = space(task, profile)
-    x = feature_matrix(task, configs, profile)
+    x, configs = space_features(task, profile)
     keep = np.nonzero(x[:, COLUMN["model_vs_best"]] <= np.log2(MODEL_GUARD))[0]
     scores = model.score(x[keep])
     order = np.argsort(-scores, kind="stable")
-    return [configs[keep[i]] for i in order], scores[order]
+    return Ranked(configs, keep[order]), scores[order]
 
 
 def _why(score: float, r: int, n: int) -> str:

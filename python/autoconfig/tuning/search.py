@@ -22,10 +22,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..models import conv as conv_model
 from ..models import gemm as gemm_model
+from ..models.machine import Machine
 from ..profile import HostProfile
 from .log import TuningLog
 from .measure import measure as measure_pairs
-from .space import (Config, Task, _gemm_model_blocking, _JsonKeyedMachine, _gemm_tiles, analytical_config, isa_name, profile_for_isa,
+from .space import (Config, Task, _gemm_model_blocking, _gemm_tiles, analytical_config, isa_name, profile_for_isa,
                     space)
 
 MeasureFn = Callable[[Sequence[Tuple[Task, Config]], HostProfile], List[float]]
@@ -64,7 +65,7 @@ def model_ranked(task: Task, profile: HostProfile) -> List[Config]:
     sp = set(space(task, profile))
     scored: List[Tuple[float, Config]] = []
     if task.op == "gemm" and task.shape.M > 1:
-        m = _JsonKeyedMachine(profile)
+        m = Machine(profile)
         M, N, K = task.shape.M, task.shape.N, task.shape.K
         for t in _gemm_tiles(m):
             for order in gemm_model.LOOP_ORDERS:

@@ -44,11 +44,20 @@ ConvPlanEntry, or Conv2dOptions when measured):
   is its dispatch key), the depthwise and Winograd tiles (one per build:
   codegen/conv.py emits a single variant), and the GEMM that gemm-1x1 and
   im2col-gemm run (a GEMM task of its own: spec_plans specializes it).
+
+A GEMM space is a product per (tile, loop order): gemm_blocks() returns it
+as those blocks (GemmBlock: the value lists of kc, mc, nc and grid), which is
+how the predictor reads it without a Config per config (BlockConfigs makes
+them on demand); space() lists the same configs in the same order. This
+module needs no numpy: the generator imports it for every selector.
 """
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import math
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -237,14 +246,6 @@ def _gemm_tiles(m: Machine) -> List[gemm_model.Tile]:
     return tiles
 
 
-class _JsonKeyedMachine(Machine):
-    """A Machine whose profile JSON is computed once (the kc memo's key)."""
-
-    def __init__(self, profile: HostProfile):
-        super().__init__(profile)
-        object.__setattr__(self, "_json", profile.to_json())
-
-
 def _grids(threads: int) -> List[str]:
     return [f"{a}x{threads // a}" for a in range(1, threads + 1) if threads % a == 0]
 
@@ -257,28 +258,61 @@ def _scaled(base: int, factors: Sequence[float], quantum: int, lo: int, hi: int)
     return sorted(out)
 
 
-_KC: Dict[Tuple[str, gemm_model.Tile, str], int] = {}
-
-
 def _gemm_model_blocking(m: Machine, t: gemm_model.Tile, order: str, M: int, N: int) -> Tuple[int, int, int]:
-    """(kc, mc, nc) as plan_shape() chooses them for this tile and order
-    (kc_for's search over k blocks is kept per profile, tile and order)."""
-    key = (getattr(m, "_json", None) or m.profile.to_json(), t, order)
-    if key not in _KC:
-        if len(_KC) > 4096:
-            _KC.clear()
-        _KC[key] = gemm_model.kc_for(m, t, order)
-    kc = _KC[key]
+    """(kc, mc, nc) as plan_shape() chooses them for this tile and order."""
+    kc = gemm_model.kc_for(m, t, order)
     mc = min(gemm_model.mc_for(m, t, kc, order), math.ceil(M / t.mr) * t.mr)
     nc = gemm_model.balanced(N, gemm_model.nc_for(m, t, kc, order), t.nr)
     return kc, mc, nc
 
 
-def _gemm_space(task: Task, profile: HostProfile) -> List[Config]:
+@dataclass(frozen=True)
+class GemmBlock:
+    """The GEMM configs of one register tile and loop order: every kc x mc x
+    nc x grid, in that nesting (the order space() lists them in). The
+    predictor's features read the space as blocks (tuning/features.py), so
+    a task's ~2,000 configs become arrays without a Config each."""
+    tile: gemm_model.Tile
+    order: str
+    kcs: Tuple[int, ...]
+    mcs: Tuple[int, ...]
+    ncs: Tuple[int, ...]
+    grids: Tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.kcs) * len(self.mcs) * len(self.ncs) * len(self.grids)
+
+    def config(self, j: int) -> Config:
+        """The block's j-th config (0 <= j < len(self))."""
+        rest, g = divmod(j, len(self.grids))
+        rest, n = divmod(rest, len(self.ncs))
+        k, mi = divmod(rest, len(self.mcs))
+        return _gemm_config(self.tile.mr, self.tile.nr, self.kcs[k], self.mcs[mi], self.ncs[n], self.order,
+                            self.grids[g])
+
+    def configs(self) -> List[Config]:
+        t, order = self.tile, self.order
+        return [_gemm_config(t.mr, t.nr, kc, mc, nc, order, grid)
+                for kc in self.kcs for mc in self.mcs for nc in self.ncs for grid in self.grids]
+
+
+def _gemm_config(mr: int, nr: int, kc: int, mc: int, nc: int, order: str, grid: str) -> Config:
+    """Config.make("gemm", ...) for the space's own knobs, given already in
+    name order (grid, kc, loop_order, mc, mr, nc, nr): no sort per config."""
+    c = object.__new__(Config)
+    object.__setattr__(c, "op", "gemm")
+    object.__setattr__(c, "knobs", (("grid", grid), ("kc", kc), ("loop_order", order), ("mc", mc), ("mr", mr),
+                                    ("nc", nc), ("nr", nr)))
+    return c
+
+
+def gemm_blocks(task: Task, profile: HostProfile) -> List[GemmBlock]:
+    """The GEMM space of `task` (M > 1) as blocks, in space()'s order (see the module docstring)."""
     M, N, K = task.shape.M, task.shape.N, task.shape.K
-    if M == 1:
-        return [Config.make("gemm", path="gemv")]
-    m = _JsonKeyedMachine(profile)
+    if task.op != "gemm" or M == 1:
+        raise SpaceError(f"gemm_blocks: expected a GEMM task with M > 1, got {task.key()}")
+    m = Machine(profile)
+    grids = tuple(_grids(task.threads))
     out = []
     kc_hi = min(KC_MAX, math.ceil(K / gemm_model.KC_QUANTUM) * gemm_model.KC_QUANTUM)
     for t in _gemm_tiles(m):
@@ -290,13 +324,43 @@ def _gemm_space(task: Task, profile: HostProfile) -> List[Config]:
                    if kc <= kc_hi or kc == kc0] or [kc0]
             mcs = _scaled(mc0, BLOCK_FACTORS, t.mr, t.mr, max(m_hi, t.mr))
             ncs = _scaled(nc0, BLOCK_FACTORS, t.nr, t.nr, max(n_hi, t.nr))
-            for kc in kcs:
-                for mc in mcs:
-                    for nc in ncs:
-                        for grid in _grids(task.threads):
-                            out.append(Config.make("gemm", mr=t.mr, nr=t.nr, kc=kc, mc=mc, nc=nc,
-                                                   loop_order=order, grid=grid))
+            out.append(GemmBlock(t, order, tuple(kcs), tuple(mcs), tuple(ncs), grids))
     return out
+
+
+class BlockConfigs(SequenceABC):
+    """The configs of GEMM blocks as one read-only sequence, made on demand:
+    item i is the i-th config of the blocks laid end to end (space()'s
+    order), so a selector that ranks the whole space builds Configs only
+    for the few it plans or reports."""
+
+    def __init__(self, blocks: Sequence[GemmBlock]):
+        self.blocks = list(blocks)
+        self.offsets = list(itertools.accumulate((len(b) for b in self.blocks), initial=0))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"config index {i} outside a space of {len(self)}")
+        i %= len(self)
+        b = bisect.bisect_right(self.offsets, i) - 1
+        return self.blocks[b].config(i - self.offsets[b])
+
+
+def _gemm_space(task: Task, profile: HostProfile) -> List[Config]:
+    if task.shape.M == 1:
+        return [Config.make("gemm", path="gemv")]
+    return [c for b in gemm_blocks(task, profile) for c in b.configs()]
+
+
+def profile_key(profile: HostProfile) -> str:
+    """A profile's identity for the memos below: its dataclass repr, which
+    shows every field (exact floats) and costs ~1/40 of to_json()."""
+    return repr(profile)
 
 
 # The models' plans by (task, profile): plan_for() and the searches ask for
@@ -305,20 +369,24 @@ _MODEL_PLANS: Dict[Tuple[Task, str], Plan] = {}
 _MODEL_PLANS_MAX = 512
 
 
-def _memo_plan(task: Task, profile: HostProfile, make) -> Plan:
-    key = (task, profile.to_json())
+def _memo_plan(task: Task, profile: HostProfile, make, shared: bool = False) -> Plan:
+    """The memo's plan: a deep copy that callers may annotate, or with
+    shared=True the memo's own object, which the caller only reads (plan_for
+    copies what it takes from it: a deep copy of a GEMM plan costs as much
+    as planning the pick)."""
+    key = (task, profile_key(profile))
     if key not in _MODEL_PLANS:
         if len(_MODEL_PLANS) >= _MODEL_PLANS_MAX:
             _MODEL_PLANS.clear()
         _MODEL_PLANS[key] = make()
-    return copy.deepcopy(_MODEL_PLANS[key])   # callers annotate their copy
+    return _MODEL_PLANS[key] if shared else copy.deepcopy(_MODEL_PLANS[key])
 
 
-def _gemm_plan_analytical(task: Task, profile: HostProfile) -> Plan:
+def _gemm_plan_analytical(task: Task, profile: HostProfile, shared: bool = False) -> Plan:
     M, N, K = task.shape.M, task.shape.N, task.shape.K
     return _memo_plan(task, profile, lambda: gemm_model.plan_shape(
         profile, M, N, K, isa_suffix=isa_for_profile(profile).suffix, activations=list(task.activations),
-        threads=task.threads))
+        threads=task.threads), shared)
 
 
 def _gemm_analytical_config(task: Task, profile: HostProfile) -> Config:
@@ -367,11 +435,12 @@ def _check_gemm_config(task: Task, config: Config, profile: HostProfile) -> None
 
 def _gemm_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -> Plan:
     M, N, K = task.shape.M, task.shape.N, task.shape.K
-    base = _gemm_plan_analytical(task, profile)
     if config.get("path") == "gemv":
+        base = _gemm_plan_analytical(task, profile)
         base.params["path"] = Param("gemv", why)
         base.notes.append(why)
         return base
+    base = _gemm_plan_analytical(task, profile, shared=True)     # read only: its candidates are copied
     m = Machine(profile)
     k = config.as_dict()
     t = gemm_model.Tile(k["mr"], k["nr"], k["nr"] // m.lanes)
@@ -385,7 +454,7 @@ def _gemm_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
     params["threads"] = Param(task.threads, "the task's thread count (spec)")
     est = gemm_model.estimate(m, t, M, N, K, task.threads, order)
     name = f"tile {t.name} {order}"
-    cands = [Candidate(c.name, c.predicted_s, c.terms, chosen=c.name == name) for c in base.candidates]
+    cands = [Candidate(c.name, c.predicted_s, dict(c.terms), chosen=c.name == name) for c in base.candidates]
     return Plan(op=base.op, kernel=gemm_model.kernel_name(isa_for_profile(profile).suffix, t, (M, N, K)),
                 algorithm="blis-gemm", isa=profile.isa, shape={"M": M, "N": N, "K": K}, params=params,
                 predicted_s=est.seconds, predicted_terms=est.terms, candidates=cands,
@@ -417,11 +486,22 @@ def _conv_space(task: Task, profile: HostProfile) -> List[Config]:
     return out
 
 
-def _conv_plan_analytical(task: Task, profile: HostProfile) -> Plan:
+def _conv_plan_analytical(task: Task, profile: HostProfile, shared: bool = False) -> Plan:
     return _memo_plan(task, profile, lambda: conv_model.plan_layer(
         profile, task.shape, isa_suffix=isa_for_profile(profile).suffix, threads=task.threads,
         activations=list(task.activations), tolerance=task.tolerance,
-        fixed_lanes_suffix=fixed_lanes_isa_for_profile(profile).suffix))
+        fixed_lanes_suffix=fixed_lanes_isa_for_profile(profile).suffix), shared)
+
+
+def conv_candidates(task: Task, profile: HostProfile) -> List[Candidate]:
+    """models.conv.candidates() for a conv task at its thread count and
+    tolerance, as fresh copies the caller may change (none chosen). They are
+    the model's plan's own candidates (plan_layer ranks exactly these), which
+    plan_for() needs anyway: the predictor's features and its plan then
+    evaluate a layer's candidates once (tests/build/test_tuning_predictor.py
+    checks they equal a direct call)."""
+    return [Candidate(c.name, c.predicted_s, dict(c.terms), False, c.rejected)
+            for c in _conv_plan_analytical(task, profile, shared=True).candidates]
 
 
 def _conv_analytical_config(task: Task, profile: HostProfile) -> Config:
@@ -467,7 +547,7 @@ def _check_conv_config(task: Task, config: Config, profile: HostProfile) -> None
 
 def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -> Plan:
     L = task.shape
-    base = _conv_plan_analytical(task, profile)
+    base = _conv_plan_analytical(task, profile, shared=True)     # read only: what it gives is copied
     k = config.as_dict()
     alg = k["algorithm"]
     if alg == "direct":
@@ -476,14 +556,14 @@ def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
         cand_name = conv_model.direct_candidate_name(tile, plain)
     else:
         cand_name = alg
-    cands = conv_model.candidates(profile, L, task.threads, tolerance=task.tolerance)
+    cands = conv_candidates(task, profile)
     for c in cands:
         c.chosen = c.name == cand_name
     chosen = next((c for c in cands if c.chosen and c.rejected is None), None)
     params: Dict[str, Param] = {"algorithm": Param(alg, why),
                                 "threads": Param(task.threads, "the task's thread count (spec)")}
     if task.tolerance is not None:
-        params["tolerance"] = base.params["tolerance"]
+        params["tolerance"] = copy.deepcopy(base.params["tolerance"])
     if alg == "direct":
         m = conv_model.kernel_machine(profile)
         inner = k["order"] == "groups-inner"
@@ -497,7 +577,7 @@ def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
             "c_blocks": Param(k["c_blocks"], why),
         })
     if alg == "depthwise":
-        params["ow_tile"] = base.params["ow_tile"]
+        params["ow_tile"] = copy.deepcopy(base.params["ow_tile"])
     fixed = fixed_lanes_profile(profile)
     gemm_based = alg in ("gemm-1x1", "im2col-gemm")
     name = (conv_model.kernel_name(isa_for_profile(profile).suffix, profile.lanes_f32, alg) if gemm_based
@@ -515,7 +595,7 @@ _SPACES: Dict[Tuple[Task, str], List[Config]] = {}
 
 def space(task: Task, profile: HostProfile) -> List[Config]:
     """Every valid configuration of `task` on `profile` (see the module docstring), in a fixed order."""
-    key = (task, profile.to_json())
+    key = (task, profile_key(profile))
     if key not in _SPACES:
         if len(_SPACES) > 256:
             _SPACES.clear()
