@@ -11,6 +11,14 @@ from typing import Dict, List, Optional, Tuple
 
 from .isa_table import SCALABLE_ISAS as _SCALABLE_ISAS
 
+# A profile without a measured copy curve (saved before the probe measured
+# one, a built-in target, a hand-written file) gets copy bandwidth = this x
+# its read bandwidth, per level. Measured by autoconfig_probe on the AMD EPYC
+# Zen 3 VM (AVX2): copy / read 0.9-1.0 in L1 and L2, 0.61-0.66 in L3 and
+# DRAM (74.9 -> 46 GB/s in L3); the lower value, so a derived copy is never
+# faster than a measured one would be where re-layouts live (L3, DRAM).
+COPY_FROM_READ = 0.6
+
 
 @dataclass
 class CacheLevel:
@@ -37,6 +45,9 @@ class HostProfile:
     cores: int                         # logical CPUs this process may use
     caches: List[CacheLevel] = field(default_factory=list)
     bandwidth_gbps: Dict[str, float] = field(default_factory=dict)  # L1/L2/L3/DRAM read GB/s per core
+    # L1/L2/L3/DRAM copy GB/s per core (bytes read + bytes written, the working
+    # set being source + destination): what a weight re-layout can reach
+    copy_bandwidth_gbps: Dict[str, float] = field(default_factory=dict)
     compile_flags: List[str] = field(default_factory=list)          # flags for kernels of this ISA
     measured: bool = False             # True when micro-benchmarks ran on this machine
     # FMA throughput with all cores busy / (cores x one core's): 1 when each
@@ -71,11 +82,27 @@ class HostProfile:
             raise ValueError(f"HostProfile: unknown field(s) {unknown}; allowed: {sorted(known)}")
         d = dict(d)
         d["caches"] = [c if isinstance(c, CacheLevel) else CacheLevel(**c) for c in d.get("caches", [])]
-        return cls(**d)
+        return with_copy_bandwidth(cls(**d))
 
     @classmethod
     def from_json(cls, text: str) -> "HostProfile":
         return cls.from_dict(json.loads(text))
+
+
+def with_copy_bandwidth(profile: HostProfile) -> HostProfile:
+    """`profile` itself when it has a copy bandwidth per level of its read
+    bandwidth; else the missing levels derived as COPY_FROM_READ x read, with a
+    note saying so (in place: the profile is the caller's fresh object)."""
+    missing = [k for k in profile.bandwidth_gbps if k not in profile.copy_bandwidth_gbps]
+    if not missing:
+        return profile
+    profile.copy_bandwidth_gbps = dict(profile.copy_bandwidth_gbps)
+    for k in missing:
+        profile.copy_bandwidth_gbps[k] = round(COPY_FROM_READ * profile.bandwidth_gbps[k], 2)
+    profile.notes = list(profile.notes) + [
+        f"copy bandwidth not measured for {', '.join(missing)}: {COPY_FROM_READ:g} x the read bandwidth "
+        "(profile.COPY_FROM_READ, measured on the Zen 3 VM)"]
+    return profile
 
 
 # Scalable (vector-length agnostic) ISAs, and the fixed-width code every CPU
