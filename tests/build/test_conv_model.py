@@ -211,7 +211,7 @@ def test_prepare_charges_bytes_at_the_copy_bandwidth():
     # A profile without a copy curve charges COPY_FROM_READ x its read bandwidth.
     bare = replace(base, copy_bandwidth_gbps={})
     mb = conv_model.kernel_machine(bare)
-    assert mb.copy_bandwidth("DRAM") == pytest.approx(COPY_FROM_READ * base.bandwidth_gbps["DRAM"] * 1e9)
+    assert mb.copy_bandwidth("DRAM") == pytest.approx(COPY_FROM_READ["DRAM"] * base.bandwidth_gbps["DRAM"] * 1e9)
     # The C++ mirror receives the copy bandwidths among its coefficients.
     c = conv_model.model_coefficients(prof)
     assert [c[f"copy_bw_{k}"] for k in ("l1", "l2", "l3", "dram")] == [150e9, 60e9, 23e9, 9e9]

@@ -365,10 +365,13 @@ def test_copy_curve_per_level_and_round_trip(vm_sysfs, monkeypatch):
 def test_profile_without_copy_curve_derives_it_with_a_note(vm_sysfs, monkeypatch):
     monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
     factor = profile_mod.COPY_FROM_READ
-    assert 0 < factor < 1
+    assert set(factor) == {"L1", "L2", "L3", "DRAM"} and all(0 < f <= 1 for f in factor.values())
+    assert factor["DRAM"] < 1          # write-allocate: 3 lines moved per 2 counted
     p = probe.profile(measurements=_measurements())      # an older probe: no copy curve
-    assert p.copy_bandwidth_gbps == {k: round(factor * g, 2) for k, g in p.bandwidth_gbps.items()}
-    assert any("copy bandwidth not measured" in n and "COPY_FROM_READ" in n for n in p.notes)
+    assert p.copy_bandwidth_gbps == {k: round(factor[k] * g, 2) for k, g in p.bandwidth_gbps.items()}
+    assert p.copy_bandwidth_gbps["DRAM"] == 12.0         # 2/3 x 18
+    assert any("copy bandwidth not measured" in n and "COPY_FROM_READ" in n and "DRAM 0.67" in n
+               for n in p.notes)
     # A profile saved before the field existed gets the same, noted once.
     d = p.to_dict()
     del d["copy_bandwidth_gbps"]
@@ -386,13 +389,13 @@ def test_copy_bandwidth_in_targets_and_overrides(tmp_path):
     factor = profile_mod.COPY_FROM_READ
     for name in probe.BUILTIN_TARGETS:
         t = probe.profile(name)
-        assert t.copy_bandwidth_gbps == {k: round(factor * g, 2) for k, g in t.bandwidth_gbps.items()}, name
+        assert t.copy_bandwidth_gbps == {k: round(factor[k] * g, 2) for k, g in t.bandwidth_gbps.items()}, name
         assert any("copy bandwidth not measured" in n for n in t.notes)
     base = probe.profile("x86-64-v3")
     # A level whose read bandwidth is overridden gets its copy re-derived ...
     p = probe.profile(str(_write_json(tmp_path / "a.json", {"base": "x86-64-v3", "override": {
         "bandwidth_gbps": {"DRAM": 30}}})))
-    assert p.copy_bandwidth_gbps == {**base.copy_bandwidth_gbps, "DRAM": round(factor * 30, 2)}
+    assert p.copy_bandwidth_gbps == {**base.copy_bandwidth_gbps, "DRAM": 20.0}       # 2/3 x 30
     # ... unless the override gives it; copy levels alone merge per level.
     p = probe.profile(str(_write_json(tmp_path / "b.json", {"base": "x86-64-v3", "override": {
         "bandwidth_gbps": {"DRAM": 30}, "copy_bandwidth_gbps": {"DRAM": 25, "L1": 99}}})))

@@ -76,7 +76,7 @@ class Machine:
         """Copy bandwidth of one core at `level`, bytes read + written per
         second (the probe's copy curve; else COPY_FROM_READ x the read one)."""
         bw = self.profile.copy_bandwidth_gbps.get(level)
-        return bw * 1e9 if bw else COPY_FROM_READ * self.bandwidth(level)
+        return bw * 1e9 if bw else COPY_FROM_READ[level] * self.bandwidth(level)
 
     def level_of(self, nbytes: float) -> str:
         """The closest level a working set of nbytes fits in (half the cache, as usable)."""
