@@ -88,9 +88,11 @@ WINOGRAD_GEMM_EFFICIENCY = 0.85
 # Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
 # vectorized packers when the weights are cache-resident (B x B register
 # transposes, loads and stores, no DRAM): measured on the AMD EPYC Zen 3 VM
-# (AVX2, 8 lanes, 2.89 GHz probe), 1 thread: 0.8 (2048->512 1x1), 1.1
-# (128x128x3x3 and 256x256x3x3, blocked input); BENCHMARKS.md, "Weight preparation".
-PREPARE_CYCLES_PER_ELEMENT = 1.0
+# (AVX2, 8 lanes, 2.91 GHz probe), 1 thread, load ~3: 0.68-0.75 (1x1: 96->576,
+# 1024->512, 2048->512), 0.79-0.84 (3x3/2 with blocked input, 128 and 256
+# channels); BENCHMARKS.md, "The re-layout bar against the copy bandwidth".
+# (1.0 before the blocked 3x3 path lost its staging buffer.)
+PREPARE_CYCLES_PER_ELEMENT = 0.8
 
 ALGORITHMS = CONV_ALGORITHMS
 
