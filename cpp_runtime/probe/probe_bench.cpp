@@ -274,6 +274,46 @@ ReadKernel best_read_kernel() {
   return {"sse2", &read_sse2};
 }
 
+// ---------------------------------------------------------------- copy kernels
+// The empty asm with a memory clobber between repetitions keeps the compiler
+// from merging the repeated (identical) copies into one.
+__attribute__((target("avx512f"))) static void copy_avx512(const float* src, float* dst, size_t n, uint64_t reps) {
+  for (uint64_t r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < n; i += 64) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) _mm512_store_ps(dst + i + 16 * k, _mm512_load_ps(src + i + 16 * k));
+    }
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+__attribute__((target("avx2"))) static void copy_avx2(const float* src, float* dst, size_t n, uint64_t reps) {
+  for (uint64_t r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < n; i += 32) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) _mm256_store_ps(dst + i + 8 * k, _mm256_load_ps(src + i + 8 * k));
+    }
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+static void copy_sse2(const float* src, float* dst, size_t n, uint64_t reps) {
+  for (uint64_t r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < n; i += 16) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) _mm_store_ps(dst + i + 4 * k, _mm_load_ps(src + i + 4 * k));
+    }
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+CopyKernel best_copy_kernel() {
+  const auto& f = cpu::host_features();
+  if (f.has("avx512f")) return {"avx512", &copy_avx512};
+  if (f.has("avx2")) return {"avx2", &copy_avx2};
+  return {"sse2", &copy_sse2};
+}
+
 #elif defined(__aarch64__)
 
 // ---------------------------------------------------------------- clock
@@ -351,6 +391,18 @@ static float read_neon(const float* p, size_t n, uint64_t reps) {
 
 ReadKernel best_read_kernel() { return {"neon", &read_neon}; }
 
+static void copy_neon(const float* src, float* dst, size_t n, uint64_t reps) {
+  for (uint64_t r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < n; i += 16) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) vst1q_f32(dst + i + 4 * k, vld1q_f32(src + i + 4 * k));
+    }
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+CopyKernel best_copy_kernel() { return {"neon", &copy_neon}; }
+
 #else  // other architectures: portable C++ only
 
 void add_chain(uint64_t iters) {
@@ -371,6 +423,15 @@ static float read_scalar(const float* p, size_t n, uint64_t reps) {
 }
 
 ReadKernel best_read_kernel() { return {"scalar", &read_scalar}; }
+
+static void copy_scalar(const float* src, float* dst, size_t n, uint64_t reps) {
+  for (uint64_t r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+CopyKernel best_copy_kernel() { return {"scalar", &copy_scalar}; }
 
 #endif
 

@@ -1,5 +1,5 @@
 // Micro-benchmarks of autoconfig_probe: core clock, FMA latency/throughput,
-// read bandwidth per working-set size. Every kernel is compiled with a
+// read and copy bandwidth per working-set size. Every kernel is compiled with a
 // function-level target attribute, so this file needs no -m flags; callers
 // must only run a kernel whose ISA host_features() reports.
 #pragma once
@@ -47,6 +47,20 @@ struct ReadKernel {
 
 // The widest read kernel this host can run.
 ReadKernel best_read_kernel();
+
+// --- copy bandwidth -----------------------------------------------------
+// What a weight re-layout does at best: read one stream, write another, with
+// the widest vector loads and ordinary (write-allocating) stores, so a copy
+// beyond the last cache pays the read-for-ownership of every written line.
+struct CopyKernel {
+  std::string name;  // as ReadKernel
+  // Copies n floats from src to dst (n multiple of 256, both 64-byte aligned,
+  // not overlapping) `reps` times.
+  void (*copy)(const float* src, float* dst, size_t n, uint64_t reps);
+};
+
+// The widest copy kernel this host can run.
+CopyKernel best_copy_kernel();
 
 }  // namespace probe
 }  // namespace autoconfig

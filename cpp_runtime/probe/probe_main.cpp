@@ -4,7 +4,8 @@
 // {"arch": "x86_64", "features": [...], "freq_ghz": f,
 //  "fma": {"avx512": {"latency_cycles": f, "per_cycle": f, "gflops": f, ...}, ...},
 //  "fma_all_cpus": {"key": s, "threads": n, "gflops": f} or null,
-//  "bandwidth": [{"bytes": n, "gbps": f}, ...], "logical_cpus": n, "seconds": f}
+//  "bandwidth": [{"bytes": n, "gbps": f}, ...],
+//  "copy_bandwidth": [{"bytes": n, "gbps": f}, ...], "logical_cpus": n, "seconds": f}
 //
 //  - core clock: a dependent chain of 1-cycle integer adds (cycles/s); every
 //    other measurement is converted to cycles with it.
@@ -12,6 +13,10 @@
 //    the median of a few rounds, each converted to cycles with its own clock
 //    readings. Only variants host_features() supports are run.
 //  - read bandwidth per working-set size: widest vector loads, best of N.
+//  - copy bandwidth per working-set size (the same sizes; "bytes" is the
+//    source plus the destination, each half of it): widest vector loads and
+//    ordinary stores, GB/s counting the bytes read plus the bytes written;
+//    shorter runs than the read curve (a re-layout is the only user).
 //  - FMA throughput with every allowed CPU running the throughput kernel at
 //    once ("fma_all_cpus": {"threads": n, "gflops": total}): below n times
 //    one CPU's rate when logical CPUs share FMA units (SMT siblings).
@@ -51,6 +56,7 @@ struct Timing {
   double clock_target;   // seconds per timed run, core clock
   double fma_target;     // seconds per timed run, FMA kernels
   double bw_target;      // seconds per timed run, bandwidth
+  double copy_target;    // seconds per timed run, copy bandwidth
   int clock_repeats;     // best of
   int fma_repeats;
   int fma_rounds;        // median of (clock, FMA) rounds
@@ -64,8 +70,8 @@ Timing timing_for(const Options& o) {
   // check of probe.py, so --quick only shortens the runs.
   const std::vector<size_t> sizes = {16 * K, 32 * K, 256 * K, 1 * M,
                                      4 * M,  16 * M, 64 * M,  256 * M};
-  if (o.quick) return {0.008, 0.004, 0.004, 2, 2, 3, 2, sizes};
-  return {0.030, 0.015, 0.025, 3, 2, 3, 3, sizes};
+  if (o.quick) return {0.008, 0.004, 0.004, 0.002, 2, 2, 3, 2, sizes};
+  return {0.030, 0.015, 0.025, 0.008, 3, 2, 3, 3, sizes};
 }
 
 // Runs fn(iters) with iters chosen so one run lasts about `target` seconds;
@@ -234,7 +240,7 @@ int main(int argc, char** argv) {
   const double hz = median(clocks);
 
   // ---- read bandwidth
-  std::string bw_json;
+  std::string bw_json, copy_json;
   std::string bw_kernel;
   if (opt.bandwidth && !tm.sizes.empty()) {
     const auto rk = autoconfig::probe::best_read_kernel();
@@ -261,6 +267,17 @@ int main(int argc, char** argv) {
       std::snprintf(line, sizeof(line), "%s{\"bytes\": %zu, \"gbps\": %.2f}",
                     bw_json.empty() ? "" : ", ", bytes, static_cast<double>(bytes) / s / 1e9);
       bw_json += line;
+    }
+    // ---- copy bandwidth: the first half of the buffer into the second.
+    const auto ck = autoconfig::probe::best_copy_kernel();
+    for (size_t bytes : tm.sizes) {
+      const size_t n = bytes / 2 / sizeof(float);
+      const double s =
+          best_seconds_per_iter([&](uint64_t reps) { ck.copy(buf, buf + n, n, reps); }, tm.copy_target, tm.bw_repeats);
+      char line[128];
+      std::snprintf(line, sizeof(line), "%s{\"bytes\": %zu, \"gbps\": %.2f}", copy_json.empty() ? "" : ", ", bytes,
+                    static_cast<double>(2 * n * sizeof(float)) / s / 1e9);
+      copy_json += line;
     }
     std::free(buf);
   }
@@ -290,10 +307,11 @@ int main(int argc, char** argv) {
 
   std::printf(
       "{\"arch\": %s, \"features\": [%s], \"freq_ghz\": %.4f, \"fma\": {%s}, \"fma_all_cpus\": %s, "
-      "\"bandwidth\": [%s], \"bandwidth_kernel\": %s, \"logical_cpus\": %d, \"cpu\": %d, "
+      "\"bandwidth\": [%s], \"copy_bandwidth\": [%s], \"bandwidth_kernel\": %s, \"logical_cpus\": %d, "
+      "\"cpu\": %d, "
       "\"pinned\": %s, \"quick\": %s, \"seconds\": %.3f}\n",
       json_str(feats.arch).c_str(), feat_json.c_str(), hz / 1e9, fma_json.c_str(),
-      all_json.empty() ? "null" : all_json.c_str(), bw_json.c_str(), json_str(bw_kernel).c_str(), logical_cpus,
-      cpu, pinned ? "true" : "false", opt.quick ? "true" : "false", now_seconds() - t_start);
+      all_json.empty() ? "null" : all_json.c_str(), bw_json.c_str(), copy_json.c_str(), json_str(bw_kernel).c_str(),
+      logical_cpus, cpu, pinned ? "true" : "false", opt.quick ? "true" : "false", now_seconds() - t_start);
   return 0;
 }

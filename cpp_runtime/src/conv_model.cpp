@@ -58,6 +58,13 @@ double level_bw(const ConvModel& m, double nbytes) {
   return nbytes <= m.l3_bytes / 2 ? m.bw_l3 : m.bw_dram;
 }
 
+// models/conv.py: Machine.copy_bandwidth at the level of a working set.
+double level_copy_bw(const ConvModel& m, double nbytes) {
+  if (nbytes <= m.l1_bytes / 2) return m.copy_bw_l1;
+  if (nbytes <= m.l2_bytes / 2) return m.copy_bw_l2;
+  return nbytes <= m.l3_bytes / 2 ? m.copy_bw_l3 : m.copy_bw_dram;
+}
+
 // models/conv.py: _layout_seconds.
 double layout_copy_s(const ConvModel& m, double elements, double t) {
   if (elements <= 0) return 0.0;
@@ -265,9 +272,9 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   }
   if (written <= 0) return 0.0;
   const double footprint = 4 * (w + written);
-  // Beyond the last cache every written line is read first (write-allocate);
-  // the threads share the bytes as they share the issue (one core's bandwidth each).
-  const double memory = 4 * (w + written * (footprint > m.l3_bytes / 2 ? 2 : 1)) / level_bw(m, footprint) / t;
+  // Bytes read + written at the copy bandwidth (write-allocate included); the
+  // threads share the bytes as they share the issue (one core's bandwidth each).
+  const double memory = footprint / level_copy_bw(m, footprint) / t;
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)

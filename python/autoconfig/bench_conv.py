@@ -42,9 +42,10 @@ class ConvRow:
     oneoff_prepare_s: float = float("nan")
     oneoff_prepare_predicted_s: float = float("nan")
     prepare_bytes: float = 0.0
-    prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's bandwidth of the level they fit
+    prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's copy bandwidth of the level they fit
     oneoff_measured: Dict[str, float] = field(default_factory=dict)   # --check-model: one-off, per algorithm
     oneoff_pack_s: float = float("nan")   # its fold + re-layout alone (no checks, no model), timed in C++
+    memcpy_s: float = float("nan")   # numpy copying the same bytes (memcpy_fn), best of the same samples
 
     @property
     def oneoff_best(self) -> Optional[str]:
@@ -140,9 +141,13 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
             packs.append(require_ext().conv2d_prepare_weights(
                 w, None, sh.C, sh.H, sh.W, [sh.stride_h, sh.stride_w], list(pads), [sh.dilation_h, sh.dilation_w],
                 sh.groups, threads, [0xFFFFFFFF, -1, -1, -1, -1]))
-        prep_one = best_times({"prepare": prep_fn}, repeat, quiet_s=quiet)["prepare"]
-        pack_one = min(packs)
         nbytes, bw_s = prepare_reference(host(), sh, one_alg, one["plain_input"])
+        copies: List[float] = []
+        prep_fns = {"prepare": prep_fn}
+        if nbytes:
+            prep_fns["memcpy"] = memcpy_fn(host(), sh, one_alg, one["plain_input"], copies)
+        prep_one = best_times(prep_fns, repeat, quiet_s=quiet)["prepare"]
+        pack_one = min(packs)
         fns = {"ours": lambda: layer(x, residual=res, out=out),
                "oneoff": lambda: conv2d(x, w, b, activation=act, residual=res, out=out, threads=threads,
                                                  **geo)}
@@ -186,35 +191,105 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
         rows.append(ConvRow(name, _label(sh), threads, layer.algorithm, predicted, ours, prep,
                             sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured,
                             one_alg, oneoff, one["estimates"][one_alg], prep_one, one["prepare"][one_alg],
-                            nbytes, bw_s, oneoff_measured, oneoff_pack_s=pack_one))
+                            nbytes, bw_s, oneoff_measured, oneoff_pack_s=pack_one,
+                            memcpy_s=min(copies) if copies else float("nan")))
     return rows
+
+
+# Re-layouts moving fewer bytes than this are dominated by the fixed cost of
+# the call (thread wake-up, item set-up), not by bandwidth: the summary line
+# counts only the larger ones (issue 14's 2x bar is about memory speed).
+LARGE_RELAYOUT_BYTES = 0.25e6
 
 
 def prepare_reference(profile, sh, alg: str, plain: bool):
     """(bytes read + written by the one-off weight preparation of alg, seconds
-    to move them at the profile's measured bandwidth of the level they fit in)."""
+    to move them at the profile's copy bandwidth of the level they fit in)."""
     from .models import conv as conv_model
     m = conv_model.kernel_machine(profile)
     read, written = conv_model.prepare_bytes(m, sh, alg, plain)
     nbytes = conv_model.F32 * (read + written)
-    return nbytes, (nbytes / m.bandwidth(m.level_of(nbytes)) if nbytes else 0.0)
+    return nbytes, (nbytes / m.copy_bandwidth(m.level_of(nbytes)) if nbytes else 0.0)
+
+
+def memcpy_fn(profile, sh, alg: str, plain: bool, out: List[float]):
+    """A plain copy of the bytes the re-layout moves, one thread: numpy.copyto
+    of a source of the weights' size into a destination of the packed size
+    (in source-sized pieces when the packed weights are larger: Winograd's U,
+    padded blocks). The arrays are made once and reused, as the timed
+    re-layout reuses its weights, so both read a source of the same size from
+    the same level. Each call appends its seconds to `out` (best of them: the re-layout
+    is also the best single call)."""
+    import numpy as np
+    from .models import conv as conv_model
+    read, written = conv_model.prepare_bytes(conv_model.kernel_machine(profile), sh, alg, plain)
+    src = np.random.default_rng(0).standard_normal(int(read), dtype=np.float32)
+    # The destination starts half a page from the source's page offset: two
+    # arrays of one size come from mmap at the same offset, and a copy whose
+    # loads and stores agree in their low 12 bits stalls on every load (4K
+    # aliasing: 3-6x slower on the Zen 3 VM), which is not memory speed.
+    raw = np.empty(int(written) + 1024, dtype=np.float32)
+    shift = (src.ctypes.data + 2048 - raw.ctypes.data) % 4096 // 4
+    dst = raw[shift:shift + int(written)]
+    pieces = [(i, min(i + src.size, dst.size)) for i in range(0, dst.size, src.size)]
+
+    def run():
+        t0 = time.perf_counter()
+        for a, b in pieces:
+            np.copyto(dst[a:b], src[:b - a])
+        out.append(time.perf_counter() - t0)
+    return run
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and b == b else float("nan")
 
 
 def format_prepare_table(rows: List[ConvRow], markdown: bool) -> str:
     """The one-off call's weight preparation per layer: bytes, measured
     (the whole conv2d_prepare_weights call: checks, model choice, re-layout),
     the re-layout alone (fold + pack, timed inside the call), the time of its
-    bytes at the measured bandwidth, and the model's prediction."""
+    bytes at the probe's copy bandwidth, a numpy copy of them (memcpy_fn), the
+    re-layout over both, and the model's prediction; then how many re-layouts
+    of >= LARGE_RELAYOUT_BYTES are within 2x of each."""
     head = ["spec", "layer", "thr", "one-off algorithm", "bytes", "measured ms", "re-layout ms", "ms at bandwidth",
-            "re-layout / bandwidth", "predicted ms"]
+            "memcpy ms", "re-layout / bandwidth", "re-layout / memcpy", "predicted ms"]
     body = []
     for r in rows:
-        ratio = r.oneoff_pack_s / r.prepare_bandwidth_s if r.prepare_bandwidth_s else float("nan")
-        body.append([r.spec, r.layer, str(r.threads), r.oneoff_algorithm, f"{r.prepare_bytes / 1e6:.2f} MB",
+        vs_bw, vs_copy = _ratio(r.oneoff_pack_s, r.prepare_bandwidth_s), _ratio(r.oneoff_pack_s, r.memcpy_s)
+        small = " (small)" if 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES else ""
+        body.append([r.spec, r.layer, str(r.threads), r.oneoff_algorithm, f"{r.prepare_bytes / 1e6:.2f} MB{small}",
                      f"{r.oneoff_prepare_s * 1e3:.3f}", f"{r.oneoff_pack_s * 1e3:.3f}",
-                     f"{r.prepare_bandwidth_s * 1e3:.3f}",
-                     "-" if ratio != ratio else f"{ratio:.2f}", f"{r.oneoff_prepare_predicted_s * 1e3:.3f}"])
-    return "\n".join(render_table(head, body, markdown, align="<"))
+                     f"{r.prepare_bandwidth_s * 1e3:.3f}", "-" if r.memcpy_s != r.memcpy_s else
+                     f"{r.memcpy_s * 1e3:.3f}", "-" if vs_bw != vs_bw else f"{vs_bw:.2f}",
+                     "-" if vs_copy != vs_copy else f"{vs_copy:.2f}", f"{r.oneoff_prepare_predicted_s * 1e3:.3f}"])
+    lines = render_table(head, body, markdown, align="<")
+    lines.append("")
+    lines += prepare_summary(rows)
+    return "\n".join(lines)
+
+
+def prepare_summary(rows: List[ConvRow]) -> List[str]:
+    """Per thread count and kind (direct re-layout, Winograd transform): how
+    many preparations of >= LARGE_RELAYOUT_BYTES are within 2x of the copy
+    bandwidth and of the measured memcpy."""
+    out = []
+    for threads in sorted({r.threads for r in rows}):
+        for kind, pick in (("re-layouts (direct)", lambda a: a == "direct"),
+                           ("Winograd transforms", lambda a: a.startswith("winograd"))):
+            big = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
+                   and r.prepare_bytes >= LARGE_RELAYOUT_BYTES]
+            small = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
+                     and 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES]
+            if not big and not small:
+                continue
+            bw = sum(1 for r in big if _ratio(r.oneoff_pack_s, r.prepare_bandwidth_s) <= 2.0)
+            cp = sum(1 for r in big if _ratio(r.oneoff_pack_s, r.memcpy_s) <= 2.0)
+            out.append(f"{threads} thread(s), {kind} of >= {LARGE_RELAYOUT_BYTES / 1e6:g} MB: {bw}/{len(big)} "
+                       f"within 2x of the copy bandwidth, {cp}/{len(big)} within 2x of memcpy; "
+                       f"{len(small)} smaller ones (marked small) are dominated by the fixed cost of the call")
+    out.append("memcpy: numpy.copyto on one thread, whatever the re-layout's thread count")
+    return out
 
 
 def _geomean(xs: Sequence[float]) -> float:

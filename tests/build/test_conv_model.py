@@ -178,24 +178,40 @@ def test_threads_sharing_fma_units_do_not_double_the_rate():
     assert conv_model.model_coefficients(smt)["fma_thread_scaling"] == 0.5
 
 
-def test_prepare_beyond_the_last_cache_pays_write_allocate():
-    """A re-layout whose bytes fit a cache moves them once; one beyond the
-    last cache (here 1024->2048 1x1: 8 MiB read, 8 MiB written) also reads
-    every destination line before writing it, so its written bytes count
-    twice at the DRAM bandwidth; the call's threads share the bytes."""
+def test_prepare_charges_bytes_at_the_copy_bandwidth():
+    """A re-layout costs (bytes read + bytes written) / the copy bandwidth of
+    the level its source and destination fit in, never less: beyond the last
+    cache too (the probe's copy curve includes write-allocate, nothing is added
+    for it); the call's threads share the bytes. The read bandwidth plays no
+    part (here made absurdly fast)."""
+    from dataclasses import replace
     from autoconfig import probe
-    m = conv_model.kernel_machine(probe.profile("x86-64-v3"))
+    from autoconfig.profile import COPY_FROM_READ
+    base = probe.profile("x86-64-v3")
+    prof = replace(base, bandwidth_gbps={k: 1e4 for k in base.bandwidth_gbps},
+                   copy_bandwidth_gbps={"L1": 150.0, "L2": 60.0, "L3": 23.0, "DRAM": 9.0})
+    m = conv_model.kernel_machine(prof)
     big = Conv2dShape(C=1024, H=14, W=14, K=2048, R=1, S=1)
     read, written = conv_model.prepare_bytes(m, big, "direct")
+    assert (read, written) == (1024 * 2048, 1024 * 2048)
     assert m.level_of(conv_model.F32 * (read + written)) == "DRAM"
-    want = conv_model.F32 * (read + 2 * written) / m.bandwidth("DRAM")
+    want = conv_model.F32 * (read + written) / 9e9
+    issue = written * conv_model.PREPARE_CYCLES_PER_ELEMENT / conv_model._hz(m)
+    assert want > issue
     assert conv_model.prepare_terms(m, big, "direct", 1)["prepare"] == pytest.approx(want, rel=1e-12)
     # Two threads each bring their share of the bytes (plus one barrier).
     assert conv_model.prepare_terms(m, big, "direct", 2)["prepare"] == pytest.approx(
         want / 2 + conv_model.SYNC_SECONDS, rel=1e-12)
-    small = Conv2dShape(C=64, H=56, W=56, K=64, R=1, S=1)
-    read, written = conv_model.prepare_bytes(m, small, "direct")
-    level = m.level_of(conv_model.F32 * (read + written))
-    assert level != "DRAM"
-    assert conv_model.prepare_terms(m, small, "direct", 1)["prepare"] >= (
-        conv_model.F32 * (read + written) / m.bandwidth(level))
+    for small in (Conv2dShape(C=64, H=56, W=56, K=64, R=1, S=1), Conv2dShape(C=13, H=7, W=7, K=17, R=3, S=3)):
+        read, written = conv_model.prepare_bytes(m, small, "direct")
+        level = m.level_of(conv_model.F32 * (read + written))
+        assert level != "DRAM"
+        assert conv_model.prepare_terms(m, small, "direct", 1)["prepare"] >= (
+            conv_model.F32 * (read + written) / m.copy_bandwidth(level))
+    # A profile without a copy curve charges COPY_FROM_READ x its read bandwidth.
+    bare = replace(base, copy_bandwidth_gbps={})
+    mb = conv_model.kernel_machine(bare)
+    assert mb.copy_bandwidth("DRAM") == pytest.approx(COPY_FROM_READ["DRAM"] * base.bandwidth_gbps["DRAM"] * 1e9)
+    # The C++ mirror receives the copy bandwidths among its coefficients.
+    c = conv_model.model_coefficients(prof)
+    assert [c[f"copy_bw_{k}"] for k in ("l1", "l2", "l3", "dram")] == [150e9, 60e9, 23e9, 9e9]

@@ -204,6 +204,8 @@ def test_target_file_full_profile(tmp_path):
     ({"base": "x86-64-v3", "override": {"caches": [{"level": 1, "size_bytes": 1, "assoc": 4}]}},
      "caches[0].assoc"),
     ({"base": "x86-64-v3", "override": {"bandwidth_gbps": {"L4": 3}}}, "bandwidth_gbps.L4"),
+    ({"base": "x86-64-v3", "override": {"copy_bandwidth_gbps": {"L4": 3}}}, "copy_bandwidth_gbps.L4"),
+    ({"base": "x86-64-v3", "override": {"copy_bandwidth_gbps": {"L3": -1}}}, "copy_bandwidth_gbps.L3"),
     ({"base": "x86-64-v3", "override": {"vector_registers": 0}}, "vector_registers"),
     ({"base": "pentium", "override": {}}, "base"),
     ({"base": "x86-64-v3", "extra": 1}, "extra"),
@@ -336,6 +338,78 @@ def test_profile_override_env(vm_sysfs, tmp_path, monkeypatch):
         probe.profile(measurements=_measurements())
 
 
+# --------------------------------------------------------------------------- copy bandwidth
+# A copy curve as the probe prints it: per working set (source + destination),
+# GB/s of bytes read + written.
+COPY_VM = [(16 * KiB, 250.0), (32 * KiB, 240.0), (256 * KiB, 120.0), (1 * MiB, 110.0),
+           (4 * MiB, 21.0), (16 * MiB, 20.0), (64 * MiB, 19.0), (256 * MiB, 11.0)]
+
+
+def test_copy_curve_per_level_and_round_trip(vm_sysfs, monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    m = _measurements()
+    m["copy_bandwidth"] = [{"bytes": b, "gbps": g} for b, g in COPY_VM]
+    p = probe.profile(measurements=m)
+    # The read curve's levels: L1 48 KiB -> 16 KiB, L2 2 MiB -> 1 MiB, L3 32 MiB
+    # (sanity-checked) -> 16 MiB, DRAM the largest size.
+    assert p.copy_bandwidth_gbps == {"L1": 250.0, "L2": 110.0, "L3": 20.0, "DRAM": 11.0}
+    assert p.bandwidth_gbps == {"L1": 320.0, "L2": 135.0, "L3": 29.5, "DRAM": 18.0}   # read curve untouched
+    assert any(n.startswith("copy bandwidth (read + written): L1=250") for n in p.notes)
+    assert not any("copy bandwidth not measured" in n for n in p.notes)
+    q = HostProfile.from_json(p.to_json())
+    assert q == p and q.copy_bandwidth_gbps == p.copy_bandwidth_gbps
+    assert "copy bandwidth per core (read + written): L1 250 GB/s, L2 110 GB/s, L3 20 GB/s, DRAM 11 GB/s" \
+        in probe.summary(p)
+
+
+def test_profile_without_copy_curve_derives_it_with_a_note(vm_sysfs, monkeypatch):
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    factor = profile_mod.COPY_FROM_READ
+    assert set(factor) == {"L1", "L2", "L3", "DRAM"} and all(0 < f <= 1 for f in factor.values())
+    assert factor["DRAM"] < 1          # write-allocate: 3 lines moved per 2 counted
+    p = probe.profile(measurements=_measurements())      # an older probe: no copy curve
+    assert p.copy_bandwidth_gbps == {k: round(factor[k] * g, 2) for k, g in p.bandwidth_gbps.items()}
+    assert p.copy_bandwidth_gbps["DRAM"] == 12.0         # 2/3 x 18
+    assert any("copy bandwidth not measured" in n and "COPY_FROM_READ" in n and "DRAM 0.67" in n
+               for n in p.notes)
+    # A profile saved before the field existed gets the same, noted once.
+    d = p.to_dict()
+    del d["copy_bandwidth_gbps"]
+    d["notes"] = []
+    q = HostProfile.from_dict(d)
+    assert q.copy_bandwidth_gbps == p.copy_bandwidth_gbps
+    assert sum("copy bandwidth not measured" in n for n in q.notes) == 1
+    assert HostProfile.from_json(q.to_json()) == q
+    # A profile without any bandwidth has none to derive.
+    d["bandwidth_gbps"] = {}
+    assert HostProfile.from_dict(d).copy_bandwidth_gbps == {}
+
+
+def test_copy_bandwidth_in_targets_and_overrides(tmp_path):
+    factor = profile_mod.COPY_FROM_READ
+    for name in probe.BUILTIN_TARGETS:
+        t = probe.profile(name)
+        assert t.copy_bandwidth_gbps == {k: round(factor[k] * g, 2) for k, g in t.bandwidth_gbps.items()}, name
+        assert any("copy bandwidth not measured" in n for n in t.notes)
+    base = probe.profile("x86-64-v3")
+    # A level whose read bandwidth is overridden gets its copy re-derived ...
+    p = probe.profile(str(_write_json(tmp_path / "a.json", {"base": "x86-64-v3", "override": {
+        "bandwidth_gbps": {"DRAM": 30}}})))
+    assert p.copy_bandwidth_gbps == {**base.copy_bandwidth_gbps, "DRAM": 20.0}       # 2/3 x 30
+    # ... unless the override gives it; copy levels alone merge per level.
+    p = probe.profile(str(_write_json(tmp_path / "b.json", {"base": "x86-64-v3", "override": {
+        "bandwidth_gbps": {"DRAM": 30}, "copy_bandwidth_gbps": {"DRAM": 25, "L1": 99}}})))
+    assert p.copy_bandwidth_gbps == {**base.copy_bandwidth_gbps, "DRAM": 25.0, "L1": 99.0}
+    assert p.bandwidth_gbps["DRAM"] == 30.0
+    # A full profile file without the field: derived, with the note.
+    d = base.to_dict()
+    del d["copy_bandwidth_gbps"]
+    d["notes"] = []
+    p = probe.profile(str(_write_json(tmp_path / "full.json", d)))
+    assert p.copy_bandwidth_gbps == base.copy_bandwidth_gbps
+    assert any("copy bandwidth not measured" in n for n in p.notes)
+
+
 # --------------------------------------------------------------------------- probe program
 def test_run_probe_binary_errors(tmp_path):
     script = tmp_path / "failing_probe"
@@ -434,6 +508,10 @@ def test_probe_binary_quick_json(probe_exe):
     assert sizes == sorted(sizes) and sizes[0] == 16 * KiB and len(sizes) >= 6
     assert all(e["gbps"] > 0.5 for e in m["bandwidth"])
     assert m["bandwidth"][0]["gbps"] > m["bandwidth"][-1]["gbps"]      # L1 beats DRAM
+    # The copy curve: the same working sets, bytes read + written per second.
+    assert [e["bytes"] for e in m["copy_bandwidth"]] == sizes
+    assert all(e["gbps"] > 0.5 for e in m["copy_bandwidth"])
+    assert m["copy_bandwidth"][0]["gbps"] > m["copy_bandwidth"][-1]["gbps"]
     if m["arch"] == "x86_64":
         assert "sse2" in m["features"] and "sse" in m["fma"]
     if m["logical_cpus"] > 1:
@@ -455,6 +533,7 @@ def test_probe_binary_fake_features(probe_exe):
     assert m["features"] == ["avx", "avx2", "f16c", "fma", "sse2"]
     assert sorted(m["fma"]) == ["avx2", "sse"]                         # no avx512 run
     assert m["bandwidth"] == []
+    assert m["copy_bandwidth"] == []
 
 
 @needs_cxx
@@ -472,6 +551,8 @@ def test_profile_end_to_end_host(monkeypatch):
     assert p.cache(3).size_bytes <= 64 * MiB               # sanity check applied
     assert set(p.bandwidth_gbps) == {"L1", "L2", "L3", "DRAM"}
     assert p.bandwidth_gbps["L1"] > p.bandwidth_gbps["DRAM"]
+    assert set(p.copy_bandwidth_gbps) == {"L1", "L2", "L3", "DRAM"}     # measured, not derived
+    assert not any("copy bandwidth not measured" in n for n in p.notes)
     assert p.cores == len(os.sched_getaffinity(0))
     if p.isa == "avx512":
         assert p.peak_gflops_per_core > 20

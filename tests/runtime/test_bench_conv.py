@@ -29,6 +29,34 @@ def test_choice_is_judged_against_the_measured_best():
     assert not row.choice_ok
 
 
+def _prep_row(threads, alg, nbytes, pack_s, bandwidth_s, memcpy_s):
+    return ConvRow("s", "l", threads, alg, 1e-3, 1e-3, 0.0, 1.0, 1.0, None, oneoff_algorithm=alg,
+                   prepare_bytes=nbytes, prepare_bandwidth_s=bandwidth_s, oneoff_pack_s=pack_s, memcpy_s=memcpy_s)
+
+
+def test_prepare_summary_counts_large_relayouts_within_2x():
+    """Only re-layouts of >= 0.25 MB count; each is judged against the copy
+    bandwidth and the measured memcpy apart; Winograd transforms apart."""
+    from autoconfig.bench_conv import LARGE_RELAYOUT_BYTES, format_prepare_table, prepare_summary
+    assert LARGE_RELAYOUT_BYTES == 0.25e6
+    rows = [_prep_row(1, "direct", 1e6, 2.0e-4, 1.0e-4, 1.5e-4),     # 2.0x bandwidth, 1.33x memcpy: both
+            _prep_row(1, "direct", 4e6, 5.0e-4, 2.0e-4, 3.0e-4),     # 2.5x bandwidth, 1.67x memcpy
+            _prep_row(1, "direct", 1e5, 9.0e-5, 1.0e-5, 1.0e-5),     # small: not counted
+            _prep_row(1, "winograd-f4", 2e6, 9.0e-4, 1.0e-4, 2.0e-4),
+            _prep_row(1, "gemm-1x1", 0.0, 0.0, 0.0, float("nan")),   # nothing to prepare
+            _prep_row(2, "direct", 1e6, 3.0e-4, 1.0e-4, 1.0e-4)]
+    lines = prepare_summary(rows)
+    assert lines[0].startswith("1 thread(s), re-layouts (direct) of >= 0.25 MB: 1/2 within 2x of the copy "
+                               "bandwidth, 2/2 within 2x of memcpy; 1 smaller")
+    assert lines[1].startswith("1 thread(s), Winograd transforms of >= 0.25 MB: 0/1 within 2x of the copy "
+                               "bandwidth, 0/1 within 2x of memcpy; 0 smaller")
+    assert lines[2].startswith("2 thread(s), re-layouts (direct) of >= 0.25 MB: 0/1 within 2x of the copy "
+                               "bandwidth, 0/1 within 2x of memcpy")
+    table = format_prepare_table(rows, markdown=True)
+    assert "| memcpy ms |" in table and "| re-layout / memcpy |" in table
+    assert "0.10 MB (small)" in table and "| 1.67 |" in table and "| 2.50 |" in table
+
+
 def test_bench_conv_small_net(ac):
     r = subprocess.run([sys.executable, "-m", "autoconfig", "bench", "--op", "conv2d", "--net",
                         "mobilenetv2_projection_residual", "--check-model", "--repeat", "1", "--no-torch"],
@@ -39,3 +67,5 @@ def test_bench_conv_small_net(ac):
     assert r.stdout.count("mobilenetv2_projection_residual") == 10
     assert "one-off weight preparation" in r.stdout and "ms at bandwidth" in r.stdout
     assert "re-layout ms" in r.stdout and "re-layout / bandwidth" in r.stdout
+    assert "memcpy ms" in r.stdout and "re-layout / memcpy" in r.stdout
+    assert "memcpy: numpy.copyto on one thread" in r.stdout

@@ -80,12 +80,17 @@ def test_oneoff_equals_prepared(ac, layer, alg, threads):
 # Prime channel counts and sizes: partial output and input channel blocks,
 # several packer work items (groups of output blocks x chunks of columns or
 # channels) to share among 1, 2 and 3 threads, a 1x1 layer with more channels
-# than one item's columns, a plain-input (stem-like) layer.
+# than one item's columns, a plain-input (stem-like) layer; and Winograd
+# layers whose transform planes (C x K rounded up to the lanes) are a multiple
+# of 4 KiB apart, the ones the packer stages through L1 (conv_prepare.py:
+# kAliasBytes), one of them with a partial last panel of output channels.
 PACKER_LAYERS = [
     (1, 37, 11, 13, 41, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
     (1, 131, 5, 7, 67, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
     (1, 263, 3, 3, 29, 3, 3, (2, 2), (1, 0, 1, 0), (1, 1), 1),
     (1, 3, 17, 19, 23, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),
+    (1, 32, 9, 10, 32, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (1, 128, 6, 7, 40, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
 ]
 
 

@@ -7,8 +7,9 @@ lanes of a vector: NCHW[B]c weights u[group][tap][c][kb][lane], Winograd
 U[xi][panel][c][k in panel]. So both are built the same way: B weight rows
 (k0..k0+B-1, each C*R*S contiguous floats) are read B columns at a time and
 transposed in registers (blocks::transpose_block), each column becomes one
-vector over the B output channels, is multiplied by the B scales and
-(Winograd) transformed, and is stored where the kernel reads it. Every
+vector over the B output channels, is multiplied by the B scales (a whole
+block's rows are scaled on the way in, then transposed straight into place)
+and (Winograd) transformed, and is stored where the kernel reads it. Every
 packed float is written exactly once (channel and lane padding as zeros), so
 the buffer needs no clearing first: one read of w, one write of u.
 
@@ -16,7 +17,10 @@ Work is cut into items a thread owns whole (direct: a group of KB output
 blocks x a chunk of columns; Winograd: a panel of output channels x a chunk
 of input channels); an item's source rows and destination lines fit half of
 L1 (the `l1_bytes` of the profile), so each destination line is filled
-while it is in L1 and leaves complete.
+while it is in L1 and leaves complete. Where the destinations of one step are
+a multiple of 4 KiB apart (the Winograd planes of most real layers) they
+would share one L1 set and be evicted half written, so the Winograd packer
+stages a block of channels in L1 and copies it out plane by plane.
 
 The replaced scalar packers (conv_direct.py, conv_winograd.py: pack_weights)
 wrote one float per store with strides of a whole plane (Winograd: 36 planes
@@ -36,6 +40,25 @@ def _common(isa: Isa, l1_bytes: int) -> str:
     return f'''
 constexpr int B = blocks::B;
 constexpr int64_t kL1Bytes = {l1_bytes};   // profile: L1 data cache; an item's lines fit half of it
+// Addresses this many bytes apart share an L1 set: the 4 KiB way of the L1D
+// of the x86 and Arm cores we target (32 KiB 8-way, 48 KiB 12-way).
+constexpr int64_t kAliasBytes = 4096;
+
+// dst[i * dst_stride + lane] = w[(k0 + lane) * ld + j0 + i] * scale[k0 + lane]
+// for i, lane < B (a whole block; scale may be null): the rows are scaled on
+// the way in (one multiply per float, as the scalar packers did), then
+// transposed straight to dst.
+static inline void scaled_block(const float* __restrict w, int64_t ld, int64_t k0, int64_t j0,
+                                const float* __restrict scale, float* __restrict dst, int64_t dst_stride) {{
+  if (!scale) {{
+    blocks::transpose_block(w + k0 * ld + j0, ld, dst, dst_stride);
+    return;
+  }}
+  alignas(64) float rows[B * B];
+  for (int l = 0; l < B; ++l)
+    {isa.storeu("rows + l * B", isa.mul(isa.loadu("w + (k0 + l) * ld + j0"), isa.set1("scale[k0 + l]")))}
+  blocks::transpose_block(rows, B, dst, dst_stride);
+}}
 
 // col[i*B + lane] = w[(k0 + lane) * ld + j0 + i] * scale[k0 + lane] for i < B:
 // B columns of B weight rows as B vectors over output channels; lanes past kn
@@ -43,11 +66,11 @@ constexpr int64_t kL1Bytes = {l1_bytes};   // profile: L1 data cache; an item's 
 static inline void columns(const float* __restrict w, int64_t ld, int64_t k0, int kn, int64_t j0, int64_t n,
                            const float* __restrict scale, float* __restrict col) {{
   if (kn == B && j0 + B <= n) {{
-    blocks::transpose_block(w + k0 * ld + j0, ld, col, B);
-  }} else {{
-    for (int i = 0; i < B; ++i)
-      for (int l = 0; l < B; ++l) col[i * B + l] = l < kn && j0 + i < n ? w[(k0 + l) * ld + j0 + i] : 0.0f;
+    scaled_block(w, ld, k0, j0, scale, col, B);
+    return;
   }}
+  for (int i = 0; i < B; ++i)
+    for (int l = 0; l < B; ++l) col[i * B + l] = l < kn && j0 + i < n ? w[(k0 + l) * ld + j0 + i] : 0.0f;
   if (!scale) return;
   float sv[B];
   for (int l = 0; l < B; ++l) sv[l] = l < kn ? scale[k0 + l] : 0.0f;
@@ -77,31 +100,41 @@ static void direct_thread(void* ctx, int tid, int nthreads) {{
   // lands at (j * kbn + kb) * B, a uniform stride.
   const bool uniform = j.cb == 1 || j.RS == 1;
   alignas(64) float col[B * B];
-  // Otherwise (blocked input, R*S > 1) whole channel blocks, B*RS columns, per step.
-  std::vector<float> blk(uniform ? 0 : static_cast<size_t>(B * B * j.RS));
   for (int64_t it = items * tid / nthreads; it < items * (tid + 1) / nthreads; ++it) {{
     const int64_t g = it / j.chunks, j0 = (it % j.chunks) * j.chunk;
     const int64_t j1 = j0 + j.chunk < j.cols ? j0 + j.chunk : j.cols;
     const int64_t kbn = j.kblocks - g * j.KB < j.KB ? j.kblocks - g * j.KB : j.KB;
     float* ug = j.u + g * j.KB * taps * j.cb * B;
+    // The blocks kb outside the columns: B source rows at a time (rows C*RS*4
+    // bytes apart share an L1 set when that is a multiple of 4 KiB; B of them
+    // fit its ways, KB*B would not: 2.2x slower for 2048->512 1x1 on Zen 3).
     for (int64_t kb = 0; kb < kbn; ++kb) {{
       const int64_t k0 = (g * j.KB + kb) * B;
       const int kn = static_cast<int>(j.K - k0 < B ? j.K - k0 : B);
       if (!uniform) {{
+        // Blocked input, R*S > 1: whole channel blocks (B*RS columns) per step;
+        // column q*B + i of a block is channel cr = (q*B + i) / RS, tap t =
+        // (q*B + i) % RS, and goes to d + (t * B + cr) * kbn * B.
         for (int64_t jb = j0; jb < j1; jb += B * j.RS) {{   // j0, j1: whole channel blocks
-          for (int64_t q = 0; q < j.RS; ++q) columns(j.w, ld, k0, kn, jb + q * B, n, j.scale, blk.data() + q * B * B);
-          // Tap t of channel cr of this block: d + (t * B + cr) * kbn * B.
           float* d = ug + (jb * kbn + kb) * B;
-          for (int cr = 0; cr < B; ++cr)
-            for (int64_t t = 0; t < j.RS; ++t)
-              {isa.storeu("d + (t * B + cr) * kbn * B", isa.loadu("blk.data() + (cr * j.RS + t) * B"))}
+          for (int64_t q = 0; q < j.RS; ++q) {{
+            columns(j.w, ld, k0, kn, jb + q * B, n, j.scale, col);
+            int64_t cr = q * B / j.RS, t = q * B % j.RS;
+            for (int i = 0; i < B; ++i) {{
+              {isa.storeu("d + (t * B + cr) * kbn * B", isa.loadu("col + i * B"))}
+              if (++t == j.RS) {{
+                t = 0;
+                ++cr;
+              }}
+            }}
+          }}
         }}
         continue;
       }}
       for (int64_t jj = j0; jj < j1; jj += B) {{
         // Column jj + i goes to ug + ((jj + i) * kbn + kb) * B.
-        if (kn == B && jj + B <= n && jj + B <= j1 && !j.scale) {{
-          blocks::transpose_block(j.w + k0 * ld + jj, ld, ug + (jj * kbn + kb) * B, kbn * B);   // straight into place
+        if (kn == B && jj + B <= n && jj + B <= j1) {{
+          scaled_block(j.w, ld, k0, jj, j.scale, ug + (jj * kbn + kb) * B, kbn * B);   // straight into place
           continue;
         }}
         columns(j.w, ld, k0, kn, jj, n, j.scale, col);
@@ -153,7 +186,7 @@ def _winograd(isa: Isa, m: int) -> str:
     for i in range(a):
         for jx in range(a):
             e = linear_combination(isa, G[jx], [f"gg{i}_{s}" for s in range(3)])
-            body.append("          " + isa.storeu(f"uc + {i * a + jx} * plane", e))
+            body.append("          " + isa.storeu(f"uc + {i * a + jx} * stride", e))
     body_s = "\n".join(body)
     return f'''
 struct WinoJob{m} {{
@@ -163,31 +196,51 @@ struct WinoJob{m} {{
   int64_t K, C, Kp, panels, cchunk, chunks;
 }};
 
-// Item = (panel of kNR output channels, chunk of input channels): per vector
-// of B output channels, the chunk's 9 taps are transposed (9*B columns per B
-// channels), scaled, and U = G g G^T is formed in registers, {a * a} stores per
-// (vector, channel), one into each transform position xi.
+// Item = (panel of kNR output channels, chunk of input channels), B channels
+// at a time: per vector of B output channels of the panel, the block's 9 taps
+// are transposed (9*B columns per B channels) and scaled, and U = G g G^T is
+// formed in registers and stored, one vector into each of the {a * a} planes.
+// When the planes (C*Kp floats apart) are a multiple of kAliasBytes apart they
+// all fall in one L1 set ({a * a} lines in an 8- or 12-way set: each line was
+// evicted half written and read again for its other half; F4 took 1.5x as
+// long on the Zen 3 VM): then the vectors go to `stage` ([xi][channel][panel
+// width], in L1) and each plane gets the block's channels x width floats in
+// one contiguous copy. (Staging costs a second store per vector: for planes
+// that do not alias, straight stores are faster.)
 static void {ns}_thread(void* ctx, int tid, int nthreads) {{
   const WinoJob{m}& j = *static_cast<const WinoJob{m}*>(ctx);
+  constexpr int kXi = {a * a};
+  constexpr int64_t kStage = B * {ns}::kNR;   // floats per plane in `stage`
   const int64_t items = j.panels * j.chunks, ld = j.C * 9, n = j.C * 9, plane = j.C * j.Kp;
+  const bool staged = plane * int64_t(sizeof(float)) % kAliasBytes == 0;
+  const int64_t stride = staged ? kStage : plane;
   alignas(64) float col[9 * B * B];
+  alignas(64) float stage[kXi * kStage];
   for (int64_t it = items * tid / nthreads; it < items * (tid + 1) / nthreads; ++it) {{
     const int64_t panel = it / j.chunks, c0 = (it % j.chunks) * j.cchunk;
     const int64_t c1 = c0 + j.cchunk < j.C ? c0 + j.cchunk : j.C;
     const int64_t kp0 = panel * {ns}::kNR;
     const int64_t width = {ns}::kNR < j.Kp - kp0 ? {ns}::kNR : j.Kp - kp0;
-    for (int64_t k0 = kp0; k0 < kp0 + width; k0 += B) {{
-      const int kn = static_cast<int>(j.K - k0 < B ? j.K - k0 : B);
-      for (int64_t cb = c0; cb < c1; cb += B) {{
-        const int64_t cn = c1 - cb < B ? c1 - cb : B;
+    for (int64_t cb = c0; cb < c1; cb += B) {{
+      const int64_t cn = c1 - cb < B ? c1 - cb : B;
+      for (int64_t k0 = kp0; k0 < kp0 + width; k0 += B) {{
+        const int kn = static_cast<int>(j.K - k0 < B ? j.K - k0 : B);
         for (int q = 0; q < 9; ++q) columns(j.w, ld, k0, kn, cb * 9 + q * B, n, j.scale, col + q * B * B);
-        for (int64_t c = cb; c < cb + cn; ++c) {{
-          const float* gc = col + (c - cb) * 9 * B;
+        for (int64_t c = 0; c < cn; ++c) {{
+          const float* gc = col + c * 9 * B;
           {V} g[9];
           for (int t = 0; t < 9; ++t) g[t] = {isa.loadu("gc + t * B")};
-          float* uc = j.u + kp0 * j.C + c * width + (k0 - kp0);
+          float* uc = (staged ? stage : j.u + kp0 * j.C + cb * width) + c * width + (k0 - kp0);
 {body_s}
         }}
+      }}
+      if (!staged) continue;
+      // The block's channels are contiguous in every plane: cn * width floats.
+      const int64_t run = cn * width;
+      for (int xi = 0; xi < kXi; ++xi) {{
+        const float* src = stage + xi * kStage;
+        float* dst = j.u + xi * plane + kp0 * j.C + cb * width;
+        for (int64_t e = 0; e < run; e += B) {isa.storeu("dst + e", isa.loadu("src + e"))}
       }}
     }}
   }}
@@ -205,7 +258,7 @@ void {ns}_weights(const float* w, const float* scale, int64_t K, int64_t C, floa
   j.Kp = {ns}::round_up(K, B);
   j.panels = {ns}::ceil_div(j.Kp, {ns}::kNR);
   // Channels per item: the panel's source rows (kNR x 9 floats per channel)
-  // and its {a * a} destination rows (kNR floats per channel) in half of L1.
+  // and its {a * a} staged rows (kNR floats per channel) in half of L1.
   const int64_t fit = kL1Bytes / 2 / (int64_t(sizeof(float)) * {ns}::kNR * (9 + {a * a})) / B * B;
   j.cchunk = fit > B ? fit : B;
   j.chunks = {ns}::ceil_div(C, j.cchunk);

@@ -30,10 +30,12 @@ one-off conv2d() call pays it on every call and is chosen by run + prepare;
 a prepared layer (prepare_conv2d / PreparedConv2d) pays it once and is chosen
 by run time alone (candidates(..., prepared=True), the default).
   direct      read w (K*C*R*S floats), write NCHW[B]c weights (K and C padded
-              to blocks): max(issue, bytes / bandwidth of where they fit);
-              beyond the last cache the written bytes count twice (each
-              line is read before it is written: write-allocate; measured on
-              Zen 3: the DRAM-sized re-layouts took 1.4-2.2x the single count).
+              to blocks): max(issue, (bytes read + bytes written) / the copy
+              bandwidth of the level source and destination fit in). The
+              probe's copy curve reads one stream and writes another with
+              ordinary stores, so beyond the last cache it already pays the
+              read-for-ownership of every written line (write-allocate):
+              nothing is added for it.
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
@@ -86,9 +88,11 @@ WINOGRAD_GEMM_EFFICIENCY = 0.85
 # Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
 # vectorized packers when the weights are cache-resident (B x B register
 # transposes, loads and stores, no DRAM): measured on the AMD EPYC Zen 3 VM
-# (AVX2, 8 lanes, 2.89 GHz probe), 1 thread: 0.8 (2048->512 1x1), 1.1
-# (128x128x3x3 and 256x256x3x3, blocked input); BENCHMARKS.md, "Weight preparation".
-PREPARE_CYCLES_PER_ELEMENT = 1.0
+# (AVX2, 8 lanes, 2.91 GHz probe), 1 thread, load ~3: 0.68-0.75 (1x1: 96->576,
+# 1024->512, 2048->512), 0.79-0.84 (3x3/2 with blocked input, 128 and 256
+# channels); BENCHMARKS.md, "The re-layout bar against the copy bandwidth".
+# (1.0 before the blocked 3x3 path lost its staging buffer.)
+PREPARE_CYCLES_PER_ELEMENT = 0.8
 
 ALGORITHMS = CONV_ALGORITHMS
 
@@ -541,11 +545,10 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     if written <= 0:
         return {"prepare": 0.0}
     footprint = F32 * (read + written)
-    level = m.level_of(footprint)
-    # Beyond the last cache every written line is read first (write-allocate).
-    # The probe's bandwidth is one core's; the packers' threads each bring
-    # their own misses in flight (module docstring), so threads divide it too.
-    memory = F32 * (read + written * (2 if level == "DRAM" else 1)) / m.bandwidth(level) / threads
+    # The copy bandwidth counts bytes read + written, write-allocate included.
+    # It is one core's; the packers' threads each bring their own misses in
+    # flight (module docstring), so threads divide it too.
+    memory = footprint / m.copy_bandwidth(m.level_of(footprint)) / threads
     issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
@@ -745,4 +748,6 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "l3_bytes": m.cache(3).size_bytes,
         "bw_l1": m.bandwidth("L1"), "bw_l2": m.bandwidth("L2"), "bw_l3": m.bandwidth("L3"),
         "bw_dram": m.bandwidth("DRAM"),
+        "copy_bw_l1": m.copy_bandwidth("L1"), "copy_bw_l2": m.copy_bandwidth("L2"),
+        "copy_bw_l3": m.copy_bandwidth("L3"), "copy_bw_dram": m.copy_bandwidth("DRAM"),
     }

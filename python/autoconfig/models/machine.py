@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..profile import CacheLevel, HostProfile
+from ..profile import COPY_FROM_READ, CacheLevel, HostProfile
 
 # Vector loads the core can issue per cycle. Two L1 load ports for full-width
 # vectors is what every x86 core since Haswell and Neoverse N1 provide.
@@ -71,6 +71,12 @@ class Machine:
         """Read bandwidth of one core from `level`, bytes/s."""
         bw = self.profile.bandwidth_gbps.get(level) or DEFAULT_BW_GBPS[level]
         return bw * 1e9
+
+    def copy_bandwidth(self, level: str) -> float:
+        """Copy bandwidth of one core at `level`, bytes read + written per
+        second (the probe's copy curve; else COPY_FROM_READ x the read one)."""
+        bw = self.profile.copy_bandwidth_gbps.get(level)
+        return bw * 1e9 if bw else COPY_FROM_READ[level] * self.bandwidth(level)
 
     def level_of(self, nbytes: float) -> str:
         """The closest level a working set of nbytes fits in (half the cache, as usable)."""

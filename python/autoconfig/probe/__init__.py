@@ -2,8 +2,9 @@
 
 Host profiles come from three sources, each decision recorded in `notes`:
 
-* cpu features, FMA latency/throughput, core clock and a read-bandwidth curve
-  measured by the small C++ program `autoconfig_probe`
+* cpu features, FMA latency/throughput, core clock, a read-bandwidth curve and
+  a copy-bandwidth curve (bytes read + written: what a weight re-layout can
+  reach) measured by the small C++ program `autoconfig_probe`
   (cpp_runtime/probe/probe_main.cpp, compiled here on demand);
 * cache sizes from sysfs, sanity-checked against the bandwidth curve (VMs
   often expose the host socket's L3 as if it were theirs);

@@ -77,6 +77,9 @@ def summary(prof: HostProfile) -> str:
     if prof.bandwidth_gbps:
         lines.append("  read bandwidth per core: " + ", ".join(
             f"{k} {prof.bandwidth_gbps[k]:g} GB/s" for k in BANDWIDTH_LEVELS if k in prof.bandwidth_gbps))
+    if prof.copy_bandwidth_gbps:
+        lines.append("  copy bandwidth per core (read + written): " + ", ".join(
+            f"{k} {prof.copy_bandwidth_gbps[k]:g} GB/s" for k in BANDWIDTH_LEVELS if k in prof.copy_bandwidth_gbps))
     lines.append(f"  compile flags: {' '.join(prof.compile_flags) or '(none)'}")
     lines.append(f"  features: {' '.join(prof.features)}")
     if prof.notes:

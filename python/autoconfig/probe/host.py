@@ -9,7 +9,7 @@ import os
 import platform
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..profile import CacheLevel, HostProfile
+from ..profile import CacheLevel, HostProfile, with_copy_bandwidth
 from . import sysfs
 from .measurement import FMA_LATENCY_PLAUSIBLE, _plausible_fma_latency
 from .sysfs import SVE_DEFAULT_VL_FILE, read_sve_vector_bits
@@ -64,9 +64,11 @@ def _round_if_close(x: float, what: str, notes: List[str]) -> float:
     return float(x)
 
 
-def _bandwidth_curve(meas: dict) -> List[Tuple[int, float]]:
+def _bandwidth_curve(meas: dict, key: str = "bandwidth") -> List[Tuple[int, float]]:
+    """(working-set bytes, GB/s) of the probe's "bandwidth" (read) or
+    "copy_bandwidth" curve, sorted; malformed entries dropped."""
     curve = []
-    for e in meas.get("bandwidth") or []:
+    for e in meas.get(key) or []:
         try:
             b, g = int(e["bytes"]), float(e["gbps"])
         except (KeyError, TypeError, ValueError):
@@ -197,17 +199,10 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
     curve = _bandwidth_curve(meas)
     _check_l3(caches, curve, notes)
 
-    bandwidth: Dict[str, float] = {}
-    if curve:
-        for lvl in (1, 2, 3):
-            size, bw = _bw_at(curve, caches[lvl].size_bytes / 2)
-            bandwidth[f"L{lvl}"] = round(bw, 2)
-        bandwidth["DRAM"] = round(curve[-1][1], 2)
-        notes.append("bandwidth: " + ", ".join(
-            f"L{lvl}={bandwidth[f'L{lvl}']:g} GB/s @ {_fmt_bytes(_bw_at(curve, caches[lvl].size_bytes / 2)[0])}"
-            for lvl in (1, 2, 3)) + f", DRAM={bandwidth['DRAM']:g} GB/s @ {_fmt_bytes(curve[-1][0])}")
-    else:
+    bandwidth = _per_level(curve, caches, "bandwidth", notes)
+    if not curve:
         notes.append("bandwidth: not measured (models fall back to their defaults)")
+    copy_bw = _per_level(_bandwidth_curve(meas, "copy_bandwidth"), caches, "copy bandwidth (read + written)", notes)
 
     try:
         cores = len(os.sched_getaffinity(0))
@@ -215,14 +210,28 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
         cores = os.cpu_count() or 1
     scaling = _fma_thread_scaling(meas.get("fma_all_cpus"), fma_key, peak if isinstance(fma, dict) else None, notes)
 
-    return HostProfile(
+    return with_copy_bandwidth(HostProfile(
         name="host", arch=arch, isa=isa, features=features,
         vector_bits=vector_bits, vector_registers=vregs,
         fma_latency_cycles=latency, fma_per_cycle=units, freq_ghz=round(freq, 4),
         peak_gflops_per_core=round(peak, 3), cores=cores,
         caches=[caches[k] for k in sorted(caches)],
-        bandwidth_gbps=bandwidth, compile_flags=list(spec["compile_flags"]),
-        measured=bool(meas.get("fma") or curve), fma_thread_scaling=scaling, notes=notes)
+        bandwidth_gbps=bandwidth, copy_bandwidth_gbps=copy_bw, compile_flags=list(spec["compile_flags"]),
+        measured=bool(meas.get("fma") or curve), fma_thread_scaling=scaling, notes=notes))
+
+
+def _per_level(curve: List[Tuple[int, float]], caches: Dict[int, CacheLevel], what: str,
+               notes: List[str]) -> Dict[str, float]:
+    """GB/s per level of a measured curve: the largest working set within half
+    of each cache (as the read bandwidth), the largest one for DRAM."""
+    if not curve:
+        return {}
+    out = {f"L{lvl}": round(_bw_at(curve, caches[lvl].size_bytes / 2)[1], 2) for lvl in (1, 2, 3)}
+    out["DRAM"] = round(curve[-1][1], 2)
+    notes.append(f"{what}: " + ", ".join(
+        f"L{lvl}={out[f'L{lvl}']:g} GB/s @ {_fmt_bytes(_bw_at(curve, caches[lvl].size_bytes / 2)[0])}"
+        for lvl in (1, 2, 3)) + f", DRAM={out['DRAM']:g} GB/s @ {_fmt_bytes(curve[-1][0])}")
+    return out
 
 
 def _fma_thread_scaling(all_cpus, fma_key: str, peak: Optional[float], notes: List[str]) -> float:

@@ -11,7 +11,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from ..profile import CacheLevel, HostProfile
+from ..profile import CacheLevel, HostProfile, with_copy_bandwidth
 from .host import BANDWIDTH_LEVELS
 from .sysfs import _parse_size
 from .targets import BUILTIN_TARGETS, ISA_TABLE, KNOWN_ISAS, _builtin, _peak
@@ -61,16 +61,16 @@ def _check_field(where: str, name: str, v: Any) -> Any:
         if not (_is_num(v) and 0 < v <= 1):
             raise bad("a number in (0, 1]")
         return float(v)
-    if name == "bandwidth_gbps":
+    if name in ("bandwidth_gbps", "copy_bandwidth_gbps"):
         if not isinstance(v, dict):
             raise bad("an object {level: GB/s}")
         out = {}
         for k, g in v.items():
             if k not in BANDWIDTH_LEVELS:
-                raise ValueError(f"{where}: field 'bandwidth_gbps.{k}': unknown level; "
+                raise ValueError(f"{where}: field '{name}.{k}': unknown level; "
                                  f"allowed: {', '.join(BANDWIDTH_LEVELS)}")
             if not (_is_num(g) and g > 0):
-                raise ValueError(f"{where}: field 'bandwidth_gbps.{k}': expected a positive number, got {g!r}")
+                raise ValueError(f"{where}: field '{name}.{k}': expected a positive number, got {g!r}")
             out[k] = float(g)
         return out
     if name == "caches":
@@ -114,8 +114,10 @@ def _check_field(where: str, name: str, v: Any) -> Any:
 
 def _apply_override(base: HostProfile, override: dict, where: str) -> HostProfile:
     """Merge `override` into a copy of `base`: scalars and lists replace
-    (caches given as a list replace all levels), bandwidth_gbps merges per
-    level, notes append. ISA-derived fields follow a changed isa unless given;
+    (caches given as a list replace all levels), bandwidth_gbps and
+    copy_bandwidth_gbps merge per level (a level whose read bandwidth is
+    overridden without its copy bandwidth gets the copy derived from the new
+    read value: profile.with_copy_bandwidth), notes append. ISA-derived fields follow a changed isa unless given;
     the peak follows the clock/units/width unless given."""
     if not isinstance(override, dict):
         raise ValueError(f"{where}: field 'override': expected an object, got {type(override).__name__}")
@@ -135,6 +137,10 @@ def _apply_override(base: HostProfile, override: dict, where: str) -> HostProfil
     for k, v in checked.items():
         if k == "bandwidth_gbps":
             d[k] = {**d[k], **v}
+            d["copy_bandwidth_gbps"] = {lvl: g for lvl, g in d["copy_bandwidth_gbps"].items()
+                                        if lvl not in v or lvl in checked.get("copy_bandwidth_gbps", {})}
+        elif k == "copy_bandwidth_gbps":
+            d[k] = {**d[k], **v}
         elif k == "notes":
             notes.extend(v)
         else:
@@ -146,7 +152,7 @@ def _apply_override(base: HostProfile, override: dict, where: str) -> HostProfil
     if checked:
         notes.append(f"override from {where}: " + ", ".join(sorted(checked)))
     d["notes"] = notes
-    return HostProfile(**d)
+    return with_copy_bandwidth(HostProfile(**d))
 
 
 def _load_json(path: Path) -> Any:
@@ -203,7 +209,7 @@ def _target_from_file(path: Path) -> HostProfile:
     prof = HostProfile(**d)
     prof.measured = False
     prof.notes = [f"target file {where}"] + list(prof.notes)
-    return prof
+    return with_copy_bandwidth(prof)
 
 
 def _host_override(prof: HostProfile) -> HostProfile:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 from ..isa_table import ISA_TABLE, KNOWN_ISAS  # noqa: F401  (autoconfig.probe.ISA_TABLE, KNOWN_ISAS)
-from ..profile import CacheLevel, HostProfile
+from ..profile import CacheLevel, HostProfile, with_copy_bandwidth
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -20,14 +20,14 @@ def _target_profile(name: str, *, arch: str, isa: str, features: List[str], bits
                     bandwidth: Dict[str, float], flags: List[str], note: str) -> HostProfile:
     """A built-in target: FMA latency 4 everywhere it is used here; caches
     given as (level, bytes) with their ways; nothing is measured."""
-    return HostProfile(
+    return with_copy_bandwidth(HostProfile(
         name=name, arch=arch, isa=isa, features=features, vector_bits=bits, vector_registers=vregs,
         fma_latency_cycles=4.0, fma_per_cycle=units, freq_ghz=freq,
         peak_gflops_per_core=_peak(freq, units, bits), cores=4,
         caches=[CacheLevel(lvl, size, 64, w, 1, "target") for (lvl, size), w in zip(caches, ways)],
         bandwidth_gbps=dict(bandwidth), compile_flags=list(flags), measured=False,
         notes=[f"built-in target {name}: {note} (numbers documented in autoconfig/probe.py)",
-               "cores=4 is a placeholder: a target cannot know the deployment's core count"])
+               "cores=4 is a placeholder: a target cannot know the deployment's core count"]))
 
 
 _X86_BASE = ["sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "popcnt"]
