@@ -310,7 +310,7 @@ Status validate_ln(const GemmArgs& g, const LayerNormEpilogue& ln) {
   if (!st.ok() || g.M == 0 || g.N == 0) return st;
   if (!g.C) return Status::Error("gemm_layernorm: C is null");
   if (g.ldc < g.N) return Status::Error(fmt("gemm_layernorm: ldc=%lld must be >= N=%lld", g.ldc, g.N));
-  if (g.K > 0 && (!g.A || !g.B)) return Status::Error("gemm_layernorm: A or B is null with K > 0");
+  if (g.K > 0 && (!g.A || (!g.B && !g.prepared_b))) return Status::Error("gemm_layernorm: A or B is null with K > 0");
   return Status::Ok();
 }
 
