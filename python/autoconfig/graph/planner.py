@@ -288,7 +288,8 @@ class _Costs:
         x, w = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
         M, K, N = int(math.prod(x[:-1])), w[0], w[1]
         c = conv_model.model_coefficients(self.profile)
-        fused, unfused, rows = attention_model.gemm_layernorm_terms(c, int(c["lanes"]), M, N, K, t)
+        weights = g.tensors[n.inputs[1]].kind == "constant" and M > 1   # packed at load (ops_attention.cpp)
+        fused, unfused, rows = attention_model.gemm_layernorm_terms(c, int(c["lanes"]), M, N, K, t, weights)
         fs, us = sum(fused.values()), sum(unfused.values())
         alg = "fused" if fs <= us else "unfused"
         return min(fs, us), alg, (f"GEMM {M}x{N}x{K} + LayerNorm {alg} {min(fs, us) * 1e3:.3f} ms (fused: row blocks "
