@@ -310,7 +310,7 @@ Status validate_ln(const GemmArgs& g, const LayerNormEpilogue& ln) {
   if (!st.ok() || g.M == 0 || g.N == 0) return st;
   if (!g.C) return Status::Error("gemm_layernorm: C is null");
   if (g.ldc < g.N) return Status::Error(fmt("gemm_layernorm: ldc=%lld must be >= N=%lld", g.ldc, g.N));
-  if (g.K > 0 && (!g.A || !g.B)) return Status::Error("gemm_layernorm: A or B is null with K > 0");
+  if (g.K > 0 && (!g.A || (!g.B && !g.prepared_b))) return Status::Error("gemm_layernorm: A or B is null with K > 0");
   return Status::Ok();
 }
 
@@ -329,14 +329,17 @@ GemmLayerNormChoice choose_ln(const detail::Registry& r, const GemmArgs& g, cons
   const double M = double(g.M), N = double(g.N), K = double(g.K);
   const double lnc = kLayerNormVectorOps / kVectorOpsPerCycle / m.lanes / m.hz;
   const double y_bytes = M * N * kF32;
-  const GemmTerms gt = gemm_terms(m, M, N, K, t);
+  GemmTerms gt = gemm_terms(m, M, N, K, t);
+  // A B prepared ahead is copied by neither form (models/attention.py: gemm_layernorm_terms).
+  if (g.prepared_b) gt.pack = 0.0;
   c.unfused_s = gt.compute + gt.calls + gt.c_io + gt.pack + M * N * lnc / t + 2.0 * y_bytes / level_bw(m, y_bytes) / t +
                 sync_s(m, t, 2);
   c.block_rows = block_rows(m, g.M, g.N, t);
   const double blocks = cdiv(M, double(c.block_rows));
   const double tt = std::min(double(t), blocks), busiest = cdiv(blocks, tt);
   const double rows = double(c.block_rows);
-  const GemmTerms gb = gemm_terms(m, rows, N, K, 1);
+  GemmTerms gb = gemm_terms(m, rows, N, K, 1);
+  if (g.prepared_b) gb.pack = 0.0;
   c.fused_s = std::max(busiest * (gb.compute + gb.calls + gb.c_io), shared_fma_floor(m, blocks * gb.compute, tt)) +
               busiest * gb.pack + busiest * (rows * N * lnc + 2.0 * rows * N * kF32 / m.bw_l2) + sync_s(m, tt, 1);
   const bool fused = ln.algorithm == AttentionAlgorithm::Fused ||

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "autoconfig/autoconfig.h"
+#include "autoconfig/detail/gemm_driver.h"
 #include "autoconfig/detail/registry.h"
 #include "autoconfig/detail/runtime.h"
 
@@ -40,7 +41,7 @@ Status validate(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return Status::Ok();
   if (!g.C) return Status::Error("gemm: C is null");
   if (g.ldc < g.N) return Status::Error(fmt("gemm: ldc=%lld must be >= N=%lld", g.ldc, g.N));
-  if (g.K > 0 && (!g.A || !g.B)) return Status::Error("gemm: A or B is null with K > 0");
+  if (g.K > 0 && (!g.A || (!g.B && !g.prepared_b))) return Status::Error("gemm: A or B is null with K > 0");
   if (g.c_in && g.ld_cin < g.N) return Status::Error(fmt("gemm: ld_cin=%lld must be >= N=%lld", g.ld_cin, g.N));
   if (g.threads < 0) return Status::Error(fmt("gemm: threads=%lld must be >= 0", g.threads));
   return Status::Ok();
@@ -113,10 +114,69 @@ int default_threads(const Registry& r, double flops) {
 
 }  // namespace detail
 
+namespace {
+
+// The kernel a prepared B was packed for.
+const GemmKernel* prepared_kernel(const GemmArgs& g) {
+  return static_cast<const GemmKernel*>(g.prepared_b->kernel_entry());
+}
+
+// A prepared B serves calls with its own N, K and activation (any M).
+Status check_prepared(const GemmArgs& g) {
+  const PreparedGemmB& p = *g.prepared_b;
+  if (!p.ready()) return Status::Error("gemm: prepared_b was not prepared (call PreparedGemmB::prepare first)");
+  if (p.N() != g.N || p.K() != g.K)
+    return Status::Error("gemm: prepared_b holds a B of K=" + std::to_string(p.K()) + " x N=" + std::to_string(p.N()) +
+                         ", the call has K=" + std::to_string(g.K) + " x N=" + std::to_string(g.N));
+  if (p.act() != g.act)
+    return Status::Error(std::string("gemm: prepared_b was prepared for activation ") + activation_name(p.act()) +
+                         ", the call asks for " + activation_name(g.act));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status PreparedGemmB::prepare(const GemmArgs& g) {
+  kernel_ = nullptr;
+  packed_.clear();
+  GemmArgs shape = g;
+  shape.prepared_b = nullptr;
+  if (g.M < 1 || g.N < 1 || g.K < 1)
+    return Status::Error("PreparedGemmB::prepare: M, N, K must be >= 1 (got M=" + std::to_string(g.M) +
+                         ", N=" + std::to_string(g.N) + ", K=" + std::to_string(g.K) + ")");
+  if (!g.B) return Status::Error("PreparedGemmB::prepare: B is null");
+  const int act = static_cast<int>(g.act);
+  if (act < 0 || act >= kNumActivations)
+    return Status::Error(fmt("PreparedGemmB::prepare: unknown activation %lld", act));
+  if (g.threads < 0) return Status::Error(fmt("PreparedGemmB::prepare: threads=%lld must be >= 0", g.threads));
+  const detail::Registry* r = detail::active_registry();
+  if (!r) return check_isa();
+  const GemmKernel* k = find_specialized(*r, shape);
+  if (!k) k = r->generic;
+  // 64 bytes of slack so the panels start on a cache line
+  packed_.resize(static_cast<size_t>(detail::prepared_b_floats(g.K, g.N, k->nr)) + 16);
+  offset_ = (64 - reinterpret_cast<uintptr_t>(packed_.data()) % 64) % 64 / sizeof(float);
+  detail::pack_b_prepared(g.B, g.rs_b, g.cs_b, g.K, g.N, k->nr, k->kc, packed_.data() + offset_);
+  N_ = g.N;
+  K_ = g.K;
+  act_ = g.act;
+  kernel_ = k;
+  return Status::Ok();
+}
+
+const char* PreparedGemmB::kernel() const { return kernel_ ? static_cast<const GemmKernel*>(kernel_)->name : ""; }
+
 GemmChoice gemm_choice(const GemmArgs& g) {
   GemmChoice c;
   const detail::Registry* r = detail::active_registry();
   if (!r) return c;
+  if (g.prepared_b && g.prepared_b->ready()) {
+    const GemmKernel* k = prepared_kernel(g);
+    c.kernel = k->name;
+    c.specialized = k->M != 0;
+    c.threads = threads_for(*r, g, *k);
+    return c;
+  }
   const GemmKernel* k = find_specialized(*r, g);
   c.specialized = k != nullptr;
   if (!k) k = r->generic;
@@ -132,6 +192,13 @@ Status gemm(const GemmArgs& g) {
   if (!r) return check_isa();   // no variant of this build runs on this CPU
   if (g.K == 0) {
     epilogue_only(g);
+    return Status::Ok();
+  }
+  if (g.prepared_b) {
+    s = check_prepared(g);
+    if (!s.ok()) return s;
+    const GemmKernel* k = prepared_kernel(g);
+    k->fn_prepared(g, threads_for(*r, g, *k), g.prepared_b->data());
     return Status::Ok();
   }
   const GemmKernel* k = find_specialized(*r, g);

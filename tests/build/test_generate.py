@@ -237,3 +237,55 @@ def test_conv_plan_takes_the_strictest_tolerance(tmp_path):
     (loose,) = generate.conv_plans(probe.profile("x86-64-v3"), [s for s in specs if s.name == "fast"])
     assert "tolerance" not in loose.params
     assert next(c for c in loose.candidates if c.name == "winograd-f4").rejected is None
+
+
+def test_prepared_b_blocking_and_estimate():
+    """B prepared ahead (a layer's weights, PreparedGemmB): the estimate drops
+    B's copy and the barrier per B block, and the plan carries the blocking
+    its kernel then runs: the same tile, the B micro-panel in L1 (the next
+    one prefetched from the prepared copy), a k block within the compiled KC;
+    the entry emits it beside the per-call blocking and the registry row
+    gives its k block (the prepared layout)."""
+    prof = probe.profile("x86-64-v3")
+    m = gemm_model.Machine(prof)
+    plan = gemm_model.plan_shape(prof, 128, 3072, 768, isa_suffix="x", threads=2)
+    t = gemm_model.Tile(plan.value("mr"), plan.value("nr"), plan.value("nr") // prof.lanes_f32)
+    per_call = gemm_model.estimate(m, t, 128, 3072, 768, 2, plan.value("loop_order"))
+    prepared = gemm_model.estimate(m, t, 128, 3072, 768, 2, gemm_model.B_PANEL_IN_L1, prepared_b=True,
+                                   kc_limit=plan.value("kc"))
+    assert prepared.terms["pack_b"] == 0.0 < per_call.terms["pack_b"]
+    assert prepared.terms["sync"] < per_call.terms["sync"]
+    assert prepared.kc <= plan.value("kc")
+    assert plan.value("prepared_loop_order") == gemm_model.PREPARED_B_ORDER == gemm_model.B_PANEL_IN_L1
+    kc = plan.value("prepared_kc")
+    assert kc <= plan.value("kc")
+    assert m.ways_l1(kc * t.nr * 4) + m.ways_l1(kc * t.mr * 4) <= gemm_model.l1_ways_for_panels(m)
+    assert any(n.startswith("prepared B: ") for n in plan.notes)
+    # M = 1 with a prepared B runs the register tile, not the row-streaming GEMV
+    assert "pack_a" in gemm_model.estimate(m, t, 1, 768, 768, 1, gemm_model.B_PANEL_IN_L1, prepared_b=True).terms
+    assert "pack_a" not in gemm_model.estimate(m, t, 1, 768, 768, 1, gemm_model.B_PANEL_IN_L1).terms
+
+    from autoconfig.codegen import gemm as gemm_codegen
+    from autoconfig.codegen.isa import isa_for_profile
+    entry = gemm_codegen.emit_entry(isa_for_profile(prof), plan)
+    assert (f"kPrepared{{{kc}, {plan.value('prepared_mc')}, {plan.value('prepared_nc')}, 0, 0, "
+            f"{plan.value('direct_a_bytes')}, kBPanelInL1}};") in entry
+    assert f"void {plan.kernel}(const GemmArgs& g, int threads) {{ {plan.kernel}_prepared_b(g, threads, nullptr); }}" \
+        in entry
+    assert gemm_codegen.prepared_kc(plan) == kc
+    # a plan without a prepared blocking (a tuning candidate) reads a prepared B with its own
+    bare = dataclasses.replace(plan, params={k: v for k, v in plan.params.items() if not k.startswith("prepared_")})
+    assert gemm_codegen.prepared_kc(bare) == plan.value("kc")
+    assert "kPrepared{" + f"{plan.value('kc')}, {plan.value('mc')}, {plan.value('nc')}, 0, 0" in \
+        gemm_codegen.emit_entry(isa_for_profile(prof), bare)
+
+
+def test_specialized_shapes_always_serve_the_plain_product(tmp_path):
+    """A spec listing only GELU for a shape (the FFN's first matmul) still
+    gets the plain product compiled in: an unfused matmul or a benchmark of
+    that shape used to miss the registry row and run the generic kernel."""
+    from autoconfig import spec as spec_mod
+    from autoconfig.models import spec_plans
+    folder = write_spec(tmp_path / "s", SPEC.replace("[none, relu, gelu_erf]", "[gelu_tanh, gelu_erf]"))
+    _, specialized = spec_plans.gemm_plans(probe.profile("x86-64-v3"), spec_mod.load_dirs(folder), "x")
+    assert specialized and all(p.activations == ["none", "gelu_tanh", "gelu_erf"] for p in specialized)

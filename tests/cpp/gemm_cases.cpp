@@ -92,7 +92,11 @@ std::string describe(const Shape& s, const Epilogue& e, bool ta, bool tb, int th
   return buf;
 }
 
-void run_case(Tally& tally, Rng& rng, const Shape& s, const Epilogue& e, bool ta, bool tb, int threads) {
+// prepared: B goes through PreparedGemmB, packed for the kernel of another
+// M (prepare_m: a prepared B serves any M, as the executor's row blocks and
+// sequence buckets need) and read instead of b.
+void run_case(Tally& tally, Rng& rng, const Shape& s, const Epilogue& e, bool ta, bool tb, int threads,
+              bool prepared = false, int64_t prepare_m = 0) {
   const int64_t M = s.M, N = s.N, K = s.K;
   // op(A) is M x K: stored M x (K+pad), or K x (M+pad) when transposed; B likewise.
   const int64_t lda = (ta ? M : K) + kPad, ldb = (tb ? K : N) + kPad, ldc = N + kPad;
@@ -123,13 +127,26 @@ void run_case(Tally& tally, Rng& rng, const Shape& s, const Epilogue& e, bool ta
   g.act = e.act;
   g.threads = threads;
 
-  tally.begin("gemm", describe(s, e, ta, tb, threads));
+  tally.begin("gemm", describe(s, e, ta, tb, threads) +
+                          (prepared ? " prepared_b (for M=" + std::to_string(prepare_m) + ")" : ""));
   const Reference ref = gemm_reference(g);   // before the call: C may be its own C_in
-  const bool want_specialized = is_specialized(s, e.act);
-  const autoconfig::GemmChoice choice = autoconfig::gemm_choice(g);
-  tally.expect(choice.specialized == want_specialized,
-               std::string("ran the ") + (choice.specialized ? "specialized" : "generic") + " kernel " +
-                   choice.kernel + ", expected a " + (want_specialized ? "specialized" : "generic") + " one");
+  autoconfig::PreparedGemmB pb;
+  if (prepared) {
+    autoconfig::GemmArgs p = g;
+    p.M = prepare_m;
+    tally.ok(pb.prepare(p));
+    g.prepared_b = &pb;
+    g.B = nullptr;  // the prepared copy is all the call reads
+    const autoconfig::GemmChoice choice = autoconfig::gemm_choice(g);
+    tally.expect(choice.kernel == pb.kernel(),
+                 "gemm_choice names " + choice.kernel + ", the prepared B is for " + pb.kernel());
+  } else {
+    const bool want_specialized = is_specialized(s, e.act);
+    const autoconfig::GemmChoice choice = autoconfig::gemm_choice(g);
+    tally.expect(choice.specialized == want_specialized,
+                 std::string("ran the ") + (choice.specialized ? "specialized" : "generic") + " kernel " +
+                     choice.kernel + ", expected a " + (want_specialized ? "specialized" : "generic") + " one");
+  }
   tally.ok(autoconfig::gemm(g));
   std::vector<float> got(static_cast<size_t>(M * N));
   std::vector<double> tol(got.size());
@@ -166,6 +183,53 @@ void run_empty_k(Tally& tally, Rng& rng) {
   tally.end();
 }
 
+// A prepared B used with another N, K or activation, or never prepared: a
+// Status naming what differs, never a product with the wrong layout.
+void run_prepared_errors(Tally& tally, Rng& rng) {
+  const int64_t M = 6, N = 10, K = 7;
+  const std::vector<float> a = rng.vec(M * K), b = rng.vec(K * N);
+  std::vector<float> c(M * N);
+  autoconfig::GemmArgs g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.A = a.data();
+  g.rs_a = K;
+  g.B = b.data();
+  g.rs_b = N;
+  g.C = c.data();
+  g.ldc = N;
+  autoconfig::PreparedGemmB pb;
+  struct Bad {
+    const char* what;
+    int64_t n, k;
+    Activation act;
+    const char* expect;
+  };
+  tally.begin("gemm", "prepared_b: not prepared, other N, other K, other activation");
+  g.prepared_b = &pb;
+  autoconfig::Status st = autoconfig::gemm(g);
+  tally.expect(!st.ok() && st.message.find("not prepared") != std::string::npos, "unprepared: " + st.message);
+  tally.ok(pb.prepare(g));
+  const Bad bad[] = {{"N", N - 1, K, Activation::None, "N=10"},
+                     {"K", N, K - 1, Activation::None, "K=7"},
+                     {"act", N, K, Activation::Relu, "activation none"}};
+  for (const Bad& x : bad) {
+    autoconfig::GemmArgs h = g;
+    h.N = x.n;
+    h.K = x.k;
+    h.act = x.act;
+    st = autoconfig::gemm(h);
+    tally.expect(!st.ok() && st.message.find(x.expect) != std::string::npos,
+                 std::string("other ") + x.what + ": '" + st.message + "' should name " + x.expect);
+  }
+  autoconfig::GemmArgs z = g;
+  z.K = 0;
+  st = pb.prepare(z);
+  tally.expect(!st.ok() && st.message.find("K=0") != std::string::npos, "prepare with K=0: " + st.message);
+  tally.end();
+}
+
 }  // namespace
 
 void run_gemm_cases(Tally& tally) {
@@ -174,6 +238,20 @@ void run_gemm_cases(Tally& tally) {
     for (const Epilogue& e : kEpilogues)
       for (int t = 0; t < 4; ++t)
         for (int threads : {1, 2}) run_case(tally, rng, s, e, t & 1, t & 2, threads);
+  // B prepared once: every shape with two of the epilogues (each epilogue on
+  // a third of the shapes; the emulated Arm checks run these too), B plain
+  // and transposed, packed for the call's own M (1 thread) and for another M
+  // (2 threads: another kernel, the same layout rule).
+  constexpr int kEpilogueCount = sizeof kEpilogues / sizeof kEpilogues[0];
+  int si = 0;
+  for (const Shape& s : kShapes) {
+    for (int ei : {si % kEpilogueCount, (si + kEpilogueCount / 2) % kEpilogueCount})
+      for (int tb = 0; tb < 2; ++tb)
+        for (int threads : {1, 2})
+          run_case(tally, rng, s, kEpilogues[ei], false, tb, threads, true, threads == 1 ? s.M : s.M + 1);
+    ++si;
+  }
+  run_prepared_errors(tally, rng);
   run_empty_k(tally, rng);
 }
 

@@ -439,6 +439,27 @@ def test_matmul(ashape):
         assert rel_err(run1("matmul", {"a": a, "b": b}, ref.shape, consts=consts), ref) <= 1e-5
 
 
+@pytest.mark.parametrize("M,K,N", [(2, 1, 3), (67, 131, 293), (301, 520, 47), (4, 700, 1031)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_constant_weights_packed_at_load(M, K, N, threads):
+    """Constant GEMM/MatMul weights are packed once when the model loads
+    (PreparedGemmB): every call reads that copy, through every epilogue the
+    node fuses (bias + gelu, bias + residual), with B plain and transposed;
+    a second input gives its own product (nothing of the first call kept)."""
+    import math
+    a, a2, w, bias, res = rand(M, K), rand(M, K), rand(K, N), rand(N), rand(M, N)
+    erf = np.vectorize(math.erf)
+    m, _ = single("matmul", {"a": a, "b": w, "bias": bias}, (M, N), consts=("b", "bias"), activation="gelu_erf")
+    for x in (a, a2):
+        z = x.astype(np.float64) @ w + bias
+        assert rel_err(m(x, threads=threads), 0.5 * z * (1 + erf(z / np.sqrt(2)))) <= 1e-5
+    m, _ = single("matmul", {"a": a, "b": w, "bias": bias, "residual": res}, (M, N), consts=("b", "bias"))
+    assert rel_err(m(a, res, threads=threads), a.astype(np.float64) @ w + bias + res) <= 1e-5
+    wt = np.ascontiguousarray(w.T)
+    y = run1("gemm", {"a": a, "b": wt, "c": bias}, (M, N), consts=("b", "c"), trans_b=1, alpha=0.5)
+    assert rel_err(y, 0.5 * (a.astype(np.float64) @ w) + bias) <= 1e-5
+
+
 @pytest.mark.parametrize("ashape", [(5,), (3, 5), (2, 3, 5)])
 def test_matmul_by_a_vector(ashape):
     a, b = rand(*ashape), rand(5)

@@ -32,6 +32,8 @@ struct Status {
 // op(A) is M x K with element strides (rs_a, cs_a); op(B) is K x N with (rs_b, cs_b):
 // a transpose is only a swap of strides. C is row-major with leading dimension ldc.
 // C_in may alias C (in-place accumulate / residual add) but must not overlap A or B.
+class PreparedGemmB;
+
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* A = nullptr; int64_t rs_a = 0, cs_a = 1;
@@ -43,11 +45,40 @@ struct GemmArgs {
   const float* bias_row = nullptr;   // M values, added to every column
   Activation act = Activation::None;
   int threads = 0;                   // 0: the plan's choice for this shape
+  // B packed once ahead (a layer's weights): read instead of B, and the kernel
+  // it was packed for runs, whatever M is (N, K and act must be the prepared ones).
+  const PreparedGemmB* prepared_b = nullptr;
 };
 
 // Runs the shape-specialized kernel when the build has one for (M, N, K, act),
 // the generic kernel otherwise.
 AUTOCONFIG_API Status gemm(const GemmArgs& args);
+
+// op(B) packed once for many products with it (a layer's weights), in the
+// layout of the kernel gemm() picks for the prepare() arguments: calls that
+// pass it (GemmArgs::prepared_b) skip B's copy into packed panels and, on
+// several threads, the barrier after each packed block. A call may have
+// another M (row blocks, sequence lengths): the same kernel runs.
+class AUTOCONFIG_API PreparedGemmB {
+ public:
+  // Takes M, N, K, B (rs_b, cs_b), act and threads as the calls will pass
+  // them; A, C and the epilogue pointers are ignored.
+  Status prepare(const GemmArgs& args);
+  bool ready() const { return kernel_ != nullptr; }
+  int64_t N() const { return N_; }
+  int64_t K() const { return K_; }
+  Activation act() const { return act_; }
+  const char* kernel() const;  // the kernel the layout is for
+  const float* data() const { return packed_.data() + offset_; }
+  const void* kernel_entry() const { return kernel_; }  // detail::GemmKernel
+
+ private:
+  const void* kernel_ = nullptr;
+  std::vector<float> packed_;
+  size_t offset_ = 0;  // to the first 64-byte aligned float
+  int64_t N_ = 0, K_ = 0;
+  Activation act_ = Activation::None;
+};
 
 // Activation layouts for conv2d: plain NCHW, or channel-blocked NCHW[B]c:
 // N x ceil(C/B) x H x W x B floats, B = conv2d_block() (the vector lanes of

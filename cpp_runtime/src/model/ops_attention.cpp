@@ -160,11 +160,13 @@ class MatmulLayerNormOp : public Op {
  public:
   GemmArgs g_;
   LayerNormEpilogue ln_;
+  PreparedGemmB w_;  // W packed once, at load
   bool has_bias_ = false, has_res_ = false, has_beta_ = false;
   Status run(const OpRun& r) const override {
     GemmArgs g = g_;
     g.A = r.in[0];
     g.B = r.in[1];
+    g.prepared_b = w_.ready() ? &w_ : nullptr;
     g.bias_col = has_bias_ ? r.in[2] : nullptr;
     if (has_res_) {
       g.c_in = r.in[3];
@@ -221,6 +223,13 @@ Status make_matmul_layer_norm(const OpBuild& b, std::unique_ptr<Op>* op) {
   g.K = W.dim(0);
   g.rs_a = g.K, g.cs_a = 1, g.rs_b = N, g.cs_b = 1, g.ldc = N;
   o->ln_.epsilon = static_cast<float>(eps);
+  if (W.data && g.M > 1) {
+    GemmArgs p = g;
+    p.B = W.data;
+    p.threads = b.threads;
+    st = o->w_.prepare(p);
+    if (!st.ok()) return b.error(st.message);
+  }
   return Status::Ok();
 }
 

@@ -1,5 +1,6 @@
 // conv (PreparedConv2d: weights folded and packed once, at load), gemm and
 // matmul (autoconfig::gemm).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -52,11 +53,13 @@ class GemmOp : public Op {
   std::vector<float> c_owned_;        // constants: beta * C broadcast as the mode needs
   mutable std::vector<float> c_scratch_;   // activation C with another shape (sized at load)
   std::vector<int64_t> c_shape_;      // activation C broadcast: its shape (rank <= 2)
-  std::vector<float> b_owned_;        // a constant transposed b, stored K x N at load
+  std::vector<float> b_owned_;        // a constant transposed b, stored K x N at load (M = 1)
+  PreparedGemmB b_prepared_;          // a constant b packed at load (M > 1)
   Status run(const OpRun& r) const override {
     GemmArgs g = g_;
     g.A = r.in[0];
     g.B = b_owned_.empty() ? r.in[1] : b_owned_.data();
+    g.prepared_b = b_prepared_.ready() ? &b_prepared_ : nullptr;
     g.C = r.out[0];
     g.threads = r.threads;
     const float* c = c_mode_ == CNone ? nullptr : r.in[2];
@@ -204,7 +207,8 @@ Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
   g.cs_a = ta ? M : 1;
   g.rs_b = tb ? 1 : N;
   g.cs_b = tb ? K : 1;
-  if (tb && B.data) {
+  const bool prepare_b = B.data && M > 1 && K > 0 && N > 0;  // packed once below, at load
+  if (tb && B.data && !prepare_b) {
     // A classifier's weights (N x K, trans_b) stored K x N once: the GEMM
     // (and its M = 1 GEMV entries) then reads b with unit stride along N
     // instead of gathering a column per K step on every call.
@@ -251,6 +255,14 @@ Status make_gemm(const OpBuild& b, std::unique_ptr<Op>* op) {
       o->c_scratch_.resize(static_cast<size_t>(M * N));
     }
   }
+  if (prepare_b) {
+    // The weights packed for the kernel once, instead of on every call.
+    GemmArgs p = g;
+    p.B = B.data;
+    p.threads = b.threads;
+    st = o->b_prepared_.prepare(p);
+    if (!st.ok()) return b.error(st.message);
+  }
   return Status::Ok();
 }
 
@@ -293,6 +305,7 @@ class MatmulOp : public Op {
   std::vector<int64_t> sa_, sb_, sy_;  // per batch dim: element strides of a, b, y (0: broadcast)
   int64_t nbatch_ = 1;
   bool has_bias_ = false, has_res_ = false;
+  PreparedGemmB b_prepared_;  // a constant b shared by the batch, packed once at load
   Status run(const OpRun& r) const override {
     const float* bias = has_bias_ ? r.in[2] : nullptr;
     const float* res = has_res_ ? r.in[3] : nullptr;
@@ -332,6 +345,7 @@ class MatmulOp : public Op {
     GemmArgs g = g_;
     g.A = r.in[0] + oa;
     g.B = r.in[1] + ob;
+    g.prepared_b = b_prepared_.ready() ? &b_prepared_ : nullptr;
     g.C = r.out[0] + oy;
     g.bias_col = bias;
     if (res) {
@@ -459,6 +473,17 @@ Status make_matmul(const OpBuild& b, std::unique_ptr<Op>* op) {
   o->sy_.assign(ystride.begin(), ystride.begin() + static_cast<long>(batch.size()));
   o->nbatch_ = product(batch);
   if (Y.numel == 0) o->nbatch_ = 0;
+  // Constant weights (x @ W, every batch reading the same b): packed once
+  // here instead of on every call. A single row (M = 1) streams b's rows
+  // in place instead (gemm_run's GEMV path).
+  const bool b_shared = std::all_of(sbv.begin(), sbv.end(), [](int64_t s) { return s == 0; });
+  if (B.data && b_shared && g.M > 1 && g.K > 0 && g.N > 0 && o->nbatch_ > 0) {
+    GemmArgs p = g;
+    p.B = B.data;
+    p.threads = b.threads;
+    st = o->b_prepared_.prepare(p);
+    if (!st.ok()) return b.error(st.message);
+  }
   return Status::Ok();
 }
 

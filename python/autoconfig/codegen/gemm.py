@@ -44,12 +44,36 @@ def entry_symbol(plan: Plan) -> str:
     return plan.kernel
 
 
+def prepared_entry_symbol(plan: Plan) -> str:
+    """The entry reading a B packed ahead (PreparedGemmB); the plain entry calls it with none."""
+    return plan.kernel + "_prepared_b"
+
+
 def _in_place_a_fields(plan: Plan) -> str:
     """GemmBlocking's a-panel-in-L1 in-place A fields, when the plan has them."""
     if "direct_a_panel_bytes" not in plan.params:
         return ""
     return (f", {plan.value('direct_a_panel_bytes')}, {plan.value('l1_way_bytes')}, "
             f"{plan.value('direct_a_lines_per_set')}")
+
+
+def prepared_kc(plan: Plan) -> int:
+    """Deepest k block of a prepared B (the layout PreparedGemmB packs)."""
+    return plan.value("prepared_kc") if "prepared_kc" in plan.params else plan.value("kc")
+
+
+def _prepared_blocking(plan: Plan) -> str:
+    """GemmBlocking for a B prepared ahead: the plan's prepared_* choice, or
+    the per-call blocking when the plan has none (tuning candidates); the
+    thread grid is chosen per call for its loop order."""
+    if "prepared_loop_order" not in plan.params:
+        order, kc, mc, nc = plan.value("loop_order"), plan.value("kc"), plan.value("mc"), plan.value("nc")
+    else:
+        order, kc = plan.value("prepared_loop_order"), plan.value("prepared_kc")
+        mc, nc = plan.value("prepared_mc"), plan.value("prepared_nc")
+    in_place = _in_place_a_fields(plan) if order == plan.value("loop_order") else ""
+    return (f"{{{kc}, {mc}, {nc}, 0, 0, {plan.value('direct_a_bytes')}, {LOOP_ORDER_ENUM[order]}"
+            f"{in_place}}}")
 
 
 def emit_entry(isa: Isa, plan: Plan) -> str:
@@ -67,20 +91,24 @@ def emit_entry(isa: Isa, plan: Plan) -> str:
         "namespace autoconfig {",
         "namespace detail {",
         "",
-        f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{",
-        f"  static constexpr GemmBlocking kBlocking{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}, "
+        f"void {prepared_entry_symbol(plan)}(const GemmArgs& g, int threads, const float* prepared_b) {{",
+        f"  static constexpr GemmBlocking kPerCall{{{kc}, {mc}, {nc}, {tm}, {tn}, {plan.value('direct_a_bytes')}, "
         f"{LOOP_ORDER_ENUM[plan.value('loop_order')]}{_in_place_a_fields(plan)}}};",
+        f"  static constexpr GemmBlocking kPrepared{_prepared_blocking(plan)};",
+        "  const GemmBlocking& kBlocking = prepared_b ? kPrepared : kPerCall;",
         "  switch (g.act) {",
     ]
     for a in plan.activations:
         body.append(f"    case Activation::{ACT_ENUM[a]}:")
-        body.append(f"      gemm_run<{mr}, {nr}, {kc}, {ACTIVATIONS.index(a)}, {ukr}>(g, kBlocking, threads);")
+        body.append(f"      gemm_run<{mr}, {nr}, {kc}, {ACTIVATIONS.index(a)}, {ukr}>(g, kBlocking, threads, prepared_b);")
         body.append("      return;")
     body += [
         "    default:",
         "      return;  // the dispatcher only routes activations listed in the registry",
         "  }",
         "}",
+        "",
+        f"void {entry_symbol(plan)}(const GemmArgs& g, int threads) {{ {prepared_entry_symbol(plan)}(g, threads, nullptr); }}",
         "",
         "}  // namespace detail",
         "}  // namespace autoconfig",

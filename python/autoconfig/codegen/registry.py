@@ -9,7 +9,7 @@ from ..isa_table import FLAG_FEATURES
 from ..plan import Plan, plans_to_json
 from ..profile import HostProfile
 from .common import cpp_string_literal, file_header
-from .gemm import act_mask, entry_symbol
+from .gemm import act_mask, entry_symbol, prepared_entry_symbol, prepared_kc
 
 # Each pool thread must have at least this much work (at peak) before the
 # generic kernel adds it: thread wake-up and barriers cost a few microseconds.
@@ -82,6 +82,11 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
     return rows
 
 
+def _prepared_fields(p: Plan) -> str:
+    """GemmKernel's prepared-B entry and the layout it reads (tile width, deepest k block)."""
+    return f"&{prepared_entry_symbol(p)}, {p.value('nr')}, {prepared_kc(p)}"
+
+
 def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], all_plans: List[Plan],
                   conv_coefficients: Dict[str, float], conv_plans: List[Plan]) -> str:
     vid = variant_id(profile)
@@ -93,10 +98,12 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
     o.append("namespace autoconfig {\nnamespace detail {\n")
     for p in [generic] + specialized:
         o.append(f"void {entry_symbol(p)}(const GemmArgs& g, int threads);")
+        o.append(f"void {prepared_entry_symbol(p)}(const GemmArgs& g, int threads, const float* prepared_b);")
     o.append("")
     o.append(f"namespace variant_{vid} {{")
     o.append("namespace {")
-    o.append(f"const GemmKernel kGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, true, &{entry_symbol(generic)}, \"{generic.kernel}\"}};")
+    o.append(f"const GemmKernel kGeneric = {{0, 0, 0, {act_mask(generic)}u, 0, true, &{entry_symbol(generic)}, "
+             f"\"{generic.kernel}\", {_prepared_fields(generic)}}};")
     o.append("const GemmKernel kSpecialized[] = {")
     rows = 0
     for p in specialized:
@@ -104,10 +111,11 @@ def emit_registry(profile: HostProfile, generic: Plan, specialized: List[Plan], 
         counts = [p.value("threads")] + (p.value("also_threads") if "also_threads" in p.params else [])
         for t in counts:
             default = "true" if t == p.value("default_threads") else "false"
-            o.append(f"    {{{s_['M']}, {s_['N']}, {s_['K']}, {act_mask(p)}u, {t}, {default}, &{entry_symbol(p)}, \"{p.kernel}\"}},")
+            o.append(f"    {{{s_['M']}, {s_['N']}, {s_['K']}, {act_mask(p)}u, {t}, {default}, &{entry_symbol(p)}, "
+                     f"\"{p.kernel}\", {_prepared_fields(p)}}},")
             rows += 1
     if not rows:
-        o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\"},  // none: keeps the array non-empty")
+        o.append("    {0, 0, 0, 0u, 0, false, nullptr, \"\", nullptr, 0, 0},  // none: keeps the array non-empty")
     o.append("};")
     o.append("const ConvModel kConvModel = {" + ", ".join(f"{conv_coefficients[k]!r}" for k in CONV_MODEL_FIELDS) + "};")
     crows = _conv_rows(conv_plans)

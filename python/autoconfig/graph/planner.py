@@ -234,7 +234,7 @@ class _Costs:
         self.machine = Machine(profile)
         self.tolerance = tolerance
         self.kernel_machine = conv_model.kernel_machine(profile)
-        self._gemm_cache: Dict[Tuple[int, int, int, int], float] = {}
+        self._gemm_cache: Dict[Tuple[int, int, int, int, bool], float] = {}
         self._conv_cache: Dict[Tuple[str, int, conv_model.Context], Tuple[float, str, str]] = {}
         self.views: Dict[str, str] = {}
 
@@ -267,11 +267,13 @@ class _Costs:
             f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
         return best.predicted_s, best.name.split()[0], why
 
-    def gemm(self, m: int, n: int, k: int, t: int) -> float:
-        key = (m, n, k, t)
+    def gemm(self, m: int, n: int, k: int, t: int, prepared_b: bool = False) -> float:
+        """prepared_b: constant weights, which the executor packs once at load."""
+        key = (m, n, k, t, prepared_b)
         if key not in self._gemm_cache:
             p = gemm_model.plan_shape(self.profile, m, n, k, isa_suffix="graph", threads=t)
-            self._gemm_cache[key] = p.predicted_s
+            self._gemm_cache[key] = (gemm_model.prepared_estimate(self.profile, p).seconds
+                                     if prepared_b and m > 1 else p.predicted_s)
         return self._gemm_cache[key]
 
     def attention(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
@@ -286,7 +288,8 @@ class _Costs:
         x, w = g.tensors[n.inputs[0]].shape, g.tensors[n.inputs[1]].shape
         M, K, N = int(math.prod(x[:-1])), w[0], w[1]
         c = conv_model.model_coefficients(self.profile)
-        fused, unfused, rows = attention_model.gemm_layernorm_terms(c, int(c["lanes"]), M, N, K, t)
+        weights = g.tensors[n.inputs[1]].kind == "constant" and M > 1   # packed at load (ops_attention.cpp)
+        fused, unfused, rows = attention_model.gemm_layernorm_terms(c, int(c["lanes"]), M, N, K, t, weights)
         fs, us = sum(fused.values()), sum(unfused.values())
         alg = "fused" if fs <= us else "unfused"
         return min(fs, us), alg, (f"GEMM {M}x{N}x{K} + LayerNorm {alg} {min(fs, us) * 1e3:.3f} ms (fused: row blocks "
@@ -299,7 +302,9 @@ class _Costs:
             return self.matmul_layer_norm(g, n, t)
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
-            return self.gemm(m, nn, k, t), "", f"GEMM {m}x{nn}x{k}"
+            weights = g.tensors[n.inputs[1]].kind == "constant"
+            return self.gemm(m, nn, k, t, weights), "", f"GEMM {m}x{nn}x{k}" + (" (weights packed at load)"
+                                                                               if weights and m > 1 else "")
         if n.op == "reshape" and n.outputs[0] in self.views:
             return 0.0, "", "a view: shares its input's arena space, no copy"
         terms = _other_seconds(self.machine, g, n, t)
@@ -447,7 +452,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     costs = _Costs(profile, tolerance)
     chosen = None
     fusion_notes = [] if all_threads else projections.plan(
-        g, lambda m, n, k: min(costs.gemm(m, n, k, t) for t in range(1, cores + 1)),
+        g, lambda m, n, k: min(costs.gemm(m, n, k, t, prepared_b=True) for t in range(1, cores + 1)),
         lambda floats: copy_seconds(costs.machine, floats, cores))
     if all_threads or not layouts:
         all_nchw(g)

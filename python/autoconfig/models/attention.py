@@ -292,11 +292,16 @@ def layernorm_block_rows(c: Dict[str, float], M: int, N: int, threads: int) -> i
 
 
 def gemm_layernorm_terms(c: Dict[str, float], lanes: int, M: int, N: int, K: int,
-                         threads: int) -> Tuple[Dict[str, float], Dict[str, float], int]:
-    """(fused terms, unfused terms, fused block rows)."""
+                         threads: int, prepared_b: bool = False) -> Tuple[Dict[str, float], Dict[str, float], int]:
+    """(fused terms, unfused terms, fused block rows). prepared_b: the weights
+    were packed once ahead (the executor's constant W, PreparedGemmB), so
+    neither form copies B: the fused form's row blocks no longer pack it once
+    each (attention.cpp: choose_ln, the same rule)."""
     ln = layernorm_cycles_per_element(lanes) / c["hz"]
     y_bytes = M * N * F32
     g = gemm_terms(c, M, N, K, threads)
+    if prepared_b:
+        g["pack"] = 0.0
     unfused = {"gemm": g["compute"] + g["calls"] + g["c_io"] + g["pack"],
                "layernorm": M * N * ln / threads + 2.0 * y_bytes / _level_bw(c, y_bytes) / threads,
                "sync": _sync(c, threads, 2)}
@@ -305,6 +310,8 @@ def gemm_layernorm_terms(c: Dict[str, float], lanes: int, M: int, N: int, K: int
     t = min(threads, blocks)
     busiest = _cdiv(blocks, t)
     gb = gemm_terms(c, rows, N, K, 1)
+    if prepared_b:
+        gb["pack"] = 0.0
     fused = {"gemm": max(busiest * (gb["compute"] + gb["calls"] + gb["c_io"]),
                          _shared_fma_floor(c, blocks * gb["compute"], t)),
              "pack": busiest * gb["pack"],

@@ -27,9 +27,17 @@ Two loop orders (gemm_driver.h: LoopOrder), each with its own blocking:
              the level their block lives in (B from memory when read in place)
   pack     = bytes copied into packed A and B / bandwidth of where they come from
   c_io     = C read+write per kc block / bandwidth of where C lives
-  sync     = barriers * SYNC_SECONDS when t > 1
+  sync     = barriers * SYNC_SECONDS when t > 1 (one per packed B block, and the join)
   calls    = microkernel calls * CALL_OVERHEAD_CYCLES / clock
   total    = max(compute + calls, stream_A, stream_B) + pack + c_io + sync
+B prepared ahead (estimate(prepared_b=True): a layer's constant weights,
+packed once by PreparedGemmB in the order the loops read them):
+  pack_B   = 0 (no per-call copy), sync = the join only (no block to wait for)
+  stream_B = b-panel-in-L1: each B micro-panel comes into L1 once per A block
+             from where the prepared copy lives; a-panel-in-L1: the first
+             sweep of a B block reads it from there, the others from L2
+The plan keeps one kernel (tile, KC) per shape and gives it a second blocking
+for a prepared B (params prepared_*): PREPARED_B_ORDER, kc <= the compiled KC.
 """
 from __future__ import annotations
 
@@ -61,6 +69,15 @@ DIRECT_A_L2_MULTIPLE = 2  # a-panel-in-L1 reads A in place up to this many L2s (
 # every few columns (measured on Zen 3, 6x16: kc 512 beats 256 and 384 at
 # 384^3..1024^3).
 A_PANEL_KC_CAP = 512
+# Loop order when B was prepared ahead (PreparedGemmB). The b-panel order
+# reads each B micro-panel from the prepared copy once per A block, with the
+# next one prefetched during the current sweep (gemm_thread: RowsPrefetch);
+# the a-panel order reads a B block from it only when its first A micro-panel
+# sweeps it, with nothing fetching ahead, and then from L2 at every sweep
+# (measured on Zen 3, 4x24, prepared B, 1 thread, under load: b-panel 89% of
+# peak vs a-panel 81% at 128x768x768, and ahead at 128x3072x768 and
+# 128x768x3072). Both orders are timed by estimate(prepared_b=True).
+PREPARED_B_ORDER = "b-panel-in-L1"
 
 
 def l1_ways_for_panels(m: Machine) -> int:
@@ -289,10 +306,17 @@ def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
 
 
 def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
-             order: str = B_PANEL_IN_L1) -> Estimate:
-    if M == 1:
+             order: str = B_PANEL_IN_L1, *, prepared_b: bool = False,
+             kc_limit: Optional[int] = None) -> Estimate:
+    """prepared_b: B was packed once ahead (PreparedGemmB), so the call
+    neither copies it nor waits at a barrier per B block; kc_limit: the
+    deepest k block the kernel was compiled for (a prepared blocking shares
+    its kernel's tile and KC)."""
+    if M == 1 and not prepared_b:
         return estimate_gemv(m, N, K, threads)
     kc_max = kc_for(m, t, order)
+    if kc_limit:
+        kc_max = min(kc_max, kc_limit)
     kc = balanced(K, kc_max, KC_QUANTUM)
     threads = max(1, min(threads, math.ceil(M / t.mr) * math.ceil(N / t.nr)))
     tm, tn = thread_grid(M, N, t, threads, order)
@@ -318,8 +342,22 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
     # Each thread then has one A micro-panel: the loop order does not matter.
     direct_a = a_in_place(m, t, M, K, kc, order)     # same rule as gemm_run()
     one_panel = N == t.nr            # B's rows are then already the packed layout
-    direct_b = mtiles <= tm or one_panel
-    if direct_b:
+    direct_b = not prepared_b and (mtiles <= tm or one_panel)
+    b_home = m.bandwidth(m.level_of(b_bytes))   # where B itself lives
+    if prepared_b:
+        # B's panels are read where the prepared copy lives, never copied:
+        # b-panel-in-L1 brings each micro-panel into L1 once per A block; with
+        # the A micro-panel in L1 the first sweep brings the B block into L2
+        # from there and the others read it in L2.
+        pack_b = 0.0
+        if order == B_PANEL_IN_L1:
+            a_stream = math.ceil(ntiles / tn) * (a_bytes / tm) / m.bandwidth("L2")
+            b_stream = math.ceil(m_per_thread / mc) * (b_bytes / tn) / b_home
+        else:
+            b_stream = (math.ceil(mtiles / tm) - 1) * (b_bytes / tn) / m.bandwidth("L2") + (b_bytes / tn) / b_home
+            a_home = a_bytes if direct_a else a_block
+            a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_home))
+    elif direct_b:
         pack_b = 0.0
         # Each k step reads an nr-wide row segment; rows are not line-aligned
         # in general, so a segment touches one line more than it fills.
@@ -345,7 +383,9 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
     a_packs = 1 if m_per_thread <= mc else jc_blocks
     pack_a = 0.0 if direct_a else 2 * (a_bytes / tm) * a_packs / m.bandwidth(m.level_of(a_bytes))
     c_io = 2 * (c_bytes / threads) * k_blocks / m.bandwidth(m.level_of(c_bytes))
-    sync = (jc_blocks * k_blocks + 1) * SYNC_SECONDS if threads > 1 else 0.0
+    # a barrier after each packed B block, and the join; a prepared B needs only the join
+    barriers = 1 if prepared_b else jc_blocks * k_blocks + 1
+    sync = barriers * SYNC_SECONDS if threads > 1 else 0.0
     total = max(compute + calls, a_stream, b_stream) + pack_a + pack_b + c_io + sync
     terms = {"compute": compute, "calls": calls, "a_stream": a_stream, "b_stream": b_stream,
              "pack_a": pack_a, "pack_b": pack_b, "c_io": c_io, "sync": sync}
@@ -470,10 +510,51 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
     if threads:
         params["threads"] = Param(e.threads, f"planned for {threads} thread(s) (spec), "
                                              f"capped by the {math.ceil(M / t.mr) * math.ceil(N / t.nr)} micro-tiles")
+    notes = _prepared_params(m, t, kc_max, params, lambda order: [
+        estimate(m, t, M, N, K, e.threads, order, prepared_b=True, kc_limit=kc_max)], M)
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, (M, N, K)), algorithm="blis-gemm",
                 isa=profile.isa, shape={"M": M, "N": N, "K": K}, params=params,
                 predicted_s=e.seconds, predicted_terms=e.terms, candidates=shown_candidates(cands),
-                activations=list(activations), spec=spec_name)
+                activations=list(activations), spec=spec_name, notes=notes)
+
+
+def prepared_estimate(profile: HostProfile, plan: Plan) -> Estimate:
+    """The time of a shape plan's kernel when B was prepared ahead (the
+    executor's constant weights): its tile, its prepared blocking."""
+    m = Machine(profile)
+    s = plan.shape
+    nr = plan.value("nr")
+    t = Tile(plan.value("mr"), nr, nr // m.lanes)
+    return estimate(m, t, s["M"], s["N"], s["K"], plan.value("threads"), plan.value("prepared_loop_order"),
+                    prepared_b=True, kc_limit=plan.value("kc"))
+
+
+def _prepared_params(m: Machine, t: Tile, kc_max: int, params: Dict[str, Param],
+                     estimates, M: Optional[int]) -> List[str]:
+    """The blocking the kernel uses when B was prepared ahead (a layer's
+    weights, PreparedGemmB): same tile and compiled KC, the BLIS order
+    (PREPARED_B_ORDER), its k block and mc / nc. estimates(order) gives the
+    estimates behind the note (one per shape)."""
+    order = PREPARED_B_ORDER
+    es = estimates(order)
+    total = sum(x.seconds for x in es)
+    kc = min(kc_for(m, t, order), kc_max)
+    mc = mc_for(m, t, kc, order)
+    if M is not None:
+        mc = min(mc, math.ceil(M / t.mr) * t.mr)
+    nc = es[0].nc if M is not None else nc_for(m, t, kc, order)
+    why = "B prepared ahead (no per-call copy, no barrier per B block): "
+    params["prepared_loop_order"] = Param(order, why + "each B micro-panel stays in L1 for a sweep over the A "
+                                          "block while the next one is prefetched from the prepared copy")
+    params["prepared_kc"] = Param(kc, why + _kc_reason(m, t, kc, order) + f", at most the compiled KC {kc_max}")
+    params["prepared_mc"] = Param(mc, why + ("A block in half of L2" if order == B_PANEL_IN_L1 else
+                                              "A block in half of the L3 share"))
+    params["prepared_nc"] = Param(nc, why + ("B micro-panels read in place from the prepared B"
+                                              if order == B_PANEL_IN_L1 else "B block in half of L2"))
+    if M is None:
+        return [f"prepared B: {order}, kc {kc}"]
+    terms = ", ".join(f"{k}={v * 1e6:.1f}us" for k, v in es[0].terms.items())
+    return [f"prepared B: {order}, kc {kc}, predicted {total * 1e6:.1f} us ({terms})"]
 
 
 def _plan_gemv(m: Machine, N: int, K: int, counts: Sequence[int], isa_suffix: str,
@@ -498,8 +579,13 @@ def _plan_gemv(m: Machine, N: int, K: int, counts: Sequence[int], isa_suffix: st
 
 def same_kernel(a: Plan, b: Plan) -> bool:
     """Two plans compile to the same code when tile and blocking agree."""
-    keys = ("mr", "nr", "kc", "mc", "nc", "loop_order")
-    return all(a.value(k) == b.value(k) for k in keys)
+    keys = ("mr", "nr", "kc", "mc", "nc", "loop_order",
+            "prepared_loop_order", "prepared_kc", "prepared_mc", "prepared_nc")
+    return all(_value_or_none(a, k) == _value_or_none(b, k) for k in keys)
+
+
+def _value_or_none(p: Plan, key: str):
+    return p.params[key].value if key in p.params else None
 
 
 # Shapes the generic kernel is chosen for: the square sizes users meet most
@@ -531,7 +617,9 @@ def plan_generic(profile: HostProfile, *, isa_suffix: str,
     kc_max = kc_for(m, t, order)
     params = _params(m, t, kc_max, mc_for(m, t, kc_max, order), nc_for(m, t, kc_max, order), 0, None, order)
     params["threads"] = Param(0, "chosen per call: min(cores, work / (50 us of peak compute))")
+    notes = _prepared_params(m, t, kc_max, params, lambda o: [
+        estimate(m, t, M, N, K, 1, o, prepared_b=True, kc_limit=kc_max) for (M, N, K) in reference], None)
     return Plan(op=op, kernel=kernel_name(isa_suffix, t, None), algorithm="blis-gemm",
                 isa=profile.isa, shape=None, params=params, predicted_s=None,
                 candidates=shown_candidates(cands), activations=list(ACTIVATIONS),
-                notes=["reference shapes: " + ", ".join(f"{a}x{b}x{c}" for a, b, c in reference)])
+                notes=["reference shapes: " + ", ".join(f"{a}x{b}x{c}" for a, b, c in reference)] + notes)

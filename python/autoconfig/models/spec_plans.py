@@ -97,7 +97,10 @@ def gemm_plans(profile: HostProfile, specs, isa_suffix: str, convs: Sequence[Pla
             entry.threads.update(_threads(profile, t) for t in s.threads)
     specialized: List[Plan] = []
     for (M, N, K), e in sorted(shapes.items()):
-        acts = [a for a in ACTIVATIONS if a in e.activations]
+        # The plain product ("none") is always compiled in: without it a call
+        # of the shape with no activation (an unfused matmul, a benchmark)
+        # missed the registry row and ran the generic kernel.
+        acts = [a for a in ACTIVATIONS if a in e.activations or a == "none"]
         variants: List[Plan] = []
         per_t = {t: plan_shape(profile, M, N, K, isa_suffix=isa_suffix, activations=acts,
                                           spec_name=",".join(e.specs), op=e.op, threads=t)

@@ -165,6 +165,39 @@ void pack_b_panel(const float* B, int64_t rs, int64_t cs, int64_t p0, int64_t kc
   }
 }
 
+// Equal k blocks no larger than KC, a multiple of 8 where K allows (the
+// k loop of gemm_run and the layout of a prepared B share it).
+inline int64_t balanced_kc(int64_t K, int64_t KC) {
+  const int64_t kblocks = ceil_div(K, KC);
+  return min_i64(KC, round_up(ceil_div(K, kblocks), 8));
+}
+
+// Floats of B (K x N) prepared for a kernel of NR-column panels.
+inline int64_t prepared_b_floats(int64_t K, int64_t N, int nr) { return K * round_up(N, nr); }
+
+// Packs all of op(B) (K x N) once, in the order gemm_thread reads it: k
+// blocks of balanced_kc(K, KC) rows, each a run of NR-column k-major panels
+// covering N (columns past N zero). Block pc starts at pc * round_up(N, NR)
+// and its panel q at + q * kc * NR, so any nc block (a multiple of NR) of
+// it is already the packed kc x nc block the loops expect.
+inline void pack_b_prepared(const float* B, int64_t rs, int64_t cs, int64_t K, int64_t N, int nr, int64_t KC,
+                            float* dst) {
+  const int64_t kstep = balanced_kc(K, KC), np = round_up(N, nr);
+  for (int64_t pc = 0; pc < K; pc += kstep) {
+    const int64_t kc = min_i64(kstep, K - pc);
+    for (int64_t j0 = 0; j0 < N; j0 += nr) {
+      float* d = dst + pc * np + j0 * kc;
+      const int64_t cols = min_i64(nr, N - j0);
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* s = B + (pc + k) * rs + j0 * cs;
+        float* dk = d + k * nr;
+        for (int64_t j = 0; j < cols; ++j) dk[j] = s[j * cs];
+        for (int64_t j = cols; j < nr; ++j) dk[j] = 0.f;
+      }
+    }
+  }
+}
+
 template <int MR, int NR, int KC, int ACT, class UKR>
 struct GemmJob {
   const GemmArgs* g;
@@ -173,6 +206,7 @@ struct GemmJob {
   int64_t kc_step;       // balanced k block (<= KC)
   int64_t nc;            // columns per jc block
   float* packed_b[2];    // double-buffered, shared by all threads
+  const float* prepared_b;  // all of B packed ahead (pack_b_prepared), or null
   bool direct_b;         // read full B panels in place (row-major B, little reuse)
   bool direct_a;         // read A micro-panels in place (row-major A, see GemmBlocking)
   Barrier* barrier;
@@ -229,9 +263,13 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       const int64_t nc = min_i64(job.nc, N - jc);
       const int64_t ntiles = ceil_div(nc, NR);
       const int64_t n_lo = ceil_div(ntiles * tj, job.tn), n_hi = ceil_div(ntiles * (tj + 1), job.tn);
-      float* pb = job.packed_b[buf];
+      // Distance between the B micro-panels of this block: KC * NR in the
+      // per-call buffers, kc * NR in a prepared B.
+      const int64_t panel = job.prepared_b ? kc * NR : KC * NR;
+      float* pw = job.packed_b[buf];  // this block's buffer when B is packed per call
       buf ^= 1;
-      if (!job.direct_b) {
+      const float* pb = job.prepared_b ? job.prepared_b + pc * round_up(N, NR) + jc * kc : pw;
+      if (!job.direct_b && !job.prepared_b) {
         // Cooperative packing of the kc x nc block of B: each thread a
         // contiguous run of panels.
         const int64_t q_lo = ntiles * tid / nthreads, q_hi = ntiles * (tid + 1) / nthreads;
@@ -253,7 +291,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
             const int64_t rows = min_i64(kBPackRows, kc - k0);
             for (int64_t r = 0; r < rows && k0 + kBPackRows + r < kc; ++r)   // the next group's rows
               prefetch_row_start(src + (kBPackRows + r) * g.rs_b, row_floats, kBPackPrefetchLines);
-            float* dst = pb + q_lo * KC * NR + k0 * NR;
+            float* dst = pw + q_lo * KC * NR + k0 * NR;
             for (int64_t q = q_lo; q < full_hi; ++q, dst += KC * NR) {
               const float* s = src + (q - q_lo) * NR;
               for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * NR, s + r * g.rs_b, sizeof(float) * NR);
@@ -261,11 +299,10 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           }
         } else {
           for (int64_t q = q_lo; q < full_hi; ++q)
-            pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, NR, pb + q * KC * NR);
+            pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, NR, pw + q * KC * NR);
         }
         for (int64_t q = max_i64(q_lo, full_hi); q < q_hi; ++q)
-          pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR),
-                               pb + q * KC * NR);
+          pack_b_panel<NR, KC>(g.B, g.rs_b, g.cs_b, pc, kc, jc + q * NR, min_i64(NR, nc - q * NR), pw + q * KC * NR);
         if (nthreads > 1) job.barrier->wait();
       }
 
@@ -277,7 +314,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
       auto tile = [&](int64_t ic, int64_t ir, int64_t q) {
         const int64_t j = jc + q * NR;
         const int ncols = static_cast<int>(min_i64(NR, N - j));
-        const float* bp = job.direct_b ? nullptr : pb + q * KC * NR;
+        const float* bp = job.direct_b ? nullptr : pb + q * panel;
         int64_t ldb = NR;
         if (job.direct_b) {
           if (ncols == NR) {
@@ -333,7 +370,7 @@ void gemm_thread(void* ctx, int tid, int nthreads) {
           const int64_t steps = ceil_div(mc, MR);
           for (int64_t q = n_lo; q < n_hi; ++q) {
             if (!job.direct_b && q + 1 < n_hi) {
-              RowsPrefetch next(pb + (q + 1) * KC * NR, 0, 1, kc * NR, steps);
+              RowsPrefetch next(pb + (q + 1) * panel, 0, 1, kc * NR, steps);
               for (int64_t s = 0; s < steps; ++s) {
                 next.step();
                 tile(ic, s * MR, q);
@@ -426,10 +463,12 @@ inline void gemv_thread(void* ctx, int tid, int nthreads) {
 
 // Runs C = act(alpha*op(A)op(B) + beta*C_in + bias) with microkernel UKR.
 // Preconditions (checked by the dispatcher): M, N, K >= 1, pointers valid.
+// prepared_b: op(B) packed by pack_b_prepared for this NR and KC (the
+// caller checked its N and K), read instead of g.B.
 template <int MR, int NR, int KC, int ACT, class UKR>
-void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
+void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads, const float* prepared_b = nullptr) {
   int t = threads < 1 ? 1 : threads;
-  if (g.M == 1 && g.cs_b == 1) {
+  if (g.M == 1 && g.cs_b == 1 && !prepared_b) {
     const int64_t slices = ceil_div(g.N, 16);
     if (t > slices) t = static_cast<int>(slices);
     GemvJob job{&g, t};
@@ -447,23 +486,24 @@ void gemm_run(const GemmArgs& g, const GemmBlocking& blk, int threads) {
   job.blk = blk;
   job.tm = tm;
   job.tn = tn;
-  // Equal k blocks no larger than KC, a multiple of 8 where K allows.
-  const int64_t kblocks = ceil_div(g.K, KC);
-  job.kc_step = min_i64(KC, round_up(ceil_div(g.K, kblocks), 8));
+  // (the blocking's kc may be below the compiled KC: a prepared B's blocking)
+  job.kc_step = balanced_kc(g.K, min_i64(KC, blk.kc));
   // Equal B blocks no larger than the plan's nc.
   job.nc = round_up(ceil_div(g.N, ceil_div(g.N, blk.nc)), NR);
   // Packing B pays only when each B panel is reused by several A panels;
   // with one row of micro-tiles per thread, row-major B is read in place.
   // Also when B is one panel wide and row-major: its rows are then already
   // the packed layout.
-  job.direct_b = g.cs_b == 1 && (ceil_div(g.M, MR) <= tm || (g.N == NR && g.rs_b == NR));
+  // A prepared B is read as it is: already packed, no copy to save.
+  job.prepared_b = prepared_b;
+  job.direct_b = !prepared_b && g.cs_b == 1 && (ceil_div(g.M, MR) <= tm || (g.N == NR && g.rs_b == NR));
   const int64_t a_bytes = g.M * g.K * static_cast<int64_t>(sizeof(float));
   job.direct_a = g.cs_a == 1 &&
                  (a_bytes <= blk.direct_a_bytes ||
                   (blk.order == kAPanelInL1 && a_bytes <= blk.direct_a_panel_bytes &&
                    lines_per_l1_set(g.rs_a, job.kc_step, MR, blk.l1_way_bytes) <= blk.direct_a_lines_per_set));
   job.packed_b[0] = job.packed_b[1] = nullptr;
-  if (!job.direct_b) {
+  if (!job.direct_b && !prepared_b) {
     // Double-buffered B lets threads pack the next block while others finish
     // the current one, with a single barrier per block.
     const int64_t b_floats = ceil_div(job.nc, NR) * NR * KC;

@@ -16,6 +16,8 @@ namespace detail {
 struct ModelLoops;  // cpp_runtime/src/model/loops.h
 
 using GemmEntryFn = void (*)(const GemmArgs& g, int threads);
+// The same kernel reading a B packed ahead by pack_b_prepared (gemm_driver.h).
+using GemmPreparedFn = void (*)(const GemmArgs& g, int threads, const float* prepared_b);
 
 struct GemmKernel {
   int64_t M, N, K;        // 0 for the generic kernel
@@ -24,6 +26,8 @@ struct GemmKernel {
   bool is_default;        // the shape's entry for threads = 0 (fastest predicted)
   GemmEntryFn fn;
   const char* name;
+  GemmPreparedFn fn_prepared;
+  int nr, kc;  // register tile width and deepest k block: the prepared B layout
 };
 
 struct Registry {
