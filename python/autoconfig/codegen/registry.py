@@ -60,7 +60,7 @@ CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "f
                      "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",
                      "winograd_f2_error", "winograd_f4_error", "l1_bytes", "l1_ways",
                      "line_bytes", "l2_bytes", "l3_bytes", "bw_l1", "bw_l2", "bw_l3", "bw_dram",
-                     "prepare_cycles_per_element")
+                     "prepare_cycles_per_element", "group_pack_cycles_per_element")
 CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
 
@@ -74,7 +74,8 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
                                               "groups"))
         if p.algorithm == "direct":
             direct = (f"{{{p.value('tile_index')}, {str(p.value('input') == 'nchw').lower()}, {p.value('chunk')}, "
-                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}}}")
+                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}, "
+                      f"{str(p.value('pixels') == 'flat').lower()}, {p.value('inner_blocks')}}}")
         else:
             direct = "{}"
         rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {direct}}},"

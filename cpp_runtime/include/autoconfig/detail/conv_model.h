@@ -25,6 +25,7 @@ struct ConvModel {
   double l1_bytes, l1_ways, line_bytes, l2_bytes, l3_bytes;
   double bw_l1, bw_l2, bw_l3, bw_dram;   // bytes/s
   double prepare_cycles_per_element;     // weight preparation issue cost (models/conv.py: prepare_terms)
+  double group_pack_cycles_per_element;  // direct, one-off: packing per group in the kernel (pack_groups_terms)
 };
 
 // A layer the spec listed, with the plan the generator chose for it.
