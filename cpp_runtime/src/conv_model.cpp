@@ -123,7 +123,7 @@ double inner_blocks(const ConvModel& m, const Geo& L, double n, double kb, const
   const double per_block = std::max(1.0, std::floor(cgroups / std::max(1.0, cblocks)));
   const double w_block = kb * m.lanes * d.cpad * L.R * L.S * 4 / std::max(1.0, cblocks);
   const double half_l1 = m.l1_bytes / 2;
-  if (w_block <= half_l1 || cdiv(std::min(chunk, d.cols), n) < 2) return 1;
+  if (w_block <= m.l2_bytes / 2 || cdiv(std::min(chunk, d.cols), n) < 2) return 1;
   return std::min(per_block, cdiv(w_block, half_l1));
 }
 
@@ -136,7 +136,6 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
   const double cgroups = d.cpad / d.cb;
   const double rows_in = (L.R - 1) * L.dh + 1;
   const double rows_read = L.pointwise || flat ? d.in_h : std::min(d.in_h, d.rows * rows_in);
-  const double w_rows = flat && !L.pointwise ? L.Ho : d.rows;
   const double x = d.cpad * rows_read * d.in_w * 4;
   const double w_all = d.kblocks * m.lanes * d.cpad * L.R * L.S * 4;
   const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
@@ -146,7 +145,7 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
       d.rows * d.groups < threads ? std::min(d.cols, cdiv(cdiv(d.cols, threads), n) * n) : d.cols;
   Schedule best{false, outer_chunk, 1, -1, footprint};
   for (double nb = 1;; nb = std::min(nb * 2, cgroups)) {
-    const double w_traffic = w_group / nb <= half_l2 ? w_all : w_all * w_rows;
+    const double w_traffic = w_group / nb <= half_l2 ? w_all : w_all * d.rows;
     const double x_traffic = x / nb <= half_l2 ? x : x * d.groups;
     const double y_traffic = y > half_l2 ? (nb - 1) * 2 * y : 0.0;
     const double total = w_traffic + x_traffic + y_traffic;

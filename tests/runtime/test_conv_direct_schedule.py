@@ -78,20 +78,26 @@ def test_flat_on_blocked_activations(ac, layer):
         assert_close(got, want, conv_tol(x, w, want, 1) * 1.5, f"{t} blocked")
 
 
-def test_model_picks_flat_and_inner_blocks_where_they_pay(ac):
-    """The model's choice for a 7x7-output layer with 9 KB of weights per
-    channel group: what it picks runs, and both choices say so the same way
-    (C++ conv2d_choice and Python explain)."""
+def test_model_inner_blocks_only_beyond_l2(ac):
+    """512x7x7->512 3x3: prepared, a reduction block's weights fit half of L2
+    (no inner blocks); a one-off call packing per group keeps one block, whose
+    weights (hundreds of KB per group) do not, so it runs inner blocks. C++
+    (conv2d_choice) and Python (plan_layer) agree on both schedules."""
     from autoconfig.models import conv as conv_model
     from autoconfig.spec import Conv2dShape
     L = Conv2dShape(C=512, H=7, W=7, K=512, R=3, S=3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1)
-    plan = conv_model.plan_layer(ac.host(), L, isa_suffix="x", allow=["direct"])
-    inner = plan.value("inner_blocks")
-    assert inner >= 2, "a 3x3 group's weights over 512 channels exceed half of L1"
-    cpp = ac._ext.conv2d_choice(1, 512, 7, 7, 512, 3, 3, [1, 1], [1, 1, 1, 1], [1, 1], 1, 1,
-                                [1, -1, -1, -1, -1, -1, -1], 0.0, 0, 0)
-    assert cpp["inner_blocks"] == inner
-    assert cpp["flat"] == (plan.value("pixels") == "flat")
+    half_l2 = ac.host().caches[1].size_bytes / 2
+    for prepared in (True, False):
+        plan = conv_model.plan_layer(ac.host(), L, isa_suffix="x", allow=["direct"], prepared=prepared)
+        cpp = ac._ext.conv2d_choice(1, 512, 7, 7, 512, 3, 3, [1, 1], [1, 1, 1, 1], [1, 1], 1, 1,
+                                    [1, -1, -1, -1, -1, -1, -1, -1], 0.0, 0, 0, prepared=prepared)
+        assert cpp["inner_blocks"] == plan.value("inner_blocks")
+        assert cpp["flat"] == (plan.value("pixels") == "flat")
+        assert cpp["pack_groups"] == (plan.value("pack") == "groups")
+        assert cpp["cblocks"] == plan.value("c_blocks")
+        n, kb = ac._ext.conv2d_direct_tiles()[cpp["tile"]]
+        w_block = kb * ac.block_size() * 512 * 9 * 4 / cpp["cblocks"]
+        assert (cpp["inner_blocks"] > 1) == (w_block > half_l2), (prepared, w_block, cpp)
 
 
 @pytest.mark.parametrize("algorithm, fragment", [

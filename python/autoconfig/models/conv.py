@@ -273,21 +273,24 @@ class DirectSchedule:
 
 def inner_blocks(m: Machine, L: Conv2dShape, tile: Tuple[int, int], g: "DirectGeometry", chunk: int,
                  cblocks: int) -> int:
-    """Sub-blocks of each reduction block inside a work item: the fewest whose
-    weights (kb blocks x their input channels x R x S) fit half of L1, when
-    a block's weights do not and the item has tiles enough to reuse them
-    (at least two). The item then runs sub-block after sub-block over all its
-    tiles: each sub-block's weights come from L2 once per item and from L1
-    for every tile, where without it every tile streams the whole block's
-    weights from L2 (measured on the Zen 3 VM: the 7x7-output layers of
-    ResNet-50, 9-37 KB of weights per channel group and block, ran at 59-66%
-    of peak, L2-bound, before)."""
+    """Sub-blocks of each reduction block inside a work item: when a block's
+    weights (kb blocks x their input channels x R x S) exceed half of L2, so
+    that every tile would stream them from L3 or memory, and the item has
+    tiles enough to reuse them (at least two), the fewest sub-blocks whose
+    weights fit half of L1. The item then runs sub-block after sub-block
+    over all its tiles: each sub-block's weights come from beyond L2 once
+    per item, then from L1. Weights that fit L2 are left alone: there the
+    sub-blocks' partial-sum reloads cost more than they save. Measured on
+    the Zen 3 VM, 1 thread, interleaved runs: 512x7x7->512 3x3 one-off
+    packing per group (one block, 442 KB of weights per group), 18
+    sub-blocks 4.72 ms against 5.54 ms for one; 1024x14x14->2048 1x1/2
+    (48 KB per block, in L2), 3 sub-blocks 10% slower than one."""
     n, kb = tile
     cgroups = g.taps // (L.R * L.S)
     per_block = max(1, cgroups // max(1, cblocks))
     w_block = kb * m.lanes * cgroups * g.cb * L.R * L.S * F32 / max(1, cblocks)
     half_l1 = m.cache(1).size_bytes / 2
-    if w_block <= half_l1 or math.ceil(min(chunk, g.cols) / n) < 2:
+    if w_block <= m.cache(2).size_bytes / 2 or math.ceil(min(chunk, g.cols) / n) < 2:
         return 1
     return int(min(per_block, math.ceil(w_block / half_l1)))
 
@@ -325,8 +328,9 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     threads (a pointwise layer is one row): the row is then cut in one chunk
     per thread.
     flat: the output pixels are one row (direct_geometry), ordered groups
-    outer only; a group's weights, when they exceed half of L2, still come
-    back once per output row's worth of tiles, as without flat.
+    outer only; a group's weights, when they exceed half of L2, come back
+    once per work item (the row), as they do per row without flat: the item
+    runs them in sub-blocks (inner_blocks).
     one_block: groups outer, one reduction block (a one-off call packing
     each group in the kernel: a thread must finish a group before the next)."""
     n, kb = tile
@@ -336,7 +340,6 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     cpad = cgroups * g.cb
     rows_in = (L.R - 1) * L.dilation_h + 1
     rows_read = g.in_h if L.pointwise or flat else min(g.in_h, g.rows * rows_in)
-    w_rows = L.out_h if flat and not L.pointwise else g.rows
     x_bytes = cpad * rows_read * g.in_w * F32
     w_all = g.kblocks * m.lanes * cpad * L.R * L.S * F32
     w_group = kb * m.lanes * cpad * L.R * L.S * F32
@@ -347,7 +350,7 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
         outer_chunk = min(g.cols, math.ceil(math.ceil(g.cols / threads) / n) * n)
     best = None
     for nb in ([1] if one_block else _block_counts(cgroups)):
-        w_traffic = w_all if w_group / nb <= half_l2 else w_all * w_rows
+        w_traffic = w_all if w_group / nb <= half_l2 else w_all * g.rows
         x_traffic = x_bytes if x_bytes / nb <= half_l2 else x_bytes * g.groups
         y_traffic = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
         total = w_traffic + x_traffic + y_traffic
