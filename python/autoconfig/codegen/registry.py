@@ -65,6 +65,12 @@ CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm":
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
 
 
+def _param(p: Plan, name: str, default):
+    """A direct plan's schedule parameter; plans made before it existed (a
+    selector that does not set it) get the kernel's default."""
+    return p.params[name].value if name in p.params else default
+
+
 def _conv_rows(conv_plans: List[Plan]) -> List[str]:
     rows = []
     for p in conv_plans:
@@ -75,7 +81,7 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
         if p.algorithm == "direct":
             direct = (f"{{{p.value('tile_index')}, {str(p.value('input') == 'nchw').lower()}, {p.value('chunk')}, "
                       f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}, "
-                      f"{str(p.value('pixels') == 'flat').lower()}, {p.value('inner_blocks')}}}")
+                      f"{str(_param(p, 'pixels', 'rows') == 'flat').lower()}, {_param(p, 'inner_blocks', 1)}}}")
         else:
             direct = "{}"
         rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {direct}}},"
