@@ -45,6 +45,9 @@ class ConvRow:
     prepare_bandwidth_s: float = 0.0   # prepare_bytes at the profile's copy bandwidth of the level they fit
     oneoff_measured: Dict[str, float] = field(default_factory=dict)   # --check-model: one-off, per algorithm
     oneoff_pack_s: float = float("nan")   # its fold + re-layout alone (no checks, no model), timed in C++
+    # direct one-off packing each group of output blocks inside the kernel: no
+    # whole re-layout before the run (its packing is in the one-off run time)
+    oneoff_pack_groups: bool = False
     memcpy_s: float = float("nan")   # numpy copying the same bytes (memcpy_fn), best of the same samples
 
     @property
@@ -141,7 +144,11 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
             packs.append(require_ext().conv2d_prepare_weights(
                 w, None, sh.C, sh.H, sh.W, [sh.stride_h, sh.stride_w], list(pads), [sh.dilation_h, sh.dilation_w],
                 sh.groups, threads, [0xFFFFFFFF, -1, -1, -1, -1]))
-        nbytes, bw_s = prepare_reference(host(), sh, one_alg, one["plain_input"])
+        # a direct one-off that packs per group inside the kernel writes no whole
+        # re-layout: nothing to hold against the bandwidth (benchmarks/
+        # weight_transforms.py times that layer's whole re-layout anyway)
+        nbytes, bw_s = ((0, 0.0) if one.get("pack_groups") else
+                        prepare_reference(host(), sh, one_alg, one["plain_input"]))
         copies: List[float] = []
         prep_fns = {"prepare": prep_fn}
         if nbytes:
@@ -192,7 +199,8 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
                             sh.flops / ours / 1e9, 100.0 * sh.flops / ours / 1e9 / peak, tt, measured,
                             one_alg, oneoff, one["estimates"][one_alg], prep_one, one["prepare"][one_alg],
                             nbytes, bw_s, oneoff_measured, oneoff_pack_s=pack_one,
-                            memcpy_s=min(copies) if copies else float("nan")))
+                            memcpy_s=min(copies) if copies else float("nan"),
+                            oneoff_pack_groups=bool(one.get("pack_groups"))))
     return rows
 
 
@@ -258,7 +266,8 @@ def format_prepare_table(rows: List[ConvRow], markdown: bool) -> str:
     for r in rows:
         vs_bw, vs_copy = _ratio(r.oneoff_pack_s, r.prepare_bandwidth_s), _ratio(r.oneoff_pack_s, r.memcpy_s)
         small = " (small)" if 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES else ""
-        body.append([r.spec, r.layer, str(r.threads), r.oneoff_algorithm, f"{r.prepare_bytes / 1e6:.2f} MB{small}",
+        alg = r.oneoff_algorithm + (" (packed per group in the kernel)" if r.oneoff_pack_groups else "")
+        body.append([r.spec, r.layer, str(r.threads), alg, f"{r.prepare_bytes / 1e6:.2f} MB{small}",
                      f"{r.oneoff_prepare_s * 1e3:.3f}", f"{r.oneoff_pack_s * 1e3:.3f}",
                      f"{r.prepare_bandwidth_s * 1e3:.3f}", "-" if r.memcpy_s != r.memcpy_s else
                      f"{r.memcpy_s * 1e3:.3f}", "-" if vs_bw != vs_bw else f"{vs_bw:.2f}",
@@ -275,12 +284,16 @@ def prepare_summary(rows: List[ConvRow]) -> List[str]:
     bandwidth and of the measured memcpy."""
     out = []
     for threads in sorted({r.threads for r in rows}):
+        grouped = sum(1 for r in rows if r.threads == threads and r.oneoff_pack_groups)
+        if grouped:
+            out.append(f"{threads} thread(s): {grouped} direct one-off layer(s) pack per group inside the kernel "
+                       "(no whole re-layout; benchmarks/weight_transforms.py times theirs)")
         for kind, pick in (("re-layouts (direct)", lambda a: a == "direct"),
                            ("Winograd transforms", lambda a: a.startswith("winograd"))):
             big = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
-                   and r.prepare_bytes >= LARGE_RELAYOUT_BYTES]
+                   and not r.oneoff_pack_groups and r.prepare_bytes >= LARGE_RELAYOUT_BYTES]
             small = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
-                     and 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES]
+                     and not r.oneoff_pack_groups and 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES]
             if not big and not small:
                 continue
             bw = sum(1 for r in big if _ratio(r.oneoff_pack_s, r.prepare_bandwidth_s) <= 2.0)

@@ -57,6 +57,19 @@ def test_prepare_summary_counts_large_relayouts_within_2x():
     assert "0.10 MB (small)" in table and "| 1.67 |" in table and "| 2.50 |" in table
 
 
+def test_prepare_summary_leaves_out_per_group_packing():
+    """A direct one-off that packs per group inside the kernel has no whole
+    re-layout: it is named as such and not counted as one within 2x."""
+    from autoconfig.bench_conv import format_prepare_table, prepare_summary
+    grouped = _prep_row(1, "direct", 0.0, 1e-6, 0.0, float("nan"))
+    grouped.oneoff_pack_groups = True
+    rows = [grouped, _prep_row(1, "direct", 1e6, 3.0e-4, 1.0e-4, 1.0e-4)]
+    lines = prepare_summary(rows)
+    assert lines[0].startswith("1 thread(s): 1 direct one-off layer(s) pack per group inside the kernel")
+    assert lines[1].startswith("1 thread(s), re-layouts (direct) of >= 0.25 MB: 0/1 within 2x")
+    assert "direct (packed per group in the kernel)" in format_prepare_table(rows, markdown=True)
+
+
 def test_bench_conv_small_net(ac):
     r = subprocess.run([sys.executable, "-m", "autoconfig", "bench", "--op", "conv2d", "--net",
                         "mobilenetv2_projection_residual", "--check-model", "--repeat", "1", "--no-torch"],
