@@ -55,20 +55,9 @@ Status validate(const Conv2dArgs& a, bool with_data = true) {
   if (!(a.clip_lo <= a.clip_hi)) return Status::Error(p + "clip_lo must be <= clip_hi");
   if (a.threads < 0) return Status::Error(p + "threads must be >= 0");
   if (a.direct_tile < -1 || a.direct_input < -1 || a.direct_input > 1 || a.direct_order < -1 || a.direct_order > 1 ||
-      a.direct_cblocks == 0 || a.direct_cblocks < -1 || a.direct_pixels < -1 || a.direct_pixels > 1 ||
-      a.direct_inner == 0 || a.direct_inner < -1 || a.direct_pack < -1 || a.direct_pack > 1)
-    return Status::Error(p +
-                         "direct_tile, direct_input (0, 1), direct_order (0, 1), direct_cblocks (>= 1), "
-                         "direct_pixels (0, 1), direct_inner (>= 1) and direct_pack (0, 1) must be -1 (the "
-                         "model's choice) or a valid value");
-  if (a.direct_pack == 1 && (a.direct_order == 1 || a.direct_cblocks > 1))
-    return Status::Error(p +
-                         "direct_pack = 1 (per group) runs groups outer (direct_order 0) in one reduction "
-                         "block (direct_cblocks 1)");
-  if (a.direct_pixels == 1 && (a.direct_input == 1 || a.direct_order == 1))
-    return Status::Error(p +
-                         "direct_pixels = 1 (flat) runs on blocked input (direct_input 0) in groups-outer "
-                         "order (direct_order 0)");
+      a.direct_cblocks == 0 || a.direct_cblocks < -1)
+    return Status::Error(p + "direct_tile, direct_input (0, 1), direct_order (0, 1) and direct_cblocks (>= 1) must "
+                             "be -1 (the model's choice) or a valid value");
   if (const detail::Registry* r = detail::active_registry(); r && a.direct_tile >= r->conv->direct.tile_count)
     return Status::Error(p + "direct_tile " + i2s(a.direct_tile) + " is not in this build's table of " +
                          i2s(r->conv->direct.tile_count) + " tiles");
@@ -190,16 +179,6 @@ int64_t packed_floats(const detail::ConvChoice& ch, const Conv2dArgs& a, const d
   return 0;
 }
 
-// The direct kernel's bias: K values padded with zeros to whole channel blocks (empty without one).
-void direct_bias(const Conv2dArgs& a, const detail::ConvKernels& k, const float* bias,
-                 std::vector<float>* bias_blocked) {
-  bias_blocked->clear();
-  if (!bias) return;
-  const int64_t B = k.direct.block;
-  bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
-  std::copy(bias, bias + a.K, bias_blocked->begin());
-}
-
 // Weights in the layout the algorithm reads, into packed (packed_floats()
 // floats; every one written), the batch-norm scale (K or null) multiplied in
 // the same pass, on `threads` threads; bias padded to whole blocks for direct.
@@ -209,7 +188,11 @@ void pack_for(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::C
   if (ch.algorithm == ConvAlgorithm::Direct) {
     const int cb = ch.direct.plain_input ? 1 : k.direct.block;
     k.prepare.direct(w, scale, a.K, a.C, a.R, a.S, k.direct.tile_kb[ch.direct.tile], cb, packed, threads);
-    direct_bias(a, k, bias, bias_blocked);
+    if (bias) {
+      const int64_t B = k.direct.block;
+      bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
+      std::copy(bias, bias + a.K, bias_blocked->begin());
+    }
   } else if (ch.algorithm == ConvAlgorithm::WinogradF2) {
     k.prepare.winograd_f2(w, scale, a.K, a.C, packed, threads);
   } else if (ch.algorithm == ConvAlgorithm::WinogradF4) {
@@ -287,8 +270,8 @@ void pad_planes(const float* src, int64_t planes, int64_t H, int64_t W, int64_t 
 
 // Direct on one image. x: NCHW or blocked (a.x_layout); y and residual: NCHW or blocked (a.y_layout).
 void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const detail::ConvKernels& k, const float* x,
-                float* y, const float* residual, const float* packed, const detail::DirectRawWeights* raw,
-                const float* bias_blocked, float lo, float hi, int threads) {
+                float* y, const float* residual, const float* packed, const float* bias_blocked, float lo, float hi,
+                int threads) {
   const int64_t B = k.direct.block;
   detail::ConvGeometry gb = geometry(a);
   const int64_t P = gb.Ho * gb.Wo;
@@ -323,7 +306,7 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
   gb.pad_top = gb.pad_left = gb.pad_bottom = gb.pad_right = 0;
   if (a.y_layout == ConvLayout::Blocked) {  // residual and clamp in the kernel's store
     detail::ConvEpilogue ep{bias_blocked, residual, lo, hi};
-    k.direct.run(gb, xin, packed, raw, ep, y, s, threads);
+    k.direct.run(gb, xin, packed, ep, y, s, threads);
     // Lanes past K multiply zero weights: a NaN or inf input leaves NaN there,
     // which the next layer's zero weights would spread to every channel.
     if (const int64_t kn = a.K % B) {
@@ -335,7 +318,7 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
   float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));
   // An NCHW residual is added on the way back to NCHW, so the clamp waits for it.
   detail::ConvEpilogue ep{bias_blocked, nullptr, residual ? -kInf : lo, residual ? kInf : hi};
-  k.direct.run(gb, xin, packed, raw, ep, yb, s, threads);
+  k.direct.run(gb, xin, packed, ep, yb, s, threads);
   count_conversion();
   if (residual)
     k.direct.from_blocked(yb, a.K, P, residual, lo, hi, y, threads);
@@ -365,10 +348,8 @@ Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernel
 // null), packed / bias_blocked as pack_for() made them. Tensors in the
 // layouts a.x_layout / a.y_layout; an NCHW algorithm on blocked tensors
 // converts around itself (direct and depthwise read and write both layouts).
-// raw (direct with ch.direct.pack_groups, one-off): the caller's weights, packed per group in the kernel.
 Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const float* w, const float* bias,
-                     const float* packed, const float* bias_blocked, int threads,
-                     const detail::DirectRawWeights* raw = nullptr) {
+                     const float* packed, const float* bias_blocked, int threads) {
   const detail::Registry* r = detail::active_registry();
   const detail::ConvKernels& k = *r->conv;
   const int64_t B = k.direct.block;
@@ -383,7 +364,7 @@ Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const fl
     float* y = a.y + n * out_size;
     const float* res = a.residual ? a.residual + n * out_size : nullptr;
     if (ch.algorithm == ConvAlgorithm::Direct) {
-      run_direct(a, ch.direct, k, x, y, res, packed, raw, bias_blocked, lo, hi, threads);
+      run_direct(a, ch.direct, k, x, y, res, packed, bias_blocked, lo, hi, threads);
       continue;
     }
     if (ch.algorithm == ConvAlgorithm::Depthwise) {  // works on channel blocks: any layout, no conversion
@@ -438,9 +419,6 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a, bool prepared) {
   c.groups_inner = ch.direct.groups_inner;
   c.chunk = ch.direct.chunk;
   c.cblocks = ch.direct.cblocks;
-  c.flat = ch.direct.flat;
-  c.inner_blocks = ch.direct.inner_blocks;
-  c.pack_groups = ch.direct.pack_groups;
   c.threads = threads;
   c.planned = ch.planned;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
@@ -536,7 +514,6 @@ struct OneOffWeights {
   int threads = 1;
   std::vector<float> w, bias, bias_blocked;
   float* packed = nullptr;
-  detail::DirectRawWeights raw{};  // the caller's weights, for a direct run that packs per group
   const float* weights(const Conv2dArgs& a) const { return w.empty() ? a.w : w.data(); }
   const float* row_bias() const { return bias.empty() ? nullptr : bias.data(); }
   const float* blocked_bias() const { return bias_blocked.empty() ? nullptr : bias_blocked.data(); }
@@ -565,19 +542,12 @@ Status prepare_one_off(const Conv2dArgs& a, bool with_data, OneOffWeights* p, bo
   st = check_choice(a, p->choice);
   if (!st.ok()) return st;
   const detail::ConvKernels& k = *detail::active_registry()->conv;
-  // Direct packing per group: the kernel packs each group of output blocks
-  // as it reaches it (DirectRawWeights), so nothing is packed here.
-  const bool group_packing = p->choice.algorithm == ConvAlgorithm::Direct && p->choice.direct.pack_groups;
-  const int64_t np = group_packing ? 0 : packed_floats(p->choice, a, k);
+  const int64_t np = packed_floats(p->choice, a, k);
   p->packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
   if (np && !p->packed) return Status::Error("conv2d: out of memory for the packed weights");
-  p->raw = {a.w, a.scale, a.K, k.prepare.direct};
   const auto t0 = std::chrono::steady_clock::now();
   fold(a, reads_w(p->choice.algorithm) && a.scale, &p->w, &p->bias);
-  if (group_packing)
-    direct_bias(a, k, p->row_bias(), &p->bias_blocked);
-  else
-    pack_for(p->choice, a, k, a.w, a.scale, p->row_bias(), p->threads, p->packed, &p->bias_blocked);
+  pack_for(p->choice, a, k, a.w, a.scale, p->row_bias(), p->threads, p->packed, &p->bias_blocked);
   if (pack_seconds) *pack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return Status::Ok();
 }
@@ -589,7 +559,7 @@ Status conv2d(const Conv2dArgs& a) {
   bool skip = false;
   Status st = prepare_one_off(a, /*with_data=*/true, &p, &skip);
   if (!st.ok() || skip) return st;
-  return run_algorithm(a, p.choice, p.weights(a), p.row_bias(), p.packed, p.blocked_bias(), p.threads, &p.raw);
+  return run_algorithm(a, p.choice, p.weights(a), p.row_bias(), p.packed, p.blocked_bias(), p.threads);
 }
 
 Status conv2d_prepare_weights(const Conv2dArgs& a, double* pack_seconds) {
@@ -614,8 +584,6 @@ Status PreparedConv2d::prepare(const Conv2dArgs& layer) {
   direct_groups_inner_ = ch.direct.groups_inner;
   direct_chunk_ = ch.direct.chunk;
   direct_cblocks_ = ch.direct.cblocks;
-  direct_flat_ = ch.direct.flat;
-  direct_inner_ = ch.direct.inner_blocks;
   const detail::ConvKernels& k = *detail::active_registry()->conv;
   packed_.resize(static_cast<size_t>(packed_floats(ch, layer, k)));
   pack_for(ch, layer, k, layer.w, layer.scale, bias_.empty() ? nullptr : bias_.data(), conv_threads(layer),
@@ -652,8 +620,6 @@ Status PreparedConv2d::run(const float* x, int64_t N, float* y, const float* res
   ch.direct.groups_inner = direct_groups_inner_;
   ch.direct.chunk = direct_chunk_;
   ch.direct.cblocks = direct_cblocks_;
-  ch.direct.flat = direct_flat_;
-  ch.direct.inner_blocks = direct_inner_;
   return run_algorithm(a, ch, w_.data(), bias_.empty() ? nullptr : bias_.data(), packed_.data(),
                        bias_blocked_.empty() ? nullptr : bias_blocked_.data(), conv_threads(a));
 }

@@ -88,7 +88,7 @@ struct DirectGeo {
   double cb, taps, rows, cols, in_h, in_w, kblocks, groups, last_kb, cpad;
 };
 
-DirectGeo direct_geo(const ConvModel& m, const Geo& L, double kb, bool plain, bool flat) {
+DirectGeo direct_geo(const ConvModel& m, const Geo& L, double kb, bool plain) {
   DirectGeo d;
   d.cb = plain ? 1 : m.lanes;
   const double cgroups = cdiv(L.C, d.cb);
@@ -98,10 +98,7 @@ DirectGeo direct_geo(const ConvModel& m, const Geo& L, double kb, bool plain, bo
   if (L.pointwise) {
     d.rows = 1; d.cols = L.Ho * L.Wo; d.in_h = 1; d.in_w = L.H * L.W;
   } else {
-    d.rows = flat ? 1 : L.Ho;
-    d.cols = flat ? L.Ho * L.Wo : L.Wo;
-    d.in_h = L.H + L.pt + L.pb;
-    d.in_w = L.W + L.pl + L.pr;
+    d.rows = L.Ho; d.cols = L.Wo; d.in_h = L.H + L.pt + L.pb; d.in_w = L.W + L.pl + L.pr;
   }
   d.taps = cgroups * L.R * L.S;
   d.last_kb = d.kblocks - (d.groups - 1) * kb;
@@ -120,29 +117,16 @@ bool plain_input_fits(const ConvModel& m, const Geo& L, double n, double kb) {
 struct Schedule {
   bool groups_inner;
   double chunk, cblocks, l3_bytes, footprint;
-  double inner_blocks = 1;
 };
 
-// models/conv.py: inner_blocks.
-double inner_blocks(const ConvModel& m, const Geo& L, double n, double kb, const DirectGeo& d, double chunk,
-                    double cblocks) {
-  const double cgroups = d.cpad / d.cb;
-  const double per_block = std::max(1.0, std::floor(cgroups / std::max(1.0, cblocks)));
-  const double w_block = kb * m.lanes * d.cpad * L.R * L.S * 4 / std::max(1.0, cblocks);
-  const double half_l1 = m.l1_bytes / 2;
-  if (w_block <= m.l2_bytes / 2 || cdiv(std::min(chunk, d.cols), n) < 2) return 1;
-  return std::min(per_block, cdiv(w_block, half_l1));
-}
-
-// order: -1 the model's choice, 0 groups outer, 1 groups inner (flat: groups outer only).
-// one_block: a single reduction block, groups outer (a one-off call packing per group).
-Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, bool plain, bool flat, double threads,
-                         int order, bool one_block = false) {
-  const DirectGeo d = direct_geo(m, L, kb, plain, flat);
+// order: -1 the model's choice, 0 groups outer, 1 groups inner.
+Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, bool plain, double threads,
+                         int order) {
+  const DirectGeo d = direct_geo(m, L, kb, plain);
   const double half_l2 = m.l2_bytes / 2;
   const double cgroups = d.cpad / d.cb;
   const double rows_in = (L.R - 1) * L.dh + 1;
-  const double rows_read = L.pointwise || flat ? d.in_h : std::min(d.in_h, d.rows * rows_in);
+  const double rows_read = L.pointwise ? d.in_h : std::min(d.in_h, d.rows * rows_in);
   const double x = d.cpad * rows_read * d.in_w * 4;
   const double w_all = d.kblocks * m.lanes * d.cpad * L.R * L.S * 4;
   const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
@@ -157,25 +141,22 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
     const double y_traffic = y > half_l2 ? (nb - 1) * 2 * y : 0.0;
     const double total = w_traffic + x_traffic + y_traffic;
     if (best.l3_bytes < 0 || total < best.l3_bytes) best = {false, outer_chunk, nb, total, footprint};
-    if (nb >= cgroups || one_block) break;
+    if (nb >= cgroups) break;
   }
   const double per_col = d.cpad * rows_in * L.sw * 4;
   const double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
   const double chunks = cdiv(d.cols, chunk);
   const double inner = x + (w_all > half_l2 ? w_all * d.rows * chunks : w_all);
-  if (!flat && !one_block && (order == 1 || (order < 0 && inner < best.l3_bytes)))
-    best = {true, chunk, 1, inner, footprint};
-  best.inner_blocks = inner_blocks(m, L, n, kb, d, best.chunk, best.cblocks);
+  if (order == 1 || (order < 0 && inner < best.l3_bytes)) return {true, chunk, 1, inner, footprint};
   return best;
 }
 
-double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plain, bool flat, double threads,
+double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plain, double threads,
                 const ConvContext& ctx, const Schedule& s) {
-  const DirectGeo d = direct_geo(m, L, kb, plain, flat);
-  const double calls = s.cblocks * s.inner_blocks;
+  const DirectGeo d = direct_geo(m, L, kb, plain);
   auto tile_cycles = [&](double nn, double kbn) {
-    return d.taps * (d.cb * step_cycles(m, nn, kbn) + m.tap_overhead_cycles) + calls * m.tile_overhead_cycles +
-           (calls - 1) * nn * kbn / m.loads_per_cycle;
+    return d.taps * (d.cb * step_cycles(m, nn, kbn) + m.tap_overhead_cycles) + s.cblocks * m.tile_overhead_cycles +
+           (s.cblocks - 1) * nn * kbn / m.loads_per_cycle;
   };
   auto row_cycles = [&](double kbn) {
     const double q = std::floor(d.cols / n), rem = d.cols - q * n;
@@ -188,12 +169,10 @@ double direct_s(const ConvModel& m, const Geo& L, double n, double kb, bool plai
   const double cycles = d.rows * ((d.groups - 1) * row_cycles(kb) + row_cycles(d.last_kb));
   const double fma_cycles = d.rows * d.cols * d.kblocks * d.taps * d.cb / m.fma_units;
   const double compute = std::max(L.N * cycles * share / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
-  const double w_group = kb * m.lanes * d.cpad * L.R * L.S * 4;
-  const double w_block = w_group / s.cblocks;
+  const double w_block = kb * m.lanes * d.cpad * L.R * L.S * 4 / s.cblocks;
   const double tiles = d.rows * cdiv(d.cols, n) * d.groups;
   const double x_tile = d.cpad * L.R * n * L.sw * 4;
-  const double w_l2 = w_block <= m.l1_bytes / 2 ? 0.0 : s.inner_blocks > 1 ? items * w_group : tiles * w_group;
-  const double l2_bytes = tiles * x_tile + w_l2;
+  const double l2_bytes = tiles * (x_tile + (w_block > m.l1_bytes / 2 ? w_block * s.cblocks : 0.0));
   // Private L2 per thread; beyond L2 the threads share the bandwidth.
   const double streams = std::max(L.N * l2_bytes * share / m.bw_l2,
                                   L.N * s.l3_bytes / beyond_l2_bw(m, s.footprint));
@@ -278,13 +257,6 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   return compute + gather + scatter + sync(m, t, L.N);
 }
 
-// models/conv.py: pack_groups_terms (a one-off direct call packing each group in the kernel).
-double pack_groups_s(const ConvModel& m, const Geo& L, bool plain, double t) {
-  const double B = m.lanes, cb = plain ? 1 : B;
-  const double written = cdiv(L.K, B) * B * cdiv(L.C, cb) * cb * L.R * L.S;
-  return written * m.group_pack_cycles_per_element / m.hz / t;
-}
-
 // models/conv.py: prepare_terms (alg's weight preparation; plain: direct with plain input;
 // scale: a batch-norm scale is folded).
 double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, bool plain, bool scale) {
@@ -336,7 +308,6 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   const Geo L = geo_of(a);
   const double t = threads < 1 ? 1 : threads;
   const double inf = std::numeric_limits<double>::infinity();
-  double direct_prepare = -1;  // >= 0: the chosen direct variant packs per group, at this cost
   for (double& e : c.estimates) e = -1.0;
   for (double& e : c.prepare) e = -1.0;
   const bool scale = a.scale != nullptr;
@@ -359,46 +330,19 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
     for (int i = 0; i < k.direct.tile_count; ++i) {
       if (a.direct_tile >= 0 && a.direct_tile != i) continue;
       const double n = k.direct.tile_n[i], kb = k.direct.tile_kb[i];
-      // Python's order: blocked, blocked flat (not pointwise), plain.
-      for (int v = 0; v < 3; ++v) {
-        const int plain = v == 2 ? 1 : 0;
-        const bool flat = v == 1;
+      for (int plain = 0; plain < 2; ++plain) {
         if (a.direct_input >= 0 && a.direct_input != plain) continue;
         if (plain && (ctx.in_blocked || !(forced_plain || plain_input_fits(m, L, n, kb)))) continue;
-        if (flat && (L.pointwise || a.direct_pixels == 0 || a.direct_order == 1)) continue;
-        if (!flat && !plain && !L.pointwise && a.direct_pixels == 1) continue;
         const Schedule sc =
-            direct_schedule(m, L, n, kb, plain != 0, flat, t, a.direct_cblocks > 0 ? 0 : a.direct_order);
-        const double s =
-            direct_s(m, L, n, kb, plain != 0, flat, t, ctx, sc) + charge(ConvAlgorithm::Direct, plain != 0);
-        if (s < best && !(a.direct_pack == 1 && !prepared)) {
-          direct_prepare = -1;
+            direct_schedule(m, L, n, kb, plain != 0, t, a.direct_cblocks > 0 ? 0 : a.direct_order);
+        const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc) + charge(ConvAlgorithm::Direct, plain != 0);
+        if (s < best) {
           best = s;
           c.direct.tile = i;
           c.direct.plain_input = plain != 0;
           c.direct.groups_inner = sc.groups_inner;
           c.direct.chunk = static_cast<int64_t>(sc.chunk);
           c.direct.cblocks = a.direct_cblocks > 0 ? a.direct_cblocks : static_cast<int64_t>(sc.cblocks);
-          c.direct.flat = flat;
-          c.direct.inner_blocks = a.direct_inner > 0 ? a.direct_inner : static_cast<int64_t>(sc.inner_blocks);
-          c.direct.pack_groups = false;
-        }
-        // A one-off call may instead pack each group in the kernel (models/conv.py: candidates).
-        if (!prepared && a.direct_pack != 0 && a.direct_order != 1 && a.direct_cblocks <= 1) {
-          const Schedule sg = direct_schedule(m, L, n, kb, plain != 0, flat, t, 0, /*one_block=*/true);
-          const double pack = pack_groups_s(m, L, plain != 0, t);
-          const double s2 = direct_s(m, L, n, kb, plain != 0, flat, t, ctx, sg) + pack;
-          if (s2 < best) {
-            best = s2;
-            c.direct = DirectSchedule{};
-            c.direct.tile = i;
-            c.direct.plain_input = plain != 0;
-            c.direct.chunk = static_cast<int64_t>(sg.chunk);
-            c.direct.flat = flat;
-            c.direct.inner_blocks = a.direct_inner > 0 ? a.direct_inner : static_cast<int64_t>(sg.inner_blocks);
-            c.direct.pack_groups = true;
-            direct_prepare = pack;
-          }
         }
       }
     }
@@ -423,8 +367,6 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
     if (c.estimates[i] >= 0)
       c.prepare[i] = prepare_s(m, L, static_cast<ConvAlgorithm>(i), t,
                                i == static_cast<int>(ConvAlgorithm::Direct) && c.direct.plain_input, scale);
-  // A direct call packing per group pays that instead (its term: pack_groups).
-  if (direct_prepare >= 0) c.prepare[static_cast<int>(ConvAlgorithm::Direct)] = direct_prepare;
 
   double best = inf;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
@@ -436,10 +378,8 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   c.predicted_s = best;
   if (allowed == ~0u && !ctx.in_blocked && !ctx.out_blocked) {
     const ConvPlanEntry* e = find_plan(*r, a, threads);
-    // One-off: the plan (made for prepared layers) holds while its algorithm stays the cheapest, unless
-    // the model packs direct weights per group (a schedule of its own, which the plan's may not allow).
-    const bool own_schedule = !prepared && c.algorithm == ConvAlgorithm::Direct && c.direct.pack_groups;
-    if (e && within(e->algorithm) && (prepared || e->algorithm == c.algorithm) && !own_schedule) {
+    // One-off: the plan (made for prepared layers) holds while its algorithm stays the cheapest.
+    if (e && within(e->algorithm) && (prepared || e->algorithm == c.algorithm)) {
       c.algorithm = e->algorithm;
       if (e->algorithm == ConvAlgorithm::Direct) c.direct = e->direct;
       c.predicted_s = c.estimates[static_cast<int>(e->algorithm)];

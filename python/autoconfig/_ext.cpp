@@ -174,9 +174,6 @@ autoconfig::Conv2dArgs conv_layer(int64_t N, int64_t C, int64_t H, int64_t W, in
   a.direct_input = static_cast<int>(choice.at(2));
   a.direct_order = static_cast<int>(choice.at(3));
   a.direct_cblocks = static_cast<int>(choice.at(4));
-  a.direct_pixels = choice.size() > 5 ? static_cast<int>(choice.at(5)) : -1;
-  a.direct_inner = choice.size() > 6 ? static_cast<int>(choice.at(6)) : -1;
-  a.direct_pack = choice.size() > 7 ? static_cast<int>(choice.at(7)) : -1;
   a.tolerance = tolerance;
   return a;
 }
@@ -322,9 +319,6 @@ nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64
   d["groups_inner"] = c.groups_inner;
   d["chunk"] = c.chunk;
   d["cblocks"] = c.cblocks;
-  d["flat"] = c.flat;
-  d["inner_blocks"] = c.inner_blocks;
-  d["pack_groups"] = c.pack_groups;
   d["threads"] = c.threads;
   d["planned"] = c.planned;
   d["prepared"] = c.prepared;

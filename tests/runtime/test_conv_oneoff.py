@@ -171,8 +171,7 @@ def test_prepare_term_same_in_python_and_cpp(ac, L, threads, prepared, scale):
             alg = c.name.split()[0]
             if c.predicted_s < py.get(alg, math.inf):
                 py[alg] = c.predicted_s
-                # a one-off direct call packing per group pays that term instead
-                prep[alg] = c.terms.get("prepare", c.terms.get("pack_groups"))
+                prep[alg] = c.terms.get("prepare")
     for alg, est in cpp["estimates"].items():
         if est < 0:
             assert alg not in py
@@ -193,29 +192,20 @@ def test_oneoff_charges_the_winograd_transform(ac):
     one-off estimate of winograd-f4 carries it and exceeds the prepared one."""
     L = LAYERS_MODEL[1]
     N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g = L
-    geo = (N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, 1)
-    # direct packing its whole layout first (direct_pack 0): the run of a prepared layer plus the re-layout
-    whole = geo + ([0xFFFFFFFF, -1, -1, -1, -1, -1, -1, 0],)
-    prepared = ac._ext.conv2d_choice(*whole, prepared=True)
-    oneoff = ac._ext.conv2d_choice(*whole, prepared=False)
+    args = (N, C, H, W, K, R, S, [sh, sw], [pt, pl, pb, pr], [dh, dw], g, 1, [0xFFFFFFFF, -1, -1, -1, -1])
+    prepared = ac._ext.conv2d_choice(*args, prepared=True)
+    oneoff = ac._ext.conv2d_choice(*args, prepared=False)
     for alg in ("direct", "winograd-f4"):
         assert oneoff["estimates"][alg] == pytest.approx(prepared["estimates"][alg] + oneoff["prepare"][alg])
-    assert not oneoff["pack_groups"]
     assert oneoff["prepare"]["winograd-f4"] > oneoff["prepare"]["direct"] > 0
     assert oneoff["prepare"]["im2col-gemm"] == 0.0
-    # free to pack per group in the kernel, the one-off direct estimate can only get cheaper
-    free = ac._ext.conv2d_choice(*geo, [0xFFFFFFFF, -1, -1, -1, -1], prepared=False)
-    assert free["estimates"]["direct"] <= oneoff["estimates"]["direct"]
 
 
 def test_explain_shows_both_modes(ac):
     kw = dict(N=1, C=256, H=14, W=14, K=256, R=3, S=3, pads=1, threads=1)
     one = ac.explain("conv2d", prepared=False, **kw)
     prep = ac.explain("conv2d", prepared=True, **kw)
-    # every one-off estimate carries its preparation: the re-layout, or the packing per group in the kernel
-    assert all(("prepare" in c.terms) != ("pack_groups" in c.terms) for c in one.plan.candidates
-               if c.rejected is None)
-    assert all("group-pack" in c.name for c in one.plan.candidates if "pack_groups" in c.terms)
+    assert all("prepare" in c.terms for c in one.plan.candidates if c.rejected is None)
     assert not any("prepare" in c.terms for c in prep.plan.candidates if c.rejected is None)
     text = str(one)
     assert "one-off conv2d()" in text and "prepared layer" in text and "run + prepare ms" in text

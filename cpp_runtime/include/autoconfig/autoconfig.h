@@ -136,16 +136,9 @@ struct Conv2dOptions {
   unsigned algorithms = ~0u;
   // Restrict direct to one register tile (index into conv2d_direct_tiles()),
   // input layout (0: NCHW[B]c, 1: plain NCHW), work order (0: groups outer,
-  // 1: groups inner), number of reduction blocks (>= 1, groups outer) and
-  // pixel order (0: tiles along each output row, 1: flat, tiles over all
-  // output pixels across rows; blocked input, groups outer), sub-blocks of
-  // the reduction inside a work item (>= 1: weights kept in L1 across tiles)
-  // and, for a one-off conv2d() call, how the weights are packed (0: the
-  // whole layout before the run, 1: each group of output blocks by the
-  // kernel's threads as they reach it; prepared layers always pack whole);
+  // 1: groups inner) and number of reduction blocks (>= 1, groups outer);
   // -1: the model's choice.
-  int direct_tile = -1, direct_input = -1, direct_order = -1, direct_cblocks = -1, direct_pixels = -1,
-      direct_inner = -1, direct_pack = -1;
+  int direct_tile = -1, direct_input = -1, direct_order = -1, direct_cblocks = -1;
   // Largest relative error (max|y - exact| / max|exact|) the result may
   // carry: algorithms whose documented error bound exceeds it (Winograd) are
   // not chosen. 0: no limit.
@@ -179,9 +172,6 @@ struct Conv2dChoice {
   bool groups_inner = false; // direct: work ordered by column chunk, then output-block group
   int64_t chunk = 0;         // direct: output columns per work item
   int64_t cblocks = 1;       // direct: reduction blocks of input channels
-  bool flat = false;         // direct: tiles over all output pixels, across rows
-  int64_t inner_blocks = 1;  // direct: reduction sub-blocks inside a work item
-  bool pack_groups = false;  // direct, one-off: weights packed group by group in the kernel
   int threads = 1;
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
   bool prepared = false;     // the choice of a prepared layer (run time alone), else of conv2d() (run + prepare)
@@ -220,8 +210,6 @@ class AUTOCONFIG_API PreparedConv2d {
   int direct_tile_ = 0;              // direct: the plan's schedule (detail::DirectSchedule)
   bool direct_plain_ = false, direct_groups_inner_ = false;
   int64_t direct_chunk_ = 0, direct_cblocks_ = 1;
-  bool direct_flat_ = false;
-  int64_t direct_inner_ = 1;
   bool ready_ = false;
 };
 

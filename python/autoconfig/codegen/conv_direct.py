@@ -43,8 +43,6 @@ struct DirectArgs {
   const int64_t* taps;   // input offset (floats) of each tap
   int64_t ntaps;
   int64_t xs;            // input floats between neighbouring output columns (stride_w * CB)
-  const int64_t* pix;    // SW = 0 variants: input offset (floats) of each output column from the
-                         // row's input, or of each output pixel from the image's (a flat schedule)
   int64_t y_kb;          // output floats per output block (Ho * Wo * B)
   float lo, hi;
   bool accumulate;       // start from y (an earlier reduction block's partial sums)
@@ -78,33 +76,26 @@ void pack_weights(const float* w, int64_t K, int64_t C, int64_t R, int64_t S, in
 def _tile(isa: Isa) -> str:
     V = isa.vtype
     return f'''
-// N output columns x KB output blocks over all taps. SW > 0: x is the input
-// of the tile's output column 0 and the layer's stride_w a constant (the
-// input column offsets become displacements); SW = 0: x is the row's input
-// (the image's, for a flat schedule) and pix the input offsets of the tile's
-// N columns: any stride, and the N pixels need not share an output row. One
-// pointer per column, set up once per tile (a run-time stride left in the
-// innermost loop makes GCC spill every column offset). u: the group's packed
-// weights; y: output block 0 at column 0; res: like y or null; bias: KB * B
-// values or null.
+// N output columns x KB output blocks over all taps. x: input of output column
+// 0 of the tile; u: the group's packed weights; y: output block 0 at column 0;
+// res: like y or null; bias: KB * B values or null. SW > 0: the layer's
+// stride_w as a constant (the input column offsets become displacements);
+// SW = 0: any stride, one pointer per column set up per tap (a run-time
+// stride left in the innermost loop makes GCC spill every column offset).
 template <int N, int KB, int CB, int SW>
-static inline void tile(const float* __restrict x, const int64_t* __restrict pix, const DirectArgs& a,
-                        const float* __restrict u, float* __restrict y, const float* __restrict res,
-                        const float* __restrict bias) {{
+static inline void tile(const float* __restrict x, const DirectArgs& a, const float* __restrict u,
+                        float* __restrict y, const float* __restrict res, const float* __restrict bias) {{
   {V} acc[N][KB];
 #pragma GCC unroll 32
   for (int n = 0; n < N; ++n)
 #pragma GCC unroll 8
     for (int kb = 0; kb < KB; ++kb) acc[n][kb] = a.accumulate ? {isa.loadu("y + kb * a.y_kb + n * B")} : {isa.zero()};
-  const float* xc[N];
-#pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) xc[n] = SW > 0 ? x : x + pix[n];
+  const int64_t xs = SW > 0 ? SW * CB : a.xs;
   for (int64_t t = 0; t < a.ntaps; ++t, u += CB * KB * B) {{
-    const int64_t to = a.taps[t];
-    const float* xp = x + to;
+    const float* xp = x + a.taps[t];
     const float* xn[N];
 #pragma GCC unroll 32
-    for (int n = 0; n < N; ++n) xn[n] = xc[n] + to;
+    for (int n = 0; n < N; ++n) xn[n] = xp + n * xs;
 #pragma GCC unroll 16
     for (int c = 0; c < CB; ++c) {{
       {V} w[KB];
@@ -159,20 +150,16 @@ def _dispatch(tiles: Sequence[Tile]) -> str:
          "static void cols(const float* x, const DirectArgs& a, const float* u, float* y, const float* res,",
          "                 const float* bias, int64_t ow0, int64_t ow1) {",
          "  int64_t ow = ow0;",
-         "  // SW > 0: x moves with the columns; SW = 0: the pixel table does.",
          "  for (; ow + NT <= ow1; ow += NT)",
-         "    tile<NT, KB, CB, SW>(SW > 0 ? x + ow * a.xs : x, a.pix + ow, a, u, y + ow * B,",
-         "                         res ? res + ow * B : nullptr, bias);",
+         "    tile<NT, KB, CB, SW>(x + ow * a.xs, a, u, y + ow * B, res ? res + ow * B : nullptr, bias);",
          "  const int rest = static_cast<int>(ow1 - ow);",
          "  if (rest == 0) return;",
-         "  const int64_t* pix = a.pix + ow;",
-         "  if (SW > 0) x += ow * a.xs;",
+         "  x += ow * a.xs;",
          "  y += ow * B;",
          "  if (res) res += ow * B;",
          "  switch (rest) {"]
     for n in range(1, nmax):
-        o.append(f"    case {n}: if ({n} < NT) tile<({n} < NT ? {n} : 1), KB, CB, SW>(x, pix, a, u, y, res, bias); "
-                 "return;")
+        o.append(f"    case {n}: if ({n} < NT) tile<({n} < NT ? {n} : 1), KB, CB, SW>(x, a, u, y, res, bias); return;")
     o += ["    default: return;", "  }", "}", ""]
     o.append("using ColsFn = void (*)(const float*, const DirectArgs&, const float*, float*, const float*, const float*,")
     o.append("                        int64_t, int64_t);")
@@ -188,7 +175,6 @@ def _dispatch(tiles: Sequence[Tile]) -> str:
                else "{" + ", ".join("nullptr" for _ in INPUT_VARIANTS) + "}" for k in range(1, kbmax + 1)]
         o.append("    {" + ", ".join(fns) + "},")
     o.append("};")
-    o.append("constexpr int kInputSW[kInputVariants] = {" + ", ".join(str(sw) for _, sw in INPUT_VARIANTS) + "};")
     o.append("// The variant for an input layout and stride_w.")
     o.append("static int input_variant(bool plain, int64_t stride_w) {")
     o.append("  if (!plain) return 0;")
@@ -203,9 +189,7 @@ struct DirectJob {
   const DirectArgs* a;
   const DirectSchedule* s;
   const float* x;     // padded input
-  const float* u;     // packed weights, or null: raw (s->pack_groups)
-  const DirectRawWeights* raw;
-  int64_t C, R, S;
+  const float* u;
   const float* bias;  // whole blocks, or null
   const float* res;
   float* y;
@@ -216,24 +200,21 @@ struct DirectJob {
 
 // A thread owns a contiguous range of (group, row chunk) items, ordered as
 // the schedule says, and sweeps it once per reduction block: every output
-// tile is finished by the thread that started it. Inside an item the block
-// is cut again into s.inner_blocks sub-blocks, run one after the other over
-// all the item's tiles, so a sub-block's weights are read from L2 once per
-// item and then from L1 by each tile (the partial sums stay in L1).
+// tile is finished by the thread that started it.
 void direct_thread(void* ctx, int tid, int nthreads) {
   const DirectJob& j = *static_cast<const DirectJob*>(ctx);
   const int KB = kTileKB[j.s->tile];
   const int64_t rowchunks = j.Ho * j.chunks, items = rowchunks * j.groups;
   const int64_t lo = items * tid / nthreads, hi = items * (tid + 1) / nthreads;
   const int64_t nblocks = j.s->cblocks < 1 ? 1 : j.s->cblocks;
-  // Packing per group (one-off): this thread's copy of the group it runs,
-  // packed when its items reach a new group (items are ordered groups outer).
-  float* own = j.u ? nullptr : thread_scratch(kScratchDirectGroup, static_cast<size_t>(j.u_group));
-  int64_t own_group = -1;
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t c0 = j.cgroups * blk / nblocks, c1 = j.cgroups * (blk + 1) / nblocks;
     if (c0 == c1) continue;
-    const int64_t ninner = j.s->inner_blocks < 1 ? 1 : j.s->inner_blocks < c1 - c0 ? j.s->inner_blocks : c1 - c0;
+    DirectArgs a = *j.a;
+    a.taps += c0 * j.RS;
+    a.ntaps = (c1 - c0) * j.RS;
+    a.accumulate = c0 > 0;
+    a.finish = c1 == j.cgroups;
     for (int64_t it = lo; it < hi; ++it) {
       int64_t g, rc;
       if (j.s->groups_inner) { rc = it / j.groups; g = it % j.groups; }
@@ -242,28 +223,10 @@ void direct_thread(void* ctx, int tid, int nthreads) {
       const int64_t ow1 = ow0 + j.s->chunk < j.Wo ? ow0 + j.s->chunk : j.Wo;
       const int64_t kb0 = g * KB;
       const int kbn = static_cast<int>(j.kblocks - kb0 < KB ? j.kblocks - kb0 : KB);
-      const int64_t yoff = kb0 * j.a->y_kb + oh * j.Wo * B;
-      const float* ug = j.u + g * j.u_group;
-      if (!j.u) {
-        if (g != own_group) {
-          const int64_t k0 = kb0 * B, kn = j.raw->K - k0 < KB * B ? j.raw->K - k0 : KB * B;
-          j.raw->pack(j.raw->w + k0 * j.C * j.R * j.S, j.raw->scale ? j.raw->scale + k0 : nullptr, kn, j.C, j.R,
-                      j.S, KB, static_cast<int>(j.cb), own, 1);
-          own_group = g;
-        }
-        ug = own;
-      }
-      for (int64_t ib = 0; ib < ninner; ++ib) {
-        const int64_t i0 = c0 + (c1 - c0) * ib / ninner, i1 = c0 + (c1 - c0) * (ib + 1) / ninner;
-        DirectArgs a = *j.a;
-        a.taps += i0 * j.RS;
-        a.ntaps = (i1 - i0) * j.RS;
-        a.accumulate = i0 > 0;
-        a.finish = i1 == j.cgroups;
-        kCols[j.s->tile][kbn - 1][j.variant](
-            j.x + oh * j.x_row, a, ug + i0 * j.RS * j.cb * kbn * B, j.y + yoff,
-            j.res ? j.res + yoff : nullptr, j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
-      }
+      const int64_t yoff = kb0 * a.y_kb + oh * j.Wo * B;
+      kCols[j.s->tile][kbn - 1][j.variant](
+          j.x + oh * j.x_row, a, j.u + g * j.u_group + c0 * j.RS * j.cb * kbn * B, j.y + yoff,
+          j.res ? j.res + yoff : nullptr, j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
     }
   }
 }
@@ -271,11 +234,9 @@ void direct_thread(void* ctx, int tid, int nthreads) {
 // x: the padded input, blocked (ceil(C/B) x H x W x B) or plain (C x H x W)
 // as s.plain_input says; g.H, g.W are the padded sizes (pads 0 here). y: the
 // blocked output (ceil(K/B) x Ho x Wo x B); res: null or like y; bias: null or
-// ceil(K/B)*B values; u: pack_weights(..., kTileKB[s.tile], s.plain_input ? 1 : B),
-// or, with s.pack_groups, null and raw the caller's weights (packed group by
-// group by the threads; groups-outer order and one reduction block).
-void run(const ConvGeometry& g, const float* x, const float* u, const DirectRawWeights* raw,
-         const ConvEpilogue& ep, float* y, const DirectSchedule& s, int threads) {
+// ceil(K/B)*B values; u: pack_weights(..., kTileKB[s.tile], s.plain_input ? 1 : B).
+void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+         const DirectSchedule& s, int threads) {
   const int cb = s.plain_input ? 1 : B;
   const int64_t cgroups = (g.C + cb - 1) / cb, RS = g.R * g.S;
   std::vector<int64_t> taps(static_cast<size_t>(cgroups * RS));
@@ -283,48 +244,31 @@ void run(const ConvGeometry& g, const float* x, const float* u, const DirectRawW
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t q = 0; q < g.S; ++q)
         taps[(c * g.R + r) * g.S + q] = c * g.H * g.W * cb + (r * g.dilation_h * g.W + q * g.dilation_w) * cb;
-  const int variant = input_variant(s.plain_input, g.stride_w);
-  // Flat: the Ho x Wo output pixels are one row of columns (tiles span output
-  // rows), read through the pixel table; only the SW = 0 variants read it.
-  const bool flat = s.flat && kInputSW[variant] == 0;
-  const int64_t Ho = flat ? 1 : g.Ho, Wo = flat ? g.Ho * g.Wo : g.Wo;
-  std::vector<int64_t> pix(static_cast<size_t>(Wo));
-  for (int64_t p = 0; p < Wo; ++p)
-    pix[p] = flat ? ((p / g.Wo) * g.stride_h * g.W + (p % g.Wo) * g.stride_w) * cb : p * g.stride_w * cb;
-  DirectArgs a{taps.data(), cgroups * RS, g.stride_w * cb, pix.data(), g.Ho * g.Wo * B, ep.lo, ep.hi, false, true};
+  DirectArgs a{taps.data(), cgroups * RS, g.stride_w * cb, g.Ho * g.Wo * B, ep.lo, ep.hi, false, true};
   const int tile = s.tile < 0 || s.tile >= kTiles ? 0 : s.tile;
   DirectSchedule sched = s;
   sched.tile = tile;
-  const bool group_packing = s.pack_groups && raw;
-  if (group_packing) {  // a thread packs each group once: its items must run group after group
-    sched.groups_inner = false;
-    sched.cblocks = 1;
-  }
-  if (sched.chunk < 1 || sched.chunk > Wo) sched.chunk = Wo;
+  if (sched.chunk < 1 || sched.chunk > g.Wo) sched.chunk = g.Wo;
   if (sched.cblocks < 1 || sched.cblocks > cgroups) sched.cblocks = sched.cblocks < 1 ? 1 : cgroups;
   DirectJob j;
   j.a = &a;
   j.s = &sched;
   j.x = x;
-  j.u = group_packing ? nullptr : u;
-  j.raw = raw;
-  j.C = g.C;
-  j.R = g.R;
-  j.S = g.S;
+  j.u = u;
   j.bias = ep.bias;
   j.res = ep.residual;
   j.y = y;
   j.kblocks = (g.K + B - 1) / B;
   j.groups = (j.kblocks + kTileKB[tile] - 1) / kTileKB[tile];
-  j.Ho = Ho;
-  j.Wo = Wo;
-  j.chunks = (Wo + sched.chunk - 1) / sched.chunk;
+  j.Ho = g.Ho;
+  j.Wo = g.Wo;
+  j.chunks = (g.Wo + sched.chunk - 1) / sched.chunk;
   j.x_row = g.stride_h * g.W * cb;
   j.u_group = static_cast<int64_t>(kTileKB[tile]) * a.ntaps * cb * B;
   j.cgroups = cgroups;
   j.RS = RS;
   j.cb = cb;
-  j.variant = variant;
+  j.variant = input_variant(s.plain_input, g.stride_w);
   const int64_t items = j.groups * j.Ho * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : (threads < items ? threads : items)), &direct_thread, &j);
 }

@@ -60,16 +60,9 @@ CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "f
                      "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",
                      "winograd_f2_error", "winograd_f4_error", "l1_bytes", "l1_ways",
                      "line_bytes", "l2_bytes", "l3_bytes", "bw_l1", "bw_l2", "bw_l3", "bw_dram",
-                     "prepare_cycles_per_element", "copy_bw_l1", "copy_bw_l2", "copy_bw_l3", "copy_bw_dram",
-                     "group_pack_cycles_per_element")
+                     "prepare_cycles_per_element", "copy_bw_l1", "copy_bw_l2", "copy_bw_l3", "copy_bw_dram")
 CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
-
-
-def _param(p: Plan, name: str, default):
-    """A direct plan's schedule parameter; plans made before it existed (a
-    selector that does not set it) get the kernel's default."""
-    return p.params[name].value if name in p.params else default
 
 
 def _conv_rows(conv_plans: List[Plan]) -> List[str]:
@@ -81,8 +74,7 @@ def _conv_rows(conv_plans: List[Plan]) -> List[str]:
                                               "groups"))
         if p.algorithm == "direct":
             direct = (f"{{{p.value('tile_index')}, {str(p.value('input') == 'nchw').lower()}, {p.value('chunk')}, "
-                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}, "
-                      f"{str(_param(p, 'pixels', 'rows') == 'flat').lower()}, {_param(p, 'inner_blocks', 1)}}}")
+                      f"{str(p.value('order') == 'groups-inner').lower()}, {p.value('c_blocks')}}}")
         else:
             direct = "{}"
         rows.append(f"    {{{dims}, {p.value('threads')}, ConvAlgorithm::{CONV_ALGORITHM_ENUM[p.algorithm]}, {direct}}},"

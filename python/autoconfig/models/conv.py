@@ -41,18 +41,6 @@ by run time alone (candidates(..., prepared=True), the default).
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
   gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
               batch-norm scale must be folded into a copy (scale=True).
-  direct, one-off, packed per group (candidate names "... group-pack"):
-              each thread packs the group of output blocks it is about to
-              run, in L2, so no layout is written to memory and read back;
-              the term "pack_groups" (pack_groups_terms) replaces "prepare",
-              and the schedule keeps one reduction block, groups outer.
-
-The direct kernel's schedule (direct_schedule) also says how the pixels are
-tiled (flat: over all Ho*Wo output pixels, across rows, so a 7-wide row
-does not leave a partial tile on every row) and in how many sub-blocks a
-work item runs its reduction (inner_blocks: a sub-block's weights stay in
-L1 across the item's tiles); both show in the compute term (tile edges,
-one partial-sum reload per sub-block) and in the L2 bytes.
 The packers split their work among the call's threads, and the bytes are
 shared like the issue: the probe's bandwidth is one core's, limited by the
 misses one core keeps in flight, and 2 threads prepared the 2-17 MB layers in
@@ -67,7 +55,7 @@ The C++ runtime evaluates the very same formulas for layers no spec listed
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..plan import Candidate, Param, Plan
@@ -105,17 +93,6 @@ WINOGRAD_GEMM_EFFICIENCY = 0.85
 # channels); BENCHMARKS.md, "The re-layout bar against the copy bandwidth".
 # (1.0 before the blocked 3x3 path lost its staging buffer.)
 PREPARE_CYCLES_PER_ELEMENT = 0.8
-# The same direct packer run by the kernel's threads on one group of output
-# blocks at a time (a one-off call that packs per group: pack_groups_terms):
-# its source rows come from memory as the packed layout would have, its
-# destination stays in L2, so only the packer's issue is left; cycles per
-# packed float. Taken from the same packer's cache-resident measurement
-# (PREPARE_CYCLES_PER_ELEMENT above); not yet measured inside the kernel on a
-# quiet machine (a loaded run, load ~2.2, 1 thread, process CPU time:
-# 1024x14x14->2048 1x1/2 one-off packing per group 4.01 ms against 3.51 ms for
-# the prepared layer, 2.1 M packed floats: ~0.74 cycles each at 3.1 GHz, the
-# two schedules' runs not quite equal).
-GROUP_PACK_CYCLES_PER_ELEMENT = 1.0
 
 ALGORITHMS = CONV_ALGORITHMS
 
@@ -213,9 +190,7 @@ def _step_cycles(m: Machine, n: int, kb: int) -> float:
 @dataclass(frozen=True)
 class DirectGeometry:
     """The direct kernel's view of a layer: pointwise layers are one row of
-    Ho*Wo columns over an unpadded H*W input row; a flat schedule makes any
-    layer one row of Ho*Wo columns (its tiles span output rows, each column
-    read through the kernel's pixel table) over the padded input."""
+    Ho*Wo columns over an unpadded H*W input row."""
     cb: int            # input channels per tap: B (blocked) or 1 (plain)
     taps: int
     rows: int          # output rows
@@ -227,8 +202,7 @@ class DirectGeometry:
     last_kb: int
 
 
-def direct_geometry(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool,
-                    flat: bool = False) -> DirectGeometry:
+def direct_geometry(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool) -> DirectGeometry:
     n, kb = tile
     B = m.lanes
     cb = 1 if plain else B
@@ -238,7 +212,7 @@ def direct_geometry(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     if L.pointwise:
         rows, cols, in_h, in_w = 1, L.out_h * L.out_w, 1, L.H * L.W
     else:
-        rows, cols = (1, L.out_h * L.out_w) if flat else (L.out_h, L.out_w)
+        rows, cols = L.out_h, L.out_w
         in_h, in_w = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     return DirectGeometry(cb, cgroups * L.R * L.S, rows, cols, in_h, in_w, kblocks, groups,
                           kblocks - (groups - 1) * kb)
@@ -273,35 +247,10 @@ class DirectSchedule:
     """How the work items (output row, column chunk, group of kb blocks) are
     ordered, and in how many reduction blocks (of input channels) they run."""
     groups_inner: bool     # True: a chunk's input stays in L2 while all weights stream
-    chunk: int             # output columns (pixels, when flat) per work item
+    chunk: int             # output columns per work item
     cblocks: int           # reduction blocks: partial sums kept in the output between them
     l3_bytes: float        # bytes the schedule moves from beyond L2
     footprint: float       # bytes of input and weights (where they live sets the bandwidth)
-    inner_blocks: int = 1  # sub-blocks of a reduction block inside a work item (inner_blocks())
-
-
-def inner_blocks(m: Machine, L: Conv2dShape, tile: Tuple[int, int], g: "DirectGeometry", chunk: int,
-                 cblocks: int) -> int:
-    """Sub-blocks of each reduction block inside a work item: when a block's
-    weights (kb blocks x their input channels x R x S) exceed half of L2, so
-    that every tile would stream them from L3 or memory, and the item has
-    tiles enough to reuse them (at least two), the fewest sub-blocks whose
-    weights fit half of L1. The item then runs sub-block after sub-block
-    over all its tiles: each sub-block's weights come from beyond L2 once
-    per item, then from L1. Weights that fit L2 are left alone: there the
-    sub-blocks' partial-sum reloads cost more than they save. Measured on
-    the Zen 3 VM, 1 thread, interleaved runs: 512x7x7->512 3x3 one-off
-    packing per group (one block, 442 KB of weights per group), 18
-    sub-blocks 4.72 ms against 5.54 ms for one; 1024x14x14->2048 1x1/2
-    (48 KB per block, in L2), 3 sub-blocks 10% slower than one."""
-    n, kb = tile
-    cgroups = g.taps // (L.R * L.S)
-    per_block = max(1, cgroups // max(1, cblocks))
-    w_block = kb * m.lanes * cgroups * g.cb * L.R * L.S * F32 / max(1, cblocks)
-    half_l1 = m.cache(1).size_bytes / 2
-    if w_block <= m.cache(2).size_bytes / 2 or math.ceil(min(chunk, g.cols) / n) < 2:
-        return 1
-    return int(min(per_block, math.ceil(w_block / half_l1)))
 
 
 def _beyond_l2_bandwidth(m: Machine, footprint: float) -> float:
@@ -320,8 +269,7 @@ def _block_counts(cgroups: int) -> List[int]:
 
 
 def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int = 1,
-                    groups_inner: Optional[bool] = None, flat: bool = False,
-                    one_block: bool = False) -> DirectSchedule:
+                    groups_inner: Optional[bool] = None) -> DirectSchedule:
     """The schedule that moves the fewest bytes from beyond L2 (half of L2 is
     usable for what must stay; the other half: outputs and passing lines).
     groups_inner None: the model's choice of work order; True / False force
@@ -335,20 +283,14 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     once per chunk.
     Groups outer works on whole rows unless rows x groups are fewer than the
     threads (a pointwise layer is one row): the row is then cut in one chunk
-    per thread.
-    flat: the output pixels are one row (direct_geometry), ordered groups
-    outer only; a group's weights, when they exceed half of L2, come back
-    once per work item (the row), as they do per row without flat: the item
-    runs them in sub-blocks (inner_blocks).
-    one_block: groups outer, one reduction block (a one-off call packing
-    each group in the kernel: a thread must finish a group before the next)."""
+    per thread."""
     n, kb = tile
-    g = direct_geometry(m, L, tile, plain, flat)
+    g = direct_geometry(m, L, tile, plain)
     half_l2 = m.cache(2).size_bytes / 2
     cgroups = g.taps // (L.R * L.S)
     cpad = cgroups * g.cb
     rows_in = (L.R - 1) * L.dilation_h + 1
-    rows_read = g.in_h if L.pointwise or flat else min(g.in_h, g.rows * rows_in)
+    rows_read = g.in_h if L.pointwise else min(g.in_h, g.rows * rows_in)
     x_bytes = cpad * rows_read * g.in_w * F32
     w_all = g.kblocks * m.lanes * cpad * L.R * L.S * F32
     w_group = kb * m.lanes * cpad * L.R * L.S * F32
@@ -358,7 +300,7 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     if g.rows * g.groups < threads:
         outer_chunk = min(g.cols, math.ceil(math.ceil(g.cols / threads) / n) * n)
     best = None
-    for nb in ([1] if one_block else _block_counts(cgroups)):
+    for nb in _block_counts(cgroups):
         w_traffic = w_all if w_group / nb <= half_l2 else w_all * g.rows
         x_traffic = x_bytes if x_bytes / nb <= half_l2 else x_bytes * g.groups
         y_traffic = (nb - 1) * 2 * y_bytes if y_bytes > half_l2 else 0.0
@@ -369,24 +311,22 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
     chunks = math.ceil(g.cols / chunk)
     inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
-    if not flat and not one_block and (groups_inner or (groups_inner is None and inner < best.l3_bytes)):
-        best = DirectSchedule(True, chunk, 1, inner, footprint)
-    return replace(best, inner_blocks=inner_blocks(m, L, tile, g, best.chunk, best.cblocks))
+    if groups_inner or (groups_inner is None and inner < best.l3_bytes):
+        return DirectSchedule(True, chunk, 1, inner, footprint)
+    return best
 
 
 def estimate_direct(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool, threads: int,
-                    ctx: Context = NCHW, flat: bool = False, one_block: bool = False) -> Dict[str, float]:
+                    ctx: Context = NCHW) -> Dict[str, float]:
     n, kb = tile
-    g = direct_geometry(m, L, tile, plain, flat)
-    s = direct_schedule(m, L, tile, plain, threads, flat=flat, one_block=one_block)
+    g = direct_geometry(m, L, tile, plain)
+    s = direct_schedule(m, L, tile, plain, threads)
     hz = _hz(m)
 
-    calls = s.cblocks * s.inner_blocks
-
     def tile_cycles(nn: int, kbn: int) -> float:
-        # every reduction (sub-)block calls the tile once; all but the first reload its partial sums
+        # every reduction block calls the tile once; all but the first reload its partial sums
         return (g.taps * (g.cb * _step_cycles(m, nn, kbn) + TAP_OVERHEAD_CYCLES)
-                + calls * TILE_OVERHEAD_CYCLES + (calls - 1) * nn * kbn / LOADS_PER_CYCLE)
+                + s.cblocks * TILE_OVERHEAD_CYCLES + (s.cblocks - 1) * nn * kbn / LOADS_PER_CYCLE)
 
     def row_cycles(kbn: int) -> float:
         q, rem = divmod(g.cols, n)
@@ -400,16 +340,12 @@ def estimate_direct(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     fma_cycles = g.rows * g.cols * g.kblocks * g.taps * g.cb / m.fma_units
     compute = max(L.N * cycles * share / hz, _shared_fma_floor(m, L.N * fma_cycles / hz, t))
     # Per tile, from L2: the input rows it reads, and its weights unless the
-    # group's weights of a reduction block stay in (half of) L1 across tiles;
-    # with inner blocks (inner_blocks()) they come once per work item.
+    # group's weights of a reduction block stay in (half of) L1 across tiles.
     cpad = g.taps // (L.R * L.S) * g.cb
-    w_group = kb * m.lanes * cpad * L.R * L.S * F32
-    w_block = w_group / s.cblocks
+    w_block = kb * m.lanes * cpad * L.R * L.S * F32 / s.cblocks
     tiles = g.rows * math.ceil(g.cols / n) * g.groups
     x_tile = cpad * L.R * n * L.stride_w * F32
-    half_l1 = m.cache(1).size_bytes / 2
-    w_l2 = 0.0 if w_block <= half_l1 else items * w_group if s.inner_blocks > 1 else tiles * w_group
-    l2_bytes = tiles * x_tile + w_l2
+    l2_bytes = tiles * (x_tile + (w_block * s.cblocks if w_block > m.cache(1).size_bytes / 2 else 0))
     # Each thread reads its share from its own L2; beyond L2 the threads share
     # the level's bandwidth (L3 and memory are one per socket).
     streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
@@ -623,19 +559,6 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     return {"prepare": max(memory, issue, compute) + _sync(threads, 1)}
 
 
-def pack_groups_terms(m: Machine, L: Layer, plain: bool, threads: int) -> Dict[str, float]:
-    """A one-off direct call that packs each group of output blocks in the
-    kernel, when a thread reaches it (codegen/conv_direct.py: DirectRawWeights),
-    instead of the whole layout first: the packer's issue for every packed
-    float (GROUP_PACK_CYCLES_PER_ELEMENT), shared by the threads. No bytes
-    of its own: the group's source rows are read from where w lives, as the
-    run would have read the packed layout (its l3 traffic), and the packed
-    group is written to and read from L2; nothing is written to memory.
-    Needs one reduction block, groups outer (direct_schedule(one_block))."""
-    _, written = prepare_bytes(m, L, "direct", plain)
-    return {"pack_groups": written * GROUP_PACK_CYCLES_PER_ELEMENT / _hz(m) / threads}
-
-
 # --------------------------------------------------------------------------- selection
 def winograd_rejection(mt: int, tolerance: Optional[float]) -> Optional[str]:
     """Why F(mt x mt, 3x3) may not run under a spec's tolerance (None: it may).
@@ -668,16 +591,8 @@ def applicable(L: Conv2dShape, tolerance: Optional[float] = None) -> Dict[str, O
     }
 
 
-def direct_candidate_name(tile: Tuple[int, int], plain: bool, flat: bool = False, group_pack: bool = False) -> str:
-    return (f"direct {tile[0]}x{tile[1]}" + (" nchw-in" if plain else "") + (" flat" if flat else "")
-            + (" group-pack" if group_pack else ""))
-
-
-def flat_applies(L: Conv2dShape, plain: bool) -> bool:
-    """Whether a flat schedule is a variant of its own: blocked input (the
-    plain kernels keep their constant column offsets), and not pointwise (a
-    pointwise layer is one row of pixels already)."""
-    return not plain and not L.pointwise
+def direct_candidate_name(tile: Tuple[int, int], plain: bool) -> str:
+    return f"direct {tile[0]}x{tile[1]}" + (" nchw-in" if plain else "")
 
 
 def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequence[str] = ALGORITHMS,
@@ -697,13 +612,6 @@ def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequen
             terms = dict(terms, **prepare_terms(m, L, alg, threads, plain, scale))
         out.append(Candidate(name, sum(terms.values()), terms))
 
-    def add_direct(tile: Tuple[int, int], plain: bool, flat: bool) -> None:
-        add(direct_candidate_name(tile, plain, flat), estimate_direct(m, L, tile, plain, threads, ctx, flat=flat))
-        if not prepared:   # a one-off call may pack per group in the kernel instead (pack_groups_terms)
-            terms = dict(estimate_direct(m, L, tile, plain, threads, ctx, flat=flat, one_block=True),
-                         **pack_groups_terms(m, L, plain, threads))
-            out.append(Candidate(direct_candidate_name(tile, plain, flat, True), sum(terms.values()), terms))
-
     for alg in ALGORITHMS:
         reason = why_not[alg] or (None if alg in allow else "not allowed by the spec")
         if reason:
@@ -711,14 +619,12 @@ def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequen
             continue
         if alg == "direct":
             for tile in direct_tiles(profile):
-                add_direct(tile, False, False)
-                if flat_applies(L, False):
-                    add_direct(tile, False, True)
+                add(direct_candidate_name(tile, False), estimate_direct(m, L, tile, False, threads, ctx))
                 why = plain_input_rejection(m, L, tile, ctx)
                 if why:
                     out.append(Candidate(direct_candidate_name(tile, True), float("inf"), {}, rejected=why))
                 else:
-                    add_direct(tile, True, False)
+                    add(direct_candidate_name(tile, True), estimate_direct(m, L, tile, True, threads, ctx))
         elif alg == "gemm-1x1":
             add(alg, estimate_gemm(m, g, L, threads, im2col=False, ctx=ctx))
         elif alg == "im2col-gemm":
@@ -751,25 +657,13 @@ def parse_direct_name(name: str) -> Tuple[Tuple[int, int], bool]:
     """(tile, plain input) from a candidate name made by direct_candidate_name."""
     parts = name.split()
     n, kb = (int(v) for v in parts[1].split("x"))
-    return (n, kb), "nchw-in" in parts[2:]
-
-
-def direct_name_flat(name: str) -> bool:
-    """Whether a candidate name made by direct_candidate_name is a flat schedule."""
-    return "flat" in name.split()[2:]
-
-
-def direct_name_group_pack(name: str) -> bool:
-    """Whether a candidate name made by direct_candidate_name packs per group (one-off)."""
-    return "group-pack" in name.split()[2:]
+    return (n, kb), len(parts) > 2 and parts[2] == "nchw-in"
 
 
 def _direct_params(profile: HostProfile, L: Conv2dShape, name: str, threads: int) -> Dict[str, Param]:
     m = kernel_machine(profile)
     tile, plain = parse_direct_name(name)
-    flat = direct_name_flat(name)
-    group_pack = direct_name_group_pack(name)
-    s = direct_schedule(m, L, tile, plain, threads, flat=flat, one_block=group_pack)
+    s = direct_schedule(m, L, tile, plain, threads)
     n, kb = tile
     return {
         "tile": Param(f"{n}x{kb}", f"{n} output columns x {kb} blocks of {m.lanes} channels: fits the vector "
@@ -781,21 +675,9 @@ def _direct_params(profile: HostProfile, L: Conv2dShape, name: str, threads: int
                        f"NCHW[{m.lanes}]c, {m.lanes} channels per tap (padded to whole blocks)"),
         "order": Param("groups-inner" if s.groups_inner else "groups-outer",
                        f"fewest bytes from beyond L2 ({s.l3_bytes / 1e6:.2f} MB per image, direct_schedule)"),
-        "pixels": Param("flat" if flat else "rows",
-                        "tiles run over all Ho*Wo output pixels, across rows: fewer partial tiles "
-                        "(the least predicted time)" if flat else
-                        "tiles run along each output row" + (" (a pointwise layer is one row)" if L.pointwise
-                                                             else "")),
         "chunk": Param(s.chunk, "output columns per work item: a chunk's input rows fit half of L2"
-                       if s.groups_inner else "a whole output row" if s.chunk == direct_geometry(
-                           m, L, tile, plain, flat).cols
+                       if s.groups_inner else "a whole output row" if s.chunk == direct_geometry(m, L, tile, plain).cols
                        else "the row cut in one chunk per thread (fewer rows x groups than threads)"),
-        "pack": Param("groups" if group_pack else "whole",
-                      "one-off call: each thread packs a group of output blocks when it reaches it, in L2 "
-                      "(pack_groups_terms)" if group_pack else "the weights' layout is made before the run"),
-        "inner_blocks": Param(s.inner_blocks, "reduction sub-blocks per work item: each one's weights fit half of "
-                              "L1 and serve all the item's tiles (inner_blocks)" if s.inner_blocks > 1
-                              else "one: the block's weights fit half of L1, or the item has one tile"),
         "c_blocks": Param(s.cblocks, "reduction blocks of input channels: one block's weights and input stay "
                           "in L2 (partial sums kept in the output between blocks)" if s.cblocks > 1
                           else "the whole reduction at once"),
@@ -856,7 +738,6 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
         "tap_overhead_cycles": TAP_OVERHEAD_CYCLES, "prepare_cycles_per_element": PREPARE_CYCLES_PER_ELEMENT,
-        "group_pack_cycles_per_element": GROUP_PACK_CYCLES_PER_ELEMENT,
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
         "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
         "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,

@@ -43,32 +43,21 @@ def channel_vector(v, name: str, K: int):
 
 
 def _direct_variant(text: str) -> List[int]:
-    """[tile index, input, order, reduction blocks, pixels, inner blocks,
-    packing] of "direct [NxKB] [blocked-in|nchw-in] [groups-outer|groups-inner]
-    [cblocks=N] [rows|flat] [inner=N] [whole-pack|group-pack]" (-1 where not
-    given: the model's choice; cblocks implies groups-outer; flat: tiles over
-    all output pixels, on blocked input, groups outer; inner: reduction
-    sub-blocks per work item; group-pack: a one-off call packs the weights
-    group by group in the kernel, groups outer, one reduction block)."""
-    tile, inp, order, cblocks, pixels, inner, pack = -1, -1, -1, -1, -1, -1, -1
+    """[tile index, input, order, reduction blocks] of "direct [NxKB]
+    [blocked-in|nchw-in] [groups-outer|groups-inner] [cblocks=N]" (-1 where
+    not given: the model's choice; cblocks implies groups-outer)."""
+    tile, inp, order, cblocks = -1, -1, -1, -1
     tiles = [tuple(t) for t in require_ext().conv2d_direct_tiles()]
     for tok in text.split()[1:]:
         if tok in ("blocked-in", "nchw-in"):
             inp = ("blocked-in", "nchw-in").index(tok)
         elif tok in ("groups-outer", "groups-inner"):
             order = ("groups-outer", "groups-inner").index(tok)
-        elif tok in ("rows", "flat"):
-            pixels = ("rows", "flat").index(tok)
-        elif tok in ("whole-pack", "group-pack"):
-            pack = ("whole-pack", "group-pack").index(tok)
-        elif tok.startswith(("cblocks=", "inner=")):
-            key, value = tok.split("=", 1)
+        elif tok.startswith("cblocks="):
+            value = tok[len("cblocks="):]
             if not value.isdigit() or int(value) < 1:
-                raise ValueError(f"algorithm: {text!r}: {tok!r}: expected {key}=N with N >= 1")
-            if key == "cblocks":
-                cblocks = int(value)
-            else:
-                inner = int(value)
+                raise ValueError(f"algorithm: {text!r}: {tok!r}: expected cblocks=N with N >= 1")
+            cblocks = int(value)
         else:
             try:
                 n, kb = (int(v) for v in tok.split("x"))
@@ -77,16 +66,11 @@ def _direct_variant(text: str) -> List[int]:
             if (n, kb) not in tiles:
                 raise ValueError(f"algorithm: {text!r}: {tok!r} is not one of this build's direct tiles "
                                  f"({', '.join(f'{a}x{b}' for a, b in tiles)}), blocked-in, nchw-in, "
-                                 "groups-outer, groups-inner, cblocks=N, rows, flat, inner=N, whole-pack or "
-                                 "group-pack")
+                                 "groups-outer, groups-inner or cblocks=N")
             tile = tiles.index((n, kb))
     if cblocks > 0 and order == 1:
         raise ValueError(f"algorithm: {text!r}: reduction blocks (cblocks) run groups-outer only")
-    if pixels == 1 and (inp == 1 or order == 1):
-        raise ValueError(f"algorithm: {text!r}: a flat schedule runs on blocked input (blocked-in), groups-outer")
-    if pack == 1 and (order == 1 or cblocks > 1):
-        raise ValueError(f"algorithm: {text!r}: group-pack runs groups-outer in one reduction block (cblocks=1)")
-    return [tile, inp, order, cblocks, pixels, inner, pack]
+    return [tile, inp, order, cblocks]
 
 
 def algorithm_choice(algorithm) -> List[int]:
@@ -95,12 +79,12 @@ def algorithm_choice(algorithm) -> List[int]:
     choose among; a direct name may pin the variant, e.g. "direct 6x2 nchw-in"
     (explain's candidate names)."""
     if algorithm is None:
-        return [ANY_ALGORITHM, -1, -1, -1, -1, -1, -1, -1]
+        return [ANY_ALGORITHM, -1, -1, -1, -1]
     names = [algorithm] if isinstance(algorithm, str) else list(algorithm) if isinstance(algorithm, (list, tuple)) \
         else None
     if names is None:
         raise ValueError(f"algorithm: expected None, a name or a list of names, got {algorithm!r}")
-    mask, direct = 0, [-1, -1, -1, -1, -1, -1, -1]
+    mask, direct = 0, [-1, -1, -1, -1]
     for n in names:
         base = n.split()[0] if isinstance(n, str) and n.split() else n
         if base not in CONV_ALGORITHMS or (base != "direct" and n != base):

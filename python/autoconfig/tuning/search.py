@@ -90,13 +90,7 @@ def model_ranked(task: Task, profile: HostProfile) -> List[Config]:
             if c in sp:
                 scored.append((cand.predicted_s, c))
     ranked = [c for _, c in sorted(scored, key=lambda sc: (sc[0], sc[1].name()))]
-    # Candidates the space does not tell apart (a direct tile's rows and flat
-    # pixel orders) map to one config: keep its first, best-ranked, place.
-    out: List[Config] = [first]
-    for c in ranked:
-        if c not in out:
-            out.append(c)
-    return out
+    return [first] + [c for c in ranked if c != first]
 
 
 class _TaskSearch:

@@ -550,18 +550,10 @@ def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
     base = _conv_plan_analytical(task, profile, shared=True)     # read only: what it gives is copied
     k = config.as_dict()
     alg = k["algorithm"]
-    flat = False
     if alg == "direct":
         tile = _direct_tile(profile, k["tile"])
         plain = k["input"] == "nchw"
-        # The pixel order is not a knob of the space: as the model, the
-        # cheaper of rows and flat where flat applies (groups outer only).
-        if k["order"] == "groups-outer" and conv_model.flat_applies(L, plain):
-            m = conv_model.kernel_machine(profile)
-            rows_s = sum(conv_model.estimate_direct(m, L, tile, plain, task.threads).values())
-            flat_s = sum(conv_model.estimate_direct(m, L, tile, plain, task.threads, flat=True).values())
-            flat = flat_s < rows_s
-        cand_name = conv_model.direct_candidate_name(tile, plain, flat)
+        cand_name = conv_model.direct_candidate_name(tile, plain)
     else:
         cand_name = alg
     cands = conv_candidates(task, profile)
@@ -575,15 +567,13 @@ def _conv_plan_for(task: Task, config: Config, profile: HostProfile, why: str) -
     if alg == "direct":
         m = conv_model.kernel_machine(profile)
         inner = k["order"] == "groups-inner"
-        s = conv_model.direct_schedule(m, L, tile, plain, task.threads, groups_inner=inner, flat=flat)
+        s = conv_model.direct_schedule(m, L, tile, plain, task.threads, groups_inner=inner)
         params.update({
             "tile": Param(k["tile"], why),
             "tile_index": Param(conv_model.direct_tiles(profile).index(tile), "index in the build's direct tile table"),
             "input": Param(k["input"], why),
             "order": Param(k["order"], why),
-            "pixels": Param("flat" if flat else "rows", "the model's cheaper pixel order for this tile and order"),
             "chunk": Param(s.chunk, "derived from the order, tile and caches (conv_model.cpp, forced order)"),
-            "inner_blocks": Param(s.inner_blocks, "derived from the tile, blocks and caches (models/conv.py)"),
             "c_blocks": Param(k["c_blocks"], why),
         })
     if alg == "depthwise":

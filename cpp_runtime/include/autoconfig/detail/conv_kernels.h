@@ -49,24 +49,6 @@ struct DirectSchedule {
   int64_t chunk = 0;          // output columns per work item (0: a whole row)
   bool groups_inner = false;  // items (row chunk, output-block group) instead of (group, row chunk)
   int64_t cblocks = 1;        // reduction blocks of input channels (partial sums kept in y)
-  bool flat = false;          // tiles run over the Ho*Wo output pixels, across rows (blocked input;
-                              // chunk then counts pixels): no partial tile at every row's end
-  int64_t inner_blocks = 1;   // each reduction block cut again inside a work item: a sub-block's
-                              // weights stay in L1 across the item's tiles
-  bool pack_groups = false;   // one-off call: each thread packs a group's weights when it reaches it
-                              // (DirectRawWeights), no whole re-layout first; groups outer, cblocks 1
-};
-
-// The caller's weights, for a run with DirectSchedule::pack_groups: each
-// thread packs the group of kb output blocks it is about to run with `pack`
-// (ConvPrepare::direct, one thread) into its own scratch, which stays in L2,
-// instead of the whole layout being written to memory before the run.
-struct DirectRawWeights {
-  const float* w;      // K x C x R x S
-  const float* scale;  // K values (batch-norm scale, multiplied in while packing) or null
-  int64_t K;
-  void (*pack)(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb, float* u,
-               int threads);
 };
 
 // Direct convolution, output in the channel-blocked layout NCHW[B]c (B =
@@ -75,8 +57,7 @@ struct DirectRawWeights {
 // ceil(C/B) x H x W x B when blocked, C x H x W when plain; y the blocked
 // output ceil(K/B) x Ho x Wo x B; ep.bias (if any) holds ceil(K/B)*B values
 // and ep.residual (if any) is blocked like y; u comes from pack_weights with
-// kb = tile_kb[s.tile] and cb = plain_input ? 1 : block, or, s.pack_groups,
-// u is null and raw holds the caller's weights.
+// kb = tile_kb[s.tile] and cb = plain_input ? 1 : block.
 // Any R, S, stride, dilation; groups 1.
 struct DirectConvKernel {
   int block;  // B
@@ -91,8 +72,8 @@ struct DirectConvKernel {
   // y (K x P, NCHW) <- min(max(yb + residual, lo), hi), yb blocked (ceil(K/B) x P x B).
   void (*from_blocked)(const float* yb, int64_t K, int64_t P, const float* residual, float lo, float hi,
                        float* y, int threads);
-  void (*run)(const ConvGeometry& g, const float* x, const float* u, const DirectRawWeights* raw,
-              const ConvEpilogue& ep, float* y, const DirectSchedule& s, int threads);
+  void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+              const DirectSchedule& s, int threads);
 };
 
 // Depthwise (groups == C, K == C * multiplier) convolution, any R, S, strides,

@@ -39,12 +39,11 @@ enum ScratchSlot : int {
   kScratchLayoutIn = 5,   // conv2d: an input converted between layouts
   kScratchLayoutOut = 6,  // conv2d: an output (or residual) converted between layouts
   kScratchLayoutRes = 7,
-  kScratchWeights = 8,       // conv2d one-off call: the weights packed for the call (reused, never cleared)
-  kScratchAttnK = 9,         // attention: K^T of one head, packed
-  kScratchAttnS = 10,        // attention: the score tile (fused) or a head's score matrix (unfused)
-  kScratchAttnO = 11,        // attention: the output tile's accumulators
-  kScratchDirectGroup = 12,  // direct conv, one-off: a pool thread's group of weights packed in the kernel
-  kNumScratchSlots = 13
+  kScratchWeights = 8,  // conv2d one-off call: the weights packed for the call (reused, never cleared)
+  kScratchAttnK = 9,    // attention: K^T of one head, packed
+  kScratchAttnS = 10,   // attention: the score tile (fused) or a head's score matrix (unfused)
+  kScratchAttnO = 11,   // attention: the output tile's accumulators
+  kNumScratchSlots = 12
 };
 float* thread_scratch(int slot, size_t floats);
 
