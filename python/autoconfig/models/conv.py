@@ -54,9 +54,11 @@ weights of a layer have left the caches by the next inference, so every call
 reads them from DRAM once, in the layout the algorithm reads (weight_bytes:
 NCHW[B]c for direct, U for Winograd, w itself for the GEMM-based and
 depthwise kernels):
-  cold_weights = weight bytes / DRAM bandwidth / threads (each thread reads
-                 its share of the weights; as for "prepare", one core's
-                 bandwidth is bounded by its own misses in flight)
+  cold_weights = weight bytes / DRAM bandwidth, whatever the threads: memory
+                 is one per socket, as the direct kernel's streams beyond L2
+                 count it, and the profile measures one core's bandwidth
+                 only (more threads may read faster: this errs on the slow
+                 side, and never makes a cold layer cheaper than a warm one)
 It is added to the estimate, not overlapped with the compute: the kernels
 read a weight block at its first use and reuse it from L1/L2 for the rest of
 the layer, so the DRAM time falls on the few tiles that touch it first, with
@@ -371,7 +373,7 @@ def estimate_direct(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     # Each thread reads its share from its own L2; beyond L2 the threads share
     # the level's bandwidth (L3 and memory are one per socket). Cold weights:
     # their first read is the term of its own (module docstring).
-    cold = cold_weight_terms(m, L, "direct", t, ctx, plain)
+    cold = cold_weight_terms(m, L, "direct", ctx, plain)
     beyond = max(0.0, L.N * s.l3_bytes - (weight_bytes(m, L, "direct", plain) if cold else 0.0))
     streams = max(L.N * l2_bytes * share / m.bandwidth("L2"), beyond / _beyond_l2_bandwidth(m, s.footprint))
     terms = {"compute": compute, "stall": max(0.0, streams - compute), **cold}
@@ -475,7 +477,7 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Conv2dShape, threads: int,
         terms["im2col"] = reps * _copy_seconds(m, depth * P, 1)   # one thread builds the patch matrix
     terms["sync"] = _sync(threads, reps * 2)
     terms.update(_layout_terms(m, L, threads, ctx))
-    terms.update(cold_weight_terms(m, L, "gemm", threads, ctx))
+    terms.update(cold_weight_terms(m, L, "gemm", ctx))
     return terms
 
 
@@ -505,7 +507,7 @@ def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Co
     # Every call streams the transformed weights (a*a*C*K floats) from where
     # they live; the GEMMs wait for them when that is slower. Cold weights:
     # the first image's read is the term of its own (module docstring).
-    cold = cold_weight_terms(m, L, f"winograd-f{mt}", t, ctx)
+    cold = cold_weight_terms(m, L, f"winograd-f{mt}", ctx)
     u_bytes = L.N * c["u_bytes"] - (c["u_bytes"] if cold else 0.0)
     u_stream = u_bytes / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
     terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm), **cold,
@@ -540,7 +542,7 @@ def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, c
     gather = 0.0 if in_place else L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
     scatter = 0.0 if ctx.out_blocked else L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
     return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N),
-            **cold_weight_terms(m, L, "depthwise", t, ctx)}
+            **cold_weight_terms(m, L, "depthwise", ctx)}
 
 
 def depthwise_ow_tile(profile: HostProfile) -> int:
@@ -573,13 +575,12 @@ def weight_bytes(m: Machine, L: Layer, alg: str, plain: bool = False) -> float:
     return F32 * (written or read or L.K * (L.C // L.groups) * L.R * L.S)
 
 
-def cold_weight_terms(m: Machine, L: Layer, alg: str, threads: int, ctx: Context,
-                      plain: bool = False) -> Dict[str, float]:
+def cold_weight_terms(m: Machine, L: Layer, alg: str, ctx: Context, plain: bool = False) -> Dict[str, float]:
     """{"cold_weights": seconds} of reading the weights from DRAM once per
     call when ctx.cold_weights (module docstring), else {}."""
     if not ctx.cold_weights:
         return {}
-    return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM") / max(1, threads)}
+    return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM")}
 
 
 def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,
