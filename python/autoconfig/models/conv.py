@@ -54,11 +54,13 @@ weights of a layer have left the caches by the next inference, so every call
 reads them from DRAM once, in the layout the algorithm reads (weight_bytes:
 NCHW[B]c for direct, U for Winograd, w itself for the GEMM-based and
 depthwise kernels):
-  cold_weights = weight bytes / DRAM bandwidth, whatever the threads: memory
-                 is one per socket, as the direct kernel's streams beyond L2
-                 count it, and the profile measures one core's bandwidth
-                 only (more threads may read faster: this errs on the slow
-                 side, and never makes a cold layer cheaper than a warm one)
+  cold_weights = weight bytes / DRAM bandwidth, shared by the threads as the
+                 kernel's own weight stream is: Winograd's U stream is
+                 divided among the threads (each brings its own misses in
+                 flight, as for "prepare"); the direct kernel's streams
+                 beyond L2, and the GEMM's, count one bandwidth for all
+                 threads (memory is one per socket). Either way a cold
+                 layer never comes out cheaper than a warm one.
 It is added to the estimate, not overlapped with the compute: the kernels
 read a weight block at its first use and reuse it from L1/L2 for the rest of
 the layer, so the DRAM time falls on the few tiles that touch it first, with
@@ -507,7 +509,7 @@ def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Co
     # Every call streams the transformed weights (a*a*C*K floats) from where
     # they live; the GEMMs wait for them when that is slower. Cold weights:
     # the first image's read is the term of its own (module docstring).
-    cold = cold_weight_terms(m, L, f"winograd-f{mt}", ctx)
+    cold = cold_weight_terms(m, L, f"winograd-f{mt}", ctx, readers=t)
     u_bytes = L.N * c["u_bytes"] - (c["u_bytes"] if cold else 0.0)
     u_stream = u_bytes / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
     terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm), **cold,
@@ -575,12 +577,14 @@ def weight_bytes(m: Machine, L: Layer, alg: str, plain: bool = False) -> float:
     return F32 * (written or read or L.K * (L.C // L.groups) * L.R * L.S)
 
 
-def cold_weight_terms(m: Machine, L: Layer, alg: str, ctx: Context, plain: bool = False) -> Dict[str, float]:
+def cold_weight_terms(m: Machine, L: Layer, alg: str, ctx: Context, plain: bool = False,
+                      readers: int = 1) -> Dict[str, float]:
     """{"cold_weights": seconds} of reading the weights from DRAM once per
-    call when ctx.cold_weights (module docstring), else {}."""
+    call when ctx.cold_weights (module docstring), else {}; readers: the
+    threads whose DRAM bandwidths add up."""
     if not ctx.cold_weights:
         return {}
-    return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM")}
+    return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM") / max(1, readers)}
 
 
 def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,
