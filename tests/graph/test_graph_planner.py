@@ -196,3 +196,94 @@ def test_dlfusion_knobs_given_threads_and_no_fusion():
     assert all(n.threads == 4 for n in everywhere.graph.nodes)
     assert everywhere.graph.count("channel_affine") > 0
     assert everywhere.total_ms > planned.total_ms
+
+
+def _conv_block(c: int, k: int):
+    """A 3x3 conv c -> k and a 1x1 conv k -> c on 1 x c x 28 x 28 (ONNX model)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = {"w1": rng.standard_normal((k, c, 3, 3)), "w2": rng.standard_normal((c, k, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]), helper.make_node("Conv", ["r1", "w2"], ["y"])]
+    g = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 28, 28])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v.astype(np.float32), n) for n, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_cold_weights_when_the_network_exceeds_l3(resnet, profile):
+    """ResNet-50's ~100 MB of weights exceed any L3: every conv is costed
+    with the cold_weights term, the FC's B comes from DRAM, and explain says
+    so by name."""
+    from autoconfig.models import conv as conv_model
+    from autoconfig.graph.layout import conv_context
+    text = planner.explain(resnet)
+    assert "exceed" in text and "cold_weights" in text
+    g = resnet.graph
+    convs = [n for n in g.nodes if n.op == "conv"]
+    assert all("cold_weights" in n.why for n in convs)
+    n = convs[-1]
+    ctx = conv_context(g, n)
+    cold = conv_model.candidates(profile, planner.conv_layer(g, n), n.threads,
+                                 ctx=conv_model.Context(ctx.in_blocked, ctx.out_blocked, cold_weights=True))
+    warm = conv_model.candidates(profile, planner.conv_layer(g, n), n.threads, ctx=ctx)
+    assert n.predicted_ms == pytest.approx(min(c.predicted_s for c in cold if c.rejected is None) * 1e3)
+    assert n.predicted_ms > min(c.predicted_s for c in warm if c.rejected is None) * 1e3
+    fc = next(n for n in g.nodes if n.op == "gemm")
+    assert "from DRAM" in fc.why
+
+
+def test_small_network_keeps_its_weights_warm(profile):
+    from autoconfig.graph.pipeline import compile_onnx
+    p = compile_onnx(_conv_block(16, 32), profile)
+    assert any("fit in the" in note and "costed warm" in note for note in p.notes)
+    assert not any("cold_weights" in n.why for n in p.graph.nodes)
+
+
+def test_weight_bytes_count_the_layout_the_kernel_reads(profile):
+    """Winograd F(4x4) stores 36/9 = 4x the 3x3 weights: the planner turns
+    cold when the prepared bytes exceed its L3 budget even if the weights as
+    stored fit."""
+    from autoconfig.models import conv as conv_model
+    m = conv_model.kernel_machine(profile)
+    g = import_onnx(_conv_block(128, 128))
+    raw = 4 * (128 * 128 * 9 + 128 * 128)
+
+    def f4(n):
+        return "winograd-f4" if planner.conv_layer(g, n).R == 3 else "direct"
+    assert planner.network_weight_bytes(g, m, lambda n: "gemm") == raw
+    assert planner.network_weight_bytes(g, m, f4) == 4 * (128 * 128 * 36 + 128 * 128)
+    budget = planner.l3_for_weights(m, profile.cores)
+    assert raw < budget < 4 * 128 * 128 * 36      # x86-64-v4: 1.9 MiB of L3 per core, half kept
+    for choice, cold in ((f4, True), (lambda n: "direct", False)):
+        costs = planner._Costs(profile, None)
+        costs.conv = lambda g, n, t, ctx: (1e-3, choice(n), "")
+        note = planner.plan_cold_weights(g, costs, profile.cores)
+        assert costs.cold_weights == cold and ("exceed" in note) == cold, note
+
+
+def test_cold_weights_term_is_the_weights_over_dram_bandwidth(profile):
+    """The term models/conv.py adds: the weights in the algorithm's layout
+    over the DRAM bandwidth, once per call (split among the threads for
+    Winograd, whose U stream is); standalone calls (the default Context)
+    have none, and no layer is cheaper cold than warm."""
+    from autoconfig.models import conv as conv_model
+    from autoconfig.spec import Conv2dShape
+    m = conv_model.kernel_machine(profile)
+    L = Conv2dShape(C=256, H=14, W=14, K=256, R=3, S=3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1)
+    blocked, ctx = conv_model.Context(True, True), conv_model.Context(True, True, cold_weights=True)
+    for c in conv_model.candidates(profile, L, 1):
+        assert "cold_weights" not in c.terms
+    for c in conv_model.candidates(profile, L, 2, ctx=ctx):
+        if c.rejected is None:
+            alg = c.name.split()[0]
+            plain = alg == "direct" and conv_model.parse_direct_name(c.name)[1]
+            expect = conv_model.weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM") / (2 if "winograd" in alg else 1)
+            assert c.terms["cold_weights"] == pytest.approx(expect), c.name
+    for threads in (1, 2, 4):
+        warm = {c.name: c.predicted_s for c in conv_model.candidates(profile, L, threads, ctx=blocked)}
+        for c in conv_model.candidates(profile, L, threads, ctx=ctx):
+            assert c.rejected is not None or c.predicted_s > warm[c.name], c.name
+    assert conv_model.weight_bytes(m, L, "winograd-f4") == 4 * 36 * 256 * 256
+    assert conv_model.weight_bytes(m, L, "gemm-1x1") == 4 * 9 * 256 * 256

@@ -22,6 +22,16 @@ is one parallel region with one thread count, as DLFusion plans them):
                         compute = elements x CYCLES_PER_ELEMENT[op] / clock / t
                         sync    = SYNC_SECONDS (models/machine.py) when t > 1
 
+Cold weights: an inference reads every weight once, in the same order each
+time, so weights stay in cache until the next inference only if all of them
+fit; a cyclic sweep over more than the cache evicts each line before its next
+use (LRU-like replacement). The network's weights in the layouts the kernels
+read (network_weight_bytes) are compared with the L3 the run can use
+(l3_for_weights); when they exceed it, every conv is costed with
+Context(cold_weights=True) (models/conv.py: the term "cold_weights") and
+every GEMM with constant weights reads them from DRAM (models/gemm.py:
+estimate(cold_b=True), inside its max(compute, streams)).
+
 Threads per node (the DLFusion knob, from operation count and channel size):
   t_ops      = ceil(flops / FLOPS_PER_THREAD): a thread is worth adding only
                for this much work (MLAS caps GEMM threads at one per 64K
@@ -61,8 +71,8 @@ A concat on channels of one image whose inputs can be written in place
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ..models import attention as attention_model
 from ..models import conv as conv_model
@@ -220,6 +230,34 @@ def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
             "_level": level}
 
 
+def l3_for_weights(m: Machine, cores: int) -> float:
+    """Bytes of L3 the network's weights may keep between inferences: half of
+    the per-core share of each core the run uses (up to the cores sharing the
+    cache), as Machine.level_of counts a working set: the other half holds the
+    activations passing through, which every inference sweeps in as well."""
+    c = m.cache(3)
+    return c.size_bytes * max(1, min(cores, c.shared_by)) / 2
+
+
+def network_weight_bytes(g: Graph, m: Machine, conv_alg: Callable[[Node], str]) -> float:
+    """Bytes of the constants the nodes read: a conv's weights in the layout
+    its algorithm (conv_alg) reads (models/conv.weight_bytes, on the conv
+    kernels' machine m), every other constant as stored (a packed GEMM B is
+    its size)."""
+    total = 0.0
+    seen = set()
+    for n in g.nodes:
+        for i, name in enumerate(n.inputs):
+            if not g.is_constant(name) or name in seen:
+                continue
+            seen.add(name)
+            if n.op == "conv" and i == 1:
+                total += conv_model.weight_bytes(m, conv_layer(g, n), conv_alg(n))
+            else:
+                total += F32 * g.tensors[name].size
+    return total
+
+
 def copy_seconds(m: Machine, floats: int, t: int) -> float:
     """A copy of `floats` floats (read and written) on t threads: the memory term of T(other)."""
     nbytes = 2 * F32 * floats
@@ -229,8 +267,9 @@ def copy_seconds(m: Machine, floats: int, t: int) -> float:
 
 
 class _Costs:
-    def __init__(self, profile: HostProfile, tolerance: Optional[float]):
+    def __init__(self, profile: HostProfile, tolerance: Optional[float], cold_weights: bool = False):
         self.profile = profile
+        self.cold_weights = cold_weights   # the network's weights come from DRAM (module docstring)
         self.machine = Machine(profile)
         self.tolerance = tolerance
         self.kernel_machine = conv_model.kernel_machine(profile)
@@ -252,6 +291,7 @@ class _Costs:
         return self._rest(g, n, t)
 
     def conv(self, g: Graph, n: Node, t: int, ctx: conv_model.Context) -> Tuple[float, str, str]:
+        ctx = replace(ctx, cold_weights=self.cold_weights)
         key = (n.name, t, ctx)
         if key not in self._conv_cache:
             self._conv_cache[key] = self._conv(g, n, t, ctx)
@@ -263,17 +303,26 @@ class _Costs:
         best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
         ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
         runner = ok[1] if len(ok) > 1 else None
+        cold = best.terms.get("cold_weights")
         why = f"{best.name} {best.predicted_s * 1e3:.3f} ms" + (
+            f" (cold_weights {cold * 1e3:.3f} ms)" if cold else "") + (
             f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
         return best.predicted_s, best.name.split()[0], why
 
     def gemm(self, m: int, n: int, k: int, t: int, prepared_b: bool = False) -> float:
-        """prepared_b: constant weights, which the executor packs once at load."""
+        """prepared_b: constant weights, which the executor packs once at load
+        (a GEMV reads them in place); cold_weights: they come from DRAM."""
         key = (m, n, k, t, prepared_b)
         if key not in self._gemm_cache:
             p = gemm_model.plan_shape(self.profile, m, n, k, isa_suffix="graph", threads=t)
-            self._gemm_cache[key] = (gemm_model.prepared_estimate(self.profile, p).seconds
-                                     if prepared_b and m > 1 else p.predicted_s)
+            cold = prepared_b and self.cold_weights
+            if prepared_b and m > 1:
+                s = gemm_model.prepared_estimate(self.profile, p, cold_b=cold).seconds
+            elif cold:
+                s = gemm_model.estimate_gemv(self.machine, n, k, t, cold_b=True).seconds
+            else:
+                s = p.predicted_s
+            self._gemm_cache[key] = s
         return self._gemm_cache[key]
 
     def attention(self, g: Graph, n: Node, t: int) -> Tuple[float, str, str]:
@@ -303,8 +352,10 @@ class _Costs:
         if n.op in ("gemm", "matmul"):
             m, nn, k = gemm_mnk(g, n)
             weights = g.tensors[n.inputs[1]].kind == "constant"
-            return self.gemm(m, nn, k, t, weights), "", f"GEMM {m}x{nn}x{k}" + (" (weights packed at load)"
-                                                                               if weights and m > 1 else "")
+            cold = " from DRAM (cold_weights)" if weights and self.cold_weights else ""
+            return self.gemm(m, nn, k, t, weights), "", f"GEMM {m}x{nn}x{k}" + (
+                " (weights packed at load" + cold + ")" if weights and m > 1 else
+                " (weights" + cold + ")" if cold else "")
         if n.op == "reshape" and n.outputs[0] in self.views:
             return 0.0, "", "a view: shares its input's arena space, no copy"
         terms = _other_seconds(self.machine, g, n, t)
@@ -338,6 +389,24 @@ def choose_layouts(g: Graph, costs: _Costs, cores: int, force_blocked: bool = Fa
         return conv_model._layout_seconds(costs.kernel_machine, padded_floats(x.shape, b), cores)
 
     return layout_plan.plan_layouts(g, b, node_seconds, convert_seconds, force_blocked)
+
+
+def plan_cold_weights(g: Graph, costs: _Costs, cores: int) -> str:
+    """Set costs.cold_weights when the network's weights exceed the L3 the
+    run can use (module docstring); returns the note saying why. The
+    constants as stored are a lower bound of every prepared layout; when they
+    fit, each conv's weights are counted in the layout of its warm choice."""
+    budget = l3_for_weights(costs.kernel_machine, cores)
+    total = network_weight_bytes(g, costs.kernel_machine, lambda n: "gemm")
+    if total <= budget:
+        def warm_choice(n: Node) -> str:
+            return costs.conv(g, n, thread_limit(g, n, costs, cores)[0], conv_model.Context(True, True))[1]
+        total = network_weight_bytes(g, costs.kernel_machine, warm_choice)
+    costs.cold_weights = total > budget
+    return (f"weights {total / 2**20:.1f} MiB in the kernels' layouts "
+            + (f"exceed the {budget / 2**20:.1f} MiB of L3 they may keep: each inference reads them from DRAM "
+               "(convs: term cold_weights; constant-weight GEMMs: B from DRAM)" if costs.cold_weights else
+               f"fit in the {budget / 2**20:.1f} MiB of L3 they may keep: costed warm"))
 
 
 def thread_limit(g: Graph, n: Node, costs: _Costs, cores: int) -> Tuple[int, int, int, str]:
@@ -450,6 +519,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     their names) are the same whatever counts are given."""
     cores = max(1, min(profile.cores, threads or profile.cores))
     costs = _Costs(profile, tolerance)
+    weights_note = plan_cold_weights(g, costs, cores)
     chosen = None
     fusion_notes = [] if all_threads else projections.plan(
         g, lambda m, n, k: min(costs.gemm(m, n, k, t, prepared_b=True) for t in range(1, cores + 1)),
@@ -474,6 +544,7 @@ def plan(g: Graph, profile: HostProfile, *, threads: Optional[int] = None,
     if chosen is not None:
         p.layout_conversions = g.count("to_layout")
         p.notes.append(chosen.note(g))
+    p.notes.append(weights_note)
     p.notes += fusion_notes
     p.in_place_concats = sum(1 for n in g.nodes if n.op == "concat" and n.attrs.get("in_place"))
     if p.in_place_concats:

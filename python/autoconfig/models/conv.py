@@ -48,6 +48,30 @@ misses one core keeps in flight, and 2 threads prepared the 2-17 MB layers in
 preparation tables at 1 and 2 threads). Many threads would meet the
 machine's total bandwidth, which the profile does not measure.
 
+Cold weights (Context.cold_weights; the graph planner sets it when the
+network's weights do not fit in L3, graph/planner.py): inside a network the
+weights of a layer have left the caches by the next inference, so every call
+reads them from DRAM once, in the layout the algorithm reads (weight_bytes:
+NCHW[B]c for direct, U for Winograd, w itself for the GEMM-based and
+depthwise kernels):
+  cold_weights = weight bytes / DRAM bandwidth, shared by the threads as the
+                 kernel's own weight stream is: Winograd's U stream is
+                 divided among the threads (each brings its own misses in
+                 flight, as for "prepare"); the direct kernel's streams
+                 beyond L2, and the GEMM's, count one bandwidth for all
+                 threads (memory is one per socket). Either way a cold
+                 layer never comes out cheaper than a warm one.
+It is added to the estimate, not overlapped with the compute: the kernels
+read a weight block at its first use and reuse it from L1/L2 for the rest of
+the layer, so the DRAM time falls on the few tiles that touch it first, with
+little compute to hide behind (measured on the Zen 3 VM, ResNet-50 in the
+network, 1 thread: 2048->512 1x1 at 7x7 +0.36-0.44 ms over the warm estimate
+against 0.32 ms of cold weights; the F(4x4) 256-channel 3x3 +0.4-0.8 ms
+against 0.71; the F(2x2) 512-channel 3x3 +1.0 ms against 1.27). Those first
+reads no longer count in the warm streams ("stall"), which keep the re-reads.
+Standalone calls (conv2d, prepare_conv2d) keep the warm assumption: a layer
+called again and again finds its weights where they fit.
+
 The C++ runtime evaluates the very same formulas for layers no spec listed
 (cpp_runtime/src/conv_model.cpp) with the coefficients this module emits
 (model_coefficients), and tests/build/test_conv_model.py checks both agree.
@@ -104,9 +128,11 @@ Layer = Conv2dShape
 @dataclass(frozen=True)
 class Context:
     """The tensors around the call: NCHW, or NCHW[B]c when the caller keeps
-    activations in the blocked layout (input, output and residual alike)."""
+    activations in the blocked layout (input, output and residual alike).
+    cold_weights: the weights come from DRAM on every call (module docstring)."""
     in_blocked: bool = False
     out_blocked: bool = False
+    cold_weights: bool = False
 
 
 NCHW = Context()
@@ -347,10 +373,12 @@ def estimate_direct(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     x_tile = cpad * L.R * n * L.stride_w * F32
     l2_bytes = tiles * (x_tile + (w_block * s.cblocks if w_block > m.cache(1).size_bytes / 2 else 0))
     # Each thread reads its share from its own L2; beyond L2 the threads share
-    # the level's bandwidth (L3 and memory are one per socket).
-    streams = max(L.N * l2_bytes * share / m.bandwidth("L2"),
-                  L.N * s.l3_bytes / _beyond_l2_bandwidth(m, s.footprint))
-    terms = {"compute": compute, "stall": max(0.0, streams - compute)}
+    # the level's bandwidth (L3 and memory are one per socket). Cold weights:
+    # their first read is the term of its own (module docstring).
+    cold = cold_weight_terms(m, L, "direct", ctx, plain)
+    beyond = max(0.0, L.N * s.l3_bytes - (weight_bytes(m, L, "direct", plain) if cold else 0.0))
+    streams = max(L.N * l2_bytes * share / m.bandwidth("L2"), beyond / _beyond_l2_bandwidth(m, s.footprint))
+    terms = {"compute": compute, "stall": max(0.0, streams - compute), **cold}
     pads = L.pad_top + L.pad_left + L.pad_bottom + L.pad_right
     conv_in = 0.0
     if plain:
@@ -451,6 +479,7 @@ def estimate_gemm(m: Machine, g: GemmCoefficients, L: Conv2dShape, threads: int,
         terms["im2col"] = reps * _copy_seconds(m, depth * P, 1)   # one thread builds the patch matrix
     terms["sync"] = _sync(threads, reps * 2)
     terms.update(_layout_terms(m, L, threads, ctx))
+    terms.update(cold_weight_terms(m, L, "gemm", ctx))
     return terms
 
 
@@ -478,9 +507,12 @@ def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Co
         return max(L.N * flops / (peak * efficiency), _shared_fma_floor(m, L.N * flops / m.peak_flops, t))
     gemm = work(c["gemm"], WINOGRAD_GEMM_EFFICIENCY)
     # Every call streams the transformed weights (a*a*C*K floats) from where
-    # they live; the GEMMs wait for them when that is slower.
-    u_stream = L.N * c["u_bytes"] / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
-    terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm),
+    # they live; the GEMMs wait for them when that is slower. Cold weights:
+    # the first image's read is the term of its own (module docstring).
+    cold = cold_weight_terms(m, L, f"winograd-f{mt}", ctx, readers=t)
+    u_bytes = L.N * c["u_bytes"] - (c["u_bytes"] if cold else 0.0)
+    u_stream = u_bytes / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
+    terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm), **cold,
              "input_transform": work(c["input_transform"], TRANSFORM_EFFICIENCY),
              "output_transform": work(c["output_transform"], TRANSFORM_EFFICIENCY),
              "sync": _sync(t, 2 * L.N)}
@@ -511,7 +543,8 @@ def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, c
     in_place = ctx.in_blocked and L.K == L.C and not pads
     gather = 0.0 if in_place else L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
     scatter = 0.0 if ctx.out_blocked else L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
-    return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N)}
+    return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N),
+            **cold_weight_terms(m, L, "depthwise", ctx)}
 
 
 def depthwise_ow_tile(profile: HostProfile) -> int:
@@ -535,6 +568,23 @@ def prepare_bytes(m: Machine, L: Layer, alg: str, plain: bool = False, scale: bo
         a = int(alg[-1]) + 2
         return w, float(a * a * L.C * math.ceil(L.K / B) * B)
     return (w, w) if scale else (0.0, 0.0)
+
+
+def weight_bytes(m: Machine, L: Layer, alg: str, plain: bool = False) -> float:
+    """Bytes of the weights in the layout `alg` reads: what its preparation
+    writes, or w itself for the algorithms that read it in place."""
+    read, written = prepare_bytes(m, L, alg, plain)
+    return F32 * (written or read or L.K * (L.C // L.groups) * L.R * L.S)
+
+
+def cold_weight_terms(m: Machine, L: Layer, alg: str, ctx: Context, plain: bool = False,
+                      readers: int = 1) -> Dict[str, float]:
+    """{"cold_weights": seconds} of reading the weights from DRAM once per
+    call when ctx.cold_weights (module docstring), else {}; readers: the
+    threads whose DRAM bandwidths add up."""
+    if not ctx.cold_weights:
+        return {}
+    return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM") / max(1, readers)}
 
 
 def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,

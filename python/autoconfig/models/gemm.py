@@ -36,6 +36,11 @@ packed once by PreparedGemmB in the order the loops read them):
   stream_B = b-panel-in-L1: each B micro-panel comes into L1 once per A block
              from where the prepared copy lives; a-panel-in-L1: the first
              sweep of a B block reads it from there, the others from L2
+Cold B (estimate(cold_b=True), estimate_gemv(cold_b=True): constant weights
+inside a network whose weights do not fit in L3, graph/planner.py): the
+call's first read of B comes from DRAM (stream_B's first pass, or the GEMV's
+whole stream, at the DRAM bandwidth); the B micro-panels are streamed with
+the next one prefetched, so this stays inside max(compute, streams).
 The plan keeps one kernel (tile, KC) per shape and gives it a second blocking
 for a prepared B (params prepared_*): PREPARED_B_ORDER, kc <= the compiled KC.
 """
@@ -293,12 +298,12 @@ class Estimate:
     order: str = B_PANEL_IN_L1
 
 
-def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
+def estimate_gemv(m: Machine, N: int, K: int, threads: int, cold_b: bool = False) -> Estimate:
     """M == 1, row-major B: B's rows stream once, in order (gemm_run's gemv
-    path); bound by the bandwidth of wherever B lives."""
+    path); bound by the bandwidth of wherever B lives (DRAM when cold_b)."""
     threads = max(1, min(threads, math.ceil(N / 16)))
     b_bytes = K * N * F32
-    b_stream = b_bytes / threads / m.bandwidth(m.level_of(b_bytes))
+    b_stream = b_bytes / threads / m.bandwidth("DRAM" if cold_b else m.level_of(b_bytes))
     compute = 2.0 * K * N / threads / m.peak_flops
     sync = SYNC_SECONDS if threads > 1 else 0.0
     total = max(compute, b_stream) + sync
@@ -307,13 +312,14 @@ def estimate_gemv(m: Machine, N: int, K: int, threads: int) -> Estimate:
 
 def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
              order: str = B_PANEL_IN_L1, *, prepared_b: bool = False,
-             kc_limit: Optional[int] = None) -> Estimate:
+             kc_limit: Optional[int] = None, cold_b: bool = False) -> Estimate:
     """prepared_b: B was packed once ahead (PreparedGemmB), so the call
     neither copies it nor waits at a barrier per B block; kc_limit: the
     deepest k block the kernel was compiled for (a prepared blocking shares
-    its kernel's tile and KC)."""
+    its kernel's tile and KC); cold_b: a prepared B (or a GEMV's B) is
+    first read from DRAM on every call (module docstring)."""
     if M == 1 and not prepared_b:
-        return estimate_gemv(m, N, K, threads)
+        return estimate_gemv(m, N, K, threads, cold_b)
     kc_max = kc_for(m, t, order)
     if kc_limit:
         kc_max = min(kc_max, kc_limit)
@@ -344,6 +350,7 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
     one_panel = N == t.nr            # B's rows are then already the packed layout
     direct_b = not prepared_b and (mtiles <= tm or one_panel)
     b_home = m.bandwidth(m.level_of(b_bytes))   # where B itself lives
+    b_first = m.bandwidth("DRAM") if cold_b and prepared_b else b_home   # the call's first read of B
     if prepared_b:
         # B's panels are read where the prepared copy lives, never copied:
         # b-panel-in-L1 brings each micro-panel into L1 once per A block; with
@@ -352,9 +359,9 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
         pack_b = 0.0
         if order == B_PANEL_IN_L1:
             a_stream = math.ceil(ntiles / tn) * (a_bytes / tm) / m.bandwidth("L2")
-            b_stream = math.ceil(m_per_thread / mc) * (b_bytes / tn) / b_home
+            b_stream = (b_bytes / tn) / b_first + (math.ceil(m_per_thread / mc) - 1) * (b_bytes / tn) / b_home
         else:
-            b_stream = (math.ceil(mtiles / tm) - 1) * (b_bytes / tn) / m.bandwidth("L2") + (b_bytes / tn) / b_home
+            b_stream = (math.ceil(mtiles / tm) - 1) * (b_bytes / tn) / m.bandwidth("L2") + (b_bytes / tn) / b_first
             a_home = a_bytes if direct_a else a_block
             a_stream = (a_bytes / tm) * jc_blocks / m.bandwidth(m.level_of(a_home))
     elif direct_b:
@@ -518,15 +525,16 @@ def plan_shape(profile: HostProfile, M: int, N: int, K: int, *, isa_suffix: str,
                 activations=list(activations), spec=spec_name, notes=notes)
 
 
-def prepared_estimate(profile: HostProfile, plan: Plan) -> Estimate:
+def prepared_estimate(profile: HostProfile, plan: Plan, cold_b: bool = False) -> Estimate:
     """The time of a shape plan's kernel when B was prepared ahead (the
-    executor's constant weights): its tile, its prepared blocking."""
+    executor's constant weights): its tile, its prepared blocking (cold_b:
+    B first read from DRAM)."""
     m = Machine(profile)
     s = plan.shape
     nr = plan.value("nr")
     t = Tile(plan.value("mr"), nr, nr // m.lanes)
     return estimate(m, t, s["M"], s["N"], s["K"], plan.value("threads"), plan.value("prepared_loop_order"),
-                    prepared_b=True, kc_limit=plan.value("kc"))
+                    prepared_b=True, kc_limit=plan.value("kc"), cold_b=cold_b)
 
 
 def _prepared_params(m: Machine, t: Tile, kc_max: int, params: Dict[str, Param],
