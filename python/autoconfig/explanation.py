@@ -135,6 +135,11 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
                 and choices[True]["algorithm"] == choice["algorithm"] else ""),
              "run + prepare ms: " + ", ".join(f"{a} {run[a] * 1e3:.3f} + {prep[a] * 1e3:.3f}"
                                               for a in run if run[a] >= 0)]
+    if not prepared and choice["algorithm"] == "direct":
+        notes.append("one-off direct: " + ("each thread packs a group's weights just before computing it "
+                                           "(fused, read from L2: term prepare at L2 speed)"
+                                           if choice["pack_groups"] else
+                                           "all weights packed first, then the run (term reload when they spill L3)"))
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")
     else:
