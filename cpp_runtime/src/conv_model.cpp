@@ -307,7 +307,9 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   const double footprint = 4 * (w + written);
   // Bytes read + written at the copy bandwidth (write-allocate included); the
   // threads share the bytes as they share the issue (one core's bandwidth each).
-  const double memory = footprint / (fused ? m.copy_bw_l2 : level_copy_bw(m, footprint)) / t;
+  // Fused: w read from its level, the packed slice written into L2.
+  const double memory =
+      (fused ? 4 * w / level_bw(m, 4 * w) + 4 * written / m.copy_bw_l2 : footprint / level_copy_bw(m, footprint)) / t;
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)

@@ -49,8 +49,8 @@ one copy of the packed bytes at the DRAM copy bandwidth (out and back in).
 The direct kernel avoids it where it can (direct_fused_prepare): when its
 work runs output-block groups outermost and a group's packed weights of one
 reduction block fit half of L2, each thread packs them into its own scratch
-just before computing them, so the slice is read from L2: "prepare" is then
-charged at the L2 copy bandwidth and "reload" is 0.
+just before computing them, so the slice is read from L2: "prepare" then
+reads w from its level and writes at the L2 copy bandwidth, and "reload" is 0.
 The packers split their work among the call's threads, and the bytes are
 shared like the issue: the probe's bandwidth is one core's, limited by the
 misses one core keeps in flight, and 2 threads prepared the 2-17 MB layers in
@@ -572,11 +572,15 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     footprint = F32 * (read + written)
     # The copy bandwidth counts bytes read + written, write-allocate included.
     # It is one core's; the packers' threads each bring their own misses in
-    # flight (module docstring), so threads divide it too. Fused: the packed
-    # slice stays in L2 (the run's stream of w from beyond L2 stands for the
-    # packer's read of it).
-    level = "L2" if fused else m.level_of(footprint)
-    memory = footprint / m.copy_bandwidth(level) / threads
+    # flight (module docstring), so threads divide it too. Fused: w is read
+    # from the level it fits in and the packed slice is written into L2
+    # (measured on the Zen 3 VM, 1 thread, load ~3, bench --op conv2d: 0.78 ms
+    # for 512x7x7->512 3x3, 9.4 MB of w; the issue term alone predicted 0.64).
+    if fused:
+        memory = (F32 * read / m.bandwidth(m.level_of(F32 * read))
+                  + F32 * written / m.copy_bandwidth("L2")) / threads
+    else:
+        memory = footprint / m.copy_bandwidth(m.level_of(footprint)) / threads
     issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
