@@ -270,6 +270,20 @@ def test_explain_shows_both_modes(ac):
     assert not any("prepare" in c.terms for c in prep.plan.candidates if c.rejected is None)
     text = str(one)
     assert "one-off conv2d()" in text and "prepared layer" in text and "run + prepare ms" in text
+    assert all("reload" in c.terms for c in one.plan.candidates if c.rejected is None)
+
+
+def test_explain_names_the_fused_path(ac):
+    """512x7x7->512 3x3 one-off: direct packs group by group (its reload 0),
+    Winograd F2 reads its 16.8 MB U back from memory (reload > 0)."""
+    one = ac.explain("conv2d", C=512, H=7, W=7, K=512, R=3, S=3, pads=1, threads=1, prepared=False)
+    cands = {c.name: c for c in one.plan.candidates if c.rejected is None}
+    direct = min((c for n, c in cands.items() if n.startswith("direct")), key=lambda c: c.predicted_s)
+    assert direct.terms["reload"] == 0.0
+    if cands["winograd-f2"].terms["reload"] == 0.0:
+        pytest.skip("this host's L3 holds the F2 weights and their transform")
+    if one.plan.algorithm == "direct":
+        assert "packs a group's weights just before computing it" in str(one)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
