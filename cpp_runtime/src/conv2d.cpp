@@ -182,17 +182,22 @@ int64_t packed_floats(const detail::ConvChoice& ch, const Conv2dArgs& a, const d
 // Weights in the layout the algorithm reads, into packed (packed_floats()
 // floats; every one written), the batch-norm scale (K or null) multiplied in
 // the same pass, on `threads` threads; bias padded to whole blocks for direct.
+// The direct kernel's bias: K values padded to whole blocks (empty without a bias).
+void block_bias(const Conv2dArgs& a, const detail::ConvKernels& k, const float* bias, std::vector<float>* out) {
+  out->clear();
+  if (!bias) return;
+  const int64_t B = k.direct.block;
+  out->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
+  std::copy(bias, bias + a.K, out->begin());
+}
+
 void pack_for(const detail::ConvChoice& ch, const Conv2dArgs& a, const detail::ConvKernels& k, const float* w,
               const float* scale, const float* bias, int threads, float* packed, std::vector<float>* bias_blocked) {
   bias_blocked->clear();
   if (ch.algorithm == ConvAlgorithm::Direct) {
     const int cb = ch.direct.plain_input ? 1 : k.direct.block;
     k.prepare.direct(w, scale, a.K, a.C, a.R, a.S, k.direct.tile_kb[ch.direct.tile], cb, packed, threads);
-    if (bias) {
-      const int64_t B = k.direct.block;
-      bias_blocked->assign(static_cast<size_t>((a.K + B - 1) / B * B), 0.0f);
-      std::copy(bias, bias + a.K, bias_blocked->begin());
-    }
+    block_bias(a, k, bias, bias_blocked);
   } else if (ch.algorithm == ConvAlgorithm::WinogradF2) {
     k.prepare.winograd_f2(w, scale, a.K, a.C, packed, threads);
   } else if (ch.algorithm == ConvAlgorithm::WinogradF4) {
@@ -269,9 +274,10 @@ void pad_planes(const float* src, int64_t planes, int64_t H, int64_t W, int64_t 
 }
 
 // Direct on one image. x: NCHW or blocked (a.x_layout); y and residual: NCHW or blocked (a.y_layout).
+// gw (or null): the weights are packed group by group on the way (run_fused), packed is unused.
 void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const detail::ConvKernels& k, const float* x,
-                float* y, const float* residual, const float* packed, const float* bias_blocked, float lo, float hi,
-                int threads) {
+                float* y, const float* residual, const float* packed, const detail::DirectGroupWeights* gw,
+                const float* bias_blocked, float lo, float hi, int threads) {
   const int64_t B = k.direct.block;
   detail::ConvGeometry gb = geometry(a);
   const int64_t P = gb.Ho * gb.Wo;
@@ -306,7 +312,10 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
   gb.pad_top = gb.pad_left = gb.pad_bottom = gb.pad_right = 0;
   if (a.y_layout == ConvLayout::Blocked) {  // residual and clamp in the kernel's store
     detail::ConvEpilogue ep{bias_blocked, residual, lo, hi};
-    k.direct.run(gb, xin, packed, ep, y, s, threads);
+    if (gw)
+      k.direct.run_fused(gb, xin, *gw, ep, y, s, threads);
+    else
+      k.direct.run(gb, xin, packed, ep, y, s, threads);
     // Lanes past K multiply zero weights: a NaN or inf input leaves NaN there,
     // which the next layer's zero weights would spread to every channel.
     if (const int64_t kn = a.K % B) {
@@ -318,7 +327,10 @@ void run_direct(const Conv2dArgs& a, const detail::DirectSchedule& s, const deta
   float* yb = detail::thread_scratch(detail::kScratchConv1, static_cast<size_t>(kblocks * P * B));
   // An NCHW residual is added on the way back to NCHW, so the clamp waits for it.
   detail::ConvEpilogue ep{bias_blocked, nullptr, residual ? -kInf : lo, residual ? kInf : hi};
-  k.direct.run(gb, xin, packed, ep, yb, s, threads);
+  if (gw)
+    k.direct.run_fused(gb, xin, *gw, ep, yb, s, threads);
+  else
+    k.direct.run(gb, xin, packed, ep, yb, s, threads);
   count_conversion();
   if (residual)
     k.direct.from_blocked(yb, a.K, P, residual, lo, hi, y, threads);
@@ -348,8 +360,10 @@ Status run_nchw(const Conv2dArgs& a, ConvAlgorithm alg, const detail::ConvKernel
 // null), packed / bias_blocked as pack_for() made them. Tensors in the
 // layouts a.x_layout / a.y_layout; an NCHW algorithm on blocked tensors
 // converts around itself (direct and depthwise read and write both layouts).
+// gw (or null): direct packs its weights group by group on the way.
 Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const float* w, const float* bias,
-                     const float* packed, const float* bias_blocked, int threads) {
+                     const float* packed, const float* bias_blocked, int threads,
+                     const detail::DirectGroupWeights* gw = nullptr) {
   const detail::Registry* r = detail::active_registry();
   const detail::ConvKernels& k = *r->conv;
   const int64_t B = k.direct.block;
@@ -364,7 +378,7 @@ Status run_algorithm(const Conv2dArgs& a, const detail::ConvChoice& ch, const fl
     float* y = a.y + n * out_size;
     const float* res = a.residual ? a.residual + n * out_size : nullptr;
     if (ch.algorithm == ConvAlgorithm::Direct) {
-      run_direct(a, ch.direct, k, x, y, res, packed, bias_blocked, lo, hi, threads);
+      run_direct(a, ch.direct, k, x, y, res, packed, gw, bias_blocked, lo, hi, threads);
       continue;
     }
     if (ch.algorithm == ConvAlgorithm::Depthwise) {  // works on channel blocks: any layout, no conversion
@@ -419,6 +433,7 @@ Conv2dChoice conv2d_choice(const Conv2dArgs& a, bool prepared) {
   c.groups_inner = ch.direct.groups_inner;
   c.chunk = ch.direct.chunk;
   c.cblocks = ch.direct.cblocks;
+  c.pack_groups = ch.algorithm == ConvAlgorithm::Direct && ch.fused_prepare;
   c.threads = threads;
   c.planned = ch.planned;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
@@ -514,10 +529,39 @@ struct OneOffWeights {
   int threads = 1;
   std::vector<float> w, bias, bias_blocked;
   float* packed = nullptr;
+  bool fused = false;  // direct packs group by group in the run (choice.fused_prepare)
+  detail::DirectGroupWeights group{};
   const float* weights(const Conv2dArgs& a) const { return w.empty() ? a.w : w.data(); }
   const float* row_bias() const { return bias.empty() ? nullptr : bias.data(); }
   const float* blocked_bias() const { return bias_blocked.empty() ? nullptr : bias_blocked.data(); }
 };
+
+// The fused direct path (ConvChoice::fused_prepare): one slice of scratch per
+// thread for a group's packed weights, which run_fused fills just before the
+// thread computes the group. pack_seconds (or null): the time of packing every
+// group once into one slice, the packing work the run will do (for timing).
+Status prepare_fused(const Conv2dArgs& a, const detail::ConvKernels& k, OneOffWeights* p, double* pack_seconds) {
+  const int64_t B = k.direct.block, cb = p->choice.direct.plain_input ? 1 : B;
+  const int kb = k.direct.tile_kb[p->choice.direct.tile];
+  // One group: kb blocks of B output channels x every tap; 64-byte slices (no shared lines).
+  const int64_t group = int64_t{kb} * B * (a.C + cb - 1) / cb * cb * a.R * a.S;
+  const int64_t slice = (group + 15) / 16 * 16;
+  float* scratch = detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(slice * p->threads));
+  if (!scratch) return Status::Error("conv2d: out of memory for the packed weights");
+  const auto t0 = std::chrono::steady_clock::now();
+  fold(a, false, &p->w, &p->bias);
+  block_bias(a, k, p->row_bias(), &p->bias_blocked);
+  p->fused = true;
+  p->group = detail::DirectGroupWeights{a.w, a.scale, a.K, a.C, a.R, a.S, scratch, slice, k.prepare.direct_group};
+  if (pack_seconds) {
+    const int64_t groups = ((a.K + B - 1) / B + kb - 1) / kb;
+    const int64_t cgroups = (a.C + cb - 1) / cb;
+    for (int64_t g = 0; g < groups; ++g)
+      k.prepare.direct_group(a.w, a.scale, a.K, a.C, a.R, a.S, kb, static_cast<int>(cb), g, 0, cgroups, scratch);
+    *pack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return Status::Ok();
+}
 
 // conv2d()'s prologue, shared with conv2d_prepare_weights() so the latter
 // times exactly what a call pays: validate, choose by run + prepare, fold,
@@ -542,6 +586,8 @@ Status prepare_one_off(const Conv2dArgs& a, bool with_data, OneOffWeights* p, bo
   st = check_choice(a, p->choice);
   if (!st.ok()) return st;
   const detail::ConvKernels& k = *detail::active_registry()->conv;
+  if (p->choice.algorithm == ConvAlgorithm::Direct && p->choice.fused_prepare)
+    return prepare_fused(a, k, p, pack_seconds);
   const int64_t np = packed_floats(p->choice, a, k);
   p->packed = np ? detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(np)) : nullptr;
   if (np && !p->packed) return Status::Error("conv2d: out of memory for the packed weights");
@@ -559,7 +605,8 @@ Status conv2d(const Conv2dArgs& a) {
   bool skip = false;
   Status st = prepare_one_off(a, /*with_data=*/true, &p, &skip);
   if (!st.ok() || skip) return st;
-  return run_algorithm(a, p.choice, p.weights(a), p.row_bias(), p.packed, p.blocked_bias(), p.threads);
+  return run_algorithm(a, p.choice, p.weights(a), p.row_bias(), p.packed, p.blocked_bias(), p.threads,
+                       p.fused ? &p.group : nullptr);
 }
 
 Status conv2d_prepare_weights(const Conv2dArgs& a, double* pack_seconds) {

@@ -257,9 +257,42 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   return compute + gather + scatter + sync(m, t, L.N);
 }
 
-// models/conv.py: prepare_terms (alg's weight preparation; plain: direct with plain input;
-// scale: a batch-norm scale is folded).
-double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, bool plain, bool scale) {
+// models/conv.py: direct_fused_prepare.
+bool fused_prepare(const ConvModel& m, const Geo& L, double kb, bool plain, const DirectSchedule& s) {
+  const DirectGeo d = direct_geo(m, L, kb, plain);
+  const double group_bytes = kb * m.lanes * d.taps * d.cb * 4;
+  return L.N <= 1 && !s.groups_inner && group_bytes / std::max<double>(1.0, double(s.cblocks)) <= m.l2_bytes / 2;
+}
+
+// (floats read, floats written) by alg's weight preparation (models/conv.py: prepare_bytes).
+void prepare_floats(const ConvModel& m, const Geo& L, ConvAlgorithm alg, bool plain, bool scale, double* read,
+                    double* written) {
+  const double B = m.lanes, w = L.K * std::floor(L.C / L.G) * L.R * L.S;
+  *read = w;
+  *written = scale ? w : 0.0;
+  if (alg == ConvAlgorithm::Direct) {
+    const double cb = plain ? 1 : B;
+    *written = cdiv(L.K, B) * B * cdiv(L.C, cb) * cb * L.R * L.S;
+  } else if (alg == ConvAlgorithm::WinogradF2 || alg == ConvAlgorithm::WinogradF4) {
+    const double a = alg == ConvAlgorithm::WinogradF2 ? 4 : 6;
+    *written = a * a * L.C * cdiv(L.K, B) * B;
+  }
+}
+
+// models/conv.py: prepare_terms, "reload": the unfused packed copy read back from memory when
+// the call's working set spills L3.
+double reload_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, bool plain, bool scale, bool fused) {
+  double read, written;
+  prepare_floats(m, L, alg, plain, scale, &read, &written);
+  if (written <= 0 || fused) return 0.0;
+  const double acts = 4 * L.N * (L.C * L.H * L.W + L.K * L.Ho * L.Wo);
+  return 4 * (read + written) + acts > m.l3_bytes / 2 ? 2 * 4 * written / m.copy_bw_dram / t : 0.0;
+}
+
+// models/conv.py: prepare_terms, "prepare" (alg's weight preparation; plain: direct with plain
+// input; scale: a batch-norm scale is folded; fused: direct packs group by group).
+double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, bool plain, bool scale,
+                 bool fused = false) {
   const double B = m.lanes, w = L.K * std::floor(L.C / L.G) * L.R * L.S;
   double written = scale ? w : 0.0, flops = 0.0;
   if (alg == ConvAlgorithm::Direct) {
@@ -274,7 +307,9 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   const double footprint = 4 * (w + written);
   // Bytes read + written at the copy bandwidth (write-allocate included); the
   // threads share the bytes as they share the issue (one core's bandwidth each).
-  const double memory = footprint / level_copy_bw(m, footprint) / t;
+  // Fused: w read from its level, the packed slice written into L2.
+  const double memory =
+      (fused ? 4 * w / level_bw(m, 4 * w) + 4 * written / m.copy_bw_l2 : footprint / level_copy_bw(m, footprint)) / t;
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)
@@ -312,7 +347,9 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   for (double& e : c.prepare) e = -1.0;
   const bool scale = a.scale != nullptr;
   // A one-off call pays the preparation with the run (models/conv.py: candidates(prepared=False)).
-  auto charge = [&](ConvAlgorithm alg, bool plain) { return prepared ? 0.0 : prepare_s(m, L, alg, t, plain, scale); };
+  auto charge = [&](ConvAlgorithm alg, bool plain, bool fused = false) {
+    return prepared ? 0.0 : prepare_s(m, L, alg, t, plain, scale, fused) + reload_s(m, L, alg, t, plain, scale, fused);
+  };
   auto within = [&](ConvAlgorithm alg) {
     const double bound = alg == ConvAlgorithm::WinogradF2 ? m.winograd_f2_error
                          : alg == ConvAlgorithm::WinogradF4 ? m.winograd_f4_error : 0.0;
@@ -335,7 +372,12 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
         if (plain && (ctx.in_blocked || !(forced_plain || plain_input_fits(m, L, n, kb)))) continue;
         const Schedule sc =
             direct_schedule(m, L, n, kb, plain != 0, t, a.direct_cblocks > 0 ? 0 : a.direct_order);
-        const double s = direct_s(m, L, n, kb, plain != 0, t, ctx, sc) + charge(ConvAlgorithm::Direct, plain != 0);
+        DirectSchedule ds;
+        ds.groups_inner = sc.groups_inner;
+        ds.cblocks = a.direct_cblocks > 0 ? a.direct_cblocks : static_cast<int64_t>(sc.cblocks);
+        const bool fused = fused_prepare(m, L, kb, plain != 0, ds);
+        const double s =
+            direct_s(m, L, n, kb, plain != 0, t, ctx, sc) + charge(ConvAlgorithm::Direct, plain != 0, fused);
         if (s < best) {
           best = s;
           c.direct.tile = i;
@@ -363,10 +405,17 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
   if (dw && ok(ConvAlgorithm::Depthwise))
     c.estimates[static_cast<int>(ConvAlgorithm::Depthwise)] =
         depthwise_s(m, L, t, ctx) + charge(ConvAlgorithm::Depthwise, false);
-  for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
-    if (c.estimates[i] >= 0)
-      c.prepare[i] = prepare_s(m, L, static_cast<ConvAlgorithm>(i), t,
-                               i == static_cast<int>(ConvAlgorithm::Direct) && c.direct.plain_input, scale);
+  const double direct_kb = k.direct.tile_kb[c.direct.tile];
+  auto fill_prepare = [&] {
+    c.fused_prepare = fused_prepare(m, L, direct_kb, c.direct.plain_input, c.direct);
+    for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i)
+      if (c.estimates[i] >= 0) {
+        const bool direct = i == static_cast<int>(ConvAlgorithm::Direct);
+        c.prepare[i] = prepare_s(m, L, static_cast<ConvAlgorithm>(i), t, direct && c.direct.plain_input, scale,
+                                 direct && c.fused_prepare);
+      }
+  };
+  fill_prepare();
 
   double best = inf;
   for (int i = 0; i < static_cast<int>(ConvAlgorithm::Count); ++i) {
@@ -381,7 +430,10 @@ ConvChoice choose_conv(const Conv2dArgs& a, int threads, unsigned allowed, ConvC
     // One-off: the plan (made for prepared layers) holds while its algorithm stays the cheapest.
     if (e && within(e->algorithm) && (prepared || e->algorithm == c.algorithm)) {
       c.algorithm = e->algorithm;
-      if (e->algorithm == ConvAlgorithm::Direct) c.direct = e->direct;
+      if (e->algorithm == ConvAlgorithm::Direct) {
+        c.direct = e->direct;
+        fill_prepare();  // the plan's schedule decides the fused path
+      }
       c.predicted_s = c.estimates[static_cast<int>(e->algorithm)];
       c.planned = true;
     }

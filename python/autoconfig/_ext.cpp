@@ -319,6 +319,7 @@ nb::dict conv2d_choice_binding(int64_t N, int64_t C, int64_t H, int64_t W, int64
   d["groups_inner"] = c.groups_inner;
   d["chunk"] = c.chunk;
   d["cblocks"] = c.cblocks;
+  d["pack_groups"] = c.pack_groups;
   d["threads"] = c.threads;
   d["planned"] = c.planned;
   d["prepared"] = c.prepared;

@@ -128,13 +128,18 @@ def explain_conv2d(N=1, C=None, H=None, W=None, K=None, R=None, S=None, strides=
     plan = conv_model.plan_layer(prof, layer, isa_suffix=isa_for_profile(prof).suffix, threads=choice["threads"],
                                  ctx=ctx, tolerance=tol or None,
                                  fixed_lanes_suffix=fixed_lanes_isa_for_profile(prof).suffix, prepared=prepared)
-    run, prep = choices[True]["estimates"], choices[True]["prepare"]
+    run, prep, one = choices[True]["estimates"], choices[True]["prepare"], choices[False]["estimates"]
     notes = ["prepared layer (prepare_conv2d): " + choices[True]["algorithm"] + "; one-off conv2d(): "
              + choices[False]["algorithm"] + " (it pays the weight preparation every call)"
              + (": the same algorithm either way" if choices[False]["algorithm"] == choice["algorithm"]
                 and choices[True]["algorithm"] == choice["algorithm"] else ""),
-             "run + prepare ms: " + ", ".join(f"{a} {run[a] * 1e3:.3f} + {prep[a] * 1e3:.3f}"
-                                              for a in run if run[a] >= 0)]
+             "run + prepare ms (one-off estimate, with any reload): "
+             + ", ".join(f"{a} {run[a] * 1e3:.3f} + {prep[a] * 1e3:.3f} ({one[a] * 1e3:.3f})"
+                         for a in run if run[a] >= 0)]
+    if not prepared and choice["algorithm"] == "direct":
+        notes.append("one-off direct: " + ("each thread packs a group's weights just before computing it, "
+                                           "into L2 (term prepare; no reload)" if choice["pack_groups"] else
+                                           "all weights packed first, then the run (term reload when they spill L3)"))
     if choice["planned"]:
         notes.append("this layer is in a spec: the build carries its plan")
     else:

@@ -172,6 +172,7 @@ struct Conv2dChoice {
   bool groups_inner = false; // direct: work ordered by column chunk, then output-block group
   int64_t chunk = 0;         // direct: output columns per work item
   int64_t cblocks = 1;       // direct: reduction blocks of input channels
+  bool pack_groups = false;  // direct, one-off: each group's weights packed just before it is computed
   int threads = 1;
   bool planned = false;      // a spec listed this layer (else the run-time model chose)
   bool prepared = false;     // the choice of a prepared layer (run time alone), else of conv2d() (run + prepare)

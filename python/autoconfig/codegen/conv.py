@@ -263,7 +263,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     o.append("const ConvKernels kConvKernels = {")
     o.append(f'    "{isa.suffix}",')
     o.append("    {direct::B, direct::kTiles, direct::kTileN, direct::kTileKB, &direct::packed_weights_floats,")
-    o.append("     &direct::pack_weights, &direct::to_blocked, &direct::from_blocked, &direct::run},")
+    o.append("     &direct::pack_weights, &direct::to_blocked, &direct::from_blocked, &direct::run, &direct::run_fused},")
     o.append("    {&depthwise::run},")
     o.append(f"    {rows[0]},")
     o.append(f"    {rows[1]},")

@@ -190,6 +190,7 @@ struct DirectJob {
   const DirectSchedule* s;
   const float* x;     // padded input
   const float* u;
+  const DirectGroupWeights* gw;  // non-null: u is unused, each thread packs its groups (run_fused)
   const float* bias;  // whole blocks, or null
   const float* res;
   float* y;
@@ -207,7 +208,9 @@ void direct_thread(void* ctx, int tid, int nthreads) {
   const int64_t rowchunks = j.Ho * j.chunks, items = rowchunks * j.groups;
   const int64_t lo = items * tid / nthreads, hi = items * (tid + 1) / nthreads;
   const int64_t nblocks = j.s->cblocks < 1 ? 1 : j.s->cblocks;
+  float* own = j.gw ? j.gw->scratch + tid * j.gw->slice_floats : nullptr;
   for (int64_t blk = 0; blk < nblocks; ++blk) {
+    int64_t packed = -1;   // the group whose block blk is in `own`
     const int64_t c0 = j.cgroups * blk / nblocks, c1 = j.cgroups * (blk + 1) / nblocks;
     if (c0 == c1) continue;
     DirectArgs a = *j.a;
@@ -224,8 +227,13 @@ void direct_thread(void* ctx, int tid, int nthreads) {
       const int64_t kb0 = g * KB;
       const int kbn = static_cast<int>(j.kblocks - kb0 < KB ? j.kblocks - kb0 : KB);
       const int64_t yoff = kb0 * a.y_kb + oh * j.Wo * B;
+      const float* u = j.u ? j.u + g * j.u_group + c0 * j.RS * j.cb * kbn * B : own;
+      if (own && g != packed) {
+        j.gw->pack(j.gw->w, j.gw->scale, j.gw->K, j.gw->C, j.gw->R, j.gw->S, KB, static_cast<int>(j.cb), g, c0, c1, own);
+        packed = g;
+      }
       kCols[j.s->tile][kbn - 1][j.variant](
-          j.x + oh * j.x_row, a, j.u + g * j.u_group + c0 * j.RS * j.cb * kbn * B, j.y + yoff,
+          j.x + oh * j.x_row, a, u, j.y + yoff,
           j.res ? j.res + yoff : nullptr, j.bias ? j.bias + kb0 * B : nullptr, ow0, ow1);
     }
   }
@@ -235,8 +243,8 @@ void direct_thread(void* ctx, int tid, int nthreads) {
 // as s.plain_input says; g.H, g.W are the padded sizes (pads 0 here). y: the
 // blocked output (ceil(K/B) x Ho x Wo x B); res: null or like y; bias: null or
 // ceil(K/B)*B values; u: pack_weights(..., kTileKB[s.tile], s.plain_input ? 1 : B).
-void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
-         const DirectSchedule& s, int threads) {
+static void launch(const ConvGeometry& g, const float* x, const float* u, const DirectGroupWeights* gw,
+                   const ConvEpilogue& ep, float* y, const DirectSchedule& s, int threads) {
   const int cb = s.plain_input ? 1 : B;
   const int64_t cgroups = (g.C + cb - 1) / cb, RS = g.R * g.S;
   std::vector<int64_t> taps(static_cast<size_t>(cgroups * RS));
@@ -255,6 +263,7 @@ void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilog
   j.s = &sched;
   j.x = x;
   j.u = u;
+  j.gw = gw;
   j.bias = ep.bias;
   j.res = ep.residual;
   j.y = y;
@@ -271,6 +280,18 @@ void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilog
   j.variant = input_variant(s.plain_input, g.stride_w);
   const int64_t items = j.groups * j.Ho * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : (threads < items ? threads : items)), &direct_thread, &j);
+}
+
+void run(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
+         const DirectSchedule& s, int threads) {
+  launch(g, x, u, nullptr, ep, y, s, threads);
+}
+
+// run() packing each group's weights just before computing it, into the
+// thread's own slice of w.scratch (w.slice_floats >= KB * taps * cb * B).
+void run_fused(const ConvGeometry& g, const float* x, const DirectGroupWeights& w, const ConvEpilogue& ep, float* y,
+               const DirectSchedule& s, int threads) {
+  launch(g, x, nullptr, &w, ep, y, s, threads);
 }
 '''
 

@@ -85,26 +85,27 @@ def _direct(isa: Isa) -> str:
 struct DirectJob {{
   const float* w;
   const float* scale;
-  float* u;
+  float* u;           // where column col0 of group g0 lands
+  int64_t g0, col0;   // 0, 0 for the whole layout; direct_group(): its group, its first column
+  int64_t col1;       // columns packed: [col0, col1)
   int64_t K, C, RS, cb, KB, kblocks, cols, chunk, chunks;
 }};
 
 // Item = (group of KB output blocks, chunk of columns j = c*RS + t, c < ceil(C/cb)*cb):
 // for each block kb of the group, B columns at a time: transpose, scale, store
 // each column's vector at u[g][tap][c % cb][kb][.] (direct::pack_weights' layout).
-static void direct_thread(void* ctx, int tid, int nthreads) {{
-  const DirectJob& j = *static_cast<const DirectJob*>(ctx);
-  const int64_t groups = (j.kblocks + j.KB - 1) / j.KB, items = groups * j.chunks;
+static void direct_items(const DirectJob& j, int64_t it0, int64_t it1) {{
   const int64_t ld = j.C * j.RS, n = j.C * j.RS, taps = j.cols / j.cb;
   // One channel per tap (cb = 1) or one tap per channel (1x1): column j's vector
   // lands at (j * kbn + kb) * B, a uniform stride.
   const bool uniform = j.cb == 1 || j.RS == 1;
   alignas(64) float col[B * B];
-  for (int64_t it = items * tid / nthreads; it < items * (tid + 1) / nthreads; ++it) {{
-    const int64_t g = it / j.chunks, j0 = (it % j.chunks) * j.chunk;
-    const int64_t j1 = j0 + j.chunk < j.cols ? j0 + j.chunk : j.cols;
+  for (int64_t it = it0; it < it1; ++it) {{
+    const int64_t g = it / j.chunks, j0c = (it % j.chunks) * j.chunk;
+    const int64_t j0 = j0c > j.col0 ? j0c : j.col0, j1 = j0c + j.chunk < j.col1 ? j0c + j.chunk : j.col1;
+    if (j0 >= j1) continue;
     const int64_t kbn = j.kblocks - g * j.KB < j.KB ? j.kblocks - g * j.KB : j.KB;
-    float* ug = j.u + g * j.KB * taps * j.cb * B;
+    float* ug = j.u + (g - j.g0) * j.KB * taps * j.cb * B;
     // The blocks kb outside the columns: B source rows at a time (rows C*RS*4
     // bytes apart share an L1 set when that is a multiple of 4 KiB; B of them
     // fit its ways, KB*B would not: 2.2x slower for 2048->512 1x1 on Zen 3).
@@ -116,7 +117,7 @@ static void direct_thread(void* ctx, int tid, int nthreads) {{
         // column q*B + i of a block is channel cr = (q*B + i) / RS, tap t =
         // (q*B + i) % RS, and goes to d + (t * B + cr) * kbn * B.
         for (int64_t jb = j0; jb < j1; jb += B * j.RS) {{   // j0, j1: whole channel blocks
-          float* d = ug + (jb * kbn + kb) * B;
+          float* d = ug + ((jb - j.col0) * kbn + kb) * B;
           for (int64_t q = 0; q < j.RS; ++q) {{
             columns(j.w, ld, k0, kn, jb + q * B, n, j.scale, col);
             int64_t cr = q * B / j.RS, t = q * B % j.RS;
@@ -132,27 +133,33 @@ static void direct_thread(void* ctx, int tid, int nthreads) {{
         continue;
       }}
       for (int64_t jj = j0; jj < j1; jj += B) {{
-        // Column jj + i goes to ug + ((jj + i) * kbn + kb) * B.
+        // Column jj + i goes to ug + ((jj + i - col0) * kbn + kb) * B.
         if (kn == B && jj + B <= n && jj + B <= j1) {{
-          scaled_block(j.w, ld, k0, jj, j.scale, ug + (jj * kbn + kb) * B, kbn * B);   // straight into place
+          scaled_block(j.w, ld, k0, jj, j.scale, ug + ((jj - j.col0) * kbn + kb) * B, kbn * B);   // straight into place
           continue;
         }}
         columns(j.w, ld, k0, kn, jj, n, j.scale, col);
         const int m = static_cast<int>(j1 - jj < B ? j1 - jj : B);
-        for (int i = 0; i < m; ++i) {isa.storeu("ug + ((jj + i) * kbn + kb) * B", isa.loadu("col + i * B"))}
+        for (int i = 0; i < m; ++i) {isa.storeu("ug + ((jj + i - j.col0) * kbn + kb) * B", isa.loadu("col + i * B"))}
       }}
     }}
   }}
 }}
 
-// direct::pack_weights (same layout, same arguments) times scale (K values or
-// null), on `threads` pool threads; every float of u is written.
-void direct_weights(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int KB, int cb,
-                    float* u, int threads) {{
+static void direct_thread(void* ctx, int tid, int nthreads) {{
+  const DirectJob& j = *static_cast<const DirectJob*>(ctx);
+  const int64_t items = (j.kblocks + j.KB - 1) / j.KB * j.chunks;
+  direct_items(j, items * tid / nthreads, items * (tid + 1) / nthreads);
+}}
+
+static DirectJob direct_job(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int KB,
+                            int cb, float* u) {{
   DirectJob j;
   j.w = w;
   j.scale = scale;
   j.u = u;
+  j.g0 = 0;
+  j.col0 = 0;
   j.K = K;
   j.C = C;
   j.RS = R * S;
@@ -165,8 +172,31 @@ void direct_weights(const float* w, const float* scale, int64_t K, int64_t C, in
   const int64_t step = cb == 1 || j.RS == 1 ? B : B * j.RS;   // direct_thread's step: columns or channel blocks
   j.chunk = fit > step ? fit / step * step : step;
   j.chunks = (j.cols + j.chunk - 1) / j.chunk;
+  j.col1 = j.cols;
+  return j;
+}}
+
+// direct::pack_weights (same layout, same arguments) times scale (K values or
+// null), on `threads` pool threads; every float of u is written.
+void direct_weights(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int KB, int cb,
+                    float* u, int threads) {{
+  DirectJob j = direct_job(w, scale, K, C, R, S, KB, cb, u);
   const int64_t items = (j.kblocks + KB - 1) / KB * j.chunks;
   parallel_run(static_cast<int>(threads < 1 ? 1 : threads < items ? threads : items), &direct_thread, &j);
+}}
+
+// Group `group` of direct_weights' layout alone, channel groups [c0, c1) (of
+// cb channels; the kernel's reduction block), into dst: the same floats that
+// start at u + group * KB * taps * cb * B + c0 * RS * cb * kbn * B there. On
+// the calling thread: a one-off call packs each group just before the thread
+// computes it (direct::run_fused), so the slice is read from L2.
+void direct_group(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int KB, int cb,
+                  int64_t group, int64_t c0, int64_t c1, float* dst) {{
+  DirectJob j = direct_job(w, scale, K, C, R, S, KB, cb, dst);
+  j.g0 = group;
+  j.col0 = c0 * cb * j.RS;
+  j.col1 = c1 * cb * j.RS < j.cols ? c1 * cb * j.RS : j.cols;
+  direct_items(j, group * j.chunks, (group + 1) * j.chunks);
 }}
 '''
 
@@ -269,7 +299,7 @@ void {ns}_weights(const float* w, const float* scale, int64_t K, int64_t C, floa
 
 
 def emit_prepare(isa: Isa, l1_bytes: int) -> str:
-    """namespace prepare { direct_weights, winograd_f2_weights, winograd_f4_weights }
+    """namespace prepare { direct_weights, winograd_f2_weights, winograd_f4_weights, direct_group }
     (detail::ConvPrepare); emitted after namespaces blocks, direct and
     winograd_f2/f4 of the same translation unit, whose layouts it fills."""
     return ("namespace prepare {\n" + _common(isa, l1_bytes) + _direct(isa)
@@ -277,4 +307,5 @@ def emit_prepare(isa: Isa, l1_bytes: int) -> str:
 
 
 def prepare_table_row() -> str:
-    return "{&prepare::direct_weights, &prepare::winograd_f2_weights, &prepare::winograd_f4_weights}"
+    return ("{&prepare::direct_weights, &prepare::winograd_f2_weights, &prepare::winograd_f4_weights, "
+            "&prepare::direct_group}")

@@ -41,6 +41,16 @@ by run time alone (candidates(..., prepared=True), the default).
               TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
   gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
               batch-norm scale must be folded into a copy (scale=True).
+A one-off call packs into scratch it then reads back (term "reload"): when
+the call's working set (w, the packed copy, input and output) exceeds half
+of L3, the packed weights are evicted to memory as they are written and the
+run reads them back from there, on top of what the prepared run pays:
+one copy of the packed bytes at the DRAM copy bandwidth (out and back in).
+The direct kernel avoids it where it can (direct_fused_prepare): when its
+work runs output-block groups outermost and a group's packed weights of one
+reduction block fit half of L2, each thread packs them into its own scratch
+just before computing them, so the slice is read from L2: "prepare" then
+reads w from its level and writes at the L2 copy bandwidth, and "reload" is 0.
 The packers split their work among the call's threads, and the bytes are
 shared like the issue: the probe's bandwidth is one core's, limited by the
 misses one core keeps in flight, and 2 threads prepared the 2-17 MB layers in
@@ -587,18 +597,40 @@ def cold_weight_terms(m: Machine, L: Layer, alg: str, ctx: Context, plain: bool 
     return {"cold_weights": weight_bytes(m, L, alg, plain) / m.bandwidth("DRAM") / max(1, readers)}
 
 
+def direct_fused_prepare(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bool,
+                         s: DirectSchedule) -> bool:
+    """Whether a one-off direct call packs each group's weights just before
+    computing it (module docstring): one image, groups outermost, and a
+    group's packed weights (kb*B output channels x all C x R x S) of one
+    reduction block in half of L2, where they stay while the rows stream
+    past them (each block of a group is packed before the thread's sweep of
+    that block)."""
+    g = direct_geometry(m, L, tile, plain)
+    group_bytes = tile[1] * m.lanes * g.taps * g.cb * F32
+    # One image: a batch would pack every group once per image.
+    return L.N == 1 and not s.groups_inner and group_bytes / s.cblocks <= m.cache(2).size_bytes / 2
+
+
 def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,
-                  scale: bool = False) -> Dict[str, float]:
-    """Seconds of the weight preparation a call of `alg` pays (module
-    docstring): {"prepare": ...}, 0 when the algorithm reads w in place."""
+                  scale: bool = False, fused: bool = False) -> Dict[str, float]:
+    """Seconds of the weight preparation a one-off call of `alg` pays (module
+    docstring): {"prepare": ..., "reload": ...}, 0 when the algorithm reads w
+    in place; fused: direct packs group by group (direct_fused_prepare)."""
     read, written = prepare_bytes(m, L, alg, plain, scale)
     if written <= 0:
-        return {"prepare": 0.0}
+        return {"prepare": 0.0, "reload": 0.0}
     footprint = F32 * (read + written)
     # The copy bandwidth counts bytes read + written, write-allocate included.
     # It is one core's; the packers' threads each bring their own misses in
-    # flight (module docstring), so threads divide it too.
-    memory = footprint / m.copy_bandwidth(m.level_of(footprint)) / threads
+    # flight (module docstring), so threads divide it too. Fused: w is read
+    # from the level it fits in and the packed slice is written into L2
+    # (measured on the Zen 3 VM, 1 thread, load ~3, bench --op conv2d: 0.78 ms
+    # for 512x7x7->512 3x3, 9.4 MB of w; the issue term alone predicted 0.64).
+    if fused:
+        memory = (F32 * read / m.bandwidth(m.level_of(F32 * read))
+                  + F32 * written / m.copy_bandwidth("L2")) / threads
+    else:
+        memory = footprint / m.copy_bandwidth(m.level_of(footprint)) / threads
     issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
@@ -606,7 +638,17 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
         flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C
         compute = max(flops / (m.peak_flops * threads * TRANSFORM_EFFICIENCY),
                       _shared_fma_floor(m, flops / (m.peak_flops * TRANSFORM_EFFICIENCY), threads))
-    return {"prepare": max(memory, issue, compute) + _sync(threads, 1)}
+    # The unfused packed copy comes back from memory when the call's working
+    # set does not stay in L3. Measured on the Zen 3 VM (1 thread, quiet; the
+    # lead's issue-14 table), one-off minus prepared run minus preparation
+    # alone: +0.67 ms for 4.2 MB packed (512x7x7->2048 1x1; 0.69 predicted),
+    # +1.37 for 8.4 MB (1024x14x14->2048 1x1/2; 1.38), +2.0 for 9.4 MB
+    # (512x7x7->512 3x3 direct; 1.55), +2.5 for the 16.8 MB Winograd F2 U
+    # (2.75); 2048x7x7->512 1x1 paid nothing (its run is compute-bound).
+    acts = F32 * L.N * (L.C * L.H * L.W + L.K * L.out_h * L.out_w)
+    spills = not fused and m.level_of(footprint + acts) == "DRAM"
+    reload = 2 * F32 * written / m.copy_bandwidth("DRAM") / threads if spills else 0.0
+    return {"prepare": max(memory, issue, compute) + _sync(threads, 1), "reload": reload}
 
 
 # --------------------------------------------------------------------------- selection
@@ -658,8 +700,11 @@ def candidates(profile: HostProfile, L: Conv2dShape, threads: int, allow: Sequen
     def add(name: str, terms: Dict[str, float]) -> None:
         if not prepared:
             alg = name.split()[0]
-            plain = alg == "direct" and parse_direct_name(name)[1]
-            terms = dict(terms, **prepare_terms(m, L, alg, threads, plain, scale))
+            plain, fused = False, False
+            if alg == "direct":
+                tile, plain = parse_direct_name(name)
+                fused = direct_fused_prepare(m, L, tile, plain, direct_schedule(m, L, tile, plain, threads))
+            terms = dict(terms, **prepare_terms(m, L, alg, threads, plain, scale, fused))
         out.append(Candidate(name, sum(terms.values()), terms))
 
     for alg in ALGORITHMS:

@@ -51,6 +51,22 @@ struct DirectSchedule {
   int64_t cblocks = 1;        // reduction blocks of input channels (partial sums kept in y)
 };
 
+// A one-off call's direct weights, packed group by group (a group: the KB*B
+// output channels one register tile computes, over all taps) by the thread
+// about to compute the group, into its own slice of `scratch` (threads x
+// slice_floats): the slice is then read from L2, and the weights cross memory
+// once (DirectConvKernel::run_fused). With reduction blocks, a group's block
+// is packed before the thread's sweep of that block. pack: ConvPrepare::direct_group.
+struct DirectGroupWeights {
+  const float* w;      // K x C x R x S, as the caller gave them
+  const float* scale;  // K values (folded batch-norm) or null
+  int64_t K, C, R, S;
+  float* scratch;
+  int64_t slice_floats;  // >= one group's packed floats
+  void (*pack)(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb,
+               int64_t group, int64_t c0, int64_t c1, float* dst);
+};
+
 // Direct convolution, output in the channel-blocked layout NCHW[B]c (B =
 // vector lanes), input blocked too or plain NCHW (DirectSchedule::plain_input).
 // run(): x is the zero-padded input (g.H, g.W are the padded sizes, pads 0):
@@ -74,6 +90,9 @@ struct DirectConvKernel {
                        float* y, int threads);
   void (*run)(const ConvGeometry& g, const float* x, const float* u, const ConvEpilogue& ep, float* y,
               const DirectSchedule& s, int threads);
+  // run() with the weights packed per group on the way (DirectGroupWeights).
+  void (*run_fused)(const ConvGeometry& g, const float* x, const DirectGroupWeights& w, const ConvEpilogue& ep,
+                    float* y, const DirectSchedule& s, int threads);
 };
 
 // Depthwise (groups == C, K == C * multiplier) convolution, any R, S, strides,
@@ -94,6 +113,10 @@ struct ConvPrepare {
                  float* u, int threads);
   void (*winograd_f2)(const float* w, const float* scale, int64_t K, int64_t C, float* u, int threads);
   void (*winograd_f4)(const float* w, const float* scale, int64_t K, int64_t C, float* u, int threads);
+  // One group of direct()'s layout, channel groups [c0, c1) of cb channels (the floats at
+  // u + group * kb * taps * cb * B + c0 * R * S * cb * kbn * B), into dst, on this thread.
+  void (*direct_group)(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb,
+                       int64_t group, int64_t c0, int64_t c1, float* dst);
 };
 
 struct ConvKernels {

@@ -51,6 +51,9 @@ struct ConvChoice {
   // The weight preparation of each algorithm's best variant (seconds; < 0: not
   // applicable); included in estimates for a one-off call (prepared = false).
   double prepare[static_cast<int>(ConvAlgorithm::Count)] = {};
+  // Direct, one-off: each thread packs a group's weights just before computing
+  // it (DirectConvKernel::run_fused) instead of packing them all first.
+  bool fused_prepare = false;
 };
 
 // The choice for a layer: the spec's plan when the build has one for it (and
