@@ -48,7 +48,10 @@ enum class DType : int { Float32 = 0, Int64 = 1 };
 class AUTOCONFIG_API Model {
  public:
   // The model, or nullptr with *status (may be null) saying why. A Model owns
-  // everything it uses: the file or buffer can go away after the call.
+  // everything it uses: the file or buffer can go away after the call. load()
+  // maps the file and hands each weight's pages back once the last op
+  // preparing from it is built (the peak stays near what the Model keeps);
+  // the file must not change while it loads.
   static std::unique_ptr<Model> load(const std::string& path, Status* status);
   static std::unique_ptr<Model> load_from_memory(const void* data, size_t size, Status* status);
   ~Model();
@@ -101,6 +104,9 @@ class AUTOCONFIG_API Model {
 
  private:
   Model();
+  // load_from_memory; mapped: data is load()'s read-only file mapping, whose
+  // pages may be dropped once the ops have prepared from them.
+  static std::unique_ptr<Model> load_bytes(const void* data, size_t size, bool mapped, Status* status);
   std::unique_ptr<ModelImpl> impl_;
 };
 

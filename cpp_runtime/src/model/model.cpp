@@ -20,6 +20,12 @@
 #include <new>
 
 #include <sys/stat.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#define AUTOCONFIG_MAP_FILES 1
+#endif
 
 #include "autoconfig/detail/runtime.h"
 #include "model/json.h"
@@ -95,6 +101,7 @@ struct ModelImpl {
   AlignedBuffer blobs, arena;  // blobs: the constants read at run time (keep_constants)
   int64_t arena_floats = 0, arena_used = 0;
   int64_t kept_bytes = 0, released_bytes = 0;
+  bool mapped = false;               // load(path): the bytes are a read-only file mapping (drop_pages)
   mutable std::vector<float*> ptr;   // per tensor, per call
   mutable std::mutex mu;
   std::string empty;
@@ -104,6 +111,7 @@ struct ModelImpl {
   Status parse_nodes(const json::Value& list);
   Status check_arena() const;
   Status keep_constants();
+  void drop_pages(const void* p, size_t n) const;
   Status execute(const void* const* inputs, float* const* outputs, int threads, std::vector<double>* ms) const;
 };
 
@@ -162,6 +170,7 @@ Status ModelImpl::parse(const uint8_t* data, size_t size) {
     if (B) std::memcpy(staging.get(), blob_section, static_cast<size_t>(B));
     blob_section = reinterpret_cast<const uint8_t*>(staging.get());
   }
+  drop_pages(blob_section, static_cast<size_t>(B));  // the checksum read it all; the ops fault in what they read
   Status st = parse_tensors(*t, reinterpret_cast<const float*>(blob_section), B);
   if (!st.ok()) return st;
   for (int pass = 0; pass < 2; ++pass) {
@@ -301,6 +310,16 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
       if (tensors[i].name == n) return static_cast<int>(i);
     return -1;
   };
+  // the last node whose preparation reads each constant: its bytes can go after it (drop_pages)
+  std::vector<size_t> last_reader(tensors.size(), 0);
+  if (mapped)
+    for (size_t ni = 0; ni < list.arr.size(); ++ni)
+      if (const json::Value* l = list.arr[ni].kind == json::Value::Object ? list.arr[ni].find("inputs") : nullptr)
+        if (l->kind == json::Value::Array)
+          for (const json::Value& x : l->arr) {
+            const int id = x.kind == json::Value::String ? find(x.str) : -1;
+            if (id >= 0) last_reader[static_cast<size_t>(id)] = ni;
+          }
   nodes.reserve(list.arr.size());
   for (size_t ni = 0; ni < list.arr.size(); ++ni) {
     const json::Value& e = list.arr[ni];
@@ -375,6 +394,11 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
     Status st = make(b, &node.impl);
     if (!st.ok()) return st;
     if (!node.attrs->status().ok()) return node.attrs->status();
+    for (int id : node.in)
+      if (id >= 0 && tensors[static_cast<size_t>(id)].kind == TensorInfo::Constant &&
+          last_reader[static_cast<size_t>(id)] == ni)
+        drop_pages(tensors[static_cast<size_t>(id)].data,
+                   static_cast<size_t>(tensors[static_cast<size_t>(id)].blob_bytes));
     node.in_ptr.assign(node.in.size(), nullptr);
     node.out_ptr.assign(node.out.size(), nullptr);
     nodes.push_back(std::move(node));
@@ -455,11 +479,30 @@ Status ModelImpl::keep_constants() {
       continue;
     }
     if (t.blob_bytes) std::memcpy(blobs.get() + at, t.data, static_cast<size_t>(t.blob_bytes));
+    drop_pages(t.data, static_cast<size_t>(t.blob_bytes));  // faulted in again by the copy
     t.data = blobs.get() + at;
     kept_bytes += t.blob_bytes;
     at += slot(t);
   }
   return Status::Ok();
+}
+
+// A file mapping's pages holding [p, p + n) go back to the kernel (they stay
+// in the page cache; a later read faults them in again from the file): with
+// a weight dropped once the last op preparing from it is built, the load's
+// peak stays near what the Model keeps, not the file plus its prepared copy.
+// A no-op for a caller's bytes.
+void ModelImpl::drop_pages(const void* p, size_t n) const {
+#ifdef AUTOCONFIG_MAP_FILES
+  if (!mapped || !n) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
 }
 
 Status ModelImpl::execute(const void* const* in, float* const* out, int threads, std::vector<double>* ms) const {
@@ -515,6 +558,10 @@ Model::Model() : impl_(new ModelImpl) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load_from_memory(const void* data, size_t size, Status* status) {
+  return load_bytes(data, size, false, status);
+}
+
+std::unique_ptr<Model> Model::load_bytes(const void* data, size_t size, bool mapped, Status* status) {
   Status local;
   Status& st = status ? *status : local;
   if (!data && size) {
@@ -522,6 +569,7 @@ std::unique_ptr<Model> Model::load_from_memory(const void* data, size_t size, St
     return nullptr;
   }
   std::unique_ptr<Model> m(new Model);
+  m->impl_->mapped = mapped;
   try {
     st = m->impl_->parse(static_cast<const uint8_t*>(data), size);
   } catch (const std::bad_alloc&) {
@@ -542,6 +590,26 @@ std::unique_ptr<Model> Model::load(const std::string& path, Status* status) {
     st = Status::Error(path + ": not a regular file");
     return nullptr;
   }
+#ifdef AUTOCONFIG_MAP_FILES
+  // Mapped rather than read, so the weights' pages can go back during the load (drop_pages).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat fs;
+    void* p = MAP_FAILED;
+    size_t n = 0;
+    if (::fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode) && fs.st_size > 0) {
+      n = static_cast<size_t>(fs.st_size);
+      p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    ::close(fd);
+    if (p != MAP_FAILED) {
+      auto m = load_bytes(p, n, true, &st);
+      ::munmap(p, n);
+      if (!m) st.message = path + ": " + st.message.substr(st.message.rfind("acmodel: ", 0) == 0 ? 9 : 0);
+      return m;
+    }
+  }
+#endif
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {
     st = Status::Error(path + ": cannot open the file");
