@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
   }
   std::printf("model '%s': %d nodes, arena %" PRId64 " floats\n", model->name().c_str(), model->num_nodes(),
               model->arena_floats());
+  const autoconfig::ModelMemory mem = model->memory();
+  std::printf("memory: %.1f MiB (arena %.1f, prepared weights %.1f, constants kept %.1f; released after load %.1f)\n",
+              mem.total() / 1048576.0, mem.arena / 1048576.0, mem.prepared / 1048576.0, mem.constants / 1048576.0,
+              mem.released / 1048576.0);
   if (!in_files.empty() && static_cast<int>(in_files.size()) != model->num_inputs()) {
     std::fprintf(stderr, "error: the model takes %d inputs, %zu --input files given\n", model->num_inputs(), in_files.size());
     return 2;

@@ -645,7 +645,17 @@ NB_MODULE(_autoconfig_ext, m) {
       .def_prop_ro("output_shapes", [](const ModelBinding& b) { return b.shapes(false); })
       .def_prop_ro("nodes", &ModelBinding::nodes)
       .def_prop_ro("header_json", [](const ModelBinding& b) { return b.m->header_json(); })
-      .def_prop_ro("arena_floats", [](const ModelBinding& b) { return b.m->arena_floats(); });
+      .def_prop_ro("arena_floats", [](const ModelBinding& b) { return b.m->arena_floats(); })
+      .def("memory", [](const ModelBinding& b) {
+        const autoconfig::ModelMemory mm = b.m->memory();
+        nb::dict d;
+        d["arena"] = mm.arena;
+        d["prepared"] = mm.prepared;
+        d["constants"] = mm.constants;
+        d["released"] = mm.released;
+        d["total"] = mm.total();
+        return d;
+      });
   m.def("model_load", &model_load_binding, "path"_a);
   m.def("model_load_bytes", &model_load_bytes_binding, "data"_a);
   m.def("conv2d_block", &autoconfig::conv2d_block);

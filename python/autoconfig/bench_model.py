@@ -70,6 +70,7 @@ class ModelBench:
     nodes: List[NodeTime]
     predicted_ms: float
     notes: List[str] = field(default_factory=list)
+    memory: Optional[Dict[str, int]] = None    # ours after load: Model.memory()
 
     def engine(self, name: str) -> Optional[EngineResult]:
         return next((e for e in self.engines if e.name == name), None)
@@ -252,7 +253,7 @@ def run(path: str, threads: int = 1, runs: int = 20, input_shape=None, peers: Se
     nodes = [NodeTime(n.name, n.op, n.threads, n.attrs.get("algorithm", "") or "", n.predicted_ms or 0.0,
                       measured.get(n.name)) for n in g.nodes]
     return ModelBench(os.path.basename(path), shape, threads, cpu_name(), plan_s, engines, nodes, plan.total_ms,
-                      notes)
+                      notes, memory=model.memory() if hasattr(model, "memory") else None)
 
 
 # --------------------------------------------------------------------------- output
@@ -272,8 +273,18 @@ def format_latency(b: ModelBench, markdown: bool) -> str:
     lines.append(f"speed-up = peer time / ours (> 1: ours is faster); ours: plan {b.plan_s:.2f} s "
                  f"(import + plan, build stage), load {ours.load_s:.2f} s (executor load + weight preparation); "
                  f"predicted {b.predicted_ms:.2f} ms")
+    if b.memory:
+        lines.append(format_memory(b.memory))
     lines += b.notes
     return "\n".join(lines)
+
+
+def format_memory(m: Dict[str, int]) -> str:
+    """Model.memory() in MiB: what the executor holds after load."""
+    mib = {k: v / 2**20 for k, v in m.items()}
+    return (f"ours holds {mib['total']:.1f} MiB after load: arena {mib['arena']:.1f}, prepared weights "
+            f"{mib['prepared']:.1f}, constants kept {mib['constants']:.1f} (released after preparation "
+            f"{mib['released']:.1f})")
 
 
 def format_profile(b: ModelBench, markdown: bool, top: Optional[int] = None) -> str:

@@ -110,6 +110,16 @@ class SequenceModel:
         """(batch, bucket) pairs planned so far."""
         return sorted(self._plans)
 
+    def memory(self) -> Dict[str, int]:
+        """Model.memory() summed over the buckets loaded so far (each bucket
+        holds its own prepared weights). The ONNX model kept to plan new
+        buckets is not included."""
+        total: Dict[str, int] = {}
+        for m in self._plans.values():
+            for k, v in m.memory().items():
+                total[k] = total.get(k, 0) + v
+        return total
+
     def plan_for(self, batch: int, length: int):
         """The loaded Model for this batch and bucket (planned now if new)."""
         from .graph import acmodel

@@ -2,6 +2,7 @@
 // (FORMAT.md) runs and matches double-precision loops; the same file cut at
 // every length and with every byte flipped loads as an error, never a crash.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -123,6 +124,29 @@ void run_model_cases(Tally& tally) {
       const float* none[] = {nullptr};
       tally.expect(!model->run(none, out, threads).ok(), "a null input was accepted");
       tally.expect(!model->run(in, out, -1).ok(), "threads -1 was accepted");
+    }
+    tally.end();
+  }
+
+  // The model owns what it keeps: bytes at any alignment (an odd offset is
+  // copied once to prepare from), overwritten after load, change nothing.
+  for (size_t offset : {size_t{0}, size_t{1}, size_t{2}}) {
+    tally.begin("model", "loaded from bytes at offset " + std::to_string(offset) + " from 64, then overwritten");
+    std::vector<uint8_t> buf(file.size() + 128);
+    uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) + offset;
+    std::memcpy(base, file.data(), file.size());
+    autoconfig::Status st;
+    auto model = autoconfig::Model::load_from_memory(base, file.size(), &st);
+    tally.ok(st);
+    std::memset(buf.data(), 0xFF, buf.size());
+    if (model) {
+      const autoconfig::ModelMemory mem = model->memory();
+      tally.expect(mem.prepared > 0 && mem.released > 0, "the conv's weights prepared and released");
+      float y[4] = {0, 0, 0, 0};
+      const float* in[] = {x.data()};
+      float* out[] = {y};
+      tally.ok(model->run(in, out, 1));
+      tally.near(y, want, tol, 4);
     }
     tally.end();
   }

@@ -94,7 +94,7 @@ def check_run_acmodel(exe: Path, tmp_path: Path):
     r = subprocess.run([str(exe), path, "--input", str(tmp_path / "x.bin"), "--output", str(tmp_path / "y.bin"),
                         "--profile", "--threads", "2"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "output prob [2, 10]" in r.stdout and "conv1" in r.stdout
+    assert "output prob [2, 10]" in r.stdout and "conv1" in r.stdout and "memory: " in r.stdout
     y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(2, 10)
     assert np.max(np.abs(y - ref)) / np.max(np.abs(ref)) <= 1e-4
     try:

@@ -117,6 +117,36 @@ def test_executor_threads_agree():
         assert rel_err(m(f["input_ids"], f["attention_mask"], threads=t), ref) <= TOL
 
 
+def test_executor_keeps_the_embedding_and_releases_packed_weights():
+    """After load the linear weights live on only as their packed copies; the
+    word embedding table, read by a Gather at run time, is kept."""
+    _ext_or_skip()
+    from autoconfig.model_onnx import load_onnx
+    hidden, vocab, ffn = 32, 50, 64
+    model = tc.encoder(layers=1, hidden=hidden, vocab=vocab, ffn=ffn)
+    f = tc.feeds(2, 11, pad=3)
+    m = load_onnx(model, input_shape=shapes_of(f))
+    mem = m.memory()
+    assert mem["constants"] >= 4 * vocab * hidden
+    assert mem["released"] >= 4 * 2 * hidden * ffn          # the FFN's two weights at least
+    assert mem["prepared"] >= 4 * 2 * hidden * ffn          # ... as their packed copies
+    assert mem["total"] == mem["arena"] + mem["prepared"] + mem["constants"]
+    assert rel_err(m(f["input_ids"], f["attention_mask"]), ort_run(model, f)[0]) <= TOL
+
+
+def test_sequence_model_memory_sums_its_buckets():
+    _ext_or_skip()
+    from autoconfig.model_onnx import load_onnx
+    m = load_onnx(tc.encoder(layers=1, max_len=32), max_sequence=24)
+    assert m.memory() == {}
+    m(*tc.feeds(1, 5).values())
+    one = m.memory()
+    m(*tc.feeds(1, 20).values())
+    two = m.memory()
+    assert one["prepared"] > 0 and two["prepared"] > one["prepared"]
+    assert two["total"] == two["arena"] + two["prepared"] + two["constants"]
+
+
 def test_sequence_model_any_length_exact_against_unpadded_onnxruntime():
     _ext_or_skip()
     from autoconfig.model_onnx import load_onnx

@@ -70,7 +70,8 @@ class AUTOCONFIG_API PreparedGemmB {
   Activation act() const { return act_; }
   const char* kernel() const;  // the kernel the layout is for
   const float* data() const { return packed_.data() + offset_; }
-  const void* kernel_entry() const { return kernel_; }  // detail::GemmKernel
+  const void* kernel_entry() const { return kernel_; }                 // detail::GemmKernel
+  size_t bytes() const { return packed_.capacity() * sizeof(float); }  // what the packed copy holds
 
  private:
   const void* kernel_ = nullptr;
@@ -201,6 +202,10 @@ class AUTOCONFIG_API PreparedConv2d {
   Status run(const float* x, int64_t N, float* y, const float* residual = nullptr, int threads = 0) const;
   const Conv2dArgs& layer() const { return layer_; }
   const char* algorithm() const;
+  // What the prepared layer holds: folded weights and bias, the packed layout.
+  size_t bytes() const {
+    return (w_.capacity() + bias_.capacity() + packed_.capacity() + bias_blocked_.capacity()) * sizeof(float);
+  }
 
  private:
   Conv2dArgs layer_;

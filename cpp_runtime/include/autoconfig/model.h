@@ -14,9 +14,11 @@
 // shapes and attributes, the order of the nodes, the arena plan): a
 // truncated, corrupted or inconsistent file gives a Status naming what is
 // wrong and a null pointer, never a crash. Weights are prepared once at load
-// (conv weights packed for their algorithm) and the activation arena is
-// allocated once: a run allocates nothing (the kernels' per-thread scratch
-// grows on the first run only).
+// (conv weights packed for their algorithm, constant GEMM operands packed for
+// the kernel), the file's constants no node reads any more are released
+// (memory() says what is kept) and the activation arena is allocated once:
+// a run allocates nothing (the kernels' per-thread scratch grows on the first
+// run only).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +32,15 @@ namespace autoconfig {
 
 struct ModelImpl;
 
+// What a loaded Model holds, in bytes (Model::memory()).
+struct ModelMemory {
+  int64_t arena = 0;      // the activation arena (allocated once at load)
+  int64_t prepared = 0;   // what the ops made at load: packed GEMM B, folded and packed conv weights, copied constants
+  int64_t constants = 0;  // the file's constants still read at run time (kept beside the prepared copies)
+  int64_t released = 0;   // the file's constants no op reads after preparation (freed after load, not counted in total)
+  int64_t total() const { return arena + prepared + constants; }
+};
+
 // Element type of a model input: float32, or int64 (token ids and attention
 // masks of a transformer; FORMAT.md). Every other tensor is float32.
 enum class DType : int { Float32 = 0, Int64 = 1 };
@@ -37,7 +48,10 @@ enum class DType : int { Float32 = 0, Int64 = 1 };
 class AUTOCONFIG_API Model {
  public:
   // The model, or nullptr with *status (may be null) saying why. A Model owns
-  // everything it uses: the file or buffer can go away after the call.
+  // everything it uses: the file or buffer can go away after the call. load()
+  // maps the file and hands each weight's pages back once the last op
+  // preparing from it is built (the peak stays near what the Model keeps);
+  // the file must not change while it loads.
   static std::unique_ptr<Model> load(const std::string& path, Status* status);
   static std::unique_ptr<Model> load_from_memory(const void* data, size_t size, Status* status);
   ~Model();
@@ -82,9 +96,17 @@ class AUTOCONFIG_API Model {
   // The header JSON as stored (the plan's explanation: predicted_ms, fused, why).
   const std::string& header_json() const;
   int64_t arena_floats() const;
+  // The bytes the Model holds by kind. A constant an op packed or copied at
+  // load is released once every node reading it has done so; one still read
+  // at run time (an embedding table, a weight shared with an op that did not
+  // prepare it) is kept. The kernels' per-thread scratch is not included.
+  ModelMemory memory() const;
 
  private:
   Model();
+  // load_from_memory; mapped: data is load()'s read-only file mapping, whose
+  // pages may be dropped once the ops have prepared from them.
+  static std::unique_ptr<Model> load_bytes(const void* data, size_t size, bool mapped, Status* status);
   std::unique_ptr<ModelImpl> impl_;
 };
 

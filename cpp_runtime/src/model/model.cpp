@@ -20,6 +20,12 @@
 #include <new>
 
 #include <sys/stat.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#define AUTOCONFIG_MAP_FILES 1
+#endif
 
 #include "autoconfig/detail/runtime.h"
 #include "model/json.h"
@@ -92,16 +98,20 @@ struct ModelImpl {
   std::vector<TensorInfo> tensors;
   std::vector<int> inputs, outputs;
   std::vector<ModelNode> nodes;
-  AlignedBuffer blobs, arena;
-  int64_t arena_floats = 0;
+  AlignedBuffer blobs, arena;  // blobs: the constants read at run time (keep_constants)
+  int64_t arena_floats = 0, arena_used = 0;
+  int64_t kept_bytes = 0, released_bytes = 0;
+  bool mapped = false;               // load(path): the bytes are a read-only file mapping (drop_pages)
   mutable std::vector<float*> ptr;   // per tensor, per call
   mutable std::mutex mu;
   std::string empty;
 
   Status parse(const uint8_t* data, size_t size);
-  Status parse_tensors(const json::Value& list, const uint8_t* blob_section, uint64_t blob_bytes);
+  Status parse_tensors(const json::Value& list, const float* blob_section, uint64_t blob_bytes);
   Status parse_nodes(const json::Value& list);
   Status check_arena() const;
+  Status keep_constants();
+  void drop_pages(const void* p, size_t n) const;
   Status execute(const void* const* inputs, float* const* outputs, int threads, std::vector<double>* ms) const;
 };
 
@@ -149,7 +159,19 @@ Status ModelImpl::parse(const uint8_t* data, size_t size) {
     return Status::Error("header: key 'arena_floats' is missing or not an integer in [0, 2^36]");
   const json::Value* t = doc.find("tensors");
   if (!t || t->kind != json::Value::Array) return Status::Error("header: key 'tensors' is missing or not an array");
-  Status st = parse_tensors(*t, data + P, B);
+  // The ops prepare from the loaded bytes in place (no copy of every weight
+  // beside its packed one); keep_constants() then copies only what they still
+  // read at run time, and the caller's bytes can go.
+  const uint8_t* blob_section = data + P;
+  AlignedBuffer staging;  // bytes not float-aligned (a caller's buffer): one copy to prepare from
+  if (reinterpret_cast<uintptr_t>(blob_section) % alignof(float)) {
+    staging = aligned_floats(static_cast<size_t>((B + 3) / 4));
+    if (!staging) return Status::Error("cannot allocate " + std::to_string(B) + " bytes for the weights");
+    if (B) std::memcpy(staging.get(), blob_section, static_cast<size_t>(B));
+    blob_section = reinterpret_cast<const uint8_t*>(staging.get());
+  }
+  drop_pages(blob_section, static_cast<size_t>(B));  // the checksum read it all; the ops fault in what they read
+  Status st = parse_tensors(*t, reinterpret_cast<const float*>(blob_section), B);
   if (!st.ok()) return st;
   for (int pass = 0; pass < 2; ++pass) {
     const char* key = pass ? "outputs" : "inputs";
@@ -181,10 +203,13 @@ Status ModelImpl::parse(const uint8_t* data, size_t size) {
   if (!st.ok()) return st;
   st = check_arena();
   if (!st.ok()) return st;
+  st = keep_constants();
+  if (!st.ok()) return st;
   // arena_floats bounds the plan; the tensors' ranges say how much of it is used
   int64_t used = 0;
   for (const TensorInfo& ti : tensors)
     if (ti.kind == TensorInfo::Intermediate) used = std::max(used, ti.arena + ti.storage);
+  arena_used = used;
   arena = aligned_floats(static_cast<size_t>(used));
   if (!arena) return Status::Error("cannot allocate the arena (" + std::to_string(used) + " floats)");
   ptr.assign(tensors.size(), nullptr);
@@ -195,10 +220,7 @@ Status ModelImpl::parse(const uint8_t* data, size_t size) {
   return Status::Ok();
 }
 
-Status ModelImpl::parse_tensors(const json::Value& list, const uint8_t* blob_section, uint64_t blob_bytes) {
-  blobs = aligned_floats(static_cast<size_t>((blob_bytes + 3) / 4));
-  if (!blobs) return Status::Error("cannot allocate " + std::to_string(blob_bytes) + " bytes for the weights");
-  if (blob_bytes) std::memcpy(blobs.get(), blob_section, static_cast<size_t>(blob_bytes));
+Status ModelImpl::parse_tensors(const json::Value& list, const float* blob_section, uint64_t blob_bytes) {
   for (size_t i = 0; i < list.arr.size(); ++i) {
     const json::Value& e = list.arr[i];
     const std::string where = "tensor #" + std::to_string(i);
@@ -266,7 +288,7 @@ Status ModelImpl::parse_tensors(const json::Value& list, const uint8_t* blob_sec
       if (static_cast<uint64_t>(t.blob_offset) + static_cast<uint64_t>(t.blob_bytes) > blob_bytes)
         return Status::Error(tw + ": blob [" + std::to_string(t.blob_offset) + ", " + std::to_string(t.blob_offset + t.blob_bytes) +
                              ") lies outside the " + std::to_string(blob_bytes) + "-byte blob section");
-      t.data = blobs.get() + t.blob_offset / 4;
+      t.data = blob_section + t.blob_offset / 4;
     } else if (t.kind == TensorInfo::Intermediate) {
       if (!json_int(e.find("arena"), 0, kMaxArenaFloats, &t.arena))
         return Status::Error(tw + ": key 'arena' is missing or not an integer >= 0");
@@ -288,6 +310,16 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
       if (tensors[i].name == n) return static_cast<int>(i);
     return -1;
   };
+  // the last node whose preparation reads each constant: its bytes can go after it (drop_pages)
+  std::vector<size_t> last_reader(tensors.size(), 0);
+  if (mapped)
+    for (size_t ni = 0; ni < list.arr.size(); ++ni)
+      if (const json::Value* l = list.arr[ni].kind == json::Value::Object ? list.arr[ni].find("inputs") : nullptr)
+        if (l->kind == json::Value::Array)
+          for (const json::Value& x : l->arr) {
+            const int id = x.kind == json::Value::String ? find(x.str) : -1;
+            if (id >= 0) last_reader[static_cast<size_t>(id)] = ni;
+          }
   nodes.reserve(list.arr.size());
   for (size_t ni = 0; ni < list.arr.size(); ++ni) {
     const json::Value& e = list.arr[ni];
@@ -362,6 +394,11 @@ Status ModelImpl::parse_nodes(const json::Value& list) {
     Status st = make(b, &node.impl);
     if (!st.ok()) return st;
     if (!node.attrs->status().ok()) return node.attrs->status();
+    for (int id : node.in)
+      if (id >= 0 && tensors[static_cast<size_t>(id)].kind == TensorInfo::Constant &&
+          last_reader[static_cast<size_t>(id)] == ni)
+        drop_pages(tensors[static_cast<size_t>(id)].data,
+                   static_cast<size_t>(tensors[static_cast<size_t>(id)].blob_bytes));
     node.in_ptr.assign(node.in.size(), nullptr);
     node.out_ptr.assign(node.out.size(), nullptr);
     nodes.push_back(std::move(node));
@@ -414,6 +451,58 @@ Status ModelImpl::check_arena() const {
     }
   }
   return Status::Ok();
+}
+
+// Copies the constants some node reads at run time (Op::reads_at_run) into
+// blobs, each 64-byte aligned, and forgets the rest: the ops hold what they
+// prepared from them. Runs after every op is built, while the loaded bytes
+// are still there.
+Status ModelImpl::keep_constants() {
+  std::vector<bool> read(tensors.size(), false);
+  for (const ModelNode& n : nodes)
+    for (size_t i = 0; i < n.in.size(); ++i)
+      if (n.in[i] >= 0 && n.impl->reads_at_run(static_cast<int>(i))) read[static_cast<size_t>(n.in[i])] = true;
+  const auto slot = [](const TensorInfo& t) { return static_cast<size_t>((t.numel + 15) / 16 * 16); };
+  size_t floats = 0;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].kind == TensorInfo::Constant && read[i]) floats += slot(tensors[i]);
+  blobs = aligned_floats(floats);
+  if (!blobs)
+    return Status::Error("cannot allocate " + std::to_string(4 * floats) + " bytes for the constants read at run time");
+  size_t at = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TensorInfo& t = tensors[i];
+    if (t.kind != TensorInfo::Constant) continue;
+    if (!read[i]) {
+      released_bytes += t.blob_bytes;
+      t.data = nullptr;
+      continue;
+    }
+    if (t.blob_bytes) std::memcpy(blobs.get() + at, t.data, static_cast<size_t>(t.blob_bytes));
+    drop_pages(t.data, static_cast<size_t>(t.blob_bytes));  // faulted in again by the copy
+    t.data = blobs.get() + at;
+    kept_bytes += t.blob_bytes;
+    at += slot(t);
+  }
+  return Status::Ok();
+}
+
+// A file mapping's pages holding [p, p + n) go back to the kernel (they stay
+// in the page cache; a later read faults them in again from the file): with
+// a weight dropped once the last op preparing from it is built, the load's
+// peak stays near what the Model keeps, not the file plus its prepared copy.
+// A no-op for a caller's bytes.
+void ModelImpl::drop_pages(const void* p, size_t n) const {
+#ifdef AUTOCONFIG_MAP_FILES
+  if (!mapped || !n) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
 }
 
 Status ModelImpl::execute(const void* const* in, float* const* out, int threads, std::vector<double>* ms) const {
@@ -469,6 +558,10 @@ Model::Model() : impl_(new ModelImpl) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load_from_memory(const void* data, size_t size, Status* status) {
+  return load_bytes(data, size, false, status);
+}
+
+std::unique_ptr<Model> Model::load_bytes(const void* data, size_t size, bool mapped, Status* status) {
   Status local;
   Status& st = status ? *status : local;
   if (!data && size) {
@@ -476,6 +569,7 @@ std::unique_ptr<Model> Model::load_from_memory(const void* data, size_t size, St
     return nullptr;
   }
   std::unique_ptr<Model> m(new Model);
+  m->impl_->mapped = mapped;
   try {
     st = m->impl_->parse(static_cast<const uint8_t*>(data), size);
   } catch (const std::bad_alloc&) {
@@ -496,6 +590,26 @@ std::unique_ptr<Model> Model::load(const std::string& path, Status* status) {
     st = Status::Error(path + ": not a regular file");
     return nullptr;
   }
+#ifdef AUTOCONFIG_MAP_FILES
+  // Mapped rather than read, so the weights' pages can go back during the load (drop_pages).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat fs;
+    void* p = MAP_FAILED;
+    size_t n = 0;
+    if (::fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode) && fs.st_size > 0) {
+      n = static_cast<size_t>(fs.st_size);
+      p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    ::close(fd);
+    if (p != MAP_FAILED) {
+      auto m = load_bytes(p, n, true, &st);
+      ::munmap(p, n);
+      if (!m) st.message = path + ": " + st.message.substr(st.message.rfind("acmodel: ", 0) == 0 ? 9 : 0);
+      return m;
+    }
+  }
+#endif
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) {
     st = Status::Error(path + ": cannot open the file");
@@ -607,6 +721,15 @@ std::string Model::node_algorithm(int i) const {
 }
 const std::string& Model::header_json() const { return impl_->header; }
 int64_t Model::arena_floats() const { return impl_->arena_floats; }
+
+ModelMemory Model::memory() const {
+  ModelMemory m;
+  m.arena = 4 * impl_->arena_used;
+  for (const ModelNode& n : impl_->nodes) m.prepared += n.impl->prepared_bytes();
+  m.constants = impl_->kept_bytes;
+  m.released = impl_->released_bytes;
+  return m;
+}
 
 // Slicing by 8: eight 256-entry tables let the loop fold 8 bytes per step
 // (a ResNet-50 file is ~100 MB: byte-at-a-time would cost ~0.2 s of the load).

@@ -34,7 +34,7 @@ struct TensorInfo {
   int64_t blob_offset = 0, blob_bytes = 0;   // constant
   int io_index = -1;          // input / output: position in the header's list
   bool int64 = false;         // an input of dtype int64 (read by gather and cast only)
-  const float* data = nullptr;               // constant: the aligned copy
+  const float* data = nullptr;  // constant: the loaded bytes, then the kept copy (null: released)
   int64_t dim(int i) const { return shape[static_cast<size_t>(i)]; }
   int rank() const { return static_cast<int>(shape.size()); }
   std::string layout_name() const { return block ? "nchw" + std::to_string(block) + "c" : "nchw"; }
@@ -93,6 +93,14 @@ class Op {
   virtual bool alias_ok(int /*i*/, int /*j*/, int64_t /*rel*/) const { return false; }
   // conv: the algorithm prepared; "" for other ops.
   virtual const char* algorithm() const { return ""; }
+  // Whether run() reads input `i` (default: every input). An op that packed
+  // or copied a constant input at load says false for it: the executor then
+  // releases that constant unless another node reads it, and run() gets
+  // nullptr for it.
+  virtual bool reads_at_run(int /*i*/) const { return true; }
+  // Bytes the op allocated at load for what it prepared (packed weights,
+  // folded or copied constants, scratch sized once).
+  virtual int64_t prepared_bytes() const { return 0; }
 };
 
 using OpFactory = Status (*)(const OpBuild& b, std::unique_ptr<Op>* op);

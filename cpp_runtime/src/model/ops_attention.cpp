@@ -182,6 +182,8 @@ class MatmulLayerNormOp : public Op {
   }
   // the residual may be the output itself (an in-place residual add)
   bool alias_ok(int i, int, int64_t rel) const override { return i == 3 && rel == 0; }
+  bool reads_at_run(int i) const override { return i != 1 || !w_.ready(); }
+  int64_t prepared_bytes() const override { return static_cast<int64_t>(w_.bytes()); }
 };
 
 }  // namespace

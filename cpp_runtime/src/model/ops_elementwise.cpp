@@ -144,6 +144,10 @@ class ChannelAffineOp : public Op {
   ChannelAffineOp(int64_t N, int64_t C, int64_t inner, int block) : N_(N), C_(C), inner_(inner), block_(block) {}
   bool alias_ok(int i, int, int64_t rel) const override { return i == 0 && rel == 0; }
   std::vector<float> scale_, shift_;   // blocked: padded to whole blocks (constants)
+  bool reads_at_run(int i) const override { return i == 0 || !block_; }
+  int64_t prepared_bytes() const override {
+    return static_cast<int64_t>((scale_.capacity() + shift_.capacity()) * sizeof(float));
+  }
   Status run(const OpRun& r) const override {
     const float* x = r.in[0];
     float* y = r.out[0];

@@ -41,6 +41,8 @@ class ConvOp : public Op {
   }
   bool has_residual_ = false;
   const char* algorithm() const override { return conv_.algorithm(); }
+  bool reads_at_run(int i) const override { return i == 0 || i == 3; }  // w and bias live in conv_
+  int64_t prepared_bytes() const override { return static_cast<int64_t>(conv_.bytes()); }
 };
 
 // gemm: Y = act(alpha op(A) op(B) + beta C)
@@ -86,6 +88,15 @@ class GemmOp : public Op {
       }
     }
     return gemm(g);
+  }
+  bool reads_at_run(int i) const override {
+    if (i == 1) return !b_prepared_.ready() && b_owned_.empty();
+    if (i == 2) return c_mode_ != CNone && !c_const_;
+    return true;
+  }
+  int64_t prepared_bytes() const override {
+    return static_cast<int64_t>(b_prepared_.bytes() +
+                                (c_owned_.capacity() + c_scratch_.capacity() + b_owned_.capacity()) * sizeof(float));
   }
 };
 
@@ -306,6 +317,8 @@ class MatmulOp : public Op {
   int64_t nbatch_ = 1;
   bool has_bias_ = false, has_res_ = false;
   PreparedGemmB b_prepared_;  // a constant b shared by the batch, packed once at load
+  bool reads_at_run(int i) const override { return i != 1 || !b_prepared_.ready(); }
+  int64_t prepared_bytes() const override { return static_cast<int64_t>(b_prepared_.bytes()); }
   Status run(const OpRun& r) const override {
     const float* bias = has_bias_ ? r.in[2] : nullptr;
     const float* res = has_res_ ? r.in[3] : nullptr;

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -75,6 +75,15 @@ class Model:
     def header(self) -> dict:
         """The file's header JSON (the plan, with its per-node explanation)."""
         return json.loads(self._impl.header_json)
+
+    def memory(self) -> Dict[str, int]:
+        """Bytes the loaded model holds, by kind: ``arena`` (activations),
+        ``prepared`` (what the ops made at load: packed GEMM operands, folded
+        and packed conv weights), ``constants`` (the file's constants still
+        read at run time, e.g. an embedding table), ``total`` (their sum) and
+        ``released`` (the file's constants freed after preparation, not in
+        the total). The kernels' per-thread scratch is not included."""
+        return dict(self._impl.memory())
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{n}{list(s)}" for n, s in zip(self.input_names, self.input_shapes))
