@@ -478,8 +478,16 @@ Status ModelImpl::keep_constants() {
       t.data = nullptr;
       continue;
     }
-    if (t.blob_bytes) std::memcpy(blobs.get() + at, t.data, static_cast<size_t>(t.blob_bytes));
-    drop_pages(t.data, static_cast<size_t>(t.blob_bytes));  // faulted in again by the copy
+    // in chunks, each dropped once copied: a mapped file's copy of a large
+    // table (an embedding) is never resident whole beside the kept one
+    constexpr int64_t kChunk = int64_t{4} << 20;
+    const char* src = reinterpret_cast<const char*>(t.data);
+    char* dst = reinterpret_cast<char*>(blobs.get() + at);
+    for (int64_t o = 0; o < t.blob_bytes; o += kChunk) {
+      const size_t n = static_cast<size_t>(std::min(kChunk, t.blob_bytes - o));
+      std::memcpy(dst + o, src + o, n);
+      drop_pages(src + o, n);
+    }
     t.data = blobs.get() + at;
     kept_bytes += t.blob_bytes;
     at += slot(t);
