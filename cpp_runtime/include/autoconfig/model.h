@@ -50,8 +50,12 @@ class AUTOCONFIG_API Model {
   // The model, or nullptr with *status (may be null) saying why. A Model owns
   // everything it uses: the file or buffer can go away after the call. load()
   // maps the file and hands each weight's pages back once the last op
-  // preparing from it is built (the peak stays near what the Model keeps);
-  // the file must not change while it loads.
+  // preparing from it is built (the peak stays near what the Model keeps).
+  // The file must not change while load() runs: as with any memory-mapped
+  // loader, a file another process truncates meanwhile ends the process with
+  // SIGBUS, and one rewritten meanwhile can yield weights of the new contents
+  // after the checksum passed. load_from_memory() of bytes the caller read
+  // has neither risk, at the cost of a higher peak (bytes + prepared copies).
   static std::unique_ptr<Model> load(const std::string& path, Status* status);
   static std::unique_ptr<Model> load_from_memory(const void* data, size_t size, Status* status);
   ~Model();
