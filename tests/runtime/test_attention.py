@@ -89,8 +89,9 @@ def _skip_cases(rng):
     yield "finfo-min", q, k, v, np.where(pad < 0, np.finfo(np.float32).min, 0).astype(np.float32), scale
     yield "neg-inf", q, k, v, np.where(pad < 0, -np.inf, 0).astype(np.float32), scale
     full = rand(rng, B, H, S, Sk)
-    for r in range(S):   # every row its own padding, one fully masked row, tokens biased
-        full[:, :, r, (r * 7) % Sk:] = -10000.0 + full[:, :, r, (r * 7) % Sk:]
+    for r in range(S):   # every row its own padding (after 1 to Sk - 1 tokens), one fully masked row
+        n = 1 + (r * 7) % (Sk - 1)
+        full[:, :, r, n:] = -10000.0 + full[:, :, r, n:]
     full[1, 2, 5, :] = -np.inf
     yield "per-row", q, k, v, full, scale
     yield "large-scores", q * 300.0, k * 300.0, v, pad, scale   # |scores| beyond the padding: no skip
