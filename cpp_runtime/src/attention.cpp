@@ -120,7 +120,7 @@ Terms fused_terms(const ConvModel& m, const AttentionKernels& k, int64_t kb, con
           {"calls", busiest * call_s},
           {"stream", busiest * std::max(0.0, stream - compute - call_s)},
           {"softmax", busiest * sp * Skw * softmax_cycles(m) / m.hz},
-          {"pack", busiest * copy_s(m, double(a.Sk) * D, 1)},
+          {"pack", busiest * copy_s(m, 2.0 * double(a.Sk) * D, 1)},
           {"sync", sync_s(m, tt, 1)}};
 }
 

@@ -2,7 +2,8 @@
 
 One translation unit per variant, compiled with its ISA flags, holding
   - the fused scaled-dot-product attention (the flash-attention idea on a
-    CPU): per (batch, head, query chunk) K^T is packed once; per register
+    CPU): per (batch, head, query chunk) K^T and V are packed once, in
+    panels of the register tile's columns; per register
     tile of query rows the keys are walked in blocks whose scores stay in L1,
     with a running max and sum per row (online softmax) and the output
     accumulators rescaled when the max grows;
@@ -226,34 +227,53 @@ def _fused(isa: Isa) -> str:
     loadx = isa.loadu('xr + d')
     vmax = isa.max_keep_nan('vm', isa.max_keep_nan(isa.sub(zero, 'v'), 'v'))
     vbad = isa.add('vbad', isa.mul('v', zero))
-    return f'''// K^T (D x ldk, ldk a multiple of NR) <- the n rows of k (row stride ks), transposed;
-// columns n..ldk-1 are zero so score tiles are always whole.
+    return f'''// K^T in column panels of NR keys: panel p holds keys [p NR, p NR + NR) as D
+// rows of NR contiguous floats (kt[p D NR + d NR + i]), so a score tile
+// reads D * NR floats in a row rather than D lines ldk apart (which land in
+// few L1 sets); keys n..ldk-1 are zero so score tiles are always whole.
 static void pack_kt(const float* __restrict k, int64_t ks, int64_t n, int64_t D, float* __restrict kt, int64_t ldk) {{
+  auto at = [&](int64_t j, int64_t d) -> float& {{ return kt[(j / NR) * D * NR + d * NR + j % NR]; }};
   int64_t j = 0;
   for (; j + L <= n; j += L) {{
     int64_t d = 0;
-    for (; d + L <= D; d += L) transpose_block(k + j * ks + d, ks, kt + d * ldk + j, ldk);
+    for (; d + L <= D; d += L) transpose_block(k + j * ks + d, ks, &at(j, d), NR);
     for (; d < D; ++d)
-      for (int i = 0; i < L; ++i) kt[d * ldk + j + i] = k[(j + i) * ks + d];
+      for (int i = 0; i < L; ++i) at(j + i, d) = k[(j + i) * ks + d];
   }}
   for (; j < n; ++j)
-    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = k[j * ks + d];
+    for (int64_t d = 0; d < D; ++d) at(j, d) = k[j * ks + d];
   for (; j < ldk; ++j)
-    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = 0.0f;
+    for (int64_t d = 0; d < D; ++d) at(j, d) = 0.0f;
+}}
+
+// V in column panels of NR values: panel p holds columns [p NR, p NR + NR)
+// of the n rows contiguously (vp[p n NR + j NR + c], columns D..ldd-1 zero).
+// In place, V's rows sit a packed projection's row apart (3 H D floats: a
+// stride that maps them to a few cache sets), so the P V tiles streamed it
+// from beyond L2.
+static void pack_v(const float* __restrict v, int64_t vs, int64_t n, int64_t D, float* __restrict vp, int64_t ldd) {{
+  for (int64_t p = 0; p < ldd / NR; ++p) {{
+    const int64_t d0 = p * NR, w = D - d0 < NR ? D - d0 : NR;
+    float* dst = vp + p * n * NR;
+    for (int64_t j = 0; j < n; ++j) {{
+      std::memcpy(dst + j * NR, v + j * vs + d0, static_cast<size_t>(w) * sizeof(float));
+      for (int64_t c = w; c < NR; ++c) dst[j * NR + c] = 0.0f;
+    }}
+  }}
 }}
 
 // Padding-mask skipping: a key block, or its tail, is skipped for a register
 // tile of query rows when its softmax weight is provably exactly 0 in every
-// row, so the result is bit-identical to walking it. With Bd >= |score| for every
-// (query, key) (scale * max ||q_i|| * max ||k_j||, plus the float rounding
-// of the dot products) and ref the row's largest mask value, a key whose mask
+// row, so the result is bit-identical to walking it. With Bd >= |score| for
+// every (query, key) (|scale| D max|q| max|k|, plus the float rounding of
+// the dot products) and ref the row's largest mask value, a key whose mask
 // is <= ref - 2 Bd - kZeroGap ("low") scores at least kZeroGap below the key
 // holding ref. The row qualifies only when every other key's mask sits at
 // least 2 Bd + kZeroGap above every low key's: then any low score is kZeroGap
 // below any other, so walked after one its exp (clamped at -87, flushed to 0)
 // is 0 and the max does not move (alpha 1); walked before all of them, the
 // rescale alpha = exp(-kZeroGap) (0 in float below e^-104) erases it. Both
-// need finite accumulators: V finite and Sk * max ||v_j|| below FLT_MAX.
+// need finite accumulators: V finite and Sk D max|v| below FLT_MAX.
 constexpr double kZeroGap = 128.0;
 
 // max |x| over rows [r0, r1) of D floats (row stride rs), or NaN when one is
@@ -360,11 +380,13 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
   float* O = a.o + b * a.o_batch + h * a.o_head;
   const int64_t ldk = (Sk + NR - 1) / NR * NR;
   const int64_t ldd = (D + NR - 1) / NR * NR;
-  float* kt = thread_scratch(kScratchAttnK, static_cast<size_t>(D * ldk));
+  float* kt = thread_scratch(kScratchAttnK, static_cast<size_t>(D * ldk + ldd * Sk));   // K^T, then V's panels
+  float* vp = kt + D * ldk;
   float* s = thread_scratch(kScratchAttnS, static_cast<size_t>(MR * kb));
   float* acc = thread_scratch(kScratchAttnO, static_cast<size_t>(MR * ldd));
   if (!kt || !s || !acc) return;   // out of memory: attention() checked the sizes it could
   pack_kt(K, a.k_row, Sk, D, kt, ldk);
+  pack_v(Vv, a.v_row, Sk, D, vp, ldd);
   const double bd = M && a.skip_zero_keys ? score_bound(a, Q, K, Vv, q0, q1) : __builtin_nan("");
   const bool skipping = bd == bd;
   double cut[MR];
@@ -381,15 +403,12 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
       if (skipping && (n = walked_prefix(M + i0 * a.mask_row, a.mask_row, cut, rows, j0, n)) == 0) continue;
       const int64_t npad = (n + NR - 1) / NR * NR;
       for (int64_t c0 = 0; c0 < npad; c0 += NR)
-        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + j0 + c0, ldk, D, s + c0, kb, NR, nullptr);
+        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + (j0 + c0) * D, NR, D, s + c0, kb, NR, nullptr);
       for (int r = 0; r < rows; ++r)
         online_row(s + r * kb, n, a.scale, M ? M + (i0 + r) * a.mask_row + j0 : nullptr, &m[r], &l[r], &alpha[r]);
-      for (int64_t d0 = 0; d0 < D; d0 += NR) {{
-        const int cols = static_cast<int>(D - d0 < NR ? D - d0 : NR);
-        const float* al = first ? nullptr : alpha;
-        if (cols == NR) tile_rows<true>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
-        else tile_rows<false>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
-      }}
+      // whole tiles: V's panels are zero past D, the accumulators ldd wide
+      for (int64_t d0 = 0; d0 < ldd; d0 += NR)
+        tile_rows<true>(rows, s, kb, vp + d0 * Sk + j0 * NR, NR, n, acc + d0, ldd, NR, first ? nullptr : alpha);
       first = false;
     }}
     for (int r = 0; r < rows; ++r) {{

@@ -5,10 +5,10 @@ Attention, O = softmax(scale * Q K^T + mask) V for B batches x H heads, Q of
 S x D, K and V of Sk x D, on t threads.
 
 Fused (codegen/attention.py): work items are (batch, head, query chunk); each
-packs K^T of its head once, then for every register tile of mr query rows
-walks the keys in blocks of key_block, keeping the tile's scores (mr x
-key_block) in L1 and updating a running max and sum (online softmax), so the
-score matrix never leaves L1. Per item:
+packs K^T and V of its head once (in panels of the tile's columns), then for
+every register tile of mr query rows walks the keys in blocks of key_block,
+keeping the tile's scores (mr x key_block) in L1 and updating a running max
+and sum (online softmax), so the score matrix never leaves L1. Per item:
   compute = 2 * Sp * Skp * D + 2 * Sp * Sk * Dp flops / (peak * tile_eff)
             (Sp, Skp, Dp rounded up to the register tile; tile_eff: the
             microkernel's FMA cycles over its FMA or load cycles, whichever
@@ -17,12 +17,13 @@ score matrix never leaves L1. Per item:
   stream  = query tiles * (K^T block + V block bytes) / bandwidth of the level
             K^T and V of one head live in (L2 when 2 * Sk * D * 4 fits half of it)
   softmax = Sp * Sk * SOFTMAX_CYCLES_PER_SCORE / clock
-  pack    = Sk * D elements copied (COPY_CYCLES_PER_ELEMENT)
+  pack    = 2 * Sk * D elements copied (COPY_CYCLES_PER_ELEMENT): K^T and V
+            into panels of the tile's columns
   With a padding mask the kernel skips keys (whole blocks, or a block's
   tail) whose softmax weight is provably 0 (codegen/attention.py: kZeroGap): compute, calls, stream and
   softmax count the keys it walks (walked_keys, measured on the mask by the
-  kernel's own test, AttentionKernels::walked_keys) instead of Sk; K^T is
-  still packed whole.
+  kernel's own test, AttentionKernels::walked_keys) instead of Sk; K^T and
+  V are still packed whole.
   total   = busiest thread's items * (compute + calls + max(0, stream - compute
             - calls) + softmax + pack)
             + one barrier (SYNC_SECONDS) when t > 1
@@ -219,7 +220,7 @@ def fused_terms(c: Dict[str, float], t: AttentionTile, kb: int, s: AttentionShap
         # the K^T and V lines stream while the FMAs run: only their excess counts
         "stream": max(0.0, stream - compute - call_s),
         "softmax": sp * skw * softmax_cycles_per_score(t.lanes) / c["hz"],
-        "pack": _copy_s(c, s.Sk * s.D, 1),
+        "pack": _copy_s(c, 2.0 * s.Sk * s.D, 1),
     }
     terms = {k: busiest * v for k, v in item.items()}
     terms["compute"] = max(terms["compute"], _shared_fma_floor(c, items * compute, min(threads, items)))
