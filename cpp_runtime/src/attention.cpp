@@ -93,32 +93,34 @@ double query_chunks(const AttentionArgs& a, const AttentionKernels& k, double th
 }
 
 // models/attention.py: fused_terms.
-Terms fused_terms(const ConvModel& m, const AttentionKernels& k, int64_t kb, const AttentionArgs& a, double threads) {
+// walked: keys per query row the kernel walks (AttentionKernels::walked_keys).
+Terms fused_terms(const ConvModel& m, const AttentionKernels& k, int64_t kb, const AttentionArgs& a, double threads,
+                  double walked) {
   const double chunks = query_chunks(a, k, threads);
   const double items = double(a.B) * double(a.H) * chunks;
   const double busiest = cdiv(items, std::min(threads, items));
   const double rows = cdiv(double(a.S), chunks);
   const double tiles = cdiv(rows, k.tile_rows);
-  const double S = double(a.S), Sk = double(a.Sk), D = double(a.D), nr = k.tile_cols;
-  const double sp = tiles * k.tile_rows, skp = cdiv(Sk, nr) * nr, dp = cdiv(D, nr) * nr;
+  const double S = double(a.S), Skw = walked, D = double(a.D), nr = k.tile_cols;
+  const double sp = tiles * k.tile_rows, skp = cdiv(Skw, nr) * nr, dp = cdiv(D, nr) * nr;
   const double nv = nr / m.lanes;
   const double fma_cycles = k.tile_rows * nv / m.fma_units;
   const double load_cycles = (k.tile_rows + nv) / kLoadsPerCycle;
   const double eff = fma_cycles / std::max(fma_cycles, load_cycles);
-  const double flops = 2.0 * sp * skp * D + 2.0 * sp * Sk * dp;
-  const double blocks = cdiv(Sk, double(kb));
+  const double flops = 2.0 * sp * skp * D + 2.0 * sp * Skw * dp;
+  const double blocks = cdiv(Skw, double(kb));
   const double calls = tiles * (skp / nr + blocks * dp / nr);
-  const double head_bytes = 2.0 * Sk * D * kF32;
+  const double head_bytes = 2.0 * double(a.Sk) * D * kF32;
   const double compute = flops / (m.peak_flops * eff);
   const double call_s = calls * m.call_overhead_cycles / m.hz;
-  const double stream = tiles * (skp * D + Sk * dp) * kF32 / level_bw(m, head_bytes);
+  const double stream = tiles * (skp * D + Skw * dp) * kF32 / level_bw(m, head_bytes);
   const double tt = std::min(threads, items);
   (void)S;
   return {{"compute", std::max(busiest * compute, shared_fma_floor(m, items * compute, tt))},
           {"calls", busiest * call_s},
           {"stream", busiest * std::max(0.0, stream - compute - call_s)},
-          {"softmax", busiest * sp * Sk * softmax_cycles(m) / m.hz},
-          {"pack", busiest * copy_s(m, Sk * D, 1)},
+          {"softmax", busiest * sp * Skw * softmax_cycles(m) / m.hz},
+          {"pack", busiest * copy_s(m, 2.0 * double(a.Sk) * D, 1)},
           {"sync", sync_s(m, tt, 1)}};
 }
 
@@ -181,9 +183,10 @@ AttentionChoice choose(const detail::Registry& r, const AttentionArgs& a) {
   c.tile_rows = k.tile_rows;
   const int cpus = detail::available_cpus();
   const int lo = a.threads > 0 ? a.threads : 1, hi = a.threads > 0 ? a.threads : cpus;
+  const double walked = double(k.walked_keys(a, c.key_block));
   double best = -1;
   for (int t = lo; t <= hi; ++t) {
-    Terms f = fused_terms(m, k, c.key_block, a, t), u = unfused_terms(m, a, t);
+    Terms f = fused_terms(m, k, c.key_block, a, t, walked), u = unfused_terms(m, a, t);
     const double fs = total(f), us = total(u);
     const bool fused =
         a.algorithm == AttentionAlgorithm::Fused || (a.algorithm == AttentionAlgorithm::Auto && fs <= us);

@@ -374,7 +374,7 @@ using In4s = nb::ndarray<const float, nb::ndim<4>, nb::device::cpu>;
 using Out4s = nb::ndarray<float, nb::ndim<4>, nb::device::cpu>;
 
 void attention_binding(In4s q, In4s k, In4s v, std::optional<In4s> mask, Out4s o, float scale, int threads,
-                       int algorithm, int64_t key_block) {
+                       int algorithm, int64_t key_block, bool skip_zero_keys) {
   autoconfig::AttentionArgs a;
   a.B = static_cast<int64_t>(q.shape(0));
   a.H = static_cast<int64_t>(q.shape(1));
@@ -410,6 +410,7 @@ void attention_binding(In4s q, In4s k, In4s v, std::optional<In4s> mask, Out4s o
   a.threads = threads;
   a.algorithm = static_cast<autoconfig::AttentionAlgorithm>(algorithm);
   a.key_block = key_block;
+  a.skip_zero_keys = skip_zero_keys;
   autoconfig::Status s;
   {
     nb::gil_scoped_release release;
@@ -664,7 +665,7 @@ NB_MODULE(_autoconfig_ext, m) {
   m.def("conv2d_to_blocked", &to_blocked_binding, "x"_a, "xb"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
   m.def("conv2d_from_blocked", &from_blocked_binding, "xb"_a, "x"_a, "N"_a, "C"_a, "H"_a, "W"_a, "threads"_a);
   m.def("attention", &attention_binding, "q"_a, "k"_a, "v"_a, "mask"_a.none(), "out"_a, "scale"_a, "threads"_a,
-        "algorithm"_a, "key_block"_a);
+        "algorithm"_a, "key_block"_a, "skip_zero_keys"_a = true);
   m.def("attention_choice", &attention_choice_binding, "B"_a, "H"_a, "S"_a, "Sk"_a, "D"_a, "threads"_a = 0,
         "algorithm"_a = 0, "key_block"_a = 0);
   m.def("gemm_layernorm", &gemm_layernorm_binding, "a"_a, "b"_a, "out"_a, "residual"_a.none(), "bias"_a.none(),

@@ -74,6 +74,57 @@ def test_padding_masks(ac, algorithm, key_block):
           attention_ref(q, k, v, causal, 0.3))
 
 
+def _skip_cases(rng):
+    """(name, q, k, v, mask, scale): masks whose padded keys the fused kernel
+    may skip, and ones where it must not (its score bound fails, or the mask
+    has values between the padding and the tokens)."""
+    B, H, S, Sk, D = 2, 3, 37, 70, 32
+    q, k, v = rand(rng, B, H, S, D), rand(rng, B, H, Sk, D), rand(rng, B, H, Sk, D)
+    scale = 1.0 / math.sqrt(D)
+    pad = np.zeros((B, 1, 1, Sk), np.float32)
+    pad[0, ..., 50:] = -10000.0
+    pad[1, ..., 9:] = -10000.0
+    yield "bert-tail", q, k, v, pad, scale
+    yield "bert-head", q, k, v, np.ascontiguousarray(pad[..., ::-1]), scale   # padding walked first
+    yield "finfo-min", q, k, v, np.where(pad < 0, np.finfo(np.float32).min, 0).astype(np.float32), scale
+    yield "neg-inf", q, k, v, np.where(pad < 0, -np.inf, 0).astype(np.float32), scale
+    full = rand(rng, B, H, S, Sk)
+    for r in range(S):   # every row its own padding (after 1 to Sk - 1 tokens), one fully masked row
+        n = 1 + (r * 7) % (Sk - 1)
+        full[:, :, r, n:] = -10000.0 + full[:, :, r, n:]
+    full[1, 2, 5, :] = -np.inf
+    yield "per-row", q, k, v, full, scale
+    yield "large-scores", q * 300.0, k * 300.0, v, pad, scale   # |scores| beyond the padding: no skip
+    mid = pad.copy()
+    mid[..., 20:30] = -5000.0 + 100.0 * rand(rng, 1, 1, 1, 10)   # between padding and tokens: no skip
+    yield "middle-values", q, k, v, mid, scale
+    v1 = v.copy()
+    v1[0, 0, 60, 3] = np.inf                  # a non-finite value behind padding: NaN as unskipped
+    yield "inf-v-padded", q, k, v1, pad, scale
+    k1 = k.copy()
+    k1[1, 1, 40, 0] = np.nan                  # a NaN key behind padding
+    yield "nan-k-padded", q, k1, v, pad, scale
+
+
+@pytest.mark.parametrize("key_block", [None, 8, 16])
+def test_skipping_zero_weight_keys_keeps_the_bits(ac, key_block):
+    """The fused kernel skips key blocks whose softmax weight is provably 0:
+    bit for bit the result of walking every key, and near float64."""
+    rng = np.random.default_rng(17)
+    for name, q, k, v, mask, scale in _skip_cases(rng):
+        for threads in (1, 2):
+            run = dict(scale=scale, threads=threads, algorithm="fused", key_block=key_block)
+            got = ac.attention(q, k, v, mask, skip_zero_keys=True, **run)
+            walked = ac.attention(q, k, v, mask, skip_zero_keys=False, **run)
+            np.testing.assert_array_equal(got.view(np.uint32), walked.view(np.uint32), err_msg=name)
+            if name == "large-scores":   # softmax of |scores| ~ 1e3 is float32's rounding of them
+                continue
+            want = attention_ref(q, k, v, mask, scale)
+            fin = np.isfinite(want)
+            assert np.array_equal(fin, np.isfinite(got)), name
+            check(got[fin], want[fin], tol=1e-4)
+
+
 @pytest.mark.parametrize("algorithm", ["fused", "unfused"])
 def test_packed_projection_in_place(ac, algorithm):
     """Q, K, V as strided views of one (B, S, 3*H*D) projection, O written into
@@ -112,6 +163,18 @@ def test_model_choice_is_explained(ac):
     assert f"1 thread(s): {c['algorithm']}" in text and "unfused: gemm1" in text and "run-time choice" in text
 
 
+def test_model_charges_the_keys_walked(ac):
+    """A padding mask's skipped keys leave the fused form's products and
+    softmax (not its packing of K^T, nor the unfused form)."""
+    from autoconfig.models import attention as am
+    from autoconfig.runtime.info import host
+    s = am.AttentionShape(1, 12, 384, 384, 64)
+    full, part = am.estimate(host(), s, 1), am.estimate(host(), s, 1, walked_keys=384 - 38)
+    for term in ("compute", "calls", "softmax"):
+        assert part.fused[term] < full.fused[term], term
+    assert part.fused["pack"] == full.fused["pack"] and part.unfused == full.unfused
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda ac, q: ac.attention(q.astype(np.float64), q, q), "q: expected dtype float32"),
     (lambda ac, q: ac.attention(q, q[..., :5, :], q), "v: expected k's shape"),
@@ -121,6 +184,7 @@ def test_model_choice_is_explained(ac):
     (lambda ac, q: ac.attention(q, q, q, scale=float("nan")), "scale: expected a finite"),
     (lambda ac, q: ac.attention(q, q, q, threads=0), "threads: expected"),
     (lambda ac, q: ac.attention(q, q, q, key_block=0), "key_block: expected"),
+    (lambda ac, q: ac.attention(q, q, q, skip_zero_keys=1), "skip_zero_keys: expected a bool"),
     (lambda ac, q: ac.attention(q, q, q, out=np.zeros((2, 2), np.float32)), "out: expected shape"),
     (lambda ac, q: ac.attention(q[0, 0, 0], q, q), "q: expected 2 to 4 dimensions"),
 ])

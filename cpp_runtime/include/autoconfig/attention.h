@@ -40,6 +40,10 @@ struct AttentionArgs {
   // Fused: keys per block of the online softmax (0: the plan's; tests force
   // small blocks to exercise the rescaling).
   int64_t key_block = 0;
+  // Fused: skip key blocks whose softmax weight is provably exactly 0 (a
+  // padding mask far below the row's largest value); the result is the same
+  // bits. false walks every key (tests compare the two).
+  bool skip_zero_keys = true;
 };
 AUTOCONFIG_API Status attention(const AttentionArgs& args);
 

@@ -2,7 +2,8 @@
 
 One translation unit per variant, compiled with its ISA flags, holding
   - the fused scaled-dot-product attention (the flash-attention idea on a
-    CPU): per (batch, head, query chunk) K^T is packed once; per register
+    CPU): per (batch, head, query chunk) K^T and V are packed once, in
+    panels of the register tile's columns; per register
     tile of query rows the keys are walked in blocks whose scores stay in L1,
     with a running max and sum per row (online softmax) and the output
     accumulators rescaled when the max grows;
@@ -222,20 +223,146 @@ void layernorm_rows(float* y, int64_t ld, int64_t rows, int64_t n, const float* 
 
 
 def _fused(isa: Isa) -> str:
-    return f'''// K^T (D x ldk, ldk a multiple of NR) <- the n rows of k (row stride ks), transposed;
-// columns n..ldk-1 are zero so score tiles are always whole.
+    V, zero = isa.vtype, isa.zero()
+    loadx = isa.loadu('xr + d')
+    vmax = isa.max_keep_nan('vm', isa.max_keep_nan(isa.sub(zero, 'v'), 'v'))
+    vbad = isa.add('vbad', isa.mul('v', zero))
+    return f'''// K^T in column panels of NR keys: panel p holds keys [p NR, p NR + NR) as D
+// rows of NR contiguous floats (kt[p D NR + d NR + i]), so a score tile
+// reads D * NR floats in a row rather than D lines ldk apart (which land in
+// few L1 sets); keys n..ldk-1 are zero so score tiles are always whole.
 static void pack_kt(const float* __restrict k, int64_t ks, int64_t n, int64_t D, float* __restrict kt, int64_t ldk) {{
+  auto at = [&](int64_t j, int64_t d) -> float& {{ return kt[(j / NR) * D * NR + d * NR + j % NR]; }};
   int64_t j = 0;
   for (; j + L <= n; j += L) {{
     int64_t d = 0;
-    for (; d + L <= D; d += L) transpose_block(k + j * ks + d, ks, kt + d * ldk + j, ldk);
+    for (; d + L <= D; d += L) transpose_block(k + j * ks + d, ks, &at(j, d), NR);
     for (; d < D; ++d)
-      for (int i = 0; i < L; ++i) kt[d * ldk + j + i] = k[(j + i) * ks + d];
+      for (int i = 0; i < L; ++i) at(j + i, d) = k[(j + i) * ks + d];
   }}
   for (; j < n; ++j)
-    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = k[j * ks + d];
+    for (int64_t d = 0; d < D; ++d) at(j, d) = k[j * ks + d];
   for (; j < ldk; ++j)
-    for (int64_t d = 0; d < D; ++d) kt[d * ldk + j] = 0.0f;
+    for (int64_t d = 0; d < D; ++d) at(j, d) = 0.0f;
+}}
+
+// V in column panels of NR values: panel p holds columns [p NR, p NR + NR)
+// of the n rows contiguously (vp[p n NR + j NR + c], columns D..ldd-1 zero).
+// In place, V's rows sit a packed projection's row apart (3 H D floats: a
+// stride that maps them to a few cache sets), so the P V tiles streamed it
+// from beyond L2.
+static void pack_v(const float* __restrict v, int64_t vs, int64_t n, int64_t D, float* __restrict vp, int64_t ldd) {{
+  for (int64_t p = 0; p < ldd / NR; ++p) {{
+    const int64_t d0 = p * NR, w = D - d0 < NR ? D - d0 : NR;
+    float* dst = vp + p * n * NR;
+    for (int64_t j = 0; j < n; ++j) {{
+      std::memcpy(dst + j * NR, v + j * vs + d0, static_cast<size_t>(w) * sizeof(float));
+      for (int64_t c = w; c < NR; ++c) dst[j * NR + c] = 0.0f;
+    }}
+  }}
+}}
+
+// Padding-mask skipping: a key block, or its tail, is skipped for a register
+// tile of query rows when its softmax weight is provably exactly 0 in every
+// row, so the result is bit-identical to walking it. With Bd >= |score| for
+// every (query, key) (|scale| D max|q| max|k|, plus the float rounding of
+// the dot products) and ref the row's largest mask value, a key whose mask
+// is <= ref - 2 Bd - kZeroGap ("low") scores at least kZeroGap below the key
+// holding ref. The row qualifies only when every other key's mask sits at
+// least 2 Bd + kZeroGap above every low key's: then any low score is kZeroGap
+// below any other, so walked after one its exp (clamped at -87, flushed to 0)
+// is 0 and the max does not move (alpha 1); walked before all of them, the
+// rescale alpha = exp(-kZeroGap) (0 in float below e^-104) erases it. Both
+// need finite accumulators: V finite and Sk D max|v| below FLT_MAX.
+constexpr double kZeroGap = 128.0;
+
+// max |x| over rows [r0, r1) of D floats (row stride rs), or NaN when one is
+// NaN or inf (x * 0 is NaN exactly then; the max alone may drop a NaN).
+static float max_abs(const float* x, int64_t rs, int64_t r0, int64_t r1, int64_t D) {{
+  {V} vm = {zero}, vbad = {zero};
+  float m = 0.0f, bad = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) {{
+    const float* xr = x + r * rs;
+    int64_t d = 0;
+    for (; d + L <= D; d += L) {{
+      const {V} v = {loadx};
+      vm = {vmax};
+      vbad = {vbad};
+    }}
+    for (; d < D; ++d) {{
+      m = std::fabs(xr[d]) > m ? std::fabs(xr[d]) : m;
+      bad += xr[d] * 0.0f;
+    }}
+  }}
+  const float hm = hmax(vm);
+  return hsum(vbad) + bad == 0.0f ? (hm > m ? hm : m) : __builtin_nanf("");
+}}
+
+// Bd for queries [q0, q1) of a head: |score| <= |scale| * D * max|q| * max|k|
+// (plus the float rounding of a D-term dot product, D * 2^-24 of that), or
+// NaN when a skip cannot be proven (Q, K or V not finite, or accumulators of
+// Sk * max|v| that could overflow).
+static double score_bound(const AttentionArgs& a, const float* Q, const float* K, const float* V, int64_t q0,
+                          int64_t q1) {{
+  const double qa = max_abs(Q, a.q_row, q0, q1, a.D), ka = max_abs(K, a.k_row, 0, a.Sk, a.D);
+  const double va = max_abs(V, a.v_row, 0, a.Sk, a.D);
+  if (!(va * double(a.Sk) * double(a.D) < 1e37)) return __builtin_nan("");
+  const double b = std::fabs(double(a.scale)) * double(a.D) * qa * ka * (1.0 + double(a.D + 2) * 0x1p-23) + 1e-30;
+  return b < 1e30 ? b : __builtin_nan("");
+}}
+
+// The row's cut: keys whose mask is <= cut are provably weightless (see
+// kZeroGap); NaN (nothing is) when the row does not qualify.
+static double row_cut(const float* mask, int64_t n, double bd) {{
+  const double nan = __builtin_nan("");
+  double ref = -__builtin_inf();
+  for (int64_t j = 0; j < n; ++j)
+    if (!(double(mask[j]) <= ref)) ref = mask[j];
+  if (!std::isfinite(ref)) return nan;   // all -inf, +inf or NaN: walk everything
+  const double gap = 2.0 * bd + kZeroGap;
+  const double cut = ref - gap - 1e-6 * std::fabs(ref);
+  double low = -__builtin_inf(), high = __builtin_inf();
+  for (int64_t j = 0; j < n; ++j) {{
+    const double x = mask[j];
+    if (x <= cut) low = x > low ? x : low;
+    else high = x < high ? x : high;
+  }}
+  // the float rounding of score + mask: a relative 2^-24 of each side's magnitude
+  const double slack = 1e-6 * (std::fabs(low == -__builtin_inf() ? 0.0 : low) + std::fabs(high) + 2.0 * bd);
+  return high - low >= gap + slack ? cut : nan;
+}}
+
+// Keys of [j0, j0 + n) to walk for the tile's rows: up to the last key that
+// is not weightless in some row, rounded up to whole vectors (the trailing
+// weightless keys only ever added exact zeros to the same vector lanes), or
+// 0 when none is (the block is skipped).
+static int64_t walked_prefix(const float* M, int64_t mask_row, const double* cut, int rows, int64_t j0, int64_t n) {{
+  int64_t keep = 0;
+  for (int r = 0; r < (mask_row == 0 ? 1 : rows); ++r) {{   // mask_row 0: every row shares the mask row
+    const float* mr = M + r * mask_row + j0;
+    const double c = cut[r];
+    if (!(c == c)) return n;
+    int64_t j = n;
+    while (j > keep && double(mr[j - 1]) <= c) --j;
+    keep = j;
+  }}
+  keep = (keep + L - 1) / L * L;
+  return keep < n ? keep : n;
+}}
+
+int64_t walked_keys(const AttentionArgs& a, int64_t kb) {{
+  if (!a.mask || !a.q || !a.k || !a.v || !a.skip_zero_keys || a.S == 0 || a.Sk == 0 || a.D == 0 || kb <= 0) return a.Sk;
+  const double bd = score_bound(a, a.q, a.k, a.v, 0, a.S);
+  if (!(bd == bd)) return a.Sk;
+  const int rows = static_cast<int>(a.S < MR ? a.S : MR);
+  double cut[MR];
+  for (int r = 0; r < (a.mask_row == 0 ? 1 : rows); ++r) cut[r] = row_cut(a.mask + r * a.mask_row, a.Sk, bd);
+  int64_t walked = 0;
+  for (int64_t j0 = 0; j0 < a.Sk; j0 += kb) {{
+    const int64_t n = a.Sk - j0 < kb ? a.Sk - j0 : kb;
+    walked += walked_prefix(a.mask, a.mask_row, cut, rows, j0, n);
+  }}
+  return walked;
 }}
 
 struct Work {{
@@ -253,28 +380,36 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
   float* O = a.o + b * a.o_batch + h * a.o_head;
   const int64_t ldk = (Sk + NR - 1) / NR * NR;
   const int64_t ldd = (D + NR - 1) / NR * NR;
-  float* kt = thread_scratch(kScratchAttnK, static_cast<size_t>(D * ldk));
+  float* kt = thread_scratch(kScratchAttnK, static_cast<size_t>(D * ldk + ldd * Sk));   // K^T, then V's panels
+  float* vp = kt + D * ldk;
   float* s = thread_scratch(kScratchAttnS, static_cast<size_t>(MR * kb));
   float* acc = thread_scratch(kScratchAttnO, static_cast<size_t>(MR * ldd));
   if (!kt || !s || !acc) return;   // out of memory: attention() checked the sizes it could
   pack_kt(K, a.k_row, Sk, D, kt, ldk);
+  pack_v(Vv, a.v_row, Sk, D, vp, ldd);
+  const double bd = M && a.skip_zero_keys ? score_bound(a, Q, K, Vv, q0, q1) : __builtin_nan("");
+  const bool skipping = bd == bd;
+  double cut[MR];
+  if (skipping && a.mask_row == 0) cut[0] = row_cut(M, Sk, bd);
   float m[MR], l[MR], alpha[MR];
   for (int64_t i0 = q0; i0 < q1; i0 += MR) {{
     const int rows = static_cast<int>(q1 - i0 < MR ? q1 - i0 : MR);
     for (int r = 0; r < rows; ++r) {{ m[r] = -__builtin_inff(); l[r] = 0.0f; }}
+    if (skipping && a.mask_row != 0)
+      for (int r = 0; r < rows; ++r) cut[r] = row_cut(M + (i0 + r) * a.mask_row, Sk, bd);
+    bool first = true;   // the first block walked stores its products (no rescale of an empty accumulator)
     for (int64_t j0 = 0; j0 < Sk; j0 += kb) {{
-      const int64_t n = Sk - j0 < kb ? Sk - j0 : kb;
+      int64_t n = Sk - j0 < kb ? Sk - j0 : kb;
+      if (skipping && (n = walked_prefix(M + i0 * a.mask_row, a.mask_row, cut, rows, j0, n)) == 0) continue;
       const int64_t npad = (n + NR - 1) / NR * NR;
       for (int64_t c0 = 0; c0 < npad; c0 += NR)
-        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + j0 + c0, ldk, D, s + c0, kb, NR, nullptr);
+        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + (j0 + c0) * D, NR, D, s + c0, kb, NR, nullptr);
       for (int r = 0; r < rows; ++r)
         online_row(s + r * kb, n, a.scale, M ? M + (i0 + r) * a.mask_row + j0 : nullptr, &m[r], &l[r], &alpha[r]);
-      for (int64_t d0 = 0; d0 < D; d0 += NR) {{
-        const int cols = static_cast<int>(D - d0 < NR ? D - d0 : NR);
-        const float* al = j0 == 0 ? nullptr : alpha;
-        if (cols == NR) tile_rows<true>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
-        else tile_rows<false>(rows, s, kb, Vv + j0 * a.v_row + d0, a.v_row, n, acc + d0, ldd, cols, al);
-      }}
+      // whole tiles: V's panels are zero past D, the accumulators ldd wide
+      for (int64_t d0 = 0; d0 < ldd; d0 += NR)
+        tile_rows<true>(rows, s, kb, vp + d0 * Sk + j0 * NR, NR, n, acc + d0, ldd, NR, first ? nullptr : alpha);
+      first = false;
     }}
     for (int r = 0; r < rows; ++r) {{
       const float inv = 1.0f / l[r];   // l = 0 (every score -inf): 0 * inf = NaN, as the unfused graph gives
@@ -349,8 +484,8 @@ def emit_attention_kernels(isa: Isa, variant: str, rows: int, vectors: int, key_
          "}  // namespace\n",
          f"namespace variant_{variant} {{",
          "extern const AttentionKernels kAttentionKernels;",
-         f'const AttentionKernels kAttentionKernels = {{"{isa.suffix}", MR, NR, kKeyBlock, &fused, &softmax_rows,',
-         "                                              &layernorm_rows};",
+         f'const AttentionKernels kAttentionKernels = {{"{isa.suffix}", MR, NR, kKeyBlock, &fused, &walked_keys,',
+         "                                              &softmax_rows, &layernorm_rows};",
          f"}}  // namespace variant_{variant}",
          "\n}  // namespace detail\n}  // namespace autoconfig"]
     return "\n".join(o) + "\n"

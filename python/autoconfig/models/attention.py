@@ -5,10 +5,10 @@ Attention, O = softmax(scale * Q K^T + mask) V for B batches x H heads, Q of
 S x D, K and V of Sk x D, on t threads.
 
 Fused (codegen/attention.py): work items are (batch, head, query chunk); each
-packs K^T of its head once, then for every register tile of mr query rows
-walks the keys in blocks of key_block, keeping the tile's scores (mr x
-key_block) in L1 and updating a running max and sum (online softmax), so the
-score matrix never leaves L1. Per item:
+packs K^T and V of its head once (in panels of the tile's columns), then for
+every register tile of mr query rows walks the keys in blocks of key_block,
+keeping the tile's scores (mr x key_block) in L1 and updating a running max
+and sum (online softmax), so the score matrix never leaves L1. Per item:
   compute = 2 * Sp * Skp * D + 2 * Sp * Sk * Dp flops / (peak * tile_eff)
             (Sp, Skp, Dp rounded up to the register tile; tile_eff: the
             microkernel's FMA cycles over its FMA or load cycles, whichever
@@ -17,7 +17,13 @@ score matrix never leaves L1. Per item:
   stream  = query tiles * (K^T block + V block bytes) / bandwidth of the level
             K^T and V of one head live in (L2 when 2 * Sk * D * 4 fits half of it)
   softmax = Sp * Sk * SOFTMAX_CYCLES_PER_SCORE / clock
-  pack    = Sk * D elements copied (COPY_CYCLES_PER_ELEMENT)
+  pack    = 2 * Sk * D elements copied (COPY_CYCLES_PER_ELEMENT): K^T and V
+            into panels of the tile's columns
+  With a padding mask the kernel skips keys (whole blocks, or a block's
+  tail) whose softmax weight is provably 0 (codegen/attention.py: kZeroGap): compute, calls, stream and
+  softmax count the keys it walks (walked_keys, measured on the mask by the
+  kernel's own test, AttentionKernels::walked_keys) instead of Sk; K^T and
+  V are still packed whole.
   total   = busiest thread's items * (compute + calls + max(0, stream - compute
             - calls) + softmax + pack)
             + one barrier (SYNC_SECONDS) when t > 1
@@ -51,7 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..profile import HostProfile
 from .machine import CALL_OVERHEAD_CYCLES, LOADS_PER_CYCLE, Machine
@@ -189,30 +195,32 @@ def query_chunks(s: AttentionShape, t: AttentionTile, threads: int) -> int:
 
 
 def fused_terms(c: Dict[str, float], t: AttentionTile, kb: int, s: AttentionShape,
-                threads: int) -> Dict[str, float]:
+                threads: int, walked_keys: Optional[int] = None) -> Dict[str, float]:
+    """walked_keys: keys per query row the kernel walks (None: all Sk)."""
+    skw = s.Sk if walked_keys is None else walked_keys
     chunks = query_chunks(s, t, threads)
     items = s.B * s.H * chunks
     busiest = _cdiv(items, min(threads, items))
     rows = _cdiv(s.S, chunks)
     tiles = _cdiv(rows, t.rows)
-    sp, skp, dp = tiles * t.rows, _cdiv(s.Sk, t.cols) * t.cols, _cdiv(s.D, t.cols) * t.cols
+    sp, skp, dp = tiles * t.rows, _cdiv(skw, t.cols) * t.cols, _cdiv(s.D, t.cols) * t.cols
     fma_cycles = t.rows * t.vectors / c["fma_units"]
     load_cycles = (t.rows + t.vectors) / LOADS_PER_CYCLE
     eff = fma_cycles / max(fma_cycles, load_cycles)
-    flops = 2.0 * sp * skp * s.D + 2.0 * sp * s.Sk * dp
-    blocks = _cdiv(s.Sk, kb)
+    flops = 2.0 * sp * skp * s.D + 2.0 * sp * skw * dp
+    blocks = _cdiv(skw, kb)
     calls = tiles * (skp / t.cols + blocks * dp / t.cols)
     head_bytes = 2.0 * s.Sk * s.D * F32
     compute = flops / (c["peak_flops"] * eff)
     call_s = calls * CALL_OVERHEAD_CYCLES / c["hz"]
-    stream = tiles * (skp * s.D + s.Sk * dp) * F32 / _level_bw(c, head_bytes)
+    stream = tiles * (skp * s.D + skw * dp) * F32 / _level_bw(c, head_bytes)
     item = {
         "compute": compute,
         "calls": call_s,
         # the K^T and V lines stream while the FMAs run: only their excess counts
         "stream": max(0.0, stream - compute - call_s),
-        "softmax": sp * s.Sk * softmax_cycles_per_score(t.lanes) / c["hz"],
-        "pack": _copy_s(c, s.Sk * s.D, 1),
+        "softmax": sp * skw * softmax_cycles_per_score(t.lanes) / c["hz"],
+        "pack": _copy_s(c, 2.0 * s.Sk * s.D, 1),
     }
     terms = {k: busiest * v for k, v in item.items()}
     terms["compute"] = max(terms["compute"], _shared_fma_floor(c, items * compute, min(threads, items)))
@@ -263,11 +271,12 @@ class AttentionEstimate:
     __str__ = explain
 
 
-def estimate(profile: HostProfile, s: AttentionShape, threads: int) -> AttentionEstimate:
+def estimate(profile: HostProfile, s: AttentionShape, threads: int,
+             walked_keys: Optional[int] = None) -> AttentionEstimate:
     c = model_coefficients(profile)
     t = tile(profile)
     kb = key_block(profile, t)
-    f = fused_terms(c, t, kb, s, threads)
+    f = fused_terms(c, t, kb, s, threads, walked_keys)
     u = unfused_terms(c, t.lanes, s, threads)
     fs, us = sum(f.values()), sum(u.values())
     notes = [f"the unfused score matrix is {s.S * s.Sk * F32 / 1024:.0f} KiB per head "

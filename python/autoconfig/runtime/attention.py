@@ -43,7 +43,8 @@ def _last_contiguous(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def attention(q, k, v, mask=None, scale=None, threads=None, *, out=None, algorithm=None, key_block=None):
+def attention(q, k, v, mask=None, scale=None, threads=None, *, out=None, algorithm=None, key_block=None,
+              skip_zero_keys=True):
     """O = softmax(scale * q @ k^T + mask) @ v over the last two axes.
 
     q: (B, H, S, D) float32 (or (H, S, D), (S, D)); k and v: (B, H, Sk, D).
@@ -55,7 +56,10 @@ def attention(q, k, v, mask=None, scale=None, threads=None, *, out=None, algorit
     of q's shape whose last axis is contiguous (other strides free, e.g. a
     (B, S, H*D) buffer viewed as (B, H, S, D)). algorithm: None (the model's
     choice), 'fused' or 'unfused'. key_block: keys per block of the fused
-    kernel's online softmax (None: the plan's).
+    kernel's online softmax (None: the plan's). skip_zero_keys: the fused
+    kernel skips key blocks whose softmax weight is provably exactly 0 (a
+    padding mask far below the row's largest value; same result bits); False
+    walks every key.
     """
     q = f32_array(q, "q")
     k = f32_array(k, "k")
@@ -75,6 +79,8 @@ def attention(q, k, v, mask=None, scale=None, threads=None, *, out=None, algorit
         if not is_int(key_block) or not 1 <= key_block <= 2 ** 31 - 1:
             raise ValueError(f"key_block: expected None or an integer >= 1, got {key_block!r}")
         kb = int(key_block)
+    if not isinstance(skip_zero_keys, (bool, np.bool_)):
+        raise ValueError(f"skip_zero_keys: expected a bool, got {skip_zero_keys!r}")
     if scale is None:
         scale = 1.0 / math.sqrt(D) if D > 0 else 1.0
     scale = finite_real(scale, "scale")
@@ -102,7 +108,7 @@ def attention(q, k, v, mask=None, scale=None, threads=None, *, out=None, algorit
         shared = any(overlaps(o4, x) for x in (q4, k4, v4, mask4))
         if not rows_ok or shared or any(s % 4 for s in o4.strides) or (S > 1 and o4.strides[2] < 4 * D):
             target = np.empty(o4.shape, dtype=np.float32)   # computed apart, then copied in
-    require_ext().attention(q4, k4, v4, mask4, target, scale, t, alg, kb)
+    require_ext().attention(q4, k4, v4, mask4, target, scale, t, alg, kb, bool(skip_zero_keys))
     if target is not o4:
         o4[...] = target
     return out

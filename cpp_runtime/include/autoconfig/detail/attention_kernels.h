@@ -16,6 +16,9 @@ struct AttentionKernels {
   int64_t key_block;  // keys per block: the score tile (tile_rows x key_block) stays in L1
   // The fused kernel on `threads` pool threads; key_block > 0, a multiple of tile_cols.
   void (*fused)(const AttentionArgs& a, int64_t key_block, int threads);
+  // Keys the fused kernel walks for the first register tile of head (0, 0):
+  // Sk unless a mask lets it skip weightless key blocks (the model charges these).
+  int64_t (*walked_keys)(const AttentionArgs& a, int64_t key_block);
   // Rows r < rows of s (row stride ld, cols values): s = softmax(scale * s + mask row), in place;
   // mask (or null) has row stride mask_ld (0: one row for all).
   void (*softmax_rows)(float* s, int64_t ld, int64_t rows, int64_t cols, float scale, const float* mask,
