@@ -144,11 +144,10 @@ def run_conv(threads: int, repeat: int, check_model: bool, use_torch: bool = Tru
             packs.append(require_ext().conv2d_prepare_weights(
                 w, None, sh.C, sh.H, sh.W, [sh.stride_h, sh.stride_w], list(pads), [sh.dilation_h, sh.dilation_w],
                 sh.groups, threads, [0xFFFFFFFF, -1, -1, -1, -1]))
-        # a direct one-off that packs per group inside the kernel writes no whole
-        # re-layout: nothing to hold against the bandwidth (benchmarks/
-        # weight_transforms.py times that layer's whole re-layout anyway)
-        nbytes, bw_s = ((0, 0.0) if one.get("pack_groups") else
-                        prepare_reference(host(), sh, one_alg, one["plain_input"]))
+        # a direct one-off that packs per group inside the kernel reads w and
+        # writes the packed layout's bytes all the same (a slice at a time):
+        # held against the same bandwidth as a whole re-layout
+        nbytes, bw_s = prepare_reference(host(), sh, one_alg, one["plain_input"])
         copies: List[float] = []
         prep_fns = {"prepare": prep_fn}
         if nbytes:
@@ -284,16 +283,12 @@ def prepare_summary(rows: List[ConvRow]) -> List[str]:
     bandwidth and of the measured memcpy."""
     out = []
     for threads in sorted({r.threads for r in rows}):
-        grouped = sum(1 for r in rows if r.threads == threads and r.oneoff_pack_groups)
-        if grouped:
-            out.append(f"{threads} thread(s): {grouped} direct one-off layer(s) pack per group inside the kernel "
-                       "(no whole re-layout; benchmarks/weight_transforms.py times theirs)")
-        for kind, pick in (("re-layouts (direct)", lambda a: a == "direct"),
-                           ("Winograd transforms", lambda a: a.startswith("winograd"))):
-            big = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
-                   and not r.oneoff_pack_groups and r.prepare_bytes >= LARGE_RELAYOUT_BYTES]
-            small = [r for r in rows if r.threads == threads and pick(r.oneoff_algorithm)
-                     and not r.oneoff_pack_groups and 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES]
+        for kind, pick in (("re-layouts (direct)", lambda r: r.oneoff_algorithm == "direct" and not r.oneoff_pack_groups),
+                           ("per-group packings (direct, in the kernel)",
+                            lambda r: r.oneoff_algorithm == "direct" and r.oneoff_pack_groups),
+                           ("Winograd transforms", lambda r: r.oneoff_algorithm.startswith("winograd"))):
+            big = [r for r in rows if r.threads == threads and pick(r) and r.prepare_bytes >= LARGE_RELAYOUT_BYTES]
+            small = [r for r in rows if r.threads == threads and pick(r) and 0 < r.prepare_bytes < LARGE_RELAYOUT_BYTES]
             if not big and not small:
                 continue
             bw = sum(1 for r in big if _ratio(r.oneoff_pack_s, r.prepare_bandwidth_s) <= 2.0)

@@ -57,17 +57,20 @@ def test_prepare_summary_counts_large_relayouts_within_2x():
     assert "0.10 MB (small)" in table and "| 1.67 |" in table and "| 2.50 |" in table
 
 
-def test_prepare_summary_leaves_out_per_group_packing():
-    """A direct one-off that packs per group inside the kernel has no whole
-    re-layout: it is named as such and not counted as one within 2x."""
+def test_prepare_summary_counts_per_group_packing_apart():
+    """A direct one-off that packs per group inside the kernel reads and
+    writes the same bytes as a whole re-layout: it is held against the same
+    bandwidth, counted as a kind of its own and named in the table."""
     from autoconfig.bench_conv import format_prepare_table, prepare_summary
-    grouped = _prep_row(1, "direct", 0.0, 1e-6, 0.0, float("nan"))
+    grouped = _prep_row(1, "direct", 8e6, 9.0e-4, 3.0e-4, 4.0e-4)   # 3x bandwidth, 2.25x memcpy
     grouped.oneoff_pack_groups = True
     rows = [grouped, _prep_row(1, "direct", 1e6, 3.0e-4, 1.0e-4, 1.0e-4)]
     lines = prepare_summary(rows)
-    assert lines[0].startswith("1 thread(s): 1 direct one-off layer(s) pack per group inside the kernel")
-    assert lines[1].startswith("1 thread(s), re-layouts (direct) of >= 0.25 MB: 0/1 within 2x")
-    assert "direct (packed per group in the kernel)" in format_prepare_table(rows, markdown=True)
+    assert lines[0].startswith("1 thread(s), re-layouts (direct) of >= 0.25 MB: 0/1 within 2x")
+    assert lines[1].startswith("1 thread(s), per-group packings (direct, in the kernel) of >= 0.25 MB: 0/1 "
+                               "within 2x of the copy bandwidth, 0/1 within 2x of memcpy")
+    table = format_prepare_table(rows, markdown=True)
+    assert "direct (packed per group in the kernel)" in table and "| 8.00 MB |" in table and "| 3.00 |" in table
 
 
 def test_bench_conv_small_net(ac):
