@@ -537,14 +537,19 @@ struct OneOffWeights {
 };
 
 // The fused direct path (ConvChoice::fused_prepare): one slice of scratch per
-// thread for a group's packed weights, which run_fused fills just before the
-// thread computes the group. pack_seconds (or null): the time of packing every
-// group once into one slice, the packing work the run will do (for timing).
+// thread for a group's packed weights of one reduction block, which run_fused
+// fills just before the thread computes that block of the group.
+// pack_seconds (or null): the time of the packing the run does on one thread,
+// block by block, every group of the block into one slice (direct::run_fused).
 Status prepare_fused(const Conv2dArgs& a, const detail::ConvKernels& k, OneOffWeights* p, double* pack_seconds) {
   const int64_t B = k.direct.block, cb = p->choice.direct.plain_input ? 1 : B;
   const int kb = k.direct.tile_kb[p->choice.direct.tile];
-  // One group: kb blocks of B output channels x every tap; 64-byte slices (no shared lines).
-  const int64_t group = int64_t{kb} * B * (a.C + cb - 1) / cb * cb * a.R * a.S;
+  const int64_t cgroups = (a.C + cb - 1) / cb;
+  const int64_t nblocks = std::max<int64_t>(1, p->choice.direct.cblocks);
+  // One group of one block: kb blocks of B output channels x the block's
+  // channel groups (run_fused's [c0, c1) hold at most ceil(cgroups / nblocks))
+  // x every tap; 64-byte slices (no shared lines).
+  const int64_t group = int64_t{kb} * B * ((cgroups + nblocks - 1) / nblocks) * cb * a.R * a.S;
   const int64_t slice = (group + 15) / 16 * 16;
   float* scratch = detail::thread_scratch(detail::kScratchWeights, static_cast<size_t>(slice * p->threads));
   if (!scratch) return Status::Error("conv2d: out of memory for the packed weights");
@@ -555,9 +560,12 @@ Status prepare_fused(const Conv2dArgs& a, const detail::ConvKernels& k, OneOffWe
   p->group = detail::DirectGroupWeights{a.w, a.scale, a.K, a.C, a.R, a.S, scratch, slice, k.prepare.direct_group};
   if (pack_seconds) {
     const int64_t groups = ((a.K + B - 1) / B + kb - 1) / kb;
-    const int64_t cgroups = (a.C + cb - 1) / cb;
-    for (int64_t g = 0; g < groups; ++g)
-      k.prepare.direct_group(a.w, a.scale, a.K, a.C, a.R, a.S, kb, static_cast<int>(cb), g, 0, cgroups, scratch);
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t c0 = cgroups * blk / nblocks, c1 = cgroups * (blk + 1) / nblocks;
+      if (c0 == c1) continue;
+      for (int64_t g = 0; g < groups; ++g)
+        k.prepare.direct_group(a.w, a.scale, a.K, a.C, a.R, a.S, kb, static_cast<int>(cb), g, c0, c1, scratch);
+    }
     *pack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return Status::Ok();

@@ -60,6 +60,23 @@ static inline void scaled_block(const float* __restrict w, int64_t ld, int64_t k
   blocks::transpose_block(rows, B, dst, dst_stride);
 }}
 
+// transpose_block with column i stored at dst + off[i]: the blocked-input
+// layout puts the B columns of one step at B uneven places (direct_items).
+{isa.transpose_fn("transpose_to", offsets=True)}
+// scaled_block with column i stored at dst + off[i] (transpose_to).
+static inline void scaled_block_to(const float* __restrict w, int64_t ld, int64_t k0, int64_t j0,
+                                   const float* __restrict scale, float* __restrict dst,
+                                   const int64_t* __restrict off) {{
+  if (!scale) {{
+    transpose_to(w + k0 * ld + j0, ld, dst, off);
+    return;
+  }}
+  alignas(64) float rows[B * B];
+  for (int l = 0; l < B; ++l)
+    {isa.storeu("rows + l * B", isa.mul(isa.loadu("w + (k0 + l) * ld + j0"), isa.set1("scale[k0 + l]")))}
+  transpose_to(rows, B, dst, off);
+}}
+
 // col[i*B + lane] = w[(k0 + lane) * ld + j0 + i] * scale[k0 + lane] for i < B:
 // B columns of B weight rows as B vectors over output channels; lanes past kn
 // and columns past n are zero.
@@ -100,6 +117,8 @@ static void direct_items(const DirectJob& j, int64_t it0, int64_t it1) {{
   // lands at (j * kbn + kb) * B, a uniform stride.
   const bool uniform = j.cb == 1 || j.RS == 1;
   alignas(64) float col[B * B];
+  // Blocked input, R*S > 1: where column m of a channel block goes (below).
+  std::vector<int64_t> off(uniform ? 0 : static_cast<size_t>(B * j.RS));
   for (int64_t it = it0; it < it1; ++it) {{
     const int64_t g = it / j.chunks, j0c = (it % j.chunks) * j.chunk;
     const int64_t j0 = j0c > j.col0 ? j0c : j.col0, j1 = j0c + j.chunk < j.col1 ? j0c + j.chunk : j.col1;
@@ -114,10 +133,17 @@ static void direct_items(const DirectJob& j, int64_t it0, int64_t it1) {{
       const int kn = static_cast<int>(j.K - k0 < B ? j.K - k0 : B);
       if (!uniform) {{
         // Blocked input, R*S > 1: whole channel blocks (B*RS columns) per step;
-        // column q*B + i of a block is channel cr = (q*B + i) / RS, tap t =
-        // (q*B + i) % RS, and goes to d + (t * B + cr) * kbn * B.
+        // column m = q*B + i of a block is channel cr = m / RS, tap t = m % RS,
+        // and goes to d + (t * B + cr) * kbn * B = d + off[m]. Whole blocks are
+        // transposed straight there (no round trip through `col`, no index
+        // arithmetic per column).
+        for (int64_t m = 0; m < B * j.RS; ++m) off[m] = ((m % j.RS) * B + m / j.RS) * kbn * B;
         for (int64_t jb = j0; jb < j1; jb += B * j.RS) {{   // j0, j1: whole channel blocks
           float* d = ug + ((jb - j.col0) * kbn + kb) * B;
+          if (kn == B && jb + B * j.RS <= n) {{
+            for (int64_t q = 0; q < j.RS; ++q) scaled_block_to(j.w, ld, k0, jb + q * B, j.scale, d, &off[q * B]);
+            continue;
+          }}
           for (int64_t q = 0; q < j.RS; ++q) {{
             columns(j.w, ld, k0, kn, jb + q * B, n, j.scale, col);
             int64_t cr = q * B / j.RS, t = q * B % j.RS;
@@ -171,6 +197,7 @@ static DirectJob direct_job(const float* w, const float* scale, int64_t K, int64
   const int64_t fit = kL1Bytes / 2 / (2 * int64_t(sizeof(float)) * KB * B);
   const int64_t step = cb == 1 || j.RS == 1 ? B : B * j.RS;   // direct_thread's step: columns or channel blocks
   j.chunk = fit > step ? fit / step * step : step;
+  if (cb > 1 && j.RS > 1) j.chunk = j.cols;   // direct_group's comment
   j.chunks = (j.cols + j.chunk - 1) / j.chunk;
   j.col1 = j.cols;
   return j;
@@ -190,6 +217,13 @@ void direct_weights(const float* w, const float* scale, int64_t K, int64_t C, in
 // start at u + group * KB * taps * cb * B + c0 * RS * cb * kbn * B there. On
 // the calling thread: a one-off call packs each group just before the thread
 // computes it (direct::run_fused), so the slice is read from L2.
+// Blocked input with R*S > 1: one item spans all the columns, so each block kb
+// reads its B source rows from end to end (B long streams) and the slice's
+// lines are completed in L2, where the run reads them. direct_job's chunks
+// of one channel block (B*RS columns, sized for L1) restart KB*B row pieces of
+// B*RS*4 bytes per chunk: on the Zen 3 VM (1 thread, under load, A/B in one
+// process) that took 1.4-2x as long for 512x7x7->512 3x3. For 1x1 and plain
+// input the L1 chunks stay: whole rows were 1.0-1.2x slower there.
 void direct_group(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int KB, int cb,
                   int64_t group, int64_t c0, int64_t c1, float* dst) {{
   DirectJob j = direct_job(w, scale, K, C, R, S, KB, cb, dst);

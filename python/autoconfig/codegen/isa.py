@@ -12,6 +12,16 @@ from typing import List
 from ..profile import fixed_lanes_profile
 
 
+def _dst_param(offsets: bool) -> str:
+    """The last parameter of a transpose_fn: the row stride, or the rows' offsets."""
+    return "const int64_t* __restrict off" if offsets else "int64_t dst_stride"
+
+
+def _dst_row(j, offsets: bool) -> str:
+    """Where row j (an int or a C++ expression) of a transposed block starts, past dst."""
+    return f"off[{j}]" if offsets else f"{j} * dst_stride"
+
+
 @dataclass(frozen=True)
 class Isa:
     key: str            # profile isa: avx512 | avx2 | neon | sve | rvv | generic
@@ -63,15 +73,18 @@ class Isa:
         """Into L2 (not L1)."""
         return f"__builtin_prefetch({ptr}, 1, 2);"
 
-    def transpose_fn(self, name: str) -> str:
+    def transpose_fn(self, name: str, offsets: bool = False) -> str:
         """C++ definition of `static inline void name(const float* src, int64_t src_stride,
         float* dst, int64_t dst_stride)`: dst[j*dst_stride + i] = src[i*src_stride + j] for
-        i, j < lanes (a lanes x lanes block; any alignment). This scalar loop is the
-        fallback; ISAs with shuffles transpose in registers."""
+        i, j < lanes (a lanes x lanes block; any alignment). offsets: the last parameter is
+        `const int64_t* off` instead and column j goes to dst + off[j] (destinations that
+        are not evenly spaced). This scalar loop is the fallback; ISAs with shuffles
+        transpose in registers."""
         return (f"static inline void {name}(const float* __restrict src, int64_t src_stride,\n"
-                f"                        float* __restrict dst, int64_t dst_stride) {{\n"
+                f"                        float* __restrict dst, {_dst_param(offsets)}) {{\n"
                 f"  for (int i = 0; i < {self.lanes}; ++i)\n"
-                f"    for (int j = 0; j < {self.lanes}; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];\n"
+                f"    for (int j = 0; j < {self.lanes}; ++j) dst[{_dst_row('j', offsets)} + i] = "
+                f"src[i * src_stride + j];\n"
                 f"}}\n")
     def vector_math(self) -> str: raise NotImplementedError
 
@@ -80,11 +93,11 @@ class Avx512(Isa):
     def __init__(self):
         super().__init__("avx512", "avx512f", 16, "__m512", ["immintrin.h"])
 
-    def transpose_fn(self, name):
+    def transpose_fn(self, name, offsets=False):
         # unpack ps, unpack pd: 4x4 transposes inside each 128-bit lane; then two
         # rounds of shuffle_f32x4 move the 128-bit lanes into place. 64 shuffles.
         o = [f"static inline void {name}(const float* __restrict src, int64_t src_stride,",
-             "                        float* __restrict dst, int64_t dst_stride) {"]
+             f"                        float* __restrict dst, {_dst_param(offsets)}) {{"]
         o += [f"  const __m512 r{i} = _mm512_loadu_ps(src + {i} * src_stride);" for i in range(16)]
         for i in range(8):
             o.append(f"  const __m512 t{2 * i} = _mm512_unpacklo_ps(r{2 * i}, r{2 * i + 1}), "
@@ -103,10 +116,10 @@ class Avx512(Isa):
                      f"s{4 + j} = _mm512_shuffle_f32x4(q{j}, q{4 + j}, 0xDD);")
             o.append(f"  const __m512 u{j} = _mm512_shuffle_f32x4(q{8 + j}, q{12 + j}, 0x88), "
                      f"u{4 + j} = _mm512_shuffle_f32x4(q{8 + j}, q{12 + j}, 0xDD);")
-            o.append(f"  _mm512_storeu_ps(dst + {j} * dst_stride, _mm512_shuffle_f32x4(s{j}, u{j}, 0x88));")
-            o.append(f"  _mm512_storeu_ps(dst + {8 + j} * dst_stride, _mm512_shuffle_f32x4(s{j}, u{j}, 0xDD));")
-            o.append(f"  _mm512_storeu_ps(dst + {4 + j} * dst_stride, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0x88));")
-            o.append(f"  _mm512_storeu_ps(dst + {12 + j} * dst_stride, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0xDD));")
+            o.append(f"  _mm512_storeu_ps(dst + {_dst_row(j, offsets)}, _mm512_shuffle_f32x4(s{j}, u{j}, 0x88));")
+            o.append(f"  _mm512_storeu_ps(dst + {_dst_row(8 + j, offsets)}, _mm512_shuffle_f32x4(s{j}, u{j}, 0xDD));")
+            o.append(f"  _mm512_storeu_ps(dst + {_dst_row(4 + j, offsets)}, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0x88));")
+            o.append(f"  _mm512_storeu_ps(dst + {_dst_row(12 + j, offsets)}, _mm512_shuffle_f32x4(s{4 + j}, u{4 + j}, 0xDD));")
         return "\n".join(o) + "\n}\n"
 
     def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"
@@ -206,11 +219,11 @@ class Avx2(Isa):
     def __init__(self):
         super().__init__("avx2", "avx2", 8, "__m256", ["immintrin.h"])
 
-    def transpose_fn(self, name):
+    def transpose_fn(self, name, offsets=False):
         # unpack ps, shuffle ps: 4x4 transposes inside each 128-bit lane; then
         # permute2f128 pairs the lanes. 24 shuffles.
         o = [f"static inline void {name}(const float* __restrict src, int64_t src_stride,",
-             "                        float* __restrict dst, int64_t dst_stride) {"]
+             f"                        float* __restrict dst, {_dst_param(offsets)}) {{"]
         o += [f"  const __m256 r{i} = _mm256_loadu_ps(src + {i} * src_stride);" for i in range(8)]
         for i in range(4):
             o.append(f"  const __m256 t{2 * i} = _mm256_unpacklo_ps(r{2 * i}, r{2 * i + 1}), "
@@ -223,8 +236,8 @@ class Avx2(Isa):
             o.append(f"  const __m256 q{4 * i + 3} = _mm256_shuffle_ps({a1}, {b1}, 0xEE);")
         # q{4i+j}, 128-bit lane l: column 4l+j of rows 4i..4i+3.
         for j in range(4):
-            o.append(f"  _mm256_storeu_ps(dst + {j} * dst_stride, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x20));")
-            o.append(f"  _mm256_storeu_ps(dst + {4 + j} * dst_stride, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x31));")
+            o.append(f"  _mm256_storeu_ps(dst + {_dst_row(j, offsets)}, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x20));")
+            o.append(f"  _mm256_storeu_ps(dst + {_dst_row(4 + j, offsets)}, _mm256_permute2f128_ps(q{j}, q{4 + j}, 0x31));")
         return "\n".join(o) + "\n}\n"
 
     def prefetch_l2(self, ptr): return f"_mm_prefetch(reinterpret_cast<const char*>({ptr}), _MM_HINT_T1);"

@@ -623,9 +623,13 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     # The copy bandwidth counts bytes read + written, write-allocate included.
     # It is one core's; the packers' threads each bring their own misses in
     # flight (module docstring), so threads divide it too. Fused: w is read
-    # from the level it fits in and the packed slice is written into L2
-    # (measured on the Zen 3 VM, 1 thread, load ~3, bench --op conv2d: 0.78 ms
-    # for 512x7x7->512 3x3, 9.4 MB of w; the issue term alone predicted 0.64).
+    # from the level it fits in and the packed slice is written into L2.
+    # Measured on the Zen 3 VM (1 thread, load 2.5-3, conv2d_prepare_weights
+    # best of 30, which times the run's block-by-block packing), against the
+    # 0.29 / 0.57 / 0.83 ms predicted: 2048x7x7->512 1x1 0.24-0.33 ms,
+    # 1024x14x14->2048 1x1/2 0.53-0.56, 512x7x7->512 3x3 (9.4 MB of w, so
+    # read at the DRAM bandwidth here) 0.52-0.70 with w left in L3 by the
+    # previous call, 1.29-1.37 with w evicted first (standalone harness).
     if fused:
         memory = (F32 * read / m.bandwidth(m.level_of(F32 * read))
                   + F32 * written / m.copy_bandwidth("L2")) / threads

@@ -62,7 +62,7 @@ struct DirectGroupWeights {
   const float* scale;  // K values (folded batch-norm) or null
   int64_t K, C, R, S;
   float* scratch;
-  int64_t slice_floats;  // >= one group's packed floats
+  int64_t slice_floats;  // >= one group's packed floats of one reduction block
   void (*pack)(const float* w, const float* scale, int64_t K, int64_t C, int64_t R, int64_t S, int kb, int cb,
                int64_t group, int64_t c0, int64_t c1, float* dst);
 };
