@@ -49,6 +49,14 @@ def make_cases():
     xd, wd = f32(1, 24, 13, 13), f32(24, 1, 3, 3)
     cases["conv2d depthwise"] = lambda t: ac.conv2d(xd, wd, pads=(1, 1, 1, 1), groups=24, algorithm="depthwise",
                                                    threads=t)
+    # One-off direct calls that pack each group in the kernel (the model's
+    # direct_fused_prepare): every pool thread fills its own slice of the
+    # calling thread's scratch while other callers run theirs.
+    xg, wg, bg = f32(1, 64, 15, 15), f32(83, 64, 3, 3), f32(83)
+    cases["conv2d direct packed per group, 3x3/2"] = lambda t: ac.conv2d(
+        xg, wg, bg, strides=2, pads=(1, 0, 1, 0), activation="relu", algorithm="direct", threads=t)
+    xp, wp = f32(1, 131, 7, 7), f32(67, 131, 1, 1)
+    cases["conv2d direct packed per group, 1x1"] = lambda t: ac.conv2d(xp, wp, algorithm="direct", threads=t)
     layer = ac.prepare_conv2d(w3, b3c, input_shape=(16, 14, 14), pads=(1, 1, 1, 1), activation="relu6")
     cases["prepared 3x3"] = lambda t: layer(x3, threads=t)
     blocked = ac.prepare_conv2d(w3, b3c, input_shape=(16, 14, 14), pads=(1, 1, 1, 1), layout="blocked")
