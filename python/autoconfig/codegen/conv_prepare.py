@@ -117,8 +117,6 @@ static void direct_items(const DirectJob& j, int64_t it0, int64_t it1) {{
   // lands at (j * kbn + kb) * B, a uniform stride.
   const bool uniform = j.cb == 1 || j.RS == 1;
   alignas(64) float col[B * B];
-  // Blocked input, R*S > 1: where column m of a channel block goes (below).
-  std::vector<int64_t> off(uniform ? 0 : static_cast<size_t>(B * j.RS));
   for (int64_t it = it0; it < it1; ++it) {{
     const int64_t g = it / j.chunks, j0c = (it % j.chunks) * j.chunk;
     const int64_t j0 = j0c > j.col0 ? j0c : j.col0, j1 = j0c + j.chunk < j.col1 ? j0c + j.chunk : j.col1;
@@ -134,14 +132,19 @@ static void direct_items(const DirectJob& j, int64_t it0, int64_t it1) {{
       if (!uniform) {{
         // Blocked input, R*S > 1: whole channel blocks (B*RS columns) per step;
         // column m = q*B + i of a block is channel cr = m / RS, tap t = m % RS,
-        // and goes to d + (t * B + cr) * kbn * B = d + off[m]. Whole blocks are
-        // transposed straight there (no round trip through `col`, no index
-        // arithmetic per column).
-        for (int64_t m = 0; m < B * j.RS; ++m) off[m] = ((m % j.RS) * B + m / j.RS) * kbn * B;
+        // and goes to d + (t * B + cr) * kbn * B = d + off[i] for the B columns
+        // of step q. Whole blocks are transposed straight there (no round trip
+        // through `col`, no index arithmetic per float); the B offsets of a step
+        // are computed with it (no table per call: direct_group runs per group
+        // inside the conv's own loop).
         for (int64_t jb = j0; jb < j1; jb += B * j.RS) {{   // j0, j1: whole channel blocks
           float* d = ug + ((jb - j.col0) * kbn + kb) * B;
           if (kn == B && jb + B * j.RS <= n) {{
-            for (int64_t q = 0; q < j.RS; ++q) scaled_block_to(j.w, ld, k0, jb + q * B, j.scale, d, &off[q * B]);
+            for (int64_t q = 0; q < j.RS; ++q) {{
+              int64_t off[B];
+              for (int i = 0; i < B; ++i) off[i] = (((q * B + i) % j.RS) * B + (q * B + i) / j.RS) * kbn * B;
+              scaled_block_to(j.w, ld, k0, jb + q * B, j.scale, d, off);
+            }}
             continue;
           }}
           for (int64_t q = 0; q < j.RS; ++q) {{
