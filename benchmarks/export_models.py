@@ -88,8 +88,10 @@ def main() -> int:
     try:
         import torch  # noqa: F401
         import_torchvision()
-    except ImportError:
-        print("needs torch and torchvision: pip install torch==2.14.1 torchvision==0.29.1", file=sys.stderr)
+    except ImportError as e:
+        # say which import failed: torchvision's own imports (e.g. Pillow) fail here too
+        print(f"needs torch and torchvision ({e}): pip install torch==2.14.1 torchvision==0.29.1 pillow",
+              file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)
     for n in names:
