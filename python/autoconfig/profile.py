@@ -59,6 +59,13 @@ class HostProfile:
     # core has its own FMA units, about 1/2 when the "cores" are two SMT
     # threads of one physical core (measured; 1 for targets)
     fma_thread_scaling: float = 1.0
+    # Vector FMAs per cycle the probe measured for each vector ISA of the CPU,
+    # by autoconfig_probe FMA key (avx512, avx2, sse, neon): what another ISA
+    # variant's code issues here (tuning.space.profile_for_isa). A Zen 4 core
+    # issues two 256-bit FMAs a cycle but one 512-bit (double-pumped), so its
+    # AVX2 code has the same peak as its AVX-512 code. Empty for targets: the
+    # narrower code is then assumed to issue as many FMAs as fma_per_cycle.
+    fma_per_cycle_by_key: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)                  # sanity-check decisions, sources
 
     # -- convenience -----------------------------------------------------

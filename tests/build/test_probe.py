@@ -592,3 +592,34 @@ def test_fma_thread_scaling_validated_in_target_files(tmp_path, value):
     with pytest.raises(ValueError, match="fma_thread_scaling': expected a number in \\(0, 1\\]"):
         probe.profile(str(f))
 
+
+
+def test_fma_rate_per_isa_recorded_for_narrower_views(vm_sysfs, monkeypatch):
+    """A Zen 4 core issues one 512-bit FMA a cycle but two 256-bit ones: the
+    profile keeps each timed rate, and the x86-64-v3 view of the AVX-512
+    profile takes its peak from the AVX2 rate, not the AVX-512 one."""
+    from autoconfig.tuning.space import profile_for_isa
+    monkeypatch.delenv("AUTOCONFIG_PROFILE_OVERRIDE", raising=False)
+    m = _measurements(fma={"avx512": {"latency_cycles": 4.0, "per_cycle": 0.99, "gflops": 95.0},
+                           "avx2": {"latency_cycles": 4.0, "per_cycle": 1.98, "gflops": 95.0},
+                           "sse": {"latency_cycles": 4.0, "per_cycle": 2.3, "gflops": 55.2}})
+    p = probe.profile(measurements=m)
+    assert (p.isa, p.fma_per_cycle) == ("avx512", 1.0)
+    assert p.fma_per_cycle_by_key == {"avx512": 1.0, "avx2": 2.0, "sse": 2.3}
+    assert any("FMAs per cycle (sse code): measured 2.300, kept" in n for n in p.notes)
+    v3 = profile_for_isa(p, "x86-64-v3")
+    assert (v3.fma_per_cycle, v3.peak_gflops_per_core) == (2.0, pytest.approx(3.0 * 2 * 8 * 2))
+    assert profile_for_isa(p, "x86-64-v2").fma_per_cycle == 2.3
+    assert HostProfile.from_json(p.to_json()) == p
+    # A profile without the readings (targets, older files) keeps its own rate for every view.
+    q = probe.profile("x86-64-v4")
+    assert q.fma_per_cycle_by_key == {}
+    assert profile_for_isa(q, "x86-64-v3").fma_per_cycle == q.fma_per_cycle
+
+
+@pytest.mark.parametrize("value", [{"avx2": 0}, {"avx2": "two"}, [2.0]])
+def test_fma_rate_per_isa_validated_in_target_files(tmp_path, value):
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps({"base": "x86-64-v4", "override": {"fma_per_cycle_by_key": value}}))
+    with pytest.raises(ValueError, match="fma_per_cycle_by_key': expected an object"):
+        probe.profile(str(f))

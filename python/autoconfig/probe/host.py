@@ -190,6 +190,8 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
         notes.append(f"no {fma_key} FMA measurement: assumed latency 4, {units:g}/cycle, "
                      f"peak {peak:.1f} GFLOPS/core from the clock")
 
+    by_key = _fma_rates_by_key(meas.get("fma"), fma_key, units if isinstance(fma, dict) else None, notes)
+
     # caches: sysfs, defaults for missing levels, then the L3 sanity check.
     caches = {c.level: c for c in sysfs.read_sysfs_caches()}
     for lvl, d in DEFAULT_CACHES.items():
@@ -217,7 +219,22 @@ def _host_profile(meas: dict, notes: List[str]) -> HostProfile:
         peak_gflops_per_core=round(peak, 3), cores=cores,
         caches=[caches[k] for k in sorted(caches)],
         bandwidth_gbps=bandwidth, copy_bandwidth_gbps=copy_bw, compile_flags=list(spec["compile_flags"]),
-        measured=bool(meas.get("fma") or curve), fma_thread_scaling=scaling, notes=notes))
+        measured=bool(meas.get("fma") or curve), fma_thread_scaling=scaling,
+        fma_per_cycle_by_key=by_key, notes=notes))
+
+
+def _fma_rates_by_key(fma: object, own_key: str, own_units: Optional[float], notes: List[str]) -> Dict[str, float]:
+    """FMAs per cycle of every vector ISA the probe timed (its FMA readings by
+    key), for the code of the narrower ISA variants this CPU also runs; the
+    profile's own ISA keeps the rate its peak was taken from."""
+    out: Dict[str, float] = {}
+    for key, r in sorted((fma or {}).items() if isinstance(fma, dict) else []):
+        if key == own_key:
+            if own_units is not None:
+                out[key] = own_units
+        elif isinstance(r, dict) and isinstance(r.get("per_cycle"), (int, float)) and r["per_cycle"] > 0:
+            out[key] = _round_if_close(float(r["per_cycle"]), f"FMAs per cycle ({key} code)", notes)
+    return out
 
 
 def _per_level(curve: List[Tuple[int, float]], caches: Dict[int, CacheLevel], what: str,

@@ -61,6 +61,10 @@ def _check_field(where: str, name: str, v: Any) -> Any:
         if not (_is_num(v) and 0 < v <= 1):
             raise bad("a number in (0, 1]")
         return float(v)
+    if name == "fma_per_cycle_by_key":
+        if not isinstance(v, dict) or not all(isinstance(k, str) and _is_num(x) and x > 0 for k, x in v.items()):
+            raise bad("an object {probe FMA key: FMAs per cycle > 0}")
+        return {k: float(x) for k, x in v.items()}
     if name in ("bandwidth_gbps", "copy_bandwidth_gbps"):
         if not isinstance(v, dict):
             raise bad("an object {level: GB/s}")

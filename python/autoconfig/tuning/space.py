@@ -198,11 +198,13 @@ _V2_FLAGS = ("-msse4.2", "-mpopcnt")
 def profile_for_isa(profile: HostProfile, isa: Optional[str]) -> HostProfile:
     """`profile` seen by the code of another ISA variant the same CPU runs
     (x86-64-v4 / v3 / v2, or generic): the register file, vector width and
-    compile flags of the ISA table's row; caches, bandwidths, clock, cores
-    and FMA latency and units stay the machine's (the same pipes execute the
-    narrower vectors; v2 and generic code issue multiply + add pairs the
-    profile counts as one FMA, as the x86-64-v2 target does). None: the
-    profile itself."""
+    compile flags of the ISA table's row; the FMAs per cycle the probe
+    measured for that row's vector width (fma_per_cycle_by_key: a Zen 4
+    core issues two 256-bit FMAs a cycle, one 512-bit), else the profile's
+    own (the same pipes execute the narrower vectors); caches, bandwidths,
+    clock, cores and FMA latency stay the machine's (v2 and generic code
+    issue multiply + add pairs the profile counts as one FMA, as the
+    x86-64-v2 target does). None: the profile itself."""
     if isa is None:
         return profile
     if isa not in ISA_VIEWS:
@@ -216,9 +218,10 @@ def profile_for_isa(profile: HostProfile, isa: Optional[str]) -> HostProfile:
         missing += [f for f in ("sse4_2", "popcnt") if f not in profile.features]
     if missing:
         raise SpaceError(f"isa {isa!r}: the machine of profile {profile.name!r} lacks {', '.join(missing)}")
-    peak = profile.freq_ghz * profile.fma_per_cycle * (row.vector_bits // 32) * 2
+    units = profile.fma_per_cycle_by_key.get(row.fma_key, profile.fma_per_cycle)
+    peak = profile.freq_ghz * units * (row.vector_bits // 32) * 2
     return replace(profile, isa=row.key, vector_bits=row.vector_bits, vector_registers=row.vector_registers,
-                   compile_flags=flags, peak_gflops_per_core=round(peak, 3),
+                   compile_flags=flags, peak_gflops_per_core=round(peak, 3), fma_per_cycle=units,
                    notes=list(profile.notes) + [f"{isa} view of {profile.name} (tuning.space.profile_for_isa): "
                                                 f"{row.vector_bits}-bit, {row.vector_registers} registers"])
 
