@@ -515,6 +515,10 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
       prefetch_rows(next.v, a.v_row, r0, r1, D);
       prefetch_rows(next.q, a.q_row, n0, n1, D);
     }}
+    // the next tile's output rows, for writing: the stores of its last step
+    // otherwise wait on memory (O is written once, never read)
+    for (int64_t r = i0 + MR; r < i0 + 2 * MR && r < q1; ++r)
+      for (int64_t d = 0; d < D; d += 16) {isa.prefetch("O + r * a.o_row + d")}
     for (int r = 0; r < rows; ++r) {{ m[r] = -__builtin_inff(); l[r] = 0.0f; }}
     if (skipping && a.mask_row != 0)
       for (int r = 0; r < rows; ++r) cut[r] = row_cut(M + (i0 + r) * a.mask_row, Sk, bd);
