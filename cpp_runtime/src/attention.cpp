@@ -121,7 +121,7 @@ Terms fused_terms(const ConvModel& m, const AttentionKernels& k, int64_t kb, con
   return {{"compute", std::max(busiest * compute, shared_fma_floor(m, items * compute, tt))},
           {"calls", busiest * call_s},
           {"stream", busiest * std::max(0.0, stream - compute - call_s)},
-          {"softmax", busiest * sp * Skw * kFusedSoftmaxVectorOps / kVectorOpsPerCycle / m.lanes / m.hz},
+          {"softmax", busiest * sp * skl * kFusedSoftmaxVectorOps / kVectorOpsPerCycle / m.lanes / m.hz},
           {"pack", busiest * copy_s(m, 2.0 * double(a.Sk) * D, 1)},
           {"sync", sync_s(m, tt, 1)}};
 }

@@ -18,8 +18,9 @@ and sum (online softmax), so the score matrix never leaves L1. Per item:
   calls   = register-tile calls * CALL_OVERHEAD_CYCLES / clock
   stream  = query tiles * (K^T block + V block bytes) / bandwidth of the level
             K^T and V of one head live in (L2 when 2 * Sk * D * 4 fits half of it)
-  softmax = Sp * Sk * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / lanes
-            / clock (the first pass is the score tile's epilogue)
+  softmax = Sp * Skl * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / lanes
+            / clock (the first pass is the score tile's epilogue; both run
+            over whole vectors of keys)
   pack    = 2 * Sk * D elements copied (COPY_CYCLES_PER_ELEMENT): K^T and V
             into panels of the tile's columns
   With a padding mask the kernel skips keys (whole blocks, or a block's
@@ -227,7 +228,7 @@ def fused_terms(c: Dict[str, float], t: AttentionTile, kb: int, s: AttentionShap
         "calls": call_s,
         # the K^T and V lines stream while the FMAs run: only their excess counts
         "stream": max(0.0, stream - compute - call_s),
-        "softmax": sp * skw * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / t.lanes / c["hz"],
+        "softmax": sp * skl * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / t.lanes / c["hz"],
         "pack": _copy_s(c, 2.0 * s.Sk * s.D, 1),
     }
     terms = {k: busiest * v for k, v in item.items()}
