@@ -251,7 +251,9 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   const double compute = std::max(L.N * share * L.Ho * row / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
   // Channel blocks in either layout, no conversion (models/conv.py: estimate_depthwise).
   const double Hp = L.H + L.pt + L.pb, Wp = L.W + L.pl + L.pr;
-  const bool in_place = ctx.in_blocked && L.K == L.C && Hp == L.H && Wp == L.W;
+  // read in place, pads skipped (no gather), when rows are a register tile wide or unpadded
+  const bool pads = Hp != L.H || Wp != L.W;
+  const bool in_place = ctx.in_blocked && L.K == L.C && (L.Wo >= ow || !pads);
   const double gather = in_place ? 0.0 : L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;
   const double scatter = ctx.out_blocked ? 0.0 : L.N * share * B * L.Ho * L.Wo * m.copy_cycles_per_element / m.hz;
   return compute + gather + scatter + sync(m, t, L.N);

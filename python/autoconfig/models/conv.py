@@ -546,11 +546,15 @@ def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, c
     Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     # The kernel works on channel blocks in either layout (no conversion):
     # gather builds each block's zero-padded Hp x Wp x B tile (a transpose
-    # from NCHW, a row copy from NCHW[B]c, nothing for an unpadded blocked
-    # input with multiplier 1); scatter transposes it back for an NCHW output
-    # (a blocked one is stored in place).
+    # from NCHW, a row copy from NCHW[B]c with multiplier > 1); a blocked
+    # input with multiplier 1 is read in place, the taps outside the image
+    # skipped (rows per output row, columns at the edges), so nothing is
+    # copied, when output rows are at least a register tile wide (narrower
+    # padded ones copy; unpadded ones need no copy either way); scatter
+    # transposes the output back for an NCHW output (a blocked one is stored
+    # in place).
     pads = Hp != L.H or Wp != L.W
-    in_place = ctx.in_blocked and L.K == L.C and not pads
+    in_place = ctx.in_blocked and L.K == L.C and (L.out_w >= ow_tile or not pads)
     gather = 0.0 if in_place else L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
     scatter = 0.0 if ctx.out_blocked else L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
     return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N),
