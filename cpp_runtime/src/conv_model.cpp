@@ -315,8 +315,8 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)
-    compute = std::max(flops / (m.peak_flops * t * m.transform_efficiency),
-                       shared_fma_floor(m, flops / (m.peak_flops * m.transform_efficiency), t));
+    compute = std::max(flops / (m.peak_flops * t * m.weight_transform_efficiency),
+                       shared_fma_floor(m, flops / (m.peak_flops * m.weight_transform_efficiency), t));
   return std::max(memory, std::max(issue, compute)) + sync(m, t, 1);
 }
 
