@@ -144,8 +144,12 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
     if (nb >= cgroups) break;
   }
   const double per_col = d.cpad * rows_in * L.sw * 4;
-  const double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
-  const double chunks = cdiv(d.cols, chunk);
+  double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
+  double chunks = cdiv(d.cols, chunk);
+  // Equal chunks; one-row layers in a multiple of the threads (models/conv.py: direct_schedule).
+  if (threads > 1 && d.rows == 1) chunks = cdiv(chunks, threads) * threads;
+  chunk = std::min(chunk, cdiv(cdiv(d.cols, chunks), n) * n);
+  chunks = cdiv(d.cols, chunk);
   const double inner = x + (w_all > half_l2 ? w_all * d.rows * chunks : w_all);
   if (order == 1 || (order < 0 && inner < best.l3_bytes)) return {true, chunk, 1, inner, footprint};
   return best;
