@@ -144,8 +144,12 @@ Schedule direct_schedule(const ConvModel& m, const Geo& L, double n, double kb, 
     if (nb >= cgroups) break;
   }
   const double per_col = d.cpad * rows_in * L.sw * 4;
-  const double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
-  const double chunks = cdiv(d.cols, chunk);
+  double chunk = std::max(1.0, std::min(d.cols, std::floor(std::floor(half_l2 / per_col) / n) * n));
+  double chunks = cdiv(d.cols, chunk);
+  // Equal chunks; one-row layers in a multiple of the threads (models/conv.py: direct_schedule).
+  if (threads > 1 && d.rows == 1) chunks = cdiv(chunks, threads) * threads;
+  chunk = std::min(chunk, cdiv(cdiv(d.cols, chunks), n) * n);
+  chunks = cdiv(d.cols, chunk);
   const double inner = x + (w_all > half_l2 ? w_all * d.rows * chunks : w_all);
   if (order == 1 || (order < 0 && inner < best.l3_bytes)) return {true, chunk, 1, inner, footprint};
   return best;
@@ -251,7 +255,9 @@ double depthwise_s(const ConvModel& m, const Geo& L, double threads, const ConvC
   const double compute = std::max(L.N * share * L.Ho * row / m.hz, shared_fma_floor(m, L.N * fma_cycles / m.hz, t));
   // Channel blocks in either layout, no conversion (models/conv.py: estimate_depthwise).
   const double Hp = L.H + L.pt + L.pb, Wp = L.W + L.pl + L.pr;
-  const bool in_place = ctx.in_blocked && L.K == L.C && Hp == L.H && Wp == L.W;
+  // read in place, pads skipped (no gather), when rows are a register tile wide or unpadded
+  const bool pads = Hp != L.H || Wp != L.W;
+  const bool in_place = ctx.in_blocked && L.K == L.C && (L.Wo >= ow || !pads);
   const double gather = in_place ? 0.0 : L.N * share * B * Hp * Wp * m.copy_cycles_per_element / m.hz;
   const double scatter = ctx.out_blocked ? 0.0 : L.N * share * B * L.Ho * L.Wo * m.copy_cycles_per_element / m.hz;
   return compute + gather + scatter + sync(m, t, L.N);
@@ -313,8 +319,8 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
   if (flops > 0)
-    compute = std::max(flops / (m.peak_flops * t * m.transform_efficiency),
-                       shared_fma_floor(m, flops / (m.peak_flops * m.transform_efficiency), t));
+    compute = std::max(flops / (m.peak_flops * t * m.weight_transform_efficiency),
+                       shared_fma_floor(m, flops / (m.peak_flops * m.weight_transform_efficiency), t));
   return std::max(memory, std::max(issue, compute)) + sync(m, t, 1);
 }
 

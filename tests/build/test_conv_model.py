@@ -116,6 +116,29 @@ def test_blocked_context_charges_conversions(ac):
     assert direct.predicted_s < plain[direct.name].predicted_s
 
 
+def test_depthwise_reads_a_blocked_padded_input_in_place():
+    """A blocked input with multiplier 1 is read in place, pads and all, when
+    rows are at least a register tile wide: no gather; narrower rows, an NCHW
+    input or a multiplier above 1 copy the padded tile."""
+    from autoconfig import probe
+    profile = probe.profile("x86-64-v4")
+    m = conv_model.kernel_machine(profile)
+    ow = conv_model.depthwise_ow_tile(profile)
+    blocked = conv_model.Context(True, True)
+    wide = Conv2dShape(C=96, H=112, W=112, K=96, R=3, S=3, stride_h=2, stride_w=2, pad_top=1, pad_left=1,
+                       pad_bottom=1, pad_right=1, groups=96)
+    assert wide.out_w >= ow
+    assert conv_model.estimate_depthwise(m, wide, ow, 1, blocked)["gather"] == 0.0
+    assert conv_model.estimate_depthwise(m, wide, ow, 1, conv_model.Context(False, True))["gather"] > 0.0
+    narrow = Conv2dShape(C=960, H=7, W=7, K=960, R=3, S=3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1,
+                         groups=960)
+    assert narrow.out_w < ow
+    assert conv_model.estimate_depthwise(m, narrow, ow, 1, blocked)["gather"] > 0.0
+    doubled = Conv2dShape(C=48, H=56, W=56, K=96, R=3, S=3, pad_top=1, pad_left=1, pad_bottom=1, pad_right=1,
+                          groups=48)
+    assert conv_model.estimate_depthwise(m, doubled, ow, 1, blocked)["gather"] > 0.0
+
+
 def test_explain_conv2d(ac):
     e = ac.explain("conv2d", N=1, C=64, H=56, W=56, K=64, R=3, S=3, pads=1, threads=1)
     text = str(e)

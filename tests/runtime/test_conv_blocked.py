@@ -208,6 +208,14 @@ DEPTHWISE = [
     (8, 12, 11, 1, 3, (2, 1), (2, 2, 2, 2), (2, 2)),
     (11, 8, 8, 2, 3, (1, 1), (1, 1, 1, 1), (1, 2)),
     (5, 6, 7, 3, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    # Rows at least a register tile wide: a blocked input is read in place,
+    # taps outside the image skipped (interior tiles, edge columns, and rows
+    # or columns whose taps all fall in the padding).
+    (16, 20, 30, 1, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (20, 13, 37, 1, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
+    (5, 9, 21, 1, 5, (1, 2), (2, 1, 2, 3), (1, 1)),
+    (7, 6, 17, 1, 3, (1, 1), (3, 3, 3, 3), (1, 1)),
+    (9, 10, 26, 1, 3, (1, 1), (2, 4, 1, 3), (2, 3)),
 ]
 
 

@@ -60,7 +60,8 @@ CONV_MODEL_FIELDS = ("lanes", "fma_units", "fma_latency", "hz", "peak_flops", "f
                      "gemm_nr", "gemm_kc", "gemm_inv_eff_a", "gemm_inv_eff_b", "depthwise_ow_tile",
                      "winograd_f2_error", "winograd_f4_error", "l1_bytes", "l1_ways",
                      "line_bytes", "l2_bytes", "l3_bytes", "bw_l1", "bw_l2", "bw_l3", "bw_dram",
-                     "prepare_cycles_per_element", "copy_bw_l1", "copy_bw_l2", "copy_bw_l3", "copy_bw_dram")
+                     "prepare_cycles_per_element", "copy_bw_l1", "copy_bw_l2", "copy_bw_l3", "copy_bw_dram",
+                     "weight_transform_efficiency")
 CONV_ALGORITHM_ENUM = {"direct": "Direct", "gemm-1x1": "Gemm1x1", "im2col-gemm": "Im2colGemm",
                        "winograd-f2": "WinogradF2", "winograd-f4": "WinogradF4", "depthwise": "Depthwise"}
 

@@ -38,7 +38,7 @@ by run time alone (candidates(..., prepared=True), the default).
               nothing is added for it.
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
-              TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
+              WEIGHT_TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
   gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
               batch-norm scale must be folded into a copy (scale=True).
 A one-off call packs into scratch it then reads back (term "reload"): when
@@ -112,12 +112,27 @@ TILE_OVERHEAD_CYCLES = 30.0
 # Direct kernel, per tap (one input channel block, or channel, at one r, s):
 # the tap-table load and the pointer bumps of the reduction loop.
 TAP_OVERHEAD_CYCLES = 1.0
-# Winograd transforms are adds and subtracts with a load and a store per few
-# flops: they run at about this fraction of the FMA peak.
-TRANSFORM_EFFICIENCY = 0.25
+# Winograd input / output transforms (the flops of winograd_counts: about
+# 2a adds per element and dimension) run at this fraction of the FMA peak:
+# vector adds, subtracts and a few FMAs with a load and a store per few of
+# them. Least-squares fit with WINOGRAD_GEMM_EFFICIENCY on the AMD EPYC Zen 4
+# VM (avx512, 115 GFLOPS probe), 1 thread, 2026-12-07: the 12 x86-64-v4
+# Winograd records of the lead's tuning dataset (F2 and F4; 96-512 channels,
+# 7x7-35x35) and ResNet-50's four 3x3 layers standalone (bench --op conv2d):
+# 0.63 and 0.92, every layer within 15% except the 512-channel 7x7 F4,
+# whose 37.7 MB of U stream from DRAM (-25%). The earlier guesses (0.25,
+# 0.85) predicted 1.18 ms for ResNet's 64-channel 56x56 F4, measured 0.73.
+TRANSFORM_EFFICIENCY = 0.63
 # The batched transform-domain GEMMs are short (C deep, tile block wide); they
-# reach about this fraction of the peak.
-WINOGRAD_GEMM_EFFICIENCY = 0.85
+# reach about this fraction of the peak (fit above).
+WINOGRAD_GEMM_EFFICIENCY = 0.92
+# The weight transform G g G^T of the preparation is scalar double-precision
+# code (codegen/conv_winograd.py: pack_weights): about this fraction of the
+# vector FMA peak (the value the run's transforms used before their fit).
+# Zen 4 VM, 1 thread, bench --op conv2d --check-model, 2026-12-07 15:10: the
+# one-off F4 preparation of ResNet-50's 64- and 128-channel 3x3 layers took
+# 0.037 / 0.148 ms against 0.046 / 0.184 predicted with it.
+WEIGHT_TRANSFORM_EFFICIENCY = 0.25
 
 # Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
 # vectorized packers when the weights are cache-resident (B x B register
@@ -346,6 +361,15 @@ def direct_schedule(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plain: bo
     per_col = cpad * rows_in * L.stride_w * F32
     chunk = int(max(1, min(g.cols, (half_l2 // per_col) // n * n)))
     chunks = math.ceil(g.cols / chunk)
+    # Equal chunks (in whole tiles), and for one-row (pointwise) layers a
+    # multiple of the threads: each thread takes a contiguous range of items,
+    # so a sliver of a last chunk left the shares unequal (ResNet-50's
+    # 256->64 1x1 at 56x56, 2 threads: 3584 vs 2688 columns; 0.507 ms against
+    # 0.457 with an even split).
+    if threads > 1 and g.rows == 1:
+        chunks = math.ceil(chunks / threads) * threads
+    chunk = int(min(chunk, math.ceil(math.ceil(g.cols / chunks) / n) * n))
+    chunks = math.ceil(g.cols / chunk)
     inner = x_bytes + (w_all * g.rows * chunks if w_all > half_l2 else w_all)
     if groups_inner or (groups_inner is None and inner < best.l3_bytes):
         return DirectSchedule(True, chunk, 1, inner, footprint)
@@ -546,11 +570,15 @@ def estimate_depthwise(m: Machine, L: Conv2dShape, ow_tile: int, threads: int, c
     Hp, Wp = L.H + L.pad_top + L.pad_bottom, L.W + L.pad_left + L.pad_right
     # The kernel works on channel blocks in either layout (no conversion):
     # gather builds each block's zero-padded Hp x Wp x B tile (a transpose
-    # from NCHW, a row copy from NCHW[B]c, nothing for an unpadded blocked
-    # input with multiplier 1); scatter transposes it back for an NCHW output
-    # (a blocked one is stored in place).
+    # from NCHW, a row copy from NCHW[B]c with multiplier > 1); a blocked
+    # input with multiplier 1 is read in place, the taps outside the image
+    # skipped (rows per output row, columns at the edges), so nothing is
+    # copied, when output rows are at least a register tile wide (narrower
+    # padded ones copy; unpadded ones need no copy either way); scatter
+    # transposes the output back for an NCHW output (a blocked one is stored
+    # in place).
     pads = Hp != L.H or Wp != L.W
-    in_place = ctx.in_blocked and L.K == L.C and not pads
+    in_place = ctx.in_blocked and L.K == L.C and (L.out_w >= ow_tile or not pads)
     gather = 0.0 if in_place else L.N * share * B * Hp * Wp * COPY_CYCLES_PER_ELEMENT / _hz(m)
     scatter = 0.0 if ctx.out_blocked else L.N * share * B * L.out_h * L.out_w * COPY_CYCLES_PER_ELEMENT / _hz(m)
     return {"compute": compute, "gather": gather, "scatter": scatter, "sync": _sync(t, L.N),
@@ -640,8 +668,8 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     if alg.startswith("winograd"):
         a = int(alg[-1]) + 2
         flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C
-        compute = max(flops / (m.peak_flops * threads * TRANSFORM_EFFICIENCY),
-                      _shared_fma_floor(m, flops / (m.peak_flops * TRANSFORM_EFFICIENCY), threads))
+        compute = max(flops / (m.peak_flops * threads * WEIGHT_TRANSFORM_EFFICIENCY),
+                      _shared_fma_floor(m, flops / (m.peak_flops * WEIGHT_TRANSFORM_EFFICIENCY), threads))
     # The unfused packed copy comes back from memory when the call's working
     # set does not stay in L3. Measured on the Zen 3 VM (1 thread, quiet; the
     # lead's issue-14 table), one-off minus prepared run minus preparation
@@ -849,4 +877,5 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "bw_dram": m.bandwidth("DRAM"),
         "copy_bw_l1": m.copy_bandwidth("L1"), "copy_bw_l2": m.copy_bandwidth("L2"),
         "copy_bw_l3": m.copy_bandwidth("L3"), "copy_bw_dram": m.copy_bandwidth("DRAM"),
+        "weight_transform_efficiency": WEIGHT_TRANSFORM_EFFICIENCY,
     }
