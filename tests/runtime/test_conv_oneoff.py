@@ -180,16 +180,17 @@ def _at_line_offset(w: np.ndarray, floats: int) -> np.ndarray:
 # Weight rows a whole number of 64-byte lines apart (C*R*S a multiple of 16):
 # the direct packer follows the line grid when they start mid-line
 # (conv_prepare.py, direct_items). A deep 1x1 layer with a partial last output
-# block (packed fused in reduction blocks), and a plain-input 3x3 layer (one
-# channel per tap).
+# block (packed fused in reduction blocks), a plain-input 3x3 layer (one
+# channel per tap) and a blocked-input 3x3 layer (steps across channel blocks).
 LINE_GRID_LAYERS = [
     ((1, 1024, 3, 5, 72, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1), None),
     ((1, 32, 9, 9, 40, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1), True),
+    ((1, 48, 9, 9, 40, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1), False),
 ]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("case", LINE_GRID_LAYERS, ids=["1x1", "plain3x3"])
+@pytest.mark.parametrize("case", LINE_GRID_LAYERS, ids=["1x1", "plain3x3", "blocked3x3"])
 def test_direct_packer_any_weight_alignment(ac, case, threads):
     """Weights starting at every float of a line pack to the same floats: the
     one-off and the prepared layer give the bits of 64-byte aligned weights,
