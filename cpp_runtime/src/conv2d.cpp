@@ -536,11 +536,37 @@ struct OneOffWeights {
   const float* blocked_bias() const { return bias_blocked.empty() ? nullptr : bias_blocked.data(); }
 };
 
+// The per-group packing a fused direct run does (direct::run_fused), alone:
+// the run's threads, each packing, block by block, the groups its work items
+// touch (the run's split: items (group, row chunk) groups outermost, cut in
+// equal contiguous ranges) into its own slice.
+struct GroupPackJob {
+  const Conv2dArgs* a;
+  const detail::DirectGroupWeights* gw;
+  int kb, cb;
+  int64_t groups, rowchunks, cgroups, nblocks;
+};
+
+void group_pack_thread(void* ctx, int tid, int nthreads) {
+  const GroupPackJob& j = *static_cast<const GroupPackJob*>(ctx);
+  const int64_t items = j.groups * j.rowchunks;
+  const int64_t lo = items * tid / nthreads, hi = items * (tid + 1) / nthreads;
+  if (lo >= hi) return;
+  float* own = j.gw->scratch + tid * j.gw->slice_floats;
+  for (int64_t blk = 0; blk < j.nblocks; ++blk) {
+    const int64_t c0 = j.cgroups * blk / j.nblocks, c1 = j.cgroups * (blk + 1) / j.nblocks;
+    if (c0 == c1) continue;
+    for (int64_t g = lo / j.rowchunks; g <= (hi - 1) / j.rowchunks; ++g)
+      j.gw->pack(j.a->w, j.a->scale, j.a->K, j.a->C, j.a->R, j.a->S, j.kb, j.cb, g, c0, c1, own);
+  }
+}
+
 // The fused direct path (ConvChoice::fused_prepare): one slice of scratch per
 // thread for a group's packed weights of one reduction block, which run_fused
 // fills just before the thread computes that block of the group.
-// pack_seconds (or null): the time of the packing the run does on one thread,
-// block by block, every group of the block into one slice (direct::run_fused).
+// pack_seconds (or null): the time of the packing the run does, on the run's
+// threads, each over its own groups (GroupPackJob); one thread packs them all
+// one after the other at threads = 1.
 Status prepare_fused(const Conv2dArgs& a, const detail::ConvKernels& k, OneOffWeights* p, double* pack_seconds) {
   const int64_t B = k.direct.block, cb = p->choice.direct.plain_input ? 1 : B;
   const int kb = k.direct.tile_kb[p->choice.direct.tile];
@@ -559,13 +585,21 @@ Status prepare_fused(const Conv2dArgs& a, const detail::ConvKernels& k, OneOffWe
   p->fused = true;
   p->group = detail::DirectGroupWeights{a.w, a.scale, a.K, a.C, a.R, a.S, scratch, slice, k.prepare.direct_group};
   if (pack_seconds) {
-    const int64_t groups = ((a.K + B - 1) / B + kb - 1) / kb;
-    for (int64_t blk = 0; blk < nblocks; ++blk) {
-      const int64_t c0 = cgroups * blk / nblocks, c1 = cgroups * (blk + 1) / nblocks;
-      if (c0 == c1) continue;
-      for (int64_t g = 0; g < groups; ++g)
-        k.prepare.direct_group(a.w, a.scale, a.K, a.C, a.R, a.S, kb, static_cast<int>(cb), g, c0, c1, scratch);
-    }
+    // The run's work items (direct::launch): a pointwise layer is one row of H*W columns.
+    const int64_t Ho = is_pointwise(a) ? 1 : conv2d_output_h(a);
+    const int64_t Wo = is_pointwise(a) ? a.H * a.W : conv2d_output_w(a);
+    const int64_t chunk = p->choice.direct.chunk < 1 || p->choice.direct.chunk > Wo ? Wo : p->choice.direct.chunk;
+    GroupPackJob j;
+    j.a = &a;
+    j.gw = &p->group;
+    j.kb = kb;
+    j.cb = static_cast<int>(cb);
+    j.groups = ((a.K + B - 1) / B + kb - 1) / kb;
+    j.rowchunks = Ho * ((Wo + chunk - 1) / chunk);
+    j.cgroups = cgroups;
+    j.nblocks = std::min(nblocks, cgroups);  // as direct::launch clamps it
+    const int64_t items = j.groups * j.rowchunks;
+    detail::parallel_run(static_cast<int>(std::min<int64_t>(std::max(p->threads, 1), items)), &group_pack_thread, &j);
     *pack_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return Status::Ok();

@@ -181,7 +181,8 @@ def _emit_conv(profile: HostProfile, convs: List[Plan]) -> Emitted:
            + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
         l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
         l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
-        vregs=conv_profile.vector_registers)
+        vregs=conv_profile.vector_registers,
+        line_bytes=(conv_profile.cache(1).line_bytes if conv_profile.cache(1) else 64))
     out.sources.append(conv_tu)
     return out
 

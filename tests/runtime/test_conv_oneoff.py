@@ -129,7 +129,8 @@ FUSED_LAYERS = [
     (1, 64, 15, 15, 83, 3, 3, (2, 2), (1, 0, 1, 0), (1, 1), 1),
     (1, 96, 14, 14, 130, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),
     (1, 3, 23, 23, 20, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),
-    (1, 2039, 7, 7, 509, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    # input (1.6 MB) well over half of L2 (512 KiB on Zen 3, 1 MiB on Zen 4): reduction blocks
+    (1, 2039, 14, 14, 67, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
 ]
 
 
@@ -164,6 +165,52 @@ def test_fused_oneoff_equals_prepared(ac, layer, threads):
     np.testing.assert_array_equal(y1, layer_(x, residual=res))
     ref = conv_ref(x, w, b, strides, pads, dil, groups, scale=scale, shift=shift, activation="relu", residual=res)
     assert_close(y1, ref, conv_tol(x, w * scale[:, None, None, None], ref, groups), f"threads={threads}")
+
+
+def _at_line_offset(w: np.ndarray, floats: int) -> np.ndarray:
+    """A copy of w whose first float sits `floats` floats past a 64-byte boundary."""
+    buf = np.empty(w.size + 16, dtype=np.float32)
+    start = ((floats * 4 - buf.ctypes.data % 64) % 64) // 4
+    out = buf[start:start + w.size].reshape(w.shape)
+    out[...] = w
+    assert out.ctypes.data % 64 == floats * 4
+    return out
+
+
+# Weight rows a whole number of 64-byte lines apart (C*R*S a multiple of 16):
+# the direct packer follows the line grid when they start mid-line
+# (conv_prepare.py, direct_items). A deep 1x1 layer with a partial last output
+# block (packed fused in reduction blocks), a plain-input 3x3 layer (one
+# channel per tap) and a blocked-input 3x3 layer (steps across channel blocks).
+LINE_GRID_LAYERS = [
+    ((1, 1024, 3, 5, 72, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1), None),
+    ((1, 32, 9, 9, 40, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1), True),
+    ((1, 48, 9, 9, 40, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1), False),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", LINE_GRID_LAYERS, ids=["1x1", "plain3x3", "blocked3x3"])
+def test_direct_packer_any_weight_alignment(ac, case, threads):
+    """Weights starting at every float of a line pack to the same floats: the
+    one-off and the prepared layer give the bits of 64-byte aligned weights,
+    and the float64 reference."""
+    layer, plain = case
+    N, C, H, W, K, R, S, strides, pads, dil, groups = layer
+    x, w, b, scale, shift = _tensors(layer, seed=threads)
+    tile = conv_model.direct_tiles(ac.host())[0]
+    alg = "direct" if plain is None else conv_model.direct_candidate_name(tile, plain)
+    kw = dict(strides=strides, pads=pads, dilations=dil, groups=groups, algorithm=alg, threads=threads)
+    want = ac.conv2d(x, _at_line_offset(w, 0), b, scale=scale, shift=shift, **kw)
+    ref = conv_ref(x, w, b, strides, pads, dil, groups, scale=scale, shift=shift)
+    assert_close(want, ref, conv_tol(x, w * scale[:, None, None, None], ref, groups), f"threads={threads}")
+    for floats in range(1, 16):
+        wo = _at_line_offset(w, floats)
+        np.testing.assert_array_equal(ac.conv2d(x, wo, b, scale=scale, shift=shift, **kw), want, f"offset {floats}")
+        np.testing.assert_array_equal(ac.conv2d(x, wo, b, **kw),
+                                      ac.conv2d(x, _at_line_offset(w, 0), b, **kw), f"offset {floats}, no scale")
+        layer_ = ac.prepare_conv2d(wo, b, input_shape=(C, H, W), scale=scale, shift=shift, **kw)
+        np.testing.assert_array_equal(layer_(x), want, f"prepared, offset {floats}")
 
 
 def test_fused_path_covers_reduction_blocks(ac):

@@ -320,7 +320,8 @@ def conv_tu_name(variant: str) -> str:
 
 
 def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile: int,
-                      plan_lines: Sequence[str], l1_bytes: int, l2_bytes: int, vregs: int) -> str:
+                      plan_lines: Sequence[str], l1_bytes: int, l2_bytes: int, vregs: int,
+                      line_bytes: int = 64) -> str:
     """The variant's conv translation unit (compiled with its ISA flags).
     isa has fixed lanes: a scalable variant passes its fixed-lanes view."""
     if not isa.fixed_lanes:
@@ -342,7 +343,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
          emit_blocks(isa), emit_direct(isa, tiles), emit_depthwise(isa, dw_ow_tile)]
     code, rows = _winograd_parts(isa, l1_bytes, l2_bytes, vregs)
     o.append(code)
-    o.append(emit_prepare(isa, l1_bytes))
+    o.append(emit_prepare(isa, l1_bytes, line_bytes))
     o.append("}  // namespace\n")
     o.append(f"namespace variant_{variant} {{")
     o.append("extern const ConvKernels kConvKernels;")

@@ -146,7 +146,8 @@ def _base(profile: HostProfile, cxx: str) -> Path:
         ["autoconfig.tuning.measure base"],
         l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
         l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
-        vregs=conv_profile.vector_registers))
+        vregs=conv_profile.vector_registers,
+        line_bytes=(conv_profile.cache(1).line_bytes if conv_profile.cache(1) else 64)))
     # the registry points at the variant's attention kernels too
     attention = attention_unit(profile)
     for rel, text in attention.items():
