@@ -122,10 +122,17 @@ TAP_OVERHEAD_CYCLES = 1.0
 # 0.63 and 0.92, every layer within 15% except the 512-channel 7x7 F4,
 # whose 37.7 MB of U stream from DRAM (-25%). The earlier guesses (0.25,
 # 0.85) predicted 1.18 ms for ResNet's 64-channel 56x56 F4, measured 0.73.
+# That fit holds for a 32-register file only: the same CPU's x86-64-v3 code
+# (16 ymm) measured 1.12x / 1.25x (F2 / F4) the time it predicts, and
+# 0.85x / 0.89x the time predicted with the earlier values (a 6x6 F4 tile is
+# 36 vectors: it stays in registers only with 32 of them), so a 16-register
+# file keeps those. winograd_efficiencies() picks by register file.
 TRANSFORM_EFFICIENCY = 0.63
+TRANSFORM_EFFICIENCY_16_REGISTERS = 0.25
 # The batched transform-domain GEMMs are short (C deep, tile block wide); they
 # reach about this fraction of the peak (fit above).
 WINOGRAD_GEMM_EFFICIENCY = 0.92
+WINOGRAD_GEMM_EFFICIENCY_16_REGISTERS = 0.85
 # The weight transform G g G^T of the preparation is scalar double-precision
 # code (codegen/conv_winograd.py: pack_weights): about this fraction of the
 # vector FMA peak (the value the run's transforms used before their fit).
@@ -532,14 +539,23 @@ def winograd_counts(mt: int, L: Conv2dShape) -> Dict[str, float]:
             "u_bytes": float(F32 * a * a * L.C * L.K)}
 
 
+def winograd_efficiencies(m: Machine) -> Tuple[float, float]:
+    """(transform, transform-domain GEMM) fractions of the FMA peak for this
+    register file (see TRANSFORM_EFFICIENCY)."""
+    if m.vregs >= 32:
+        return TRANSFORM_EFFICIENCY, WINOGRAD_GEMM_EFFICIENCY
+    return TRANSFORM_EFFICIENCY_16_REGISTERS, WINOGRAD_GEMM_EFFICIENCY_16_REGISTERS
+
+
 def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Context = NCHW) -> Dict[str, float]:
     c = winograd_counts(mt, L)
+    transform_eff, gemm_eff = winograd_efficiencies(m)
     t = max(1, min(threads, int(c["tiles"])))
     peak = m.peak_flops * t
 
     def work(flops: float, efficiency: float) -> float:
         return max(L.N * flops / (peak * efficiency), _shared_fma_floor(m, L.N * flops / m.peak_flops, t))
-    gemm = work(c["gemm"], WINOGRAD_GEMM_EFFICIENCY)
+    gemm = work(c["gemm"], gemm_eff)
     # Every call streams the transformed weights (a*a*C*K floats) from where
     # they live; the GEMMs wait for them when that is slower. Cold weights:
     # the first image's read is the term of its own (module docstring).
@@ -547,8 +563,8 @@ def estimate_winograd(m: Machine, mt: int, L: Conv2dShape, threads: int, ctx: Co
     u_bytes = L.N * c["u_bytes"] - (c["u_bytes"] if cold else 0.0)
     u_stream = u_bytes / _beyond_l2_bandwidth(m, c["u_bytes"]) / t
     terms = {"gemm": gemm, "stall": max(0.0, u_stream - gemm), **cold,
-             "input_transform": work(c["input_transform"], TRANSFORM_EFFICIENCY),
-             "output_transform": work(c["output_transform"], TRANSFORM_EFFICIENCY),
+             "input_transform": work(c["input_transform"], transform_eff),
+             "output_transform": work(c["output_transform"], transform_eff),
              "sync": _sync(t, 2 * L.N)}
     terms.update(_layout_terms(m, L, threads, ctx))
     return terms
@@ -865,8 +881,8 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
         "tap_overhead_cycles": TAP_OVERHEAD_CYCLES, "prepare_cycles_per_element": PREPARE_CYCLES_PER_ELEMENT,
-        "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": TRANSFORM_EFFICIENCY,
-        "winograd_gemm_efficiency": WINOGRAD_GEMM_EFFICIENCY,
+        "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": winograd_efficiencies(m)[0],
+        "winograd_gemm_efficiency": winograd_efficiencies(m)[1],
         "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,
         "gemm_inv_eff_b": g.inv_eff_b,
         "depthwise_ow_tile": depthwise_ow_tile(profile),
