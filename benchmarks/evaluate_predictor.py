@@ -8,11 +8,11 @@ model on its training side only.
 Splits (each (task, ISA) group of the dataset is one test case):
   held-out networks   leave one family out: for each family (resnet, mobilenet,
                       densenet, inception, efficientnet, bert, vit) a model
-                      trained on the other families' groups (both ISAs) ranks
+                      trained on the other families' groups (every ISA) ranks
                       that family's layers; every group is tested once.
-  held-out ISA        trained on every x86-64-v2 group, tested on x86-64-v3,
-                      and the other way round. (x86-64-v4 needs AVX-512, which
-                      the Zen 3 this was collected on lacks: not measured.)
+  held-out ISA        leave one ISA variant out: trained on the groups of the
+                      others (e.g. x86-64-v2 + v3), tested on its groups
+                      (x86-64-v4), for each variant the dataset has.
 
 Per test group, time of each selector's pick:
   oracle         the fastest measured config of the group: exact where the

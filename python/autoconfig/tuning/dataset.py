@@ -22,8 +22,16 @@ File: JSON, gzip-compressed:
                 "load1": float}, ...],
    "metadata": {...}}            # CPU, command, dates, ISA variants absent and why
 
-Regenerate (the shipped file; ~1-2 hours on a 2-core Zen 3 VM):
-  PYTHONPATH=python python -m autoconfig.tuning.dataset collect      # -> benchmarks/data/tuning_dataset.json.gz
+Regenerate (the shipped file: 459 (task, ISA) groups, ~75 minutes of one
+core of a Zen 4 VM, measured pinned to a core nothing else runs on; its
+metadata lists the runs):
+  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect \
+      --isa x86-64-v4,x86-64-v3,x86-64-v2 --families resnet,mobilenet,densenet,inception,efficientnet \
+      --per-family 20 --top 5 --neighbours 5 --random 3 --exhaustive 30 --repeats 5 --chunk 8
+  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect \
+      --isa x86-64-v4,x86-64-v3,x86-64-v2 --families bert,vit \
+      --per-family 14 --top 5 --neighbours 4 --random 3 --exhaustive 30 --repeats 5 --chunk 6
+  (-> benchmarks/data/tuning_dataset.json.gz; a rerun skips the (task, ISA) pairs already in --out)
 """
 from __future__ import annotations
 
