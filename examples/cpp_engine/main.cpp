@@ -1,5 +1,6 @@
 // A tiny inference "engine" that runs its layers on autoconfig's kernels and
 // checks them against plain loops written here (independent of autoconfig).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -38,13 +39,19 @@ std::vector<double> reference(const std::vector<float>& x, const std::vector<flo
   return y;
 }
 
+// Normwise relative error, max |got - want| / max |want|: the measure of the
+// library's documented Winograd error bounds and of the ONNX comparisons. An
+// element-wise ratio is dominated by outputs near zero, where a Winograd
+// transform's rounding (absolute, about 1e-6 of the largest output) is all
+// there is: 1.4e-3 on conv3x3+bn's F(2x2) though its normwise error is ~1e-7.
 bool check(const char* layer, const std::vector<float>& got, const std::vector<double>& want, int K) {
-  double worst = 0;
+  double diff = 0, scale = 0;
   for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(got[i] - want[i]) / (1e-3 + std::fabs(want[i]));
-    if (err > worst) worst = err;
+    diff = std::max(diff, std::fabs(got[i] - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
   }
-  const bool ok = worst < 1e-4 * std::sqrt(static_cast<double>(K));
+  const double worst = diff / std::max(scale, 1e-30);
+  const bool ok = worst < 1e-5 * std::sqrt(static_cast<double>(K));
   std::printf("%-14s max rel err %.2e  %s\n", layer, worst, ok ? "ok" : "MISMATCH");
   return ok;
 }
