@@ -34,7 +34,6 @@ using Terms = std::vector<std::pair<std::string, double>>;
 constexpr double kF32 = 4.0;
 // models/attention.py constants (the ones the emitted coefficients do not carry).
 constexpr double kSoftmaxVectorOps = 28.0;
-constexpr double kFusedSoftmaxVectorOps = 27.0;
 constexpr double kLayerNormVectorOps = 10.0;
 constexpr double kVectorOpsPerCycle = 2.0;
 constexpr double kItemsPerThread = 4.0;
@@ -104,24 +103,23 @@ Terms fused_terms(const ConvModel& m, const AttentionKernels& k, int64_t kb, con
   const double tiles = cdiv(rows, k.tile_rows);
   const double S = double(a.S), Skw = walked, D = double(a.D), nr = k.tile_cols;
   const double sp = tiles * k.tile_rows, skp = cdiv(Skw, nr) * nr, dp = cdiv(D, nr) * nr;
-  const double skl = cdiv(Skw, m.lanes) * m.lanes;
   const double nv = nr / m.lanes;
   const double fma_cycles = k.tile_rows * nv / m.fma_units;
   const double load_cycles = (k.tile_rows + nv) / kLoadsPerCycle;
   const double eff = fma_cycles / std::max(fma_cycles, load_cycles);
-  const double flops = 2.0 * sp * skl * D + 2.0 * sp * Skw * dp;
+  const double flops = 2.0 * sp * skp * D + 2.0 * sp * Skw * dp;
   const double blocks = cdiv(Skw, double(kb));
   const double calls = tiles * (skp / nr + blocks * dp / nr);
   const double head_bytes = 2.0 * double(a.Sk) * D * kF32;
   const double compute = flops / (m.peak_flops * eff);
   const double call_s = calls * m.call_overhead_cycles / m.hz;
-  const double stream = tiles * (skl * D + Skw * dp) * kF32 / level_bw(m, head_bytes);
+  const double stream = tiles * (skp * D + Skw * dp) * kF32 / level_bw(m, head_bytes);
   const double tt = std::min(threads, items);
   (void)S;
   return {{"compute", std::max(busiest * compute, shared_fma_floor(m, items * compute, tt))},
           {"calls", busiest * call_s},
           {"stream", busiest * std::max(0.0, stream - compute - call_s)},
-          {"softmax", busiest * sp * skl * kFusedSoftmaxVectorOps / kVectorOpsPerCycle / m.lanes / m.hz},
+          {"softmax", busiest * sp * Skw * softmax_cycles(m) / m.hz},
           {"pack", busiest * copy_s(m, 2.0 * double(a.Sk) * D, 1)},
           {"sync", sync_s(m, tt, 1)}};
 }

@@ -100,90 +100,6 @@ static void tile_rows(int rows, const float* a, int64_t lda, const float* b, int
 '''
 
 
-def _score_tile(isa: Isa, mr: int, nv: int) -> str:
-    """The Q K^T register tile with the softmax's first pass as its epilogue:
-    the scores leave the registers scaled, masked and maxed, so no pass reads
-    them back before the exp."""
-    V = isa.vtype
-    loads = "\n".join(f"      const {V} b{j} = {isa.loadu(f'bk + {j} * L')};" if j == 0 else
-                      f"      const {V} b{j} = NX > {j} ? {isa.loadu(f'bk + {j} * L')} : {isa.zero()};"
-                      for j in range(nv))
-    fmas = "\n".join(f"        if (NX > {j}) acc[r][{j}] = {isa.fma('ar', f'b{j}', f'acc[r][{j}]')};"
-                     for j in range(nv))
-    return f'''// -inf from lane `count` on: loadu(kNegPad + L - count), 0 <= count <= L.
-alignas(64) static const float kNegPad[2 * L] = {{{", ".join(["0.0f"] * isa.lanes + ["-__builtin_inff()"] * isa.lanes)}}};
-
-// Scores of R query rows x NX vectors of keys (NX <= NV): x = scale * (q . k)
-// + mask (mask rows mask_ld apart, or none), keys from `valid` on set to -inf
-// (the block's tail: they weigh 0 in the exp pass), stored to c (row stride
-// ldc); vmax[r] takes the lane-wise max of row r's scores. b is a K^T panel
-// (rows NR apart). Scale and mask are applied as the unfused softmax applies
-// them (a product, then a sum), so both give the same bits.
-template <int R, int NX>
-static inline void score_tile(const float* __restrict a, int64_t lda, const float* __restrict b, int64_t D,
-                              float* __restrict c, int64_t ldc, float scale, const float* __restrict mask,
-                              int64_t mask_ld, int valid, {V}* __restrict vmax) {{
-  {V} acc[R][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = {isa.zero()};
-  for (int64_t k = 0; k < D; ++k) {{
-    const float* bk = b + k * NR;
-{loads}
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {{
-      const {V} ar = {isa.broadcast("a[r * lda + k]")};
-{fmas}
-    }}
-  }}
-  const {V} vs = {isa.set1("scale")};
-  const bool edge = valid < NX * L;
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {{
-    float* cr = c + r * ldc;
-    const float* mr = mask ? mask + r * mask_ld : nullptr;
-    {V} mx = vmax[r];
-#pragma GCC unroll 4
-    for (int j = 0; j < NX; ++j) {{
-      {V} x = {isa.mul("acc[r][j]", "vs")};
-      if (!edge) {{
-        if (mr) x = {isa.add("x", isa.loadu("mr + j * L"))};
-      }} else {{
-        const int cnt = valid - j * L < 0 ? 0 : (valid - j * L > L ? L : valid - j * L);
-        {isa.mask_decl("mj", "cnt")}
-        if (mr) x = {isa.add("x", isa.masked_load("mj", "mr + j * L"))};
-        x = {isa.add("x", isa.loadu("kNegPad + L - cnt"))};
-      }}
-      {isa.storeu("cr + j * L", "x")}
-      mx = {isa.max_keep_nan("mx", "x")};
-    }}
-    vmax[r] = mx;
-  }}
-}}
-
-template <int R>
-static void score_cols(int nx, const float* a, int64_t lda, const float* b, int64_t D, float* c, int64_t ldc,
-                       float scale, const float* mask, int64_t mask_ld, int valid, {V}* vmax) {{
-  switch (nx) {{
-{chr(10).join(f"    case {j}: score_tile<R, {j}>(a, lda, b, D, c, ldc, scale, mask, mask_ld, valid, vmax); break;"
-              for j in range(1, nv + 1))}
-    default: break;
-  }}
-}}
-
-// The first `rows` (1..MR) rows through score_tile<rows, nx>.
-static void score_rows(int rows, int nx, const float* a, int64_t lda, const float* b, int64_t D, float* c,
-                       int64_t ldc, float scale, const float* mask, int64_t mask_ld, int valid, {V}* vmax) {{
-  switch (rows) {{
-{chr(10).join(f"    case {r}: score_cols<{r}>(nx, a, lda, b, D, c, ldc, scale, mask, mask_ld, valid, vmax); break;"
-              for r in range(1, mr + 1))}
-    default: break;
-  }}
-}}
-'''
-
-
 def _softmax(isa: Isa) -> str:
     V = isa.vtype
     return f'''// The row's scores become p = exp(x - ref) with x = scale * s + mask and ref
@@ -215,31 +131,6 @@ static inline float hsum(const {V} v) {{
   return s;
 }}
 
-// The exp pass over a block of n scores x (scale and mask applied) whose max is mb.
-static void online_exp(float* __restrict s, int64_t n, float mb, float* m, float* l, float* alpha) {{
-  // A NaN score may be dropped from the max: its own exp below is NaN, so the row is NaN anyway.
-  const float mnew = mb > *m ? mb : *m;
-  const float ref = mnew == -__builtin_inff() ? 0.0f : mnew;
-  *alpha = *m == -__builtin_inff() ? 0.0f : std::exp(*m - mnew);
-  const {V} vref = {isa.set1("ref")};
-  {V} vsum = {isa.zero()};
-  int64_t j = 0;
-  for (; j + L <= n; j += L) {{
-    const {V} p = softmax_exp({isa.sub(isa.loadu("s + j"), "vref")});
-    {isa.storeu("s + j", "p")}
-    vsum = {isa.add("vsum", "p")};
-  }}
-  float sum = hsum(vsum);
-  for (; j < n; ++j) {{
-    const float p = scalar_softmax_exp(s[j] - ref);
-    s[j] = p;
-    sum += p;
-  }}
-  *l = *l * *alpha + sum;
-  *m = mnew;
-}}
-
-// Both softmax passes over a row of n raw scores s (mask: n values, or null).
 static void online_row(float* __restrict s, int64_t n, float scale, const float* __restrict mask, float* m, float* l,
                        float* alpha) {{
   const {V} vs = {isa.set1("scale")};
@@ -258,7 +149,25 @@ static void online_row(float* __restrict s, int64_t n, float scale, const float*
     s[j] = x;
     mb = x > mb ? x : mb;
   }}
-  online_exp(s, n, mb, m, l, alpha);
+  // A NaN score may be dropped from the max: its own exp below is NaN, so the row is NaN anyway.
+  const float mnew = mb > *m ? mb : *m;
+  const float ref = mnew == -__builtin_inff() ? 0.0f : mnew;
+  *alpha = *m == -__builtin_inff() ? 0.0f : std::exp(*m - mnew);
+  const {V} vref = {isa.set1("ref")};
+  {V} vsum = {isa.zero()};
+  for (j = 0; j + L <= n; j += L) {{
+    const {V} p = softmax_exp({isa.sub(isa.loadu("s + j"), "vref")});
+    {isa.storeu("s + j", "p")}
+    vsum = {isa.add("vsum", "p")};
+  }}
+  float sum = hsum(vsum);
+  for (; j < n; ++j) {{
+    const float p = scalar_softmax_exp(s[j] - ref);
+    s[j] = p;
+    sum += p;
+  }}
+  *l = *l * *alpha + sum;
+  *m = mnew;
 }}
 
 void softmax_rows(float* s, int64_t ld, int64_t rows, int64_t cols, float scale, const float* mask, int64_t mask_ld) {{
@@ -461,28 +370,8 @@ struct Work {{
   int64_t key_block, chunks, items;
 }};
 
-// The thread's next work item: its Q rows [q0, q1) and its head's K and V.
-struct Next {{
-  const float *q, *k, *v;
-  int64_t q0, q1;
-}};
-
-// Rows [r0, r1) of a tensor (rows rs floats apart, D floats each) into L2.
-// The rows of a head read in place are a page or more apart, beyond the
-// hardware prefetchers' reach: left to them, the first pass over a head
-// (score_bound, the packing) waited on memory for every row.
-static inline void prefetch_rows(const float* x, int64_t rs, int64_t r0, int64_t r1, int64_t D) {{
-  for (int64_t r = r0; r < r1; ++r) {{
-    const float* row = x + r * rs;
-    for (int64_t d = 0; d < D; d += 16) {isa.prefetch_l2("row + d")}
-    {isa.prefetch_l2("row + D - 1")}
-  }}
-}}
-
-// One work item: queries [q0, q1) of head (b, h); while it runs, the next
-// item's rows are prefetched into L2, a slice per register tile of queries.
-static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t kb,
-                     const Next& next) {{
+// One work item: queries [q0, q1) of head (b, h).
+static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, int64_t q1, int64_t kb) {{
   const int64_t D = a.D, Sk = a.Sk;
   const float* Q = a.q + b * a.q_batch + h * a.q_head;
   const float* K = a.k + b * a.k_batch + h * a.k_head;
@@ -503,22 +392,8 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
   double cut[MR];
   if (skipping && a.mask_row == 0) cut[0] = row_cut(M, Sk, bd);
   float m[MR], l[MR], alpha[MR];
-  {V} vmax[MR];
-  const int64_t tiles = (q1 - q0 + MR - 1) / MR;
-  const int64_t kv_per = (Sk + tiles - 1) / tiles, q_per = (next.q1 - next.q0 + tiles - 1) / tiles;
   for (int64_t i0 = q0; i0 < q1; i0 += MR) {{
     const int rows = static_cast<int>(q1 - i0 < MR ? q1 - i0 : MR);
-    if (next.k) {{
-      const int64_t t = (i0 - q0) / MR, r0 = t * kv_per, r1 = r0 + kv_per < Sk ? r0 + kv_per : Sk;
-      const int64_t n0 = next.q0 + t * q_per, n1 = n0 + q_per < next.q1 ? n0 + q_per : next.q1;
-      prefetch_rows(next.k, a.k_row, r0, r1, D);
-      prefetch_rows(next.v, a.v_row, r0, r1, D);
-      prefetch_rows(next.q, a.q_row, n0, n1, D);
-    }}
-    // the next tile's output rows, for writing: the stores of its last step
-    // otherwise wait on memory (O is written once, never read)
-    for (int64_t r = i0 + MR; r < i0 + 2 * MR && r < q1; ++r)
-      for (int64_t d = 0; d < D; d += 16) {isa.prefetch("O + r * a.o_row + d")}
     for (int r = 0; r < rows; ++r) {{ m[r] = -__builtin_inff(); l[r] = 0.0f; }}
     if (skipping && a.mask_row != 0)
       for (int r = 0; r < rows; ++r) cut[r] = row_cut(M + (i0 + r) * a.mask_row, Sk, bd);
@@ -526,16 +401,11 @@ static void run_item(const AttentionArgs& a, int64_t b, int64_t h, int64_t q0, i
     for (int64_t j0 = 0; j0 < Sk; j0 += kb) {{
       int64_t n = Sk - j0 < kb ? Sk - j0 : kb;
       if (skipping && (n = walked_prefix(M + i0 * a.mask_row, a.mask_row, cut, rows, j0, n)) == 0) continue;
-      // scores of whole vectors of keys (K^T is zero past Sk), those past n at -inf
-      const int64_t nl = (n + L - 1) / L * L;
-      for (int r = 0; r < rows; ++r) vmax[r] = {isa.set1("-__builtin_inff()")};
-      for (int64_t c0 = 0; c0 < nl; c0 += NR) {{
-        const int64_t w = nl - c0 < NR ? nl - c0 : NR;
-        score_rows(rows, static_cast<int>(w / L), Q + i0 * a.q_row, a.q_row, kt + (j0 + c0) * D, D, s + c0, kb,
-                   a.scale, M ? M + i0 * a.mask_row + j0 + c0 : nullptr, a.mask_row,
-                   static_cast<int>(n - c0 < w ? n - c0 : w), vmax);
-      }}
-      for (int r = 0; r < rows; ++r) online_exp(s + r * kb, nl, hmax(vmax[r]), &m[r], &l[r], &alpha[r]);
+      const int64_t npad = (n + NR - 1) / NR * NR;
+      for (int64_t c0 = 0; c0 < npad; c0 += NR)
+        tile_rows<true>(rows, Q + i0 * a.q_row, a.q_row, kt + (j0 + c0) * D, NR, D, s + c0, kb, NR, nullptr);
+      for (int r = 0; r < rows; ++r)
+        online_row(s + r * kb, n, a.scale, M ? M + (i0 + r) * a.mask_row + j0 : nullptr, &m[r], &l[r], &alpha[r]);
       // whole tiles: V's panels are zero past D, the accumulators ldd wide
       for (int64_t d0 = 0; d0 < ldd; d0 += NR)
         tile_rows<true>(rows, s, kb, vp + d0 * Sk + j0 * NR, NR, n, acc + d0, ldd, NR, first ? nullptr : alpha);
@@ -559,25 +429,10 @@ static void fused_job(void* ctx, int tid, int nthreads) {{
   const int64_t per = (w.items + nthreads - 1) / nthreads;
   const int64_t begin = tid * per, end = begin + per < w.items ? begin + per : w.items;
   const int64_t rows = (a.S + w.chunks - 1) / w.chunks;
-  auto item = [&](int64_t it, int64_t* bb, int64_t* hh, int64_t* q0, int64_t* q1) {{
-    const int64_t chunk = it % w.chunks, bh = it / w.chunks;
-    *bb = bh / a.H;
-    *hh = bh % a.H;
-    *q0 = chunk * rows;
-    *q1 = *q0 + rows < a.S ? *q0 + rows : a.S;
-  }};
   for (int64_t it = begin; it < end; ++it) {{
-    int64_t b, h, q0, q1;
-    item(it, &b, &h, &q0, &q1);
-    Next next{{nullptr, nullptr, nullptr, 0, 0}};
-    if (it + 1 < end) {{
-      int64_t nb, nh;
-      item(it + 1, &nb, &nh, &next.q0, &next.q1);
-      next.q = a.q + nb * a.q_batch + nh * a.q_head;
-      next.k = a.k + nb * a.k_batch + nh * a.k_head;
-      next.v = a.v + nb * a.v_batch + nh * a.v_head;
-    }}
-    if (q0 < q1) run_item(a, b, h, q0, q1, w.key_block, next);
+    const int64_t chunk = it % w.chunks, bh = it / w.chunks;
+    const int64_t q0 = chunk * rows, q1 = q0 + rows < a.S ? q0 + rows : a.S;
+    if (q0 < q1) run_item(a, bh / a.H, bh % a.H, q0, q1, w.key_block);
   }}
 }}
 
@@ -625,7 +480,7 @@ def emit_attention_kernels(isa: Isa, variant: str, rows: int, vectors: int, key_
          f"constexpr int64_t kKeyBlock = {key_block};",
          f"constexpr int64_t kItemsPerThread = {items_per_thread};\n",
          isa.transpose_fn("transpose_block"),
-         _tile(isa, rows, vectors), _score_tile(isa, rows, vectors), _softmax(isa), _layernorm(isa), _fused(isa),
+         _tile(isa, rows, vectors), _softmax(isa), _layernorm(isa), _fused(isa),
          "}  // namespace\n",
          f"namespace variant_{variant} {{",
          "extern const AttentionKernels kAttentionKernels;",

@@ -9,18 +9,14 @@ packs K^T and V of its head once (in panels of the tile's columns), then for
 every register tile of mr query rows walks the keys in blocks of key_block,
 keeping the tile's scores (mr x key_block) in L1 and updating a running max
 and sum (online softmax), so the score matrix never leaves L1. Per item:
-  compute = 2 * Sp * Skl * D + 2 * Sp * Sk * Dp flops / (peak * tile_eff)
-            (Sp, Dp rounded up to the register tile, Skl to whole vectors:
-            the last score tile of a block is only as wide as its keys;
-            tile_eff: the microkernel's FMA cycles over its FMA or load
-            cycles, whichever bound, per k step: mr broadcasts + nv vector
-            loads per mr x nv FMAs)
+  compute = 2 * Sp * Skp * D + 2 * Sp * Sk * Dp flops / (peak * tile_eff)
+            (Sp, Skp, Dp rounded up to the register tile; tile_eff: the
+            microkernel's FMA cycles over its FMA or load cycles, whichever
+            bound, per k step: mr broadcasts + nv vector loads per mr x nv FMAs)
   calls   = register-tile calls * CALL_OVERHEAD_CYCLES / clock
   stream  = query tiles * (K^T block + V block bytes) / bandwidth of the level
             K^T and V of one head live in (L2 when 2 * Sk * D * 4 fits half of it)
-  softmax = Sp * Skl * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / lanes
-            / clock (the first pass is the score tile's epilogue; both run
-            over whole vectors of keys)
+  softmax = Sp * Sk * SOFTMAX_CYCLES_PER_SCORE / clock
   pack    = 2 * Sk * D elements copied (COPY_CYCLES_PER_ELEMENT): K^T and V
             into panels of the tile's columns
   With a padding mask the kernel skips keys (whole blocks, or a block's
@@ -79,10 +75,6 @@ MAX_TILE_ROWS = 8
 # Skylake and Neoverse N1 alike), per lane.
 SOFTMAX_VECTOR_OPS = 28.0
 VECTOR_OPS_PER_CYCLE = 2.0
-# The fused kernel's softmax: the score tile's epilogue scales, masks, stores
-# and maxes the scores still in registers (mul, add, store, max: 4), then the
-# exp pass (23 as above).
-FUSED_SOFTMAX_VECTOR_OPS = 27.0
 # LayerNorm, vector ops per element: the mean pass (load, add), the variance
 # pass (load, sub, fma) and the normalizing pass (load, sub, mul, fma, store).
 LAYERNORM_VECTOR_OPS = 10.0
@@ -212,23 +204,22 @@ def fused_terms(c: Dict[str, float], t: AttentionTile, kb: int, s: AttentionShap
     rows = _cdiv(s.S, chunks)
     tiles = _cdiv(rows, t.rows)
     sp, skp, dp = tiles * t.rows, _cdiv(skw, t.cols) * t.cols, _cdiv(s.D, t.cols) * t.cols
-    skl = _cdiv(skw, t.lanes) * t.lanes
     fma_cycles = t.rows * t.vectors / c["fma_units"]
     load_cycles = (t.rows + t.vectors) / LOADS_PER_CYCLE
     eff = fma_cycles / max(fma_cycles, load_cycles)
-    flops = 2.0 * sp * skl * s.D + 2.0 * sp * skw * dp
+    flops = 2.0 * sp * skp * s.D + 2.0 * sp * skw * dp
     blocks = _cdiv(skw, kb)
     calls = tiles * (skp / t.cols + blocks * dp / t.cols)
     head_bytes = 2.0 * s.Sk * s.D * F32
     compute = flops / (c["peak_flops"] * eff)
     call_s = calls * CALL_OVERHEAD_CYCLES / c["hz"]
-    stream = tiles * (skl * s.D + skw * dp) * F32 / _level_bw(c, head_bytes)
+    stream = tiles * (skp * s.D + skw * dp) * F32 / _level_bw(c, head_bytes)
     item = {
         "compute": compute,
         "calls": call_s,
         # the K^T and V lines stream while the FMAs run: only their excess counts
         "stream": max(0.0, stream - compute - call_s),
-        "softmax": sp * skl * FUSED_SOFTMAX_VECTOR_OPS / VECTOR_OPS_PER_CYCLE / t.lanes / c["hz"],
+        "softmax": sp * skw * softmax_cycles_per_score(t.lanes) / c["hz"],
         "pack": _copy_s(c, 2.0 * s.Sk * s.D, 1),
     }
     terms = {k: busiest * v for k, v in item.items()}
