@@ -219,7 +219,7 @@ def test_prepare_charges_bytes_at_the_copy_bandwidth():
     assert (read, written) == (1024 * 2048, 1024 * 2048)
     assert m.level_of(conv_model.F32 * (read + written)) == "DRAM"
     want = conv_model.F32 * (read + written) / 9e9
-    issue = written * conv_model.PREPARE_CYCLES_PER_ELEMENT / conv_model._hz(m)
+    issue = written * conv_model.prepare_cycles_per_element(m) / conv_model._hz(m)
     assert want > issue
     assert conv_model.prepare_terms(m, big, "direct", 1)["prepare"] == pytest.approx(want, rel=1e-12)
     # Two threads each bring their share of the bytes (plus one barrier).

@@ -141,14 +141,23 @@ WINOGRAD_GEMM_EFFICIENCY_16_REGISTERS = 0.85
 # 0.037 / 0.148 ms against 0.046 / 0.184 predicted with it.
 WEIGHT_TRANSFORM_EFFICIENCY = 0.25
 
-# Weight preparation (codegen/conv_prepare.py): cycles per packed float of the
-# vectorized packers when the weights are cache-resident (B x B register
-# transposes, loads and stores, no DRAM): measured on the AMD EPYC Zen 3 VM
-# (AVX2, 8 lanes, 2.91 GHz probe), 1 thread, load ~3: 0.68-0.75 (1x1: 96->576,
-# 1024->512, 2048->512), 0.79-0.84 (3x3/2 with blocked input, 128 and 256
-# channels); BENCHMARKS.md, "The re-layout bar against the copy bandwidth".
-# (1.0 before the blocked 3x3 path lost its staging buffer.)
-PREPARE_CYCLES_PER_ELEMENT = 0.8
+# Weight preparation (codegen/conv_prepare.py): issue cycles per packed float
+# of the vectorized packers when the weights are cache-resident (B x B
+# register transposes, loads and stores, no DRAM) are this many cycles divided
+# by lanes x FMA units (prepare_cycles_per_element): the shuffles, loads and
+# stores use the same vector datapath whose width per cycle the FMA units
+# measure (a Zen 4 runs a 512-bit op in two passes, a Zen 5 in one).
+#   AMD EPYC Zen 3 VM (AVX2, 8 lanes x 2 units, 2.91 GHz probe), 1 thread, load
+#   ~3: 0.68-0.75 cycles per float (1x1: 96->576, 1024->512, 2048->512),
+#   0.79-0.84 (3x3/2 with blocked input, 128 and 256 channels); BENCHMARKS.md,
+#   "The re-layout bar against the copy bandwidth": 0.8 x 8 x 2 = 12.8.
+#   AMD EPYC Zen 5 VM (AVX-512, 16 lanes x 2 units, 3.78 GHz probe), 1 thread,
+#   quiet, 2026-12-07 18:45 (benchmarks/weight_transforms.py): the direct
+#   re-layouts that fit in L3 at 0.32-0.41 cycles per float (512->128 and
+#   512->256 1x1, 512x512 3x3): 12.8 / 32 = 0.4. With 0.8 there, the model
+#   charged a one-off direct call twice its packing and sent 8 of 54 default
+#   layers to gemm-1x1 / im2col-gemm, 14-27% slower.
+PREPARE_DATAPATH_CYCLES = 12.8
 
 ALGORITHMS = CONV_ALGORITHMS
 
@@ -655,6 +664,11 @@ def direct_fused_prepare(m: Machine, L: Conv2dShape, tile: Tuple[int, int], plai
     return L.N == 1 and not s.groups_inner and group_bytes / s.cblocks <= m.cache(2).size_bytes / 2
 
 
+def prepare_cycles_per_element(m: Machine) -> float:
+    """Issue cycles per packed float of the weight packers (PREPARE_DATAPATH_CYCLES)."""
+    return PREPARE_DATAPATH_CYCLES / (m.lanes * m.fma_units)
+
+
 def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = False,
                   scale: bool = False, fused: bool = False) -> Dict[str, float]:
     """Seconds of the weight preparation a one-off call of `alg` pays (module
@@ -679,7 +693,7 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
                   + F32 * written / m.copy_bandwidth("L2")) / threads
     else:
         memory = footprint / m.copy_bandwidth(m.level_of(footprint)) / threads
-    issue = written * PREPARE_CYCLES_PER_ELEMENT / _hz(m) / threads
+    issue = written * prepare_cycles_per_element(m) / _hz(m) / threads
     compute = 0.0
     if alg.startswith("winograd"):
         a = int(alg[-1]) + 2
@@ -880,7 +894,7 @@ def model_coefficients(profile: HostProfile) -> Dict[str, float]:
         "loads_per_cycle": LOADS_PER_CYCLE, "issue_jitter": ISSUE_JITTER,
         "sync_seconds": SYNC_SECONDS,
         "copy_cycles_per_element": COPY_CYCLES_PER_ELEMENT, "tile_overhead_cycles": TILE_OVERHEAD_CYCLES,
-        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES, "prepare_cycles_per_element": PREPARE_CYCLES_PER_ELEMENT,
+        "tap_overhead_cycles": TAP_OVERHEAD_CYCLES, "prepare_cycles_per_element": prepare_cycles_per_element(m),
         "call_overhead_cycles": CALL_OVERHEAD_CYCLES, "transform_efficiency": winograd_efficiencies(m)[0],
         "winograd_gemm_efficiency": winograd_efficiencies(m)[1],
         "gemm_mr": g.mr, "gemm_nr": g.nr, "gemm_kc": g.kc, "gemm_inv_eff_a": g.inv_eff_a,
