@@ -318,9 +318,10 @@ double prepare_s(const ConvModel& m, const Geo& L, ConvAlgorithm alg, double t, 
       (fused ? 4 * w / level_bw(m, 4 * w) + 4 * written / m.copy_bw_l2 : footprint / level_copy_bw(m, footprint)) / t;
   const double issue = written * m.prepare_cycles_per_element / m.hz / t;
   double compute = 0.0;
-  if (flops > 0)
-    compute = std::max(flops / (m.peak_flops * t * m.weight_transform_efficiency),
-                       shared_fma_floor(m, flops / (m.peak_flops * m.weight_transform_efficiency), t));
+  // The weight transform runs at a fraction of one FMA unit's rate (models/conv.py:
+  // WEIGHT_TRANSFORM_EFFICIENCY): its shuffles and stores do not scale with the units.
+  const double transform_flops = m.peak_flops / std::max(1.0, m.fma_units) * m.weight_transform_efficiency;
+  if (flops > 0) compute = std::max(flops / (transform_flops * t), shared_fma_floor(m, flops / transform_flops, t));
   return std::max(memory, std::max(issue, compute)) + sync(m, t, 1);
 }
 

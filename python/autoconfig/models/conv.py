@@ -38,7 +38,8 @@ by run time alone (candidates(..., prepared=True), the default).
               nothing is added for it.
   winograd    read w, write U (a*a*C*K floats, a = m + 2), and the transform
               G g G^T (9a + 3a^2 multiply-adds per filter) at
-              WEIGHT_TRANSFORM_EFFICIENCY of the FMA peak: the longest of the three.
+              WEIGHT_TRANSFORM_EFFICIENCY of one FMA unit's peak: the longest
+              of the three.
   gemm-1x1, im2col-gemm, depthwise   read w in place: nothing, unless a
               batch-norm scale must be folded into a copy (scale=True).
 A one-off call packs into scratch it then reads back (term "reload"): when
@@ -133,12 +134,20 @@ TRANSFORM_EFFICIENCY_16_REGISTERS = 0.25
 # reach about this fraction of the peak (fit above).
 WINOGRAD_GEMM_EFFICIENCY = 0.92
 WINOGRAD_GEMM_EFFICIENCY_16_REGISTERS = 0.85
-# The weight transform G g G^T of the preparation is scalar double-precision
-# code (codegen/conv_winograd.py: pack_weights): about this fraction of the
-# vector FMA peak (the value the run's transforms used before their fit).
-# Zen 4 VM, 1 thread, bench --op conv2d --check-model, 2026-12-07 15:10: the
-# one-off F4 preparation of ResNet-50's 64- and 128-channel 3x3 layers took
-# 0.037 / 0.148 ms against 0.046 / 0.184 predicted with it.
+# The weight transform G g G^T of the preparation (codegen/conv_prepare.py:
+# B x B transposes of the taps, the transform in registers, a store into each
+# of the a*a planes, staged through L1 where the planes alias) runs at this
+# fraction of ONE FMA unit's rate (peak / FMA units): its shuffles, loads and
+# stores do not scale with the FMA units.
+# Zen 4 VM (1 x 512-bit unit), 1 thread, bench --op conv2d --check-model,
+# 2026-12-07 15:10: the one-off F4 preparation of ResNet-50's 64- and
+# 128-channel 3x3 layers took 0.037 / 0.148 ms against 0.046 / 0.184 predicted.
+# Zen 5 VM (2 x 512-bit units), 1 thread, quiet, 2026-12-07 18:45
+# (benchmarks/weight_transforms.py): 0.050 / 0.197 ms for the same two, against
+# 0.044 / 0.176 predicted this way and 0.022 / 0.088 at a fraction of the
+# whole peak (the same 27-29 GFLOP/s of transform on both CPUs). F(2x2) comes
+# out 1.4-1.5x high there (0.023 / 0.091 against 0.016 / 0.059 ms): it stores
+# 16 planes per filter for its 84 multiply-adds, F(4x4) 36 for 162.
 WEIGHT_TRANSFORM_EFFICIENCY = 0.25
 
 # Weight preparation (codegen/conv_prepare.py): issue cycles per packed float
@@ -698,8 +707,8 @@ def prepare_terms(m: Machine, L: Layer, alg: str, threads: int, plain: bool = Fa
     if alg.startswith("winograd"):
         a = int(alg[-1]) + 2
         flops = 2.0 * (9 * a + 3 * a * a) * L.K * L.C
-        compute = max(flops / (m.peak_flops * threads * WEIGHT_TRANSFORM_EFFICIENCY),
-                      _shared_fma_floor(m, flops / (m.peak_flops * WEIGHT_TRANSFORM_EFFICIENCY), threads))
+        rate = m.peak_flops / max(1.0, m.fma_units) * WEIGHT_TRANSFORM_EFFICIENCY
+        compute = max(flops / (rate * threads), _shared_fma_floor(m, flops / rate, threads))
     # The unfused packed copy comes back from memory when the call's working
     # set does not stay in L3. Measured on the Zen 3 VM (1 thread, quiet; the
     # lead's issue-14 table), one-off minus prepared run minus preparation
