@@ -57,8 +57,9 @@ inline void block_to_planes(const float* __restrict src, int kn, int64_t P, floa
 
 def emit_depthwise(isa: Isa, ow_tile: int) -> str:
     V = isa.vtype
-    rest_cases = "\n".join(f"      case {n}: tile<{n}>(xb, wb, a, oh, ow, ob); break;" for n in range(1, ow_tile))
-    rest_in_place = "\n".join(f"      case {n}: tile_in_place<{n}>(x, wb, a, oh, ow, r0, r1, ob); break;"
+    rest_cases = "\n".join(f"      case {n}: padded_tile<{n}, SW>(xb, wb, a, oh, ow, ob); break;"
+                           for n in range(1, ow_tile))
+    rest_in_place = "\n".join(f"      case {n}: tile_in_place<{n}, SW>(x, wb, a, oh, ow, r0, r1, ob); break;"
                                for n in range(1, ow_tile))
     return f'''namespace depthwise {{
 constexpr int B = blocks::B;
@@ -71,33 +72,45 @@ struct Args {{
   float lo, hi;                        // the clamp, applied here unless a residual comes later
 }};
 
-// N output columns of one output row of one channel block: acc[n] += x * w per
-// tap, then bias and the clamp as they are stored.
-template <int N>
-static inline void tile(const float* __restrict xb, const float* __restrict wb, const Args& a, int64_t oh,
-                        int64_t ow, float* __restrict ob) {{
+// N output columns of one output row of one channel block: acc[n] += x * w
+// over the taps of rows [r0, r1), then bias and the clamp as they are stored
+// at out. x0: the input under tap (0, 0) of the first column; rows of the
+// input are `row` positions apart. SW: the column stride when it is 1 or 2
+// (0: a.sw at run time); known at compile time, each load of a tap is a
+// constant offset from xs, so the loads issue with no address arithmetic.
+template <int N, int SW>
+__attribute__((always_inline)) static inline void tile(const float* __restrict x0, int64_t row, const float* __restrict wb, const Args& a,
+                        int64_t r0, int64_t r1, float* __restrict out) {{
+  const int64_t sw = SW > 0 ? SW : a.sw;
   {V} acc[N];
 #pragma GCC unroll 32
   for (int n = 0; n < N; ++n) acc[n] = {isa.zero()};
-  for (int64_t r = 0; r < a.R; ++r) {{
-    const float* xr = xb + ((oh * a.sh + r * a.dh) * a.Wp + ow * a.sw) * B;
+  for (int64_t r = r0; r < r1; ++r) {{
+    const float* xr = x0 + r * a.dh * row * B;
     for (int64_t s = 0; s < a.S; ++s) {{
       const {V} w = {isa.loadu("wb + (r * a.S + s) * B")};
       const float* xs = xr + s * a.dw * B;
 #pragma GCC unroll 32
-      for (int n = 0; n < N; ++n) acc[n] = {isa.fma(isa.loadu("xs + n * a.sw * B"), "w", "acc[n]")};
+      for (int n = 0; n < N; ++n) acc[n] = {isa.fma(isa.loadu("xs + n * sw * B"), "w", "acc[n]")};
     }}
   }}
   const {V} bv = {isa.loadu("a.bias")}, lo = {isa.set1("a.lo")}, hi = {isa.set1("a.hi")};
 #pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", isa.clamp(isa.add("acc[n]", "bv"), "lo", "hi"))}
+  for (int n = 0; n < N; ++n) {isa.storeu("out + n * B", isa.clamp(isa.add("acc[n]", "bv"), "lo", "hi"))}
+}}
+
+// N columns from the zero-padded Hp x Wp x B tile xb: every tap row.
+template <int N, int SW>
+static inline void padded_tile(const float* xb, const float* wb, const Args& a, int64_t oh, int64_t ow, float* ob) {{
+  tile<N, SW>(xb + (oh * a.sh * a.Wp + ow * a.sw) * B, a.Wp, wb, a, 0, a.R, ob + (oh * a.Wo + ow) * B);
 }}
 
 // Output row by row: whole tiles of kOwTile columns, then one narrower tile.
-static void block(const float* xb, const float* wb, const Args& a, float* ob) {{
+template <int SW>
+static void block_sw(const float* xb, const float* wb, const Args& a, float* ob) {{
   for (int64_t oh = 0; oh < a.Ho; ++oh) {{
     int64_t ow = 0;
-    for (; ow + kOwTile <= a.Wo; ow += kOwTile) tile<kOwTile>(xb, wb, a, oh, ow, ob);
+    for (; ow + kOwTile <= a.Wo; ow += kOwTile) padded_tile<kOwTile, SW>(xb, wb, a, oh, ow, ob);
     switch (a.Wo - ow) {{
 {rest_cases}
       default: break;
@@ -105,32 +118,29 @@ static void block(const float* xb, const float* wb, const Args& a, float* ob) {{
   }}
 }}
 
+static void block(const float* xb, const float* wb, const Args& a, float* ob) {{
+  if (a.sw == 1) block_sw<1>(xb, wb, a, ob);
+  else if (a.sw == 2) block_sw<2>(xb, wb, a, ob);
+  else block_sw<0>(xb, wb, a, ob);
+}}
+
 // In place: the taps read the unpadded H x W x B block itself, so no padded
 // copy is written and read back (on MobileNetV2 the copy cost more than the
 // taps). Rows [r0, r1) of the taps fall inside the image for output row oh;
 // columns are all inside for the interior tiles, checked per tap at the edges.
-template <int N>
-static inline void tile_in_place(const float* __restrict x, const float* __restrict wb, const Args& a, int64_t oh,
-                                 int64_t ow, int64_t r0, int64_t r1, float* __restrict ob) {{
-  {V} acc[N];
-#pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) acc[n] = {isa.zero()};
-  for (int64_t r = r0; r < r1; ++r) {{
-    const float* xr = x + ((oh * a.sh + r * a.dh - a.pt) * a.W + ow * a.sw - a.pl) * B;
-    for (int64_t s = 0; s < a.S; ++s) {{
-      const {V} w = {isa.loadu("wb + (r * a.S + s) * B")};
-      const float* xs = xr + s * a.dw * B;
-#pragma GCC unroll 32
-      for (int n = 0; n < N; ++n) acc[n] = {isa.fma(isa.loadu("xs + n * a.sw * B"), "w", "acc[n]")};
-    }}
-  }}
-  const {V} bv = {isa.loadu("a.bias")}, lo = {isa.set1("a.lo")}, hi = {isa.set1("a.hi")};
-#pragma GCC unroll 32
-  for (int n = 0; n < N; ++n) {isa.storeu("ob + (oh * a.Wo + ow + n) * B", isa.clamp(isa.add("acc[n]", "bv"), "lo", "hi"))}
+template <int N, int SW>
+static inline void tile_in_place(const float* x, const float* wb, const Args& a, int64_t oh, int64_t ow, int64_t r0,
+                                 int64_t r1, float* ob) {{
+  tile<N, SW>(x + ((oh * a.sh - a.pt) * a.W + ow * a.sw - a.pl) * B, a.W, wb, a, r0, r1, ob + (oh * a.Wo + ow) * B);
 }}
 
 // ceil(p / q) for q > 0 and any sign of p.
-static inline int64_t ceil_div_signed(int64_t p, int64_t q) {{ return p >= 0 ? (p + q - 1) / q : -((-p) / q); }}
+// q is a dilation or stride: 1 in nearly every layer, where no division is
+// issued (two of them per output row and per edge column otherwise).
+static inline int64_t ceil_div_signed(int64_t p, int64_t q) {{
+  if (q == 1) return p;
+  return p >= 0 ? (p + q - 1) / q : -((-p) / q);
+}}
 
 // One output column whose taps may fall left or right of the image: the taps
 // [s0, s1) inside it, in two accumulator chains (an edge column has few taps,
@@ -155,7 +165,8 @@ static inline void edge_in_place(const float* __restrict x, const float* __restr
   {isa.storeu("ob + (oh * a.Wo + ow) * B", isa.clamp(isa.add(isa.add("acc0", "acc1"), "bv"), "lo", "hi"))}
 }}
 
-static void block_in_place(const float* x, const float* wb, const Args& a, float* ob) {{
+template <int SW>
+static void block_in_place_sw(const float* x, const float* wb, const Args& a, float* ob) {{
   // Interior columns [c0, c1): every tap column inside [0, W).
   const int64_t c0 = std::min<int64_t>(a.Wo, std::max<int64_t>(0, ceil_div_signed(a.pl, a.sw)));
   const int64_t last = a.W - 1 + a.pl - (a.S - 1) * a.dw;   // ow * sw <= last
@@ -172,13 +183,19 @@ static void block_in_place(const float* x, const float* wb, const Args& a, float
       const int64_t n = (c1 - c0) / tiles + (i < (c1 - c0) % tiles ? 1 : 0);
       switch (n) {{
 {rest_in_place}
-      case kOwTile: tile_in_place<kOwTile>(x, wb, a, oh, ow, r0, r1, ob); break;
+      case kOwTile: tile_in_place<kOwTile, SW>(x, wb, a, oh, ow, r0, r1, ob); break;
       default: break;
       }}
       ow += n;
     }}
     for (int64_t ow = c1; ow < a.Wo; ++ow) edge_in_place(x, wb, a, oh, ow, r0, r1, ob);
   }}
+}}
+
+static void block_in_place(const float* x, const float* wb, const Args& a, float* ob) {{
+  if (a.sw == 1) block_in_place_sw<1>(x, wb, a, ob);
+  else if (a.sw == 2) block_in_place_sw<2>(x, wb, a, ob);
+  else block_in_place_sw<0>(x, wb, a, ob);
 }}
 
 struct Job {{
