@@ -79,8 +79,9 @@ struct Args {{
 // (0: a.sw at run time); known at compile time, each load of a tap is a
 // constant offset from xs, so the loads issue with no address arithmetic.
 template <int N, int SW>
-__attribute__((always_inline)) static inline void tile(const float* __restrict x0, int64_t row, const float* __restrict wb, const Args& a,
-                        int64_t r0, int64_t r1, float* __restrict out) {{
+__attribute__((always_inline)) static inline void tile(const float* __restrict x0, int64_t row,
+                                                       const float* __restrict wb, const Args& a, int64_t r0,
+                                                       int64_t r1, float* __restrict out) {{
   const int64_t sw = SW > 0 ? SW : a.sw;
   {V} acc[N];
 #pragma GCC unroll 32
