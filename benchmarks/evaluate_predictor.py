@@ -1,18 +1,23 @@
 """Held-out evaluation of the predictor against the analytical model and the search.
 
-    python benchmarks/evaluate_predictor.py [--dataset D] [--measure-ops gemm,conv2d] [--per-layer]
+    python benchmarks/evaluate_predictor.py [--dataset D] [--splits networks,isa,machine]
+                                            [--this-machine NAME [--measure-ops gemm,conv2d]] [--per-layer]
 
 Needs LightGBM (pip install 'autoconfig[tuning]'): every split trains its own
 model on its training side only.
 
-Splits (each (task, ISA) group of the dataset is one test case):
+Splits (each (task, machine, ISA) group of the dataset is one test case):
   held-out networks   leave one family out: for each family (resnet, mobilenet,
                       densenet, inception, efficientnet, bert, vit) a model
-                      trained on the other families' groups (every ISA) ranks
-                      that family's layers; every group is tested once.
+                      trained on the other families' groups (every machine and
+                      ISA) ranks that family's layers; every group is tested once.
   held-out ISA        leave one ISA variant out: trained on the groups of the
                       others (e.g. x86-64-v2 + v3), tested on its groups
                       (x86-64-v4), for each variant the dataset has.
+  held-out machine    leave one CPU out (a dataset of several machines): trained
+                      on the other machines' groups, tested on its groups, each
+                      ranked with the features of its own machine's profile:
+                      one predictor serving a CPU it was not trained on.
 
 Per test group, time of each selector's pick:
   oracle         the fastest measured config of the group: exact where the
@@ -30,15 +35,17 @@ Per test group, time of each selector's pick:
 The predictor's picks that the dataset lacks are measured now (measure.measure,
 best of 5) and appended to the dataset as source "evaluation" (they then
 serve later runs and the shipped model's training; a held-out side never
-trains on its own records), unless their op is left out of --measure-ops
-(such picks are then skipped: a group counts for a selector only when its
-pick has a time; the tables give the group counts).
+trains on its own records), but only for groups of --this-machine (the
+dataset's name for the CPU this runs on: another CPU's times cannot be
+measured here) whose op is in --measure-ops. Other picks the dataset lacks
+are skipped: a group counts for a selector only when its pick has a time;
+the tables give the group counts.
 Score per selector: geomean over groups of oracle time / chosen time (1.0 =
 always the best found).
 
 Also: the time to configure every default spec layer (kernels_spec/) with the
-shipped predictor on this machine's profile (bar: < 1 s), with the analytical
-model beside it.
+shipped predictor on the probed profile of --this-machine (else of the
+dataset's first machine) (bar: < 1 s), with the analytical model beside it.
 """
 from __future__ import annotations
 
@@ -73,13 +80,16 @@ def predictor_picks(ranker, groups: Sequence[Group], k: int = 8) -> List[List[Co
 
 
 def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], times: Dict[int, Dict[Config, float]],
-            picks: Dict[int, List[Config]], host, measure_ops: Sequence[str], log) -> None:
-    """Measures the picks of tasks whose op is in measure_ops that no group
-    time covers, and adds them to `times` (group index -> config -> seconds)
-    and the dataset."""
+            picks: Dict[int, List[Config]], here: Optional[str], measure_ops: Sequence[str], log) -> None:
+    """Measures the picks that no group time covers in the groups of machine
+    `here` (this CPU) whose op is in measure_ops, and adds them to `times`
+    (group index -> config -> seconds) and the dataset."""
+    if not here or not measure_ops:
+        return
+    host = ds_mod.host_profile(ds, here)
     need: Dict[str, List[Tuple[int, Config]]] = {}
     for i, cs in picks.items():
-        if groups[i].task.op not in measure_ops:
+        if groups[i].machine != here or groups[i].task.op not in measure_ops:
             continue
         for c in cs:
             if c not in times[i]:
@@ -94,7 +104,7 @@ def fill_in(ds: ds_mod.Dataset, groups: Sequence[Group], times: Dict[int, Dict[C
             times[i][c] = s
             g = groups[i]
             ds.records.append(ds_mod.Record(g.task.to_dict(), g.network, g.family, isa, c.to_dict(), float(s),
-                                            "evaluation", load))
+                                            "evaluation", load, here))
 
 
 def simulated_search(g: Group, times: Dict[Config, float], budget: int) -> Optional[float]:
@@ -109,9 +119,9 @@ def simulated_search(g: Group, times: Dict[Config, float], budget: int) -> Optio
 
 
 def evaluate(ds, groups: Sequence[Group], times: Dict[int, Dict[Config, float]], tests: Sequence[int], ranker,
-             host, measure_ops: Sequence[str], log):
+             here: Optional[str], measure_ops: Sequence[str], log):
     picks = dict(zip(tests, predictor_picks(ranker, [groups[i] for i in tests])))
-    fill_in(ds, groups, times, picks, host, measure_ops, log)
+    fill_in(ds, groups, times, picks, here, measure_ops, log)
     rows = []
     for i in tests:
         g, t = groups[i], times[i]
@@ -140,8 +150,8 @@ def summarize(rows) -> Dict[str, Tuple[float, int]]:
 
 
 def configure_time(selector: str, profile) -> Tuple[float, float, int]:
-    """Seconds to select every default spec layer's config on `profile` (the
-    dataset's probe of this machine), once the model file is loaded."""
+    """Seconds to select every default spec layer's config on `profile` (a
+    probe the dataset holds), once the model file is loaded."""
     from autoconfig import spec as spec_mod
     from autoconfig.tuning.selectors import select
     from autoconfig.tuning.space import tasks_from_specs
@@ -161,24 +171,40 @@ def table(title: str, results: Dict[str, Tuple[float, int]], total: int) -> str:
 
 
 def per_layer(rows) -> str:
-    lines = ["| family | network | layer | ISA | space | measured | oracle ms | analytical | predictor | predictor:8 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["group"].family, r["group"].network, r["group"].isa)):
+    lines = ["| family | network | layer | machine | ISA | space | measured | oracle ms | analytical | predictor | "
+             "predictor:8 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["group"].family, r["group"].network, r["group"].machine, r["group"].isa)):
         g, c = r["group"], r["chosen"]
 
         def cell(name):
             return f"{r['oracle'] / c[name]:.3f}" if c[name] else "-"
-        lines.append(f"| {g.family} | {g.network} | {g.task.op} {g.task.shape.label()} | {g.isa} | {r['space']} | "
+        lines.append(f"| {g.family} | {g.network} | {g.task.op} {g.task.shape.label()} | {g.machine} | {g.isa} | "
+                     f"{r['space']} | "
                      f"{r['measured']} | {r['oracle'] * 1e3:.3f} | {cell('analytical')} | {cell('predictor')} | "
                      f"{cell('predictor:8')} |")
+    return "\n".join(lines)
+
+
+def by_column(rows, key: str, values: Sequence[str]) -> str:
+    """The selectors' scores per value of a group attribute (family, machine, ISA)."""
+    lines = [f"| {key} | groups | analytical | predictor | predictor:8 |", "|---|---|---|---|---|"]
+    for v in values:
+        s = summarize([r for r in rows if getattr(r["group"], key) == v])
+        lines.append(f"| {v} | {s['predictor'][1]} | {s['analytical'][0]:.3f} | {s['predictor'][0]:.3f} | "
+                     f"{s['predictor:8'][0]:.3f} ({s['predictor:8'][1]}) |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", type=Path, default=ds_mod.DEFAULT_PATH)
+    ap.add_argument("--splits", default="networks,isa,machine",
+                    help="comma-separated: networks (leave a family out), isa, machine (leave a CPU out)")
+    ap.add_argument("--this-machine", default="",
+                    help="the dataset's name for this CPU: its groups' picks the dataset lacks are measured, and "
+                    "its profile configures the spec layers (default: measure nothing)")
     ap.add_argument("--measure-ops", default="gemm,conv2d",
-                    help="measure the picks the dataset lacks for these ops ('' for none; GEMM candidates compile)")
+                    help="with --this-machine, measure the picks it lacks for these ops only (GEMM candidates compile)")
     ap.add_argument("--per-layer", action="store_true", help="print the per-layer table of held-out networks")
     ap.add_argument("--skip-configure", action="store_true")
     a = ap.parse_args(argv)
@@ -186,51 +212,64 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
     ops = [o for o in a.measure_ops.split(",") if o]
+    splits = {s for s in a.splits.split(",") if s}
+    unknown = splits - {"networks", "isa", "machine"}
+    if unknown:
+        ap.error(f"--splits: unknown {sorted(unknown)}")
     ds = ds_mod.load_dataset(a.dataset)
-    host = ds_mod.host_profile(ds)
+    if a.this_machine and a.this_machine not in ds.machines:
+        ap.error(f"--this-machine: {a.this_machine!r} is not a machine of the dataset ({sorted(ds.machines)})")
+    here = a.this_machine or None
     groups = groups_of(ds)
     families = sorted({g.family for g in groups})
     isas = sorted({g.isa for g in groups})
+    machines = sorted({g.machine for g in groups})
     load0 = os.getloadavg()[0]
     t0 = time.time()
-    out = [f"Dataset: {a.dataset.name}, {len(ds.records)} records, {len(groups)} (task, ISA) groups, "
-           f"families {', '.join(families)}, ISAs {', '.join(isas)}; CPU {ds.metadata.get('cpu')}."]
+    cpus = "; ".join(f"{m}: {ds.machines[m].metadata.get('cpu')}" for m in machines)
+    out = [f"Dataset: {a.dataset.name}, {len(ds.records)} records, {len(groups)} (task, machine, ISA) groups, "
+           f"families {', '.join(families)}, ISAs {', '.join(isas)}, machines {cpus}; "
+           f"measured now: {'groups of ' + here + ' (' + ','.join(ops) + ')' if here and ops else 'nothing'}."]
     times = {i: dict(zip(g.configs, g.seconds.tolist())) for i, g in enumerate(groups)}
-    held_rows, isa_rows = [], []
-    for fam in families:
-        train_g = [g for g in groups if g.family != fam]
-        tests = [i for i, g in enumerate(groups) if g.family == fam]
-        log(f"held-out family {fam}: train {len(train_g)} groups, test {len(tests)}")
-        held_rows += evaluate(ds, groups, times, tests, train(train_g), host, ops, log)
-    if len(isas) > 1:
-        for test_isa in isas:
-            train_g = [g for g in groups if g.isa != test_isa]
-            tests = [i for i, g in enumerate(groups) if g.isa == test_isa]
-            log(f"held-out ISA {test_isa}: train {len(train_g)} groups, test {len(tests)}")
-            isa_rows.append((test_isa, evaluate(ds, groups, times, tests, train(train_g), host, ops, log)))
+    held_rows, held_out = [], []            # held_out: (title, rows) of the ISA and machine splits
+    if "networks" in splits:
+        for fam in families:
+            train_g = [g for g in groups if g.family != fam]
+            tests = [i for i, g in enumerate(groups) if g.family == fam]
+            log(f"held-out family {fam}: train {len(train_g)} groups, test {len(tests)}")
+            held_rows += evaluate(ds, groups, times, tests, train(train_g), here, ops, log)
+    for kind, values in (("isa", isas), ("machine", machines)):
+        if kind not in splits or len(values) < 2:
+            continue
+        for test in values:
+            train_g = [g for g in groups if getattr(g, kind) != test]
+            tests = [i for i, g in enumerate(groups) if getattr(g, kind) == test]
+            log(f"held-out {kind} {test}: train {len(train_g)} groups, test {len(tests)}")
+            title = f"Held-out {'ISA' if kind == 'isa' else kind}: trained on " \
+                    f"{', '.join(v for v in values if v != test)}, tested on {test}"
+            held_out.append((title, evaluate(ds, groups, times, tests, train(train_g), here, ops, log)))
     # the oracle of a group is the best over everything measured, the picks of every split included
     finish(held_rows, times)
-    for _, rows in isa_rows:
+    for _, rows in held_out:
         finish(rows, times)
-    out.append(table("Held-out networks (leave one family out)", summarize(held_rows), len(held_rows)))
-    fam_lines = ["| family | groups | analytical | predictor | predictor:8 |", "|---|---|---|---|---|"]
-    for fam in families:
-        s = summarize([r for r in held_rows if r["group"].family == fam])
-        fam_lines.append(f"| {fam} | {s['predictor'][1]} | {s['analytical'][0]:.3f} | {s['predictor'][0]:.3f} | "
-                         f"{s['predictor:8'][0]:.3f} |")
-    out.append("\n".join(fam_lines))
-    for test_isa, rows in isa_rows:
-        out.append(table(f"Held-out ISA: trained on {', '.join(i for i in isas if i != test_isa)}, "
-                         f"tested on {test_isa}", summarize(rows), len(rows)))
-    if ops:
+    if held_rows:
+        out.append(table("Held-out networks (leave one family out)", summarize(held_rows), len(held_rows)))
+        out.append(by_column(held_rows, "family", families))
+        if len(machines) > 1:
+            out.append(by_column(held_rows, "machine", machines))
+    for title, rows in held_out:
+        out.append(table(title, summarize(rows), len(rows)))
+        out.append(by_column(rows, "isa", sorted({r["group"].isa for r in rows})))
+    if here and ops:
         ds.save(a.dataset)
-    if a.per_layer:
+    if a.per_layer and held_rows:
         out.append(per_layer(held_rows))
     if not a.skip_configure:
+        profile = ds_mod.host_profile(ds, here or sorted(ds.machines)[0])
         lines = ["| selector | seconds to configure all default spec layers (wall) | CPU seconds | tasks |",
                  "|---|---|---|---|"]
         for sel in ("analytical", "predictor"):
-            secs, cpu, n = configure_time(sel, host)
+            secs, cpu, n = configure_time(sel, profile)
             lines.append(f"| {sel} | {secs:.2f} | {cpu:.2f} | {n} |")
         out.append("\n".join(lines))
     out.append(f"Evaluation took {time.time() - t0:.0f} s; load average {load0:.2f} at start, "

@@ -1,4 +1,4 @@
-"""The tuning dataset: measured (task, config, machine/ISA) -> seconds records.
+"""The tuning dataset: measured (task, config, machine, ISA) -> seconds records.
 
 What is measured (One-Shot Tuner's two samplers, Ryu et al. CC 2022):
   tasks    prior-guided: layers of real networks (tuning/tasks.py), a few per
@@ -11,27 +11,37 @@ What is measured (One-Shot Tuner's two samplers, Ryu et al. CC 2022):
 Every (task, config) is measured with tuning.measure.measure (compiled in
 batches, checked against a reference, best of repeats) under each ISA variant
 this CPU runs; the HostProfile each variant was planned and measured with is
-stored once per ISA, and the load average beside every batch, since the
-machine may be shared while the data is collected.
+stored once per (machine, ISA), and the load average beside every batch,
+since the machine may be shared while the data is collected.
+
+One file holds the records of several machines (CPUs), each under a name of
+its own (e.g. "zen4"), so one predictor is trained on all of them and a
+machine can be held out (a CPU the predictor was not trained on).
 
 File: JSON, gzip-compressed:
-  {"format": "autoconfig-tuning-dataset", "version": 1,
-   "profiles": {isa: HostProfile dict},
-   "records": [{"task": Task dict, "network": str, "family": str, "isa": str,
-                "config": Config dict, "seconds": float, "source": "analytical"|"neighbour"|"random",
-                "load1": float}, ...],
-   "metadata": {...}}            # CPU, command, dates, ISA variants absent and why
+  {"format": "autoconfig-tuning-dataset", "version": 2,
+   "machines": {name: {"profiles": {isa: HostProfile dict},
+                       "metadata": {...}}},   # CPU, probe, commands, dates, ISAs absent and why
+   "records": [{"machine": name, "task": Task dict, "network": str, "family": str, "isa": str,
+                "config": Config dict, "seconds": float,
+                "source": "analytical"|"neighbour"|"random"|"evaluation", "load1": float}, ...],
+   "metadata": {...}}                          # about the file as a whole
+Version 1 (one machine per file: "profiles" {isa: ...} and "metadata" at the
+top, records without "machine") still loads, as one machine named
+V1_MACHINE; `merge` names the machines of several files into one.
 
-Regenerate (the shipped file: 459 (task, ISA) groups, ~75 minutes of one
-core of a Zen 4 VM, measured pinned to a core nothing else runs on; its
-metadata lists the runs):
-  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect \
-      --isa x86-64-v4,x86-64-v3,x86-64-v2 --families resnet,mobilenet,densenet,inception,efficientnet \
+Regenerate (the shipped file: its metadata lists each machine's runs; a run
+on one CPU, pinned to a core nothing else runs on):
+  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect --out zen5.json.gz \
+      --machine zen5 --isa x86-64-v4,x86-64-v3,x86-64-v2 \
+      --families resnet,mobilenet,densenet,inception,efficientnet \
       --per-family 20 --top 5 --neighbours 5 --random 3 --exhaustive 30 --repeats 5 --chunk 8
-  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect \
-      --isa x86-64-v4,x86-64-v3,x86-64-v2 --families bert,vit \
+  taskset -c 1 env PYTHONPATH=python python -m autoconfig.tuning.dataset collect --out zen5.json.gz \
+      --machine zen5 --isa x86-64-v4,x86-64-v3,x86-64-v2 --families bert,vit \
       --per-family 14 --top 5 --neighbours 4 --random 3 --exhaustive 30 --repeats 5 --chunk 6
-  (-> benchmarks/data/tuning_dataset.json.gz; a rerun skips the (task, ISA) pairs already in --out)
+  python -m autoconfig.tuning.dataset merge --out benchmarks/data/tuning_dataset.json.gz \
+      benchmarks/data/tuning_dataset.json.gz zen5.json.gz
+  (a rerun skips the (task, ISA) pairs already in --out for that machine)
 """
 from __future__ import annotations
 
@@ -43,12 +53,13 @@ import platform
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 FORMAT = "autoconfig-tuning-dataset"
-VERSION = 1
+VERSION = 2
+V1_MACHINE = "host"       # the name a version-1 file's only machine loads under
 # In the source tree, not in the wheel: the training side needs it, a build does not.
 DEFAULT_PATH = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "tuning_dataset.json.gz"
 
@@ -67,32 +78,129 @@ class Record:
     seconds: float
     source: str
     load1: float
+    machine: str = V1_MACHINE
+
+
+RECORD_KEYS = tuple(f.name for f in fields(Record))
+
+
+@dataclass
+class MachineData:
+    """What a dataset knows of one machine: the profile of every ISA view it
+    was measured under, and how and when it was measured."""
+    profiles: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Dataset:
-    profiles: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    machines: Dict[str, MachineData] = field(default_factory=dict)
     records: List[Record] = field(default_factory=list)
     metadata: Dict[str, Any] = field(default_factory=dict)
 
+    def machine(self, name: str) -> MachineData:
+        """The machine `name`, added empty when the dataset has none of that name."""
+        return self.machines.setdefault(name, MachineData())
+
+    def profile(self, machine: str, isa: str) -> Dict[str, Any]:
+        return self.machines[machine].profiles[isa]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION,
+                "machines": {k: asdict(m) for k, m in sorted(self.machines.items())},
+                "records": [asdict(r) for r in self.records], "metadata": self.metadata}
+
     def save(self, path: Union[str, Path]) -> None:
-        d = {"format": FORMAT, "version": VERSION, "profiles": self.profiles,
-             "records": [asdict(r) for r in self.records], "metadata": self.metadata}
-        text = json.dumps(d, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
         tmp = Path(str(path) + ".tmp")
         tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
         os.replace(tmp, path)
 
-    def groups(self) -> Dict[Tuple[str, str], List[Record]]:
-        """Records by (task key, isa): the unit a ranking is learned and judged on."""
-        out: Dict[Tuple[str, str], List[Record]] = {}
+    def groups(self) -> Dict[Tuple[str, str, str], List[Record]]:
+        """Records by (task key, machine, isa): the unit a ranking is learned and judged on."""
+        out: Dict[Tuple[str, str, str], List[Record]] = {}
         for r in self.records:
-            out.setdefault((task_key(r.task), r.isa), []).append(r)
+            out.setdefault((task_key(r.task), r.machine, r.isa), []).append(r)
         return out
 
 
 def task_key(task: Dict[str, Any]) -> str:
     return json.dumps(task, sort_keys=True)
+
+
+def _object(value: Any, where: str) -> Dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DatasetError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _record(d: Any, where: str, machine: Optional[str]) -> Record:
+    """records[i] of a file; `machine` given for version 1 (whose records name none)."""
+    d = dict(_object(d, where))
+    if machine is not None:
+        d.setdefault("machine", machine)
+    missing = [k for k in RECORD_KEYS if k not in d]
+    if missing:
+        raise DatasetError(f"{where}: missing key(s) {missing}")
+    unknown = sorted(set(d) - set(RECORD_KEYS))
+    if unknown:
+        raise DatasetError(f"{where}: unknown key(s) {unknown}")
+    r = Record(**d)
+    for key in ("task", "config"):
+        _object(getattr(r, key), f"{where}.{key}")
+    for key in ("network", "family", "isa", "source", "machine"):
+        if not isinstance(getattr(r, key), str):
+            raise DatasetError(f"{where}.{key}: expected a string, got {getattr(r, key)!r}")
+    for key in ("seconds", "load1"):
+        if isinstance(getattr(r, key), bool) or not isinstance(getattr(r, key), (int, float)):
+            raise DatasetError(f"{where}.{key}: expected a number, got {getattr(r, key)!r}")
+    if not r.seconds > 0:
+        raise DatasetError(f"{where}.seconds: expected a time > 0, got {r.seconds!r}")
+    return r
+
+
+def _machine(d: Any, where: str) -> MachineData:
+    d = _object(d, where)
+    unknown = sorted(set(d) - {"profiles", "metadata"})
+    if unknown:
+        raise DatasetError(f"{where}: unknown key(s) {unknown}")
+    profiles = _object(d.get("profiles", {}), f"{where}.profiles")
+    for isa, p in profiles.items():
+        _object(p, f"{where}.profiles[{isa!r}]")
+    return MachineData(dict(profiles), dict(_object(d.get("metadata", {}), f"{where}.metadata")))
+
+
+def dataset_from_dict(d: Any) -> Dataset:
+    """A dataset of either version; DatasetError names the key that is wrong."""
+    d = _object(d, "file")
+    if d.get("format") != FORMAT:
+        raise DatasetError(f"format: expected {FORMAT!r}, got {d.get('format')!r}")
+    version = d.get("version")
+    if version == 1:
+        if not isinstance(d.get("profiles"), dict):
+            raise DatasetError("profiles: a version-1 file needs an object of ISA -> HostProfile")
+        machines = {V1_MACHINE: _machine({"profiles": d["profiles"], "metadata": d.get("metadata", {})},
+                                         f"machines[{V1_MACHINE!r}]")}
+        meta: Dict[str, Any] = {}
+        default_machine: Optional[str] = V1_MACHINE
+    elif version == VERSION:
+        machines = {k: _machine(m, f"machines[{k!r}]")
+                    for k, m in _object(d.get("machines"), "machines").items()}
+        meta = dict(_object(d.get("metadata", {}), "metadata"))
+        default_machine = None
+    else:
+        raise DatasetError(f"version: this autoconfig reads versions 1 and {VERSION}, got {version!r}")
+    recs = d.get("records")
+    if not isinstance(recs, list):
+        raise DatasetError(f"records: expected a list, got {type(recs).__name__}")
+    records = [_record(r, f"records[{i}]", default_machine) for i, r in enumerate(recs)]
+    for i, r in enumerate(records):
+        if r.machine not in machines:
+            raise DatasetError(f"records[{i}].machine: {r.machine!r} is not in machines {sorted(machines)}")
+        if r.isa not in machines[r.machine].profiles:
+            raise DatasetError(f"records[{i}].isa: machine {r.machine!r} has no profile for ISA {r.isa!r} "
+                               f"(it has {sorted(machines[r.machine].profiles)})")
+    return Dataset(machines, records, meta)
 
 
 def load_dataset(path: Union[str, Path] = DEFAULT_PATH) -> Dataset:
@@ -103,16 +211,32 @@ def load_dataset(path: Union[str, Path] = DEFAULT_PATH) -> Dataset:
         raise DatasetError(f"{path}: no such file") from None
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DatasetError(f"{path}: not a gzip JSON tuning dataset: {e}") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:
-        raise DatasetError(f"{path}: expected format {FORMAT!r} version {VERSION}")
     try:
-        records = [Record(**r) for r in d["records"]]
-    except (KeyError, TypeError) as e:
-        raise DatasetError(f"{path}: malformed record: {e}") from None
-    missing = sorted({r.isa for r in records} - set(d["profiles"]))
-    if missing:
-        raise DatasetError(f"{path}: records of ISA(s) {missing} have no profile")
-    return Dataset(d["profiles"], records, d.get("metadata", {}))
+        return dataset_from_dict(d)
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {e}") from None
+
+
+def merge(parts: Sequence[Tuple[Optional[str], Dataset]]) -> Dataset:
+    """One dataset of several: each part (new name or None, dataset); a part
+    given a name must hold one machine, which takes that name. The same
+    machine name twice is an error (two CPUs' records would mix)."""
+    out = Dataset()
+    for name, ds in parts:
+        if name is not None:
+            if len(ds.machines) != 1:
+                raise DatasetError(f"a part named {name!r} must hold one machine, it holds {sorted(ds.machines)}")
+            old = next(iter(ds.machines))
+            ds = Dataset({name: ds.machines[old]},
+                         [Record(**dict(asdict(r), machine=name)) for r in ds.records], ds.metadata)
+        clash = sorted(set(ds.machines) & set(out.machines))
+        if clash:
+            raise DatasetError(f"machine(s) {clash} in two parts: name them apart (NAME=FILE)")
+        out.machines.update(ds.machines)
+        out.records += ds.records
+        for k, v in ds.metadata.items():
+            out.metadata.setdefault(k, v)
+    return out
 
 
 # --------------------------------------------------------------------------- exploration-based sampling
@@ -189,15 +313,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def host_profile(ds: Dataset):
+def host_profile(ds: Dataset, machine: str):
     """The machine's probed profile: the one stored in the dataset when it is
-    being extended (the ISA views must not change between runs), else probed now."""
+    being extended (the ISA views must not change between runs), else probed
+    now (this CPU must then be that machine)."""
     from ..probe import profile as probe_profile
     from ..profile import HostProfile
-    if "host_profile" in ds.metadata:
-        return HostProfile.from_dict(ds.metadata["host_profile"])
+    meta = ds.machine(machine).metadata
+    if "host_profile" in meta:
+        return HostProfile.from_dict(meta["host_profile"])
     p = probe_profile(None)
-    ds.metadata["host_profile"] = p.to_dict()
+    meta["host_profile"] = p.to_dict()
     return p
 
 
@@ -234,12 +360,13 @@ def _measure_pairs(pairs: List[Tuple[Any, Any]], host, isa: str, repeats: int,
 
 def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: SamplingPlan,
             repeats: int, threads: int, families: Optional[Sequence[str]] = None, chunk: int = 6,
-            exhaustive: int = 40, log: Callable[[str], None] = print) -> Dataset:
+            exhaustive: int = 40, log: Callable[[str], None] = print, machine: str = V1_MACHINE) -> Dataset:
     """Measure a prior-guided sample of tasks under each ISA (the whole
     space of a task with at most `exhaustive` configs), `chunk` tasks at
-    a time (their candidates share compiled batches); the file is saved after
-    every chunk, so a long collection can be stopped and its file used, and a
-    rerun skips the (task, ISA) pairs already in it."""
+    a time (their candidates share compiled batches), on this CPU, recorded
+    as `machine`; the file is saved after every chunk, so a long collection
+    can be stopped and its file used, and a rerun skips the (task, ISA) pairs
+    of that machine already in it."""
     from . import tasks as task_mod
     from .space import Task, analytical_config, profile_for_isa, space
     from .features import model_predictions
@@ -247,19 +374,20 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
     rng = random.Random(seed)
     sample = task_mod.sample_tasks(per_family, seed=seed, families=families or task_mod.FAMILIES)
     ds = load_dataset(out) if out.exists() else Dataset()
-    host = host_profile(ds)
-    have = {(task_key(r.task), r.isa) for r in ds.records}
-    ds.metadata.update({
+    host = host_profile(ds, machine)
+    have = {(task_key(r.task), r.isa) for r in ds.records if r.machine == machine}
+    meta = ds.machine(machine).metadata
+    meta.update({
         "cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
         "command": "python -m autoconfig.tuning.dataset " + " ".join(sys.argv[1:]),
         "sampling": asdict(plan), "repeats": repeats, "threads": threads, "seed": seed,
         "per_family": per_family, "exhaustive_below": exhaustive})
-    ds.metadata["isas"] = sorted(set(ds.metadata.get("isas", [])) | set(isas))
-    ds.metadata["isas_absent"] = absent_isas(host)
-    ds.metadata.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    meta["isas"] = sorted(set(meta.get("isas", [])) | set(isas))
+    meta["isas_absent"] = absent_isas(host)
+    meta.setdefault("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     profiles = {isa: profile_for_isa(host, isa) for isa in isas}
     for isa, p in profiles.items():
-        ds.profiles[isa] = p.to_dict()
+        ds.machine(machine).profiles[isa] = p.to_dict()
     todo = [(lt, isa) for lt in sample for isa in isas
             if (task_key(Task(lt.op, lt.shape, threads).to_dict()), isa) not in have]
     log(f"{len(sample)} tasks sampled, {len(todo)} (task, ISA) pairs to measure")
@@ -286,8 +414,8 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
             for c, (sec, src, load) in st.done.items():
                 if sec is not None:
                     ds.records.append(Record(st.task.to_dict(), st.layer.network, st.layer.family, st.isa,
-                                             c.to_dict(), float(sec), src, load))
-        ds.metadata["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                                             c.to_dict(), float(sec), src, load, machine))
+        meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         ds.save(out)
         log(f"[{min(start + chunk, len(todo))}/{len(todo)}] {time.time() - t0:.0f} s, load {load_average():.2f}, "
             f"{len(ds.records)} records: " + "; ".join(
@@ -297,16 +425,28 @@ def collect(out: Path, isas: Sequence[str], per_family: int, seed: int, plan: Sa
 
 def summary(ds: Dataset) -> str:
     groups = ds.groups()
-    fams: Dict[str, int] = {}
-    for r in ds.records:
-        fams[r.family] = fams.get(r.family, 0) + 1
-    loads = [r.load1 for r in ds.records if r.load1 >= 0]
-    return "\n".join([
-        f"{len(ds.records)} records, {len(groups)} (task, isa) groups, ISAs {sorted(ds.profiles)}",
-        "records per family: " + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())),
-        f"load average (1 min) during collection: min {min(loads, default=0):.2f}, "
-        f"median {sorted(loads)[len(loads) // 2] if loads else 0:.2f}, max {max(loads, default=0):.2f}",
-    ] + [f"{k}: {v}" for k, v in sorted(ds.metadata.items())])
+    lines = [f"{len(ds.records)} records, {len(groups)} (task, machine, ISA) groups, "
+             f"machines {sorted(ds.machines)}"]
+    for name, m in sorted(ds.machines.items()):
+        recs = [r for r in ds.records if r.machine == name]
+        fams: Dict[str, int] = {}
+        for r in recs:
+            fams[r.family] = fams.get(r.family, 0) + 1
+        loads = sorted(r.load1 for r in recs if r.load1 >= 0)
+        lines += [
+            f"machine {name}: {len(recs)} records, {sum(1 for k in groups if k[1] == name)} groups, "
+            f"ISAs {sorted(m.profiles)}",
+            "  records per family: " + ", ".join(f"{k} {v}" for k, v in sorted(fams.items())),
+            f"  load average (1 min) during collection: min {loads[0] if loads else 0:.2f}, "
+            f"median {loads[len(loads) // 2] if loads else 0:.2f}, max {loads[-1] if loads else 0:.2f}",
+        ] + [f"  {k}: {v}" for k, v in sorted(m.metadata.items()) if k != "host_profile"]
+    return "\n".join(lines + [f"{k}: {v}" for k, v in sorted(ds.metadata.items())])
+
+
+def parse_part(text: str) -> Tuple[Optional[str], Path]:
+    """`NAME=FILE` or `FILE` (a merge argument)."""
+    name, sep, path = text.partition("=")
+    return (name, Path(path)) if sep else (None, Path(text))
 
 
 def main(argv: Optional[Iterable[str]] = None) -> int:
@@ -314,6 +454,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect", help="measure a prior-guided task sample (appends to --out)")
     c.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    c.add_argument("--machine", default=V1_MACHINE, help="the name this CPU's records and profiles take in --out")
     c.add_argument("--isa", default="x86-64-v3,x86-64-v2", help="comma-separated ISA variants to measure under")
     c.add_argument("--per-family", type=int, default=6, help="tasks drawn per network family")
     c.add_argument("--families", default="", help="comma-separated families (default: all)")
@@ -328,13 +469,24 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
                    "many configs (their oracle is then exact)")
     s = sub.add_parser("summary", help="print what a dataset holds")
     s.add_argument("path", type=Path, nargs="?", default=DEFAULT_PATH)
+    m = sub.add_parser("merge", help="several datasets' machines in one file (version 2)")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("parts", nargs="+", help="FILE (its machines keep their names) or NAME=FILE (a file of one "
+                   "machine, which takes that name)")
     a = ap.parse_args(argv)
     if a.cmd == "summary":
         print(summary(load_dataset(a.path)))
         return 0
+    if a.cmd == "merge":
+        parts = [(name, load_dataset(path)) for name, path in map(parse_part, a.parts)]
+        merged = merge(parts)
+        merged.save(a.out)
+        print(f"{a.out}: {len(merged.records)} records of machines {sorted(merged.machines)}")
+        return 0
     fams = [f for f in a.families.split(",") if f] or None
     collect(a.out, [i for i in a.isa.split(",") if i], a.per_family, a.seed,
-            SamplingPlan(a.top, a.neighbours, a.random), a.repeats, a.threads, fams, a.chunk, a.exhaustive)
+            SamplingPlan(a.top, a.neighbours, a.random), a.repeats, a.threads, fams, a.chunk, a.exhaustive,
+            machine=a.machine)
     return 0
 
 

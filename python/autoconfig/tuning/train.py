@@ -1,7 +1,7 @@
 """Offline training of the predictor: dataset -> ranking model file.
 
     python -m autoconfig.tuning.train [--dataset D] [--out python/autoconfig/tuning/predictor.json.gz]
-                                      [--families resnet,bert,...] [--isas x86-64-v3,...]
+                                      [--families resnet,bert,...] [--isas x86-64-v3,...] [--machines zen4,...]
 
 Needs the optional extra `autoconfig[tuning]` (LightGBM); the model it writes
 is read at build time by tuning/ranker.py with numpy alone.
@@ -19,7 +19,10 @@ effects, and a few hundred groups to learn from (hence small trees: 15 leaves,
 depth <= 6, at least 20 rows a leaf, 300 rounds at rate 0.05; on the 435-group
 Zen 4 dataset, leave-one-family-out, 7 leaves x 150 rounds ranked 0.964 of the
 oracle, 15 x 300 0.967, 31 x 500 0.969 at 3x the evaluation cost, and
-xendcg or a pointwise regression of log(t / t_best) no better); a tree ensemble is also a
+xendcg or a pointwise regression of log(t / t_best) no better; on the 918-group
+Zen 4 + Zen 5 dataset, the Zen 5 groups with every pick measured: 15 x 300 0.953,
+31 leaves at depth 8 x 500 rounds 0.962 but 1.35 s to configure the default
+specs (bar: 1 s; 15 x 300: 0.5 s), x 250 at rate 0.1 0.958 in 0.8 s); a tree ensemble is also a
 dozen lines to evaluate in numpy. XGBoost's rank:ndcg would do as well;
 LightGBM is smaller to install.
 
@@ -61,10 +64,11 @@ ROUNDS = 300
 
 @dataclass
 class Group:
-    """One (task, ISA) of the dataset: its measured configs, their seconds and
+    """One (task, machine, ISA) of the dataset: its measured configs, their seconds and
     their feature rows (computed over the whole space, so the model's
     'vs best' column is relative to the best prediction of the space)."""
     task: object
+    machine: str
     isa: str
     network: str
     family: str
@@ -79,26 +83,32 @@ class Group:
 
 
 def groups_of(ds: Dataset, families: Optional[Sequence[str]] = None,
-              isas: Optional[Sequence[str]] = None) -> List[Group]:
+              isas: Optional[Sequence[str]] = None, machines: Optional[Sequence[str]] = None) -> List[Group]:
+    """The dataset's groups (of the given families, ISAs and machines only,
+    when given), each with the profile of its own machine and ISA: the
+    features see the CPU the times were measured on."""
     from .space import Config, Task, space
-    profiles = {isa: HostProfile.from_dict(p) for isa, p in ds.profiles.items()}
+    profiles = {(name, isa): HostProfile.from_dict(p)
+                for name, m in ds.machines.items() for isa, p in m.profiles.items()}
     out = []
-    for (_, isa), recs in sorted(ds.groups().items()):
+    for (_, machine, isa), recs in sorted(ds.groups().items()):
         r0 = recs[0]
-        if (families and r0.family not in families) or (isas and isa not in isas):
+        if ((families and r0.family not in families) or (isas and isa not in isas)
+                or (machines and machine not in machines)):
             continue
+        profile = profiles[(machine, isa)]
         task = Task.from_dict(r0.task)
         best: Dict = {}
         for r in recs:                     # a config measured twice keeps its best time
             c = Config.from_dict(r.config)
             best[c] = min(best.get(c, float("inf")), r.seconds)
-        full = space(task, profiles[isa])
+        full = space(task, profile)
         where = {c: i for i, c in enumerate(full)}
         configs = [c for c in best if c in where]
         if not configs:
             continue
-        x = feature_matrix(task, full, profiles[isa])[[where[c] for c in configs]]
-        out.append(Group(task, isa, r0.network, r0.family, profiles[isa], configs,
+        x = feature_matrix(task, full, profile)[[where[c] for c in configs]]
+        out.append(Group(task, machine, isa, r0.network, r0.family, profile, configs,
                          np.array([best[c] for c in configs]), x))
     return out
 
@@ -141,16 +151,20 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--families", default="", help="train on these families only (comma-separated)")
     ap.add_argument("--isas", default="", help="train on these ISA variants only (comma-separated)")
+    ap.add_argument("--machines", default="", help="train on these machines of the dataset only (comma-separated)")
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     a = ap.parse_args(argv)
     ds = load_dataset(a.dataset)
     fams = [f for f in a.families.split(",") if f] or None
     isas = [i for i in a.isas.split(",") if i] or None
     t0 = time.time()
-    groups = groups_of(ds, fams, isas)
+    machines = [m for m in a.machines.split(",") if m] or None
+    groups = groups_of(ds, fams, isas, machines)
+    used = sorted({g.machine for g in groups})
     ranker = train(groups, a.rounds, metadata={
-        "dataset": a.dataset.name, "dataset_cpu": ds.metadata.get("cpu"), "families": sorted({g.family for g in groups}),
-        "isas": sorted({g.isa for g in groups}), "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        "dataset": a.dataset.name, "machines": {m: ds.machines[m].metadata.get("cpu") for m in used},
+        "families": sorted({g.family for g in groups}), "isas": sorted({g.isa for g in groups}),
+        "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     ranker.save(a.out)
     print(f"{a.out}: {len(ranker.trees)} trees over {len(FEATURES)} features, {len(groups)} groups, "
           f"{a.out.stat().st_size / 1024:.0f} KiB, {time.time() - t0:.1f} s")
