@@ -16,7 +16,7 @@ the Isa, so the same emitter serves every fixed-lanes ISA.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from .common import file_header
 from .conv_direct import Tile, direct_kernel_name, emit_direct
@@ -108,7 +108,7 @@ static inline void padded_tile(const float* xb, const float* wb, const Args& a, 
 
 // Output row by row: whole tiles of kOwTile columns, then one narrower tile.
 template <int SW>
-static void block_sw(const float* xb, const float* wb, const Args& a, float* ob) {{
+static void padded_block(const float* xb, const float* wb, const Args& a, float* ob) {{
   for (int64_t oh = 0; oh < a.Ho; ++oh) {{
     int64_t ow = 0;
     for (; ow + kOwTile <= a.Wo; ow += kOwTile) padded_tile<kOwTile, SW>(xb, wb, a, oh, ow, ob);
@@ -117,12 +117,6 @@ static void block_sw(const float* xb, const float* wb, const Args& a, float* ob)
       default: break;
     }}
   }}
-}}
-
-static void block(const float* xb, const float* wb, const Args& a, float* ob) {{
-  if (a.sw == 1) block_sw<1>(xb, wb, a, ob);
-  else if (a.sw == 2) block_sw<2>(xb, wb, a, ob);
-  else block_sw<0>(xb, wb, a, ob);
 }}
 
 // In place: the taps read the unpadded H x W x B block itself, so no padded
@@ -167,7 +161,7 @@ static inline void edge_in_place(const float* __restrict x, const float* __restr
 }}
 
 template <int SW>
-static void block_in_place_sw(const float* x, const float* wb, const Args& a, float* ob) {{
+static void in_place_block(const float* x, const float* wb, const Args& a, float* ob) {{
   // Interior columns [c0, c1): every tap column inside [0, W).
   const int64_t c0 = std::min<int64_t>(a.Wo, std::max<int64_t>(0, ceil_div_signed(a.pl, a.sw)));
   const int64_t last = a.W - 1 + a.pl - (a.S - 1) * a.dw;   // ow * sw <= last
@@ -193,10 +187,18 @@ static void block_in_place_sw(const float* x, const float* wb, const Args& a, fl
   }}
 }}
 
-static void block_in_place(const float* x, const float* wb, const Args& a, float* ob) {{
-  if (a.sw == 1) block_in_place_sw<1>(x, wb, a, ob);
-  else if (a.sw == 2) block_in_place_sw<2>(x, wb, a, ob);
-  else block_in_place_sw<0>(x, wb, a, ob);
+// One channel block: in place (x the unpadded block) or from the padded tile x.
+template <int SW>
+static void block_sw(bool in_place, const float* x, const float* wb, const Args& a, float* ob) {{
+  if (in_place) in_place_block<SW>(x, wb, a, ob);
+  else padded_block<SW>(x, wb, a, ob);
+}}
+
+// The column stride as a template argument where it is 1 or 2 (tile).
+static void block(bool in_place, const float* x, const float* wb, const Args& a, float* ob) {{
+  if (a.sw == 1) block_sw<1>(in_place, x, wb, a, ob);
+  else if (a.sw == 2) block_sw<2>(in_place, x, wb, a, ob);
+  else block_sw<0>(in_place, x, wb, a, ob);
 }}
 
 struct Job {{
@@ -299,13 +301,11 @@ static void thread_fn(void* ctx, int tid, int nthreads) {{
     }}
     if (j.y_blocked) {{
       float* ob = j.y + k0 * P;
-      if (in_place) block_in_place(xt, wb, a, ob);
-      else block(xt, wb, a, ob);
+      block(in_place, xt, wb, a, ob);
       if (res) add_residual(ob, j.ep->residual + k0 * P, P * B, j.ep->lo, j.ep->hi);
       continue;
     }}
-    if (in_place) block_in_place(xt, wb, a, tile_out);
-    else block(xt, wb, a, tile_out);
+    block(in_place, xt, wb, a, tile_out);
     float* dst = j.y + k0 * P;
     blocks::block_to_planes(tile_out, kn, P, dst);
     for (int i = 0; i < kn && res; ++i) add_residual(dst + i * P, j.ep->residual + (k0 + i) * P, P, j.ep->lo, j.ep->hi);
@@ -335,6 +335,15 @@ def _winograd_parts(isa: Isa, l1_bytes: int, l2_bytes: int, vregs: int) -> Tuple
 
 def conv_tu_name(variant: str) -> str:
     return f"conv_kernels_{variant}.cpp"
+
+
+def cache_arguments(profile) -> Dict[str, int]:
+    """emit_conv_kernels' cache and register sizes from the profile the conv
+    kernels are built for (its fixed-lanes view): l1_bytes, l2_bytes, vregs,
+    line_bytes, with the usual sizes where the profile lists no cache."""
+    l1, l2 = profile.cache(1), profile.cache(2)
+    return {"l1_bytes": l1.size_bytes if l1 else 32 << 10, "l2_bytes": l2.size_bytes if l2 else 1 << 20,
+            "vregs": profile.vector_registers, "line_bytes": l1.line_bytes if l1 else 64}
 
 
 def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile: int,
