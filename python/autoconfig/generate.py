@@ -26,7 +26,7 @@ from . import spec as spec_mod
 from .codegen.gemm import (emit_entry, emit_ukernel_header, emit_vmath_header,
                            ukernel_header_name, vmath_header_name)
 from .codegen.attention import attention_tu_name, attention_unit
-from .codegen.conv import conv_tu_name, emit_conv_kernels
+from .codegen.conv import cache_arguments, conv_tu_name, emit_conv_kernels
 from .codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
 from .codegen.registry import emit_registry, emit_variants, isa_level, registry_tu_name, variant_id
 from .models import conv as conv_model
@@ -179,10 +179,7 @@ def _emit_conv(profile: HostProfile, convs: List[Plan]) -> Emitted:
            f"{p.shape['R']}x{p.shape['S']}/{p.shape['stride_h']} g{p.shape['groups']} t{p.value('threads')}: "
            f"{p.algorithm}" + (f" tile {p.value('tile')}" if "tile" in p.params else "")
            + f", predicted {p.predicted_s * 1e6:.1f} us" for p in convs],
-        l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
-        l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
-        vregs=conv_profile.vector_registers,
-        line_bytes=(conv_profile.cache(1).line_bytes if conv_profile.cache(1) else 64))
+        **cache_arguments(conv_profile))
     out.sources.append(conv_tu)
     return out
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..codegen.attention import attention_tu_name, attention_unit
-from ..codegen.conv import conv_tu_name, emit_conv_kernels
+from ..codegen.conv import cache_arguments, conv_tu_name, emit_conv_kernels
 from ..codegen.gemm import emit_entry, emit_ukernel_header, emit_vmath_header, ukernel_header_name, vmath_header_name
 from ..codegen.isa import fixed_lanes_isa_for_profile, isa_for_profile
 from ..codegen.registry import emit_registry, emit_variants, registry_tu_name, variant_id
@@ -144,10 +144,7 @@ def _base(profile: HostProfile, cxx: str) -> Path:
     _write(gen / conv_tu_name(vid), emit_conv_kernels(
         conv_isa, vid, conv_model.direct_tiles(profile), conv_model.depthwise_ow_tile(profile),
         ["autoconfig.tuning.measure base"],
-        l1_bytes=(conv_profile.cache(1).size_bytes if conv_profile.cache(1) else 32 << 10),
-        l2_bytes=(conv_profile.cache(2).size_bytes if conv_profile.cache(2) else 1 << 20),
-        vregs=conv_profile.vector_registers,
-        line_bytes=(conv_profile.cache(1).line_bytes if conv_profile.cache(1) else 64)))
+        **cache_arguments(conv_profile)))
     # the registry points at the variant's attention kernels too
     attention = attention_unit(profile)
     for rel, text in attention.items():

@@ -26,7 +26,7 @@ struct ConvModel {
   double bw_l1, bw_l2, bw_l3, bw_dram;   // bytes/s
   double prepare_cycles_per_element;     // weight preparation issue cost (models/conv.py: prepare_terms)
   double copy_bw_l1, copy_bw_l2, copy_bw_l3, copy_bw_dram;  // copy bytes (read + written)/s: prepare_s
-  double weight_transform_efficiency;                       // Winograd's G g G^T at preparation (scalar code)
+  double weight_transform_efficiency;                       // Winograd G g G^T at preparation, of one FMA unit
 };
 
 // A layer the spec listed, with the plan the generator chose for it.
