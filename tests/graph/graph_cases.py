@@ -245,3 +245,26 @@ case("fuse_gemm_relu", 13, [N("Gemm", ["a", "b", "c"], "g", transB=1), N("Relu",
 case("se_block", 13, [N("GlobalAveragePool", ["x"], "p"), N("Conv", ["p", "w1", "b1"], "q"), N("Relu", ["q"], "r"),
                       N("Conv", ["r", "w2", "b2"], "s"), N("HardSigmoid", ["s"], "t"), N("Mul", ["x", "t"], "y")],
      X4, {"w1": _r(41, 2, 4, 1, 1), "b1": _r(42, 2), "w2": _r(43, 4, 2, 1, 1), "b2": _r(44, 4)})
+
+# ---- SiLU (x * Sigmoid(x)) recognised as one node (passes/fuse_silu.py), and an EfficientNet block:
+# expand 1x1 + SiLU, depthwise 3x3 + SiLU, squeeze-and-excitation with SiLU and a sigmoid gate,
+# project 1x1 + residual, on 32 channels so the planner keeps them blocked
+case("silu_after_conv", 13, [N("Conv", ["x", "w", "b"], "c"), N("Sigmoid", ["c"], "s"), N("Mul", ["c", "s"], "y")],
+     X4, {"w": w8, "b": b8})
+case("silu_operands_swapped", 14, [N("Sigmoid", ["x"], "s"), N("Mul", ["s", "x"], "y")], {"x": (2, 3, 5, 7)})
+case("no_silu_sigmoid_also_read", 13, [N("Sigmoid", ["x"], "s"), N("Mul", ["x", "s"], "m"), N("Add", ["m", "s"], "y")],
+     {"x": (2, 3, 4)})
+case("no_silu_sigmoid_of_another", 13, [N("Sigmoid", ["x"], "s"), N("Mul", ["z", "s"], "y")],
+     {"x": (2, 3, 4), "z": (2, 3, 4)})
+case("efficientnet_block", 13, [
+    N("Conv", ["x", "we", "be"], "e"), N("Sigmoid", ["e"], "es"), N("Mul", ["e", "es"], "ea"),
+    N("Conv", ["ea", "wd", "bd"], "d", group=64, pads=[1, 1, 1, 1]), N("Sigmoid", ["d"], "ds"),
+    N("Mul", ["d", "ds"], "da"),
+    N("GlobalAveragePool", ["da"], "p"), N("Conv", ["p", "w1", "b1"], "q"), N("Sigmoid", ["q"], "qs"),
+    N("Mul", ["q", "qs"], "qa"), N("Conv", ["qa", "w2", "b2"], "g"), N("Sigmoid", ["g"], "gs"),
+    N("Mul", ["da", "gs"], "se"),
+    N("Conv", ["se", "wp", "bp"], "pr"), N("Add", ["pr", "x"], "y")],
+    {"x": (1, 32, 9, 11)},
+    {"we": _r(45, 64, 32, 1, 1, scale=0.2), "be": _r(46, 64), "wd": _r(47, 64, 1, 3, 3, scale=0.3),
+     "bd": _r(48, 64), "w1": _r(49, 8, 64, 1, 1, scale=0.2), "b1": _r(50, 8), "w2": _r(51, 64, 8, 1, 1, scale=0.3),
+     "b2": _r(52, 64), "wp": _r(53, 32, 64, 1, 1, scale=0.2), "bp": _r(54, 32)})

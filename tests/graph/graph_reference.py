@@ -170,6 +170,7 @@ def run_node(op, ins, a, out_shapes):
         return [_act(x, "gelu_tanh" if a.get("approximate") == "tanh" else "gelu_erf")]
     simple = {
         "relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
+        "silu": lambda v: v / (1 + np.exp(-v)),
         "hard_swish": lambda v: v * np.clip(v / 6 + 0.5, 0, 1),
         "leaky_relu": lambda v: np.where(v >= 0, v, a.get("alpha", 0) * v),
         "hard_sigmoid": lambda v: np.clip(a.get("alpha", 0) * v + a.get("beta", 0), 0, 1),

@@ -79,6 +79,23 @@ def test_vgg19_fuses_relu_into_gemm_and_shufflenet_residuals():
     assert residual_convs(g) == 13
 
 
+@pytest.mark.parametrize("case_id, ops", [
+    ("silu_after_conv", {"conv": 1, "silu": 1}),
+    ("silu_operands_swapped", {"silu": 1}),
+    ("no_silu_sigmoid_also_read", {"sigmoid": 1, "mul": 1, "add": 1}),
+    ("no_silu_sigmoid_of_another", {"sigmoid": 1, "mul": 1}),
+    # the squeeze-and-excitation gate stays a sigmoid and a per-channel multiply; every SiLU is one node
+    ("efficientnet_block", {"conv": 5, "silu": 3, "sigmoid": 1, "mul": 1, "global_avg_pool": 1}),
+])
+def test_silu_is_one_node_where_the_sigmoid_feeds_only_the_multiply(case_id, ops):
+    import graph_cases
+    case = next(c for c in graph_cases.CASES if c.id == case_id)
+    g = import_onnx(case.model())
+    run_passes(g)
+    assert g.ops() == ops
+    g.check()
+
+
 # ---------------------------------------------------------------- numerics
 def randomize_weights(model, seed=0):
     """Replace each ConstantOfShape fill by random values of the same shape,

@@ -118,6 +118,7 @@ UNARY = {
     "leaky_relu": (lambda x: np.where(x < 0, 0.07 * x, x), {"alpha": 0.07}),
     "clip": (lambda x: np.clip(x, -0.3, 0.45), {"min": -0.3, "max": 0.45}),
     "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), {}),
+    "silu": (lambda x: x * (1 / (1 + np.exp(-x))), {}),
     "hard_sigmoid": (lambda x: np.clip(0.3 * x + 0.4, 0, 1), {"alpha": 0.3, "beta": 0.4}),
     "hard_swish": (lambda x: x * np.clip(x / 6 + 0.5, 0, 1), {}),
     "tanh": (np.tanh, {}),

@@ -17,6 +17,7 @@ enum class UnaryKind : int {
   LeakyRelu,
   Clip,
   Sigmoid,
+  Silu,
   HardSigmoid,
   HardSwish,
   Tanh,

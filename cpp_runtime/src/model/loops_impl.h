@@ -45,6 +45,7 @@ void unary(UnaryKind k, const float* x, float* y, int64_t n, float a, float b) {
       });
       break;
     case UnaryKind::Sigmoid: map(x, y, n, [](float v) { return 1.0f / (1.0f + model::exp_approx(-v)); }); break;
+    case UnaryKind::Silu: map(x, y, n, [](float v) { return v / (1.0f + model::exp_approx(-v)); }); break;
     case UnaryKind::HardSigmoid:
       map(x, y, n, [a, b](float v) {
         float t = a * v + b;

@@ -183,6 +183,7 @@ const OpEntry kOps[] = {
     {"leaky_relu", make_unary},
     {"clip", make_unary},
     {"sigmoid", make_unary},
+    {"silu", make_unary},
     {"hard_sigmoid", make_unary},
     {"hard_swish", make_unary},
     {"tanh", make_unary},

@@ -10,7 +10,9 @@ One translation unit per variant, compiled with its ISA flags, holding
   - Winograd F(2x2,3x3) and F(4x4,3x3) (codegen/conv_winograd.py);
   - the ConvKernels table the runtime dispatches through;
   - the .acmodel executor's inner loops (cpp_runtime/src/model/loops_impl.h,
-    compiled here so they get the variant's ISA flags) and their table.
+    compiled here so they get the variant's ISA flags) and their table, the
+    exp-based activations in the ISA's intrinsics where it has them
+    (codegen/activation_loops.py).
 Tiles come from the conv plan (models/conv.py); the vector operations from
 the Isa, so the same emitter serves every fixed-lanes ISA.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
+from .activation_loops import emit_activation_loops, has_activation_loops
 from .common import file_header
 from .conv_direct import Tile, direct_kernel_name, emit_direct
 from .conv_prepare import emit_prepare, prepare_table_row
@@ -371,6 +374,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     code, rows = _winograd_parts(isa, l1_bytes, l2_bytes, vregs)
     o.append(code)
     o.append(emit_prepare(isa, l1_bytes, line_bytes))
+    o.append(emit_activation_loops(isa))
     o.append("}  // namespace\n")
     o.append(f"namespace variant_{variant} {{")
     o.append("extern const ConvKernels kConvKernels;")
@@ -384,7 +388,7 @@ def emit_conv_kernels(isa: Isa, variant: str, tiles: Sequence[Tile], dw_ow_tile:
     o.append(f"    {prepare_table_row()},")
     o.append("};")
     o.append("extern const ModelLoops kModelLoops;")
-    o.append("const ModelLoops kModelLoops = kModelLoopsTable;")
+    o.append("const ModelLoops kModelLoops = " + ("kVariantModelLoops;" if has_activation_loops(isa) else "kModelLoopsTable;"))
     o.append(f"}}  // namespace variant_{variant}")
     o.append("\n}  // namespace detail\n}  // namespace autoconfig")
     return "\n".join(o) + "\n"

@@ -15,7 +15,8 @@ import numpy as np
 KINDS = ("input", "output", "constant", "intermediate")
 # The executor's op vocabulary (FORMAT.md, "Ops"; tests/graph/test_graph_acmodel.py
 # checks the two agree).
-EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish", "leaky_relu", "hard_sigmoid",
+EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "silu", "tanh", "hard_swish", "leaky_relu",
+                "hard_sigmoid",
                 "clip", "add", "sub", "mul", "div", "channel_affine", "concat", "split", "max_pool", "avg_pool",
                 "global_avg_pool", "global_max_pool", "reshape", "transpose", "softmax", "log_softmax", "lrn", "pad",
                 "reduce_mean", "to_layout",
@@ -26,7 +27,7 @@ EXECUTOR_OPS = ("conv", "gemm", "matmul", "relu", "sigmoid", "tanh", "hard_swish
                 "attention", "matmul_layer_norm")
 # The ops the executor must also run on nchw{B}c tensors (FORMAT.md,
 # "Blocked tensors"; tests/test_graph_layout.py checks the two agree).
-BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
+BLOCKED_UNARY = ("relu", "clip", "leaky_relu", "sigmoid", "silu", "hard_sigmoid", "hard_swish", "tanh")
 BLOCKED_POOLS = ("max_pool", "avg_pool", "global_avg_pool")
 BLOCKED_OPS = ("conv", "to_layout") + BLOCKED_UNARY + ("add", "mul") + BLOCKED_POOLS + ("concat",)
 

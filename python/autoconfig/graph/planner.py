@@ -99,12 +99,23 @@ MEMORY_THREAD_GAIN = {"L1": 2.0, "L2": 2.0, "L3": 1.5, "DRAM": 1.2}
 # store. Estimates, not measured: a vectorized exp / log / divide costs some
 # 10-20 cycles per vector of 8-16 lanes, about 1-2 cycles per element; LRN
 # adds a power. Everything else: a few vector instructions per vector.
-CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "tanh": 2.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
+# tanh in the plain loops is libm's tanhf, a call per element: 21 cycles measured (AVX-512 build,
+# Zen 5); their exp family is scalar under x86-64-v2 (14-16 cycles measured), above these figures.
+CYCLES_PER_ELEMENT = {"sigmoid": 2.0, "silu": 2.0, "tanh": 20.0, "softmax": 2.0, "log_softmax": 2.0, "lrn": 3.0,
                       "hard_swish": 0.5, "hard_sigmoid": 0.5, "div": 0.5,
                       # erf and gelu: an exp and a divide plus a degree-5 polynomial; layer_norm:
                       # three passes over the row (mean, variance, normalize)
                       "erf": 2.5, "gelu": 3.0, "exp": 2.0, "pow": 2.0, "sqrt": 0.5, "layer_norm": 1.0}
 DEFAULT_CYCLES_PER_ELEMENT = 0.25
+# The activations the x86 variants run in the ISA's intrinsics (AVX2 and AVX-512;
+# codegen/activation_loops.py): 0.66-0.74 (sigmoid), 0.50-0.58 (exp), 0.90-1.00 (tanh) and
+# 0.17 (hard_swish) cycles per element measured through the executor on the Zen 5 (AVX-512),
+# memory included (a 64 K-element and a 1.2 M-element tensor): the compute part a little
+# below. AVX2 has half the lanes: 1.5 (sigmoid) and 2.1 (tanh) measured.
+ACTIVATION_LOOP_CYCLES = {"avx512": {"sigmoid": 0.5, "silu": 0.5, "exp": 0.4, "tanh": 0.7, "hard_swish": 0.15,
+                                     "hard_sigmoid": 0.15},
+                          "avx2": {"sigmoid": 1.2, "silu": 1.2, "exp": 1.0, "tanh": 1.6, "hard_swish": 0.3,
+                                   "hard_sigmoid": 0.3}}
 ARENA_ALIGN_FLOATS = 16      # 64 bytes: a cache line, the blob alignment of FORMAT.md
 
 
@@ -224,6 +235,7 @@ def _other_seconds(m: Machine, g: Graph, n: Node, t: int) -> Dict[str, float]:
     if n.op in ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean", "lrn"):
         elements = flops(g, n)
     cpe = CYCLES_PER_ELEMENT.get(n.op, DEFAULT_CYCLES_PER_ELEMENT)
+    cpe = ACTIVATION_LOOP_CYCLES.get(m.profile.isa, {}).get(n.op, cpe)
     compute = elements * cpe / hz / t
     memory = nbytes / (m.bandwidth(level) * gain)
     return {"compute": compute, "memory": memory, "sync": SYNC_SECONDS if t > 1 else 0.0,

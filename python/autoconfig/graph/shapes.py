@@ -224,7 +224,7 @@ def _matmul_layer_norm(s: List[Shape], a: Dict[str, Any]) -> List[Shape]:
 
 RULES: Dict[str, Callable[[List[Shape], Dict[str, Any]], List[Shape]]] = {
     "conv": _conv, "gemm": _gemm, "matmul": _matmul,
-    "relu": _same, "sigmoid": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
+    "relu": _same, "sigmoid": _same, "silu": _same, "tanh": _same, "hard_swish": _same, "leaky_relu": _same,
     "hard_sigmoid": _same, "clip": _same, "softmax": _softmax, "log_softmax": _softmax, "lrn": _same,
     "erf": _same, "sqrt": _same, "exp": _same, "neg": _same, "reciprocal": _same, "gelu": _same,
     "cast": _same, "layer_norm": _same, "gather": _gather, "where": _where, "expand": _given,

@@ -3,8 +3,8 @@
 run_passes() repeats the list until no pass changes anything.
 
 Order: folds first (they only touch constants and remove nodes), then the
-subgraph recognisers (GELU from its Erf formula, layer normalization
-from its ReduceMean/Sub/Pow/Sqrt/Div form), the matmul folds (strided
+subgraph recognisers (GELU from its Erf formula, SiLU from x * Sigmoid(x),
+layer normalization from its ReduceMean/Sub/Pow/Sqrt/Div form), the matmul folds (strided
 transposes, the attention scale, the bias: in that order, as each needs the
 matmul without the next), the softmax mask, then the residual fusion (which needs a conv with no activation yet), then the
 activation fusion (which picks up the activation after a residual Add), and
@@ -31,6 +31,7 @@ from .fuse_layer_norm import fuse_layer_norm
 from .fuse_matmul_bias import fuse_matmul_bias
 from .fuse_matmul_layer_norm import fuse_matmul_layer_norm
 from .fuse_residual import fuse_residual
+from .fuse_silu import fuse_silu
 from .fuse_softmax_mask import fuse_softmax_mask
 
 Pass = Callable[[Graph], bool]
@@ -39,6 +40,7 @@ PASSES: Tuple[Pass, ...] = (
     fold_batchnorm,
     fold_constant_mul_add,
     fuse_gelu,
+    fuse_silu,
     fuse_layer_norm,
     eliminate_identity_reshape,
     fold_matmul_transpose,
