@@ -253,7 +253,7 @@ POOLS = [
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("k,s,p,d,ceil_mode,include_pad", POOLS)
-@pytest.mark.parametrize("hw", [(7, 7), (1, 5), (13, 11)])
+@pytest.mark.parametrize("hw", [(7, 7), (1, 5), (13, 11), (4, 600)])   # 600: more interior columns than one chunk (loops_impl.h)
 def test_pool(kind, k, s, p, d, ceil_mode, include_pad, hw):
     H, W = hw
     if H + p[0] + p[2] < (k[0] - 1) * d[0] + 1 or W + p[1] + p[3] < (k[1] - 1) * d[1] + 1:

@@ -46,6 +46,9 @@ struct PoolShape {
   const PoolWindow* wh;
   const PoolWindow* ww;
   bool max, include_pad;
+  // The output columns [c0, c1) whose window lies wholly inside the row (kw
+  // taps, all counted), at stride sw: nchw runs them as vector loops.
+  int64_t c0 = 0, c1 = 0, kw = 0, sw = 0;
 };
 
 struct ModelLoops {

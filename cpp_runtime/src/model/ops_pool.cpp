@@ -145,6 +145,19 @@ Status make_pool(const OpBuild& b, std::unique_ptr<Op>* op) {
   sh.ww = o->ww_.data();
   sh.max = b.op == "max_pool";
   sh.include_pad = include_pad;
+  // the interior columns: every tap inside the row (windows() gives k0 = 0, k1 = count_pad = k there)
+  sh.kw = k[1];
+  sh.sw = s[1];
+  int64_t c0 = 0;
+  while (c0 < sh.Wo && !(o->ww_[static_cast<size_t>(c0)].k0 == 0 && o->ww_[static_cast<size_t>(c0)].k1 == k[1] &&
+                         o->ww_[static_cast<size_t>(c0)].count_pad == k[1]))
+    ++c0;
+  int64_t c1 = c0;
+  while (c1 < sh.Wo && o->ww_[static_cast<size_t>(c1)].k0 == 0 && o->ww_[static_cast<size_t>(c1)].k1 == k[1] &&
+         o->ww_[static_cast<size_t>(c1)].count_pad == k[1])
+    ++c1;
+  sh.c0 = c0;
+  sh.c1 = c1;
   return Status::Ok();
 }
 
