@@ -268,3 +268,11 @@ case("efficientnet_block", 13, [
     {"we": _r(45, 64, 32, 1, 1, scale=0.2), "be": _r(46, 64), "wd": _r(47, 64, 1, 3, 3, scale=0.3),
      "bd": _r(48, 64), "w1": _r(49, 8, 64, 1, 1, scale=0.2), "b1": _r(50, 8), "w2": _r(51, 64, 8, 1, 1, scale=0.3),
      "b2": _r(52, 64), "wp": _r(53, 32, 64, 1, 1, scale=0.2), "bp": _r(54, 32)})
+
+# ---- a pre-activation batch-norm + relu before a conv (DenseNet): one channel_affine with relu
+case("bn_relu_before_conv", 13, [N("BatchNormalization", ["x", "s", "bb", "m", "v"], "a"), N("Relu", ["a"], "r"),
+                                 N("Conv", ["r", "w", "b"], "y", pads=[1, 1, 1, 1])], X4, {**bn_p, "w": w8, "b": b8})
+case("bn_relu_both_read", 13, [N("BatchNormalization", ["x", "s", "bb", "m", "v"], "a"), N("Relu", ["a"], "r"),
+                               N("Add", ["a", "r"], "y")], X4, bn_p)
+case("bn_relu_then_scale", 13, [N("BatchNormalization", ["x", "s", "bb", "m", "v"], "a"), N("Relu", ["a"], "r"),
+                                N("Mul", ["r", "k"], "y")], X4, {**bn_p, "k": _r(55, 4, 1, 1)})

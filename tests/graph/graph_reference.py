@@ -190,7 +190,8 @@ def run_node(op, ins, a, out_shapes):
         return [np.broadcast_to(binary[op](x, ins[1]), out_shapes[0])]
     if op == "channel_affine":
         sh = (1, -1) + (1,) * (x.ndim - 2)
-        return [x * ins[1].reshape(sh) + ins[2].reshape(sh)]
+        y = x * ins[1].reshape(sh) + ins[2].reshape(sh)
+        return [np.maximum(y, 0) if a.get("relu") else y]
     if op == "concat":
         return [np.concatenate(ins, axis=a["axis"])]
     if op == "split":

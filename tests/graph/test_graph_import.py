@@ -60,7 +60,7 @@ def test_resnet50_structure():
                       "softmax": 1}),
     ("shufflenet", {"conv": 49, "max_pool": 1, "reshape": 33, "transpose": 16, "avg_pool": 4, "concat": 3,
                     "relu": 3, "gemm": 1, "softmax": 1}),
-    ("densenet121", {"conv": 121, "max_pool": 1, "channel_affine": 62, "relu": 62, "concat": 58, "avg_pool": 3,
+    ("densenet121", {"conv": 121, "max_pool": 1, "channel_affine": 62, "concat": 58, "avg_pool": 3,
                      "global_avg_pool": 1}),
 ])
 def test_light_model_structure(name, ops):
@@ -86,8 +86,13 @@ def test_vgg19_fuses_relu_into_gemm_and_shufflenet_residuals():
     ("no_silu_sigmoid_of_another", {"sigmoid": 1, "mul": 1}),
     # the squeeze-and-excitation gate stays a sigmoid and a per-channel multiply; every SiLU is one node
     ("efficientnet_block", {"conv": 5, "silu": 3, "sigmoid": 1, "mul": 1, "global_avg_pool": 1}),
+    # DenseNet's pre-activation batch-norm + relu: one channel_affine (relu: true); a constant scale
+    # after the relu must not fold into it, and a batch-norm whose output is read twice keeps its relu
+    ("bn_relu_before_conv", {"channel_affine": 1, "conv": 1}),
+    ("bn_relu_then_scale", {"channel_affine": 1, "mul": 1}),
+    ("bn_relu_both_read", {"channel_affine": 1, "relu": 1, "add": 1}),
 ])
-def test_silu_is_one_node_where_the_sigmoid_feeds_only_the_multiply(case_id, ops):
+def test_silu_and_batchnorm_relu_fuse_where_nothing_else_reads_the_first(case_id, ops):
     import graph_cases
     case = next(c for c in graph_cases.CASES if c.id == case_id)
     g = import_onnx(case.model())

@@ -153,7 +153,8 @@ class BinaryOp : public Op {
 
 class ChannelAffineOp : public Op {
  public:
-  ChannelAffineOp(int64_t N, int64_t C, int64_t inner, int block) : N_(N), C_(C), inner_(inner), block_(block) {}
+  ChannelAffineOp(int64_t N, int64_t C, int64_t inner, int block, bool relu)
+      : N_(N), C_(C), inner_(inner), block_(block), relu_(relu) {}
   bool alias_ok(int i, int, int64_t rel) const override { return i == 0 && rel == 0; }
   std::vector<float> scale_, shift_;   // blocked: padded to whole blocks (constants)
   bool reads_at_run(int i) const override { return i == 0 || !block_; }
@@ -172,7 +173,11 @@ class ChannelAffineOp : public Op {
           const float s = sc[c], t = sh[c];
           const float* px = x + p * inner_;
           float* py = y + p * inner_;
-          for (int64_t i = 0; i < inner_; ++i) py[i] = px[i] * s + t;
+          if (relu_) {
+            for (int64_t i = 0; i < inner_; ++i) py[i] = relu(px[i] * s + t);
+          } else {
+            for (int64_t i = 0; i < inner_; ++i) py[i] = px[i] * s + t;
+          }
         }
       });
       return Status::Ok();
@@ -184,16 +189,23 @@ class ChannelAffineOp : public Op {
         const float* sh = shift_.data() + (p % CB) * B;
         const float* px = x + p * inner_ * B;
         float* py = y + p * inner_ * B;
-        for (int64_t i = 0; i < inner_; ++i)
-          for (int64_t l = 0; l < B; ++l) py[i * B + l] = px[i * B + l] * sc[l] + sh[l];
+        if (relu_) {
+          for (int64_t i = 0; i < inner_; ++i)
+            for (int64_t l = 0; l < B; ++l) py[i * B + l] = relu(px[i * B + l] * sc[l] + sh[l]);
+        } else {
+          for (int64_t i = 0; i < inner_; ++i)
+            for (int64_t l = 0; l < B; ++l) py[i * B + l] = px[i * B + l] * sc[l] + sh[l];
+        }
       }
     });
     return Status::Ok();
   }
 
  private:
+  static float relu(float v) { return v < 0.0f ? 0.0f : v; }  // NaN stays NaN
   int64_t N_, C_, inner_;
   int block_;
+  bool relu_;   // a relu after it, fused (DenseNet's pre-activation batch-norm + relu)
 };
 
 Status same_shape_layout(const OpBuild& b, const TensorInfo& x, const TensorInfo& y) {
@@ -383,7 +395,9 @@ Status make_channel_affine(const OpBuild& b, std::unique_ptr<Op>* op) {
   if (S.numel != C || T.numel != C || S.block || T.block)
     return b.error("scale and shift must hold C = " + std::to_string(C) + " values (got " + shape_str(S.shape) +
                    " and " + shape_str(T.shape) + ")");
-  auto* o = new ChannelAffineOp(X.dim(0), C, product(X.shape, 2), X.block);
+  const bool relu = b.attrs->boolean("relu", false);
+  if (!b.attrs->status().ok()) return b.attrs->status();
+  auto* o = new ChannelAffineOp(X.dim(0), C, product(X.shape, 2), X.block, relu);
   op->reset(o);
   if (X.block) {
     if (!S.data || !T.data) return b.error("a blocked channel_affine needs constant scale and shift");

@@ -33,7 +33,7 @@ def fold_constant_mul_add(g: Graph) -> bool:
         for xi in (0, 1):
             x, c = n.inputs[xi], n.inputs[1 - xi]
             p = producers.get(x)
-            if p is None or not (plain_conv(p) or p.op == "channel_affine"):
+            if p is None or not (plain_conv(p) or (p.op == "channel_affine" and not p.attrs.get("relu"))):
                 continue
             shape = g.tensors[x].shape
             if g.tensors[n.outputs[0]].shape != shape or len(shape) < 2:

@@ -4,7 +4,9 @@ when that producer feeds only it:
         clip after a relu) -> the clip [lo, hi] applied after the activation;
   gemm, matmul: relu -> relu; clip(0, 6) -> relu6 (no clip); gelu ->
         gelu_erf / gelu_tanh (the GEMM epilogues compute ONNX's formulas:
-        erf to 1.5e-7 absolute, the tanh form exactly; tests/graph compare).
+        erf to 1.5e-7 absolute, the tanh form exactly; tests/graph compare);
+  channel_affine (an unfused batch-norm): relu -> relu: true (DenseNet's
+        pre-activation batch-norm + relu, one pass over the tensor, not two).
 A relu after a clip, or a second clip, stays a node."""
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ def _bounds(n: Node) -> Optional[Tuple[float, float]]:
 
 
 def _fuse(p: Node, act: Node) -> bool:
+    if p.op == "channel_affine":
+        if act.op != "relu" or p.attrs.get("relu"):
+            return False
+        p.attrs["relu"] = True
+        return True
     cur = p.attrs.get("activation", "none")
     if act.op == "gelu":
         if p.op not in ("gemm", "matmul") or cur != "none":
@@ -69,7 +76,8 @@ def fuse_activation(g: Graph) -> bool:
     for act in [n for n in g.nodes if n.op in ("relu", "clip", "gelu")]:
         producers = g.producers()
         p = producers.get(act.inputs[0])
-        if p is None or p.op not in ("conv", "gemm", "matmul") or sole_consumer(g, act.inputs[0]) is not act:
+        if (p is None or p.op not in ("conv", "gemm", "matmul", "channel_affine")
+                or sole_consumer(g, act.inputs[0]) is not act):
             continue
         if _fuse(p, act):
             replace_output(g, p, act)
