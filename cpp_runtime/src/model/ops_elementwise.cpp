@@ -205,7 +205,7 @@ class ChannelAffineOp : public Op {
   static float relu(float v) { return v < 0.0f ? 0.0f : v; }  // NaN stays NaN
   int64_t N_, C_, inner_;
   int block_;
-  bool relu_;   // a relu after it, fused (DenseNet's pre-activation batch-norm + relu)
+  bool relu_;  // a relu after it, fused (DenseNet's pre-activation batch-norm + relu)
 };
 
 Status same_shape_layout(const OpBuild& b, const TensorInfo& x, const TensorInfo& y) {
