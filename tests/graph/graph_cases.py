@@ -276,3 +276,16 @@ case("bn_relu_both_read", 13, [N("BatchNormalization", ["x", "s", "bb", "m", "v"
                                N("Add", ["a", "r"], "y")], X4, bn_p)
 case("bn_relu_then_scale", 13, [N("BatchNormalization", ["x", "s", "bb", "m", "v"], "a"), N("Relu", ["a"], "r"),
                                 N("Mul", ["r", "k"], "y")], X4, {**bn_p, "k": _r(55, 4, 1, 1)})
+
+# ---- grouped 3x3 convolutions as in RegNet (16 channels per group) and ResNeXt (4 per group): the planner
+# may run them as one direct conv per group, or per 16 / 8 lanes' worth of groups with block-diagonal weights
+gw16 = _r(56, 64, 16, 3, 3, scale=0.2)
+case("grouped_regnet_block", 13, [N("Conv", ["x", "wa", "ba"], "a"), N("Relu", ["a"], "ar"),
+                                  N("Conv", ["ar", "wg", "bg"], "g", group=4, pads=[1, 1, 1, 1]), N("Relu", ["g"], "gr"),
+                                  N("Conv", ["gr", "wc", "bc"], "c"), N("Add", ["c", "x"], "y")],
+     {"x": (1, 32, 12, 14)},
+     {"wa": _r(57, 64, 32, 1, 1, scale=0.2), "ba": _r(58, 64), "wg": gw16, "bg": _r(59, 64),
+      "wc": _r(60, 32, 64, 1, 1, scale=0.2), "bc": _r(61, 32)})
+case("grouped_resnext_4_per_group", 13, [N("Conv", ["x", "wg", "bg"], "y", group=8, pads=[1, 1, 1, 1],
+                                           strides=[2, 2])],
+     {"x": (1, 32, 13, 13)}, {"wg": _r(62, 32, 4, 3, 3, scale=0.3), "bg": _r(63, 32)})

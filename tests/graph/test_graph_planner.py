@@ -97,6 +97,18 @@ def test_thread_cap_and_small_work(profile):
     assert soft.threads == 1 and "work 1" in soft.why        # 1000 elements: below one thread's worth
 
 
+@pytest.mark.parametrize("case_id, groups_per_conv", [("grouped_regnet_block", 1), ("grouped_resnext_4_per_group", 4)])
+def test_grouped_convs_run_direct_per_group(profile, case_id, groups_per_conv):
+    # x86-64-v4 (16 lanes): 16 channels per group are whole blocks; 4 per group run 4 groups at a time
+    import graph_cases
+    g = import_onnx(next(c for c in graph_cases.CASES if c.id == case_id).model())
+    run_passes(g)
+    planner.plan(g, profile)
+    conv = next(n for n in g.nodes if n.op == "conv" and n.attrs.get("groups", 1) > 1)
+    assert conv.attrs["algorithm"] == "direct"
+    assert f"({groups_per_conv} group(s) each)" in conv.why
+
+
 def test_tolerance_refuses_winograd(profile):
     g = import_onnx(light("squeezenet"))
     run_passes(g)

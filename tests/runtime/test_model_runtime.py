@@ -396,6 +396,63 @@ def test_conv_algorithm_attr(algorithm):
     assert rel_err(m(*feed), ref) <= (1e-3 if algorithm == "winograd-f4" else 1e-4)
 
 
+@pytest.mark.parametrize("case", [
+    # N, C, H, W, K, R, S, strides, pads, dilations, groups: channels per group 16 / 32 (whole blocks
+    # of 8 and 16 lanes), then 3 per group (nchw only), a strided and a dilated one, two images
+    (1, 32, 11, 9, 32, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),
+    (2, 64, 7, 8, 128, 3, 3, (2, 2), (1, 0, 1, 2), (1, 1), 4),
+    (1, 48, 9, 9, 48, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 3),
+    (1, 6, 9, 9, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 3),
+    # groups narrower than a block: 8 and 4 channels per group run B / (C/G) at a time (block-diagonal
+    # weights) where B is a multiple of that; 3 groups of 8 cannot pair up under 16 lanes
+    (1, 32, 9, 10, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),
+    (1, 32, 8, 8, 32, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 8),
+    (2, 24, 7, 7, 24, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 3),
+])
+@pytest.mark.parametrize("blocked", [False, True])
+def test_grouped_conv_as_direct_per_group(case, blocked):
+    N, C, H, W, K, R, S, st, p, d, G = case
+    B = autoconfig._ext.conv2d_block()
+    Cg, Kg = C // G, K // G
+    f = B // Cg if Cg % B and B % Cg == 0 and G % (B // Cg) == 0 else 1   # groups per conv (ops_linear.cpp)
+    if blocked and (N != 1 or (Cg * f) % B or (Kg * f) % B):
+        pytest.skip("blocked: one image, whole channel blocks per conv")
+    x, w, b = rand(N, C, H, W), rand(K, C // G, R, S), rand(K)
+    ref = conv_ref(x, w, b, st, p, d, G)
+    res = rand(*ref.shape)
+    lay = f"nchw{B}c" if blocked else "nchw"
+    g = GraphBuilder("grouped")
+    xi = g.input("x", x.shape)
+    ri = g.input("res", res.shape)
+    xb = g.inter("xb", x.shape, layout=lay)
+    rb = g.inter("rb", res.shape, layout=lay)
+    yb = g.inter("yb", ref.shape, layout=lay)
+    y = g.output("y", ref.shape)
+    g.node("to_layout", [xi], [xb], layout=lay)
+    g.node("to_layout", [ri], [rb], layout=lay)
+    g.node("conv", [xb, g.const("w", w), g.const("b", b), rb], [yb], strides=list(st), pads=list(p),
+           dilations=list(d), groups=G, activation="relu", algorithm="direct")
+    g.node("to_layout", [yb], [y], layout="nchw")
+    m = autoconfig.load(g.to_bytes())
+    assert next(n for n in m.nodes if n["op"] == "conv")["algorithm"] == "direct"
+    assert rel_err(m(x, res), np.maximum(ref + res, 0)) <= 1e-4
+
+
+def test_grouped_direct_refuses_groups_of_partial_blocks():
+    B = autoconfig._ext.conv2d_block()
+    C = 2 * (B + 1) if B > 1 else 2
+    g = GraphBuilder("grouped_partial")
+    xi = g.input("x", (1, C, 5, 5))
+    xb = g.inter("xb", (1, C, 5, 5), layout=f"nchw{B}c")
+    yb = g.inter("yb", (1, C, 5, 5), layout=f"nchw{B}c")
+    y = g.output("y", (1, C, 5, 5))
+    g.node("to_layout", [xi], [xb], layout=f"nchw{B}c")
+    g.node("conv", [xb, g.const("w", rand(C, C // 2, 3, 3))], [yb], pads=[1, 1, 1, 1], groups=2, algorithm="direct")
+    g.node("to_layout", [yb], [y], layout="nchw")
+    with pytest.raises(ValueError, match="whole channel blocks per group"):
+        autoconfig.load(g.to_bytes())
+
+
 def test_conv_unknown_algorithm():
     with pytest.raises(ValueError, match="algorithm 'fft'"):
         conv_model(rand(1, 2, 5, 5), rand(2, 2, 3, 3), None, (1, 1), (0,) * 4, (1, 1), 1, algorithm="fft")

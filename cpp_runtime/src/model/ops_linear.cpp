@@ -45,6 +45,84 @@ class ConvOp : public Op {
   int64_t prepared_bytes() const override { return static_cast<int64_t>(conv_.bytes()); }
 };
 
+// A grouped (not depthwise) conv the plan runs as "direct": one direct conv
+// per group on its channel slice, the direct kernel being written for one
+// group (conv2d.cpp). An image's channels of a group are contiguous in nchw,
+// and in nchw{B}c when every group holds whole blocks. Groups narrower than
+// a block (B a multiple of C/G) run f = B / (C/G) at a time as one conv with
+// block-diagonal weights (zeros between the groups): f times the flops, at
+// the direct kernel's rate rather than im2col's. graph/planner.py
+// (_grouped_direct) makes the same choice of f.
+class GroupedDirectConvOp : public Op {
+ public:
+  std::vector<PreparedConv2d> groups_;
+  std::vector<std::vector<float>> merged_w_;  // f > 1: the block-diagonal weights the groups were prepared from
+  int64_t N_ = 0, in_image_ = 0, in_slice_ = 0, out_image_ = 0, out_slice_ = 0;
+  bool has_residual_ = false;
+  Status run(const OpRun& r) const override {
+    for (int64_t n = 0; n < N_; ++n)
+      for (size_t g = 0; g < groups_.size(); ++g) {
+        const int64_t gi = static_cast<int64_t>(g);
+        const int64_t out = n * out_image_ + gi * out_slice_;
+        Status st = groups_[g].run(r.in[0] + n * in_image_ + gi * in_slice_, 1, r.out[0] + out,
+                                   has_residual_ ? r.in[3] + out : nullptr, r.threads);
+        if (!st.ok()) return st;
+      }
+    return Status::Ok();
+  }
+  const char* algorithm() const override { return "direct"; }
+  bool reads_at_run(int i) const override { return i == 0 || i == 3; }  // w and bias live in the groups
+  int64_t prepared_bytes() const override {
+    size_t b = 0;
+    for (const PreparedConv2d& c : groups_) b += c.bytes();
+    for (const std::vector<float>& w : merged_w_) b += w.capacity() * sizeof(float);
+    return static_cast<int64_t>(b);
+  }
+};
+
+Status make_grouped_direct(const OpBuild& b, const Conv2dArgs& a, bool has_residual, std::unique_ptr<Op>* op) {
+  const TensorInfo &X = *b.in[0], &Y = *b.out[0];
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, B = conv2d_block(), RS = a.R * a.S;
+  const int64_t f = Cg % B && B % Cg == 0 && G % (B / Cg) == 0 ? B / Cg : 1;  // groups per conv
+  const int64_t Gm = G / f, Cm = Cg * f, Km = Kg * f;
+  if ((X.block && Cm % X.block) || (Y.block && Km % Y.block))
+    return b.error("a grouped conv run as direct needs whole channel blocks per group in nchw{B}c (C/groups = " +
+                   std::to_string(Cg) + ", K/groups = " + std::to_string(Kg) +
+                   ", B = " + std::to_string(X.block ? X.block : Y.block) + ")");
+  auto* o = new GroupedDirectConvOp;
+  op->reset(o);
+  o->N_ = a.N;
+  o->has_residual_ = has_residual;
+  // whole blocks per group: the blocked storage of an image is C x H x W floats, as nchw
+  o->in_slice_ = Cm * a.H * a.W;
+  o->in_image_ = (X.block ? (a.C + X.block - 1) / X.block * X.block : a.C) * a.H * a.W;
+  o->out_slice_ = Km * Y.dim(2) * Y.dim(3);
+  o->out_image_ = (Y.block ? (a.K + Y.block - 1) / Y.block * Y.block : a.K) * Y.dim(2) * Y.dim(3);
+  o->groups_.resize(static_cast<size_t>(Gm));
+  for (int64_t gm = 0; gm < Gm; ++gm) {
+    Conv2dArgs s = a;
+    s.N = 1;
+    s.C = Cm;
+    s.K = Km;
+    s.groups = 1;
+    // w is K x C/G x R x S: group g's filters are rows [g Kg, (g+1) Kg), and so are its biases
+    s.w = a.w + gm * Km * Cg * RS;
+    s.bias = a.bias ? a.bias + gm * Km : nullptr;
+    if (f > 1) {  // the f groups' filters on the block diagonal of Km x Cm
+      o->merged_w_.emplace_back(static_cast<size_t>(Km * Cm * RS), 0.0f);
+      float* wm = o->merged_w_.back().data();
+      for (int64_t j = 0; j < f; ++j)
+        for (int64_t k = 0; k < Kg; ++k)
+          std::memcpy(wm + ((j * Kg + k) * Cm + j * Cg) * RS, s.w + (j * Kg + k) * Cg * RS,
+                      sizeof(float) * static_cast<size_t>(Cg * RS));
+      s.w = wm;
+    }
+    Status st = o->groups_[static_cast<size_t>(gm)].prepare(s);
+    if (!st.ok()) return b.error("group " + std::to_string(gm * f) + ": " + st.message);
+  }
+  return Status::Ok();
+}
+
 // gemm: Y = act(alpha op(A) op(B) + beta C)
 class GemmOp : public Op {
  public:
@@ -181,6 +259,8 @@ Status make_conv(const OpBuild& b, std::unique_ptr<Op>* op) {
   a.w = Wt.data;
   a.bias = bias ? bias->data : nullptr;
   a.threads = b.threads;
+  if (groups > 1 && !(groups == a.C && a.K % a.C == 0) && algo == "direct")
+    return make_grouped_direct(b, a, res != nullptr, op);
   auto* o = new ConvOp;
   op->reset(o);
   o->N_ = a.N;

@@ -312,6 +312,7 @@ class _Costs:
     def _conv(self, g: Graph, n: Node, t: int, ctx: conv_model.Context) -> Tuple[float, str, str]:
         L = conv_layer(g, n)
         cands = conv_model.candidates(self.profile, L, t, ctx=ctx, tolerance=self.tolerance)
+        cands += self._grouped_direct(L, t, ctx)
         best = min((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
         ok = sorted((c for c in cands if c.rejected is None), key=lambda c: c.predicted_s)
         runner = ok[1] if len(ok) > 1 else None
@@ -320,6 +321,34 @@ class _Costs:
             f" (cold_weights {cold * 1e3:.3f} ms)" if cold else "") + (
             f" beats {runner.name} {runner.predicted_s * 1e3:.3f} ms" if runner else "")
         return best.predicted_s, best.name.split()[0], why
+
+    def _grouped_direct(self, L, t: int, ctx: conv_model.Context) -> List[conv_model.Candidate]:
+        """A grouped (not depthwise) conv as one direct conv per group on its
+        channel slice (the executor's GroupedDirectConvOp, ops_linear.cpp):
+        where every group holds whole channel blocks, G times the best direct
+        estimate of one group's layer; groups narrower than a block (B a
+        multiple of C/G) f = B / (C/G) at a time, as one conv with
+        block-diagonal weights: G / f times the estimate of that f-times
+        wider layer (f times the flops). The conv2d API's direct kernel is
+        written for one group, so conv_model.candidates() offers only
+        im2col-gemm (or gemm-1x1) for these layers: RegNet's and ResNeXt's."""
+        G, B = L.groups, self.kernel_machine.lanes
+        Cg, Kg = L.C // G, L.K // G
+        if G == 1 or (G == L.C and L.K % L.C == 0):
+            return []
+        f = B // Cg if Cg % B and B % Cg == 0 and G % (B // Cg) == 0 else 1   # as ops_linear.cpp
+        if (Cg * f) % B or (Kg * f) % B:
+            return []
+        G //= f
+        one = replace(L, C=Cg * f, K=Kg * f, groups=1)
+        direct = [c for c in conv_model.candidates(self.profile, one, t, allow=("direct",), ctx=ctx,
+                                                   tolerance=self.tolerance)
+                  if c.rejected is None and c.name.startswith("direct")]
+        if not direct:
+            return []
+        best = min(direct, key=lambda c: c.predicted_s)
+        return [conv_model.Candidate(f"{best.name} x{G} ({f} group(s) each)", G * best.predicted_s,
+                                     {k: G * v for k, v in best.terms.items()})]
 
     def gemm(self, m: int, n: int, k: int, t: int, prepared_b: bool = False) -> float:
         """prepared_b: constant weights, which the executor packs once at load
