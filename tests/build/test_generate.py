@@ -63,6 +63,29 @@ def test_register_tiles_respect_latency_and_registers():
     assert acc >= prof.fma_latency_cycles * prof.fma_per_cycle   # latency hidden on large shapes
 
 
+def test_two_operand_code_keeps_a_register_for_the_product():
+    """x86-64-v2 (portable code, SSE): no FMA instruction, and mulps overwrites
+    an operand, so a row with several B vectors needs one more register (4x12
+    and 2x20 spill an accumulator: models/machine.py TWO_OPERAND_PRODUCT_REGISTERS);
+    three-operand FMA code keeps the full register file."""
+    v2 = gemm_model.Machine(probe.profile("x86-64-v2"))
+    tiles = {t.name for t in gemm_model.register_tiles(v2)}
+    for t in gemm_model.register_tiles(v2):
+        assert t.mr * t.nv + t.nv + 1 + (t.nv > 1) <= 16
+    assert "3x12" in tiles and "4x12" not in tiles and "14x4" in tiles and "6x8" in tiles
+    v3 = gemm_model.Machine(probe.profile("x86-64-v3"))
+    assert v3.product_registers(3) == 0 and "4x24" in {t.name for t in gemm_model.register_tiles(v3)}
+
+
+def test_portable_broadcast_is_one_initializer():
+    """vf_set1 is a vector initializer (movss + shufps under SSE), not a
+    lane-by-lane loop (movss + 4 dependent insertps where GCC cannot read the
+    scalar's neighbours: up to 8x slower GEMMs on x86-64-v2)."""
+    from autoconfig.codegen.isa import Portable
+    text = Portable(lanes=4, suffix="sse42").vector_math()
+    assert "static inline vf vf_set1(float x) { return vf{x, x, x, x}; }" in text
+
+
 def with_l2(prof, kib):
     caches = [dataclasses.replace(c, size_bytes=kib << 10) if c.level == 2 else c for c in prof.caches]
     return dataclasses.replace(prof, caches=caches)

@@ -8,7 +8,7 @@ import pytest
 
 from autoconfig.probe.targets import _builtin
 from autoconfig.tuning.dataset import (FORMAT, V1_MACHINE, Dataset, DatasetError, MachineData, Record, load_dataset,
-                                       merge, summary)
+                                       merge, replace_pairs, summary)
 from autoconfig.tuning.features import FEATURES
 from autoconfig.tuning.space import Task, profile_for_isa, space
 from autoconfig.tuning.train import groups_of
@@ -86,6 +86,19 @@ def test_merge_names_single_machine_files_and_refuses_a_clash(tmp_path):
         merge([(None, both), (None, both)])
     with pytest.raises(DatasetError, match="must hold one machine"):
         merge([("x", both)])
+
+
+def test_replace_swaps_the_remeasured_pairs_and_drops_the_stale_ones():
+    ds = two_machines()
+    a, _ = two_configs("x86-64-v4")
+    new = Dataset({"zen5": MachineData({"x86-64-v4": ds.machines["zen5"].profiles["x86-64-v4"]})},
+                  [record("zen5", "x86-64-v4", a, 0.5e-5)])
+    out = replace_pairs(ds, new, note="kernels changed")
+    assert [(r.machine, r.seconds) for r in out.records] == [("zen4", 2e-5), ("zen4", 3e-5), ("zen5", 0.5e-5)]
+    assert out.metadata["replaced"] == ["kernels changed"] and out.metadata["note"] == "test"
+    dropped = replace_pairs(ds, new, drop=[("zen4", "x86-64-v4")])
+    assert [r.machine for r in dropped.records] == ["zen5"] and "x86-64-v4" not in dropped.machines["zen4"].profiles
+    assert ds == two_machines()                    # the base is not edited
 
 
 @pytest.mark.parametrize("edit, message", [

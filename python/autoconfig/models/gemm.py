@@ -109,14 +109,15 @@ class Tile:
 
 
 def register_tiles(m: Machine) -> List[Tile]:
-    """Tiles whose accumulators + B vectors + one broadcast fit the register file.
+    """Tiles whose accumulators + B vectors + one broadcast (+ the product
+    copy of two-operand code, Machine.product_registers) fit the register file.
 
     For each width nv (vectors) keep the tallest mr that fits, plus mr in
     {1, 2, 4} for skinny M; ties in efficiency are then decided by the shape.
     """
     tiles = []
     for nv in range(1, m.vregs):
-        tallest = (m.vregs - 1 - nv) // nv
+        tallest = (m.vregs - 1 - nv - m.product_registers(nv)) // nv
         if tallest < 1:
             break
         tallest = min(tallest, MR_LIMIT)
@@ -407,12 +408,14 @@ def estimate(m: Machine, t: Tile, M: int, N: int, K: int, threads: int,
 
 def _tile_reason(m: Machine, t: Tile) -> str:
     acc = t.mr * t.nv
-    return (f"{acc} accumulators + {t.nv} B vectors + 1 broadcast = {acc + t.nv + 1} <= "
-            f"{m.vregs} vector registers; {acc} independent FMAs >= latency {m.fma_latency:g} x "
+    copy = m.product_registers(t.nv)
+    regs = (f"{acc} accumulators + {t.nv} B vectors + 1 broadcast"
+            + (f" + {copy} product copy (two-operand multiply)" if copy else "")
+            + f" = {acc + t.nv + 1 + copy} <= {m.vregs}")
+    return (f"{regs} vector registers; {acc} independent FMAs >= latency {m.fma_latency:g} x "
             f"{m.fma_units:g} units = {m.fma_latency * m.fma_units:g}"
             if acc >= m.fma_latency * m.fma_units else
-            f"{acc} accumulators + {t.nv} B vectors + 1 broadcast = {acc + t.nv + 1} <= {m.vregs} "
-            f"registers (latency-bound: {acc} < {m.fma_latency * m.fma_units:g} chains)")
+            f"{regs} registers (latency-bound: {acc} < {m.fma_latency * m.fma_units:g} chains)")
 
 
 def _kc_reason(m: Machine, t: Tile, kc: int, order: str) -> str:

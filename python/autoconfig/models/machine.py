@@ -31,6 +31,19 @@ SYNC_SECONDS = 3e-6
 # Bandwidths used when the profile has none (a target file without them).
 DEFAULT_BW_GBPS = {"L1": 200.0, "L2": 80.0, "L3": 30.0, "DRAM": 10.0}
 LEVELS = ("L1", "L2", "L3", "DRAM")
+# Registers a register tile's multiply-adds need besides its accumulators,
+# its B vectors and the broadcast, when a row multiplies the broadcast by
+# several B vectors. With an FMA instruction (or a three-operand multiply):
+# none. Portable code on x86-64 (the generic ISA, SSE: x86-64-v2) has neither:
+# c + a * b is mulps + addps, and mulps overwrites an operand, so every product
+# of a row but the last (which may overwrite the broadcast) goes through a
+# copy. GCC 12 -O3 -msse4.2, GEMM microkernel 4x12 (12 accumulators + 3 B +
+# 1 broadcast = 16 xmm): its k loop spills accumulators (28 stack accesses
+# per 141 mulps; 3x12: 1 per 104; 2x16: 0). Zen 5 VM, x86-64-v2, 1 thread,
+# 2026-12-07 21:24 (tuning.measure, best of 5): 64x1024x1024 at the model's
+# blocking, 2x16 2.90 ms, 3x12 3.14, 4x12 4.64, 2x20 5.27 (1.1-1.2x the
+# model's time for the first two, 1.8-2.0x for the two that spill).
+TWO_OPERAND_PRODUCT_REGISTERS = 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,12 @@ class Machine:
     @property
     def vregs(self) -> int:
         return self.profile.vector_registers
+
+    def product_registers(self, vectors_per_row: int) -> int:
+        """Registers a tile row's multiply-adds take beyond accumulators, B
+        vectors and the broadcast (TWO_OPERAND_PRODUCT_REGISTERS)."""
+        two_operand = self.profile.isa == "generic" and self.profile.arch == "x86_64"
+        return TWO_OPERAND_PRODUCT_REGISTERS if two_operand and vectors_per_row > 1 else 0
 
     @property
     def fma_latency(self) -> float:

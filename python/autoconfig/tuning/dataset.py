@@ -42,6 +42,9 @@ on one CPU, pinned to a core nothing else runs on):
   python -m autoconfig.tuning.dataset merge --out benchmarks/data/tuning_dataset.json.gz \
       benchmarks/data/tuning_dataset.json.gz zen5.json.gz
   (a rerun skips the (task, ISA) pairs already in --out for that machine)
+After a change of the kernels one ISA variant runs, re-measure it (collect
+--isa that variant into a new file, same arguments) and swap its records:
+  python -m autoconfig.tuning.dataset replace --out D D new.json.gz [--drop zen4:x86-64-v2] --note "why"
 """
 from __future__ import annotations
 
@@ -236,6 +239,28 @@ def merge(parts: Sequence[Tuple[Optional[str], Dataset]]) -> Dataset:
         out.records += ds.records
         for k, v in ds.metadata.items():
             out.metadata.setdefault(k, v)
+    return out
+
+
+def replace_pairs(ds: Dataset, new: Dataset, drop: Sequence[Tuple[str, str]] = (),
+                  note: str = "") -> Dataset:
+    """`ds` with the records of every (machine, ISA) that `new` holds
+    replaced by new's (re-measured after a change of the kernels that ran
+    them), and the records of the `drop` (machine, ISA) pairs removed (measured
+    with code since changed, on a CPU that cannot re-measure them); new's
+    profiles of those pairs replace ds's, and `note` is appended to the
+    metadata's "replaced" list."""
+    pairs = {(r.machine, r.isa) for r in new.records}
+    gone = pairs | set(drop)
+    out = Dataset({k: MachineData(dict(m.profiles), dict(m.metadata)) for k, m in ds.machines.items()},
+                  [r for r in ds.records if (r.machine, r.isa) not in gone] + list(new.records),
+                  dict(ds.metadata))
+    for machine, isa in sorted(pairs):
+        out.machine(machine).profiles[isa] = new.machines[machine].profiles[isa]
+    for machine, isa in drop:
+        out.machines[machine].profiles.pop(isa, None)
+    if note:
+        out.metadata["replaced"] = list(out.metadata.get("replaced", [])) + [note]
     return out
 
 
@@ -473,7 +498,20 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     m.add_argument("--out", type=Path, required=True)
     m.add_argument("parts", nargs="+", help="FILE (its machines keep their names) or NAME=FILE (a file of one "
                    "machine, which takes that name)")
+    r = sub.add_parser("replace", help="re-measured (machine, ISA) pairs replace a dataset's records of them")
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("base", type=Path, help="the dataset whose records are replaced")
+    r.add_argument("new", type=Path, help="a dataset of the re-measured (machine, ISA) pairs")
+    r.add_argument("--drop", default="", help="comma-separated MACHINE:ISA pairs whose records are removed "
+                   "(measured with code since changed, on a CPU not at hand)")
+    r.add_argument("--note", default="", help="why, appended to the metadata's 'replaced' list")
     a = ap.parse_args(argv)
+    if a.cmd == "replace":
+        drop = [tuple(p.split(":", 1)) for p in a.drop.split(",") if p]
+        out = replace_pairs(load_dataset(a.base), load_dataset(a.new), drop, a.note)
+        out.save(a.out)
+        print(f"{a.out}: {len(out.records)} records of machines {sorted(out.machines)}")
+        return 0
     if a.cmd == "summary":
         print(summary(load_dataset(a.path)))
         return 0

@@ -15,14 +15,17 @@ op (GEMM columns are 0 for a conv task and the other way round), all finite:
            left), kc / mc / nc and their log2 ratio to the model's blocking
            for that tile and order (models/gemm.kc_for, mc_for, nc_for), the
            loop order, the thread grid, edge waste of the tile on M and N, k
-           and n blocks; conv algorithm (one-hot), direct tile, plain input,
+           and n blocks, whether A is read in place (models/gemm.a_in_place,
+           the rule gemm_run follows: no packing, rows a stride apart);
+           conv algorithm (one-hot), direct tile, plain input,
            work order, reduction blocks, edge waste on the output columns
            and channel blocks.
   model_*  the analytical model's named terms for this config (models/gemm.py
            estimate() for its tile and loop order; models/conv.py candidates()
            for its algorithm and direct tile): log10 of the predicted seconds,
            its log2 ratio to the best prediction among the task's configs
-           (the model's own ranking), the fraction of peak it predicts, and
+           and log2(1 + its rank) in the model's order of them (the model's
+           own ranking, by margin and by place), the fraction of peak it predicts, and
            each named term as a share of the sum. The trees then learn where
            and by how much the model is wrong (its residual), as Halide's
            autoscheduler learns coefficients of hand-derived terms.
@@ -62,7 +65,7 @@ GEMM_KNOB_FEATURES = ("knob_gemv", "knob_mr", "knob_nr", "knob_nv", "knob_acc", 
                       "knob_log2_kc", "knob_log2_mc", "knob_log2_nc", "knob_kc_vs_model", "knob_mc_vs_model",
                       "knob_nc_vs_model", "knob_a_panel_in_l1", "knob_grid_m", "knob_grid_n",
                       "knob_m_waste", "knob_n_waste", "knob_k_blocks", "knob_n_blocks", "knob_m_blocks",
-                      "knob_kc_l1_ways", "knob_mc_l2_share", "knob_nc_l3_share")
+                      "knob_kc_l1_ways", "knob_mc_l2_share", "knob_nc_l3_share", "knob_a_in_place")
 GEMM_KNOB_ORDER = ("grid", "kc", "loop_order", "mc", "mr", "nc", "nr")     # space.GEMM_KNOBS, sorted
 CONV_KNOB_FEATURES = tuple(f"knob_alg_{a.replace('-', '_')}" for a in CONV_ALGORITHMS) + (
     "knob_tile_n", "knob_tile_kb", "knob_plain_input", "knob_groups_inner", "knob_log2_c_blocks",
@@ -73,7 +76,7 @@ CONV_KNOB_FEATURES = tuple(f"knob_alg_{a.replace('-', '_')}" for a in CONV_ALGOR
 TERM_NAMES = ("compute", "calls", "a_stream", "b_stream", "pack_a", "pack_b", "c_io", "sync", "stall",
               "to_blocked", "from_blocked", "gemm", "input_transform", "output_transform", "gather", "scatter",
               "im2col")
-MODEL_FEATURES = ("model_log10_s", "model_vs_best", "model_peak_fraction", "model_tile_eff") + tuple(
+MODEL_FEATURES = ("model_log10_s", "model_vs_best", "model_rank", "model_peak_fraction", "model_tile_eff") + tuple(
     f"model_term_{t}" for t in TERM_NAMES) + ("model_term_other",)
 FEATURES: Tuple[str, ...] = HW_FEATURES + TASK_FEATURES + GEMM_KNOB_FEATURES + CONV_KNOB_FEATURES + MODEL_FEATURES
 COLUMN = {name: i for i, name in enumerate(FEATURES)}
@@ -166,6 +169,34 @@ def _gemm_block_columns(task, blocks: Sequence[GemmBlock], profile: HostProfile,
     return _gemm_fill(task, Machine(profile), [(b.tile.mr, b.tile.nr, b.order) for b in blocks], knobs, out)
 
 
+def _lines_per_l1_set(m: Machine, lda: int, kc: int, rows: int) -> int:
+    """models/gemm.lines_per_l1_set in numpy (the same count, ~50x faster on deep kc)."""
+    line = m.cache(1).line_bytes
+    sets = max(1, m.l1_way_bytes() // line)
+    r = np.arange(rows)
+    first, last = r * lda * 4 // line, ((r * lda + kc) * 4 - 1) // line
+    lines = np.concatenate([np.arange(f, e + 1) for f, e in zip(first, last)])
+    return int(np.bincount(lines % sets).max())
+
+
+def _a_in_place(m: Machine, distinct: Sequence[Tuple[int, int, str]], which: np.ndarray, kc: np.ndarray,
+                M: int, K: int) -> np.ndarray:
+    """models/gemm.a_in_place of each row (its tile and order: distinct[which], its kc), as 0/1."""
+    a_bytes = M * K * 4
+    if a_bytes <= gemm_model.direct_a_bytes(m):
+        return np.ones(len(which))
+    out = np.zeros(len(which))
+    if a_bytes > gemm_model.direct_a_panel_bytes(m):
+        return out
+    limit = gemm_model.direct_a_lines_per_set(m)
+    a_panel = np.array([d[2] == gemm_model.A_PANEL_IN_L1 for d in distinct])[which]
+    rows = np.nonzero(a_panel)[0]
+    pairs, inverse = np.unique(np.stack([which[rows], kc[rows]]), axis=1, return_inverse=True)
+    fits = np.array([_lines_per_l1_set(m, K, int(c), distinct[int(w)][0]) <= limit for w, c in pairs.T])
+    out[rows] = fits[inverse.ravel()]
+    return out
+
+
 @dataclass
 class _GemmKnobs:
     """The knob columns of a set of GEMM configs: `which` indexes the
@@ -201,9 +232,11 @@ def _gemm_fill(task, m: Machine, distinct: Sequence[Tuple[int, int, str]], k: _G
     a_panel = np.array([d[2] == gemm_model.A_PANEL_IN_L1 for d in distinct], dtype=np.float64)[j]
     kc, mc, nc, grid = k.kc, k.mc, k.nc, k.grid
     nv = nr / m.lanes
+    in_place = _a_in_place(m, distinct, j, kc, M, K)
     l2, l3 = m.cache(2).size_bytes, m.cache(3).size_bytes
     for name, v in (("knob_mr", mr), ("knob_nr", nr), ("knob_nv", nv), ("knob_acc", mr * nv),
-                    ("knob_regs_left", m.vregs - mr * nv - nv - 1), ("knob_log2_kc", np.log2(kc)),
+                    ("knob_regs_left", m.vregs - mr * nv - nv - 1
+                     - np.where(nv > 1, m.product_registers(2), 0)), ("knob_log2_kc", np.log2(kc)),
                     ("knob_log2_mc", np.log2(mc)), ("knob_log2_nc", np.log2(nc)),
                     ("knob_kc_vs_model", np.log2(kc / kc0)), ("knob_mc_vs_model", np.log2(mc / mc0)),
                     ("knob_nc_vs_model", np.log2(nc / nc0)), ("knob_a_panel_in_l1", a_panel),
@@ -212,7 +245,7 @@ def _gemm_fill(task, m: Machine, distinct: Sequence[Tuple[int, int, str]], k: _G
                     ("knob_n_waste", (np.ceil(N / nr) * nr - N) / N),
                     ("knob_k_blocks", np.ceil(K / kc)), ("knob_n_blocks", np.ceil(N / nc)),
                     ("knob_m_blocks", np.ceil(M / mc)),
-                    ("knob_kc_l1_ways", kc * (mr + nr) * 4 / m.l1_way_bytes()),
+                    ("knob_kc_l1_ways", kc * (mr + nr) * 4 / m.l1_way_bytes()), ("knob_a_in_place", in_place),
                     ("knob_mc_l2_share", mc * kc * 4 / l2), ("knob_nc_l3_share", nc * kc * 4 / l3)):
         out[:, COLUMN[name]] = v
     return np.asarray(seconds)[j]
@@ -312,6 +345,9 @@ def _matrix(task, n: int, profile: HostProfile, fill) -> np.ndarray:
     pred = np.maximum(fill(x), 1e-12)
     x[:, COLUMN["model_log10_s"]] = np.log10(pred)
     x[:, COLUMN["model_vs_best"]] = np.log2(pred / pred.min())
+    rank = np.empty(n)
+    rank[np.argsort(pred, kind="stable")] = np.arange(n)
+    x[:, COLUMN["model_rank"]] = np.log2(1.0 + rank)
     return x
 
 

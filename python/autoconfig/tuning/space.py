@@ -247,7 +247,7 @@ def _gemm_tiles(m: Machine) -> List[gemm_model.Tile]:
     """Every tile the register file holds (see the module docstring)."""
     tiles = []
     for nv in range(1, m.vregs):
-        tallest = min((m.vregs - 1 - nv) // nv, gemm_model.MR_LIMIT)
+        tallest = min((m.vregs - 1 - nv - m.product_registers(nv)) // nv, gemm_model.MR_LIMIT)
         if tallest < 1:
             break
         tiles += [gemm_model.Tile(mr, nv * m.lanes, nv) for mr in range(1, tallest + 1)]

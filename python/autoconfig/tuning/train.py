@@ -24,7 +24,13 @@ Zen 4 + Zen 5 dataset, the Zen 5 groups with every pick measured: 15 x 300 0.953
 31 leaves at depth 8 x 500 rounds 0.962 but 1.35 s to configure the default
 specs (bar: 1 s; 15 x 300: 0.5 s), x 250 at rate 0.1 0.958 in 0.8 s); a tree ensemble is also a
 dozen lines to evaluate in numpy. XGBoost's rank:ndcg would do as well;
-LightGBM is smaller to install.
+LightGBM is smaller to install. On the dataset after the x86-64-v2 kernels
+were fixed and re-measured (765 groups; leave-one-family-out on the picks the
+dataset has times for, seeds 7 / 8 / 9), the features without knob_a_in_place
+and model_rank ranked 0.971 / 0.968 / 0.970 of the oracle, with them 0.972 /
+0.970 / 0.971; the model's per-algorithm margin (0.972), the direct kernel's
+bytes beyond L2 per flop (0.972), label power 2 or 6 (0.969 / 0.971), 500
+rounds (0.971) and a tighter guard (1.5-3x) changed nothing beyond that noise.
 
 Labels: per group, grade = round(GRADES * (t_best / t) ** LABEL_POWER): 30
 for the best measured config, ~26 at 3% slower, ~20 at 10% slower, 0 beyond
