@@ -15,7 +15,7 @@ def fold_batchnorm(g: Graph) -> bool:
     producers = g.producers()
     for bn in [n for n in g.nodes if n.op == "channel_affine"]:
         conv = producers.get(bn.inputs[0])
-        # (a relu fused into the batch-norm would be lost: conv + bn + relu folds before the relu fuses)
+        # a batch-norm already carrying a fused relu cannot fold into the conv: the relu would be lost
         if bn.attrs.get("relu") or not plain_conv(conv) or sole_consumer(g, conv.outputs[0]) is not bn:
             continue
         if not (g.is_constant(conv.inputs[1]) and g.is_constant(bn.inputs[1]) and g.is_constant(bn.inputs[2])):

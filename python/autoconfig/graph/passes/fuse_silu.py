@@ -1,9 +1,9 @@
 """Recognise SiLU (swish) as exporters write it, x * Sigmoid(x) (either
 operand order), and replace the two nodes by one `silu` node: one pass
 over the tensor instead of three (the sigmoid's read and write, the
-multiply's two reads and write). fuse_activation then moves it into the
-conv producing x (EfficientNet, RegNetY's and MobileNetV3's relatives use
-it after every convolution). The sigmoid must feed only the multiply."""
+multiply's two reads and write). EfficientNet and its relatives put one
+after nearly every convolution. It stays a node of its own after the conv
+(the conv epilogue has no SiLU). The sigmoid must feed only the multiply."""
 from __future__ import annotations
 
 from ..ir import Graph, Node
