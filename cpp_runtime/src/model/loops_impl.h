@@ -152,70 +152,49 @@ void pool_rows_v(const PoolShape& s, const float* __restrict x, float* __restric
   }
 }
 
-// nchw: output columns [a, b) of one output row, a window at a time (the edges of pool_rows_plain).
-template <bool MAX>
-void pool_rows_edge(const PoolShape& s, const float* __restrict x, float* __restrict y, int64_t row, int64_t a,
-                    int64_t b) {
-  const int64_t p = row / s.Ho, oh = row % s.Ho;
-  const PoolWindow& h = s.wh[oh];
-  const float* xp = x + p * s.H * s.W;
-  float* yp = y + (p * s.Ho + oh) * s.Wo;
-  for (int64_t ow = a; ow < b; ++ow) {
-    const PoolWindow& w = s.ww[ow];
-    float acc = MAX ? -kInf : 0.0f;
-    for (int64_t kh = h.k0; kh < h.k1; ++kh) {
-      const float* xr = xp + (h.start + kh * s.dh) * s.W;
-      for (int64_t kw = w.k0; kw < w.k1; ++kw) {
-        const float v = xr[w.start + kw * s.dw];
-        acc = MAX ? max_nan(acc, v) : acc + v;
-      }
-    }
-    if (!MAX) {
-      const int64_t n = s.include_pad ? h.count_pad * w.count_pad : (h.k1 - h.k0) * (w.k1 - w.k0);
-      acc *= n > 0 ? 1.0f / static_cast<float>(n) : 0.0f;
-    }
-    yp[ow] = acc;
-  }
-}
-
-// LC: the lane count as a constant (0: s.L at run time); MAX: max or average.
+// Output columns [a, b) of one output row, a window at a time. LC: the lane
+// count as a constant (0: s.L at run time); MAX: max or average.
 template <int LC, bool MAX>
-void pool_rows_t(const PoolShape& s, const float* __restrict x, float* __restrict y, int64_t r0, int64_t r1) {
+void pool_cols_t(const PoolShape& s, const float* __restrict x, float* __restrict y, int64_t row, int64_t a,
+                 int64_t b) {
   const int64_t L = LC > 0 ? LC : s.L;
   // exactly LC floats when the lane count is a constant: the accumulator then
   // lives in a register instead of on the stack (a store and reload per tap)
   float acc[LC > 0 ? LC : 64];
-  for (int64_t row = r0; row < r1; ++row) {
-    const int64_t p = row / s.Ho, oh = row % s.Ho;
-    const PoolWindow& h = s.wh[oh];
-    const float* xp = x + p * s.H * s.W * L;
-    float* yp = y + (p * s.Ho + oh) * s.Wo * L;
-    for (int64_t ow = 0; ow < s.Wo; ++ow) {
-      const PoolWindow& w = s.ww[ow];
-      for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? -kInf : 0.0f;
-      for (int64_t kh = h.k0; kh < h.k1; ++kh) {
-        const float* xr = xp + (h.start + kh * s.dh) * s.W * L;
-        for (int64_t kw = w.k0; kw < w.k1; ++kw) {
-          const float* xv = xr + (w.start + kw * s.dw) * L;
-          for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? max_nan(acc[l], xv[l]) : acc[l] + xv[l];
-        }
+  const int64_t p = row / s.Ho, oh = row % s.Ho;
+  const PoolWindow& h = s.wh[oh];
+  const float* xp = x + p * s.H * s.W * L;
+  float* yp = y + (p * s.Ho + oh) * s.Wo * L;
+  for (int64_t ow = a; ow < b; ++ow) {
+    const PoolWindow& w = s.ww[ow];
+    for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? -kInf : 0.0f;
+    for (int64_t kh = h.k0; kh < h.k1; ++kh) {
+      const float* xr = xp + (h.start + kh * s.dh) * s.W * L;
+      for (int64_t kw = w.k0; kw < w.k1; ++kw) {
+        const float* xv = xr + (w.start + kw * s.dw) * L;
+        for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? max_nan(acc[l], xv[l]) : acc[l] + xv[l];
       }
-      float* yv = yp + ow * L;
-      if (MAX) {
-        for (int64_t l = 0; l < L; ++l) yv[l] = acc[l];
-      } else {
-        const int64_t n = s.include_pad ? h.count_pad * w.count_pad : (h.k1 - h.k0) * (w.k1 - w.k0);
-        const float inv = n > 0 ? 1.0f / static_cast<float>(n) : 0.0f;
-        for (int64_t l = 0; l < L; ++l) yv[l] = acc[l] * inv;
-      }
+    }
+    float* yv = yp + ow * L;
+    if (MAX) {
+      for (int64_t l = 0; l < L; ++l) yv[l] = acc[l];
+    } else {
+      const int64_t n = s.include_pad ? h.count_pad * w.count_pad : (h.k1 - h.k0) * (w.k1 - w.k0);
+      const float inv = n > 0 ? 1.0f / static_cast<float>(n) : 0.0f;
+      for (int64_t l = 0; l < L; ++l) yv[l] = acc[l] * inv;
     }
   }
 }
 
+template <int LC, bool MAX>
+void pool_rows_t(const PoolShape& s, const float* x, float* y, int64_t r0, int64_t r1) {
+  for (int64_t row = r0; row < r1; ++row) pool_cols_t<LC, MAX>(s, x, y, row, 0, s.Wo);
+}
+
 // nchw (one lane per pixel): the interior columns [c0, c1) of each output row
 // as vector loops over the outputs, one tap at a time (stride SW as a
-// constant: 1 and 2 load and deinterleave; 0: s.sw at run time, scalar); the
-// per-pixel loop above keeps the edge columns. That loop costs some 20
+// constant: 1 and 2 load and deinterleave; 0: s.sw at run time, scalar);
+// pool_cols_t keeps the edge columns, a window at a time. That loop costs some 20
 // cycles per output of a 3 x 3 window: DenseNet-121's 3x3/2 max pool of
 // 64 x 112 x 112 took 3 ms of its 27.
 template <int SW, bool MAX>
@@ -225,7 +204,7 @@ void pool_rows_plain(const PoolShape& s, const float* __restrict x, float* __res
   for (int64_t row = r0; row < r1; ++row) {
     const int64_t p = row / s.Ho, oh = row % s.Ho;
     const PoolWindow& h = s.wh[oh];
-    if (s.c0 > 0) pool_rows_edge<MAX>(s, x, y, row, 0, s.c0);
+    pool_cols_t<1, MAX>(s, x, y, row, 0, s.c0);
     const float* xp = x + p * s.H * s.W;
     float* yp = y + (p * s.Ho + oh) * s.Wo;
     const int64_t n = s.include_pad ? h.count_pad * s.kw : (h.k1 - h.k0) * s.kw;
@@ -252,7 +231,7 @@ void pool_rows_plain(const PoolShape& s, const float* __restrict x, float* __res
         for (int64_t i = 0; i < m; ++i) yr[i] = acc[i] * inv;
       }
     }
-    if (s.c1 < s.Wo) pool_rows_edge<MAX>(s, x, y, row, std::max(s.c0, s.c1), s.Wo);
+    pool_cols_t<1, MAX>(s, x, y, row, s.c1, s.Wo);
   }
 }
 
@@ -277,7 +256,7 @@ void pool_rows(const PoolShape& s, const float* x, float* y, int64_t r0, int64_t
 template <int LC, bool MAX>
 void reduce_lanes(const float* __restrict x, int64_t HW, int64_t L_run, float* __restrict res) {
   const int64_t L = LC > 0 ? LC : L_run;
-  float acc[LC > 0 ? LC : 64];  // as pool_rows_t: a register when L is a constant
+  float acc[LC > 0 ? LC : 64];  // as pool_cols_t: a register when L is a constant
   for (int64_t l = 0; l < L; ++l) acc[l] = MAX ? -kInf : 0.0f;
   for (int64_t i = 0; i < HW; ++i) {
     const float* v = x + i * L;

@@ -148,16 +148,14 @@ Status make_pool(const OpBuild& b, std::unique_ptr<Op>* op) {
   // the interior columns: every tap inside the row (windows() gives k0 = 0, k1 = count_pad = k there)
   sh.kw = k[1];
   sh.sw = s[1];
-  int64_t c0 = 0;
-  while (c0 < sh.Wo && !(o->ww_[static_cast<size_t>(c0)].k0 == 0 && o->ww_[static_cast<size_t>(c0)].k1 == k[1] &&
-                         o->ww_[static_cast<size_t>(c0)].count_pad == k[1]))
-    ++c0;
-  int64_t c1 = c0;
-  while (c1 < sh.Wo && o->ww_[static_cast<size_t>(c1)].k0 == 0 && o->ww_[static_cast<size_t>(c1)].k1 == k[1] &&
-         o->ww_[static_cast<size_t>(c1)].count_pad == k[1])
-    ++c1;
-  sh.c0 = c0;
-  sh.c1 = c1;
+  auto whole = [&](int64_t ow) {
+    const PoolWindow& w = o->ww_[static_cast<size_t>(ow)];
+    return w.k0 == 0 && w.k1 == k[1] && w.count_pad == k[1];
+  };
+  sh.c0 = 0;
+  while (sh.c0 < sh.Wo && !whole(sh.c0)) ++sh.c0;
+  sh.c1 = sh.c0;
+  while (sh.c1 < sh.Wo && whole(sh.c1)) ++sh.c1;
   return Status::Ok();
 }
 

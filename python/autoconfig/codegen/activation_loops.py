@@ -35,7 +35,7 @@ _X86: Dict[str, Dict[str, str]] = {
     "avx512": {
         "V": "__m512", "set1": "_mm512_set1_ps", "zero": "_mm512_setzero_ps()", "add": "_mm512_add_ps",
         "sub": "_mm512_sub_ps", "mul": "_mm512_mul_ps", "div": "_mm512_div_ps", "fma": "_mm512_fmadd_ps",
-        "loadu": "_mm512_loadu_ps", "storeu": "_mm512_storeu_ps", "abs": "_mm512_abs_ps",
+        "loadu": "_mm512_loadu_ps", "storeu": "_mm512_storeu_ps", "abs": "_mm512_abs_ps({x})",
         "max": "_mm512_max_ps", "min": "_mm512_min_ps",
         # where(c, a, b): a where the comparison c holds, else b
         "where_gt": "_mm512_mask_blend_ps(_mm512_cmp_ps_mask({x}, {c}, _CMP_GT_OQ), {b}, {a})",
@@ -75,7 +75,7 @@ def emit_activation_loops(isa: Isa) -> str:
     def where(kind: str, x: str, c: str, a: str, b: str) -> str:
         return s[kind].format(x=x, c=c, a=a, b=b)
 
-    abs_x = s["abs"].format(x="x") if "{x}" in s["abs"] else f"{s['abs']}(x)"
+    abs_x = s["abs"].format(x="x")
     return f"""
 // ---- the executor's activations in intrinsics (codegen/activation_loops.py) ----
 // exp(t) with the plain loops' ends: +inf above 88, 0 below -87, NaN kept (v_exp clamps).
